@@ -1,0 +1,159 @@
+//! The ledger entry: one versioned, canonical encoding of one access record.
+//!
+//! An entry is what the Merkle tree commits to, so its bytes must be the same whenever
+//! the same record is encoded: JSON with a fixed field order (the order of [`EntryV1`]),
+//! no optional whitespace, absent values as `null`, and a leading version number. Decoding
+//! is strict: unknown fields, another version or trailing bytes are refused, so two
+//! different byte strings never decode to the same record.
+//!
+//! No personal data goes in: staff, customer and case appear by id only, fields by name.
+
+use serde::{Deserialize, Serialize};
+
+use custos_store::AccessRecord;
+
+/// The encoding version written by [`encode`].
+pub const VERSION: u8 = 1;
+
+/// Wire form of version 1. Field order is part of the format: do not reorder.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryV1 {
+    v: u8,
+    request_id: String,
+    at: i64,
+    staff_id: String,
+    org: String,
+    role: String,
+    action: String,
+    customer_id: Option<String>,
+    fields: Vec<String>,
+    case_id: Option<String>,
+    target: Option<String>,
+    decision: String,
+    reason_code: String,
+    client: Option<String>,
+}
+
+/// An entry that is not a version-1 record in canonical form.
+#[derive(Debug, thiserror::Error)]
+#[error("ledger entry {index} is not a valid version-{VERSION} record")]
+pub struct DecodeError {
+    /// The entry's position in the ledger.
+    pub index: u64,
+}
+
+impl DecodeError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        "entry_invalid"
+    }
+}
+
+/// The canonical bytes of `record` (its `seq` is not part of them: the position in the
+/// ledger is).
+pub fn encode(record: &AccessRecord) -> Vec<u8> {
+    let wire = EntryV1 {
+        v: VERSION,
+        request_id: record.request_id.clone(),
+        at: record.at,
+        staff_id: record.staff_id.clone(),
+        org: record.org.clone(),
+        role: record.role.clone(),
+        action: record.action.clone(),
+        customer_id: record.customer_id.clone(),
+        fields: record.fields.clone(),
+        case_id: record.case_id.clone(),
+        target: record.target.clone(),
+        decision: record.decision.clone(),
+        reason_code: record.reason_code.clone(),
+        client: record.client.clone(),
+    };
+    // Serialising a struct of strings, integers and vectors cannot fail.
+    serde_json::to_vec(&wire).unwrap_or_default()
+}
+
+/// Reads the entry at `index` back into a record with `seq = index`.
+pub fn decode(index: u64, bytes: &[u8]) -> Result<AccessRecord, DecodeError> {
+    let err = || DecodeError { index };
+    let wire: EntryV1 = serde_json::from_slice(bytes).map_err(|_| err())?;
+    if wire.v != VERSION {
+        return Err(err());
+    }
+    let record = AccessRecord {
+        seq: i64::try_from(index).map_err(|_| err())?,
+        request_id: wire.request_id,
+        at: wire.at,
+        staff_id: wire.staff_id,
+        org: wire.org,
+        role: wire.role,
+        action: wire.action,
+        customer_id: wire.customer_id,
+        fields: wire.fields,
+        case_id: wire.case_id,
+        target: wire.target,
+        decision: wire.decision,
+        reason_code: wire.reason_code,
+        client: wire.client,
+    };
+    // Canonical form only: the same record must come from exactly one byte string.
+    if encode(&record) != bytes {
+        return Err(err());
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AccessRecord {
+        AccessRecord {
+            seq: 0,
+            request_id: "req_1".into(),
+            at: 1_700_000_000_000,
+            staff_id: "alice".into(),
+            org: "custos".into(),
+            role: "support".into(),
+            action: "reveal".into(),
+            customer_id: Some("cus_1".into()),
+            fields: vec!["phone".into()],
+            case_id: Some("case_1".into()),
+            target: None,
+            decision: "allow".into(),
+            reason_code: "policy0".into(),
+            client: Some("127.0.0.1".into()),
+        }
+    }
+
+    #[test]
+    fn round_trip_sets_seq_from_index() {
+        let bytes = encode(&record());
+        let back = decode(41, &bytes).unwrap();
+        assert_eq!(back.seq, 41);
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.fields, vec!["phone".to_owned()]);
+    }
+
+    #[test]
+    fn encoding_is_fixed() {
+        let text = String::from_utf8(encode(&record())).unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"request_id":"req_1","at":1700000000000,"staff_id":"alice","org":"custos","role":"support","action":"reveal","customer_id":"cus_1","fields":["phone"],"case_id":"case_1","target":null,"decision":"allow","reason_code":"policy0","client":"127.0.0.1"}"#
+        );
+    }
+
+    #[test]
+    fn non_canonical_forms_are_refused() {
+        let text = String::from_utf8(encode(&record())).unwrap();
+        let spaced = text.replace(",\"at\"", ", \"at\"");
+        assert!(decode(0, spaced.as_bytes()).is_err());
+        let v2 = text.replace("{\"v\":1", "{\"v\":2");
+        assert!(decode(0, v2.as_bytes()).is_err());
+        let extra = text.replace("{\"v\":1", "{\"v\":1,\"x\":0");
+        assert!(decode(0, extra.as_bytes()).is_err());
+        assert!(decode(0, b"").is_err());
+        assert!(decode(0, &[0xff, 0xfe]).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Access records: the one narrow interface through which the gateway says what happened.
+//!
+//! Every request, allowed or denied, becomes one [`AccessRecord`] that must be durable in
+//! the ledger *before* the answer leaves the gateway (DESIGN.md, "No answer without a
+//! durable ledger entry"). [`AccessLog::record`] only returns `Ok` once the entry is
+//! durable; any error means the caller must refuse the request (fail closed).
+//!
+//! Durability with group commit (`sequencer`): callers hand their record to one writer
+//! thread and wait. The writer takes everything that queued up while the previous batch was
+//! being written and appends it to the [`custos_ledger::Ledger`] in one call, so one pair
+//! of fsyncs serves many concurrent requests. The order is:
+//!
+//! 1. a request sends its record and waits on its own acknowledgement channel;
+//! 2. the writer collects a batch (the first waiting record plus all that queued behind it,
+//!    up to [`MAX_BATCH`]) and encodes each record canonically ([`entry`]);
+//! 3. the ledger appends the batch and returns once it is durable (its own module docs
+//!    give the file-level order);
+//! 4. only then does the writer acknowledge every request in the batch, each with its
+//!    ledger index, or all with the same error.
+//!
+//! Downstream of the ledger, nothing is authoritative: the access index ([`index`]) copies
+//! entries into the store's `access_records` table for queries, through the same
+//! restart-safe [`Subscription`] any other consumer uses, and can be rebuilt from it.
+
+pub mod entry;
+mod index;
+mod sequencer;
+
+use std::sync::{Arc, RwLock};
+
+use custos_ledger::{Ledger, LedgerError};
+use custos_store::{AccessFilter, Store};
+use tokio::sync::watch;
+
+pub use custos_store::AccessRecord;
+pub use sequencer::MAX_BATCH;
+
+/// Why a record could not be made durable, or the ledger could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// The ledger refused or failed the append.
+    #[error("access record could not be written: {0}")]
+    Write(String),
+    /// The writer is gone or its queue is full.
+    #[error("access log is not accepting records")]
+    Unavailable,
+    /// The ledger could not answer a read or proof.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// An entry in the ledger is not a valid record.
+    #[error(transparent)]
+    Entry(#[from] entry::DecodeError),
+    /// The access index (store) failed.
+    #[error("access index: {0}")]
+    Index(String),
+}
+
+impl AccessError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccessError::Write(_) | AccessError::Unavailable => "ledger_unavailable",
+            AccessError::Ledger(e) => e.code(),
+            AccessError::Entry(e) => e.code(),
+            AccessError::Index(_) => "access_index_unavailable",
+        }
+    }
+}
+
+/// Handle to the access log; cheap to clone.
+#[derive(Clone)]
+pub struct AccessLog {
+    queue: std::sync::mpsc::SyncSender<sequencer::Pending>,
+    ledger: Arc<RwLock<Ledger>>,
+    /// Number of durable entries, updated after every append.
+    size: watch::Receiver<u64>,
+    /// Number of entries copied into the access index.
+    indexed: watch::Receiver<u64>,
+    store: Store,
+}
+
+impl AccessLog {
+    /// Brings the access index up to date with `ledger`, then starts the group-commit
+    /// writer, the checkpoint publisher and the indexer on the current Tokio runtime.
+    pub async fn start(ledger: Ledger, store: Store) -> Result<AccessLog, AccessError> {
+        let size = ledger.size();
+        let ledger = Arc::new(RwLock::new(ledger));
+        let (size_tx, size_rx) = watch::channel(size);
+        let (indexed_tx, indexed_rx) = watch::channel(0);
+        let queue = sequencer::start(ledger.clone(), size_tx)?;
+        let log = AccessLog {
+            queue,
+            ledger,
+            size: size_rx,
+            indexed: indexed_rx,
+            store,
+        };
+        index::start(&log, indexed_tx).await?;
+        Ok(log)
+    }
+
+    /// Appends `record` and returns its ledger index once it is durable.
+    pub async fn record(&self, record: AccessRecord) -> Result<u64, AccessError> {
+        sequencer::submit(&self.queue, record).await
+    }
+
+    /// Reads records from the access index, oldest first. Everything durable when the
+    /// call starts is visible (it waits for the indexer to reach that point).
+    pub async fn read(&self, filter: &AccessFilter) -> Result<Vec<AccessRecord>, AccessError> {
+        let target = *self.size.borrow();
+        let mut indexed = self.indexed.clone();
+        // The watch guard is not `Send`: keep only whether the wait succeeded.
+        let caught_up = matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                indexed.wait_for(|n| *n >= target),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !caught_up {
+            return Err(AccessError::Index(
+                "the access index is behind the ledger".into(),
+            ));
+        }
+        self.store
+            .access_records(filter)
+            .await
+            .map_err(|e| AccessError::Index(e.to_string()))
+    }
+
+    /// Number of durable entries.
+    pub fn size(&self) -> u64 {
+        *self.size.borrow()
+    }
+
+    /// A reader of decoded records from ledger index `from` on (see [`Subscription`]).
+    pub fn subscribe(&self, from: u64) -> Subscription {
+        Subscription {
+            log: self.clone(),
+            size: self.size.clone(),
+            next: from,
+        }
+    }
+
+    /// Up to `limit` decoded records from ledger index `from`.
+    pub async fn entries(&self, from: u64, limit: usize) -> Result<Vec<AccessRecord>, AccessError> {
+        let raw = self.with_ledger(move |l| l.entries(from, limit)).await?;
+        raw.into_iter()
+            .map(|(i, bytes)| entry::decode(i, &bytes).map_err(AccessError::from))
+            .collect()
+    }
+
+    /// Runs a read-only ledger operation off the async threads (it may touch files).
+    pub async fn with_ledger<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, AccessError> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = ledger.read().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        })
+        .await
+        .map_err(|_| AccessError::Unavailable)?
+        .map_err(AccessError::from)
+    }
+
+    /// Runs a ledger operation that changes it (e.g. adding a cosignature), serialised
+    /// with appends.
+    pub async fn with_ledger_mut<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, AccessError> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = ledger.write().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| AccessError::Unavailable)?
+        .map_err(AccessError::from)
+    }
+}
+
+/// An in-process reader of the ledger from a sequence number on. Restart-safe: a consumer
+/// that stored the index of the last record it handled resumes with
+/// [`AccessLog::subscribe`]`(that + 1)` and misses nothing.
+pub struct Subscription {
+    log: AccessLog,
+    size: watch::Receiver<u64>,
+    next: u64,
+}
+
+impl Subscription {
+    /// The ledger index of the next record [`Subscription::next_batch`] returns.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Moves the position back (or on) to `index`, e.g. to read a batch again after the
+    /// consumer failed to handle it.
+    pub fn seek(&mut self, index: u64) {
+        self.next = index;
+    }
+
+    /// Waits until at least one record past the position is durable, then returns up to
+    /// `max` records in ledger order. `None` when the log has shut down.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Option<Result<Vec<AccessRecord>, AccessError>> {
+        let next = self.next;
+        self.size.wait_for(|size| *size > next).await.ok()?;
+        let batch = self.log.entries(next, max).await;
+        if let Ok(records) = &batch {
+            self.next += records.len() as u64;
+        }
+        Some(batch)
+    }
+}

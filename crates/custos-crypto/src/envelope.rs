@@ -1,0 +1,496 @@
+//! Envelope encryption: the keyring derived from the master key, per-customer
+//! data keys, and sealing/opening of individual fields.
+
+use std::fmt;
+
+use aes_gcm_siv::aead::{Aead, AeadInOut, KeyInit as _, Payload};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::CryptoError;
+use crate::index::{BlindIndex, IndexKind};
+use crate::master::MasterKey;
+
+/// Version byte at the start of every sealed value, so the format (or the
+/// algorithm) can change without guessing what old blobs are.
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// Domain-separation prefix of the associated data.
+const AAD_LABEL: &[u8] = b"custos/field/v1";
+/// Field name under which data keys are wrapped by the KEK.
+const DATA_KEY_FIELD: &str = "data-key";
+
+const KEK_LABEL: &[u8] = b"custos/kek/v1";
+const INDEX_LABEL: &[u8] = b"custos/index/v1";
+const CANARY_LABEL: &[u8] = b"custos/canary/v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 over the concatenation of `parts`, keyed with a 32-byte key.
+fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC zero-pads keys shorter than the 64-byte block, so padding here
+    // gives the identical MAC while using the infallible `new` (no
+    // `expect` on the `new_from_slice` length check).
+    let mut block_key = Zeroizing::new([0u8; 64]);
+    block_key[..32].copy_from_slice(key);
+    let mut mac = HmacSha256::new((&*block_key).into());
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Associated data binding a sealed value to its customer and field.
+/// Each component is length-prefixed so that ("ab", "c") and ("a", "bc")
+/// produce different AAD.
+fn aad(customer_id: &str, field: &str) -> Result<Vec<u8>, CryptoError> {
+    let cid_len = u32::try_from(customer_id.len()).map_err(|_| CryptoError::Malformed)?;
+    let field_len = u32::try_from(field.len()).map_err(|_| CryptoError::Malformed)?;
+    let mut out = Vec::with_capacity(AAD_LABEL.len() + 8 + customer_id.len() + field.len());
+    out.extend_from_slice(AAD_LABEL);
+    out.extend_from_slice(&cid_len.to_be_bytes());
+    out.extend_from_slice(customer_id.as_bytes());
+    out.extend_from_slice(&field_len.to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+    Ok(out)
+}
+
+fn seal_with(
+    key: &[u8; 32],
+    customer_id: &str,
+    field: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let aad = aad(customer_id, field)?;
+    let cipher = Aes256GcmSiv::new(key.into());
+    let nonce_bytes: [u8; NONCE_LEN] = crate::random_bytes();
+    let nonce = Nonce::from(nonce_bytes);
+    // Only fails for inputs beyond AES-GCM-SIV's 64 GiB limit.
+    let ciphertext = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| CryptoError::Malformed)?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+    out.push(VERSION);
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+fn open_with(
+    key: &[u8; 32],
+    customer_id: &str,
+    field: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let Some((&version, rest)) = sealed.split_first() else {
+        return Err(CryptoError::Malformed);
+    };
+    if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Malformed)?;
+    let aad = aad(customer_id, field)?;
+    let cipher = Aes256GcmSiv::new(key.into());
+    // Decrypt in place into a buffer that is wiped on drop, so the plaintext
+    // is never left in freed memory, whether decryption succeeds or not.
+    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    cipher
+        .decrypt_in_place(&nonce, &aad, &mut *buf)
+        .map_err(|_| CryptoError::Unseal)?;
+    Ok(buf)
+}
+
+/// The keys derived from the [`MasterKey`]: the key-encryption key (KEK),
+/// which wraps per-customer data keys, the blind-index key, and the key that
+/// marks canary customers.
+///
+/// Wiped on drop; `Debug` never shows key bytes. Cloning is allowed so it
+/// can be shared between request handlers.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Keyring {
+    kek: [u8; 32],
+    index_key: [u8; 32],
+    canary_key: [u8; 32],
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keyring(..)")
+    }
+}
+
+impl Keyring {
+    /// Derives the keyring: KEK = HMAC-SHA256(master, "custos/kek/v1"),
+    /// index key = HMAC-SHA256(master, "custos/index/v1"), canary key =
+    /// HMAC-SHA256(master, "custos/canary/v1").
+    #[must_use]
+    pub fn new(master: &MasterKey) -> Keyring {
+        Keyring {
+            kek: hmac_sha256(master.as_bytes(), &[KEK_LABEL]),
+            index_key: hmac_sha256(master.as_bytes(), &[INDEX_LABEL]),
+            canary_key: hmac_sha256(master.as_bytes(), &[CANARY_LABEL]),
+        }
+    }
+
+    /// The mark that says "this customer is a canary" without naming it:
+    /// HMAC-SHA256(canary key, customer id), hex. Only a holder of the master
+    /// key can tell which stored customers the marks belong to.
+    #[must_use]
+    pub fn canary_mark(&self, customer_id: &str) -> String {
+        hex::encode(hmac_sha256(&self.canary_key, &[customer_id.as_bytes()]))
+    }
+
+    /// Generates a fresh random data key for `customer_id` and returns it
+    /// together with its wrapped (KEK-encrypted) form, which is what gets
+    /// stored. The wrapped key only unwraps for the same customer id.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] only if `customer_id` is absurdly long
+    /// (over 4 GiB).
+    pub fn new_data_key(&self, customer_id: &str) -> Result<(DataKey, Vec<u8>), CryptoError> {
+        let key = DataKey {
+            key: crate::random_bytes(),
+        };
+        let wrapped = seal_with(&self.kek, customer_id, DATA_KEY_FIELD, &key.key)?;
+        Ok((key, wrapped))
+    }
+
+    /// Unwraps a data key previously produced by [`Keyring::new_data_key`]
+    /// for the same `customer_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Unseal`] if the wrapped key was made for another
+    /// customer, under another master key, or was tampered with;
+    /// [`CryptoError::Malformed`] if it is not a wrapped key at all.
+    pub fn unwrap_data_key(
+        &self,
+        customer_id: &str,
+        wrapped: &[u8],
+    ) -> Result<DataKey, CryptoError> {
+        let plain = open_with(&self.kek, customer_id, DATA_KEY_FIELD, wrapped)?;
+        let key: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed)?;
+        Ok(DataKey { key })
+    }
+
+    /// Computes the blind index of an already-normalised value:
+    /// HMAC-SHA256(index key, kind label || 0x00 || normalized).
+    ///
+    /// The kind label keeps, say, an account id and an email with the same
+    /// text from colliding; normalise first (see [`crate::normalize_phone`]
+    /// etc.) so equivalent spellings give the same index.
+    #[must_use]
+    pub fn blind_index(&self, kind: IndexKind, normalized: &str) -> BlindIndex {
+        BlindIndex(hmac_sha256(
+            &self.index_key,
+            &[kind.label().as_bytes(), &[0u8], normalized.as_bytes()],
+        ))
+    }
+}
+
+/// A customer's 32-byte data key, used to seal and open that customer's
+/// fields. Wiped on drop; `Debug` never shows the key.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DataKey {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// Encrypts `plaintext` as the value of `field` for `customer_id`.
+    ///
+    /// Output: version byte (1) || 12-byte random nonce || ciphertext+tag.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] only for inputs beyond AES-GCM-SIV's
+    /// limits (64 GiB plaintext, 4 GiB customer id or field name).
+    pub fn seal(
+        &self,
+        customer_id: &str,
+        field: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        seal_with(&self.key, customer_id, field, plaintext)
+    }
+
+    /// Decrypts a value sealed by [`DataKey::seal`] with the same customer
+    /// id and field name. The plaintext is wiped when dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Unseal`] if the value was sealed for another customer
+    /// or field, with another key, or was modified;
+    /// [`CryptoError::Malformed`] if it has the wrong version or length.
+    pub fn open(
+        &self,
+        customer_id: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open_with(&self.key, customer_id, field, sealed)
+    }
+
+    /// Like [`DataKey::open`], for text fields.
+    ///
+    /// # Errors
+    ///
+    /// As [`DataKey::open`], plus [`CryptoError::Malformed`] if the plaintext
+    /// is not UTF-8.
+    pub fn open_string(
+        &self,
+        customer_id: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<String>, CryptoError> {
+        let mut bytes = self.open(customer_id, field, sealed)?;
+        // Move the bytes out (rather than copy) so only one buffer holds the
+        // plaintext; the emptied Zeroizing<Vec> has nothing left to wipe.
+        let owned = std::mem::take(&mut *bytes);
+        match String::from_utf8(owned) {
+            Ok(s) => Ok(Zeroizing::new(s)),
+            Err(err) => {
+                // Wipe the rejected bytes too: they are still plaintext.
+                drop(Zeroizing::new(err.into_bytes()));
+                Err(CryptoError::Malformed)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(seed: u8) -> Keyring {
+        Keyring::new(&MasterKey::from_bytes([seed; 32]))
+    }
+
+    #[test]
+    fn seal_open_round_trip() {
+        let kr = keyring(1);
+        let (dk, _) = kr.new_data_key("cust-1").unwrap();
+        for plaintext in [&b""[..], b"13800138000", &[0u8; 1000][..]] {
+            let sealed = dk.seal("cust-1", "phone", plaintext).unwrap();
+            assert_eq!(sealed[0], VERSION);
+            assert_eq!(sealed.len(), 1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+            assert_eq!(&*dk.open("cust-1", "phone", &sealed).unwrap(), plaintext);
+        }
+        let sealed = dk.seal("cust-1", "name", "张三".as_bytes()).unwrap();
+        assert_eq!(&*dk.open_string("cust-1", "name", &sealed).unwrap(), "张三");
+    }
+
+    #[test]
+    fn nonces_are_random() {
+        let (dk, _) = keyring(1).new_data_key("c").unwrap();
+        let a = dk.seal("c", "f", b"same").unwrap();
+        let b = dk.seal("c", "f", b"same").unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ciphertext_swapped_between_customers_fails() {
+        let kr = keyring(1);
+        let (dk, _) = kr.new_data_key("alice").unwrap();
+        let sealed = dk.seal("alice", "phone", b"13800138000").unwrap();
+        // Same key, other customer id (e.g. a row copied onto bob's record).
+        assert!(matches!(
+            dk.open("bob", "phone", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+        // Bob's own key cannot open it either.
+        let (bob_key, _) = kr.new_data_key("bob").unwrap();
+        assert!(matches!(
+            bob_key.open("bob", "phone", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn ciphertext_swapped_between_fields_fails() {
+        let (dk, _) = keyring(1).new_data_key("alice").unwrap();
+        let sealed = dk.seal("alice", "phone", b"13800138000").unwrap();
+        assert!(matches!(
+            dk.open("alice", "email", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+        assert!(matches!(
+            dk.open_string("alice", "email", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn aad_is_length_prefixed() {
+        assert_ne!(aad("ab", "c").unwrap(), aad("a", "bc").unwrap());
+        let (dk, _) = keyring(1).new_data_key("ab").unwrap();
+        let sealed = dk.seal("ab", "c", b"x").unwrap();
+        assert!(matches!(
+            dk.open("a", "bc", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn tampered_bytes_fail() {
+        let (dk, _) = keyring(1).new_data_key("c").unwrap();
+        let sealed = dk.seal("c", "f", b"hello world").unwrap();
+        for i in 1..sealed.len() {
+            let mut t = sealed.clone();
+            t[i] ^= 0x01;
+            assert!(
+                matches!(dk.open("c", "f", &t), Err(CryptoError::Unseal)),
+                "byte {i}"
+            );
+        }
+        // Version byte changed -> Malformed (unknown format), not Unseal.
+        let mut t = sealed.clone();
+        t[0] = 2;
+        assert!(matches!(dk.open("c", "f", &t), Err(CryptoError::Malformed)));
+        // Truncation.
+        assert!(matches!(
+            dk.open("c", "f", &sealed[..sealed.len() - 1]),
+            Err(CryptoError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn malformed_blobs() {
+        let (dk, _) = keyring(1).new_data_key("c").unwrap();
+        for blob in [&[][..], &[1], &[1; 28], &[0; 40]] {
+            assert!(matches!(
+                dk.open("c", "f", blob),
+                Err(CryptoError::Malformed)
+            ));
+        }
+        // Minimum valid length (empty plaintext) is accepted structurally.
+        assert!(matches!(
+            dk.open("c", "f", &[1; 29]),
+            Err(CryptoError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn open_string_rejects_non_utf8() {
+        let (dk, _) = keyring(1).new_data_key("c").unwrap();
+        let sealed = dk.seal("c", "f", &[0xff, 0xfe]).unwrap();
+        assert!(matches!(
+            dk.open_string("c", "f", &sealed),
+            Err(CryptoError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn wrapped_key_round_trip_and_customer_binding() {
+        let kr = keyring(1);
+        let (dk, wrapped) = kr.new_data_key("alice").unwrap();
+        let sealed = dk.seal("alice", "phone", b"1").unwrap();
+
+        let unwrapped = kr.unwrap_data_key("alice", &wrapped).unwrap();
+        assert_eq!(&*unwrapped.open("alice", "phone", &sealed).unwrap(), b"1");
+
+        assert!(matches!(
+            kr.unwrap_data_key("bob", &wrapped),
+            Err(CryptoError::Unseal)
+        ));
+        // Another master key cannot unwrap it.
+        assert!(matches!(
+            keyring(2).unwrap_data_key("alice", &wrapped),
+            Err(CryptoError::Unseal)
+        ));
+        // A field ciphertext is not a wrapped key (different key and field).
+        assert!(matches!(
+            kr.unwrap_data_key("alice", &sealed),
+            Err(CryptoError::Unseal)
+        ));
+        let mut t = wrapped.clone();
+        let last = t.len() - 1;
+        t[last] ^= 0x80;
+        assert!(matches!(
+            kr.unwrap_data_key("alice", &t),
+            Err(CryptoError::Unseal)
+        ));
+        assert!(matches!(
+            kr.unwrap_data_key("alice", b""),
+            Err(CryptoError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn data_keys_are_distinct() {
+        let kr = keyring(1);
+        let (a, _) = kr.new_data_key("c").unwrap();
+        let (b, _) = kr.new_data_key("c").unwrap();
+        assert_ne!(a.key, b.key);
+    }
+
+    #[test]
+    fn derivation_matches_spec() {
+        let master = [9u8; 32];
+        let kr = Keyring::new(&MasterKey::from_bytes(master));
+        // Cross-check the zero-padding trick against new_from_slice.
+        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&master).unwrap();
+        mac.update(b"custos/kek/v1");
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(kr.kek, expected);
+        assert_ne!(kr.kek, kr.index_key);
+    }
+
+    #[test]
+    fn hmac_known_vector() {
+        // RFC 4231 test case 2 uses a short key ("Jefe"); zero-padded to 32
+        // bytes gives the same HMAC, which checks the padding argument.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        let out = hmac_sha256(&key, &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex::encode(out),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn blind_index_properties() {
+        let kr1 = keyring(1);
+        let kr2 = keyring(2);
+        let a = kr1.blind_index(IndexKind::Phone, "+8613800138000");
+        assert_eq!(a, kr1.blind_index(IndexKind::Phone, "+8613800138000"));
+        assert_eq!(
+            a,
+            kr1.clone().blind_index(IndexKind::Phone, "+8613800138000")
+        );
+        assert_ne!(a, kr2.blind_index(IndexKind::Phone, "+8613800138000"));
+        assert_ne!(a, kr1.blind_index(IndexKind::Phone, "+8613800138001"));
+        assert_ne!(
+            kr1.blind_index(IndexKind::Email, "x"),
+            kr1.blind_index(IndexKind::AccountId, "x")
+        );
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let kr = keyring(0xAB);
+        let (dk, _) = kr.new_data_key("c").unwrap();
+        assert_eq!(format!("{kr:?}"), "Keyring(..)");
+        assert_eq!(format!("{dk:?}"), "DataKey(..)");
+    }
+}

@@ -1,0 +1,109 @@
+//! Cryptography for Custos: envelope encryption of customer fields, blind
+//! indexes for exact-match search, and normalisation of searchable values.
+//!
+//! # Key hierarchy
+//!
+//! ```text
+//! master key file (32 random bytes, mode 0600)
+//!   ├── HMAC-SHA256(master, "custos/kek/v1")   -> key-encryption key (KEK)
+//!   │     └── wraps each customer's data key (AES-256-GCM-SIV, AAD = customer id + "data-key")
+//!   │           └── seals each field (AES-256-GCM-SIV, AAD = customer id + field name)
+//!   └── HMAC-SHA256(master, "custos/index/v1") -> blind-index key
+//!         └── HMAC-SHA256 of a normalised phone / email / account id, for exact lookup
+//! ```
+//!
+//! * [`MasterKey`] is loaded from (or created in) a key file; it is the only
+//!   long-lived secret.
+//! * [`Keyring`] holds the two keys derived from it. Deriving them (rather
+//!   than using the master key directly) keeps encryption and indexing keys
+//!   independent: a leaked index key decrypts nothing.
+//! * Each customer has its own random [`DataKey`] (32 bytes), stored only in
+//!   wrapped (encrypted) form next to the customer's record. The customer id
+//!   is bound as associated data, so a wrapped key copied onto another
+//!   customer's record fails to unwrap. Destroying a customer's wrapped key
+//!   erases that customer's data (crypto-shredding).
+//! * Every field is sealed with the customer's data key; the associated data
+//!   binds the customer id and the field name, so a ciphertext moved to
+//!   another customer or another field fails authentication
+//!   ([`CryptoError::Unseal`]) instead of showing the wrong person's data.
+//! * [`BlindIndex`] values are keyed hashes of normalised values (see
+//!   [`normalize_phone`], [`normalize_email`], [`normalize_account_id`]) so
+//!   the store can find a customer by phone, email or account id without
+//!   keeping those values in clear.
+//!
+//! AES-GCM-SIV is used because it is nonce-misuse resistant: a repeated
+//! random nonce only reveals that two plaintexts were equal, rather than
+//! breaking confidentiality and integrity.
+//!
+//! # Sealed format
+//!
+//! `1 version byte (1) || 12-byte random nonce || ciphertext || 16-byte tag`,
+//! with AAD = `"custos/field/v1" || u32-BE len || customer id || u32-BE len ||
+//! field name` (length prefixes so `("ab", "c")` and `("a", "bc")` differ).
+//!
+//! Errors from this crate never contain personal data or key material.
+//! [`MasterKey::load_or_create`] is Unix-only (it relies on permission bits).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod envelope;
+mod error;
+mod index;
+mod master;
+mod normalize;
+
+pub use envelope::{DataKey, Keyring};
+pub use error::CryptoError;
+pub use index::{BlindIndex, IndexKind};
+pub use master::MasterKey;
+pub use normalize::{normalize_account_id, normalize_email, normalize_phone};
+
+use sha2::{Digest, Sha256};
+
+/// Returns `N` bytes from the operating system's random number generator.
+///
+/// # Panics
+///
+/// Panics only if the OS random number generator fails. There is no safe
+/// way to continue without randomness (keys and nonces would be
+/// predictable), and on supported platforms this does not happen after boot.
+#[must_use]
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    if let Err(err) = getrandom::fill(&mut buf) {
+        // Deliberately not recoverable: see the doc comment.
+        panic!("operating system random number generator failed: {err}");
+    }
+    buf
+}
+
+/// Lower-case hex SHA-256 of `data` (used to store hashes of bearer tokens,
+/// never the tokens themselves).
+#[must_use]
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_bytes_differ() {
+        let a: [u8; 32] = random_bytes();
+        let b: [u8; 32] = random_bytes();
+        assert_ne!(a, b);
+        let empty: [u8; 0] = random_bytes();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn sha256_hex_known_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(sha256_hex(b"").len(), 64);
+    }
+}

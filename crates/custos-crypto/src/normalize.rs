@@ -1,0 +1,313 @@
+//! Normalisation of searchable values, so that equivalent spellings of the
+//! same phone number, email or account id produce the same blind index.
+//!
+//! Errors never echo the input: it is a customer's personal data.
+
+use phonenumber::country;
+
+use crate::error::CryptoError;
+
+/// Longest phone input accepted (after trimming). Real numbers with
+/// separators are well under this; the bound keeps the parser's work small.
+const MAX_PHONE_CHARS: usize = 40;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_ACCOUNT_ID_CHARS: usize = 64;
+
+fn invalid(kind: &'static str) -> CryptoError {
+    CryptoError::InvalidValue { kind }
+}
+
+/// Maps full-width forms (common from Chinese input methods) and other
+/// separators to ASCII; `None` for any character not allowed in a phone
+/// number. Letters are rejected on purpose: they would let the parser read
+/// extensions or vanity numbers, which are not what a lookup means.
+fn phone_char(c: char) -> Option<char> {
+    match c {
+        '0'..='9' | '+' | '-' | '(' | ')' | '.' | ' ' => Some(c),
+        // U+FF10..=U+FF19 FULLWIDTH DIGIT ZERO..NINE.
+        '\u{FF10}'..='\u{FF19}' => char::from_u32(u32::from(c) - 0xFF10 + u32::from(b'0')),
+        '\u{FF0B}' => Some('+'),
+        '\u{FF0D}' | '\u{2010}'..='\u{2015}' | '\u{2212}' => Some('-'),
+        '\u{FF08}' => Some('('),
+        '\u{FF09}' => Some(')'),
+        '\u{FF0E}' => Some('.'),
+        '\t' | '\u{3000}' | '\u{00A0}' => Some(' '),
+        _ => None,
+    }
+}
+
+/// Normalises a phone number to E.164 (e.g. `"+8613800138000"`).
+///
+/// `default_region` is the ISO 3166 region (e.g. `"CN"`) used for numbers
+/// written without a country code. Full-width digits and common separators
+/// (spaces, dashes, dots, parentheses) are accepted; `00` international
+/// prefixes are understood for regions that use them. The number must be
+/// valid for its region according to libphonenumber metadata.
+///
+/// # Errors
+///
+/// [`CryptoError::InvalidValue`] with kind `"phone"` if the input is not a
+/// valid phone number, or kind `"region"` if `default_region` is not a known
+/// region code.
+pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, CryptoError> {
+    let region: country::Id = default_region
+        .trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| invalid("region"))?;
+
+    let trimmed = input.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_PHONE_CHARS {
+        return Err(invalid("phone"));
+    }
+    let mapped: String = trimmed
+        .chars()
+        .map(phone_char)
+        .collect::<Option<String>>()
+        .ok_or_else(|| invalid("phone"))?;
+    // At most one '+': the parser would silently skip extra ones, but such
+    // input is more likely a typo than a number.
+    if !mapped.chars().any(|c| c.is_ascii_digit()) || mapped.matches('+').count() > 1 {
+        return Err(invalid("phone"));
+    }
+
+    let number = phonenumber::parse(Some(region), &mapped).map_err(|_| invalid("phone"))?;
+    if !number.is_valid() {
+        return Err(invalid("phone"));
+    }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    // Defensive: a blind index must be computed over a canonical form, so
+    // refuse anything that is not "+" followed by digits.
+    match e164.strip_prefix('+') {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(e164)
+        }
+        _ => Err(invalid("phone")),
+    }
+}
+
+/// Normalises an email address: trims surrounding whitespace and lowercases.
+///
+/// The result must have exactly one `@`, a non-empty local part, and a
+/// domain containing a `.` (not at either end, no empty labels), no
+/// whitespace or control characters, and at most 254 characters.
+///
+/// # Errors
+///
+/// [`CryptoError::InvalidValue`] with kind `"email"`.
+pub fn normalize_email(input: &str) -> Result<String, CryptoError> {
+    let email = input.trim().to_lowercase();
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(invalid("email"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("email"));
+    }
+    let mut parts = email.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("email"));
+    };
+    if local.is_empty()
+        || domain.is_empty()
+        || !domain.contains('.')
+        || domain.split('.').any(str::is_empty)
+    {
+        return Err(invalid("email"));
+    }
+    Ok(email)
+}
+
+/// Normalises an account id: trims, uppercases, and requires 1 to 64
+/// characters from `[A-Z0-9_-]`.
+///
+/// # Errors
+///
+/// [`CryptoError::InvalidValue`] with kind `"account_id"`.
+pub fn normalize_account_id(input: &str) -> Result<String, CryptoError> {
+    let id = input.trim();
+    // Check the ASCII charset before uppercasing: Unicode uppercasing could
+    // turn non-ASCII letters into allowed ones ("ß" -> "SS", "ı" -> "I"),
+    // giving two different inputs the same index.
+    if id.is_empty()
+        || id.len() > MAX_ACCOUNT_ID_CHARS
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(invalid("account_id"));
+    }
+    Ok(id.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_cn_forms() {
+        for input in [
+            "13800138000",
+            "+86 138 0013 8000",
+            "0086-138-0013-8000",
+            "+8613800138000",
+            "  138-0013-8000 ",
+            "(+86) 138.0013.8000",
+            "１３８００１３８０００",
+            "＋８６　１３８　００１３　８０００",
+            "138\u{2014}0013\u{2014}8000",
+        ] {
+            assert_eq!(
+                normalize_phone(input, "CN").unwrap(),
+                "+8613800138000",
+                "{input}"
+            );
+        }
+        // Region is case-insensitive.
+        assert_eq!(
+            normalize_phone("13800138000", "cn").unwrap(),
+            "+8613800138000"
+        );
+    }
+
+    #[test]
+    fn phone_other_regions() {
+        assert_eq!(
+            normalize_phone("(201) 555-0123", "US").unwrap(),
+            "+12015550123"
+        );
+        // An explicit country code wins over the default region.
+        assert_eq!(
+            normalize_phone("+1 201-555-0123", "CN").unwrap(),
+            "+12015550123"
+        );
+        assert_eq!(
+            normalize_phone("020 7946 0018", "GB").unwrap(),
+            "+442079460018"
+        );
+    }
+
+    #[test]
+    fn phone_invalid() {
+        for input in [
+            "",
+            "   ",
+            "12345",
+            "1380013800",
+            "138001380001234",
+            "abc",
+            "+86 138 0013 800O",
+            "1-800-FLOWERS",
+            "13800138000 ext. 12",
+            "tel:+86-138-0013-8000",
+            "+",
+            "++8613800138000",
+            "-",
+            "()",
+            "+86 000 0000 0000",
+            "1\u{0}3800138000",
+            "١٣٨٠٠١٣٨٠٠٠",
+            &"1".repeat(41),
+            &"9".repeat(10_000),
+        ] {
+            let Err(err) = normalize_phone(input, "CN") else {
+                panic!("accepted {input:?}");
+            };
+            assert_eq!(err.code(), "invalid_phone", "{input:?}");
+            assert_eq!(err.to_string(), "not a valid phone number");
+        }
+    }
+
+    #[test]
+    fn phone_invalid_region() {
+        for region in ["", "XX", "China", "ZZZ", "c n"] {
+            let err = normalize_phone("13800138000", region).unwrap_err();
+            assert_eq!(err.code(), "invalid_region", "{region:?}");
+        }
+    }
+
+    #[test]
+    fn phone_parser_does_not_panic_on_odd_inputs() {
+        // Every combination of two allowed characters, plus a few shapes,
+        // must return Ok or Err, never panic.
+        let alphabet = [
+            "0", "1", "8", "+", "-", "(", ")", ".", " ", "00", "86", "+86",
+        ];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let input = format!("{a}{b}{c}138{a}0013{b}8000{c}");
+                    let _ = normalize_phone(&input, "CN");
+                    let _ = normalize_phone(&format!("{a}{b}{c}"), "US");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn email_cases() {
+        assert_eq!(
+            normalize_email("  Alice.Smith+tag@Example.COM ").unwrap(),
+            "alice.smith+tag@example.com"
+        );
+        assert_eq!(normalize_email("a@b.cn").unwrap(), "a@b.cn");
+        assert_eq!(normalize_email("张三@例子.中国").unwrap(), "张三@例子.中国");
+        let long_ok = format!("{}@example.com", "a".repeat(254 - 12));
+        assert_eq!(normalize_email(&long_ok).unwrap(), long_ok);
+    }
+
+    #[test]
+    fn email_invalid() {
+        let too_long = format!("{}@example.com", "a".repeat(254 - 11));
+        for input in [
+            "",
+            "   ",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "alice@@example.com",
+            "a@b@example.com",
+            "alice smith@example.com",
+            "alice@exa mple.com",
+            "alice@.com",
+            "alice@example.",
+            "alice@example..com",
+            "alice\t@example.com",
+            "alice\u{0}@example.com",
+            too_long.as_str(),
+        ] {
+            let err = normalize_email(input).unwrap_err();
+            assert_eq!(err.code(), "invalid_email", "{input:?}");
+            assert_eq!(err.to_string(), "not a valid email address");
+        }
+    }
+
+    #[test]
+    fn account_id_cases() {
+        assert_eq!(normalize_account_id(" acct-001_x ").unwrap(), "ACCT-001_X");
+        assert_eq!(normalize_account_id("A").unwrap(), "A");
+        let max = "z".repeat(64);
+        assert_eq!(normalize_account_id(&max).unwrap(), "Z".repeat(64));
+    }
+
+    #[test]
+    fn account_id_invalid() {
+        let too_long = "a".repeat(65);
+        for input in [
+            "",
+            "   ",
+            "acct 001",
+            "acct.001",
+            "acct/001",
+            "straße",
+            "ıd",
+            "ＡＢＣ",
+            "acct\u{0}",
+            too_long.as_str(),
+        ] {
+            let err = normalize_account_id(input).unwrap_err();
+            assert_eq!(err.code(), "invalid_account_id", "{input:?}");
+            assert_eq!(err.to_string(), "not a valid account id");
+        }
+    }
+}

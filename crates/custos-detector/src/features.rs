@@ -1,0 +1,748 @@
+//! Streaming per-person and per-organisation features over the current day.
+//!
+//! Everything here is driven by [`AccessRecord`]s alone: time comes only from
+//! `record.at` (unix milliseconds), never from a clock, so replaying the ledger gives
+//! the same values. A "day" is a calendar day in the configured UTC offset (the shift
+//! pattern of the people being watched), and an "hour" a clock hour in that offset.
+//!
+//! Memory is bounded per person: the sets of distinct customers, cases and search hits
+//! hold 64-bit fingerprints of the current day only and are cleared when the day is
+//! closed ([`PersonDay::reset`]); the customers a person opened cases for are kept for
+//! the current and the previous day only.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use custos_access::AccessRecord;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Number of features in [`Feature::ALL`] (the length of a [`DayValues`]).
+pub const N_FEATURES: usize = 10;
+
+/// One daily feature of a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// Distinct customers opened (allowed `view` or `reveal`) today.
+    DistinctCustomers,
+    /// The most distinct customers first opened within one clock hour today: bulk
+    /// harvesting concentrates in a few hours, honest work spreads over the shift.
+    PeakHourCustomers,
+    /// Fields revealed today (allowed `reveal`, one per field named).
+    Reveals,
+    /// Fields revealed per distinct case worked today.
+    RevealsPerCase,
+    /// Searches made today (any decision).
+    Searches,
+    /// Distinct customers that the person's searches matched today.
+    SearchBreadth,
+    /// Requests refused today.
+    Denials,
+    /// Share of today's accesses made outside the working-hours window.
+    OffShiftShare,
+    /// Distinct customers opened today under a case the same person created: in the
+    /// product cases are opened by the CRM integration, so a person opening their own
+    /// is how purpose binding is satisfied with pretexts.
+    SelfOpenedCases,
+    /// Coefficient of variation of the gaps between successive accesses: a script is
+    /// regular (near 0), people are bursty (near 1 or above). Low is suspicious.
+    TimingCv,
+}
+
+/// Which side of the baseline is suspicious.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// More than usual is suspicious.
+    High,
+    /// Less than usual is suspicious.
+    Low,
+}
+
+/// How a feature grows during a day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A count: only grows during the day, so a partial day can be compared with full
+    /// days without raising false alarms early in the day.
+    Count,
+    /// A ratio: defined once there is enough data, can move either way.
+    Ratio,
+}
+
+impl Feature {
+    /// Every feature, in the order of [`DayValues`].
+    pub const ALL: [Feature; N_FEATURES] = [
+        Feature::DistinctCustomers,
+        Feature::PeakHourCustomers,
+        Feature::Reveals,
+        Feature::RevealsPerCase,
+        Feature::Searches,
+        Feature::SearchBreadth,
+        Feature::Denials,
+        Feature::OffShiftShare,
+        Feature::SelfOpenedCases,
+        Feature::TimingCv,
+    ];
+
+    /// Position in [`Feature::ALL`] and in [`DayValues`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Stable snake_case name (used in configuration and reports).
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::DistinctCustomers => "distinct_customers",
+            Feature::PeakHourCustomers => "peak_hour_customers",
+            Feature::Reveals => "reveals",
+            Feature::RevealsPerCase => "reveals_per_case",
+            Feature::Searches => "searches",
+            Feature::SearchBreadth => "search_breadth",
+            Feature::Denials => "denials",
+            Feature::OffShiftShare => "off_shift_share",
+            Feature::SelfOpenedCases => "self_opened_cases",
+            Feature::TimingCv => "timing_cv",
+        }
+    }
+
+    /// Which side of the baseline is suspicious.
+    pub fn direction(self) -> Direction {
+        match self {
+            Feature::TimingCv => Direction::Low,
+            _ => Direction::High,
+        }
+    }
+
+    /// Whether the feature is a count or a ratio.
+    pub fn shape(self) -> Shape {
+        match self {
+            Feature::RevealsPerCase | Feature::OffShiftShare | Feature::TimingCv => Shape::Ratio,
+            _ => Shape::Count,
+        }
+    }
+
+    /// Plain words for a value of the feature, e.g. "viewed 412 distinct customers today".
+    pub fn describe(self, value: f64) -> String {
+        match self {
+            Feature::DistinctCustomers => format!("viewed {value:.0} distinct customers today"),
+            Feature::PeakHourCustomers => {
+                format!("opened {value:.0} new customers within a single hour today")
+            }
+            Feature::Reveals => format!("revealed {value:.0} fields today"),
+            Feature::RevealsPerCase => format!("revealed {value:.2} fields per case today"),
+            Feature::Searches => format!("made {value:.0} searches today"),
+            Feature::SearchBreadth => {
+                format!("searches matched {value:.0} distinct customers today")
+            }
+            Feature::Denials => format!("was refused {value:.0} times today"),
+            Feature::OffShiftShare => format!(
+                "made {:.0}% of today's accesses outside working hours",
+                value * 100.0
+            ),
+            Feature::SelfOpenedCases => {
+                format!("viewed {value:.0} customers under cases they opened themselves today")
+            }
+            Feature::TimingCv => format!(
+                "accessed records at machine-regular intervals today (gap variation {value:.2})"
+            ),
+        }
+    }
+
+    /// Plain words for a baseline value (a median or mean) of the feature.
+    pub fn format_value(self, value: f64) -> String {
+        match self {
+            Feature::OffShiftShare => format!("{:.0}%", value * 100.0),
+            Feature::RevealsPerCase | Feature::TimingCv => format!("{value:.2}"),
+            _ => format!("{value:.0}"),
+        }
+    }
+}
+
+/// One value per [`Feature`]; `None` where a ratio has too little data to mean anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayValues(pub [Option<f64>; N_FEATURES]);
+
+impl DayValues {
+    /// The value of `feature`.
+    pub fn get(&self, feature: Feature) -> Option<f64> {
+        self.0[feature.index()]
+    }
+}
+
+/// Clock and data-sufficiency settings of the features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Offset of the watched people's local time from UTC, in minutes (e.g. 480 for
+    /// UTC+8). Days and hours are counted in this time.
+    pub utc_offset_minutes: i32,
+    /// First local hour of the working-hours window (inclusive), 0–23.
+    pub shift_start_hour: u8,
+    /// Local hour at which the working-hours window ends (exclusive), 1–24.
+    pub shift_end_hour: u8,
+    /// Gaps between accesses longer than this (seconds) are breaks, not rhythm, and are
+    /// left out of [`Feature::TimingCv`].
+    pub max_gap_secs: f64,
+    /// Gaps needed before [`Feature::TimingCv`] is defined.
+    pub min_gaps: u32,
+    /// Accesses needed before [`Feature::OffShiftShare`] is defined, and cases before
+    /// [`Feature::RevealsPerCase`] is.
+    pub min_accesses: u32,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            utc_offset_minutes: 0,
+            shift_start_hour: 7,
+            shift_end_hour: 21,
+            max_gap_secs: 3600.0,
+            min_gaps: 20,
+            min_accesses: 10,
+        }
+    }
+}
+
+impl FeatureConfig {
+    fn local(&self, at: i64) -> i64 {
+        at + i64::from(self.utc_offset_minutes) * 60_000
+    }
+
+    /// The local day number of a time (days since 1970-01-01 in the configured offset).
+    pub fn day_of(&self, at: i64) -> i64 {
+        self.local(at).div_euclid(DAY_MS)
+    }
+
+    /// The local hour number of a time (hours since the epoch in the configured offset).
+    pub fn hour_of(&self, at: i64) -> i64 {
+        self.local(at).div_euclid(HOUR_MS)
+    }
+
+    /// Whether a time falls inside the working-hours window.
+    pub fn on_shift(&self, at: i64) -> bool {
+        let hour = self.local(at).rem_euclid(DAY_MS) / HOUR_MS;
+        let (start, end) = (
+            i64::from(self.shift_start_hour),
+            i64::from(self.shift_end_hour),
+        );
+        if start <= end {
+            (start..end).contains(&hour)
+        } else {
+            // A window across midnight, e.g. 22–06.
+            hour >= start || hour < end
+        }
+    }
+}
+
+/// A 64-bit fingerprint of an id. The sets keep fingerprints, not strings, to bound
+/// memory and to make inserts cheap; two ids colliding (probability ~n²/2⁶⁴) only
+/// under-counts by one.
+pub fn fingerprint(id: &str) -> u64 {
+    // Word-at-a-time multiply-xorshift mixing (in the style of wyhash/murmur finalisers):
+    // fast, deterministic across runs and platforms, and well spread for ids that differ
+    // in their last digits.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes = id.as_bytes();
+    let mut h = 0xA076_1D64_78BD_642F ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h ^ u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = mix(h ^ u64::from_le_bytes(word) ^ 0xFF);
+    }
+    mix(h)
+}
+
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    x = (x ^ (x >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    x ^ (x >> 32)
+}
+
+/// A hasher for keys that are already well mixed (fingerprints) or short strings: the
+/// standard SipHash is DoS-resistant but several times slower, and the keys here are not
+/// chosen by an attacker in a way that helps them (ids are assigned by the system).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = mix(self.0 ^ u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        // Fingerprints are already mixed: one xor-rotate keeps them spread.
+        self.0 = (self.0 ^ i).rotate_left(5);
+    }
+}
+
+/// Build-hasher for [`FastHasher`].
+pub type FastBuild = BuildHasherDefault<FastHasher>;
+
+/// A set of fingerprints.
+pub type IdSet = HashSet<u64, FastBuild>;
+
+/// What a record does, for the features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    View,
+    Reveal,
+    Search,
+    CreateCase,
+    Other,
+}
+
+fn kind(action: &str) -> Kind {
+    match action {
+        "view" => Kind::View,
+        "reveal" => Kind::Reveal,
+        "search" => Kind::Search,
+        "create_case" => Kind::CreateCase,
+        _ => Kind::Other,
+    }
+}
+
+/// Streaming accumulator of one person's current day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersonDay {
+    /// The local day being accumulated.
+    pub day: i64,
+    customers: IdSet,
+    cases: IdSet,
+    search_hits: IdSet,
+    /// Customers this person created cases for today.
+    created_today: IdSet,
+    /// Customers this person created cases for on the previous active day: a pretext
+    /// case opened late in the evening is used the next morning.
+    created_before: IdSet,
+    hour: i64,
+    hour_new: u32,
+    peak_hour_new: u32,
+    reveals: u32,
+    searches: u32,
+    denials: u32,
+    accesses: u32,
+    off_shift: u32,
+    self_opened: u32,
+    last_access: Option<i64>,
+    gaps: u32,
+    gap_mean: f64,
+    gap_m2: f64,
+}
+
+impl PersonDay {
+    /// Starts an empty accumulator for `day`.
+    pub fn new(day: i64) -> PersonDay {
+        PersonDay {
+            day,
+            ..PersonDay::default()
+        }
+    }
+
+    /// Closes the day and starts `day`: the sets are emptied (their memory kept for
+    /// reuse), the cases created today become "created before".
+    pub fn reset(&mut self, day: i64) {
+        std::mem::swap(&mut self.created_before, &mut self.created_today);
+        for set in [
+            &mut self.created_today,
+            &mut self.customers,
+            &mut self.cases,
+            &mut self.search_hits,
+        ] {
+            set.clear();
+            // A bulk day leaves a large table behind: give most of it back.
+            set.shrink_to(256);
+        }
+        self.day = day;
+        self.hour = 0;
+        self.hour_new = 0;
+        self.peak_hour_new = 0;
+        self.reveals = 0;
+        self.searches = 0;
+        self.denials = 0;
+        self.accesses = 0;
+        self.off_shift = 0;
+        self.self_opened = 0;
+        self.last_access = None;
+        self.gaps = 0;
+        self.gap_mean = 0.0;
+        self.gap_m2 = 0.0;
+    }
+
+    /// Whether anything was observed in the day.
+    pub fn is_active(&self) -> bool {
+        self.accesses > 0 || self.denials > 0 || !self.created_today.is_empty()
+    }
+
+    /// Number of fingerprints held (the bounded memory, for tests and metrics).
+    pub fn held_ids(&self) -> usize {
+        self.customers.len()
+            + self.cases.len()
+            + self.search_hits.len()
+            + self.created_today.len()
+            + self.created_before.len()
+    }
+
+    /// Adds one record of this person. The caller has made sure the record belongs to
+    /// [`PersonDay::day`]. Returns what it changed, for the organisation's aggregate.
+    pub fn observe(&mut self, record: &AccessRecord, config: &FeatureConfig) -> Delta {
+        let mut delta = Delta::default();
+        let kind = kind(&record.action);
+        let allowed = record.decision == "allow";
+        if record.decision == "deny" {
+            self.denials += 1;
+            delta.denials = 1;
+        }
+        let customer = record.customer_id.as_deref().map(fingerprint);
+        if kind == Kind::CreateCase {
+            if allowed && let Some(c) = customer {
+                self.created_today.insert(c);
+            }
+            return delta;
+        }
+        if !matches!(kind, Kind::View | Kind::Reveal | Kind::Search) {
+            return delta;
+        }
+        self.accesses += 1;
+        delta.accesses = 1;
+        if !config.on_shift(record.at) {
+            self.off_shift += 1;
+            delta.off_shift = 1;
+        }
+        if let Some(last) = self.last_access {
+            // Ledger order may be a few ms out of time order: a negative gap counts as 0.
+            let gap = (record.at - last).max(0) as f64 / 1000.0;
+            if gap <= config.max_gap_secs {
+                // Welford: numerically stable running mean and variance.
+                self.gaps += 1;
+                let d = gap - self.gap_mean;
+                self.gap_mean += d / f64::from(self.gaps);
+                self.gap_m2 += d * (gap - self.gap_mean);
+            }
+        }
+        self.last_access = Some(self.last_access.map_or(record.at, |l| l.max(record.at)));
+        match kind {
+            Kind::Search => {
+                self.searches += 1;
+                delta.searches = 1;
+                if allowed
+                    && let Some(c) = customer
+                    && self.search_hits.insert(c)
+                {
+                    delta.search_breadth = 1;
+                }
+            }
+            Kind::View | Kind::Reveal if allowed => {
+                if let Some(case) = record.case_id.as_deref() {
+                    self.cases.insert(fingerprint(case));
+                }
+                if kind == Kind::Reveal {
+                    let n = record.fields.len().max(1) as u32;
+                    self.reveals += n;
+                    delta.reveals = n;
+                }
+                if let Some(c) = customer
+                    && self.customers.insert(c)
+                {
+                    delta.customers = 1;
+                    let hour = config.hour_of(record.at);
+                    if hour != self.hour {
+                        self.hour = hour;
+                        self.hour_new = 0;
+                    }
+                    self.hour_new += 1;
+                    self.peak_hour_new = self.peak_hour_new.max(self.hour_new);
+                    if self.created_today.contains(&c) || self.created_before.contains(&c) {
+                        self.self_opened += 1;
+                        delta.self_opened = 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+        delta
+    }
+
+    /// The day's feature values so far.
+    pub fn values(&self, config: &FeatureConfig) -> DayValues {
+        let mut v = [None; N_FEATURES];
+        let enough = self.accesses >= config.min_accesses;
+        v[Feature::DistinctCustomers.index()] = Some(self.customers.len() as f64);
+        v[Feature::PeakHourCustomers.index()] = Some(f64::from(self.peak_hour_new));
+        v[Feature::Reveals.index()] = Some(f64::from(self.reveals));
+        // A ratio over a handful of cases is noise: it needs as many cases as accesses.
+        v[Feature::RevealsPerCase.index()] = (self.cases.len() >= config.min_accesses as usize)
+            .then(|| f64::from(self.reveals) / self.cases.len() as f64);
+        v[Feature::Searches.index()] = Some(f64::from(self.searches));
+        v[Feature::SearchBreadth.index()] = Some(self.search_hits.len() as f64);
+        v[Feature::Denials.index()] = Some(f64::from(self.denials));
+        v[Feature::OffShiftShare.index()] =
+            enough.then(|| f64::from(self.off_shift) / f64::from(self.accesses));
+        v[Feature::SelfOpenedCases.index()] = Some(f64::from(self.self_opened));
+        v[Feature::TimingCv.index()] = (self.gaps >= config.min_gaps && self.gap_mean > 0.0)
+            .then(|| (self.gap_m2 / f64::from(self.gaps)).sqrt() / self.gap_mean);
+        DayValues(v)
+    }
+}
+
+/// What one record added to a person's day, summed into their organisation's day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// New distinct customers of the person.
+    pub customers: u32,
+    /// Fields revealed.
+    pub reveals: u32,
+    /// Searches.
+    pub searches: u32,
+    /// New distinct customers matched by the person's searches.
+    pub search_breadth: u32,
+    /// Refusals.
+    pub denials: u32,
+    /// Accesses.
+    pub accesses: u32,
+    /// Accesses outside working hours.
+    pub off_shift: u32,
+    /// New customers opened under the person's own cases.
+    pub self_opened: u32,
+}
+
+/// The organisation-level features: sums over its people of their per-person counts,
+/// per day. (Per-person distinct customers are summed: a ring of colleagues each taking
+/// a modest share shows up as a rise of the organisation's total.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgFeature {
+    /// Sum of the members' distinct customers.
+    Customers,
+    /// Fields revealed.
+    Reveals,
+    /// Sum of the members' distinct search matches.
+    SearchBreadth,
+    /// Refusals.
+    Denials,
+    /// Accesses outside working hours.
+    OffShiftAccesses,
+    /// Customers opened under cases opened by the same person.
+    SelfOpenedCases,
+}
+
+/// Number of [`OrgFeature`]s.
+pub const N_ORG_FEATURES: usize = 6;
+
+impl OrgFeature {
+    /// Every organisation feature, in the order of [`OrgDay::values`].
+    pub const ALL: [OrgFeature; N_ORG_FEATURES] = [
+        OrgFeature::Customers,
+        OrgFeature::Reveals,
+        OrgFeature::SearchBreadth,
+        OrgFeature::Denials,
+        OrgFeature::OffShiftAccesses,
+        OrgFeature::SelfOpenedCases,
+    ];
+
+    /// Plain words for a value.
+    pub fn describe(self, value: f64) -> String {
+        match self {
+            OrgFeature::Customers => format!("its staff viewed {value:.0} customers today"),
+            OrgFeature::Reveals => format!("its staff revealed {value:.0} fields today"),
+            OrgFeature::SearchBreadth => {
+                format!("its staff's searches matched {value:.0} customers today")
+            }
+            OrgFeature::Denials => format!("its staff were refused {value:.0} times today"),
+            OrgFeature::OffShiftAccesses => {
+                format!("its staff made {value:.0} accesses outside working hours today")
+            }
+            OrgFeature::SelfOpenedCases => {
+                format!(
+                    "its staff viewed {value:.0} customers under cases they opened themselves today"
+                )
+            }
+        }
+    }
+}
+
+/// One organisation's (partner company's) current day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrgDay {
+    /// The local day being accumulated.
+    pub day: i64,
+    /// Sums, in the order of [`OrgFeature::ALL`].
+    pub sums: [u64; N_ORG_FEATURES],
+    /// Accesses in all.
+    pub accesses: u64,
+    /// Members seen today.
+    pub active_staff: u32,
+}
+
+impl OrgDay {
+    /// Adds what one record changed for one of the organisation's people.
+    pub fn add(&mut self, delta: &Delta) {
+        let add = [
+            delta.customers,
+            delta.reveals,
+            delta.search_breadth,
+            delta.denials,
+            delta.off_shift,
+            delta.self_opened,
+        ];
+        for (sum, d) in self.sums.iter_mut().zip(add) {
+            *sum += u64::from(d);
+        }
+        self.accesses += u64::from(delta.accesses);
+    }
+
+    /// The day's values so far.
+    pub fn values(&self) -> [f64; N_ORG_FEATURES] {
+        self.sums.map(|s| s as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_704_067_200_000; // 2024-01-01 00:00 UTC
+
+    fn rec(at: i64, action: &str, customer: &str, decision: &str) -> AccessRecord {
+        AccessRecord {
+            seq: 1,
+            request_id: String::new(),
+            at,
+            staff_id: "alice".into(),
+            org: "acme".into(),
+            role: "support".into(),
+            action: action.into(),
+            customer_id: Some(customer.into()),
+            fields: if action == "reveal" {
+                vec!["phone".into(), "email".into()]
+            } else {
+                vec![]
+            },
+            case_id: Some(format!("case_{customer}")),
+            target: None,
+            decision: decision.into(),
+            reason_code: "ok".into(),
+            client: None,
+        }
+    }
+
+    #[test]
+    fn clock_uses_the_configured_offset_and_window() {
+        let c = FeatureConfig {
+            utc_offset_minutes: 480,
+            shift_start_hour: 9,
+            shift_end_hour: 18,
+            ..FeatureConfig::default()
+        };
+        // 20:00 UTC on Jan 1 is 04:00 on Jan 2 at UTC+8: next day, off shift.
+        let at = T0 + 20 * HOUR_MS;
+        assert_eq!(c.day_of(at), c.day_of(T0) + 1);
+        assert!(!c.on_shift(at));
+        assert!(c.on_shift(T0 + 2 * HOUR_MS)); // 10:00 local
+        let night = FeatureConfig {
+            shift_start_hour: 22,
+            shift_end_hour: 6,
+            ..FeatureConfig::default()
+        };
+        assert!(night.on_shift(T0 + 23 * HOUR_MS) && night.on_shift(T0 + HOUR_MS));
+        assert!(!night.on_shift(T0 + 12 * HOUR_MS));
+    }
+
+    #[test]
+    fn counts_distinct_customers_reveals_denials_and_searches() {
+        let c = FeatureConfig::default();
+        let mut d = PersonDay::new(c.day_of(T0));
+        let base = T0 + 10 * HOUR_MS;
+        d.observe(&rec(base, "view", "c1", "allow"), &c);
+        d.observe(&rec(base + 1000, "view", "c1", "allow"), &c);
+        d.observe(&rec(base + 2000, "reveal", "c1", "allow"), &c);
+        d.observe(&rec(base + 3000, "view", "c2", "deny"), &c);
+        d.observe(&rec(base + 4000, "search", "c3", "allow"), &c);
+        d.observe(&rec(base + 5000, "search", "c3", "allow"), &c);
+        let v = d.values(&c);
+        assert_eq!(v.get(Feature::DistinctCustomers), Some(1.0));
+        assert_eq!(v.get(Feature::Reveals), Some(2.0));
+        assert_eq!(v.get(Feature::Denials), Some(1.0));
+        assert_eq!(v.get(Feature::Searches), Some(2.0));
+        assert_eq!(v.get(Feature::SearchBreadth), Some(1.0));
+        // Too little data for the ratios.
+        assert_eq!(v.get(Feature::OffShiftShare), None);
+        assert_eq!(v.get(Feature::TimingCv), None);
+    }
+
+    #[test]
+    fn off_shift_timing_and_self_opened_cases() {
+        let c = FeatureConfig::default(); // 07–21 UTC
+        let mut d = PersonDay::new(c.day_of(T0));
+        // 30 accesses every 60 s from 02:00: all off shift, perfectly regular.
+        for k in 0..30 {
+            let customer = format!("c{k}");
+            let at = T0 + 2 * HOUR_MS + k * 60_000;
+            d.observe(&rec(at - 10, "create_case", &customer, "allow"), &c);
+            d.observe(&rec(at, "view", &customer, "allow"), &c);
+        }
+        let v = d.values(&c);
+        assert_eq!(v.get(Feature::OffShiftShare), Some(1.0));
+        assert_eq!(v.get(Feature::TimingCv), Some(0.0));
+        assert_eq!(v.get(Feature::SelfOpenedCases), Some(30.0));
+        assert_eq!(v.get(Feature::PeakHourCustomers), Some(30.0));
+        // A case opened on the previous active day still counts the next day.
+        d.reset(d.day + 1);
+        d.observe(&rec(T0 + DAY_MS + 10 * HOUR_MS, "view", "c5", "allow"), &c);
+        assert_eq!(d.values(&c).get(Feature::SelfOpenedCases), Some(1.0));
+        // ... but not two days later.
+        d.reset(d.day + 1);
+        d.observe(
+            &rec(T0 + 2 * DAY_MS + 10 * HOUR_MS, "view", "c6", "allow"),
+            &c,
+        );
+        assert_eq!(d.values(&c).get(Feature::SelfOpenedCases), Some(0.0));
+    }
+
+    #[test]
+    fn closing_the_day_evicts_its_sets() {
+        let c = FeatureConfig::default();
+        let mut d = PersonDay::new(c.day_of(T0));
+        for k in 0..5000 {
+            d.observe(
+                &rec(T0 + 10 * HOUR_MS + k, "view", &format!("c{k}"), "allow"),
+                &c,
+            );
+        }
+        assert_eq!(d.held_ids(), 10_000); // customers + cases
+        d.reset(d.day + 1);
+        assert_eq!(d.held_ids(), 0);
+        assert!(!d.is_active());
+        assert_eq!(d.values(&c).get(Feature::DistinctCustomers), Some(0.0));
+        // The bulk day's table capacity was given back.
+        assert!(d.customers.capacity() < 1000);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_spread() {
+        assert_eq!(fingerprint("cus_1"), fingerprint("cus_1"));
+        let set: IdSet = (0..100_000)
+            .map(|i| fingerprint(&format!("cus_{i}")))
+            .collect();
+        assert_eq!(set.len(), 100_000);
+        assert_ne!(fingerprint(""), fingerprint("\0"));
+    }
+}

@@ -1,0 +1,263 @@
+//! Insider detection: a consumer of the ledger that raises alerts and acts on them.
+//!
+//! The detector reads the ledger through a [`custos_access::Subscription`] from its
+//! cursor (kept in the store), so it is restart-safe and its state can be rebuilt by
+//! replaying the ledger. For every record it runs the rules — [`canary`] hits, and the
+//! statistical [`Model`] (per-person and per-org features against the person's own past
+//! and their peers, see [`features`], [`baseline`], [`score`]); a finding becomes, in
+//! this order:
+//!
+//! 1. the action (e.g. suspension: the person gets nothing from their next request on);
+//! 2. a ledger entry saying the detector acted, and why;
+//! 3. the alert (its id derives from the rule, the person and the ledger entry, so a
+//!    replay after a crash finds it and does not act twice);
+//! 4. after the whole batch, the cursor.
+//!
+//! A crash anywhere replays from the cursor: steps already done are found done. The
+//! model is pure, deterministic code driven by records: at start it is rebuilt by
+//! replaying the ledger up to the cursor.
+
+pub mod baseline;
+pub mod canary;
+pub mod features;
+pub mod model;
+pub mod score;
+
+pub use model::{Model, ModelConfig, Snapshot};
+
+use std::time::Duration;
+
+use custos_access::{AccessLog, AccessRecord};
+use custos_crypto::Keyring;
+use custos_store::{AlertRecord, StaffStatus, Store, now_millis};
+
+/// The detector's name in the ledger (as the acting principal) and its cursor's name.
+pub const DETECTOR: &str = "detector";
+
+/// Records read per step.
+const BATCH: usize = 1024;
+
+/// Entries read per step when rebuilding the model at start.
+const REPLAY_CHUNK: u64 = 10_000;
+
+/// Wait before retrying after the store or ledger failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What a rule found in one ledger record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule, e.g. `canary_hit`.
+    pub kind: &'static str,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: &'static str,
+    /// Why, in plain words.
+    pub reasons: Vec<String>,
+    /// Whether the person is suspended on it.
+    pub suspend: bool,
+}
+
+/// Starts the detector on the current Tokio runtime. The model's state is rebuilt by
+/// replaying the ledger up to the detector's cursor (without acting again), then the
+/// detector follows the ledger from there.
+pub async fn start(
+    access: AccessLog,
+    store: Store,
+    keyring: Keyring,
+    config: ModelConfig,
+) -> Result<(), String> {
+    let marks = canary::Marks::load(&store).await?;
+    let from = store
+        .consumer_cursor(DETECTOR)
+        .await
+        .map_err(|e| e.to_string())?;
+    if from > access.size() {
+        // The cursor is past the ledger's end: the ledger was replaced or lost entries.
+        // Following it from here would skip whatever is appended up to the cursor.
+        return Err(format!(
+            "the detector's cursor ({from}) is ahead of the ledger ({} entries); the ledger directory does not belong to this store",
+            access.size()
+        ));
+    }
+    let mut model = Model::new(config);
+    let mut next = 0;
+    while next < from {
+        let chunk = usize::try_from((from - next).min(REPLAY_CHUNK)).unwrap_or(BATCH);
+        let records = access
+            .entries(next, chunk)
+            .await
+            .map_err(|e| e.to_string())?;
+        if records.is_empty() {
+            break;
+        }
+        for record in &records {
+            // Findings of the past were acted on when they were first seen.
+            model.observe(record);
+        }
+        next += records.len() as u64;
+    }
+    tracing::info!(
+        from,
+        canaries = marks.len(),
+        people = model.people(),
+        "detector starting"
+    );
+    let mut detector = Detector {
+        access,
+        store,
+        keyring,
+        marks,
+        model,
+        pending: Vec::new(),
+    };
+    let mut subscription = detector.access.subscribe(from);
+    tokio::spawn(async move {
+        loop {
+            let position = subscription.position();
+            let Some(batch) = subscription.next_batch(BATCH).await else {
+                return;
+            };
+            let handled = match batch {
+                Ok(records) => detector.handle(&records).await,
+                Err(e) => Err(e.to_string()),
+            };
+            let saved = match handled {
+                Ok(()) => detector
+                    .store
+                    .set_consumer_cursor(DETECTOR, subscription.position())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                // Read the batch again: records after the failure were not looked at.
+                // Findings not yet acted on stay pending (acting is idempotent), and the
+                // model ignores records it has already seen.
+                tracing::error!(error = %e, "detector step failed; retrying");
+                metrics::counter!("custos_detector_failures_total").increment(1);
+                tokio::time::sleep(RETRY).await;
+                subscription.seek(position);
+            }
+        }
+    });
+    Ok(())
+}
+
+struct Detector {
+    access: AccessLog,
+    store: Store,
+    keyring: Keyring,
+    marks: canary::Marks,
+    model: Model,
+    /// Findings not yet acted on (an earlier step failed), oldest first.
+    pending: Vec<(AccessRecord, Finding)>,
+}
+
+impl Detector {
+    async fn handle(&mut self, records: &[AccessRecord]) -> Result<(), String> {
+        for record in records {
+            // The server's and the detector's own records (role `system`, which no staff
+            // entry can have); never by id, which an admin could give a person.
+            if record.role == "system" {
+                continue;
+            }
+            if canary::plants_canaries(record) {
+                // New canaries were stored before this record was written (also when the
+                // request then failed to be recorded as allowed).
+                self.marks = canary::Marks::load(&self.store).await?;
+            }
+            if let Some(finding) = canary::check(record, &self.marks, &self.keyring) {
+                self.pending.push((record.clone(), finding));
+            }
+            for finding in self.model.observe(record) {
+                self.pending.push((record.clone(), finding));
+            }
+        }
+        while let Some((record, finding)) = self.pending.first().cloned() {
+            self.act(&record, finding).await?;
+            self.pending.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Steps 1–3 of the module docs for one finding. An organisation's finding concerns
+    /// no one person: it is an alert about the org, with no action.
+    async fn act(&self, record: &AccessRecord, finding: Finding) -> Result<(), String> {
+        let seq = u64::try_from(record.seq).map_err(|_| "negative ledger index".to_owned())?;
+        let subject = if finding.kind == model::ORG_RISK {
+            format!("org:{}", record.org)
+        } else {
+            record.staff_id.clone()
+        };
+        let id = alert_id(finding.kind, &subject, seq);
+        if self
+            .store
+            .alert(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let store_err = |e: custos_store::StoreError| e.to_string();
+        if finding.suspend {
+            self.store
+                .set_staff_status(&record.staff_id, StaffStatus::Suspended)
+                .await
+                .map_err(store_err)?;
+            self.record_action("suspend_staff", &record.staff_id, finding.kind)
+                .await?;
+        }
+        let now = now_millis();
+        self.store
+            .insert_alert(&AlertRecord {
+                id,
+                created_at: now,
+                staff_id: subject.clone(),
+                org: record.org.clone(),
+                severity: finding.severity.to_owned(),
+                kind: finding.kind.to_owned(),
+                reasons: finding.reasons,
+                entries: vec![seq],
+                action: if finding.suspend { "suspended" } else { "none" }.to_owned(),
+                status: "open".to_owned(),
+                updated_at: now,
+            })
+            .await
+            .map_err(store_err)?;
+        metrics::counter!("custos_alerts_total", "kind" => finding.kind, "severity" => finding.severity)
+            .increment(1);
+        tracing::warn!(subject = %subject, kind = finding.kind, seq, "alert raised");
+        Ok(())
+    }
+
+    async fn record_action(&self, action: &str, target: &str, reason: &str) -> Result<(), String> {
+        let record = AccessRecord {
+            seq: 0,
+            request_id: format!("det_{}", hex::encode(custos_crypto::random_bytes::<12>())),
+            at: now_millis(),
+            staff_id: DETECTOR.to_owned(),
+            org: "-".to_owned(),
+            role: "system".to_owned(),
+            action: action.to_owned(),
+            customer_id: None,
+            fields: Vec::new(),
+            case_id: None,
+            target: Some(target.to_owned()),
+            decision: "allow".to_owned(),
+            reason_code: reason.to_owned(),
+            client: None,
+        };
+        self.access
+            .record(record)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `alr_` + the first 24 hex digits of SHA-256(kind, staff, ledger index).
+fn alert_id(kind: &str, staff: &str, seq: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{kind}\n{staff}\n{seq}").as_bytes());
+    format!("alr_{}", &hex::encode(digest)[..24])
+}

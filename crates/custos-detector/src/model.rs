@@ -1,0 +1,563 @@
+//! The statistical model: features, baselines and scores tied together and driven one
+//! ledger record at a time.
+//!
+//! Determinism: the model's only input is the sequence of records (time comes from
+//! `record.at`), so replaying the ledger from the start rebuilds the same state and
+//! raises the same findings ([`Model::replay`]). A [`Snapshot`] saves the state to skip
+//! most of that replay.
+//!
+//! The clock: the model's day is the local day of the latest record seen. When a record
+//! of a later day arrives, the previous day is closed: every active person's day is
+//! learnt into their self baseline, the peer groups' long-run baselines are recomputed,
+//! and the organisations' days are learnt. A record a little older than the model's day
+//! (ledger order is not exactly time order) counts in the current day.
+
+use std::collections::HashMap;
+
+use custos_access::AccessRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::Finding;
+use crate::baseline::{Ewma, PeerBaseline, SelfBaseline};
+use crate::features::{
+    DayValues, FastBuild, Feature, FeatureConfig, N_ORG_FEATURES, OrgDay, OrgFeature, PersonDay,
+    Shape,
+};
+use crate::score::{Action, Assessment, ScoreConfig, Severity, assess};
+
+/// The finding kind of an organisation-level anomaly.
+pub const ORG_RISK: &str = "org_risk";
+
+/// Everything the model is configured with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Clock and feature settings.
+    pub features: FeatureConfig,
+    /// Scoring settings and thresholds.
+    pub score: ScoreConfig,
+    /// EWMA smoothing of the self baselines (per active day).
+    pub ewma_alpha: f64,
+    /// A member counts in their peer group's baseline while last active within this
+    /// many days (people who left or are on leave drop out).
+    pub peer_window_days: i64,
+    /// Whether a day on which a person raised a finding is learnt into their own
+    /// baseline. Off by default: an insider must not teach the model that harvesting is
+    /// their normal.
+    pub learn_flagged_days: bool,
+    /// Roles that are not people being watched (services, the detector itself).
+    pub ignore_roles: Vec<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            features: FeatureConfig::default(),
+            score: ScoreConfig::default(),
+            ewma_alpha: 0.2,
+            peer_window_days: 7,
+            learn_flagged_days: false,
+            ignore_roles: vec!["system".to_owned(), "integration".to_owned()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Person {
+    id: String,
+    group: usize,
+    org: usize,
+    today: PersonDay,
+    /// The values of the person's last closed active day.
+    last: Option<(i64, DayValues)>,
+    own: SelfBaseline,
+    /// The highest action already raised on `flag_day` (one finding per rule per day).
+    flag_day: i64,
+    flag: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Group {
+    /// `role/org`, for the reasons.
+    name: String,
+    role: String,
+    org: String,
+    members: Vec<usize>,
+    /// Baseline of the members' current values, refreshed once per local hour.
+    current: PeerBaseline,
+    current_hour: i64,
+    /// Baseline of the long-run levels of members with enough history, per day.
+    levels: PeerBaseline,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Org {
+    name: String,
+    today: OrgDay,
+    own: [Ewma; N_ORG_FEATURES],
+    days: u32,
+    flag_day: i64,
+}
+
+/// The model's whole state: serialisable, restorable with [`Model::restore`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    config: ModelConfig,
+    day: Option<i64>,
+    last_seq: i64,
+    people: Vec<Person>,
+    groups: Vec<Group>,
+    orgs: Vec<Org>,
+}
+
+impl Snapshot {
+    /// The ledger index of the last record observed: replay resumes after it.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+}
+
+/// Features, baselines and scores for everyone in the ledger.
+#[derive(Clone, Debug)]
+pub struct Model {
+    state: Snapshot,
+    people: HashMap<String, usize, FastBuild>,
+    groups: HashMap<(String, String), usize, FastBuild>,
+    orgs: HashMap<String, usize, FastBuild>,
+}
+
+impl Model {
+    /// An empty model.
+    pub fn new(config: ModelConfig) -> Model {
+        Model::restore(Snapshot {
+            config,
+            day: None,
+            last_seq: -1,
+            people: Vec::new(),
+            groups: Vec::new(),
+            orgs: Vec::new(),
+        })
+    }
+
+    /// A model rebuilt by observing `records` from the start (findings discarded: they
+    /// were raised the first time).
+    pub fn replay<'a>(
+        config: ModelConfig,
+        records: impl IntoIterator<Item = &'a AccessRecord>,
+    ) -> Model {
+        let mut model = Model::new(config);
+        for record in records {
+            model.observe(record);
+        }
+        model
+    }
+
+    /// A copy of the state.
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.clone()
+    }
+
+    /// The model a [`Snapshot`] was taken of.
+    pub fn restore(state: Snapshot) -> Model {
+        let people = state
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        let groups = state
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| ((g.role.clone(), g.org.clone()), i))
+            .collect();
+        let orgs = state
+            .orgs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.name.clone(), i))
+            .collect();
+        Model {
+            state,
+            people,
+            groups,
+            orgs,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.state.config
+    }
+
+    /// The ledger index of the last record observed (−1 before any).
+    pub fn last_seq(&self) -> i64 {
+        self.state.last_seq
+    }
+
+    /// Number of people known.
+    pub fn people(&self) -> usize {
+        self.state.people.len()
+    }
+
+    /// Observes one ledger record and returns what it gives rise to.
+    ///
+    /// Findings of the `risk_*` rules ([`Action::kind`]) concern the record's person
+    /// (`record.staff_id`); an [`ORG_RISK`] finding concerns the record's organisation
+    /// (`record.org`). Each person raises at most one finding per rule per day, and
+    /// only a higher action than already raised that day (so at most three a day);
+    /// each organisation at most one [`ORG_RISK`] a day.
+    ///
+    /// A record with a ledger index at or below [`Model::last_seq`] was seen already
+    /// (a consumer re-reading a batch after a crash) and is ignored.
+    pub fn observe(&mut self, record: &AccessRecord) -> Vec<Finding> {
+        if record.seq <= self.state.last_seq {
+            return Vec::new();
+        }
+        self.state.last_seq = record.seq;
+        if self.state.config.ignore_roles.contains(&record.role) {
+            return Vec::new();
+        }
+        let config = &self.state.config.features;
+        let record_day = config.day_of(record.at);
+        let day = match self.state.day {
+            Some(d) if record_day > d => {
+                self.close_day(d);
+                record_day
+            }
+            Some(d) => d,
+            None => record_day,
+        };
+        self.state.day = Some(day);
+
+        let p = self.person(record);
+        let person = &mut self.state.people[p];
+        let was_active = person.today.day == day && person.today.is_active();
+        if person.today.day != day {
+            person.today.reset(day);
+        }
+        let delta = person.today.observe(record, &self.state.config.features);
+        let org = &mut self.state.orgs[person.org];
+        if org.today.day != day {
+            org.today = OrgDay {
+                day,
+                ..OrgDay::default()
+            };
+        }
+        org.today.add(&delta);
+        if !was_active && person.today.is_active() {
+            org.today.active_staff += 1;
+        }
+        let org_index = person.org;
+        if delta == Default::default() {
+            return Vec::new();
+        }
+
+        let mut findings = Vec::new();
+        let hour = self.state.config.features.hour_of(record.at);
+        let group = self.state.people[p].group;
+        self.refresh_group(group, hour, day);
+        let assessment = self.assess_with(p, &self.state.groups[group].current);
+        let person = &mut self.state.people[p];
+        if person.flag_day != day {
+            person.flag_day = day;
+            person.flag = Action::None;
+        }
+        if assessment.action > person.flag {
+            person.flag = assessment.action;
+            let thresholds = &self.state.config.score.thresholds;
+            let threshold = match assessment.action {
+                Action::Suspend => thresholds.suspend,
+                Action::LowerQuota => thresholds.lower_quota,
+                _ => thresholds.step_up,
+            };
+            let mut reasons = vec![format!(
+                "risk score {:.1} reached the {} threshold {threshold}",
+                assessment.score,
+                assessment.action.kind().trim_start_matches("risk_")
+            )];
+            reasons.extend(assessment.reasons);
+            findings.push(Finding {
+                kind: assessment.action.kind(),
+                severity: thresholds.severity(assessment.action).as_str(),
+                reasons,
+                suspend: assessment.action == Action::Suspend,
+            });
+        }
+        if let Some(f) = self.org_finding(org_index, day) {
+            findings.push(f);
+        }
+        findings
+    }
+
+    /// The current assessment of a person, or `None` if unknown. (Computed afresh: the
+    /// one used by [`Model::observe`] may be up to an hour older for the peers.)
+    pub fn assessment(&self, staff_id: &str) -> Option<Assessment> {
+        let &p = self.people.get(staff_id)?;
+        let group = self.state.people[p].group;
+        let day = self.state.day?;
+        let current = self.group_current(group, day);
+        Some(self.assess_with(p, &current))
+    }
+
+    /// A person's current-day values, or `None` if unknown.
+    pub fn person_values(&self, staff_id: &str) -> Option<DayValues> {
+        let &p = self.people.get(staff_id)?;
+        let person = &self.state.people[p];
+        (Some(person.today.day) == self.state.day)
+            .then(|| person.today.values(&self.state.config.features))
+    }
+
+    /// An organisation's current-day totals, or `None` if unknown.
+    pub fn org_values(&self, org: &str) -> Option<[f64; N_ORG_FEATURES]> {
+        let &o = self.orgs.get(org)?;
+        let today = &self.state.orgs[o].today;
+        (Some(today.day) == self.state.day).then(|| today.values())
+    }
+
+    fn assess_with(&self, p: usize, current: &PeerBaseline) -> Assessment {
+        let person = &self.state.people[p];
+        let group = &self.state.groups[person.group];
+        assess(
+            &person.today.values(&self.state.config.features),
+            &person.own,
+            current,
+            &group.levels,
+            &group.name,
+            &self.state.config.score,
+        )
+    }
+
+    /// The person's index, created (or moved to a new group) as needed.
+    fn person(&mut self, record: &AccessRecord) -> usize {
+        let known = self.people.get(record.staff_id.as_str()).copied();
+        if let Some(p) = known {
+            // The common case, without allocating: same role and organisation as before.
+            let g = &self.state.groups[self.state.people[p].group];
+            if g.role == record.role && g.org == record.org {
+                return p;
+            }
+        }
+        let org = self.org(&record.org);
+        let group = self.group(&record.role, &record.org);
+        if let Some(p) = known {
+            // Role or organisation changed: the person now belongs to the new peers.
+            let person = &mut self.state.people[p];
+            let old = person.group;
+            person.group = group;
+            person.org = org;
+            self.state.groups[old].members.retain(|&m| m != p);
+            self.state.groups[group].members.push(p);
+            return p;
+        }
+        let p = self.state.people.len();
+        self.state.people.push(Person {
+            id: record.staff_id.clone(),
+            group,
+            org,
+            today: PersonDay::new(i64::MIN),
+            last: None,
+            own: SelfBaseline::default(),
+            flag_day: i64::MIN,
+            flag: Action::None,
+        });
+        self.state.groups[group].members.push(p);
+        self.people.insert(record.staff_id.clone(), p);
+        p
+    }
+
+    fn group(&mut self, role: &str, org: &str) -> usize {
+        if let Some(&g) = self.groups.get(&(role.to_owned(), org.to_owned())) {
+            return g;
+        }
+        let g = self.state.groups.len();
+        self.state.groups.push(Group {
+            name: format!("{role}/{org}"),
+            role: role.to_owned(),
+            org: org.to_owned(),
+            members: Vec::new(),
+            current: PeerBaseline::default(),
+            current_hour: i64::MIN,
+            levels: PeerBaseline::default(),
+        });
+        self.groups.insert((role.to_owned(), org.to_owned()), g);
+        g
+    }
+
+    fn org(&mut self, name: &str) -> usize {
+        if let Some(&o) = self.orgs.get(name) {
+            return o;
+        }
+        let o = self.state.orgs.len();
+        self.state.orgs.push(Org {
+            name: name.to_owned(),
+            today: OrgDay::default(),
+            own: [Ewma::default(); N_ORG_FEATURES],
+            days: 0,
+            flag_day: i64::MIN,
+        });
+        self.orgs.insert(name.to_owned(), o);
+        o
+    }
+
+    /// The value a member contributes to their group's current baseline: for counts,
+    /// the larger of today-so-far and their last full day (so that early in the morning
+    /// the peers are not all at zero, yet a day on which the whole team is busy raises
+    /// the median with it); for ratios, today's once defined, else the last day's.
+    fn peer_value(&self, p: usize, day: i64) -> Option<DayValues> {
+        let person = &self.state.people[p];
+        let window = self.state.config.peer_window_days;
+        let today = (person.today.day == day && person.today.is_active())
+            .then(|| person.today.values(&self.state.config.features));
+        let last = person
+            .last
+            .filter(|(d, _)| day - d <= window)
+            .map(|(_, v)| v);
+        let (mut out, last) = match (today, last) {
+            (None, None) => return None,
+            (Some(t), None) => return Some(t),
+            (None, Some(l)) => return Some(l),
+            (Some(t), Some(l)) => (t, l),
+        };
+        for f in Feature::ALL {
+            let i = f.index();
+            out.0[i] = match (f.shape(), out.0[i], last.0[i]) {
+                (Shape::Count, Some(a), Some(b)) => Some(a.max(b)),
+                (_, Some(a), _) => Some(a),
+                (_, None, b) => b,
+            };
+        }
+        Some(out)
+    }
+
+    fn group_current(&self, g: usize, day: i64) -> PeerBaseline {
+        let members = &self.state.groups[g].members;
+        let values: Vec<DayValues> = members
+            .iter()
+            .filter_map(|&m| self.peer_value(m, day))
+            .collect();
+        let mut baseline = PeerBaseline::of(&values);
+        // For the warm-up, only members with a full day behind them count: on the very
+        // first day everyone's values are partial, and whoever starts early would stand
+        // out against a median of people who have barely begun.
+        let window = self.state.config.peer_window_days;
+        baseline.members = members
+            .iter()
+            .filter(|&&m| {
+                self.state.people[m]
+                    .last
+                    .is_some_and(|(d, _)| day - d <= window)
+            })
+            .count() as u32;
+        baseline
+    }
+
+    /// Recomputes a group's current baseline once per local hour: the median costs
+    /// O(members) and need not be fresher than that.
+    fn refresh_group(&mut self, g: usize, hour: i64, day: i64) {
+        if self.state.groups[g].current_hour == hour {
+            return;
+        }
+        let current = self.group_current(g, day);
+        let group = &mut self.state.groups[g];
+        group.current = current;
+        group.current_hour = hour;
+    }
+
+    /// Closes `day`: learns every active person's and organisation's day, recomputes
+    /// the groups' long-run baselines.
+    fn close_day(&mut self, day: i64) {
+        let config = &self.state.config;
+        for person in &mut self.state.people {
+            if person.today.day != day || !person.today.is_active() {
+                continue;
+            }
+            let values = person.today.values(&config.features);
+            let flagged = person.flag_day == day && person.flag > Action::None;
+            if config.learn_flagged_days || !flagged {
+                person.own.learn(&values, config.ewma_alpha);
+            }
+            person.last = Some((day, values));
+            person.today.reset(day + 1);
+        }
+        let min_days = config.score.warmup.min_days;
+        let window = config.peer_window_days;
+        for group in &mut self.state.groups {
+            let levels: Vec<DayValues> = group
+                .members
+                .iter()
+                .map(|&m| &self.state.people[m])
+                .filter(|p| {
+                    p.own.days >= min_days && p.last.is_some_and(|(d, _)| day - d <= window)
+                })
+                .map(|p| p.own.levels())
+                .collect();
+            group.levels = PeerBaseline::of(&levels);
+            // Force a refresh of the current baseline on the new day.
+            group.current_hour = i64::MIN;
+        }
+        for org in &mut self.state.orgs {
+            if org.today.day != day || org.today.accesses == 0 {
+                continue;
+            }
+            let flagged = org.flag_day == day;
+            if config.learn_flagged_days || !flagged {
+                for (series, x) in org.own.iter_mut().zip(org.today.values()) {
+                    series.update(x, config.ewma_alpha);
+                }
+                org.days += 1;
+            }
+            org.today = OrgDay {
+                day: day + 1,
+                ..OrgDay::default()
+            };
+        }
+    }
+
+    /// The organisation's finding, if its totals so far are far above its own past
+    /// (a ring of colleagues each taking a modest share) and none was raised today.
+    /// Organisations are compared with their own past only: there are too few of them
+    /// for a robust peer baseline.
+    fn org_finding(&mut self, o: usize, day: i64) -> Option<Finding> {
+        let config = &self.state.config;
+        let org = &self.state.orgs[o];
+        if org.flag_day == day || org.days < config.score.warmup.min_days {
+            return None;
+        }
+        let values = org.today.values();
+        let mut best: Option<(f64, usize)> = None;
+        for (i, (series, x)) in org.own.iter().zip(values).enumerate() {
+            // Same spread floors as for people, scaled by a typical team size of 10.
+            let spread = series
+                .std()
+                .max(config.score.rel_floor * series.mean.abs())
+                .max(5.0);
+            let z = (x - series.mean) / spread;
+            if best.is_none_or(|(b, _)| z > b) {
+                best = Some((z, i));
+            }
+        }
+        let (z, i) = best?;
+        if z < config.score.thresholds.org_alert {
+            return None;
+        }
+        let feature = OrgFeature::ALL[i];
+        let mean = org.own[i].mean;
+        let name = org.name.clone();
+        self.state.orgs[o].flag_day = day;
+        Some(Finding {
+            kind: ORG_RISK,
+            severity: if z >= 2.0 * config.score.thresholds.org_alert {
+                Severity::High
+            } else {
+                Severity::Medium
+            }
+            .as_str(),
+            reasons: vec![format!(
+                "partner company {name}: {}; its own average {mean:.0} (z {z:.1})",
+                feature.describe(values[i])
+            )],
+            suspend: false,
+        })
+    }
+}

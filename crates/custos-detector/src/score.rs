@@ -1,0 +1,556 @@
+//! The risk score: how far a person's day deviates from their own past and from their
+//! peers, which features drove it (in plain words), and what to do about it.
+//!
+//! # Formula
+//!
+//! For each feature `f` with current-day value `x` (direction `d` = +1 when more is
+//! suspicious, −1 when less is, e.g. timing variation), a spread floor
+//! `s_f = max(floor_f, rel_floor · |level|)`:
+//!
+//! - self z: `z_self = d · (x − μ) / max(σ, s_f)`, with `μ, σ` the person's EWMA mean
+//!   and standard deviation of `f` (needs `warmup.min_days` learnt days);
+//! - peer z: `z_peer = d · (x − median) / (1.4826 · max(MAD, s_f / 1.4826))` over the
+//!   peer group's current values (needs `warmup.min_peers` members);
+//! - chronic z: `z_chronic = d · (μ − median(μ_peers)) / (1.4826 · max(MAD(μ_peers), …))`:
+//!   the person's *long-run level* against the long-run levels of peers with history.
+//!   This is what finds someone who has been just under the quota since day one: every
+//!   day looks like their own past, yet their past is unlike anyone else's. It counts
+//!   as `min(z_chronic⁺, z_peer⁺)`: only on a day the person is at it again.
+//!
+//! The acute deviation asks for both views to agree, so that a busy day for the whole
+//! team (peer z small) or a person who is always busy (self z small) is not an alarm:
+//! `acute = sqrt(z_self⁺ · z_peer⁺)` (geometric mean of the positive parts) when both
+//! baselines are warm; with only one warm, that z⁺ times `single_view_factor`.
+//!
+//! Feature contribution: `c_f = w_f · min(z_cap, max(acute, z_chronic⁺))`.
+//!
+//! **Score** `= max_f c_f + tail_weight · (Σ_f c_f − max_f c_f)`: the strongest signal
+//! decides, the others add a little (several moderate anomalies at once are worth more
+//! than one), and the cap per feature keeps one absurd value from being everything.
+//!
+//! Actions: `score ≥ suspend` → suspend, `≥ lower_quota` → lower the quota,
+//! `≥ step_up` → require a step-up reason, else none ([`Thresholds`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{MAD_SCALE, PeerBaseline, SelfBaseline};
+use crate::features::{DayValues, Direction, Feature, N_FEATURES};
+
+/// What to do about a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Require a step-up reason on the next sensitive request.
+    StepUp,
+    /// Lower the person's quota.
+    LowerQuota,
+    /// Suspend the person.
+    Suspend,
+}
+
+impl Action {
+    /// The finding kind for the action, one rule per action level.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Action::None => "risk_none",
+            Action::StepUp => "risk_step_up",
+            Action::LowerQuota => "risk_lower_quota",
+            Action::Suspend => "risk_suspend",
+        }
+    }
+}
+
+/// Alert severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational.
+    Low,
+    /// Look at it today.
+    Medium,
+    /// Look at it now.
+    High,
+    /// Acted on automatically.
+    Critical,
+}
+
+impl Severity {
+    /// The wire form used by [`crate::Finding::severity`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Score thresholds and the alert severity of each action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Score from which a step-up reason is required.
+    pub step_up: f64,
+    /// Score from which the quota is lowered.
+    pub lower_quota: f64,
+    /// Score from which the person is suspended.
+    pub suspend: f64,
+    /// Severity of a step-up finding.
+    pub step_up_severity: Severity,
+    /// Severity of a lower-quota finding.
+    pub lower_quota_severity: Severity,
+    /// Severity of a suspension finding.
+    pub suspend_severity: Severity,
+    /// Organisation score (max z of its totals against its own past) from which an
+    /// `org_risk` finding is raised.
+    pub org_alert: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            step_up: 4.0,
+            lower_quota: 6.0,
+            suspend: 9.0,
+            step_up_severity: Severity::Medium,
+            lower_quota_severity: Severity::High,
+            suspend_severity: Severity::Critical,
+            org_alert: 6.0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The action for a score.
+    pub fn action(&self, score: f64) -> Action {
+        if score >= self.suspend {
+            Action::Suspend
+        } else if score >= self.lower_quota {
+            Action::LowerQuota
+        } else if score >= self.step_up {
+            Action::StepUp
+        } else {
+            Action::None
+        }
+    }
+
+    /// The severity of an action's finding.
+    pub fn severity(&self, action: Action) -> Severity {
+        match action {
+            Action::None => Severity::Low,
+            Action::StepUp => self.step_up_severity,
+            Action::LowerQuota => self.lower_quota_severity,
+            Action::Suspend => self.suspend_severity,
+        }
+    }
+}
+
+/// How much history comes before anyone is scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Warmup {
+    /// Active days a person's own baseline needs.
+    pub min_days: u32,
+    /// Members with a value a peer group needs.
+    pub min_peers: u32,
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Warmup {
+            min_days: 3,
+            min_peers: 5,
+        }
+    }
+}
+
+/// Scoring settings (see the module docs for the formula).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// Score → action.
+    pub thresholds: Thresholds,
+    /// Minimum history.
+    pub warmup: Warmup,
+    /// Per-feature weight `w_f` (features not named keep their default).
+    pub weights: BTreeMap<Feature, f64>,
+    /// Per-feature absolute spread floor `floor_f`, in the feature's unit.
+    pub floors: BTreeMap<Feature, f64>,
+    /// Relative spread floor: a spread is never taken below this share of the level.
+    pub rel_floor: f64,
+    /// Cap on one feature's z.
+    pub z_cap: f64,
+    /// Weight of the non-leading contributions.
+    pub tail_weight: f64,
+    /// Factor on the z when only one of self and peers is warm.
+    pub single_view_factor: f64,
+    /// Contributions below this are not named in the reasons.
+    pub reason_min: f64,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig {
+            thresholds: Thresholds::default(),
+            warmup: Warmup::default(),
+            weights: BTreeMap::new(),
+            floors: BTreeMap::new(),
+            rel_floor: 0.1,
+            z_cap: 12.0,
+            tail_weight: 0.25,
+            single_view_factor: 0.6,
+            reason_min: 1.5,
+        }
+    }
+}
+
+impl ScoreConfig {
+    /// The weight of a feature.
+    pub fn weight(&self, f: Feature) -> f64 {
+        self.weights.get(&f).copied().unwrap_or(match f {
+            Feature::DistinctCustomers => 1.0,
+            Feature::Reveals | Feature::SelfOpenedCases => 0.9,
+            Feature::PeakHourCustomers | Feature::SearchBreadth | Feature::TimingCv => 0.8,
+            // Working at night is a reason to ask, not on its own to suspend: its
+            // contribution (at most 0.6 · z_cap) stays below the default suspend score.
+            Feature::OffShiftShare
+            | Feature::RevealsPerCase
+            | Feature::Searches
+            | Feature::Denials => 0.6,
+        })
+    }
+
+    /// The absolute spread floor of a feature.
+    pub fn floor(&self, f: Feature) -> f64 {
+        self.floors.get(&f).copied().unwrap_or(match f {
+            Feature::DistinctCustomers | Feature::Reveals => 3.0,
+            Feature::PeakHourCustomers
+            | Feature::Searches
+            | Feature::SearchBreadth
+            | Feature::Denials => 2.0,
+            Feature::SelfOpenedCases => 1.0,
+            Feature::RevealsPerCase | Feature::TimingCv => 0.1,
+            Feature::OffShiftShare => 0.05,
+        })
+    }
+
+    fn spread_floor(&self, f: Feature, level: f64) -> f64 {
+        self.floor(f).max(self.rel_floor * level.abs())
+    }
+}
+
+/// One feature's part in a score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Contribution {
+    /// The feature.
+    pub feature: Feature,
+    /// Today's value.
+    pub value: f64,
+    /// The person's own average (EWMA mean), if warm.
+    pub own_mean: Option<f64>,
+    /// Self z, if warm.
+    pub z_self: Option<f64>,
+    /// Peers' median, if warm.
+    pub peer_median: Option<f64>,
+    /// Peer robust z, if warm.
+    pub z_peer: Option<f64>,
+    /// Peers' median long-run level and the chronic z, if both are warm.
+    pub chronic: Option<(f64, f64)>,
+    /// `c_f` of the module docs.
+    pub score: f64,
+}
+
+impl Contribution {
+    /// The plain-language reason, e.g. "viewed 412 distinct customers today; peers'
+    /// median 38 (robust z 9.1); own average 35 (z 20.3)".
+    pub fn reason(&self) -> String {
+        let f = self.feature;
+        let mut s = f.describe(self.value);
+        if let (Some(m), Some(z)) = (self.peer_median, self.z_peer) {
+            s += &format!("; peers' median {} (robust z {z:.1})", f.format_value(m));
+        }
+        if let (Some(m), Some(z)) = (self.own_mean, self.z_self) {
+            s += &format!("; own average {} (z {z:.1})", f.format_value(m));
+        }
+        if let (Some((m, z)), Some(own)) = (self.chronic, self.own_mean)
+            && z >= 2.0
+        {
+            s += &format!(
+                "; own long-run average {} against peers' {} (robust z {z:.1}) every day, not just today",
+                f.format_value(own),
+                f.format_value(m)
+            );
+        }
+        s
+    }
+}
+
+/// A person's score, its action, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assessment {
+    /// The score of the module docs (0 when not scored).
+    pub score: f64,
+    /// What the thresholds say to do.
+    pub action: Action,
+    /// Every scored feature, strongest first.
+    pub contributions: Vec<Contribution>,
+    /// Plain-language reasons: the strongest features, then any warm-up notes.
+    pub reasons: Vec<String>,
+    /// Whether the person could be scored at all (see [`Warmup`]).
+    pub scored: bool,
+}
+
+impl Assessment {
+    /// The feature that drove the score, if any contributed.
+    pub fn leading(&self) -> Option<Feature> {
+        self.contributions
+            .first()
+            .filter(|c| c.score > 0.0)
+            .map(|c| c.feature)
+    }
+}
+
+/// Scores one person.
+///
+/// `today` are their current values, `own` their self baseline, `peers` the group's
+/// current values' baseline, `peer_levels` the baseline of the long-run levels of the
+/// group's members with enough history, `group` a name for the reasons.
+pub fn assess(
+    today: &DayValues,
+    own: &SelfBaseline,
+    peers: &PeerBaseline,
+    peer_levels: &PeerBaseline,
+    group: &str,
+    config: &ScoreConfig,
+) -> Assessment {
+    let warm = &config.warmup;
+    let self_warm = own.days >= warm.min_days;
+    let peers_warm = peers.members >= warm.min_peers;
+    let levels_warm = self_warm && peer_levels.members >= warm.min_peers;
+    let mut notes = Vec::new();
+    if !self_warm {
+        notes.push(format!(
+            "warm-up: {} of {} days of own history; {}",
+            own.days,
+            warm.min_days,
+            if peers_warm {
+                "scored against peers only"
+            } else {
+                "not compared with own past"
+            }
+        ));
+    }
+    if !peers_warm {
+        notes.push(format!(
+            "warm-up: peer group {group} has {} of {} members needed; {}",
+            peers.members,
+            warm.min_peers,
+            if self_warm {
+                "scored against own past only"
+            } else {
+                "not compared with peers"
+            }
+        ));
+    }
+    if !self_warm && !peers_warm {
+        notes.push("not scored until there is enough history".to_owned());
+        return Assessment {
+            score: 0.0,
+            action: Action::None,
+            contributions: Vec::new(),
+            reasons: notes,
+            scored: false,
+        };
+    }
+
+    let mut contributions = Vec::with_capacity(N_FEATURES);
+    for f in Feature::ALL {
+        let i = f.index();
+        let Some(x) = today.0[i] else { continue };
+        let sign = match f.direction() {
+            Direction::High => 1.0,
+            Direction::Low => -1.0,
+        };
+        let series = &own.series[i];
+        let (own_mean, z_self) = if self_warm && series.n > 0 {
+            let spread = series.std().max(config.spread_floor(f, series.mean));
+            (Some(series.mean), Some(sign * (x - series.mean) / spread))
+        } else {
+            (None, None)
+        };
+        let (peer_median, z_peer) = match peers.stats[i] {
+            Some(r) if peers_warm && r.n >= warm.min_peers => {
+                let floor = config.spread_floor(f, r.median) / MAD_SCALE;
+                (Some(r.median), Some(sign * r.z(x, floor)))
+            }
+            _ => (None, None),
+        };
+        let chronic = match (peer_levels.stats[i], own_mean) {
+            (Some(r), Some(level)) if levels_warm && r.n >= warm.min_peers => {
+                let floor = config.spread_floor(f, r.median) / MAD_SCALE;
+                Some((r.median, sign * r.z(level, floor)))
+            }
+            _ => None,
+        };
+        let acute = match (z_self, z_peer) {
+            (Some(s), Some(p)) => (s.max(0.0) * p.max(0.0)).sqrt(),
+            (Some(z), None) | (None, Some(z)) => z.max(0.0) * config.single_view_factor,
+            (None, None) => 0.0,
+        };
+        // A habitual deviation counts only on a day the person is at it again: early in
+        // the morning (today still below the peers) it says nothing about today.
+        let chronic_z =
+            chronic.map_or(0.0, |(_, z)| z.max(0.0).min(z_peer.unwrap_or(0.0).max(0.0)));
+        let score = config.weight(f) * acute.max(chronic_z).min(config.z_cap);
+        contributions.push(Contribution {
+            feature: f,
+            value: x,
+            own_mean,
+            z_self,
+            peer_median,
+            z_peer,
+            chronic,
+            score,
+        });
+    }
+    // Strongest first; ties keep the feature order (a stable sort), so the leading
+    // reason is deterministic.
+    contributions.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let total: f64 = contributions.iter().map(|c| c.score).sum();
+    let top = contributions.first().map_or(0.0, |c| c.score);
+    let score = top + config.tail_weight * (total - top);
+    let action = config.thresholds.action(score);
+    let mut reasons: Vec<String> = contributions
+        .iter()
+        .filter(|c| c.score >= config.reason_min)
+        .take(4)
+        .map(Contribution::reason)
+        .collect();
+    reasons.extend(notes);
+    Assessment {
+        score,
+        action,
+        contributions,
+        reasons,
+        scored: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::Ewma;
+
+    fn day(distinct: f64) -> DayValues {
+        let mut v = DayValues::default();
+        v.0[Feature::DistinctCustomers.index()] = Some(distinct);
+        v
+    }
+
+    fn own(mean: f64, std: f64, days: u32) -> SelfBaseline {
+        let mut b = SelfBaseline {
+            days,
+            ..SelfBaseline::default()
+        };
+        b.series[0] = Ewma {
+            mean,
+            var: std * std,
+            n: days,
+        };
+        b
+    }
+
+    fn peers(values: &[f64]) -> PeerBaseline {
+        let days: Vec<DayValues> = values.iter().map(|&x| day(x)).collect();
+        PeerBaseline::of(&days)
+    }
+
+    #[test]
+    fn thresholds_deserialize_strictly() {
+        let t: Thresholds = serde_json::from_str(r#"{"suspend": 20}"#).unwrap();
+        assert_eq!((t.step_up, t.suspend), (4.0, 20.0));
+        assert!(serde_json::from_str::<Thresholds>(r#"{"suspnd": 20}"#).is_err());
+        let c: ScoreConfig = serde_json::from_str(r#"{"weights": {"timing_cv": 2}}"#).unwrap();
+        assert_eq!(c.weight(Feature::TimingCv), 2.0);
+        assert!(serde_json::from_str::<ScoreConfig>(r#"{"weights": {"nope": 2}}"#).is_err());
+        assert_eq!(t.action(3.9), Action::None);
+        assert_eq!(t.action(4.0), Action::StepUp);
+        assert_eq!(t.action(6.5), Action::LowerQuota);
+        assert_eq!(t.action(25.0), Action::Suspend);
+    }
+
+    #[test]
+    fn bulk_day_is_explained_in_plain_words() {
+        let group: Vec<f64> = (0..20).map(|i| 30.0 + f64::from(i)).collect();
+        let a = assess(
+            &day(412.0),
+            &own(35.0, 5.0, 10),
+            &peers(&group),
+            &PeerBaseline::default(),
+            "support/acme",
+            &ScoreConfig::default(),
+        );
+        assert_eq!(a.action, Action::Suspend);
+        assert_eq!(a.leading(), Some(Feature::DistinctCustomers));
+        assert!(
+            a.reasons[0]
+                .starts_with("viewed 412 distinct customers today; peers' median 40 (robust z"),
+            "{:?}",
+            a.reasons
+        );
+        assert!(a.reasons[0].contains("own average 35"), "{:?}", a.reasons);
+    }
+
+    #[test]
+    fn a_busy_team_day_or_an_always_busy_person_is_not_an_alarm() {
+        let config = ScoreConfig::default();
+        // Everyone doubled: peer z is small, so the geometric mean is small.
+        let busy: Vec<f64> = (0..20).map(|i| 70.0 + f64::from(i)).collect();
+        let a = assess(
+            &day(85.0),
+            &own(40.0, 5.0, 10),
+            &peers(&busy),
+            &PeerBaseline::default(),
+            "g",
+            &config,
+        );
+        assert_eq!(a.action, Action::None, "{a:?}");
+    }
+
+    #[test]
+    fn warm_up_is_said() {
+        let a = assess(
+            &day(400.0),
+            &own(0.0, 0.0, 1),
+            &peers(&[40.0, 41.0]),
+            &PeerBaseline::default(),
+            "support/acme",
+            &ScoreConfig::default(),
+        );
+        assert!(!a.scored);
+        assert_eq!(a.action, Action::None);
+        assert!(a.reasons.iter().any(|r| r.contains("1 of 3 days")));
+        assert!(a.reasons.iter().any(|r| r.contains("2 of 5 members")));
+        // Peers warm, own history not: scored on peers only, and said so.
+        let group: Vec<f64> = (0..10).map(|i| 35.0 + f64::from(i)).collect();
+        let a = assess(
+            &day(400.0),
+            &own(0.0, 0.0, 1),
+            &peers(&group),
+            &PeerBaseline::default(),
+            "support/acme",
+            &ScoreConfig::default(),
+        );
+        assert!(a.scored && a.action == Action::Suspend);
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.contains("scored against peers only"))
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Reading access records (security analysts, admins) and the caller's own situation.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use custos_policy::Action;
+use custos_store::{AccessFilter, AccessRecord};
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use crate::exchange::{RequestInfo, parse_query, valid_id};
+use crate::quota::Remaining;
+use crate::{ApiError, SharedApp};
+
+/// Most records one call returns.
+const MAX_RECORDS: u32 = 10_000;
+
+/// Filters; all optional.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccessQuery {
+    /// Staff id.
+    staff: Option<String>,
+    /// Customer id.
+    customer: Option<String>,
+    /// Unix milliseconds; records at or after.
+    since: Option<i64>,
+    /// Sequence number; records after it (for paging).
+    after: Option<i64>,
+    /// At most this many (default and maximum 10,000).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AccessList {
+    #[schema(value_type = Vec<Object>)]
+    records: Vec<AccessRecord>,
+}
+
+/// Access records, oldest first (security_analyst, admin).
+#[utoipa::path(get, path = "/v1/access", tag = "access", params(AccessQuery),
+    responses((status = 200, body = AccessList), (status = 400), (status = 403)),
+    security(("bearer" = [])))]
+pub(super) async fn list_access(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut ex = app.begin(&info, "read_access");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        let q: AccessQuery = parse_query(
+            query,
+            "filters are staff, customer, since, after, limit (numbers where numeric)",
+        )?;
+        if let Some(s) = &q.staff {
+            valid_id("staff", s)?;
+        }
+        if let Some(c) = &q.customer {
+            valid_id("customer", c)?;
+            ex.customer_id = Some(c.clone());
+        }
+        let filter = AccessFilter {
+            staff_id: q.staff,
+            customer_id: q.customer,
+            since: q.since,
+            after_seq: q.after,
+            decision: None,
+            limit: q.limit.unwrap_or(MAX_RECORDS).clamp(1, MAX_RECORDS),
+        };
+        let records = app.access.read(&filter).await.map_err(|e| {
+            tracing::error!(error = %e, "reading access records failed");
+            ApiError::ledger_unavailable()
+        })?;
+        Ok(json(StatusCode::OK, AccessList { records }))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct OpenCase {
+    id: String,
+    customer: String,
+    channel: String,
+    created_at: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Me {
+    id: String,
+    name: String,
+    role: String,
+    org: String,
+    status: String,
+    /// What is left of each ceiling now.
+    remaining: Remaining,
+    /// The caller's open cases, newest first (at most 100).
+    open_cases: Vec<OpenCase>,
+}
+
+/// The caller: identity, remaining quotas and open cases.
+#[utoipa::path(get, path = "/v1/me", tag = "access",
+    responses((status = 200, body = Me), (status = 401)),
+    security(("bearer" = [])))]
+pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Response {
+    let mut ex = app.begin(&info, "me");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        let staff = &caller.staff;
+        let limits = app.config.quota_for(&staff.role);
+        let open_cases = app
+            .store
+            .open_cases(&staff.id, None, 100)
+            .await?
+            .into_iter()
+            .map(|c| OpenCase {
+                id: c.id,
+                customer: c.customer_id,
+                channel: c.channel,
+                created_at: c.created_at,
+            })
+            .collect();
+        Ok(json(
+            StatusCode::OK,
+            Me {
+                id: staff.id.clone(),
+                name: staff.name.clone(),
+                role: staff.role.clone(),
+                org: staff.org.clone(),
+                status: staff.status.as_str().to_owned(),
+                remaining: app.quotas.remaining(&staff.id, &limits, ex.at()),
+                open_cases,
+            },
+        ))
+    }
+    .await;
+    app.finish(ex, result).await
+}

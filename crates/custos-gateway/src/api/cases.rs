@@ -1,0 +1,162 @@
+//! Cases: the purpose a record is opened for. Opened by the CRM integration, closed by
+//! the assignee or the CRM.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use custos_policy::{AccessRequest, Action, Resource};
+use custos_store::{CaseRecord, CaseStatus};
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
+use crate::vault::Opened;
+use crate::{ApiError, SharedApp};
+
+/// Channels a contact can come through.
+pub const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+
+/// A new case.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewCase {
+    customer: String,
+    assignee: String,
+    /// One of phone, chat, email, store.
+    channel: String,
+    /// Why the customer contacted the company (sealed under the customer's data key).
+    reason: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Created {
+    id: String,
+}
+
+/// Open a case for a customer, assigned to a staff member (integration, admin).
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = NewCase,
+    responses((status = 201, body = Created), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(super) async fn create_case(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "create_case");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
+        valid_id("customer", &input.customer)?;
+        valid_id("staff", &input.assignee)?;
+        ex.customer_id = Some(input.customer.clone());
+        let id = format!("case_{}", hex::encode(custos_crypto::random_bytes::<8>()));
+        ex.case_id = Some(id.clone());
+        app.authorize(
+            &mut ex,
+            &AccessRequest {
+                principal: caller.principal(),
+                action: Action::CreateCase,
+                resource: Resource::Case {
+                    id: &id,
+                    customer: &input.customer,
+                    assignee: &input.assignee,
+                    open: true,
+                },
+                case: None,
+            },
+        )?;
+        if !CHANNELS.contains(&input.channel.as_str()) {
+            return Err(ApiError::bad_request(
+                "invalid_channel",
+                format!("channel must be one of {}", CHANNELS.join(", ")),
+            ));
+        }
+        valid_text("reason", &input.reason, 500)?;
+        let customer = app
+            .store
+            .customer(&input.customer)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        if app.store.staff(&input.assignee).await?.is_none() {
+            return Err(ApiError::not_found("assignee"));
+        }
+        let reason = Opened::new(&app.keyring, &customer)?
+            .key()
+            .seal(
+                &customer.id,
+                &format!("case_reason/{id}"),
+                input.reason.trim().as_bytes(),
+            )
+            .map_err(|_| ApiError::internal())?;
+        app.record_intent(&mut ex).await?;
+        app.store
+            .insert_case(&CaseRecord {
+                id: id.clone(),
+                customer_id: customer.id.clone(),
+                assignee: input.assignee.clone(),
+                channel: input.channel.clone(),
+                reason,
+                status: CaseStatus::Open,
+                created_by: caller.staff.id.clone(),
+                created_at: ex.at(),
+                closed_at: None,
+            })
+            .await?;
+        Ok(json(StatusCode::CREATED, Created { id }))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Close a case (its assignee, integration, admin); its customer's record closes with it.
+#[utoipa::path(post, path = "/v1/cases/{id}/close", tag = "cases",
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub(super) async fn close_case(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    let mut ex = app.begin(&info, "close_case");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        valid_id("case", &id)?;
+        ex.case_id = Some(id.clone());
+        let case = app
+            .store
+            .case(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("case"))?;
+        ex.customer_id = Some(case.customer_id.clone());
+        app.authorize(
+            &mut ex,
+            &AccessRequest {
+                principal: caller.principal(),
+                action: Action::CloseCase,
+                resource: Resource::Case {
+                    id: &case.id,
+                    customer: &case.customer_id,
+                    assignee: &case.assignee,
+                    open: case.status == CaseStatus::Open,
+                },
+                case: None,
+            },
+        )?;
+        app.record_intent(&mut ex).await?;
+        if !app.store.close_case(&id, ex.at()).await? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "case_closed",
+                "case is already closed",
+            ));
+        }
+        Ok(json(
+            StatusCode::OK,
+            serde_json::json!({ "id": id, "status": "closed" }),
+        ))
+    }
+    .await;
+    app.finish(ex, result).await
+}

@@ -1,0 +1,482 @@
+//! Customers: creation and import (sealed on the way in), the masked view, field reveals
+//! and search through blind indexes.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use custos_crypto::IndexKind;
+use custos_policy::{AccessRequest, Action, CaseContext, Resource};
+use custos_store::{CaseStatus, CustomerRecord, IndexColumn};
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use crate::exchange::{
+    Exchange, RequestInfo, json_error, parse_json, parse_query, read_body, valid_id, valid_text,
+};
+use crate::quota::Charge;
+use crate::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
+use crate::{ApiError, App, SharedApp, auth::Caller};
+
+/// Header naming the case a view is for.
+pub const CASE_HEADER: &str = "x-custos-case";
+
+/// Most customers one import request may carry.
+const MAX_IMPORT: usize = 100_000;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Created {
+    id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Imported {
+    imported: usize,
+    /// The new customers' ids, in input order.
+    ids: Vec<String>,
+}
+
+/// A reveal: which fields, for which case, and why.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevealRequest {
+    fields: Vec<String>,
+    case: String,
+    /// Why the agent needs the full values (checked, not stored: it may itself hold
+    /// personal data).
+    reason: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Revealed {
+    /// Field name → full value (null if the customer has no such field).
+    #[schema(value_type = Object)]
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Exactly one of the three keys.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchParams {
+    phone: Option<String>,
+    email: Option<String>,
+    account_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SearchResults {
+    results: Vec<MaskedCustomer>,
+}
+
+/// Create one customer (admin, integration).
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomer,
+    responses((status = 201, body = Created), (status = 400), (status = 403)),
+    security(("bearer" = [])))]
+pub(super) async fn create_customer(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "create_customer");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::CreateCustomer)
+            .await?;
+        let id = vault::new_customer_id();
+        let input: NewCustomer = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
+        let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)?;
+        ex.customer_id = Some(id.clone());
+        app.record_intent(&mut ex).await?;
+        app.store
+            .insert_customers(std::slice::from_ref(&record))
+            .await?;
+        Ok(json(StatusCode::CREATED, Created { id }))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Import customers as NDJSON, one per line; all or nothing (admin).
+#[utoipa::path(post, path = "/v1/customers/import", tag = "customers",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = Imported), (status = 400), (status = 403), (status = 413)),
+    security(("bearer" = [])))]
+pub(super) async fn import(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "import_customers");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
+            .await?;
+        let records = parse_import(&app, body).await?;
+        app.record_intent(&mut ex).await?;
+        insert_all(&app, records).await
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Stores sealed customers (after their record is durable) and answers with their ids.
+async fn insert_all(app: &App, records: Vec<CustomerRecord>) -> Result<Response, ApiError> {
+    app.store.insert_customers(&records).await?;
+    let ids: Vec<String> = records.into_iter().map(|r| r.id).collect();
+    Ok(json(
+        StatusCode::OK,
+        Imported {
+            imported: ids.len(),
+            ids,
+        },
+    ))
+}
+
+/// Reads an NDJSON body of new customers and seals each (all or nothing); errors name
+/// the line.
+async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiError> {
+    let bytes = read_body(body, app.config.import_limit_bytes).await?;
+    let mut records = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if records.len() == MAX_IMPORT {
+            return Err(ApiError::bad_request(
+                "too_many_records",
+                format!("at most {MAX_IMPORT} customers per import"),
+            ));
+        }
+        let input: NewCustomer =
+            serde_json::from_slice(line).map_err(|e| json_error(&e, Some(n + 1)))?;
+        let id = vault::new_customer_id();
+        let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)
+            .map_err(|e| ApiError {
+                message: format!("line {}: {}", n + 1, e.message),
+                ..e
+            })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Plant canary customers (admin): NDJSON like an import. They are stored exactly like
+/// other customers; only a keyed mark, which the detector reads, says what they are. Any
+/// later view, reveal or search hit on one suspends the person. Keep the returned ids
+/// secret: no case may ever be opened for them.
+#[utoipa::path(post, path = "/v1/canaries", tag = "customers",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = Imported), (status = 400), (status = 403), (status = 413)),
+    security(("bearer" = [])))]
+pub(super) async fn plant_canaries(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "plant_canaries");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
+            .await?;
+        let records = parse_import(&app, body).await?;
+        // A canary sharing a phone, email or account id with a real customer would turn
+        // an honest search for that customer into a canary hit.
+        for record in &records {
+            let indexes = [
+                (IndexColumn::Phone, &record.phone_idx),
+                (IndexColumn::Email, &record.email_idx),
+                (IndexColumn::AccountId, &record.account_idx),
+            ];
+            for (column, index) in indexes {
+                let found = match index {
+                    Some(index) => app.store.customers_by_index(column, index, 1).await?,
+                    None => Vec::new(),
+                };
+                if let Some(existing) = found.first() {
+                    // The answer says a value belongs to a customer: the record says whose,
+                    // so the question is traceable like a search.
+                    ex.customer_id = Some(existing.id.clone());
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "canary_collision",
+                        "a canary shares a phone, email or account id with a stored customer; generate it anew",
+                    ));
+                }
+            }
+        }
+        // Marks first: a mark without its customer is harmless, a canary without its
+        // mark would be an unguarded fake record.
+        let marks: Vec<String> = records
+            .iter()
+            .map(|r| app.keyring.canary_mark(&r.id))
+            .collect();
+        app.store.insert_canary_marks(&marks).await?;
+        // The record comes after the marks (the detector reloads them when it reads it)
+        // and before the customers exist (no canary without its record).
+        app.record_intent(&mut ex).await?;
+        insert_all(&app, records).await
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+impl App {
+    /// Loads the case a request names and asks Cedar whether `action` on `customer` is
+    /// allowed with it. An unknown case id gives no case context (and so a denial).
+    async fn authorize_with_case(
+        &self,
+        ex: &mut Exchange,
+        caller: &Caller,
+        action: Action,
+        customer: &str,
+        case_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let case = match case_id {
+            Some(id) => {
+                valid_id("case", id)?;
+                ex.case_id = Some(id.to_owned());
+                self.store.case(id).await?
+            }
+            None => None,
+        };
+        let result = self.authorize(
+            ex,
+            &AccessRequest {
+                principal: caller.principal(),
+                action,
+                resource: Resource::Customer { id: customer },
+                case: case.as_ref().map(|c| CaseContext {
+                    id: &c.id,
+                    customer: &c.customer_id,
+                    assignee: &c.assignee,
+                    open: c.status == CaseStatus::Open,
+                }),
+            },
+        );
+        result.map_err(|e| ApiError {
+            message: format!(
+                "{}; name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)",
+                e.message
+            ),
+            ..e
+        })
+    }
+}
+
+/// The masked view of a customer, for the case named in `X-Custos-Case`.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "customer id"),
+           ("X-Custos-Case" = String, Header, description = "an open case assigned to the caller for this customer")),
+    responses((status = 200, body = MaskedCustomer), (status = 403), (status = 429)),
+    security(("bearer" = [])))]
+pub(super) async fn view(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    let mut ex = app.begin(&info, "view");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        valid_id("customer", &id)?;
+        ex.customer_id = Some(id.clone());
+        let case = info
+            .headers
+            .get(CASE_HEADER)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::bad_request("invalid_id", "case id must be ASCII"))
+            })
+            .transpose()?;
+        app.authorize_with_case(&mut ex, &caller, Action::View, &id, case)
+            .await?;
+        app.charge(
+            &ex,
+            &caller,
+            Charge::Customer {
+                id: &id,
+                reveals: 0,
+            },
+        )?;
+        let record = app
+            .store
+            .customer(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        let masked = Opened::new(&app.keyring, &record)?.masked()?;
+        Ok(json(StatusCode::OK, masked))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Reveal named fields in full, for a case, with a reason; each field is its own Cedar action.
+#[utoipa::path(post, path = "/v1/customers/{id}/reveal", tag = "customers",
+    params(("id" = String, Path, description = "customer id")),
+    request_body = RevealRequest,
+    responses((status = 200, body = Revealed), (status = 400), (status = 403), (status = 429)),
+    security(("bearer" = [])))]
+pub(super) async fn reveal(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "reveal");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        valid_id("customer", &id)?;
+        ex.customer_id = Some(id.clone());
+        let request: RevealRequest =
+            parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
+        let fields: BTreeSet<&str> = request.fields.iter().map(String::as_str).collect();
+        if fields.is_empty() || fields.len() != request.fields.len() {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "name each field once, at least one",
+            ));
+        }
+        let actions = request
+            .fields
+            .iter()
+            .map(|f| Action::reveal(f))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_field",
+                    format!("fields must be among {}", FIELDS.join(", ")),
+                )
+            })?;
+        ex.fields = request.fields.clone();
+        valid_text("reason", &request.reason, 500)?;
+        for action in actions {
+            app.authorize_with_case(&mut ex, &caller, action, &id, Some(&request.case))
+                .await?;
+        }
+        let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
+        app.charge(
+            &ex,
+            &caller,
+            Charge::Customer {
+                id: &id,
+                reveals: count,
+            },
+        )?;
+        let record = app
+            .store
+            .customer(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        let opened = Opened::new(&app.keyring, &record)?;
+        let mut out = serde_json::Map::new();
+        for field in &request.fields {
+            let value = opened
+                .field(field)?
+                .map(|v| serde_json::Value::String(v.as_str().to_owned()));
+            out.insert(field.clone(), value.unwrap_or(serde_json::Value::Null));
+        }
+        Ok(json(StatusCode::OK, Revealed { fields: out }))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Search by exactly one of phone, email or account_id. Results are masked and limited to
+/// customers on the caller's open cases; anything else returns an empty list (and is
+/// recorded), so a search is no oracle for who is a customer.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers",
+    params(SearchParams),
+    responses((status = 200, body = SearchResults), (status = 400), (status = 403), (status = 429)),
+    security(("bearer" = [])))]
+pub(super) async fn search(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut ex = app.begin(&info, "search");
+    let result = async {
+        let caller = app.authenticate(&info, &mut ex).await?;
+        let params: SearchParams = parse_query(
+            query,
+            "search takes exactly one of phone, email, account_id",
+        )?;
+        let (kind, column, normalized) = match (&params.phone, &params.email, &params.account_id) {
+            (Some(p), None, None) => (
+                IndexKind::Phone,
+                IndexColumn::Phone,
+                custos_crypto::normalize_phone(p, &app.config.default_region),
+            ),
+            (None, Some(e), None) => (
+                IndexKind::Email,
+                IndexColumn::Email,
+                custos_crypto::normalize_email(e),
+            ),
+            (None, None, Some(a)) => (
+                IndexKind::AccountId,
+                IndexColumn::AccountId,
+                custos_crypto::normalize_account_id(a),
+            ),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "search takes exactly one of phone, email, account_id",
+                ));
+            }
+        };
+        ex.fields = vec![kind.label().to_owned()];
+        // The role gate comes before the quota, the quota before any lookup.
+        app.authorize(
+            &mut ex,
+            &AccessRequest {
+                principal: caller.principal(),
+                action: Action::Search,
+                resource: Resource::Customer { id: "-" },
+                case: None,
+            },
+        )?;
+        app.charge(&ex, &caller, Charge::Search)?;
+        let normalized = normalized.map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+        let index = app.keyring.blind_index(kind, &normalized).to_hex();
+        let candidates = app
+            .store
+            .customers_by_index(column, &index, app.config.search_limit)
+            .await?;
+        // The record names the customer served, or else the first one matched: a match
+        // the caller was not served is still a touch (canaries are found this way).
+        ex.customer_id = candidates.first().map(|c| c.id.clone());
+        let mut results = Vec::new();
+        for candidate in &candidates {
+            let cases = app
+                .store
+                .open_cases(&caller.staff.id, Some(&candidate.id), 1)
+                .await?;
+            let Some(case) = cases.first() else { continue };
+            let allowed = app.policy.decide(&AccessRequest {
+                principal: caller.principal(),
+                action: Action::View,
+                resource: Resource::Customer { id: &candidate.id },
+                case: Some(CaseContext {
+                    id: &case.id,
+                    customer: &case.customer_id,
+                    assignee: &case.assignee,
+                    open: true,
+                }),
+            });
+            if allowed.allowed {
+                if results.is_empty() {
+                    ex.customer_id = Some(candidate.id.clone());
+                }
+                results.push(Opened::new(&app.keyring, candidate)?.masked()?);
+            }
+        }
+        ex.reason = Some(
+            match (candidates.is_empty(), results.is_empty()) {
+                (true, _) => "no_match",
+                (false, true) => "no_open_case",
+                (false, false) => "on_open_case",
+            }
+            .to_owned(),
+        );
+        Ok(json(StatusCode::OK, SearchResults { results }))
+    }
+    .await;
+    app.finish(ex, result).await
+}

@@ -1,0 +1,301 @@
+//! The ledger over HTTP.
+//!
+//! * `/ledger/checkpoint` and `/ledger/tile/...`: the log exactly as C2SP tlog-tiles
+//!   addresses it, so any tlog-tiles client can mirror and verify it. The checkpoint and
+//!   hash tiles hold only hashes and are public (witnesses and auditors need no account);
+//!   entry bundles say who accessed which customer id, so they need the `ReadAccess`
+//!   permission and reading them is recorded.
+//! * `/v1/ledger/proof/...`: inclusion and consistency proofs (hashes only, public).
+//! * `/v1/ledger/entries` and `/v1/ledger/proof/entry`: decoded entries and C2SP
+//!   tlog-proof bundles for analysts (recorded).
+//! * `POST /v1/ledger/cosignature`: a witness hands back the checkpoint with its
+//!   cosignature; only configured witness keys are accepted.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::prelude::*;
+use custos_access::AccessError;
+use custos_policy::Action;
+use custos_store::AccessRecord;
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use crate::exchange::{RequestInfo, parse_query, read_body};
+use crate::{ApiError, SharedApp};
+
+/// Most entries one call returns.
+const MAX_ENTRIES: usize = 1000;
+
+/// Largest cosigned checkpoint accepted (a checkpoint plus a few dozen signatures).
+const MAX_COSIGNED_NOTE: usize = 16 * 1024;
+
+/// An error of the ledger as an HTTP answer: bad coordinates are the caller's, anything
+/// else means the ledger cannot answer.
+fn ledger_error(e: AccessError) -> ApiError {
+    let code = e.code();
+    match code {
+        "out_of_range" | "not_found" | "invalid_path" => ApiError::new(
+            StatusCode::NOT_FOUND,
+            code,
+            "no such ledger index, size or resource",
+        ),
+        "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint" => {
+            ApiError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
+        }
+        _ => {
+            tracing::error!(error = %e, code, "ledger read failed");
+            ApiError::ledger_unavailable()
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Body>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// The latest signed checkpoint, with any witness cosignatures (C2SP tlog-checkpoint).
+#[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
+    responses((status = 200, description = "signed note", content_type = "text/plain")))]
+pub(super) async fn checkpoint(State(app): State<SharedApp>) -> Response {
+    match app.access.with_ledger(|l| Ok(l.checkpoint())).await {
+        Ok(Some(note)) => text(StatusCode::OK, note),
+        Ok(None) => ApiError::not_found("checkpoint").into_response(),
+        Err(e) => ledger_error(e).into_response(),
+    }
+}
+
+/// A hash tile or entry bundle, addressed as in C2SP tlog-tiles (`/ledger/tile/0/x001/234`,
+/// `/ledger/tile/entries/000.p/5`).
+pub(super) async fn tile(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(path): Path<String>,
+) -> Response {
+    let resource = format!("tile/{path}");
+    if !path.starts_with("entries/") {
+        return serve_resource(&app, resource)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
+    let mut ex = app.begin(&info, "read_ledger");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        serve_resource(&app, resource).await
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, ApiError> {
+    match app.access.with_ledger(move |l| l.resource(&resource)).await {
+        Ok(Some(bytes)) => Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                // Full tiles never change (C2SP tlog-tiles); partial ones may be replaced.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Ok(None) => Err(ApiError::not_found("tile")),
+        Err(e) => Err(ledger_error(e)),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InclusionQuery {
+    /// Ledger index of the entry.
+    index: u64,
+    /// Tree size the proof is for (that of a checkpoint).
+    size: u64,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsistencyQuery {
+    /// The older tree size.
+    from: u64,
+    /// The newer tree size.
+    to: u64,
+}
+
+/// A Merkle proof: base64 SHA-256 hashes in RFC 6962 / RFC 9162 order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Proof {
+    /// The root hash of the tree the proof leads to (base64).
+    root: String,
+    /// The proof's hashes (base64).
+    hashes: Vec<String>,
+}
+
+/// Answers a proof query: parses it, then runs `prove` (the root it leads to and the
+/// proof's hashes) on the ledger.
+async fn proof<Q: serde::de::DeserializeOwned + Send + 'static>(
+    app: &SharedApp,
+    query: Option<String>,
+    expected: &str,
+    prove: impl FnOnce(&custos_ledger::Ledger, Q) -> ProofParts + Send + 'static,
+) -> Response {
+    let result = async {
+        let q: Q = parse_query(query, expected)?;
+        let (root, hashes) = app
+            .access
+            .with_ledger(move |l| prove(l, q))
+            .await
+            .map_err(ledger_error)?;
+        Ok(json(
+            StatusCode::OK,
+            Proof {
+                root: BASE64_STANDARD.encode(root),
+                hashes: hashes.iter().map(|h| BASE64_STANDARD.encode(h)).collect(),
+            },
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+/// A root and the hashes of a proof leading to it.
+type ProofParts = Result<([u8; 32], Vec<[u8; 32]>), custos_ledger::LedgerError>;
+
+/// Inclusion proof of entry `index` in the tree of `size` entries.
+#[utoipa::path(get, path = "/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
+    responses((status = 200, body = Proof), (status = 400), (status = 404)))]
+pub(super) async fn inclusion_proof(
+    State(app): State<SharedApp>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    proof(
+        &app,
+        query,
+        "index and size are whole numbers",
+        |l, q: InclusionQuery| Ok((l.root_at(q.size)?, l.inclusion_proof(q.index, q.size)?)),
+    )
+    .await
+}
+
+/// Consistency proof between tree sizes `from` and `to`.
+#[utoipa::path(get, path = "/v1/ledger/proof/consistency", tag = "ledger", params(ConsistencyQuery),
+    responses((status = 200, body = Proof), (status = 400), (status = 404)))]
+pub(super) async fn consistency_proof(
+    State(app): State<SharedApp>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    proof(
+        &app,
+        query,
+        "from and to are whole numbers",
+        |l, q: ConsistencyQuery| Ok((l.root_at(q.to)?, l.consistency_proof(q.from, q.to)?)),
+    )
+    .await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EntriesQuery {
+    /// First ledger index (default 0).
+    from: Option<u64>,
+    /// At most this many (default and maximum 1,000).
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct EntryList {
+    /// Entries in ledger order; each record's `seq` is its ledger index.
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<AccessRecord>,
+    /// Number of durable entries when read.
+    size: u64,
+}
+
+/// Decoded ledger entries from a sequence number (security_analyst, admin).
+#[utoipa::path(get, path = "/v1/ledger/entries", tag = "ledger", params(EntriesQuery),
+    responses((status = 200, body = EntryList), (status = 400), (status = 403)),
+    security(("bearer" = [])))]
+pub(super) async fn entries(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut ex = app.begin(&info, "read_ledger");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        let q: EntriesQuery = parse_query(query, "from and limit are whole numbers")?;
+        let from = q.from.unwrap_or(0);
+        let limit = q.limit.unwrap_or(MAX_ENTRIES).clamp(1, MAX_ENTRIES);
+        let size = app.access.size();
+        let entries = app
+            .access
+            .entries(from, limit)
+            .await
+            .map_err(ledger_error)?;
+        Ok(json(StatusCode::OK, EntryList { entries, size }))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EntryProofQuery {
+    /// Ledger index of the entry.
+    index: u64,
+}
+
+/// The entry with its inclusion proof and the signed checkpoint it proves against, as a
+/// C2SP tlog-proof (security_analyst, admin). Available once a checkpoint covers it.
+#[utoipa::path(get, path = "/v1/ledger/proof/entry", tag = "ledger", params(EntryProofQuery),
+    responses((status = 200, content_type = "text/plain"), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(super) async fn entry_proof(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut ex = app.begin(&info, "read_ledger");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        let q: EntryProofQuery = parse_query(query, "index is a whole number")?;
+        let proof = app
+            .access
+            .with_ledger(move |l| l.tlog_proof(q.index))
+            .await
+            .map_err(ledger_error)?;
+        Ok(text(StatusCode::OK, proof))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// A witness returns the current checkpoint with its cosignature lines (C2SP
+/// tlog-cosignature); accepted only from the configured `ledger_witnesses`.
+#[utoipa::path(post, path = "/v1/ledger/cosignature", tag = "ledger",
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 204), (status = 400)))]
+pub(super) async fn cosignature(State(app): State<SharedApp>, body: Body) -> Response {
+    let result = async {
+        let bytes = read_body(body, MAX_COSIGNED_NOTE).await?;
+        let note = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request("bad_note", "the note is not UTF-8"))?;
+        let witnesses = app.config.ledger_witnesses.clone();
+        app.access
+            .with_ledger_mut(move |l| l.add_cosignature(&note, &witnesses))
+            .await
+            .map_err(ledger_error)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e: ApiError| e.into_response())
+}

@@ -1,0 +1,121 @@
+//! HTTP routes. Each data route is one handler that builds an [`Exchange`] and hands its
+//! result to [`App::finish`], so no answer leaves without its access record.
+//!
+//! [`Exchange`]: crate::exchange::Exchange
+//! [`App::finish`]: crate::App::finish
+
+mod access;
+mod alerts;
+mod cases;
+mod customers;
+mod ledger;
+mod ops;
+mod staff;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{ApiError, SharedApp};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custos", description = "The customer-data vault and the one door staff reach it through."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The full router: API, operations endpoints, JSON 404/405, metrics middleware.
+pub fn router(app: SharedApp) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(staff::create_staff))
+        .routes(routes!(staff::issue_token))
+        .routes(routes!(staff::revoke_token))
+        .routes(routes!(staff::suspend))
+        .routes(routes!(staff::resume))
+        .routes(routes!(customers::create_customer, customers::search))
+        .routes(routes!(customers::import))
+        .routes(routes!(customers::plant_canaries))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::dismiss))
+        .routes(routes!(customers::view))
+        .routes(routes!(customers::reveal))
+        .routes(routes!(cases::create_case))
+        .routes(routes!(cases::close_case))
+        .routes(routes!(access::list_access))
+        .routes(routes!(access::me))
+        .routes(routes!(ledger::checkpoint))
+        .routes(routes!(ledger::inclusion_proof))
+        .routes(routes!(ledger::consistency_proof))
+        .routes(routes!(ledger::entries))
+        .routes(routes!(ledger::entry_proof))
+        .routes(routes!(ledger::cosignature))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        // A wildcard route: described in the module docs of `ledger`, not in OpenAPI.
+        .route("/ledger/tile/{*path}", axum::routing::get(ledger::tile))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn(observe))
+        .with_state(app)
+}
+
+/// Counts and times every request by its route template. Only the template is logged:
+/// paths hold ids, and query strings may hold phone numbers or emails.
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("custos_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.clone()).increment(1);
+    metrics::histogram!("custos_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::info!(%method, %route, %status, micros = elapsed.as_micros() as u64, "request");
+    response
+}
+
+/// Serialises `body` with `status` as a JSON response.
+fn json<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
+    (status, axum::Json(body)).into_response()
+}

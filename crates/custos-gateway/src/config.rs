@@ -1,0 +1,174 @@
+//! Gateway configuration: a TOML file, every key overridable by `CUSTOS_...` environment
+//! variables (nested keys joined by `__`, e.g. `CUSTOS_QUOTA__SUPPORT__REVEALS_PER_HOUR=5`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the gateway reads from configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The organisation that runs Custos; staff of any other org are partner staff.
+    pub company_org: String,
+    /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
+    pub default_region: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Largest accepted NDJSON import body, in bytes.
+    pub import_limit_bytes: usize,
+    /// Most results a search returns.
+    pub search_limit: u32,
+    /// Harvest ceilings per role; a role without an entry uses `default`, if present.
+    pub quota: BTreeMap<String, Quota>,
+    /// The ledger's origin: the first line of its checkpoints and the name in its key.
+    pub ledger_origin: String,
+    /// Verifier keys of witnesses whose cosignatures on checkpoints are accepted
+    /// (C2SP signed-note verifier keys of type `cosignature/v1`).
+    pub ledger_witnesses: Vec<String>,
+    /// The detector: working hours, score weights and the thresholds of its actions.
+    pub detector: custos_detector::ModelConfig,
+    /// Whether requests may set their own time (`custos serve --simulated-clock`, for
+    /// simulators and red teams). Never read from a file or the environment.
+    #[serde(skip)]
+    pub simulated_clock: bool,
+}
+
+/// Harvest ceilings for one role. An absent limit is not enforced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Distinct customers viewed or revealed in any 24 hours.
+    pub customers_per_day: Option<u32>,
+    /// Field reveals in any hour (each revealed field counts one).
+    pub reveals_per_hour: Option<u32>,
+    /// Searches in any 24 hours.
+    pub searches_per_day: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let agent = Quota {
+            customers_per_day: Some(80),
+            reveals_per_hour: Some(20),
+            searches_per_day: Some(200),
+        };
+        let quota = BTreeMap::from([
+            ("support".to_owned(), agent.clone()),
+            ("sales".to_owned(), agent.clone()),
+            (
+                "team_lead".to_owned(),
+                Quota {
+                    customers_per_day: Some(150),
+                    reveals_per_hour: Some(40),
+                    searches_per_day: Some(400),
+                },
+            ),
+            // Roles without their own entry (admin, analyst, integration) still get a
+            // ceiling: a missing entry must not mean unlimited access.
+            ("default".to_owned(), agent),
+        ]);
+        Config {
+            company_org: "custos".to_owned(),
+            default_region: "CN".to_owned(),
+            body_limit_bytes: 64 * 1024,
+            import_limit_bytes: 64 * 1024 * 1024,
+            search_limit: 20,
+            quota,
+            ledger_origin: "custos.local/ledger".to_owned(),
+            ledger_witnesses: Vec::new(),
+            detector: custos_detector::ModelConfig::default(),
+            simulated_clock: false,
+        }
+    }
+}
+
+/// Configuration that could not be read; the message names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        "config_invalid"
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then `CUSTOS_` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "{} is not a readable file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("CUSTOS_").split("__").filter(|k| {
+            // CUSTOS_ variables that are command-line options, not configuration keys.
+            // Keys keep the variable's case, so compare without it.
+            !matches!(
+                k.as_str().to_ascii_lowercase().as_str(),
+                "data_dir"
+                    | "listen"
+                    | "config"
+                    | "policies"
+                    | "database_url"
+                    | "log_format"
+                    | "log"
+            )
+        }));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.company_org.trim().is_empty() {
+            return Err(ConfigError("company_org must not be empty".into()));
+        }
+        if self
+            .default_region
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+        {
+            return Err(ConfigError(format!(
+                "default_region {:?} is not a known region code",
+                self.default_region
+            )));
+        }
+        // A signed-note key name: printable, no spaces and no `+` (C2SP signed-note).
+        let origin_ok = !self.ledger_origin.is_empty()
+            && self.ledger_origin.len() <= 255
+            && self
+                .ledger_origin
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '+');
+        if !origin_ok {
+            return Err(ConfigError(
+                "ledger_origin must be 1 to 255 printable ASCII characters without spaces or '+'"
+                    .into(),
+            ));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError("body_limit_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+
+    /// The ceilings that apply to `role`.
+    pub fn quota_for(&self, role: &str) -> Quota {
+        self.quota
+            .get(role)
+            .or_else(|| self.quota.get("default"))
+            .cloned()
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,135 @@
+//! API errors as data: an HTTP status, a stable code and a message that never carries
+//! personal data or echoes request values.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answer: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status of the answer.
+    pub status: StatusCode,
+    /// Stable, machine-readable code; also the access record's reason code.
+    pub code: &'static str,
+    /// Human-readable explanation without request values.
+    pub message: String,
+    /// Seconds until a quota admits the request again.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with the given status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// 401: no or unknown bearer token.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
+    }
+    /// 403 from an authorization decision; `reason` is the deciding policy's id.
+    pub fn forbidden(reason: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("denied by policy ({reason})"),
+        )
+    }
+    /// 404 for an id that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    /// 409 for an id that exists already.
+    pub fn conflict(what: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{what} already exists"),
+        )
+    }
+    /// 503: the access record could not be made durable, so nothing is answered.
+    pub fn ledger_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            "the access record could not be written; the request was refused",
+        )
+    }
+    /// 500 without details (they go to the log, never to the caller).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+    /// 429 with the time until the quota admits the request again.
+    pub fn quota_exceeded(which: &str, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("quota {which} exhausted"),
+            )
+        }
+    }
+}
+
+impl From<custos_store::StoreError> for ApiError {
+    fn from(e: custos_store::StoreError) -> Self {
+        match e {
+            custos_store::StoreError::Conflict => ApiError::conflict("entry"),
+            custos_store::StoreError::NotFound => ApiError::not_found("entry"),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(Envelope {
+            error: Body {
+                code: self.code,
+                message: &self.message,
+            },
+        });
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,446 @@
+//! One request, one access record: [`Exchange`] collects what the request touched, and
+//! [`App::finish`] makes the record durable *before* the answer is released.
+//!
+//! Order, for every data request:
+//! 1. the handler authenticates, decides, charges the quota and prepares its answer
+//!    (nothing is sent yet);
+//! 2. `finish` appends the access record and waits until it is durable (group commit);
+//! 3. only then is the answer returned; if the record could not be written, the prepared
+//!    answer is dropped and the caller gets 503 `ledger_unavailable` (fail closed).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use custos_store::{AccessRecord, now_millis};
+use serde::de::DeserializeOwned;
+
+use crate::App;
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::quota::Charge;
+
+/// Request header with the time of a simulated request, unix milliseconds; accepted only
+/// by a server started with `--simulated-clock`.
+pub const SIMULATED_TIME_HEADER: &str = "x-custos-simulated-time";
+
+/// Response header carrying the ledger index of the request's record.
+pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
+
+/// Decision recorded for an answered request.
+pub const ALLOW: &str = "allow";
+/// Decision recorded when authentication, policy or a quota refused the request.
+pub const DENY: &str = "deny";
+/// Decision recorded when the request failed for another reason (bad input, not found).
+pub const ERROR: &str = "error";
+
+/// Request metadata every handler needs: headers and the client address.
+pub struct RequestInfo {
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The TCP peer, when the server runs with connect info.
+    pub client: Option<SocketAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestInfo {
+            headers: parts.headers.clone(),
+            client: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        })
+    }
+}
+
+/// What one request touched; becomes its access record.
+#[derive(Debug)]
+pub struct Exchange {
+    request_id: String,
+    at: i64,
+    client: Option<String>,
+    action: &'static str,
+    caller: Option<Caller>,
+    /// The customer the request concerned, if any.
+    pub customer_id: Option<String>,
+    /// Field names revealed or searched by.
+    pub fields: Vec<String>,
+    /// The case the request named, if any.
+    pub case_id: Option<String>,
+    /// What an administrative action acted on (a staff id, a token id).
+    pub target: Option<String>,
+    /// Why an allowed request was allowed (the deciding policy), or a search's outcome.
+    pub reason: Option<String>,
+    /// A bad or forbidden simulated time, reported by [`App::authenticate`].
+    clock_error: Option<ApiError>,
+    /// The ledger index of the record made before the act, if [`App::record_intent`] ran.
+    intent_index: Option<u64>,
+}
+
+impl Exchange {
+    /// The request's time, unix milliseconds: the real clock, or the simulated time the
+    /// request carried on a server with a simulated clock.
+    pub fn at(&self) -> i64 {
+        self.at
+    }
+}
+
+impl App {
+    /// Starts the record of a request for `action`.
+    pub fn begin(&self, info: &RequestInfo, action: &'static str) -> Exchange {
+        let (at, clock_error) = match self.request_time(&info.headers) {
+            Ok(at) => (at, None),
+            Err(e) => (now_millis(), Some(e)),
+        };
+        Exchange {
+            request_id: format!("req_{}", hex::encode(custos_crypto::random_bytes::<12>())),
+            at,
+            client: info.client.map(|c| c.ip().to_string()),
+            action,
+            caller: None,
+            customer_id: None,
+            fields: Vec::new(),
+            case_id: None,
+            target: None,
+            reason: None,
+            clock_error,
+            intent_index: None,
+        }
+    }
+
+    /// The time a request happens at: the real clock, or with `--simulated-clock` the
+    /// time in its [`SIMULATED_TIME_HEADER`]. The header without the flag is refused: a
+    /// real server never lets a caller choose the time of its records.
+    fn request_time(&self, headers: &HeaderMap) -> Result<i64, ApiError> {
+        let Some(value) = headers.get(SIMULATED_TIME_HEADER) else {
+            return Ok(now_millis());
+        };
+        if !self.config.simulated_clock {
+            return Err(ApiError::bad_request(
+                "simulated_clock_disabled",
+                "this server uses the real clock; it was not started with --simulated-clock",
+            ));
+        }
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|t| *t > 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_simulated_time",
+                    "the simulated time is a positive whole number of unix milliseconds",
+                )
+            })
+    }
+
+    /// Authenticates the request and remembers the caller for the record.
+    pub async fn authenticate(
+        &self,
+        info: &RequestInfo,
+        ex: &mut Exchange,
+    ) -> Result<Caller, ApiError> {
+        if let Some(e) = ex.clock_error.take() {
+            return Err(e);
+        }
+        let caller =
+            auth::authenticate(&self.store, &self.config.company_org, &info.headers).await?;
+        ex.caller = Some(caller.clone());
+        Ok(caller)
+    }
+
+    /// Asks Cedar; a denial becomes a 403 carrying the deciding policy's id.
+    pub fn authorize(
+        &self,
+        ex: &mut Exchange,
+        request: &custos_policy::AccessRequest<'_>,
+    ) -> Result<(), ApiError> {
+        let decision = self.policy.decide(request);
+        metrics::counter!("custos_decisions_total",
+            "action" => request.action.as_str(),
+            "outcome" => if decision.allowed { ALLOW } else { DENY })
+        .increment(1);
+        if decision.allowed {
+            ex.reason = Some(decision.reason_code);
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(&decision.reason_code))
+        }
+    }
+
+    /// Authenticates and asks Cedar about an action on the vault as a whole.
+    pub async fn authorize_vault(
+        &self,
+        info: &RequestInfo,
+        ex: &mut Exchange,
+        action: custos_policy::Action,
+    ) -> Result<Caller, ApiError> {
+        let caller = self.authenticate(info, ex).await?;
+        self.authorize(
+            ex,
+            &custos_policy::AccessRequest {
+                principal: caller.principal(),
+                action,
+                resource: custos_policy::Resource::Vault,
+                case: None,
+            },
+        )?;
+        Ok(caller)
+    }
+
+    /// Takes `charge` from the caller's ceilings, at the request's time, or answers 429.
+    pub fn charge(
+        &self,
+        ex: &Exchange,
+        caller: &Caller,
+        charge: Charge<'_>,
+    ) -> Result<(), ApiError> {
+        let limits = self.config.quota_for(&caller.staff.role);
+        self.quotas
+            .try_charge(&caller.staff.id, &limits, charge, ex.at)
+            .map_err(|e| {
+                metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
+                ApiError::quota_exceeded(e.which, e.retry_after_secs)
+            })
+    }
+
+    /// Makes the request's record durable, then releases the answer (see module docs).
+    pub async fn finish(&self, ex: Exchange, result: Result<Response, ApiError>) -> Response {
+        let (decision, reason_code) = match &result {
+            Ok(_) => (ALLOW, ex.reason.clone().unwrap_or_else(|| "ok".to_owned())),
+            Err(e) if is_denial(e.status) => (DENY, e.code.to_owned()),
+            Err(e) => (ERROR, e.code.to_owned()),
+        };
+        let index = match (ex.intent_index, &result) {
+            // The act's record was made durable before the act (`record_intent`).
+            (Some(index), Ok(_)) => index,
+            // Otherwise (no intent, or the act failed after it) record the outcome.
+            _ => match self
+                .access
+                .record(self.record_of(&ex, decision, reason_code))
+                .await
+            {
+                Ok(index) => index,
+                Err(e) => {
+                    tracing::error!(request_id = %ex.request_id, error = %e, "refusing request: access record not durable");
+                    return with_request_id(
+                        ApiError::ledger_unavailable().into_response(),
+                        &ex.request_id,
+                    );
+                }
+            },
+        };
+        let mut response = with_request_id(
+            result.unwrap_or_else(IntoResponse::into_response),
+            &ex.request_id,
+        );
+        // Where the record is: the caller can later ask for its inclusion proof.
+        response
+            .headers_mut()
+            .insert(LEDGER_INDEX_HEADER, HeaderValue::from(index));
+        response
+    }
+
+    /// For acts that change the store (staff, tokens, alerts, canaries): makes the
+    /// request's record durable *before* the change, so an act the ledger cannot record
+    /// does not happen (fail closed). If the change then fails, [`App::finish`] records
+    /// that outcome as a second entry with the same request id.
+    pub async fn record_intent(&self, ex: &mut Exchange) -> Result<(), ApiError> {
+        let reason = ex.reason.clone().unwrap_or_else(|| "ok".to_owned());
+        let index = self
+            .access
+            .record(self.record_of(ex, ALLOW, reason))
+            .await
+            .map_err(|e| {
+                tracing::error!(request_id = %ex.request_id, error = %e, "refusing act: its record is not durable");
+                ApiError::ledger_unavailable()
+            })?;
+        ex.intent_index = Some(index);
+        Ok(())
+    }
+
+    /// The access record of `ex` with `decision` and `reason_code`.
+    fn record_of(&self, ex: &Exchange, decision: &str, reason_code: String) -> AccessRecord {
+        let (staff_id, org, role) = match &ex.caller {
+            Some(c) => (
+                c.staff.id.clone(),
+                c.staff.org.clone(),
+                c.staff.role.clone(),
+            ),
+            None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+        };
+        AccessRecord {
+            seq: 0,
+            request_id: ex.request_id.clone(),
+            at: ex.at,
+            staff_id,
+            org,
+            role,
+            action: ex.action.to_owned(),
+            customer_id: ex.customer_id.clone(),
+            fields: ex.fields.clone(),
+            case_id: ex.case_id.clone(),
+            target: ex.target.clone(),
+            decision: decision.to_owned(),
+            reason_code,
+            client: ex.client.clone(),
+        }
+    }
+}
+
+impl App {
+    /// Records an event of the server itself (start with its configuration digest, key
+    /// creation) in the ledger, as the `system` principal.
+    pub async fn record_event(
+        &self,
+        action: &'static str,
+        target: String,
+        reason_code: String,
+    ) -> Result<u64, ApiError> {
+        let record = AccessRecord {
+            seq: 0,
+            request_id: format!("evt_{}", hex::encode(custos_crypto::random_bytes::<12>())),
+            at: now_millis(),
+            staff_id: "system".to_owned(),
+            org: self.config.company_org.clone(),
+            role: "system".to_owned(),
+            action: action.to_owned(),
+            customer_id: None,
+            fields: Vec::new(),
+            case_id: None,
+            target: Some(target),
+            decision: ALLOW.to_owned(),
+            reason_code,
+            client: None,
+        };
+        self.access.record(record).await.map_err(|e| {
+            tracing::error!(error = %e, action, "server event not recorded");
+            ApiError::ledger_unavailable()
+        })
+    }
+}
+
+fn is_denial(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// The quota charge an allowed record stands for, for rebuilding counters.
+pub fn charge_of(r: &AccessRecord) -> Option<Charge<'_>> {
+    match (r.action.as_str(), r.customer_id.as_deref()) {
+        ("view", Some(id)) => Some(Charge::Customer { id, reveals: 0 }),
+        ("reveal", Some(id)) => Some(Charge::Customer {
+            id,
+            reveals: u32::try_from(r.fields.len()).unwrap_or(u32::MAX),
+        }),
+        ("search", _) => Some(Charge::Search),
+        _ => None,
+    }
+}
+
+/// Reads a body of at most `limit` bytes; over the limit is 413 `payload_too_large`.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than {limit} bytes or could not be read"),
+        )
+    })
+}
+
+/// Parses a JSON body into `T`. The error names the position and kind of problem, never
+/// the values (serde's messages may quote them).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e, None))
+}
+
+/// Error for a JSON document that failed to parse; `line` overrides serde's line (NDJSON).
+pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ApiError {
+    let line = line.unwrap_or(e.line());
+    if e.is_data() && e.to_string().starts_with("unknown field") {
+        ApiError::bad_request(
+            "unknown_field",
+            format!(
+                "unknown field in request body at line {line}, column {}",
+                e.column()
+            ),
+        )
+    } else if e.is_data() {
+        ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "request body has a missing or mistyped field at line {line}, column {}",
+                e.column()
+            ),
+        )
+    } else {
+        ApiError::bad_request(
+            "malformed_json",
+            format!(
+                "request body is not valid JSON (line {line}, column {})",
+                e.column()
+            ),
+        )
+    }
+}
+
+/// Parses a query string into `T`; `expected` tells the caller what is accepted (the
+/// values themselves are never echoed).
+pub fn parse_query<T: DeserializeOwned>(
+    raw: Option<String>,
+    expected: &str,
+) -> Result<T, ApiError> {
+    let invalid = || ApiError::bad_request("invalid_query", expected.to_owned());
+    let uri: axum::http::Uri = format!("/?{}", raw.unwrap_or_default())
+        .parse()
+        .map_err(|_| invalid())?;
+    axum::extract::Query::<T>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .map_err(|_| invalid())
+}
+
+/// Ids of staff, orgs, customers, cases and tokens: 1–64 of `[A-Za-z0-9_.:-]`.
+pub fn valid_id(what: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{what} id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"),
+        ))
+    }
+}
+
+/// Checks a free-text field's length without echoing it.
+pub fn valid_text(what: &str, text: &str, max_chars: usize) -> Result<(), ApiError> {
+    let n = text.trim().chars().count();
+    if n == 0 || n > max_chars {
+        Err(ApiError::bad_request(
+            "invalid_text",
+            format!("{what} must be 1 to {max_chars} characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! The vault's view of a customer: sealing new records field by field under a fresh
+//! per-customer data key, and opening them again for one response only.
+
+use std::collections::BTreeMap;
+
+use custos_crypto::{CryptoError, DataKey, IndexKind, Keyring};
+use custos_store::{CustomerRecord, now_millis};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::mask;
+
+/// Personal fields a reveal may name, in the order they are shown.
+pub const FIELDS: [&str; 4] = ["name", "phone", "email", "account_id"];
+
+/// A customer as submitted by an integration or an import.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    /// Full name.
+    pub name: String,
+    /// Phone number in any common notation; read with the configured default region.
+    pub phone: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// The company's own account id.
+    pub account_id: Option<String>,
+    /// Free attributes (sealed like every other field).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Drop for NewCustomer {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.name.zeroize();
+        self.phone.zeroize();
+        self.email.zeroize();
+        self.account_id.zeroize();
+    }
+}
+
+/// A customer as an agent sees it by default.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MaskedCustomer {
+    /// Customer id.
+    pub id: String,
+    /// Masked name, e.g. `Z** W**`.
+    pub name: String,
+    /// Masked phone, e.g. `138****8000`.
+    pub phone: Option<String>,
+    /// Masked email, e.g. `z***@example.com`.
+    pub email: Option<String>,
+    /// Masked account id, e.g. `****5678`.
+    pub account_id: Option<String>,
+    /// Names of the free attributes (values stay sealed).
+    pub attributes: Vec<String>,
+}
+
+fn invalid(e: CryptoError) -> ApiError {
+    ApiError::bad_request(e.code(), e.to_string())
+}
+
+fn crypto_failure(e: CryptoError) -> ApiError {
+    tracing::error!(code = e.code(), "vault record failed to unseal");
+    ApiError::internal()
+}
+
+/// Validates, normalises and seals `input` as customer `id`.
+pub fn seal_customer(
+    keyring: &Keyring,
+    default_region: &str,
+    id: &str,
+    input: &NewCustomer,
+) -> Result<CustomerRecord, ApiError> {
+    crate::exchange::valid_text("name", &input.name, 200)?;
+    let phone = input
+        .phone
+        .as_deref()
+        .map(|p| custos_crypto::normalize_phone(p, default_region).map(Zeroizing::new))
+        .transpose()
+        .map_err(invalid)?;
+    let email = input
+        .email
+        .as_deref()
+        .map(|e| custos_crypto::normalize_email(e).map(Zeroizing::new))
+        .transpose()
+        .map_err(invalid)?;
+    let account = input
+        .account_id
+        .as_deref()
+        .map(|a| custos_crypto::normalize_account_id(a).map(Zeroizing::new))
+        .transpose()
+        .map_err(invalid)?;
+    let attributes =
+        Zeroizing::new(serde_json::to_vec(&input.attributes).map_err(|_| ApiError::internal())?);
+    let (key, wrapped_key) = keyring.new_data_key(id).map_err(crypto_failure)?;
+    let seal = |field: &str, value: &[u8]| key.seal(id, field, value).map_err(crypto_failure);
+    let index = |kind, value: &Option<Zeroizing<String>>| {
+        value
+            .as_ref()
+            .map(|v| keyring.blind_index(kind, v).to_hex())
+    };
+    Ok(CustomerRecord {
+        id: id.to_owned(),
+        wrapped_key,
+        name: seal("name", input.name.trim().as_bytes())?,
+        phone: phone
+            .as_ref()
+            .map(|v| seal("phone", v.as_bytes()))
+            .transpose()?,
+        email: email
+            .as_ref()
+            .map(|v| seal("email", v.as_bytes()))
+            .transpose()?,
+        account_id: account
+            .as_ref()
+            .map(|v| seal("account_id", v.as_bytes()))
+            .transpose()?,
+        attributes: if input.attributes.is_empty() {
+            None
+        } else {
+            Some(seal("attributes", &attributes)?)
+        },
+        phone_idx: index(IndexKind::Phone, &phone),
+        email_idx: index(IndexKind::Email, &email),
+        account_idx: index(IndexKind::AccountId, &account),
+        created_at: now_millis(),
+    })
+}
+
+/// A customer record with its data key unwrapped, for the length of one response.
+pub struct Opened<'a> {
+    record: &'a CustomerRecord,
+    key: DataKey,
+}
+
+impl<'a> Opened<'a> {
+    /// Unwraps the record's data key.
+    pub fn new(keyring: &Keyring, record: &'a CustomerRecord) -> Result<Self, ApiError> {
+        let key = keyring
+            .unwrap_data_key(&record.id, &record.wrapped_key)
+            .map_err(crypto_failure)?;
+        Ok(Opened { record, key })
+    }
+
+    /// The data key, e.g. to seal a case reason under it.
+    pub fn key(&self) -> &DataKey {
+        &self.key
+    }
+
+    /// The plaintext of one personal field, if the customer has it.
+    pub fn field(&self, field: &str) -> Result<Option<Zeroizing<String>>, ApiError> {
+        let sealed = match field {
+            "name" => Some(&self.record.name),
+            "phone" => self.record.phone.as_ref(),
+            "email" => self.record.email.as_ref(),
+            "account_id" => self.record.account_id.as_ref(),
+            _ => return Err(ApiError::bad_request("invalid_field", "unknown field name")),
+        };
+        sealed
+            .map(|s| self.key.open_string(&self.record.id, field, s))
+            .transpose()
+            .map_err(crypto_failure)
+    }
+
+    /// The masked view of the whole record.
+    pub fn masked(&self) -> Result<MaskedCustomer, ApiError> {
+        let attributes = match &self.record.attributes {
+            Some(sealed) => {
+                let plain = self
+                    .key
+                    .open(&self.record.id, "attributes", sealed)
+                    .map_err(crypto_failure)?;
+                let map: BTreeMap<String, serde_json::Value> =
+                    serde_json::from_slice(&plain).map_err(|_| ApiError::internal())?;
+                map.into_keys().collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(MaskedCustomer {
+            id: self.record.id.clone(),
+            name: mask::name(&self.field("name")?.unwrap_or_default()),
+            phone: self.field("phone")?.map(|v| mask::phone(&v)),
+            email: self.field("email")?.map(|v| mask::email(&v)),
+            account_id: self.field("account_id")?.map(|v| mask::account_id(&v)),
+            attributes,
+        })
+    }
+}
+
+/// A fresh customer id.
+pub fn new_customer_id() -> String {
+    format!("cus_{}", hex::encode(custos_crypto::random_bytes::<8>()))
+}

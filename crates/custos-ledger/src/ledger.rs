@@ -1,0 +1,1026 @@
+//! The ledger: an append-only RFC 6962 tree stored as C2SP tlog-tiles.
+//!
+//! # Files under the ledger directory
+//!
+//! | path                       | what                                            | served |
+//! |----------------------------|-------------------------------------------------|--------|
+//! | `wal`                      | write-ahead file: batches since last checkpoint | no     |
+//! | `tile/entries/<N>[.p/<W>]` | entry bundles, up to (at least) the checkpoint  | yes    |
+//! | `tile/<L>/<N>[.p/<W>]`     | hash tiles, derived from the entries            | yes    |
+//! | `checkpoint`               | latest signed checkpoint (+ cosignatures)       | yes    |
+//! | `state`                    | time, size, root of the last signed checkpoint  | no     |
+//! | `lock`                     | advisory lock: one writer per directory         | no     |
+//!
+//! The `wal` frame format is documented in `wal.rs`.
+//!
+//! The entries are the bundles followed by the WAL records past them. In
+//! memory the ledger keeps every entry not yet in a full bundle (the last
+//! partial bundle and the WAL records), so reads and proofs cover all of
+//! them; `resource` serves only what the latest checkpoint covers.
+//!
+//! # Durability order
+//!
+//! `append` (hot path, one call per group-commit batch):
+//! 1. one `write_all` of the batch as a checksummed frame (first index,
+//!    count, entries) to `wal`, which is open in append mode and whose
+//!    directory entry was made durable when `open` created it;
+//! 2. `sync_data` of `wal`. **This is the commit point**: `append` returns,
+//!    and only then are the in-memory tree and tail updated. One fsync per
+//!    batch, no rename, no directory fsync, no rewriting of older entries.
+//!    On an I/O error the ledger is poisoned until reopened.
+//!
+//! `publish_checkpoint` (about once a second). Every file here is written as
+//! `<name>.tmp`, fsynced and renamed, and its directory fsynced (see
+//! `storage.rs`), so no crash leaves a half-written file under a real name:
+//! 1. the entry bundles of everything since the last checkpoint (newly full
+//!    bundles and the new partial one) and the hash tiles (newly full +
+//!    partials), each file fsynced before its rename; then every touched
+//!    directory fsynced once. The renames may become durable in any order
+//!    until then (recovery handles any subset, see below). The partials
+//!    superseded by a new full bundle or tile (`<N>.p/`) are then deleted,
+//!    best effort (the full one serves their prefixes). Older partials of
+//!    checkpointed sizes stay until their full bundle or tile exists (C2SP
+//!    tlog-tiles "Partial Tiles");
+//! 2. `state` (time, size, root) — the clock and history guard are durable
+//!    before anything is signed with them;
+//! 3. `checkpoint` (signed note). **Commit point of the checkpoint**: it
+//!    covers only bundles and tiles made durable by step 1;
+//! 4. `wal` truncated to 0 and `sync_all`ed: every record in it is now in
+//!    the bundles. An I/O error here poisons the ledger (the checkpoint is
+//!    already durable).
+//!
+//! # Recovery (`open`)
+//!
+//! Nothing is written or deleted until every check below has passed: a
+//! refused open leaves the files as it found them.
+//!
+//! * `*.tmp` files are deleted (an interrupted write never reached its
+//!   rename).
+//! * Entries are read from full bundles 0, 1, … up to the first missing one,
+//!   then the widest well-formed partial bundle of that index; wider
+//!   malformed partials (which no crash of this code produces) and partials
+//!   next to a full bundle are discarded. Bundle files past the first
+//!   missing full bundle are *strays*: a publish that crashed before its
+//!   directory fsyncs can leave them (unordered renames). A full stray while
+//!   `state` or `checkpoint` covers more than the bundles read is
+//!   `ledger_corrupt` (this is a hole under a checkpoint, not a crash).
+//! * The tree is recomputed from the bundles alone. If it is smaller than
+//!   the size recorded in `state` or in `checkpoint`, or its root at that
+//!   size is not the recorded root, open fails with `history_mismatch`:
+//!   both are written only after the bundles they cover are durable, so
+//!   this is loss or rewriting, and signing on top of it would hide it.
+//!   `state` missing next to a `checkpoint`, or older than it, is
+//!   `ledger_corrupt`.
+//! * The WAL is replayed on top (`wal.rs` has the frame format and the
+//!   exact rules): intact frames are read in order; a damaged **last** frame
+//!   — cut short, or ending at the end of the file with a bad checksum, or
+//!   zeros — is a torn `append` that was never acknowledged, and the file is
+//!   cut there; a damaged frame *followed by more data* had been
+//!   acknowledged and is `ledger_corrupt`, as are frames out of sequence.
+//!   Records the bundles already hold (the WAL reset of step 4 was lost, or
+//!   the crash came between steps 1 and 4) are skipped after checking they
+//!   are the same entries (`ledger_corrupt` if not); a record starting past
+//!   the last entry (a gap) is `ledger_corrupt`. The rest are appended to
+//!   the tree and the in-memory tail.
+//! * Every stray must hold exactly the entries the tree now holds at its
+//!   indexes (it was written from WAL records that are still there);
+//!   otherwise `ledger_corrupt`. Strays are then deleted (the next publish
+//!   writes those bundles again).
+//! * Hash tiles of the last checkpoint are compared with the recomputed
+//!   hashes; missing or wrong ones are rewritten.
+//!
+//! Crash points of `publish_checkpoint` therefore all recover: before or
+//! during step 1 the WAL still holds every entry, and each new bundle is
+//! absent, a `.tmp`, or complete (then read, or checked and removed as a
+//! stray; either way it equals the WAL's records); between steps 2 and 3
+//! `state` is one checkpoint ahead of `checkpoint`, which is accepted (the
+//! bundles it names are durable) and the next publish signs again; between
+//! steps 3 and 4 the WAL's records are all covered and skipped. If the WAL
+//! `write_all` hit the disk but its `sync_data` failed, the entries may or
+//! may not be present after recovery; `open` `sync_all`s the WAL, so what
+//! it recovered stays.
+//!
+//! Undetectable by design: deleting `wal` (or cutting it at a frame
+//! boundary, or damaging only its last frame) loses the entries appended
+//! since the last checkpoint without a trace, because `state` records only
+//! checkpointed sizes. A deleted `wal` is recreated empty. Nothing a
+//! checkpoint covers can be lost this way.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::prelude::*;
+use signed_note::{Note, Signature, StandardVerifier, VerifierList};
+use tlog_tiles::{Hash, record_hash};
+
+use crate::checkpoint::{self, OpenError};
+use crate::cosign::CosignatureVerifier;
+use crate::error::LedgerError;
+use crate::key::LedgerKey;
+use crate::proof;
+use crate::storage::{Batch, fsync_dir, read_opt, remove_any, remove_tmp_files};
+use crate::tiles::{
+    MAX_ENTRY_LEN, Resource, TILE_HEIGHT, TILE_WIDTH, TileCoord, TileKind, bundle_prefix_len,
+    decode_bundle_exact, encode_bundle, new_hash_tiles, parse_resource,
+};
+use crate::tree::Tree;
+use crate::wal::{self, WAL};
+
+const CHECKPOINT: &str = "checkpoint";
+const STATE: &str = "state";
+const LOCK: &str = "lock";
+const STATE_HEADER: &str = "custos-ledger-state v1";
+/// `append` keeps its frame buffer between calls up to this capacity.
+const WAL_BUF_KEEP: usize = 4 << 20;
+
+/// The last signed checkpoint.
+#[derive(Debug)]
+struct Published {
+    size: u64,
+    /// Checkpoint body (signed text).
+    body: String,
+    /// Full note: body, our signature, then any witness cosignatures.
+    note: String,
+}
+
+/// Contents of the `state` file.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    time_ms: u64,
+    size: u64,
+    root: Hash,
+}
+
+/// A tamper-evident, append-only ledger stored in one directory.
+///
+/// One `Ledger` per directory (enforced with a file lock). Not internally
+/// synchronized: the caller serializes `append` and `publish_checkpoint`
+/// (e.g. behind a mutex or in a sequencer task); reads take `&self`.
+pub struct Ledger {
+    dir: PathBuf,
+    key: LedgerKey,
+    verifier: StandardVerifier,
+    _lock: File,
+    tree: Tree,
+    /// Every entry not yet in a *full* entry bundle on disk: those of the
+    /// last partial bundle and everything appended since (durable in the
+    /// WAL only). Starts at a multiple of `TILE_WIDTH`.
+    tail: Vec<Vec<u8>>,
+    /// The write-ahead file, opened for appending.
+    wal: File,
+    /// Whether `wal` may hold records (reset by `publish_checkpoint`).
+    wal_dirty: bool,
+    /// Reused frame buffer for `append`.
+    wal_buf: Vec<u8>,
+    published: Option<Published>,
+    last_time_ms: u64,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("dir", &self.dir)
+            .field("origin", &self.key.origin())
+            .field("size", &self.tree.size())
+            .field("checkpoint_size", &self.published_size())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+fn checkpoint_err(e: OpenError) -> LedgerError {
+    match e {
+        OpenError::BadKey(m) => LedgerError::BadKey(m),
+        OpenError::Malformed(m) => LedgerError::BadNote(m),
+        OpenError::BadSignature(m) => LedgerError::BadSignature(m),
+    }
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger stored under `dir`, running
+    /// crash recovery. `origin` is the checkpoint origin and must be the
+    /// key's origin.
+    ///
+    /// Fails with `history_mismatch` when the stored entries are fewer than,
+    /// or do not hash to, the last signed checkpoint.
+    pub fn open(dir: &Path, origin: &str, key: LedgerKey) -> Result<Ledger, LedgerError> {
+        if key.origin() != origin {
+            return Err(LedgerError::BadKey(format!(
+                "key was made for origin {:?}, ledger origin is {origin:?}",
+                key.origin()
+            )));
+        }
+        let verifier = checkpoint::log_verifier(&key.verifier_key()).map_err(checkpoint_err)?;
+        let existed = dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| LedgerError::io(dir, e))?;
+        if !existed && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsync_dir(parent)?;
+        }
+        let lock_path = dir.join(LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| LedgerError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(LedgerError::Locked(dir.to_path_buf())),
+            Err(TryLockError::Error(e)) => return Err(LedgerError::io(&lock_path, e)),
+        }
+        remove_tmp_files(dir)?;
+
+        // Files to delete once the recovered state is known to be acceptable
+        // (never destroy evidence before deciding to refuse).
+        let mut cleanup: Vec<PathBuf> = Vec::new();
+        let Loaded {
+            mut tree,
+            mut tail,
+            missing,
+            strays,
+        } = load_entries(dir, &mut cleanup)?;
+
+        // History checks against the entry bundles alone: they are durable
+        // before `state` and `checkpoint` are written, so they always cover
+        // both.
+        let state = match read_opt(&dir.join(STATE))? {
+            Some(b) => Some(parse_state(&b)?),
+            None => None,
+        };
+        let opened = match read_opt(&dir.join(CHECKPOINT))? {
+            None => None,
+            Some(bytes) => {
+                let op = checkpoint::open(&bytes, &verifier).map_err(|e| {
+                    LedgerError::Corrupt(format!("stored checkpoint rejected: {e:?}"))
+                })?;
+                Some((op, bytes))
+            }
+        };
+        let recorded = state
+            .map_or(0, |s| s.size)
+            .max(opened.as_ref().map_or(0, |(op, _)| op.size));
+        if let Some(stray) = strays.iter().find(|c| !c.is_partial())
+            && tree.size() < recorded
+        {
+            // Full bundles a checkpoint covers are never written out of order.
+            return Err(LedgerError::Corrupt(format!(
+                "{} exists but {} is missing",
+                stray.path(),
+                missing.path()
+            )));
+        }
+        let published = match opened {
+            None => None,
+            Some((op, bytes)) => {
+                check_history(&tree, op.size, op.root, "signed checkpoint")?;
+                let body = String::from_utf8(op.note.text().to_vec())
+                    .map_err(|_| LedgerError::Corrupt("checkpoint is not UTF-8".into()))?;
+                let note = String::from_utf8(bytes)
+                    .map_err(|_| LedgerError::Corrupt("checkpoint is not UTF-8".into()))?;
+                Some(Published {
+                    size: op.size,
+                    body,
+                    note,
+                })
+            }
+        };
+        match (&state, &published) {
+            (Some(s), _) => check_history(&tree, s.size, s.root, "state file")?,
+            (None, Some(_)) => {
+                // `state` is made durable before the first checkpoint is
+                // written, so this is deletion, not a crash.
+                return Err(LedgerError::Corrupt(
+                    "state file is missing but a checkpoint exists".into(),
+                ));
+            }
+            (None, None) => {}
+        }
+        if let (Some(s), Some(p)) = (&state, &published)
+            && s.size < p.size
+        {
+            return Err(LedgerError::Corrupt(
+                "state file is older than the checkpoint".into(),
+            ));
+        }
+
+        // Replay the write-ahead file on top of the bundles.
+        let wal_path = dir.join(WAL);
+        let wal_data = read_opt(&wal_path)?.unwrap_or_default();
+        let scan = wal::scan(&wal_data)?;
+        let torn = scan.valid_len < wal_data.len() as u64;
+        drop(wal_data);
+        replay(&mut tree, &mut tail, scan.frames)?;
+        // Bundles past the first missing one: a publish that crashed before
+        // all its renames were durable wrote them from entries the WAL still
+        // holds, so the replayed tree must hold the same entries. They are
+        // then removed (the next publish writes them again).
+        for stray in &strays {
+            check_stray(dir, &tree, *stray)?;
+            cleanup.push(dir.join(if stray.is_partial() {
+                stray.partial_dir()
+            } else {
+                stray.path()
+            }));
+        }
+
+        // Accepted: from here on files may change.
+        let wal_existed = wal_path.exists();
+        let wal_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&wal_path)
+            .map_err(|e| LedgerError::io(&wal_path, e))?;
+        if torn {
+            // The cut batch was never acknowledged.
+            wal_file
+                .set_len(scan.valid_len)
+                .map_err(|e| LedgerError::io(&wal_path, e))?;
+        }
+        // Also makes durable whatever recovery read from the page cache.
+        wal_file
+            .sync_all()
+            .map_err(|e| LedgerError::io(&wal_path, e))?;
+        if !wal_existed {
+            // Created here, so that `append` never needs a directory fsync.
+            fsync_dir(dir)?;
+        }
+
+        let mut ledger = Ledger {
+            dir: dir.to_path_buf(),
+            key,
+            verifier,
+            _lock: lock,
+            tree,
+            tail,
+            wal: wal_file,
+            wal_dirty: scan.valid_len > 0,
+            wal_buf: Vec::new(),
+            published,
+            last_time_ms: state.map_or(0, |s| s.time_ms),
+            poisoned: false,
+        };
+        ledger.repair_hash_tiles()?;
+        for p in cleanup {
+            remove_any(&p)?;
+        }
+        Ok(ledger)
+    }
+
+    /// Rewrites missing or wrong hash tiles of the published size.
+    fn repair_hash_tiles(&mut self) -> Result<(), LedgerError> {
+        let size = self.published_size();
+        let mut batch = Batch::new(&self.dir);
+        for coord in new_hash_tiles(0, size) {
+            let want = self.hash_tile_bytes(coord)?;
+            let have = read_opt(&self.dir.join(coord.path()))?;
+            if have.as_deref() != Some(want.as_slice()) {
+                batch.write(&coord.path(), &want)?;
+            }
+        }
+        batch.commit()
+    }
+
+    fn published_size(&self) -> u64 {
+        self.published.as_ref().map_or(0, |p| p.size)
+    }
+
+    fn hash_tile_bytes(&self, coord: TileCoord) -> Result<Vec<u8>, LedgerError> {
+        let TileKind::Hash(level) = coord.kind else {
+            return Err(LedgerError::Corrupt("not a hash tile".into()));
+        };
+        let level = usize::from(level) * usize::from(TILE_HEIGHT);
+        let hashes = coord
+            .index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|start| self.tree.hashes(level, start, u64::from(coord.width)))
+            .ok_or_else(|| LedgerError::Corrupt("tile outside the tree".into()))?;
+        Ok(hashes.iter().flat_map(|h| h.0).collect())
+    }
+
+    /// The log origin.
+    pub fn origin(&self) -> &str {
+        self.key.origin()
+    }
+
+    /// The verifier key for this log's checkpoints.
+    pub fn verifier_key(&self) -> String {
+        self.key.verifier_key()
+    }
+
+    /// Number of entries (all durable).
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Size of the latest signed checkpoint (0 if none).
+    pub fn checkpoint_size(&self) -> u64 {
+        self.published_size()
+    }
+
+    /// The latest signed checkpoint note, with any witness cosignatures.
+    pub fn checkpoint(&self) -> Option<String> {
+        self.published.as_ref().map(|p| p.note.clone())
+    }
+
+    /// Appends `entries` (each at most 65535 bytes) and returns the index of
+    /// the first. When this returns `Ok`, every entry is durable (in the
+    /// write-ahead file; `publish_checkpoint` moves them into the tiles).
+    /// An empty batch returns the current size and writes nothing.
+    ///
+    /// On an I/O error the ledger is poisoned (every later write fails with
+    /// `ledger_poisoned`) until it is reopened; entries of the failed batch
+    /// may or may not be present after recovery.
+    pub fn append(&mut self, entries: &[Vec<u8>]) -> Result<u64, LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::Poisoned);
+        }
+        if let Some((position, e)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.len() > MAX_ENTRY_LEN)
+        {
+            return Err(LedgerError::EntryTooLarge {
+                position,
+                len: e.len(),
+            });
+        }
+        let first = self.tree.size();
+        if entries.is_empty() {
+            return Ok(first);
+        }
+        wal::encode(&mut self.wal_buf, first, entries);
+        self.wal_dirty = true;
+        let written = self
+            .wal
+            .write_all(&self.wal_buf)
+            .and_then(|()| self.wal.sync_data());
+        if self.wal_buf.capacity() > WAL_BUF_KEEP {
+            self.wal_buf = Vec::new();
+        }
+        if let Err(e) = written {
+            self.poisoned = true;
+            return Err(LedgerError::io(self.dir.join(WAL), e));
+        }
+        // Commit point passed: update memory.
+        for e in entries {
+            self.tree.push_entry(e);
+        }
+        self.tail.extend(entries.iter().cloned());
+        Ok(first)
+    }
+
+    /// Signs and durably writes a checkpoint for the current size if the
+    /// tree grew since the last one (or if there is none yet), returning the
+    /// note. `now_unix_ms` must not be earlier than the last checkpoint's
+    /// time (`clock_backwards`).
+    ///
+    /// Writes the entry bundles and hash tiles of everything appended since
+    /// the last checkpoint, then `state`, then `checkpoint`, then empties the
+    /// write-ahead file. An I/O error while emptying it (the checkpoint is
+    /// already durable by then) poisons the ledger.
+    pub fn publish_checkpoint(&mut self, now_unix_ms: u64) -> Result<Option<String>, LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::Poisoned);
+        }
+        if now_unix_ms < self.last_time_ms {
+            return Err(LedgerError::ClockBackwards {
+                now_ms: now_unix_ms,
+                last_ms: self.last_time_ms,
+            });
+        }
+        let size = self.tree.size();
+        if self.published.as_ref().is_some_and(|p| p.size == size) {
+            return Ok(None);
+        }
+        let old = self.published_size();
+        let root = self
+            .tree
+            .root_at(size)
+            .ok_or_else(|| LedgerError::Corrupt("cannot compute root".into()))?;
+
+        // 1. Entry bundles and hash tiles, durable (in any order) before
+        //    step 2.
+        let mut batch = Batch::new(&self.dir);
+        let first_bundle = (size - self.tail.len() as u64) / TILE_WIDTH;
+        let mut full = 0usize;
+        for (n, chunk) in (first_bundle..).zip(self.tail.chunks(TILE_WIDTH as usize)) {
+            let coord = TileCoord {
+                kind: TileKind::Entries,
+                index: n,
+                width: chunk.len() as u16,
+            };
+            batch.write(
+                &coord.path(),
+                &encode_bundle(chunk.iter().map(|e| e.as_slice())),
+            )?;
+            if !coord.is_partial() {
+                full += 1;
+            }
+        }
+        let tiles = new_hash_tiles(old, size);
+        for coord in &tiles {
+            batch.write(&coord.path(), &self.hash_tile_bytes(*coord)?)?;
+        }
+        batch.commit()?;
+        self.tail.drain(..full * TILE_WIDTH as usize);
+        // Partials superseded by a full tile or bundle: best effort (the
+        // full one serves their prefixes; recovery removes leftovers of
+        // entry bundles).
+        for coord in tiles.iter().filter(|c| !c.is_partial()) {
+            let _ = remove_any(&self.dir.join(coord.partial_dir()));
+        }
+        for i in first_bundle..first_bundle + full as u64 {
+            let coord = TileCoord::full(TileKind::Entries, i);
+            let _ = remove_any(&self.dir.join(coord.partial_dir()));
+        }
+
+        // 2. State: time and the history guard.
+        let state = State {
+            time_ms: now_unix_ms,
+            size,
+            root,
+        };
+        let mut batch = Batch::new(&self.dir);
+        batch.write(STATE, format_state(&state).as_bytes())?;
+        batch.commit()?;
+        self.last_time_ms = now_unix_ms;
+
+        // 3. The signed checkpoint.
+        let body = checkpoint::body(self.origin(), size, root).map_err(LedgerError::BadNote)?;
+        let note = checkpoint::sign(&self.key, &body).map_err(LedgerError::BadNote)?;
+        let mut batch = Batch::new(&self.dir);
+        batch.write(CHECKPOINT, note.as_bytes())?;
+        batch.commit()?;
+        self.published = Some(Published {
+            size,
+            body,
+            note: note.clone(),
+        });
+
+        // 4. Every WAL record is now in the tiles: empty the file.
+        if self.wal_dirty {
+            let reset = self.wal.set_len(0).and_then(|()| self.wal.sync_all());
+            if let Err(e) = reset {
+                self.poisoned = true;
+                return Err(LedgerError::io(self.dir.join(WAL), e));
+            }
+            self.wal_dirty = false;
+        }
+        Ok(Some(note))
+    }
+
+    /// Attaches witness cosignatures to the current checkpoint.
+    ///
+    /// `cosigned_note` is a copy of the current checkpoint carrying this
+    /// log's signature and extra `cosignature/v1` lines; every extra line
+    /// must verify with one of `witness_keys` (verifier keys of type 0x04).
+    /// The stored and served checkpoint then carries them, replacing older
+    /// cosignatures by the same witness. Cosignatures are dropped when the
+    /// next checkpoint is published.
+    pub fn add_cosignature(
+        &mut self,
+        cosigned_note: &str,
+        witness_keys: &[String],
+    ) -> Result<(), LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::Poisoned);
+        }
+        let note = Note::from_bytes(cosigned_note.as_bytes())
+            .map_err(|e| LedgerError::BadNote(e.to_string()))?;
+        // Is it ours at all? (signature and origin)
+        checkpoint::open(cosigned_note.as_bytes(), &self.verifier).map_err(checkpoint_err)?;
+        let Some(published) = &self.published else {
+            return Err(LedgerError::StaleCheckpoint);
+        };
+        if note.text() != published.body.as_bytes() {
+            return Err(LedgerError::StaleCheckpoint);
+        }
+        let mut verifiers: Vec<Box<dyn signed_note::Verifier>> =
+            vec![Box::new(self.verifier.clone())];
+        for k in witness_keys {
+            let v = CosignatureVerifier::parse(k).map_err(LedgerError::BadKey)?;
+            verifiers.push(Box::new(v));
+        }
+        let (verified, unverified) = note
+            .verify(&VerifierList::new(verifiers))
+            .map_err(|e| LedgerError::BadSignature(e.to_string()))?;
+        if let Some(sig) = unverified.first() {
+            return Err(LedgerError::UnknownWitness {
+                name: sig.name().to_owned(),
+                id: sig.id(),
+            });
+        }
+        let ours = |s: &Signature| s.name() == self.origin() && s.id() == self.key.key_id();
+        let stored = Note::from_bytes(published.note.as_bytes())
+            .map_err(|e| LedgerError::Corrupt(format!("stored checkpoint: {e}")))?;
+        let (stored_sigs, _) = stored
+            .verify(&VerifierList::new(vec![Box::new(self.verifier.clone())]))
+            .map(|(v, u)| (v.into_iter().chain(u).collect::<Vec<_>>(), ()))
+            .map_err(|e| LedgerError::Corrupt(format!("stored checkpoint: {e}")))?;
+        let mut sigs: Vec<Signature> = stored_sigs.iter().filter(|s| ours(s)).cloned().collect();
+        let new_witness: Vec<&Signature> = verified.iter().filter(|s| !ours(s)).collect();
+        for old in stored_sigs.iter().filter(|s| !ours(s)) {
+            if !new_witness
+                .iter()
+                .any(|n| n.name() == old.name() && n.id() == old.id())
+            {
+                sigs.push(old.clone());
+            }
+        }
+        sigs.extend(new_witness.into_iter().cloned());
+        let merged = Note::new(published.body.as_bytes(), &sigs)
+            .map_err(|e| LedgerError::BadNote(e.to_string()))?;
+        let text = String::from_utf8(merged.to_bytes())
+            .map_err(|_| LedgerError::BadNote("not UTF-8".into()))?;
+        let mut batch = Batch::new(&self.dir);
+        batch.write(CHECKPOINT, text.as_bytes())?;
+        batch.commit()?;
+        if let Some(p) = self.published.as_mut() {
+            p.note = text;
+        }
+        Ok(())
+    }
+
+    /// The entry at `index`, or `None` past the end.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.entries(index, 1)?.pop().map(|(_, e)| e))
+    }
+
+    /// Up to `limit` entries starting at `from`, with their indexes (for
+    /// readers that resume from a sequence number). Entries in full bundles
+    /// are read from disk, the others from memory; each is checked against
+    /// the in-memory leaf hash.
+    pub fn entries(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let size = self.tree.size();
+        let end = from.saturating_add(limit as u64).min(size);
+        let tail_start = size - self.tail.len() as u64;
+        let check = |idx: u64, e: &[u8]| {
+            if self.tree.leaf(idx) == Some(record_hash(e)) {
+                Ok(())
+            } else {
+                Err(LedgerError::Corrupt(format!(
+                    "entry {idx} no longer matches its hash"
+                )))
+            }
+        };
+        let mut out = Vec::new();
+        let mut i = from;
+        while i < end && i < tail_start {
+            let n = i / TILE_WIDTH;
+            let coord = TileCoord::full(TileKind::Entries, n);
+            let path = self.dir.join(coord.path());
+            let data = read_opt(&path)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("{} disappeared", coord.path())))?;
+            let bundle = decode_bundle_exact(&data, TILE_WIDTH as usize)
+                .ok_or_else(|| LedgerError::Corrupt(format!("{} is malformed", coord.path())))?;
+            let base = n * TILE_WIDTH;
+            for (j, e) in bundle.into_iter().enumerate() {
+                let idx = base + j as u64;
+                if idx < i || idx >= end {
+                    continue;
+                }
+                check(idx, &e)?;
+                out.push((idx, e));
+            }
+            i = base + TILE_WIDTH;
+        }
+        while i < end {
+            let e = &self.tail[(i - tail_start) as usize];
+            check(i, e)?;
+            out.push((i, e.clone()));
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// Root hash of the tree of the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
+        self.tree
+            .root_at(size)
+            .map(|h| h.0)
+            .ok_or_else(|| LedgerError::OutOfRange(format!("size {size} > {}", self.size())))
+    }
+
+    /// RFC 6962 inclusion proof (audit path, leaf's sibling first) of entry
+    /// `index` in the tree of `tree_size` entries.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<Vec<[u8; 32]>, LedgerError> {
+        self.tree
+            .inclusion_proof(index, tree_size)
+            .map(|p| p.into_iter().map(|h| h.0).collect())
+            .ok_or_else(|| {
+                LedgerError::OutOfRange(format!(
+                    "index {index}, tree size {tree_size}, ledger size {}",
+                    self.size()
+                ))
+            })
+    }
+
+    /// RFC 6962 consistency proof from the tree of `from` entries to the tree
+    /// of `to` entries (empty when `from` is 0 or equals `to`).
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>, LedgerError> {
+        self.tree
+            .consistency_proof(from, to)
+            .map(|p| p.into_iter().map(|h| h.0).collect())
+            .ok_or_else(|| {
+                LedgerError::OutOfRange(format!(
+                    "from {from}, to {to}, ledger size {}",
+                    self.size()
+                ))
+            })
+    }
+
+    /// A C2SP tlog-proof for entry `index` against the latest checkpoint,
+    /// with the entry itself as the `extra` data. The entry must be covered
+    /// by a published checkpoint (`out_of_range` otherwise).
+    pub fn tlog_proof(&self, index: u64) -> Result<String, LedgerError> {
+        let Some(p) = self.published.as_ref().filter(|p| index < p.size) else {
+            return Err(LedgerError::OutOfRange(format!(
+                "entry {index} is not covered by a checkpoint yet"
+            )));
+        };
+        let entry = self
+            .entry(index)?
+            .ok_or_else(|| LedgerError::OutOfRange(format!("no entry {index}")))?;
+        let path = self.inclusion_proof(index, p.size)?;
+        Ok(proof::format(Some(&entry), index, &path, &p.note))
+    }
+
+    /// The bytes to serve for a tlog-tiles resource path relative to the log
+    /// root (`checkpoint`, `tile/0/x001/234`, `tile/entries/000.p/5`, …), or
+    /// `None` if it does not exist or is not covered by the latest
+    /// checkpoint (C2SP tlog-tiles clients only fetch what a checkpoint
+    /// covers). Paths are parsed strictly (`invalid_path`), so nothing
+    /// outside the layout is ever read (not `state`, `lock` or `wal`).
+    ///
+    /// A partial tile that was deleted because its full tile exists is
+    /// served as the prefix of the full tile: same bytes, and C2SP
+    /// tlog-tiles lets clients fall back to the full tile anyway.
+    pub fn resource(&self, path: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let coord = match parse_resource(path)? {
+            Resource::Checkpoint => return Ok(self.checkpoint().map(String::into_bytes)),
+            Resource::Tile(c) => c,
+        };
+        // Only serve what the last checkpoint covers (entries appended since
+        // are only in the WAL and in memory; bundles a crashed publish wrote
+        // past it are not vouched for yet).
+        let available = match coord.kind {
+            TileKind::Entries => self.published_size(),
+            TileKind::Hash(l) => self
+                .published_size()
+                .checked_shr(u32::from(l) * u32::from(TILE_HEIGHT))
+                .unwrap_or(0),
+        };
+        let end = coord
+            .index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|s| s.checked_add(u64::from(coord.width)));
+        if end.is_none_or(|e| e > available) {
+            return Ok(None);
+        }
+        if let Some(data) = read_opt(&self.dir.join(coord.path()))? {
+            return Ok(Some(data));
+        }
+        if !coord.is_partial() {
+            return Ok(None);
+        }
+        let full = TileCoord::full(coord.kind, coord.index);
+        let Some(data) = read_opt(&self.dir.join(full.path()))? else {
+            return Ok(None);
+        };
+        let w = usize::from(coord.width);
+        let cut = match coord.kind {
+            TileKind::Entries => bundle_prefix_len(&data, w),
+            TileKind::Hash(_) => Some(w * 32).filter(|c| *c <= data.len()),
+        };
+        Ok(cut.map(|c| data[..c].to_vec()))
+    }
+}
+
+/// Fails unless the tree has at least `size` leaves hashing to `root`.
+fn check_history(tree: &Tree, size: u64, root: Hash, what: &str) -> Result<(), LedgerError> {
+    if size > tree.size() {
+        return Err(LedgerError::HistoryMismatch(format!(
+            "{what} covers {size} entries but only {} are on disk",
+            tree.size()
+        )));
+    }
+    if tree.root_at(size) != Some(root) {
+        return Err(LedgerError::HistoryMismatch(format!(
+            "entries on disk do not hash to the {what} root at size {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// Appends the WAL frames' entries that the bundles do not hold yet. Entries
+/// the bundles already hold must be the same ones; a frame starting past the
+/// end is a gap. Either is refused (`ledger_corrupt`).
+fn replay(
+    tree: &mut Tree,
+    tail: &mut Vec<Vec<u8>>,
+    frames: Vec<wal::Frame>,
+) -> Result<(), LedgerError> {
+    for frame in frames {
+        if frame.first > tree.size() {
+            return Err(LedgerError::Corrupt(format!(
+                "{WAL} resumes at entry {} but only {} entries precede it",
+                frame.first,
+                tree.size()
+            )));
+        }
+        for (idx, e) in (frame.first..).zip(frame.entries) {
+            if idx < tree.size() {
+                if tree.leaf(idx) != Some(record_hash(&e)) {
+                    return Err(LedgerError::Corrupt(format!(
+                        "{WAL} entry {idx} differs from the entry bundles"
+                    )));
+                }
+            } else {
+                tree.push_entry(&e);
+                tail.push(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the entry bundles hold.
+struct Loaded {
+    /// Tree of the consecutive full bundles and the widest partial after.
+    tree: Tree,
+    /// Entries of that partial.
+    tail: Vec<Vec<u8>>,
+    /// The first full bundle that is missing.
+    missing: TileCoord,
+    /// Bundle files past it (only left by a crash during a publish).
+    strays: Vec<TileCoord>,
+}
+
+/// Fails unless the bundle file `c` holds entries the tree holds at the
+/// same indexes.
+fn check_stray(dir: &Path, tree: &Tree, c: TileCoord) -> Result<(), LedgerError> {
+    let data = read_opt(&dir.join(c.path()))?.unwrap_or_default();
+    let ok = c
+        .index
+        .checked_mul(TILE_WIDTH)
+        .zip(decode_bundle_exact(&data, usize::from(c.width)))
+        .is_some_and(|(base, es)| {
+            es.iter().enumerate().all(|(j, e)| {
+                base.checked_add(j as u64).and_then(|i| tree.leaf(i)) == Some(record_hash(e))
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::Corrupt(format!(
+            "{} lies past the last complete bundle and holds entries the ledger does not have",
+            c.path()
+        )))
+    }
+}
+
+/// Reads full bundles 0, 1, … and the widest well-formed partial after them,
+/// and lists the bundle files past those.
+fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, LedgerError> {
+    let mut tree = Tree::default();
+    let mut n = 0u64;
+    loop {
+        let full = TileCoord::full(TileKind::Entries, n);
+        if let Some(data) = read_opt(&dir.join(full.path()))? {
+            let entries = decode_bundle_exact(&data, TILE_WIDTH as usize).ok_or_else(|| {
+                LedgerError::Corrupt(format!("{} is not a full entry bundle", full.path()))
+            })?;
+            for e in &entries {
+                tree.push_entry(e);
+            }
+            // A crash after the full bundle committed may leave its partials.
+            let pdir = dir.join(full.partial_dir());
+            if pdir.exists() {
+                cleanup.push(pdir);
+            }
+            n += 1;
+            continue;
+        }
+        let pdir = dir.join(full.partial_dir());
+        let mut widths = list_widths(&pdir)?;
+        widths.sort_unstable_by(|a, b| b.cmp(a));
+        let mut tail = Vec::new();
+        for &w in &widths {
+            let p = TileCoord { width: w, ..full };
+            let data = read_opt(&dir.join(p.path()))?.unwrap_or_default();
+            match decode_bundle_exact(&data, usize::from(w)) {
+                Some(entries) => {
+                    tail = entries;
+                    break;
+                }
+                // Torn or foreign: discarded (after the history checks).
+                None => cleanup.push(dir.join(p.path())),
+            }
+        }
+        for e in &tail {
+            tree.push_entry(e);
+        }
+        let strays = list_entry_bundles(dir)?
+            .into_iter()
+            .filter(|c| c.index > n)
+            .collect();
+        return Ok(Loaded {
+            tree,
+            tail,
+            missing: full,
+            strays,
+        });
+    }
+}
+
+/// Every entry bundle file under `tile/entries/` (canonical names only).
+fn list_entry_bundles(dir: &Path) -> Result<Vec<TileCoord>, LedgerError> {
+    let mut out = Vec::new();
+    let mut stack = vec![String::from("tile/entries")];
+    while let Some(rel) = stack.pop() {
+        let path = dir.join(&rel);
+        let rd = match std::fs::read_dir(&path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(LedgerError::io(&path, e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(|e| LedgerError::io(&path, e))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let child = format!("{rel}/{name}");
+            let ft = ent.file_type().map_err(|e| LedgerError::io(&path, e))?;
+            if ft.is_dir() {
+                stack.push(child);
+            } else if let Ok(Resource::Tile(c)) = parse_resource(&child)
+                && c.kind == TileKind::Entries
+                && c.path() == child
+            {
+                out.push(c);
+            }
+        }
+    }
+    out.sort_by_key(|c| (c.index, c.width));
+    Ok(out)
+}
+
+/// Widths of the partial files in a `<N>.p` directory (canonical names only).
+fn list_widths(pdir: &Path) -> Result<Vec<u16>, LedgerError> {
+    let rd = match std::fs::read_dir(pdir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LedgerError::io(pdir, e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| LedgerError::io(pdir, e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Ok(w) = name.parse::<u16>()
+            && (1..TILE_WIDTH as u16).contains(&w)
+            && w.to_string() == name
+        {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+fn format_state(s: &State) -> String {
+    format!(
+        "{STATE_HEADER}\ntime {}\nsize {}\nroot {}\n",
+        s.time_ms,
+        s.size,
+        BASE64_STANDARD.encode(s.root.0)
+    )
+}
+
+fn parse_state(b: &[u8]) -> Result<State, LedgerError> {
+    let bad = || LedgerError::Corrupt("state file is malformed".into());
+    let text = std::str::from_utf8(b).map_err(|_| bad())?;
+    let mut lines = text.lines();
+    if lines.next() != Some(STATE_HEADER) {
+        return Err(bad());
+    }
+    let mut field = |name: &str| {
+        lines
+            .next()
+            .and_then(|l| l.strip_prefix(name))
+            .and_then(|l| l.strip_prefix(' '))
+            .ok_or_else(bad)
+    };
+    let time_ms = field("time")?.parse().map_err(|_| bad())?;
+    let size = field("size")?.parse().map_err(|_| bad())?;
+    let root = Hash::parse_hash(field("root")?).map_err(|_| bad())?;
+    Ok(State {
+        time_ms,
+        size,
+        root,
+    })
+}

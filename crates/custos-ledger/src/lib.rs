@@ -1,0 +1,47 @@
+//! Custos's tamper-evident ledger.
+//!
+//! An append-only RFC 6962 Merkle tree (SHA-256; leaf `H(0x00‖entry)`, node
+//! `H(0x01‖left‖right)`) stored exactly as a [C2SP tlog-tiles] log: hash
+//! tiles `tile/<L>/<N>[.p/<W>]`, entry bundles `tile/entries/<N>[.p/<W>]`,
+//! and a `checkpoint` ([C2SP tlog-checkpoint]) signed as a [C2SP signed
+//! note] with Ed25519. Witnesses can add [C2SP tlog-cosignature]s, entries
+//! can be proven offline with [C2SP tlog-proof]s, and [`verify`] checks a
+//! whole copy of the log from anywhere.
+//!
+//! * [`LedgerKey`] — the checkpoint signing key.
+//! * [`Ledger`] — open/recover, `append` (durable on return: one fsync of
+//!   an append-only write-ahead file),
+//!   `publish_checkpoint`, reads, proofs, `resource` for HTTP serving,
+//!   `add_cosignature`.
+//! * [`check_proof`], [`verify`], [`TileSource`], [`DirSource`] — offline checks.
+//!
+//! Errors are data: [`LedgerError`], [`ProofError`] and [`VerifyError`]
+//! each have a stable `code()`.
+//!
+//! [C2SP tlog-tiles]: https://c2sp.org/tlog-tiles
+//! [C2SP tlog-checkpoint]: https://c2sp.org/tlog-checkpoint
+//! [C2SP signed note]: https://c2sp.org/signed-note
+//! [C2SP tlog-cosignature]: https://c2sp.org/tlog-cosignature
+//! [C2SP tlog-proof]: https://c2sp.org/tlog-proof
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod cosign;
+mod error;
+mod key;
+mod ledger;
+mod proof;
+mod storage;
+mod tiles;
+mod tree;
+mod verify;
+mod wal;
+
+pub use error::{LedgerError, ProofError, VerifyError};
+pub use key::LedgerKey;
+pub use ledger::Ledger;
+pub use proof::{CheckedProof, check_proof, check_proof_for_entry};
+pub use tiles::MAX_ENTRY_LEN;
+pub use verify::{DirSource, FetchError, TileSource, VerifyReport, verify};

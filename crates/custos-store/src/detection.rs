@@ -1,0 +1,213 @@
+//! Storage for detection: canary marks, alerts, and consumer cursors (how far a ledger
+//! consumer such as the detector has read).
+
+use crate::error::db_err;
+use crate::{Pools, Store, StoreError};
+
+/// An alert raised by the detector.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRecord {
+    /// Stable id, derived from kind, staff and first ledger entry (so a replay of the
+    /// ledger raises the same alert, not a second one).
+    pub id: String,
+    /// When it was raised, unix milliseconds.
+    pub created_at: i64,
+    /// The person it is about.
+    pub staff_id: String,
+    /// Their organisation.
+    pub org: String,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    /// What tripped, e.g. `canary_hit`.
+    pub kind: String,
+    /// Why, in plain words.
+    pub reasons: Vec<String>,
+    /// Ledger indexes of the entries behind it.
+    pub entries: Vec<u64>,
+    /// What the detector did: `none` or `suspended`.
+    pub action: String,
+    /// `open`, `acknowledged` or `dismissed`.
+    pub status: String,
+    /// Last change, unix milliseconds.
+    pub updated_at: i64,
+}
+
+const INSERT_CANARY_MARK: &str =
+    "INSERT INTO canary_marks (mark) VALUES ($1) ON CONFLICT (mark) DO NOTHING";
+const SELECT_CANARY_MARKS: &str = "SELECT mark FROM canary_marks";
+const INSERT_ALERT: &str = "INSERT INTO alerts \
+     (id, created_at, staff_id, org, severity, kind, reasons, entries, action, status, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
+const ALERT_COLS: &str = "SELECT id, created_at, staff_id, org, severity, kind, reasons, entries, \
+     action, status, updated_at FROM alerts";
+const UPDATE_ALERT_STATUS: &str = "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1";
+const SELECT_CURSOR: &str = "SELECT next_seq FROM consumer_cursors WHERE name = $1";
+const UPSERT_CURSOR: &str = "INSERT INTO consumer_cursors (name, next_seq) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET next_seq = excluded.next_seq";
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: String,
+    created_at: i64,
+    staff_id: String,
+    org: String,
+    severity: String,
+    kind: String,
+    reasons: String,
+    entries: String,
+    action: String,
+    status: String,
+    updated_at: i64,
+}
+
+impl TryFrom<AlertRow> for AlertRecord {
+    type Error = StoreError;
+    fn try_from(r: AlertRow) -> Result<Self, StoreError> {
+        let corrupt =
+            |c: &str| StoreError::Database(format!("unexpected stored value in alerts.{c}"));
+        Ok(AlertRecord {
+            reasons: serde_json::from_str(&r.reasons).map_err(|_| corrupt("reasons"))?,
+            entries: serde_json::from_str(&r.entries).map_err(|_| corrupt("entries"))?,
+            id: r.id,
+            created_at: r.created_at,
+            staff_id: r.staff_id,
+            org: r.org,
+            severity: r.severity,
+            kind: r.kind,
+            action: r.action,
+            status: r.status,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl Store {
+    /// Adds canary marks (keyed hashes of canary customer ids); existing ones are kept.
+    pub async fn insert_canary_marks(&self, marks: &[String]) -> Result<(), StoreError> {
+        for mark in marks {
+            with_pool!(self, |pool| {
+                sqlx::query(INSERT_CANARY_MARK)
+                    .bind(mark)
+                    .execute(pool)
+                    .await
+                    .map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Every canary mark.
+    pub async fn canary_marks(&self) -> Result<Vec<String>, StoreError> {
+        let marks: Vec<String> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SELECT_CANARY_MARKS)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(marks)
+    }
+
+    /// Stores `alert` unless an alert with its id exists; returns whether it was new.
+    pub async fn insert_alert(&self, alert: &AlertRecord) -> Result<bool, StoreError> {
+        let encode = |_| StoreError::Database("cannot encode alert".into());
+        let reasons = serde_json::to_string(&alert.reasons).map_err(encode)?;
+        let entries = serde_json::to_string(&alert.entries).map_err(encode)?;
+        let added = with_pool!(self, |pool| {
+            sqlx::query(INSERT_ALERT)
+                .bind(&alert.id)
+                .bind(alert.created_at)
+                .bind(&alert.staff_id)
+                .bind(&alert.org)
+                .bind(&alert.severity)
+                .bind(&alert.kind)
+                .bind(&reasons)
+                .bind(&entries)
+                .bind(&alert.action)
+                .bind(&alert.status)
+                .bind(alert.updated_at)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        Ok(added > 0)
+    }
+
+    /// Alerts, newest first; only those with `status` if given; at most `limit`.
+    pub async fn alerts(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows: Vec<AlertRow> = with_pool!(self, |pool| {
+            let mut qb = crate::builder_for(pool, ALERT_COLS);
+            if let Some(status) = status {
+                qb.push(" WHERE status = ").push_bind(status);
+            }
+            qb.push(" ORDER BY created_at DESC, id LIMIT ")
+                .push_bind(i64::from(limit));
+            qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        });
+        rows.into_iter().map(AlertRecord::try_from).collect()
+    }
+
+    /// One alert by id.
+    pub async fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let row: Option<AlertRow> = with_pool!(self, |pool| {
+            let mut qb = crate::builder_for(pool, ALERT_COLS);
+            qb.push(" WHERE id = ").push_bind(id);
+            qb.build_query_as()
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+        });
+        row.map(AlertRecord::try_from).transpose()
+    }
+
+    /// Sets an alert's status; false if there is no such alert.
+    pub async fn set_alert_status(
+        &self,
+        id: &str,
+        status: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(UPDATE_ALERT_STATUS)
+                .bind(id)
+                .bind(status)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// The next ledger index consumer `name` will read (0 if it never ran).
+    pub async fn consumer_cursor(&self, name: &str) -> Result<u64, StoreError> {
+        let next: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SELECT_CURSOR)
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(next.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Records that consumer `name` has handled everything before ledger index `next`.
+    pub async fn set_consumer_cursor(&self, name: &str, next: u64) -> Result<(), StoreError> {
+        let next =
+            i64::try_from(next).map_err(|_| StoreError::Database("cursor out of range".into()))?;
+        with_pool!(self, |pool| {
+            sqlx::query(UPSERT_CURSOR)
+                .bind(name)
+                .bind(next)
+                .execute(pool)
+                .await
+                .map_err(db_err)?;
+        });
+        Ok(())
+    }
+}

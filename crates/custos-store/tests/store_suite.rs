@@ -1,0 +1,907 @@
+//! One behaviour suite, run against both backends.
+//!
+//! Every behaviour is an `async fn(Store)`; the `suite!` macro turns each into one
+//! SQLite test (a fresh file in a temp dir) and one PostgreSQL test (a fresh database
+//! `custos_test_<unique>` created through `TEST_POSTGRES_URL`, dropped afterwards),
+//! so the tests run in parallel without sharing state.
+//!
+//! An unreachable PostgreSQL fails the PostgreSQL tests; set `TEST_SKIP_POSTGRES=1`
+//! to skip them deliberately.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use custos_store::{
+    AccessFilter, AccessRecord, Backend, CaseRecord, CaseStatus, CustomerRecord, IndexColumn,
+    StaffRecord, StaffStatus, Store, StoreError, TokenRecord, now_millis,
+};
+use sqlx::Connection;
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+// ----- harness -----
+
+/// Runs `test` on a fresh SQLite store. The test runs in its own task so that a failing
+/// assertion still lets the store close before the panic is re-raised.
+async fn run_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_sqlite(&dir.path().join("custos.db"))
+        .await
+        .expect("open sqlite");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let outcome = tokio::spawn(test(store.clone())).await;
+    store.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Runs `test` on a fresh PostgreSQL database, dropping it afterwards (also when the test
+/// fails).
+async fn run_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("PostgreSQL test skipped: TEST_SKIP_POSTGRES=1");
+        return;
+    }
+    let admin_url =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is unreachable via TEST_POSTGRES_URL (default {DEFAULT_PG_URL}): {e}; \
+             set TEST_SKIP_POSTGRES=1 to skip the PostgreSQL tests"
+            )
+        });
+    let name = unique_database_name();
+    // The name is generated here from digits only, so formatting it into SQL is safe.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let store = Store::open_postgres(&with_database(&admin_url, &name), 4)
+        .await
+        .expect("open postgres");
+    assert_eq!(store.backend(), Backend::Postgres);
+    let outcome = tokio::spawn(test(store.clone())).await;
+    store.close().await;
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
+    let _ = admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    dropped.expect("drop test database");
+}
+
+fn unique_database_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "custos_test_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database name replaced by `database` (query parameters kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Declares each behaviour once per backend.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run_sqlite(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run_postgres(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    staff_insert_conflict_and_status,
+    tokens_lookup_by_hash_and_revoke,
+    token_rules_unknown_staff_and_duplicate_hash,
+    customers_round_trip_and_count,
+    customers_batch_is_all_or_nothing,
+    customers_by_index_returns_every_match,
+    cases_open_close_and_filters,
+    case_rules_unknown_customer_and_duplicate_id,
+    access_index_keeps_ledger_seq_and_skips_replays,
+    access_filters,
+    access_batch_of_1000_in_one_call,
+    clones_share_the_store,
+);
+
+// ----- builders -----
+
+fn staff(id: &str) -> StaffRecord {
+    StaffRecord {
+        id: id.to_owned(),
+        name: format!("Name of {id}"),
+        role: "agent".to_owned(),
+        org: "acme".to_owned(),
+        status: StaffStatus::Active,
+        created_at: 1_700_000_000_000,
+    }
+}
+
+fn token(id: &str, staff_id: &str, hash: &str) -> TokenRecord {
+    TokenRecord {
+        id: id.to_owned(),
+        staff_id: staff_id.to_owned(),
+        hash: hash.to_owned(),
+        created_at: 1_700_000_000_100,
+        revoked_at: None,
+    }
+}
+
+fn customer(id: &str, created_at: i64) -> CustomerRecord {
+    CustomerRecord {
+        id: id.to_owned(),
+        wrapped_key: vec![1, 2, 3, 0, 255],
+        name: format!("sealed-name-{id}").into_bytes(),
+        phone: Some(vec![0xde, 0xad]),
+        email: None,
+        account_id: Some(vec![0]),
+        attributes: None,
+        phone_idx: Some(format!("phone-{id}")),
+        email_idx: None,
+        account_idx: Some(format!("acct-{id}")),
+        created_at,
+    }
+}
+
+fn case(id: &str, customer_id: &str, assignee: &str, created_at: i64) -> CaseRecord {
+    CaseRecord {
+        id: id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        assignee: assignee.to_owned(),
+        channel: "phone".to_owned(),
+        reason: vec![9, 8, 7],
+        status: CaseStatus::Open,
+        created_by: "lead".to_owned(),
+        created_at,
+        closed_at: None,
+    }
+}
+
+fn access(
+    n: usize,
+    staff_id: &str,
+    customer_id: Option<&str>,
+    decision: &str,
+    at: i64,
+) -> AccessRecord {
+    AccessRecord {
+        seq: i64::try_from(n).unwrap(), // the entry's ledger index
+        request_id: format!("req-{n}"),
+        at,
+        staff_id: staff_id.to_owned(),
+        org: "acme".to_owned(),
+        role: "agent".to_owned(),
+        action: "reveal".to_owned(),
+        customer_id: customer_id.map(str::to_owned),
+        fields: vec!["phone".to_owned(), "email".to_owned()],
+        case_id: n.is_multiple_of(2).then(|| format!("case-{n}")),
+        target: n.is_multiple_of(5).then(|| format!("tok-{n}")),
+        decision: decision.to_owned(),
+        reason_code: "ok".to_owned(),
+        client: n.is_multiple_of(3).then(|| "crm/1.0".to_owned()),
+    }
+}
+
+fn all_access() -> AccessFilter {
+    AccessFilter::default()
+}
+
+/// Records equal except for the store-assigned `seq`.
+fn request_ids(records: &[AccessRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.request_id.as_str()).collect()
+}
+
+fn assert_seq_strictly_increasing(records: &[AccessRecord]) {
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].seq < pair[1].seq,
+            "seq not increasing: {} then {}",
+            pair[0].seq,
+            pair[1].seq
+        );
+    }
+}
+
+// ----- behaviours -----
+
+async fn staff_insert_conflict_and_status(store: Store) {
+    assert_eq!(store.staff("alice").await.unwrap(), None);
+    store.insert_staff(&staff("bob")).await.unwrap();
+    store.insert_staff(&staff("alice")).await.unwrap();
+    assert_eq!(store.staff("alice").await.unwrap(), Some(staff("alice")));
+
+    let mut again = staff("alice");
+    again.name = "Someone else".to_owned();
+    let err = store.insert_staff(&again).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(err.code(), "conflict");
+    assert_eq!(
+        store.staff("alice").await.unwrap(),
+        Some(staff("alice")),
+        "conflict changed nothing"
+    );
+
+    let all = store.all_staff().await.unwrap();
+    assert_eq!(all, vec![staff("alice"), staff("bob")], "ordered by id");
+
+    assert!(
+        store
+            .set_staff_status("alice", StaffStatus::Suspended)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.staff("alice").await.unwrap().unwrap().status,
+        StaffStatus::Suspended
+    );
+    assert_eq!(
+        store.staff("bob").await.unwrap().unwrap().status,
+        StaffStatus::Active
+    );
+    // Setting the same status again still finds the person.
+    assert!(
+        store
+            .set_staff_status("alice", StaffStatus::Suspended)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_staff_status("alice", StaffStatus::Active)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.staff("alice").await.unwrap().unwrap().status,
+        StaffStatus::Active
+    );
+    assert!(
+        !store
+            .set_staff_status("nobody", StaffStatus::Suspended)
+            .await
+            .unwrap()
+    );
+}
+
+async fn tokens_lookup_by_hash_and_revoke(store: Store) {
+    store.insert_staff(&staff("alice")).await.unwrap();
+    store.insert_staff(&staff("bob")).await.unwrap();
+    store
+        .insert_token(&token("t1", "alice", "hash-1"))
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("t2", "alice", "hash-2"))
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("t3", "bob", "hash-3"))
+        .await
+        .unwrap();
+
+    let (who, tok) = store
+        .staff_by_token_hash("hash-2")
+        .await
+        .unwrap()
+        .expect("active token");
+    assert_eq!(who, staff("alice"));
+    assert_eq!(tok, token("t2", "alice", "hash-2"));
+    assert_eq!(
+        store.staff_by_token_hash("no-such-hash").await.unwrap(),
+        None
+    );
+
+    // A suspended person is still found: the caller decides what suspension means.
+    store
+        .set_staff_status("bob", StaffStatus::Suspended)
+        .await
+        .unwrap();
+    let (who, _) = store.staff_by_token_hash("hash-3").await.unwrap().unwrap();
+    assert_eq!(who.status, StaffStatus::Suspended);
+
+    assert!(store.revoke_token("t2", 1_700_000_001_000).await.unwrap());
+    assert_eq!(
+        store.staff_by_token_hash("hash-2").await.unwrap(),
+        None,
+        "revoked token hidden"
+    );
+    assert!(
+        store.staff_by_token_hash("hash-1").await.unwrap().is_some(),
+        "other tokens unaffected"
+    );
+    assert!(
+        !store.revoke_token("t2", 1_700_000_002_000).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!store.revoke_token("nope", 1).await.unwrap());
+
+    let tokens = store.tokens_of("alice").await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    let t2 = tokens.iter().find(|t| t.id == "t2").unwrap();
+    assert_eq!(
+        t2.revoked_at,
+        Some(1_700_000_001_000),
+        "first revocation time kept"
+    );
+    assert_eq!(
+        tokens.iter().find(|t| t.id == "t1").unwrap().revoked_at,
+        None
+    );
+    assert_eq!(store.tokens_of("nobody").await.unwrap(), vec![]);
+}
+
+async fn token_rules_unknown_staff_and_duplicate_hash(store: Store) {
+    let err = store
+        .insert_token(&token("t1", "ghost", "hash-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    store.insert_staff(&staff("alice")).await.unwrap();
+    store
+        .insert_token(&token("t1", "alice", "hash-1"))
+        .await
+        .unwrap();
+    let err = store
+        .insert_token(&token("t2", "alice", "hash-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "duplicate hash: {err:?}"
+    );
+    let err = store
+        .insert_token(&token("t1", "alice", "hash-9"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "duplicate id: {err:?}");
+    assert_eq!(store.tokens_of("alice").await.unwrap().len(), 1);
+}
+
+async fn customers_round_trip_and_count(store: Store) {
+    assert_eq!(store.count_customers().await.unwrap(), 0);
+    store.insert_customers(&[]).await.unwrap();
+    let full = CustomerRecord {
+        email: Some(vec![]),
+        attributes: Some(b"{\"tier\":\"gold\"}".to_vec()),
+        email_idx: Some("e".repeat(64)),
+        ..customer("c-full", 5)
+    };
+    let sparse = CustomerRecord {
+        phone: None,
+        account_id: None,
+        phone_idx: None,
+        account_idx: None,
+        ..customer("c-sparse", 6)
+    };
+    store
+        .insert_customers(&[full.clone(), sparse.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.customer("c-full").await.unwrap(), Some(full));
+    assert_eq!(store.customer("c-sparse").await.unwrap(), Some(sparse));
+    assert_eq!(store.customer("c-none").await.unwrap(), None);
+    assert_eq!(store.count_customers().await.unwrap(), 2);
+}
+
+async fn customers_batch_is_all_or_nothing(store: Store) {
+    store
+        .insert_customers(&[customer("c1", 1), customer("c2", 2)])
+        .await
+        .unwrap();
+
+    // A duplicate of an existing id late in the batch: nothing of the batch is stored.
+    let err = store
+        .insert_customers(&[customer("c3", 3), customer("c4", 4), customer("c1", 5)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(store.customer("c3").await.unwrap(), None);
+    assert_eq!(store.customer("c4").await.unwrap(), None);
+    assert_eq!(
+        store.customer("c1").await.unwrap(),
+        Some(customer("c1", 1)),
+        "existing row untouched"
+    );
+
+    // A duplicate inside the batch itself.
+    let err = store
+        .insert_customers(&[customer("c5", 5), customer("c5", 6)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(store.customer("c5").await.unwrap(), None);
+    assert_eq!(store.count_customers().await.unwrap(), 2);
+
+    // The store is still usable after the rolled-back batches.
+    let batch: Vec<CustomerRecord> = (0..300)
+        .map(|i| customer(&format!("bulk-{i:03}"), 10 + i))
+        .collect();
+    store.insert_customers(&batch).await.unwrap();
+    assert_eq!(store.count_customers().await.unwrap(), 302);
+}
+
+async fn customers_by_index_returns_every_match(store: Store) {
+    let shared_phone = "ab".repeat(32);
+    let a = CustomerRecord {
+        phone_idx: Some(shared_phone.clone()),
+        email_idx: Some("mail-a".into()),
+        ..customer("a", 20)
+    };
+    let b = CustomerRecord {
+        phone_idx: Some(shared_phone.clone()),
+        ..customer("b", 10)
+    };
+    let c = customer("c", 30);
+    store
+        .insert_customers(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+
+    let by_phone = store
+        .customers_by_index(IndexColumn::Phone, &shared_phone, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_phone,
+        vec![b.clone(), a.clone()],
+        "every match, oldest first"
+    );
+    let limited = store
+        .customers_by_index(IndexColumn::Phone, &shared_phone, 1)
+        .await
+        .unwrap();
+    assert_eq!(limited, vec![b.clone()]);
+    let unlimited = store
+        .customers_by_index(IndexColumn::Phone, &shared_phone, 0)
+        .await
+        .unwrap();
+    assert_eq!(unlimited.len(), 2, "0 means no limit");
+
+    assert_eq!(
+        store
+            .customers_by_index(IndexColumn::Email, "mail-a", 10)
+            .await
+            .unwrap(),
+        vec![a]
+    );
+    assert_eq!(
+        store
+            .customers_by_index(IndexColumn::AccountId, "acct-c", 10)
+            .await
+            .unwrap(),
+        vec![c]
+    );
+    // Index columns are not interchangeable.
+    assert!(
+        store
+            .customers_by_index(IndexColumn::Email, &shared_phone, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .customers_by_index(IndexColumn::AccountId, "phone-c", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn cases_open_close_and_filters(store: Store) {
+    store
+        .insert_customers(&[customer("c1", 1), customer("c2", 2)])
+        .await
+        .unwrap();
+    store
+        .insert_case(&case("k1", "c1", "alice", 100))
+        .await
+        .unwrap();
+    store
+        .insert_case(&case("k2", "c2", "alice", 200))
+        .await
+        .unwrap();
+    store
+        .insert_case(&case("k3", "c1", "bob", 300))
+        .await
+        .unwrap();
+    store
+        .insert_case(&case("k4", "c1", "alice", 400))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.case("k1").await.unwrap(),
+        Some(case("k1", "c1", "alice", 100))
+    );
+    assert_eq!(store.case("nope").await.unwrap(), None);
+    assert_eq!(store.count_open_cases().await.unwrap(), 4);
+
+    let ids = |cases: Vec<CaseRecord>| cases.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.open_cases("alice", None, 0).await.unwrap()),
+        ["k1", "k2", "k4"]
+    );
+    assert_eq!(
+        ids(store.open_cases("alice", None, 2).await.unwrap()),
+        ["k1", "k2"]
+    );
+    assert_eq!(
+        ids(store.open_cases("alice", Some("c1"), 10).await.unwrap()),
+        ["k1", "k4"]
+    );
+    assert_eq!(
+        ids(store.open_cases("alice", Some("c1"), 1).await.unwrap()),
+        ["k1"]
+    );
+    assert_eq!(
+        ids(store.open_cases("bob", Some("c2"), 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store.open_cases("carol", None, 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+
+    assert!(store.close_case("k1", 500).await.unwrap());
+    assert!(
+        !store.close_case("k1", 600).await.unwrap(),
+        "already closed"
+    );
+    assert!(!store.close_case("nope", 600).await.unwrap());
+    let closed = store.case("k1").await.unwrap().unwrap();
+    assert_eq!(closed.status, CaseStatus::Closed);
+    assert_eq!(closed.closed_at, Some(500));
+    assert_eq!(
+        ids(store.open_cases("alice", Some("c1"), 10).await.unwrap()),
+        ["k4"]
+    );
+    assert_eq!(store.count_open_cases().await.unwrap(), 3);
+}
+
+async fn case_rules_unknown_customer_and_duplicate_id(store: Store) {
+    let err = store
+        .insert_case(&case("k1", "ghost", "alice", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(err.code(), "not_found");
+    store.insert_customers(&[customer("c1", 1)]).await.unwrap();
+    store
+        .insert_case(&case("k1", "c1", "alice", 1))
+        .await
+        .unwrap();
+    let err = store
+        .insert_case(&case("k1", "c1", "bob", 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(store.case("k1").await.unwrap().unwrap().assignee, "alice");
+}
+
+async fn access_index_keeps_ledger_seq_and_skips_replays(store: Store) {
+    store.append_access(&[]).await.unwrap();
+    assert!(
+        store
+            .access_records(&all_access())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.max_access_seq().await.unwrap(), None);
+
+    let mut tricky = access(2, "alice", Some("c1"), "allow", 50);
+    tricky.fields = vec![
+        "na\"me".into(),
+        "邮箱".into(),
+        "back\\slash".into(),
+        String::new(),
+    ];
+    tricky.reason_code = "it's \"quoted\"".into();
+    tricky.at = i64::MAX - 1; // large values survive the JSON round trip exactly
+    let first = vec![
+        access(0, "alice", Some("c1"), "allow", 30),
+        access(1, "bob", None, "deny", 10),
+        tricky,
+        AccessRecord {
+            fields: vec![],
+            ..access(3, "carol", Some("c2"), "allow", 20)
+        },
+    ];
+    store.append_access(&first).await.unwrap();
+    let second = vec![
+        access(4, "alice", None, "deny", 5),
+        access(5, "bob", Some("c1"), "allow", 6),
+    ];
+    store.append_access(&second).await.unwrap();
+    assert_eq!(store.max_access_seq().await.unwrap(), Some(5));
+
+    // A replay after a restart offers rows already indexed: they are skipped, never
+    // overwritten (the row for a ledger index is written once).
+    let replay: Vec<AccessRecord> = second
+        .iter()
+        .map(|r| AccessRecord {
+            reason_code: "rewritten".into(),
+            ..r.clone()
+        })
+        .collect();
+    store.append_access(&replay).await.unwrap();
+
+    let stored = store.access_records(&all_access()).await.unwrap();
+    let expected: Vec<AccessRecord> = first.into_iter().chain(second).collect();
+    assert_eq!(stored, expected);
+}
+
+async fn access_filters(store: Store) {
+    let batch = vec![
+        access(0, "alice", Some("c1"), "allow", 100),
+        access(1, "bob", Some("c1"), "deny", 200),
+        access(2, "alice", Some("c2"), "deny", 300),
+        access(3, "alice", None, "allow", 400),
+        access(4, "bob", Some("c2"), "allow", 500),
+    ];
+    store.append_access(&batch).await.unwrap();
+    let all = store.access_records(&all_access()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let ids = |filter: AccessFilter| {
+        let store = store.clone();
+        async move { request_ids(&store.access_records(&filter).await.unwrap()).join(",") }
+    };
+
+    assert_eq!(
+        ids(AccessFilter {
+            staff_id: Some("alice".into()),
+            ..all_access()
+        })
+        .await,
+        "req-0,req-2,req-3"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            customer_id: Some("c1".into()),
+            ..all_access()
+        })
+        .await,
+        "req-0,req-1"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            since: Some(300),
+            ..all_access()
+        })
+        .await,
+        "req-2,req-3,req-4"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            after_seq: Some(all[2].seq),
+            ..all_access()
+        })
+        .await,
+        "req-3,req-4"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            decision: Some("deny".into()),
+            ..all_access()
+        })
+        .await,
+        "req-1,req-2"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            limit: 2,
+            ..all_access()
+        })
+        .await,
+        "req-0,req-1"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            staff_id: Some("alice".into()),
+            customer_id: Some("c2".into()),
+            since: Some(100),
+            after_seq: Some(all[0].seq),
+            decision: Some("deny".into()),
+            limit: 10,
+        })
+        .await,
+        "req-2"
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            staff_id: Some("nobody".into()),
+            ..all_access()
+        })
+        .await,
+        ""
+    );
+    assert_eq!(
+        ids(AccessFilter {
+            after_seq: Some(all[4].seq),
+            ..all_access()
+        })
+        .await,
+        ""
+    );
+}
+
+async fn access_batch_of_1000_in_one_call(store: Store) {
+    let batch: Vec<AccessRecord> = (0..1000)
+        .map(|n| {
+            access(
+                n,
+                if n.is_multiple_of(2) { "alice" } else { "bob" },
+                Some("c1"),
+                "allow",
+                now_millis(),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    store.append_access(&batch).await.unwrap();
+    let took = started.elapsed();
+    eprintln!("appended 1000 access records in one call in {took:?}");
+
+    let stored = store.access_records(&all_access()).await.unwrap();
+    assert_eq!(stored.len(), 1000);
+    assert_seq_strictly_increasing(&stored);
+    assert_eq!(stored, batch);
+    let page = store
+        .access_records(&AccessFilter {
+            after_seq: Some(stored[499].seq),
+            limit: 100,
+            ..all_access()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.first().map(|r| r.request_id.as_str()), Some("req-500"));
+    assert_eq!(page.len(), 100);
+}
+
+async fn clones_share_the_store(store: Store) {
+    let other = store.clone();
+    assert_eq!(other.backend(), store.backend());
+    other.insert_staff(&staff("alice")).await.unwrap();
+    assert_eq!(store.staff("alice").await.unwrap(), Some(staff("alice")));
+}
+
+// ----- SQLite only -----
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_file_is_private_and_reopens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.insert_staff(&staff("alice")).await.unwrap();
+    store
+        .append_access(&[access(1, "alice", None, "allow", 1)])
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "database file");
+    let wal = dir.path().join("vault.db-wal");
+    assert!(wal.exists(), "WAL mode is on");
+    assert_eq!(mode(&wal), 0o600, "WAL file");
+    store.close().await;
+
+    // A file with a loose mode is tightened on open; data and sequence survive reopening.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(store.staff("alice").await.unwrap(), Some(staff("alice")));
+    store
+        .append_access(&[access(2, "alice", None, "allow", 2)])
+        .await
+        .unwrap();
+    let stored = store.access_records(&all_access()).await.unwrap();
+    assert_eq!(request_ids(&stored), ["req-1", "req-2"]);
+    assert_seq_strictly_increasing(&stored);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_missing_directory_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open_sqlite(&dir.path().join("no/such/dir/custos.db"))
+        .await
+        .err()
+        .expect("error");
+    assert_eq!(err.code(), "database");
+    assert!(
+        !err.to_string().contains("no/such/dir"),
+        "paths stay out of messages: {err}"
+    );
+}
+
+#[tokio::test]
+async fn closed_store_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("custos.db"))
+        .await
+        .unwrap();
+    store.close().await;
+    let err = store.staff("alice").await.unwrap_err();
+    assert_eq!(err.code(), "database");
+}
+
+#[tokio::test]
+async fn postgres_bad_url_is_a_clean_error() {
+    let err = Store::open_postgres("postgres://user:hunter2@127.0.0.1:1/db?sslmode=bogus", 2)
+        .await
+        .err()
+        .expect("error");
+    assert_eq!(err.code(), "database");
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "no password in: {err}"
+    );
+}
+
+#[test]
+fn database_url_rewriting() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:5432", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+}

@@ -1,0 +1,29 @@
+//! `custos bench`: the benchmarks behind BENCHMARKS.md.
+//!
+//! * `custos bench lookup` — protected lookups over HTTP against a server loaded by
+//!   `custos demo` ([`lookup`]; run by `bench/protected-lookup.sh`).
+//! * `custos bench ledger` — durable appends with group commit, in-process, next to raw
+//!   append + fsync and PostgreSQL batch inserts of the same records, and proof times
+//!   ([`ledger`]; run by `bench/ledger-append.sh`).
+
+mod ledger;
+mod lookup;
+
+use crate::Fatal;
+
+/// The benchmarks.
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Measure protected lookups over HTTP against a freshly loaded server.
+    Lookup(lookup::LookupArgs),
+    /// Measure durable ledger appends (group commit) against raw append + fsync and
+    /// PostgreSQL batch inserts, and Merkle proof generation.
+    Ledger(ledger::LedgerArgs),
+}
+
+pub async fn run(command: BenchCommand) -> Result<(), Fatal> {
+    match command {
+        BenchCommand::Lookup(args) => lookup::run(args).await,
+        BenchCommand::Ledger(args) => ledger::run(args).await,
+    }
+}

@@ -1,0 +1,121 @@
+//! `custos`: the customer-data vault and the one door staff reach it through.
+//!
+//! A thin binary: argument parsing and start-up live here, everything else in the
+//! library crates (see the workspace README for the data flow).
+
+mod bench;
+mod canary_cli;
+mod demo;
+mod ledger_cli;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "custos",
+    version,
+    about = "Custos: the customer-data vault and the one door staff reach it through"
+)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CUSTOS_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Run the gateway on 127.0.0.1:8700 with ./custos-data, loading a demo company if empty.
+    Demo(demo::DemoArgs),
+    /// Benchmarks: protected lookups over HTTP, ledger appends and proofs.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Canary customers: plant them through the running server.
+    #[command(subcommand)]
+    Canary(canary_cli::CanaryCommand),
+    /// The ledger: verifier key, verification, entry proofs.
+    #[command(subcommand)]
+    Ledger(ledger_cli::LedgerCommand),
+}
+
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// A start-up failure: a message for the operator and a stable code.
+#[derive(Debug)]
+pub struct Fatal {
+    code: &'static str,
+    message: String,
+}
+
+impl Fatal {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Fatal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo's terminal shows progress and where things are, not one line per request.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Demo(_) | Command::Bench(_) | Command::Ledger(_) | Command::Canary(_) => "warn",
+    };
+    init_logging(cli.log_format, default_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error[runtime]: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Bench(command) => bench::run(command).await,
+            Command::Ledger(command) => ledger_cli::run(command).await,
+            Command::Canary(command) => canary_cli::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error[{}]: {}", e.code, e.message);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Where the SQLite file lives inside a data directory.
+fn sqlite_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("custos.db")
+}

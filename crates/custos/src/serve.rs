@@ -1,0 +1,260 @@
+//! `custos serve`: open keys, configuration, policies and store; bootstrap the first
+//! admin; serve HTTP until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use custos_crypto::{Keyring, MasterKey};
+use custos_gateway::{App, Config, SharedApp};
+use custos_ledger::{Ledger, LedgerKey};
+use custos_policy::PolicyEngine;
+use custos_store::Store;
+use std::io::Write;
+
+use crate::Fatal;
+
+/// Options of `custos serve`.
+#[derive(clap::Args, Clone)]
+pub struct ServeArgs {
+    /// Directory for the master key, the admin token, the ledger and the SQLite database.
+    #[arg(long, env = "CUSTOS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on standard output).
+    #[arg(long, env = "CUSTOS_LISTEN", default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+    /// TOML configuration file.
+    #[arg(long, env = "CUSTOS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory with one `.cedarschema` and the `.cedar` policy files replacing the defaults.
+    #[arg(long, env = "CUSTOS_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// PostgreSQL URL; without it the store is a SQLite file in the data directory.
+    #[arg(long, env = "CUSTOS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Let each request set its time (header `X-Custos-Simulated-Time`, unix ms), so a
+    /// simulator or red team can drive the real API through simulated days. The ledger
+    /// then gets the origin `<ledger_origin>/simulated`: its records can never pass for
+    /// real ones, and a data directory holds either kind, never both.
+    #[arg(long)]
+    pub simulated_clock: bool,
+}
+
+/// A running gateway: its state and the address it listens on.
+pub struct Started {
+    pub app: SharedApp,
+    pub addr: SocketAddr,
+    pub listener: tokio::net::TcpListener,
+    pub admin_token_path: PathBuf,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
+    let started = start(&args).await?;
+    println!("custos listening on http://{}", started.addr);
+    let _ = std::io::stdout().flush();
+    serve_until_signal(started).await
+}
+
+/// Opens everything and binds the listener; does not serve yet.
+pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.data_dir)
+        .map_err(|e| {
+            Fatal::new(
+                "data_dir",
+                format!("cannot create {}: {e}", args.data_dir.display()),
+            )
+        })?;
+    let mut config =
+        Config::load(args.config.as_deref()).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    if args.simulated_clock {
+        config.simulated_clock = true;
+        config.ledger_origin = format!("{}/simulated", config.ledger_origin);
+        tracing::warn!(origin = %config.ledger_origin, "simulated clock: requests set their own time; this ledger is not a record of real events");
+    }
+    let policy = match &args.policies {
+        Some(dir) => PolicyEngine::load_dir(dir),
+        None => PolicyEngine::embedded(),
+    }
+    .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    let (master, created) = MasterKey::load_or_create(&args.data_dir.join("master.key"))
+        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    if created {
+        tracing::warn!(path = %args.data_dir.join("master.key").display(), "created a new master key; back it up: without it the vault cannot be read");
+    }
+    let store = match &args.database_url {
+        Some(url) => Store::open_postgres(url, 16).await,
+        None => Store::open_sqlite(&crate::sqlite_path(&args.data_dir)).await,
+    }
+    .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+        ])
+        .and_then(|b| b.install_recorder())
+        .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+        .ok();
+    let (ledger, ledger_key_created) = open_ledger(&args.data_dir, &config.ledger_origin)?;
+    let mut fingerprint = fingerprint(&config, &policy);
+    if config.simulated_clock {
+        fingerprint.push_str(" clock:simulated");
+    }
+    let app = App::start(
+        config,
+        store,
+        Keyring::new(&master),
+        policy,
+        ledger,
+        metrics,
+    )
+    .await
+    .map_err(|e| Fatal::new(e.code, e.message))?;
+    // Key events and what is in force go into the ledger before anything is served.
+    let mut events = vec![("server_start", "config".to_owned(), fingerprint)];
+    if created {
+        events.push(("key_created", "master.key".to_owned(), "created".to_owned()));
+    }
+    if ledger_key_created {
+        events.push(("key_created", "ledger.key".to_owned(), "created".to_owned()));
+    }
+    for (action, target, reason) in events {
+        app.record_event(action, target, reason)
+            .await
+            .map_err(|e| Fatal::new(e.code, e.message))?;
+    }
+    custos_detector::start(
+        app.access.clone(),
+        app.store.clone(),
+        app.keyring.clone(),
+        app.config.detector.clone(),
+    )
+    .await
+    .map_err(|e| Fatal::new("detector", format!("cannot start the detector: {e}")))?;
+    let admin_token_path = args.data_dir.join("admin.token");
+    if let Some(token) = app
+        .bootstrap_admin()
+        .await
+        .map_err(|e| Fatal::new(e.code, e.message))?
+    {
+        for action in ["create_staff", "issue_token"] {
+            app.record_event(
+                action,
+                custos_gateway::BOOTSTRAP_ADMIN.to_owned(),
+                "bootstrap".to_owned(),
+            )
+            .await
+            .map_err(|e| Fatal::new(e.code, e.message))?;
+        }
+        write_secret(&admin_token_path, &token)?;
+        tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Fatal::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Fatal::new("listen", e.to_string()))?;
+    Ok(Started {
+        app,
+        addr,
+        listener,
+        admin_token_path,
+    })
+}
+
+/// Where the ledger lives inside a data directory.
+pub fn ledger_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger")
+}
+
+/// The checkpoint signing key's file inside a data directory.
+pub fn ledger_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger.key")
+}
+
+/// Opens (creating on first start) the ledger key and the ledger, running recovery.
+pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Fatal> {
+    let fatal = |e: custos_ledger::LedgerError| Fatal::new(e.code(), e.to_string());
+    let (key, created) =
+        LedgerKey::load_or_create(&ledger_key_path(data_dir), origin).map_err(fatal)?;
+    if created {
+        tracing::warn!(path = %ledger_key_path(data_dir).display(), "created a new ledger signing key; its verifier key is printed by `custos ledger key`");
+    }
+    let ledger = Ledger::open(&ledger_dir(data_dir), origin, key).map_err(fatal)?;
+    Ok((ledger, created))
+}
+
+/// `policy:<sha256 of the policies> config:<sha256 of the configuration>`: recorded at
+/// every start, so a change of policy or quotas shows in the ledger.
+fn fingerprint(config: &Config, policy: &PolicyEngine) -> String {
+    use sha2::{Digest, Sha256};
+    let config_json = serde_json::to_vec(config).unwrap_or_default();
+    format!(
+        "policy:{} config:{}",
+        hex::encode(Sha256::digest(policy.policy_text().as_bytes())),
+        hex::encode(Sha256::digest(&config_json))
+    )
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn serve_until_signal(started: Started) -> Result<(), Fatal> {
+    let router = custos_gateway::router(started.app.clone());
+    axum::serve(
+        started.listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| Fatal::new("serve", e.to_string()))?;
+    started.app.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
+
+/// Writes a secret to a new file readable only by its owner.
+pub fn write_secret(path: &Path, content: &str) -> Result<(), Fatal> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            Fatal::new(
+                "secret_file",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    // An existing file keeps its mode on open; make sure it is private before writing.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        Fatal::new(
+            "secret_file",
+            format!("cannot restrict {}: {e}", path.display()),
+        )
+    })?;
+    file.write_all(content.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| {
+            Fatal::new(
+                "secret_file",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })
+}

@@ -1,0 +1,468 @@
+//! Test harness: the real `custos` binary on a free loopback port, driven over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Which store a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Backends to run a test on: SQLite always, PostgreSQL unless explicitly skipped.
+    pub fn all() -> Vec<Backend> {
+        if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+            vec![Backend::Sqlite]
+        } else {
+            vec![Backend::Sqlite, Backend::Postgres]
+        }
+    }
+}
+
+fn maintenance_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    let base = maintenance_url();
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("PostgreSQL must be reachable (set TEST_SKIP_POSTGRES=1 to skip)");
+    let name = format!("custos_it_{}", hex::encode(rand::random::<[u8; 6]>()));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let (prefix, _) = base.rsplit_once('/').expect("database url has a path");
+    format!("{prefix}/{name}")
+}
+
+/// A running `custos serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    pub admin: String,
+    extra_args: Vec<String>,
+    env: Vec<(String, String)>,
+    tmpfs: bool,
+}
+
+/// Options for starting a server.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub config_toml: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub policies: Option<PathBuf>,
+    /// Put the data directory on a tmpfs of this size (needs root; see `on_tmpfs`).
+    pub tmpfs_bytes: Option<u64>,
+    /// Further `custos serve` arguments.
+    pub args: Vec<String>,
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres().await),
+        };
+        let mut extra_args = Vec::new();
+        if let Some(toml) = &options.config_toml {
+            let path = dir.path().join("custos.toml");
+            std::fs::write(&path, toml).expect("write config");
+            extra_args.extend(["--config".to_owned(), path.display().to_string()]);
+        }
+        if let Some(p) = &options.policies {
+            extra_args.extend(["--policies".to_owned(), p.display().to_string()]);
+        }
+        if let Some(url) = &database_url {
+            extra_args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        extra_args.extend(options.args.iter().cloned());
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            dir,
+            database_url,
+            admin: String::new(),
+            extra_args,
+            env: options.env,
+            tmpfs: false,
+        };
+        if let Some(bytes) = options.tmpfs_bytes {
+            std::fs::create_dir_all(server.data_dir()).expect("data dir");
+            server.tmpfs = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+                .arg("tmpfs")
+                .arg(server.data_dir())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        }
+        server.spawn();
+        server.admin = std::fs::read_to_string(server.data_dir().join("admin.token"))
+            .expect("admin token written")
+            .trim()
+            .to_owned();
+        server
+    }
+
+    /// Whether the data directory is on its own tmpfs (see [`Options::tmpfs_bytes`]).
+    pub fn on_tmpfs(&self) -> bool {
+        self.tmpfs
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir().join("custos.db")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(self.data_dir())
+            .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn custos");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read first line");
+        let url = line
+            .trim()
+            .strip_prefix("custos listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; log: {}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                )
+            })
+            .to_owned();
+        self.base = url;
+        self.child = Some(child);
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server with SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the server on the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Creates a staff entry and returns its token.
+    pub async fn staff(&self, id: &str, role: &str, org: &str) -> String {
+        let c = self.client();
+        let r = c
+            .post(
+                &self.admin,
+                "/v1/staff",
+                json!({"id": id, "name": format!("Staff {id}"), "role": role, "org": org}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create staff {id}: {}", r.body);
+        let r = c
+            .post_empty(&self.admin, &format!("/v1/staff/{id}/tokens"))
+            .await;
+        assert_eq!(r.status, 201, "token for {id}: {}", r.body);
+        r.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Files holding everything the server stored.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        collect_files(&self.data_dir(), &mut out);
+        out
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect_files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(url) = self.database_url.take() {
+            drop_database(url);
+        }
+        if self.tmpfs {
+            let _ = Command::new("umount").arg(self.data_dir()).status();
+        }
+    }
+}
+
+/// Drops a test database (from a plain thread: `Drop` may run inside a Tokio runtime).
+fn drop_database(url: String) {
+    let _ = std::thread::spawn(move || {
+        let Some((_, name)) = url.rsplit_once('/') else {
+            return;
+        };
+        let name = name.to_owned();
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&maintenance_url()).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        });
+    })
+    .join();
+}
+
+/// A JSON answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// An HTTP client bound to one server.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Answer {
+        self.send(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn view(&self, token: &str, customer: &str, case: &str) -> Answer {
+        self.send(
+            self.http
+                .get(format!("{}/v1/customers/{customer}", self.base))
+                .bearer_auth(token)
+                .header("x-custos-case", case),
+        )
+        .await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        token: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn post_empty(&self, token: &str, path: &str) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn reveal(&self, token: &str, customer: &str, case: &str, fields: &[&str]) -> Answer {
+        self.post(
+            token,
+            &format!("/v1/customers/{customer}/reveal"),
+            json!({"fields": fields, "case": case, "reason": "customer asked for a call-back"}),
+        )
+        .await
+    }
+
+    pub async fn create_customer(
+        &self,
+        token: &str,
+        name: &str,
+        phone: &str,
+        email: &str,
+        account: &str,
+    ) -> String {
+        let r = self
+            .post(token, "/v1/customers", json!({"name": name, "phone": phone, "email": email, "account_id": account, "attributes": {"tier": "gold"}}))
+            .await;
+        assert_eq!(r.status, 201, "create customer: {}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn open_case(&self, crm: &str, customer: &str, assignee: &str) -> String {
+        let r = self
+            .post(crm, "/v1/cases", json!({"customer": customer, "assignee": assignee, "channel": "phone", "reason": "delivery question"}))
+            .await;
+        assert_eq!(r.status, 201, "open case: {}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// Reads every access record (as admin).
+pub async fn access_records(server: &Server, query: &str) -> Vec<Value> {
+    let r = server
+        .client()
+        .get(&server.admin, &format!("/v1/access?{query}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// A company with a CRM integration, two agents (one at a partner) and one customer with
+/// an open case for each agent.
+pub struct World {
+    pub crm: String,
+    pub agent: String,
+    pub partner_agent: String,
+    pub analyst: String,
+    pub customer: String,
+    pub case: String,
+    pub partner_case: String,
+}
+
+pub const PHONE: &str = "13800138000";
+pub const EMAIL: &str = "Zhang.Wei@Example.com";
+pub const NAME: &str = "Zhang Wei";
+pub const ACCOUNT: &str = "ACC-0012345678";
+
+pub async fn world(server: &Server) -> World {
+    let crm = server.staff("crm", "integration", "custos").await;
+    let agent = server.staff("alice", "support", "custos").await;
+    let partner_agent = server.staff("bob", "support", "huaxin-bpo").await;
+    let analyst = server.staff("sec", "security_analyst", "custos").await;
+    let c = server.client();
+    let customer = c.create_customer(&crm, NAME, PHONE, EMAIL, ACCOUNT).await;
+    let case = c.open_case(&crm, &customer, "alice").await;
+    let partner_case = c.open_case(&crm, &customer, "bob").await;
+    World {
+        crm,
+        agent,
+        partner_agent,
+        analyst,
+        customer,
+        case,
+        partner_case,
+    }
+}
