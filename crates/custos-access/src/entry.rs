@@ -7,6 +7,27 @@
 //! different byte strings never decode to the same record.
 //!
 //! No personal data goes in: staff, customer and case appear by id only, fields by name.
+//!
+//! # `fields` and `target`
+//!
+//! For reads (`view`, `reveal`, `search`) `fields` names the customer fields revealed or
+//! searched by; for administrative acts `target` is what was acted on (a staff id, a
+//! token id). A `create_case` entry uses both for the facts of the case it opens, so
+//! that the ledger alone says where a case came from (the detector relies on it):
+//!
+//! - `target`: the assignee's staff id;
+//! - `fields`: tagged facts, in this order —
+//!   - `channel:<channel>` ([`CASE_CHANNEL`]), one of the gateway's fixed channel words;
+//!   - `contact:inbound` ([`CASE_CONTACT_INBOUND`]) when the customer started the
+//!     contact (a call, chat, mail or store visit), `contact:none` ([`CASE_CONTACT_NONE`])
+//!     when no inbound contact stands behind the case (outbound, follow-up, or a
+//!     pretext);
+//!   - `requested_by:<staff id>` ([`CASE_REQUESTED_BY`]) when a person asked the CRM to
+//!     open the case; absent when the CRM opened it on its own for an inbound contact.
+//!
+//! Only ids and fixed words: the case's reason (free text) stays sealed in the store.
+//! Entries written before this convention carry no facts; readers treat a `create_case`
+//! without a `contact:` fact as inbound.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +35,15 @@ use custos_store::AccessRecord;
 
 /// The encoding version written by [`encode`].
 pub const VERSION: u8 = 1;
+
+/// Prefix of a `create_case` entry's channel fact (module docs).
+pub const CASE_CHANNEL: &str = "channel:";
+/// A `create_case` entry's fact for a case behind which the customer made contact.
+pub const CASE_CONTACT_INBOUND: &str = "contact:inbound";
+/// A `create_case` entry's fact for a case with no inbound contact behind it.
+pub const CASE_CONTACT_NONE: &str = "contact:none";
+/// Prefix of a `create_case` entry's fact naming the staff member who asked for the case.
+pub const CASE_REQUESTED_BY: &str = "requested_by:";
 
 /// Wire form of version 1. Field order is part of the format: do not reorder.
 #[derive(Serialize, Deserialize)]

@@ -7,13 +7,14 @@
 //!
 //! Memory is bounded per person: the sets of distinct customers, cases and search hits
 //! hold 64-bit fingerprints of the current day only and are cleared when the day is
-//! closed ([`PersonDay::reset`]); the customers a person opened cases for are kept for
-//! the current and the previous day only.
+//! closed ([`PersonDay::reset`]). Where cases came from ([`CaseOrigins`]) is kept once
+//! for everyone, per open case, for at most [`CASE_ORIGIN_DAYS`] days.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use custos_access::AccessRecord;
+use custos_access::entry::{CASE_CONTACT_NONE, CASE_REQUESTED_BY};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds in a day.
@@ -22,7 +23,7 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const HOUR_MS: i64 = 3_600_000;
 
 /// Number of features in [`Feature::ALL`] (the length of a [`DayValues`]).
-pub const N_FEATURES: usize = 10;
+pub const N_FEATURES: usize = 11;
 
 /// One daily feature of a person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,10 +46,15 @@ pub enum Feature {
     Denials,
     /// Share of today's accesses made outside the working-hours window.
     OffShiftShare,
-    /// Distinct customers opened today under a case the same person created: in the
-    /// product cases are opened by the CRM integration, so a person opening their own
-    /// is how purpose binding is satisfied with pretexts.
+    /// Distinct customers opened today under a case the same person asked for (the
+    /// case's `requested_by`, or its creator when a person rather than the CRM created
+    /// it): a person making their own purpose is how purpose binding is satisfied with
+    /// pretexts.
     SelfOpenedCases,
+    /// Distinct customers opened today under a case with no inbound contact behind it
+    /// (outbound, follow-up, or a pretext): honest work opens records mostly because the
+    /// customer called.
+    NoContactCases,
     /// Coefficient of variation of the gaps between successive accesses: a script is
     /// regular (near 0), people are bursty (near 1 or above). Low is suspicious.
     TimingCv,
@@ -85,6 +91,7 @@ impl Feature {
         Feature::Denials,
         Feature::OffShiftShare,
         Feature::SelfOpenedCases,
+        Feature::NoContactCases,
         Feature::TimingCv,
     ];
 
@@ -105,6 +112,7 @@ impl Feature {
             Feature::Denials => "denials",
             Feature::OffShiftShare => "off_shift_share",
             Feature::SelfOpenedCases => "self_opened_cases",
+            Feature::NoContactCases => "no_contact_cases",
             Feature::TimingCv => "timing_cv",
         }
     }
@@ -144,7 +152,10 @@ impl Feature {
                 value * 100.0
             ),
             Feature::SelfOpenedCases => {
-                format!("viewed {value:.0} customers under cases they opened themselves today")
+                format!("viewed {value:.0} customers under cases they asked for themselves today")
+            }
+            Feature::NoContactCases => {
+                format!("viewed {value:.0} customers under cases with no inbound contact today")
             }
             Feature::TimingCv => format!(
                 "accessed records at machine-regular intervals today (gap variation {value:.2})"
@@ -300,13 +311,115 @@ pub type FastBuild = BuildHasherDefault<FastHasher>;
 /// A set of fingerprints.
 pub type IdSet = HashSet<u64, FastBuild>;
 
+/// Days a case's origin is kept after the day it was opened, if it is not closed
+/// before: a pretext case is used within days, and an abandoned open case must not hold
+/// memory for ever.
+pub const CASE_ORIGIN_DAYS: i64 = 7;
+
+/// The role of the CRM integration: a case it creates on its own was asked for by no
+/// person.
+pub const INTEGRATION_ROLE: &str = "integration";
+
+/// Where one open case came from, as its `create_case` record says (the facts in its
+/// `fields`, see [`custos_access::entry`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseOrigin {
+    /// Fingerprint of the staff member who asked for the case: its `requested_by:` fact,
+    /// else its creator unless that is the CRM integration; `None` when the CRM opened it
+    /// on its own.
+    pub requester: Option<u64>,
+    /// Whether a contact the customer started stands behind the case (`contact:inbound`,
+    /// or no `contact:` fact at all: records from before the facts were written).
+    pub inbound: bool,
+    /// The local day the case was opened.
+    pub day: i64,
+}
+
+/// The origins of the open cases, by case fingerprint, from allowed `create_case`
+/// records; a case leaves on its allowed `close_case` record, or [`CASE_ORIGIN_DAYS`]
+/// after it was opened ([`CaseOrigins::expire`]).
+///
+/// Only cases that count in a feature are held: a case the CRM opened on its own for an
+/// inbound contact (most of them) counts in none, and holding it would make every view
+/// a lookup in a table of all open cases, several times slower than in a table of the
+/// few follow-ups and pretexts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseOrigins(HashMap<u64, CaseOrigin, FastBuild>);
+
+impl CaseOrigins {
+    /// Takes what a record says about cases: an allowed `create_case` adds its case's
+    /// origin, an allowed `close_case` removes it. Any other record is ignored.
+    pub fn observe(&mut self, record: &AccessRecord, config: &FeatureConfig) {
+        if record.decision != "allow" {
+            return;
+        }
+        let Some(case) = record.case_id.as_deref() else {
+            return;
+        };
+        match record.action.as_str() {
+            "create_case" => {
+                let mut requester = None;
+                let mut inbound = true;
+                for fact in &record.fields {
+                    if let Some(staff) = fact.strip_prefix(CASE_REQUESTED_BY) {
+                        requester = Some(fingerprint(staff));
+                    } else if fact == CASE_CONTACT_NONE {
+                        inbound = false;
+                    }
+                }
+                if requester.is_none() && record.role != INTEGRATION_ROLE {
+                    // A person created the case directly (an administrator): they asked
+                    // for it.
+                    requester = Some(fingerprint(&record.staff_id));
+                }
+                if requester.is_none() && inbound {
+                    // Counts in no feature (see the type's docs). Case ids are unique, so
+                    // there is nothing to replace.
+                    return;
+                }
+                self.0.insert(
+                    fingerprint(case),
+                    CaseOrigin {
+                        requester,
+                        inbound,
+                        day: config.day_of(record.at),
+                    },
+                );
+            }
+            "close_case" => {
+                self.0.remove(&fingerprint(case));
+            }
+            _ => {}
+        }
+    }
+
+    /// The origin of the case with this fingerprint, if it counts in a feature.
+    pub fn get(&self, case: u64) -> Option<&CaseOrigin> {
+        self.0.get(&case)
+    }
+
+    /// Forgets cases opened more than [`CASE_ORIGIN_DAYS`] before the local day `today`.
+    pub fn expire(&mut self, today: i64) {
+        self.0.retain(|_, o| today - o.day <= CASE_ORIGIN_DAYS);
+    }
+
+    /// Number of cases held (the bounded memory, for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no case is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// What a record does, for the features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     View,
     Reveal,
     Search,
-    CreateCase,
     Other,
 }
 
@@ -315,7 +428,6 @@ fn kind(action: &str) -> Kind {
         "view" => Kind::View,
         "reveal" => Kind::Reveal,
         "search" => Kind::Search,
-        "create_case" => Kind::CreateCase,
         _ => Kind::Other,
     }
 }
@@ -328,11 +440,10 @@ pub struct PersonDay {
     customers: IdSet,
     cases: IdSet,
     search_hits: IdSet,
-    /// Customers this person created cases for today.
-    created_today: IdSet,
-    /// Customers this person created cases for on the previous active day: a pretext
-    /// case opened late in the evening is used the next morning.
-    created_before: IdSet,
+    /// Customers opened under cases this person asked for.
+    self_opened: IdSet,
+    /// Customers opened under cases with no inbound contact.
+    no_contact: IdSet,
     hour: i64,
     hour_new: u32,
     peak_hour_new: u32,
@@ -341,7 +452,6 @@ pub struct PersonDay {
     denials: u32,
     accesses: u32,
     off_shift: u32,
-    self_opened: u32,
     last_access: Option<i64>,
     gaps: u32,
     gap_mean: f64,
@@ -358,14 +468,14 @@ impl PersonDay {
     }
 
     /// Closes the day and starts `day`: the sets are emptied (their memory kept for
-    /// reuse), the cases created today become "created before".
+    /// reuse).
     pub fn reset(&mut self, day: i64) {
-        std::mem::swap(&mut self.created_before, &mut self.created_today);
         for set in [
-            &mut self.created_today,
             &mut self.customers,
             &mut self.cases,
             &mut self.search_hits,
+            &mut self.self_opened,
+            &mut self.no_contact,
         ] {
             set.clear();
             // A bulk day leaves a large table behind: give most of it back.
@@ -380,7 +490,6 @@ impl PersonDay {
         self.denials = 0;
         self.accesses = 0;
         self.off_shift = 0;
-        self.self_opened = 0;
         self.last_access = None;
         self.gaps = 0;
         self.gap_mean = 0.0;
@@ -389,7 +498,7 @@ impl PersonDay {
 
     /// Whether anything was observed in the day.
     pub fn is_active(&self) -> bool {
-        self.accesses > 0 || self.denials > 0 || !self.created_today.is_empty()
+        self.accesses > 0 || self.denials > 0
     }
 
     /// Number of fingerprints held (the bounded memory, for tests and metrics).
@@ -397,13 +506,19 @@ impl PersonDay {
         self.customers.len()
             + self.cases.len()
             + self.search_hits.len()
-            + self.created_today.len()
-            + self.created_before.len()
+            + self.self_opened.len()
+            + self.no_contact.len()
     }
 
     /// Adds one record of this person. The caller has made sure the record belongs to
-    /// [`PersonDay::day`]. Returns what it changed, for the organisation's aggregate.
-    pub fn observe(&mut self, record: &AccessRecord, config: &FeatureConfig) -> Delta {
+    /// [`PersonDay::day`]; `origins` says where the cases it names came from. Returns
+    /// what it changed, for the organisation's aggregate.
+    pub fn observe(
+        &mut self,
+        record: &AccessRecord,
+        config: &FeatureConfig,
+        origins: &CaseOrigins,
+    ) -> Delta {
         let mut delta = Delta::default();
         let kind = kind(&record.action);
         let allowed = record.decision == "allow";
@@ -412,12 +527,6 @@ impl PersonDay {
             delta.denials = 1;
         }
         let customer = record.customer_id.as_deref().map(fingerprint);
-        if kind == Kind::CreateCase {
-            if allowed && let Some(c) = customer {
-                self.created_today.insert(c);
-            }
-            return delta;
-        }
         if !matches!(kind, Kind::View | Kind::Reveal | Kind::Search) {
             return delta;
         }
@@ -451,8 +560,21 @@ impl PersonDay {
                 }
             }
             Kind::View | Kind::Reveal if allowed => {
-                if let Some(case) = record.case_id.as_deref() {
-                    self.cases.insert(fingerprint(case));
+                let case = record.case_id.as_deref().map(fingerprint);
+                if let Some(case) = case {
+                    self.cases.insert(case);
+                }
+                let origin = case.and_then(|case| origins.get(case));
+                if let (Some(o), Some(c)) = (origin, customer) {
+                    if o.requester
+                        .is_some_and(|r| r == fingerprint(&record.staff_id))
+                        && self.self_opened.insert(c)
+                    {
+                        delta.self_opened = 1;
+                    }
+                    if !o.inbound && self.no_contact.insert(c) {
+                        delta.no_contact = 1;
+                    }
                 }
                 if kind == Kind::Reveal {
                     let n = record.fields.len().max(1) as u32;
@@ -470,10 +592,6 @@ impl PersonDay {
                     }
                     self.hour_new += 1;
                     self.peak_hour_new = self.peak_hour_new.max(self.hour_new);
-                    if self.created_today.contains(&c) || self.created_before.contains(&c) {
-                        self.self_opened += 1;
-                        delta.self_opened = 1;
-                    }
                 }
             }
             _ => {}
@@ -496,7 +614,8 @@ impl PersonDay {
         v[Feature::Denials.index()] = Some(f64::from(self.denials));
         v[Feature::OffShiftShare.index()] =
             enough.then(|| f64::from(self.off_shift) / f64::from(self.accesses));
-        v[Feature::SelfOpenedCases.index()] = Some(f64::from(self.self_opened));
+        v[Feature::SelfOpenedCases.index()] = Some(self.self_opened.len() as f64);
+        v[Feature::NoContactCases.index()] = Some(self.no_contact.len() as f64);
         v[Feature::TimingCv.index()] = (self.gaps >= config.min_gaps && self.gap_mean > 0.0)
             .then(|| (self.gap_m2 / f64::from(self.gaps)).sqrt() / self.gap_mean);
         DayValues(v)
@@ -520,8 +639,10 @@ pub struct Delta {
     pub accesses: u32,
     /// Accesses outside working hours.
     pub off_shift: u32,
-    /// New customers opened under the person's own cases.
+    /// New customers opened under cases the person asked for.
     pub self_opened: u32,
+    /// New customers opened under cases with no inbound contact.
+    pub no_contact: u32,
 }
 
 /// The organisation-level features: sums over its people of their per-person counts,
@@ -540,12 +661,14 @@ pub enum OrgFeature {
     Denials,
     /// Accesses outside working hours.
     OffShiftAccesses,
-    /// Customers opened under cases opened by the same person.
+    /// Customers opened under cases asked for by the same person.
     SelfOpenedCases,
+    /// Customers opened under cases with no inbound contact.
+    NoContactCases,
 }
 
 /// Number of [`OrgFeature`]s.
-pub const N_ORG_FEATURES: usize = 6;
+pub const N_ORG_FEATURES: usize = 7;
 
 impl OrgFeature {
     /// Every organisation feature, in the order of [`OrgDay::values`].
@@ -556,6 +679,7 @@ impl OrgFeature {
         OrgFeature::Denials,
         OrgFeature::OffShiftAccesses,
         OrgFeature::SelfOpenedCases,
+        OrgFeature::NoContactCases,
     ];
 
     /// Plain words for a value.
@@ -572,7 +696,12 @@ impl OrgFeature {
             }
             OrgFeature::SelfOpenedCases => {
                 format!(
-                    "its staff viewed {value:.0} customers under cases they opened themselves today"
+                    "its staff viewed {value:.0} customers under cases they asked for themselves today"
+                )
+            }
+            OrgFeature::NoContactCases => {
+                format!(
+                    "its staff viewed {value:.0} customers under cases with no inbound contact today"
                 )
             }
         }
@@ -602,6 +731,7 @@ impl OrgDay {
             delta.denials,
             delta.off_shift,
             delta.self_opened,
+            delta.no_contact,
         ];
         for (sum, d) in self.sums.iter_mut().zip(add) {
             *sum += u64::from(d);
@@ -669,14 +799,15 @@ mod tests {
     #[test]
     fn counts_distinct_customers_reveals_denials_and_searches() {
         let c = FeatureConfig::default();
+        let none = CaseOrigins::default();
         let mut d = PersonDay::new(c.day_of(T0));
         let base = T0 + 10 * HOUR_MS;
-        d.observe(&rec(base, "view", "c1", "allow"), &c);
-        d.observe(&rec(base + 1000, "view", "c1", "allow"), &c);
-        d.observe(&rec(base + 2000, "reveal", "c1", "allow"), &c);
-        d.observe(&rec(base + 3000, "view", "c2", "deny"), &c);
-        d.observe(&rec(base + 4000, "search", "c3", "allow"), &c);
-        d.observe(&rec(base + 5000, "search", "c3", "allow"), &c);
+        d.observe(&rec(base, "view", "c1", "allow"), &c, &none);
+        d.observe(&rec(base + 1000, "view", "c1", "allow"), &c, &none);
+        d.observe(&rec(base + 2000, "reveal", "c1", "allow"), &c, &none);
+        d.observe(&rec(base + 3000, "view", "c2", "deny"), &c, &none);
+        d.observe(&rec(base + 4000, "search", "c3", "allow"), &c, &none);
+        d.observe(&rec(base + 5000, "search", "c3", "allow"), &c, &none);
         let v = d.values(&c);
         assert_eq!(v.get(Feature::DistinctCustomers), Some(1.0));
         assert_eq!(v.get(Feature::Reveals), Some(2.0));
@@ -689,32 +820,140 @@ mod tests {
     }
 
     #[test]
-    fn off_shift_timing_and_self_opened_cases() {
+    fn off_shift_and_timing() {
         let c = FeatureConfig::default(); // 07–21 UTC
+        let none = CaseOrigins::default();
         let mut d = PersonDay::new(c.day_of(T0));
         // 30 accesses every 60 s from 02:00: all off shift, perfectly regular.
         for k in 0..30 {
-            let customer = format!("c{k}");
             let at = T0 + 2 * HOUR_MS + k * 60_000;
-            d.observe(&rec(at - 10, "create_case", &customer, "allow"), &c);
-            d.observe(&rec(at, "view", &customer, "allow"), &c);
+            d.observe(&rec(at, "view", &format!("c{k}"), "allow"), &c, &none);
         }
         let v = d.values(&c);
         assert_eq!(v.get(Feature::OffShiftShare), Some(1.0));
         assert_eq!(v.get(Feature::TimingCv), Some(0.0));
-        assert_eq!(v.get(Feature::SelfOpenedCases), Some(30.0));
         assert_eq!(v.get(Feature::PeakHourCustomers), Some(30.0));
-        // A case opened on the previous active day still counts the next day.
-        d.reset(d.day + 1);
-        d.observe(&rec(T0 + DAY_MS + 10 * HOUR_MS, "view", "c5", "allow"), &c);
-        assert_eq!(d.values(&c).get(Feature::SelfOpenedCases), Some(1.0));
-        // ... but not two days later.
-        d.reset(d.day + 1);
-        d.observe(
-            &rec(T0 + 2 * DAY_MS + 10 * HOUR_MS, "view", "c6", "allow"),
+        // Cases of unknown origin count in neither case feature.
+        assert_eq!(v.get(Feature::SelfOpenedCases), Some(0.0));
+        assert_eq!(v.get(Feature::NoContactCases), Some(0.0));
+    }
+
+    /// The CRM's record of opening the case of `customer` (see [`rec`] for its id).
+    fn create_case(at: i64, customer: &str, facts: &[&str]) -> AccessRecord {
+        AccessRecord {
+            staff_id: "crm".into(),
+            role: INTEGRATION_ROLE.into(),
+            fields: facts.iter().map(|f| (*f).to_owned()).collect(),
+            target: Some("alice".into()),
+            ..rec(at, "create_case", customer, "allow")
+        }
+    }
+
+    #[test]
+    fn case_origins_drive_the_case_features() {
+        let c = FeatureConfig::default();
+        let mut origins = CaseOrigins::default();
+        let at = T0 + 10 * HOUR_MS;
+        // Asked for by alice, no inbound contact: a pretext.
+        origins.observe(
+            &create_case(
+                at,
+                "c1",
+                &["channel:phone", "contact:none", "requested_by:alice"],
+            ),
             &c,
         );
-        assert_eq!(d.values(&c).get(Feature::SelfOpenedCases), Some(0.0));
+        // Opened by the CRM on its own for a call.
+        origins.observe(
+            &create_case(at, "c2", &["channel:phone", "contact:inbound"]),
+            &c,
+        );
+        // From before the facts were written: inbound, asked for by no one.
+        origins.observe(&create_case(at, "c3", &[]), &c);
+        // An outbound case asked for by a colleague.
+        origins.observe(
+            &create_case(
+                at,
+                "c4",
+                &["channel:email", "contact:none", "requested_by:bob"],
+            ),
+            &c,
+        );
+        // A refused creation says nothing.
+        origins.observe(
+            &create_case(at, "c5", &["contact:none", "requested_by:alice"]),
+            &c,
+        );
+        let mut refused = create_case(at, "c6", &["contact:none", "requested_by:alice"]);
+        refused.decision = "deny".into();
+        origins.observe(&refused, &c);
+        // An administrator creating a case directly asked for it.
+        let admin = AccessRecord {
+            staff_id: "alice".into(),
+            role: "admin".into(),
+            ..create_case(at, "c7", &["channel:store", "contact:inbound"])
+        };
+        origins.observe(&admin, &c);
+        // c1, c4, c5, c7: the CRM's own inbound cases count in nothing and are not held.
+        assert_eq!(origins.len(), 4);
+        assert!(origins.get(fingerprint("case_c2")).is_none());
+
+        let mut d = PersonDay::new(c.day_of(at));
+        let mut deltas = Vec::new();
+        for customer in ["c1", "c1", "c2", "c3", "c4", "c6", "c7"] {
+            deltas.push(d.observe(&rec(at + 1000, "view", customer, "allow"), &c, &origins));
+        }
+        // Refused views count in neither.
+        d.observe(&rec(at + 2000, "view", "c5", "deny"), &c, &origins);
+        let v = d.values(&c);
+        assert_eq!(v.get(Feature::DistinctCustomers), Some(6.0));
+        assert_eq!(v.get(Feature::SelfOpenedCases), Some(2.0)); // c1, c7
+        assert_eq!(v.get(Feature::NoContactCases), Some(2.0)); // c1, c4
+        // The organisation sees each customer once.
+        let sum = |f: fn(&Delta) -> u32| deltas.iter().map(f).sum::<u32>();
+        assert_eq!(sum(|d| d.self_opened), 2);
+        assert_eq!(sum(|d| d.no_contact), 2);
+        assert_eq!(deltas[0].self_opened + deltas[0].no_contact, 2);
+        // A second view of the same customer adds an access only.
+        assert_eq!(
+            deltas[1],
+            Delta {
+                accesses: 1,
+                ..Delta::default()
+            }
+        );
+        // Someone else viewing alice's pretext case: no contact, but not self-opened.
+        let mut bob = PersonDay::new(c.day_of(at));
+        let mut r = rec(at + 1000, "view", "c1", "allow");
+        r.staff_id = "bob".into();
+        bob.observe(&r, &c, &origins);
+        let v = bob.values(&c);
+        assert_eq!(v.get(Feature::SelfOpenedCases), Some(0.0));
+        assert_eq!(v.get(Feature::NoContactCases), Some(1.0));
+    }
+
+    #[test]
+    fn case_origins_leave_on_close_and_expire() {
+        let c = FeatureConfig::default();
+        let mut origins = CaseOrigins::default();
+        let at = T0 + 10 * HOUR_MS;
+        origins.observe(&create_case(at, "c1", &["contact:none"]), &c);
+        origins.observe(&create_case(at, "c2", &["contact:none"]), &c);
+        // A refused close leaves the case open.
+        origins.observe(&rec(at + 1, "close_case", "c1", "deny"), &c);
+        assert_eq!(origins.len(), 2);
+        origins.observe(&rec(at + 2, "close_case", "c1", "allow"), &c);
+        assert_eq!(origins.len(), 1);
+        assert!(origins.get(fingerprint("case_c1")).is_none());
+        let mut d = PersonDay::new(c.day_of(at));
+        d.observe(&rec(at + 3, "view", "c1", "allow"), &c, &origins);
+        assert_eq!(d.values(&c).get(Feature::NoContactCases), Some(0.0));
+        // Kept for CASE_ORIGIN_DAYS after the day it was opened, then forgotten.
+        let day = c.day_of(at);
+        origins.expire(day + CASE_ORIGIN_DAYS);
+        assert_eq!(origins.len(), 1);
+        origins.expire(day + CASE_ORIGIN_DAYS + 1);
+        assert!(origins.is_empty());
     }
 
     #[test]
@@ -725,6 +964,7 @@ mod tests {
             d.observe(
                 &rec(T0 + 10 * HOUR_MS + k, "view", &format!("c{k}"), "allow"),
                 &c,
+                &CaseOrigins::default(),
             );
         }
         assert_eq!(d.held_ids(), 10_000); // customers + cases

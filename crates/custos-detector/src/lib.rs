@@ -56,14 +56,39 @@ pub struct Finding {
     pub suspend: bool,
 }
 
+/// Which time the detector stamps its alerts and its own ledger entries with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's clock: the server runs in real time.
+    #[default]
+    Real,
+    /// The time of the record that raised the finding: for a server with a simulated
+    /// clock (requests carry their own time), so that alerts and the detector's acts
+    /// line up with the simulated time of what caused them rather than with the
+    /// machine's.
+    Records,
+}
+
+impl Clock {
+    /// The time to stamp an act on a finding raised by `record`, unix milliseconds.
+    pub fn now(self, record: &AccessRecord) -> i64 {
+        match self {
+            Clock::Real => now_millis(),
+            Clock::Records => record.at,
+        }
+    }
+}
+
 /// Starts the detector on the current Tokio runtime. The model's state is rebuilt by
 /// replaying the ledger up to the detector's cursor (without acting again), then the
-/// detector follows the ledger from there.
+/// detector follows the ledger from there. `clock` is the time its acts are stamped
+/// with.
 pub async fn start(
     access: AccessLog,
     store: Store,
     keyring: Keyring,
     config: ModelConfig,
+    clock: Clock,
 ) -> Result<(), String> {
     let marks = canary::Marks::load(&store).await?;
     let from = store
@@ -108,6 +133,7 @@ pub async fn start(
         marks,
         model,
         pending: Vec::new(),
+        clock,
     };
     let mut subscription = detector.access.subscribe(from);
     tokio::spawn(async move {
@@ -150,6 +176,7 @@ struct Detector {
     model: Model,
     /// Findings not yet acted on (an earlier step failed), oldest first.
     pending: Vec<(AccessRecord, Finding)>,
+    clock: Clock,
 }
 
 impl Detector {
@@ -199,15 +226,15 @@ impl Detector {
             return Ok(());
         }
         let store_err = |e: custos_store::StoreError| e.to_string();
+        let now = self.clock.now(record);
         if finding.suspend {
             self.store
                 .set_staff_status(&record.staff_id, StaffStatus::Suspended)
                 .await
                 .map_err(store_err)?;
-            self.record_action("suspend_staff", &record.staff_id, finding.kind)
+            self.record_action("suspend_staff", &record.staff_id, finding.kind, now)
                 .await?;
         }
-        let now = now_millis();
         self.store
             .insert_alert(&AlertRecord {
                 id,
@@ -230,11 +257,18 @@ impl Detector {
         Ok(())
     }
 
-    async fn record_action(&self, action: &str, target: &str, reason: &str) -> Result<(), String> {
+    /// Writes the ledger entry of an act of the detector, at `at` (unix milliseconds).
+    async fn record_action(
+        &self,
+        action: &str,
+        target: &str,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), String> {
         let record = AccessRecord {
             seq: 0,
             request_id: format!("det_{}", hex::encode(custos_crypto::random_bytes::<12>())),
-            at: now_millis(),
+            at,
             staff_id: DETECTOR.to_owned(),
             org: "-".to_owned(),
             role: "system".to_owned(),
@@ -260,4 +294,86 @@ fn alert_id(kind: &str, staff: &str, seq: u64) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{kind}\n{staff}\n{seq}").as_bytes());
     format!("alr_{}", &hex::encode(digest)[..24])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_crypto::MasterKey;
+    use custos_ledger::{Ledger, LedgerKey};
+
+    /// A detector on a fresh SQLite store and ledger in `dir`.
+    async fn detector(dir: &std::path::Path, clock: Clock) -> Detector {
+        let store = Store::open_sqlite(&dir.join("custos.db")).await.unwrap();
+        let (key, _) = LedgerKey::load_or_create(&dir.join("ledger.key"), "test").unwrap();
+        let ledger = Ledger::open(&dir.join("ledger"), "test", key).unwrap();
+        let access = AccessLog::start(ledger, store.clone()).await.unwrap();
+        Detector {
+            access,
+            marks: canary::Marks::load(&store).await.unwrap(),
+            store,
+            keyring: Keyring::new(&MasterKey::from_bytes([7; 32])),
+            model: Model::new(ModelConfig::default()),
+            pending: Vec::new(),
+            clock,
+        }
+    }
+
+    /// Acts on a suspending finding raised by a view at `at`; returns the alert's
+    /// creation time and the time of the detector's ledger entry.
+    async fn act_on_view_at(clock: Clock, at: i64) -> (i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = detector(dir.path(), clock).await;
+        let record = AccessRecord {
+            seq: 0,
+            request_id: "req_1".into(),
+            at,
+            staff_id: "alice".into(),
+            org: "acme".into(),
+            role: "support".into(),
+            action: "view".into(),
+            customer_id: Some("cus_1".into()),
+            fields: Vec::new(),
+            case_id: Some("case_1".into()),
+            target: None,
+            decision: "allow".into(),
+            reason_code: "ok".into(),
+            client: None,
+        };
+        let seq = d.access.record(record.clone()).await.unwrap();
+        let record = AccessRecord {
+            seq: i64::try_from(seq).unwrap(),
+            ..record
+        };
+        let finding = Finding {
+            kind: "risk_suspend",
+            severity: "critical",
+            reasons: vec!["test".into()],
+            suspend: true,
+        };
+        d.act(&record, finding.clone()).await.unwrap();
+        let alert = d
+            .store
+            .alert(&alert_id(finding.kind, "alice", seq))
+            .await
+            .unwrap()
+            .expect("alert stored");
+        assert_eq!(alert.created_at, alert.updated_at);
+        let entries = d.access.entries(seq + 1, 1).await.unwrap();
+        assert_eq!(entries[0].action, "suspend_staff");
+        (alert.created_at, entries[0].at)
+    }
+
+    #[tokio::test]
+    async fn acts_are_stamped_with_the_records_time_under_a_simulated_clock() {
+        // A simulated day long past.
+        let simulated = 1_000_000_000_000;
+        assert_eq!(
+            act_on_view_at(Clock::Records, simulated).await,
+            (simulated, simulated)
+        );
+        let before = now_millis();
+        let (alert, entry) = act_on_view_at(Clock::Real, simulated).await;
+        assert!(alert >= before && entry >= before, "{alert} {entry}");
+    }
 }

@@ -11,6 +11,10 @@
 //! learnt into their self baseline, the peer groups' long-run baselines are recomputed,
 //! and the organisations' days are learnt. A record a little older than the model's day
 //! (ledger order is not exactly time order) counts in the current day.
+//!
+//! Cases: the origins of open cases ([`CaseOrigins`]) are taken from every record,
+//! including those of roles the person model ignores (the CRM integration opens the
+//! cases), and expire when a day closes.
 
 use std::collections::HashMap;
 
@@ -20,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::Finding;
 use crate::baseline::{Ewma, PeerBaseline, SelfBaseline};
 use crate::features::{
-    DayValues, FastBuild, Feature, FeatureConfig, N_ORG_FEATURES, OrgDay, OrgFeature, PersonDay,
-    Shape,
+    CaseOrigins, DayValues, FastBuild, Feature, FeatureConfig, N_ORG_FEATURES, OrgDay, OrgFeature,
+    PersonDay, Shape,
 };
 use crate::score::{Action, Assessment, ScoreConfig, Severity, assess};
 
@@ -108,6 +112,7 @@ pub struct Snapshot {
     people: Vec<Person>,
     groups: Vec<Group>,
     orgs: Vec<Org>,
+    cases: CaseOrigins,
 }
 
 impl Snapshot {
@@ -136,6 +141,7 @@ impl Model {
             people: Vec::new(),
             groups: Vec::new(),
             orgs: Vec::new(),
+            cases: CaseOrigins::default(),
         })
     }
 
@@ -200,6 +206,12 @@ impl Model {
         self.state.people.len()
     }
 
+    /// Number of open cases whose origin is held (the bounded memory, for tests and
+    /// metrics).
+    pub fn case_origins(&self) -> usize {
+        self.state.cases.len()
+    }
+
     /// Observes one ledger record and returns what it gives rise to.
     ///
     /// Findings of the `risk_*` rules ([`Action::kind`]) concern the record's person
@@ -215,6 +227,10 @@ impl Model {
             return Vec::new();
         }
         self.state.last_seq = record.seq;
+        // Before the role filter: cases are opened by the CRM integration, an ignored role.
+        self.state
+            .cases
+            .observe(record, &self.state.config.features);
         if self.state.config.ignore_roles.contains(&record.role) {
             return Vec::new();
         }
@@ -223,6 +239,7 @@ impl Model {
         let day = match self.state.day {
             Some(d) if record_day > d => {
                 self.close_day(d);
+                self.state.cases.expire(record_day);
                 record_day
             }
             Some(d) => d,
@@ -236,7 +253,9 @@ impl Model {
         if person.today.day != day {
             person.today.reset(day);
         }
-        let delta = person.today.observe(record, &self.state.config.features);
+        let delta = person
+            .today
+            .observe(record, &self.state.config.features, &self.state.cases);
         let org = &mut self.state.orgs[person.org];
         if org.today.day != day {
             org.today = OrgDay {
@@ -559,5 +578,137 @@ impl Model {
             )],
             suspend: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::CASE_ORIGIN_DAYS;
+
+    /// 2024-01-01 10:00 UTC.
+    const T: i64 = 1_704_067_200_000 + 10 * 3_600_000;
+    const DAY: i64 = 86_400_000;
+
+    fn rec(seq: i64, at: i64, staff: &str, role: &str, action: &str, case: &str) -> AccessRecord {
+        AccessRecord {
+            seq,
+            request_id: String::new(),
+            at,
+            staff_id: staff.into(),
+            org: "acme".into(),
+            role: role.into(),
+            action: action.into(),
+            customer_id: Some(format!("cus_{case}")),
+            fields: Vec::new(),
+            case_id: Some(format!("case_{case}")),
+            target: None,
+            decision: "allow".into(),
+            reason_code: "ok".into(),
+            client: None,
+        }
+    }
+
+    /// The CRM opens case `case` for alice with these facts.
+    fn opened(seq: i64, at: i64, case: &str, facts: &[&str]) -> AccessRecord {
+        AccessRecord {
+            fields: facts.iter().map(|f| (*f).to_owned()).collect(),
+            target: Some("alice".into()),
+            ..rec(seq, at, "crm", "integration", "create_case", case)
+        }
+    }
+
+    fn value(model: &Model, staff: &str, f: Feature) -> Option<f64> {
+        model.person_values(staff).and_then(|v| v.get(f))
+    }
+
+    fn traffic() -> Vec<AccessRecord> {
+        vec![
+            opened(
+                1,
+                T,
+                "pretext",
+                &["channel:phone", "contact:none", "requested_by:alice"],
+            ),
+            opened(2, T, "call", &["channel:phone", "contact:inbound"]),
+            rec(3, T + 1000, "alice", "support", "view", "pretext"),
+            rec(4, T + 2000, "alice", "support", "view", "call"),
+            rec(5, T + 3000, "alice", "support", "close_case", "call"),
+        ]
+    }
+
+    #[test]
+    fn case_facts_from_the_crm_drive_the_case_features() {
+        let mut model = Model::new(ModelConfig::default());
+        for r in &traffic() {
+            model.observe(r);
+        }
+        // The CRM is not watched, but the facts of its cases were kept.
+        assert!(model.person_values("crm").is_none());
+        assert_eq!(
+            value(&model, "alice", Feature::DistinctCustomers),
+            Some(2.0)
+        );
+        // Only the pretext case counts, in both features.
+        assert_eq!(value(&model, "alice", Feature::SelfOpenedCases), Some(1.0));
+        assert_eq!(value(&model, "alice", Feature::NoContactCases), Some(1.0));
+        let org = model.org_values("acme").unwrap();
+        let at = |f: OrgFeature| org[OrgFeature::ALL.iter().position(|&g| g == f).unwrap()];
+        assert_eq!(at(OrgFeature::SelfOpenedCases), 1.0);
+        assert_eq!(at(OrgFeature::NoContactCases), 1.0);
+        // Only the pretext is held: the CRM's own inbound case counts in nothing.
+        assert_eq!(model.case_origins(), 1);
+        model.observe(&rec(
+            6,
+            T + 4000,
+            "crm",
+            "integration",
+            "close_case",
+            "pretext",
+        ));
+        assert_eq!(model.case_origins(), 0);
+    }
+
+    #[test]
+    fn case_facts_expire_when_days_close() {
+        let mut model = Model::new(ModelConfig::default());
+        model.observe(&opened(1, T, "old", &["contact:none"]));
+        model.observe(&rec(2, T, "alice", "support", "view", "x"));
+        for (seq, day) in (3..).zip(1..=CASE_ORIGIN_DAYS) {
+            model.observe(&rec(seq, T + day * DAY, "alice", "support", "view", "x"));
+            assert_eq!(model.case_origins(), 1, "day {day}");
+        }
+        model.observe(&rec(
+            100,
+            T + (CASE_ORIGIN_DAYS + 1) * DAY,
+            "alice",
+            "support",
+            "view",
+            "x",
+        ));
+        assert_eq!(model.case_origins(), 0);
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_the_case_facts() {
+        let records = traffic();
+        let mut model = Model::new(ModelConfig::default());
+        for r in &records[..3] {
+            model.observe(r);
+        }
+        let json = serde_json::to_string(&model.snapshot()).unwrap();
+        let restored: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored, model.snapshot());
+        let mut restored = Model::restore(restored);
+        assert_eq!(restored.case_origins(), 1);
+        for r in &records[3..] {
+            assert_eq!(restored.observe(r), model.observe(r));
+        }
+        assert_eq!(restored.snapshot(), model.snapshot());
+        // Replaying the ledger from the start gives the same state.
+        assert_eq!(
+            Model::replay(ModelConfig::default(), &records).snapshot(),
+            model.snapshot()
+        );
     }
 }

@@ -216,9 +216,12 @@ impl ScoreConfig {
             Feature::DistinctCustomers => 1.0,
             Feature::Reveals | Feature::SelfOpenedCases => 0.9,
             Feature::PeakHourCustomers | Feature::SearchBreadth | Feature::TimingCv => 0.8,
-            // Working at night is a reason to ask, not on its own to suspend: its
+            // Working at night, or working through outbound cases (a call-back campaign
+            // is honest work), is a reason to ask, not on its own to suspend: the
             // contribution (at most 0.6 · z_cap) stays below the default suspend score.
+            // A pretext the person asked for themselves also counts as SelfOpenedCases.
             Feature::OffShiftShare
+            | Feature::NoContactCases
             | Feature::RevealsPerCase
             | Feature::Searches
             | Feature::Denials => 0.6,
@@ -232,7 +235,9 @@ impl ScoreConfig {
             Feature::PeakHourCustomers
             | Feature::Searches
             | Feature::SearchBreadth
-            | Feature::Denials => 2.0,
+            | Feature::Denials
+            // Outbound work comes in batches: a handful more than usual is noise.
+            | Feature::NoContactCases => 2.0,
             Feature::SelfOpenedCases => 1.0,
             Feature::RevealsPerCase | Feature::TimingCv => 0.1,
             Feature::OffShiftShare => 0.05,

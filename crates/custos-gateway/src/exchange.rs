@@ -69,11 +69,13 @@ pub struct Exchange {
     caller: Option<Caller>,
     /// The customer the request concerned, if any.
     pub customer_id: Option<String>,
-    /// Field names revealed or searched by.
+    /// Field names revealed or searched by; for `create_case`, the case's facts
+    /// (`channel:…`, `contact:…`, `requested_by:…`: see [`custos_access::entry`]).
     pub fields: Vec<String>,
     /// The case the request named, if any.
     pub case_id: Option<String>,
-    /// What an administrative action acted on (a staff id, a token id).
+    /// What an administrative action acted on (a staff id, a token id); for
+    /// `create_case`, the assignee.
     pub target: Option<String>,
     /// Why an allowed request was allowed (the deciding policy), or a search's outcome.
     pub reason: Option<String>,

@@ -171,11 +171,14 @@ pub struct AccessRecord {
     pub action: String,
     /// The customer concerned, if any.
     pub customer_id: Option<String>,
-    /// Names of the fields revealed or requested.
+    /// Names of the fields revealed or requested; for `create_case`, the case's facts as
+    /// tagged words (`channel:…`, `contact:…`, `requested_by:…`; documented with the
+    /// ledger entry format in `custos_access::entry`).
     pub fields: Vec<String>,
     /// The case given as the reason, if any.
     pub case_id: Option<String>,
-    /// What an administrative action acted on (a staff id, a token id), if anything.
+    /// What an administrative action acted on (a staff id, a token id), if anything; for
+    /// `create_case`, the assignee.
     pub target: Option<String>,
     /// `allow` or `deny` (free text to the store).
     pub decision: String,

@@ -129,6 +129,11 @@ pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
         app.store.clone(),
         app.keyring.clone(),
         app.config.detector.clone(),
+        if app.config.simulated_clock {
+            custos_detector::Clock::Records
+        } else {
+            custos_detector::Clock::Real
+        },
     )
     .await
     .map_err(|e| Fatal::new("detector", format!("cannot start the detector: {e}")))?;

@@ -5,6 +5,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use custos_access::entry::{
+    CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
+};
 use custos_policy::{AccessRequest, Action, Resource};
 use custos_store::{CaseRecord, CaseStatus};
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,20 @@ pub(super) struct NewCase {
     channel: String,
     /// Why the customer contacted the company (sealed under the customer's data key).
     reason: String,
+    /// Whether the customer started the contact behind the case (a call, chat, mail or
+    /// store visit); false for a case with no inbound contact (outbound, follow-up).
+    #[serde(default = "inbound_default")]
+    #[schema(default = true)]
+    inbound: bool,
+    /// The staff member on whose behalf the CRM opens the case (someone who clicked
+    /// "new case"); absent when the CRM opened it on its own for an inbound contact.
+    requested_by: Option<String>,
+}
+
+/// Cases come from customers' contacts unless the CRM says otherwise: the integrations
+/// that predate the field open cases only for inbound contacts.
+fn inbound_default() -> bool {
+    true
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,6 +52,10 @@ pub(super) struct Created {
 }
 
 /// Open a case for a customer, assigned to a staff member (integration, admin).
+///
+/// The ledger entry names the assignee as its `target` and the case's origin as its
+/// `fields`: `channel:<channel>`, `contact:inbound` or `contact:none`, and
+/// `requested_by:<staff id>` when given.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = NewCase,
     responses((status = 201, body = Created), (status = 400), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -49,7 +70,11 @@ pub(super) async fn create_case(
         let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         valid_id("customer", &input.customer)?;
         valid_id("staff", &input.assignee)?;
+        if let Some(requester) = &input.requested_by {
+            valid_id("staff", requester)?;
+        }
         ex.customer_id = Some(input.customer.clone());
+        ex.target = Some(input.assignee.clone());
         let id = format!("case_{}", hex::encode(custos_crypto::random_bytes::<8>()));
         ex.case_id = Some(id.clone());
         app.authorize(
@@ -81,6 +106,14 @@ pub(super) async fn create_case(
         if app.store.staff(&input.assignee).await?.is_none() {
             return Err(ApiError::not_found("assignee"));
         }
+        if let Some(requester) = &input.requested_by
+            && app.store.staff(requester).await?.is_none()
+        {
+            return Err(ApiError::not_found("requested_by"));
+        }
+        // Where the case came from, for the ledger (custos_access::entry docs): only the
+        // validated channel word, fixed words and ids, never the free-text reason.
+        ex.fields = case_facts(&input.channel, input.inbound, input.requested_by.as_deref());
         let reason = Opened::new(&app.keyring, &customer)?
             .key()
             .seal(
@@ -107,6 +140,23 @@ pub(super) async fn create_case(
     }
     .await;
     app.finish(ex, result).await
+}
+
+/// The `create_case` entry's facts, in the order custos_access::entry documents.
+fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
+    let mut facts = vec![
+        format!("{CASE_CHANNEL}{channel}"),
+        if inbound {
+            CASE_CONTACT_INBOUND
+        } else {
+            CASE_CONTACT_NONE
+        }
+        .to_owned(),
+    ];
+    if let Some(requester) = requested_by {
+        facts.push(format!("{CASE_REQUESTED_BY}{requester}"));
+    }
+    facts
 }
 
 /// Close a case (its assignee, integration, admin); its customer's record closes with it.
