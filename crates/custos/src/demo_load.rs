@@ -55,7 +55,8 @@ fn fail(step: &'static str) -> impl Fn(reqwest::Error) -> LoadError {
     }
 }
 
-fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
+/// A progress bar over `len` items named `what` (hidden when `quiet`).
+pub fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

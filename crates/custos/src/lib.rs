@@ -3,3 +3,4 @@
 
 pub mod demo_data;
 pub mod demo_load;
+pub mod simulate;

@@ -8,6 +8,7 @@ mod canary_cli;
 mod demo;
 mod ledger_cli;
 mod serve;
+mod simulate_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ enum Command {
     /// The ledger: verifier key, verification, entry proofs.
     #[command(subcommand)]
     Ledger(ledger_cli::LedgerCommand),
+    /// Drive a synthetic company with insider scenarios through the real gateway and
+    /// report what the protections caught.
+    Simulate(simulate_cli::SimulateArgs),
 }
 
 fn init_logging(format: LogFormat, default_filter: &str) {
@@ -85,6 +89,8 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
         Command::Demo(_) | Command::Bench(_) | Command::Ledger(_) | Command::Canary(_) => "warn",
+        // Every alert of a run is in its report.
+        Command::Simulate(_) => "error",
     };
     init_logging(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -104,6 +110,7 @@ fn main() -> ExitCode {
             Command::Bench(command) => bench::run(command).await,
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
+            Command::Simulate(args) => simulate_cli::run(args).await,
         }
     });
     match result {

@@ -57,6 +57,24 @@ pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
 
 /// Opens everything and binds the listener; does not serve yet.
 pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
+    let (app, admin_token_path) = open(args).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Fatal::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Fatal::new("listen", e.to_string()))?;
+    Ok(Started {
+        app,
+        addr,
+        listener,
+        admin_token_path,
+    })
+}
+
+/// Opens keys, configuration, policies, store and ledger, records the start, starts the
+/// detector and bootstraps the first admin (its token file is the returned path).
+pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -155,18 +173,7 @@ pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
         write_secret(&admin_token_path, &token)?;
         tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| Fatal::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Fatal::new("listen", e.to_string()))?;
-    Ok(Started {
-        app,
-        addr,
-        listener,
-        admin_token_path,
-    })
+    Ok((app, admin_token_path))
 }
 
 /// Where the ledger lives inside a data directory.

@@ -1,0 +1,578 @@
+//! Turns the plan into requests to the real gateway, in process: the same router,
+//! policy, quotas, ledger and detector as `custos serve`, with each request carrying its
+//! simulated time (`X-Custos-Simulated-Time`).
+//!
+//! Time advances in five-minute slices. The scripts starting in a slice run concurrently
+//! (each script's steps in order); before the next slice the driver waits until the
+//! detector has read the whole ledger, as a detector keeping up in real time would have.
+//! So an insider suspended at 10:03 gets nothing from 10:05 on: the slice bounds how
+//! late an action takes effect (the detector itself keeps up within a second, see
+//! BENCHMARKS.md), and is what keeps enough requests in flight for a fast run.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use futures::StreamExt;
+use rand::Rng;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use custos_gateway::SharedApp;
+
+use super::company::{EPOCH_MS, local_time};
+use super::plan::{Contact, Plan, Script, Work};
+use super::rng;
+
+/// Scripts in flight at once.
+const CONCURRENCY: usize = 128;
+/// Customers per import request.
+const IMPORT_CHUNK: usize = 5_000;
+/// Length of a slice of simulated time.
+const SLICE_MS: i64 = 5 * 60_000;
+/// The CRM integration's staff id.
+pub const CRM: &str = "sim-crm";
+
+/// The gateway as the driver uses it.
+pub struct Gateway {
+    router: Router,
+    app: SharedApp,
+}
+
+/// An answer: status and JSON body (Null when not JSON).
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Gateway {
+    /// Wraps a started app.
+    pub fn new(app: SharedApp) -> Gateway {
+        Gateway {
+            router: custos_gateway::router(app.clone()),
+            app,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        at: i64,
+        case: Option<&str>,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Answer, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-custos-simulated-time", at.to_string());
+        if let Some(case) = case {
+            request = request.header("x-custos-case", case);
+        }
+        let body = match body {
+            Some((content_type, bytes)) => {
+                request = request.header("content-type", content_type);
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        let request = request.body(body).map_err(|e| e.to_string())?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+
+    async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        at: i64,
+        body: Value,
+    ) -> Result<Answer, String> {
+        let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        self.call(
+            Method::POST,
+            path,
+            token,
+            at,
+            None,
+            Some(("application/json", bytes)),
+        )
+        .await
+    }
+
+    /// Waits until the detector has read every ledger entry (including its own).
+    async fn detector_caught_up(&self) -> Result<(), String> {
+        loop {
+            let cursor = self
+                .app
+                .store
+                .consumer_cursor(custos_detector::DETECTOR)
+                .await
+                .map_err(|e| e.to_string())?;
+            if cursor >= self.app.access.size() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// What happened to one insider during the run.
+#[derive(Clone, Debug, Default)]
+pub struct InsiderOutcome {
+    /// Time of the first abusive access attempt (view or search).
+    pub first_abuse: Option<i64>,
+    /// Real customers whose fields were revealed to them in abusive contacts.
+    pub revealed: HashSet<u32>,
+    /// Canary customers they tried to open.
+    pub canaries_touched: u32,
+    /// Abusive requests refused (quota, policy, suspension).
+    pub refused: u64,
+}
+
+/// Totals of the run with protections on.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Per insider, in plan order.
+    pub insiders: Vec<InsiderOutcome>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Honest contacts worked.
+    pub honest_contacts: u64,
+    /// Honest views or reveals refused.
+    pub honest_refused: u64,
+    /// People who worked, per day summed (the staff-days of the false-alert rate).
+    pub staff_days: u64,
+    /// Staff ids, in company order.
+    pub staff_ids: Vec<String>,
+}
+
+/// The vault as created: ids and phone numbers, real customers then canaries.
+struct Vault {
+    ids: Vec<String>,
+    phones: Vec<String>,
+}
+
+/// Loads the company into the gateway and runs the plan day by day.
+pub async fn run(
+    gateway: &Gateway,
+    admin_token: &str,
+    plan: &Plan,
+    seed: u64,
+    progress: &indicatif::ProgressBar,
+) -> Result<Outcome, String> {
+    let setup_at = EPOCH_MS - 86_400_000;
+    let tokens = create_staff(gateway, admin_token, plan, setup_at).await?;
+    let crm = tokens
+        .get(CRM)
+        .cloned()
+        .ok_or("the CRM integration has no token")?;
+    let vault = create_vault(gateway, admin_token, plan, seed, setup_at).await?;
+    let staff_tokens: Vec<String> = plan
+        .company
+        .staff
+        .iter()
+        .map(|p| tokens.get(&p.id).cloned().unwrap_or_default())
+        .collect();
+    let mut outcome = Outcome {
+        insiders: vec![InsiderOutcome::default(); plan.insiders.len()],
+        staff_ids: plan.company.staff.iter().map(|p| p.id.clone()).collect(),
+        ..Outcome::default()
+    };
+    let mut locked_out: HashSet<usize> = HashSet::new();
+    for day in 0..plan.company.days {
+        outcome.staff_days += (0..plan.company.staff.len())
+            .filter(|&s| plan.works(s, day) && plan.company.staff[s].contacts_per_day > 0.0)
+            .count() as u64;
+        let scripts = plan.day(day);
+        let mut start = 0;
+        while start < scripts.len() {
+            let slice = (scripts[start].at - local_time(day, 0.0)).div_euclid(SLICE_MS);
+            let end = start
+                + scripts[start..]
+                    .iter()
+                    .take_while(|s| (s.at - local_time(day, 0.0)).div_euclid(SLICE_MS) == slice)
+                    .count();
+            let batch = scripts[start..end]
+                .iter()
+                .filter(|s| !locked_out.contains(&s.staff));
+            let results: Vec<Result<Done, String>> = futures::stream::iter(batch)
+                .map(|script| run_script(gateway, &crm, &staff_tokens, &vault, plan, script))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for done in results {
+                let done = done?;
+                outcome.requests += done.requests;
+                match done.insider {
+                    Some(i) => {
+                        let o = &mut outcome.insiders[i];
+                        if let Some(t) = done.first_access {
+                            o.first_abuse = Some(o.first_abuse.map_or(t, |f| f.min(t)));
+                        }
+                        if let Some(c) = done.revealed {
+                            o.revealed.insert(c);
+                        }
+                        o.canaries_touched += u32::from(done.canary);
+                        o.refused += done.refused;
+                    }
+                    None => {
+                        outcome.honest_contacts += u64::from(done.contact);
+                        outcome.honest_refused += done.refused;
+                    }
+                }
+                if done.suspended {
+                    // A suspended person notices and stops trying.
+                    locked_out.insert(done.staff);
+                }
+            }
+            gateway.detector_caught_up().await?;
+            start = end;
+        }
+        progress.inc(1);
+    }
+    gateway.detector_caught_up().await?;
+    Ok(outcome)
+}
+
+/// What one script did.
+struct Done {
+    staff: usize,
+    insider: Option<usize>,
+    requests: u64,
+    contact: bool,
+    first_access: Option<i64>,
+    revealed: Option<u32>,
+    canary: bool,
+    refused: u64,
+    suspended: bool,
+}
+
+async fn run_script(
+    gateway: &Gateway,
+    crm: &str,
+    tokens: &[String],
+    vault: &Vault,
+    plan: &Plan,
+    script: &Script,
+) -> Result<Done, String> {
+    let person = &plan.company.staff[script.staff];
+    let token = tokens[script.staff].as_str();
+    let mut done = Done {
+        staff: script.staff,
+        insider: script.insider,
+        requests: 0,
+        contact: false,
+        first_access: None,
+        revealed: None,
+        canary: false,
+        refused: 0,
+        suspended: false,
+    };
+    match &script.work {
+        Work::Probe(target) => {
+            let phone = match target {
+                Some(c) => vault.phones[*c as usize].clone(),
+                None => {
+                    let mut rng = rng::stream(script.at as u64, "probe", script.staff as u64);
+                    format!("139{:08}", rng.random_range(0..100_000_000u32))
+                }
+            };
+            done.first_access = Some(script.at);
+            let answer = gateway
+                .call(
+                    Method::GET,
+                    &format!("/v1/customers?phone={phone}"),
+                    token,
+                    script.at,
+                    None,
+                    None,
+                )
+                .await?;
+            note(&mut done, &answer);
+        }
+        Work::Contact(contact) => {
+            done.contact = true;
+            work_contact(
+                gateway,
+                crm,
+                token,
+                vault,
+                plan,
+                script,
+                person.id.as_str(),
+                contact,
+                &mut done,
+            )
+            .await?;
+        }
+    }
+    Ok(done)
+}
+
+/// Counts an answer to one of the person's requests.
+fn note(done: &mut Done, answer: &Answer) {
+    done.requests += 1;
+    if answer.status.is_client_error() {
+        done.refused += 1;
+        let message = answer.body["error"]["message"].as_str().unwrap_or("");
+        if message.contains("(suspended)") {
+            done.suspended = true;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn work_contact(
+    gateway: &Gateway,
+    crm: &str,
+    token: &str,
+    vault: &Vault,
+    plan: &Plan,
+    script: &Script,
+    staff_id: &str,
+    contact: &Contact,
+    done: &mut Done,
+) -> Result<(), String> {
+    const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+    let customer = &vault.ids[contact.customer as usize];
+    let at = script.at;
+    let mut case = json!({
+        "customer": customer,
+        "assignee": staff_id,
+        "channel": CHANNELS[contact.customer as usize % 4],
+        "reason": if contact.inbound { "customer enquiry" } else { "follow-up" },
+        "inbound": contact.inbound,
+    });
+    if contact.requested {
+        case["requested_by"] = json!(staff_id);
+    }
+    let created = gateway.post_json("/v1/cases", crm, at, case).await?;
+    done.requests += 1;
+    let Some(case_id) = created.body["id"].as_str().map(str::to_owned) else {
+        return Err(format!(
+            "the CRM could not open a case: {} {}",
+            created.status, created.body
+        ));
+    };
+    let is_canary = contact.customer >= plan.vault.customers;
+    if contact.search_first {
+        let phone = &vault.phones[contact.customer as usize];
+        let answer = gateway
+            .call(
+                Method::GET,
+                &format!("/v1/customers?phone={phone}"),
+                token,
+                at + 3_000,
+                None,
+                None,
+            )
+            .await?;
+        note(done, &answer);
+    }
+    let view_at = at + i64::from(contact.view_after_s) * 1000;
+    done.first_access = Some(view_at);
+    done.canary = is_canary;
+    let view = gateway
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{customer}"),
+            token,
+            view_at,
+            Some(&case_id),
+            None,
+        )
+        .await?;
+    note(done, &view);
+    if view.status != StatusCode::OK {
+        return Ok(());
+    }
+    if !contact.reveal.is_empty() {
+        let reveal_at = at + i64::from(contact.reveal_after_s) * 1000;
+        let answer = gateway
+            .post_json(
+                &format!("/v1/customers/{customer}/reveal"),
+                token,
+                reveal_at,
+                json!({"fields": contact.reveal, "case": case_id, "reason": "call-back"}),
+            )
+            .await?;
+        note(done, &answer);
+        if answer.status == StatusCode::OK && !is_canary {
+            done.revealed = Some(contact.customer);
+        }
+    }
+    if let Some(after) = contact.close_after_s {
+        let answer = gateway
+            .call(
+                Method::POST,
+                &format!("/v1/cases/{case_id}/close"),
+                token,
+                at + i64::from(after) * 1000,
+                None,
+                None,
+            )
+            .await?;
+        note(done, &answer);
+    }
+    Ok(())
+}
+
+/// Creates every person and the CRM integration, and issues their tokens.
+async fn create_staff(
+    gateway: &Gateway,
+    admin: &str,
+    plan: &Plan,
+    at: i64,
+) -> Result<HashMap<String, String>, String> {
+    let mut people: Vec<(String, &str, &str)> = plan
+        .company
+        .staff
+        .iter()
+        .map(|p| (p.id.clone(), p.role.name(), plan.company.org_of(p).name))
+        .collect();
+    people.push((CRM.to_owned(), "integration", plan.company.orgs[0].name));
+    let created: Vec<Result<(String, String), String>> = futures::stream::iter(people)
+        .map(|(id, role, org)| async move {
+            let answer = gateway
+                .post_json(
+                    "/v1/staff",
+                    admin,
+                    at,
+                    json!({"id": id, "name": format!("Simulated {id}"), "role": role, "org": org}),
+                )
+                .await?;
+            if answer.status != StatusCode::CREATED {
+                return Err(format!(
+                    "cannot create {id}: {} {}",
+                    answer.status, answer.body
+                ));
+            }
+            let token = gateway
+                .call(
+                    Method::POST,
+                    &format!("/v1/staff/{id}/tokens"),
+                    admin,
+                    at,
+                    None,
+                    None,
+                )
+                .await?;
+            let token = token.body["token"]
+                .as_str()
+                .ok_or_else(|| format!("no token for {id}: {}", token.body))?
+                .to_owned();
+            Ok((id, token))
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    created.into_iter().collect()
+}
+
+/// Imports the customers and plants the canaries; returns their ids and phones.
+async fn create_vault(
+    gateway: &Gateway,
+    admin: &str,
+    plan: &Plan,
+    seed: u64,
+    at: i64,
+) -> Result<Vault, String> {
+    let mut vault = Vault {
+        ids: Vec::new(),
+        phones: Vec::new(),
+    };
+    let total = plan.vault.customers as usize;
+    let mut serial = 0u64;
+    let mut chunk_index = 0u64;
+    while vault.ids.len() < total {
+        let n = IMPORT_CHUNK.min(total - vault.ids.len());
+        let mut rng = rng::stream(seed, "customers", chunk_index);
+        chunk_index += 1;
+        let people = crate::demo_data::people(&mut rng, n, serial);
+        serial += n as u64;
+        let ids = upload(gateway, admin, "/v1/customers/import", &people, at).await?;
+        // Phones are unique within a chunk; a rare clash across chunks is refused by the
+        // gateway as a whole chunk, which is then drawn again.
+        let Some(ids) = ids else { continue };
+        vault.ids.extend(ids);
+        vault.phones.extend(people.into_iter().map(|p| p.phone));
+    }
+    // A canary sharing a phone with a customer is refused (409): draw again.
+    for attempt in 0..10 {
+        if plan.vault.canaries == 0 {
+            return Ok(vault);
+        }
+        let mut rng = rng::stream(seed, "canaries", attempt);
+        let people =
+            crate::demo_data::people(&mut rng, plan.vault.canaries as usize, 1_000_000_000);
+        if let Some(ids) = upload(gateway, admin, "/v1/canaries", &people, at).await? {
+            vault.ids.extend(ids);
+            vault.phones.extend(people.into_iter().map(|p| p.phone));
+            return Ok(vault);
+        }
+    }
+    Err("cannot plant canaries: every draw collided with a customer".into())
+}
+
+/// Posts `people` as NDJSON; `None` when refused for a duplicate (409).
+async fn upload(
+    gateway: &Gateway,
+    admin: &str,
+    path: &str,
+    people: &[crate::demo_data::DemoCustomer],
+    at: i64,
+) -> Result<Option<Vec<String>>, String> {
+    let mut ndjson = Vec::new();
+    for p in people {
+        serde_json::to_writer(&mut ndjson, p).map_err(|e| e.to_string())?;
+        ndjson.push(b'\n');
+    }
+    let answer = gateway
+        .call(
+            Method::POST,
+            path,
+            admin,
+            at,
+            None,
+            Some(("application/x-ndjson", ndjson)),
+        )
+        .await?;
+    if answer.status == StatusCode::CONFLICT {
+        return Ok(None);
+    }
+    if !answer.status.is_success() {
+        return Err(format!("{path}: {} {}", answer.status, answer.body));
+    }
+    let ids: Vec<String> = answer.body["ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.len() != people.len() {
+        return Err(format!(
+            "{path}: {} ids for {} customers",
+            ids.len(),
+            people.len()
+        ));
+    }
+    Ok(Some(ids))
+}

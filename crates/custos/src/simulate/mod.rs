@@ -1,0 +1,16 @@
+//! `custos simulate`: a synthetic company driven through the real gateway, with insider
+//! scenarios mixed into its normal traffic, and the evaluation of what the protections
+//! caught.
+//!
+//! Data flow: [`company`] draws the organisations and staff, [`scenario`] reads the
+//! insider scenarios, [`plan`] turns both into each day's scripts (deterministic for a
+//! seed), [`drive`] sends them as requests to the gateway in process (simulated clock,
+//! same policy, quotas, ledger and detector as `custos serve`), and [`report`] compares
+//! the outcome with what the same plan would have given the insiders unprotected.
+
+pub mod company;
+pub mod drive;
+pub mod plan;
+pub mod report;
+mod rng;
+pub mod scenario;

@@ -1,0 +1,373 @@
+//! The evaluation: what the detector caught, how fast, what the insiders took with the
+//! protections on and what the same plan would have given them with none.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use super::company::HOUR_MS;
+use super::drive::Outcome;
+use super::plan::{Plan, Work};
+
+/// An alert as the evaluation needs it.
+#[derive(Clone, Debug)]
+pub struct RaisedAlert {
+    /// The person, or `org:<name>`.
+    pub subject: String,
+    /// The rule, e.g. `risk_suspend`, `canary_hit`, `org_risk`.
+    pub kind: String,
+    /// Whether the person was suspended on it.
+    pub suspended: bool,
+    /// Simulated time of the ledger entry that raised it.
+    pub at: i64,
+}
+
+/// One insider's line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct InsiderReport {
+    /// Staff id.
+    pub id: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Organisation.
+    pub org: String,
+    /// Whether an alert named them after their first abusive access.
+    pub detected: bool,
+    /// Hours from the first abusive access to the first alert (null: not detected).
+    pub hours_to_detect: Option<f64>,
+    /// Hours from the first abusive access to suspension (null: not suspended).
+    pub hours_to_suspend: Option<f64>,
+    /// Real customers revealed to them in abusive contacts (all before suspension:
+    /// a suspended person gets nothing).
+    pub records_revealed_before_suspension: u64,
+    /// What the same plan revealed with no protections.
+    pub records_revealed_unprotected: u64,
+    /// Canary customers they tried to open.
+    pub canaries_touched: u32,
+    /// The kinds of alert raised on them.
+    pub alert_kinds: Vec<String>,
+}
+
+/// One scenario's line.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScenarioReport {
+    /// Insiders in the scenario.
+    pub insiders: u32,
+    /// Of them detected.
+    pub detected: u32,
+    /// detected / insiders.
+    pub detection_rate: f64,
+    /// Median hours to detect, over the detected.
+    pub median_hours_to_detect: Option<f64>,
+    /// Median records revealed before suspension.
+    pub median_records_revealed: Option<f64>,
+    /// Records revealed by its insiders, protections on.
+    pub records_revealed: u64,
+    /// Records revealed by its insiders, protections off.
+    pub records_revealed_unprotected: u64,
+}
+
+/// Canary figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CanaryReport {
+    /// Insiders who touched at least one canary.
+    pub insiders_touching: u32,
+    /// Of them with a `canary_hit` alert.
+    pub caught: u32,
+    /// `canary_hit` alerts on honest staff.
+    pub false_alerts: u32,
+}
+
+/// The whole report (`--report FILE`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Staff simulated.
+    pub staff: u32,
+    /// Days simulated.
+    pub days: u32,
+    /// The seed.
+    pub seed: u64,
+    /// Real customers in the vault.
+    pub customers: u32,
+    /// Canary customers planted.
+    pub canaries: u32,
+    /// Person alerts on honest staff (or on insiders before their first abuse) per
+    /// 1,000 staff-days worked.
+    pub false_alerts_per_1000_staff_days: f64,
+    /// Those alerts.
+    pub false_alerts: u64,
+    /// Those alerts by rule.
+    pub false_alerts_by_kind: BTreeMap<String, u64>,
+    /// Honest people suspended at least once.
+    pub honest_suspended: u64,
+    /// Staff-days worked by people who handle contacts.
+    pub staff_days: u64,
+    /// Records revealed by insiders with protections on ÷ off.
+    pub harvest_ratio: f64,
+    /// Records revealed by insiders, protections on.
+    pub harvest_protected: u64,
+    /// Records revealed by insiders, protections off.
+    pub harvest_unprotected: u64,
+    /// detected ÷ insiders over all scenarios.
+    pub detection_rate: f64,
+    /// Median hours to detect over the detected.
+    pub median_hours_to_detect: Option<f64>,
+    /// 90th percentile of hours to detect over the detected.
+    pub p90_hours_to_detect: Option<f64>,
+    /// Median records revealed before suspension, over all insiders.
+    pub median_records_revealed_before_suspension: Option<f64>,
+    /// Per scenario.
+    pub scenarios: BTreeMap<String, ScenarioReport>,
+    /// Per insider.
+    pub insiders: Vec<InsiderReport>,
+    /// Canaries.
+    pub canary: CanaryReport,
+    /// Organisation alerts (partner companies), with hours since the run started.
+    pub org_alerts: Vec<(String, f64)>,
+    /// Requests sent through the gateway.
+    pub requests: u64,
+    /// Honest contacts worked.
+    pub honest_contacts: u64,
+    /// Honest requests refused (quotas, policy, suspension).
+    pub honest_refused: u64,
+    /// Wall-clock seconds of the protected run.
+    pub wall_seconds: f64,
+}
+
+/// Per insider: real customers revealed by the plan with nothing in the way.
+pub fn unprotected_harvest(plan: &Plan) -> Vec<u64> {
+    let mut sets = vec![HashSet::new(); plan.insiders.len()];
+    let all_days: HashSet<u32> = plan
+        .insiders
+        .iter()
+        .flat_map(|i| i.active_days.iter().copied())
+        .collect();
+    let mut days: Vec<u32> = all_days.into_iter().collect();
+    days.sort_unstable();
+    for day in days {
+        for script in plan.day(day) {
+            if let (Some(i), Work::Contact(c)) = (script.insider, &script.work)
+                && !c.reveal.is_empty()
+                && c.customer < plan.vault.customers
+            {
+                sets[i].insert(c.customer);
+            }
+        }
+    }
+    sets.iter().map(|s| s.len() as u64).collect()
+}
+
+fn hours(from: i64, to: i64) -> f64 {
+    ((to - from) as f64 / HOUR_MS as f64 * 100.0).round() / 100.0
+}
+
+fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+/// Builds the report.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    plan: &Plan,
+    seed: u64,
+    outcome: &Outcome,
+    alerts: &[RaisedAlert],
+    unprotected: &[u64],
+    run_start: i64,
+    wall_seconds: f64,
+) -> Report {
+    let mut insiders = Vec::new();
+    let mut canary = CanaryReport::default();
+    let mut insider_ids = HashSet::new();
+    let mut false_alerts = 0u64;
+    let mut false_by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, insider) in plan.insiders.iter().enumerate() {
+        let person = &plan.company.staff[insider.staff];
+        insider_ids.insert(person.id.as_str());
+        let o = &outcome.insiders[i];
+        let mine: Vec<&RaisedAlert> = alerts.iter().filter(|a| a.subject == person.id).collect();
+        let after: Vec<&&RaisedAlert> = mine
+            .iter()
+            .filter(|a| o.first_abuse.is_some_and(|f| a.at >= f))
+            .collect();
+        for early in mine
+            .iter()
+            .filter(|a| o.first_abuse.is_none_or(|f| a.at < f))
+        {
+            false_alerts += 1;
+            *false_by_kind.entry(early.kind.clone()).or_default() += 1;
+        }
+        let first = o.first_abuse.unwrap_or(0);
+        let detect = after.iter().map(|a| a.at).min();
+        let suspend = after.iter().filter(|a| a.suspended).map(|a| a.at).min();
+        if o.canaries_touched > 0 {
+            canary.insiders_touching += 1;
+            if after.iter().any(|a| a.kind == "canary_hit") {
+                canary.caught += 1;
+            }
+        }
+        let mut kinds: Vec<String> = after.iter().map(|a| a.kind.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        insiders.push(InsiderReport {
+            id: person.id.clone(),
+            scenario: plan.scenarios[insider.scenario].name.clone(),
+            org: plan.company.org_of(person).name.to_owned(),
+            detected: detect.is_some(),
+            hours_to_detect: detect.map(|t| hours(first, t)),
+            hours_to_suspend: suspend.map(|t| hours(first, t)),
+            records_revealed_before_suspension: o.revealed.len() as u64,
+            records_revealed_unprotected: unprotected[i],
+            canaries_touched: o.canaries_touched,
+            alert_kinds: kinds,
+        });
+    }
+    let mut honest_suspended = HashSet::new();
+    let mut org_alerts = Vec::new();
+    for a in alerts {
+        if let Some(org) = a.subject.strip_prefix("org:") {
+            org_alerts.push((org.to_owned(), hours(run_start, a.at)));
+        } else if !insider_ids.contains(a.subject.as_str()) {
+            false_alerts += 1;
+            *false_by_kind.entry(a.kind.clone()).or_default() += 1;
+            if a.kind == "canary_hit" {
+                canary.false_alerts += 1;
+            }
+            if a.suspended {
+                honest_suspended.insert(a.subject.as_str());
+            }
+        }
+    }
+    let mut scenarios: BTreeMap<String, ScenarioReport> = BTreeMap::new();
+    for scenario in &plan.scenarios {
+        let of: Vec<&InsiderReport> = insiders
+            .iter()
+            .filter(|i| i.scenario == scenario.name)
+            .collect();
+        let detected = of.iter().filter(|i| i.detected).count() as u32;
+        let hours: Vec<f64> = of.iter().filter_map(|i| i.hours_to_detect).collect();
+        let records: Vec<f64> = of
+            .iter()
+            .map(|i| i.records_revealed_before_suspension as f64)
+            .collect();
+        scenarios.insert(
+            scenario.name.clone(),
+            ScenarioReport {
+                insiders: of.len() as u32,
+                detected,
+                detection_rate: f64::from(detected) / of.len().max(1) as f64,
+                median_hours_to_detect: quantile(&hours, 0.5),
+                median_records_revealed: quantile(&records, 0.5),
+                records_revealed: of
+                    .iter()
+                    .map(|i| i.records_revealed_before_suspension)
+                    .sum(),
+                records_revealed_unprotected: of
+                    .iter()
+                    .map(|i| i.records_revealed_unprotected)
+                    .sum(),
+            },
+        );
+    }
+    let detected = insiders.iter().filter(|i| i.detected).count();
+    let hours_all: Vec<f64> = insiders.iter().filter_map(|i| i.hours_to_detect).collect();
+    let records_all: Vec<f64> = insiders
+        .iter()
+        .map(|i| i.records_revealed_before_suspension as f64)
+        .collect();
+    let on: u64 = insiders
+        .iter()
+        .map(|i| i.records_revealed_before_suspension)
+        .sum();
+    let off: u64 = unprotected.iter().sum();
+    Report {
+        staff: plan.company.staff.len() as u32,
+        days: plan.company.days,
+        seed,
+        customers: plan.vault.customers,
+        canaries: plan.vault.canaries,
+        false_alerts_per_1000_staff_days: false_alerts as f64 * 1000.0
+            / outcome.staff_days.max(1) as f64,
+        false_alerts,
+        false_alerts_by_kind: false_by_kind,
+        honest_suspended: honest_suspended.len() as u64,
+        staff_days: outcome.staff_days,
+        harvest_ratio: if off == 0 {
+            0.0
+        } else {
+            on as f64 / off as f64
+        },
+        harvest_protected: on,
+        harvest_unprotected: off,
+        detection_rate: detected as f64 / insiders.len().max(1) as f64,
+        median_hours_to_detect: quantile(&hours_all, 0.5),
+        p90_hours_to_detect: quantile(&hours_all, 0.9),
+        median_records_revealed_before_suspension: quantile(&records_all, 0.5),
+        scenarios,
+        insiders,
+        canary,
+        org_alerts,
+        requests: outcome.requests,
+        honest_contacts: outcome.honest_contacts,
+        honest_refused: outcome.honest_refused,
+        wall_seconds,
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
+}
+
+impl Report {
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<20} {:>8} {:>8} {:>6} {:>10} {:>10} {:>12}\n",
+            "scenario", "insiders", "detected", "rate", "med.hours", "med.recs", "recs on/off"
+        );
+        for (name, s) in &self.scenarios {
+            out += &format!(
+                "{:<20} {:>8} {:>8} {:>5.0}% {:>10} {:>10} {:>12}\n",
+                name,
+                s.insiders,
+                s.detected,
+                s.detection_rate * 100.0,
+                opt(s.median_hours_to_detect),
+                opt(s.median_records_revealed),
+                format!("{}/{}", s.records_revealed, s.records_revealed_unprotected),
+            );
+        }
+        out += &format!(
+            "\noverall detection {:.1}%  median {} h, p90 {} h to detect  median {} records before suspension\n\
+             false alerts {} ({:.2} per 1,000 staff-days of {}), honest staff suspended {}\n\
+             harvest ratio {:.4}% ({} protected / {} unprotected)  canaries: {} of {} insiders caught, {} false\n\
+             {} requests in {:.0} s ({:.0}/s); {} honest contacts, {} honest requests refused\n",
+            self.detection_rate * 100.0,
+            opt(self.median_hours_to_detect),
+            opt(self.p90_hours_to_detect),
+            opt(self.median_records_revealed_before_suspension),
+            self.false_alerts,
+            self.false_alerts_per_1000_staff_days,
+            self.staff_days,
+            self.honest_suspended,
+            self.harvest_ratio * 100.0,
+            self.harvest_protected,
+            self.harvest_unprotected,
+            self.canary.caught,
+            self.canary.insiders_touching,
+            self.canary.false_alerts,
+            self.requests,
+            self.wall_seconds,
+            self.requests as f64 / self.wall_seconds.max(0.001),
+            self.honest_contacts,
+            self.honest_refused,
+        );
+        out
+    }
+}

@@ -1,0 +1,254 @@
+//! `custos simulate`: runs the simulator (library module `custos::simulate`) against a
+//! gateway opened in process on a fresh data directory with a simulated clock.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use custos::simulate::company::{Company, EPOCH_MS};
+use custos::simulate::drive::{self, Gateway};
+use custos::simulate::plan::{Plan, Vault};
+use custos::simulate::report::{self, RaisedAlert};
+use custos::simulate::scenario::Scenario;
+use custos_gateway::Config;
+
+use crate::Fatal;
+use crate::serve::{self, ServeArgs};
+
+/// Options of `custos simulate`.
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// Scenario files (TOML); the shipped ones are in `scenarios/`.
+    #[arg(long = "scenario", required = true, num_args = 1..)]
+    pub scenarios: Vec<PathBuf>,
+    /// People on staff.
+    #[arg(long, default_value_t = 5000)]
+    pub staff: u32,
+    /// Days simulated.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Seed: the same seed and options give the same company, traffic and insiders.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Real customers in the vault.
+    #[arg(long, default_value_t = 200_000)]
+    pub customers: u32,
+    /// Canary customers planted among them.
+    #[arg(long, default_value_t = 100)]
+    pub canaries: u32,
+    /// Write the evaluation as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Gateway configuration (TOML, as for `custos serve`); by default the simulated
+    /// company's: UTC+8, working hours 07:00–22:00, agent quotas of 250 customers a day
+    /// and 40 reveals an hour.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory for the run (must not exist); by default a temporary one in
+    /// memory (/dev/shm where there is one: a simulation needs no durability, and its
+    /// fsyncs would be most of its time), removed at the end.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL; without it the store is SQLite in the data directory.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Hide the progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The simulated company's gateway configuration: its time zone, working hours, and
+/// quotas sized for its launch days (×3 demand: up to ~250 customers for a busy agent).
+const COMPANY_CONFIG: &str = "\
+# The simulated company works at UTC+8, in shifts between 07:00 and 22:00.
+[detector.features]
+utc_offset_minutes = 480
+shift_start_hour = 7
+shift_end_hour = 22
+
+# Agents' ceilings cover a launch day of a busy agent; the detector covers the rest.
+[quota.support]
+customers_per_day = 250
+reveals_per_hour = 40
+searches_per_day = 400
+
+[quota.sales]
+customers_per_day = 250
+reveals_per_hour = 40
+searches_per_day = 400
+";
+
+pub async fn run(args: SimulateArgs) -> Result<(), Fatal> {
+    if args.staff == 0 || args.days == 0 || args.customers == 0 {
+        return Err(Fatal::new(
+            "invalid_argument",
+            "--staff, --days and --customers must be at least 1",
+        ));
+    }
+    let scenarios = args
+        .scenarios
+        .iter()
+        .map(|p| Scenario::load(p).map_err(|e| Fatal::new(e.code(), e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (data_dir, temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let shm = std::path::Path::new("/dev/shm");
+            let base = if shm.is_dir() {
+                shm.to_owned()
+            } else {
+                std::env::temp_dir()
+            };
+            (
+                base.join(format!("custos-simulate-{}", std::process::id())),
+                true,
+            )
+        }
+    };
+    if data_dir.exists() {
+        return Err(Fatal::new(
+            "data_dir",
+            format!(
+                "{} exists; a simulation needs a fresh data directory",
+                data_dir.display()
+            ),
+        ));
+    }
+    let result = simulate(&args, scenarios, &data_dir).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    result
+}
+
+async fn simulate(
+    args: &SimulateArgs,
+    scenarios: Vec<Scenario>,
+    data_dir: &std::path::Path,
+) -> Result<(), Fatal> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        Fatal::new(
+            "data_dir",
+            format!("cannot create {}: {e}", data_dir.display()),
+        )
+    })?;
+    let config_path = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let path = data_dir.join("simulated-company.toml");
+            std::fs::write(&path, COMPANY_CONFIG).map_err(|e| {
+                Fatal::new("data_dir", format!("cannot write {}: {e}", path.display()))
+            })?;
+            path
+        }
+    };
+    let config =
+        Config::load(Some(&config_path)).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    let quota: HashMap<String, u32> = ["support", "sales", "team_lead"]
+        .iter()
+        .filter_map(|role| {
+            config
+                .quota_for(role)
+                .customers_per_day
+                .map(|q| ((*role).to_owned(), q))
+        })
+        .collect();
+    let company = Company::generate(args.staff, args.days, args.seed);
+    let vault = Vault {
+        customers: args.customers,
+        canaries: args.canaries,
+    };
+    let plan = Plan::new(company, vault, scenarios, quota, args.seed)
+        .map_err(|e| Fatal::new("scenario_invalid", e))?;
+    let serve_args = ServeArgs {
+        data_dir: data_dir.to_owned(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        config: Some(config_path),
+        policies: None,
+        database_url: args.database_url.clone(),
+        simulated_clock: true,
+    };
+    let (app, admin_token_path) = serve::open(&serve_args).await?;
+    let admin = std::fs::read_to_string(&admin_token_path)
+        .map_err(|e| Fatal::new("data_dir", format!("cannot read the admin token: {e}")))?;
+    let gateway = Gateway::new(app.clone());
+    eprintln!(
+        "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
+        args.staff,
+        plan.insiders.len(),
+        plan.scenarios.len(),
+        args.days,
+        args.customers,
+        args.seed
+    );
+    let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
+    let started = Instant::now();
+    let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
+        .await
+        .map_err(|e| Fatal::new("simulation_failed", e))?;
+    progress.finish();
+    let wall = started.elapsed().as_secs_f64();
+    let alerts = raised_alerts(&app).await?;
+    let unprotected = report::unprotected_harvest(&plan);
+    let report = report::evaluate(
+        &plan,
+        args.seed,
+        &outcome,
+        &alerts,
+        &unprotected,
+        EPOCH_MS,
+        wall,
+    );
+    println!("{}", report.table());
+    if let Some(path) = &args.report {
+        let json =
+            serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
+        println!("report written to {}", path.display());
+    }
+    // The sequencer publishes the last checkpoint within a second; wait for it so the
+    // directory is not removed under it.
+    for _ in 0..50 {
+        let (size, published) = app
+            .access
+            .with_ledger(|l| Ok((l.size(), l.checkpoint_size())))
+            .await
+            .unwrap_or((0, 0));
+        if published >= size {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.store.close().await;
+    Ok(())
+}
+
+/// Every alert with the simulated time of the ledger entry behind it.
+async fn raised_alerts(app: &custos_gateway::SharedApp) -> Result<Vec<RaisedAlert>, Fatal> {
+    let fail = |e: String| Fatal::new("simulation_failed", e);
+    let alerts = app
+        .store
+        .alerts(None, u32::MAX)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut raised = Vec::with_capacity(alerts.len());
+    for alert in alerts {
+        let Some(&seq) = alert.entries.first() else {
+            continue;
+        };
+        let entry = app
+            .access
+            .entries(seq, 1)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let at = entry.first().map_or(alert.created_at, |r| r.at);
+        raised.push(RaisedAlert {
+            subject: alert.staff_id,
+            kind: alert.kind,
+            suspended: alert.action == "suspended",
+            at,
+        });
+    }
+    Ok(raised)
+}
