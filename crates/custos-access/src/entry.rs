@@ -28,6 +28,20 @@
 //! Only ids and fixed words: the case's reason (free text) stays sealed in the store.
 //! Entries written before this convention carry no facts; readers treat a `create_case`
 //! without a `contact:` fact as inbound.
+//!
+//! # `reason_code`
+//!
+//! For an allowed request, why it was allowed: the id of the deciding policy (or a
+//! search's outcome); for a refused or failed one, the error's stable code (e.g.
+//! `quota_exceeded`, `step_up_required`). A `reveal` that carried a step-up
+//! justification (required while a detector restriction is in force on the person)
+//! records `step_up:<policy id>` ([`REASON_STEP_UP`]): that a justification was given,
+//! never its text, which may hold personal data. `fields` stays the list of fields
+//! revealed (quota counters are rebuilt from it).
+//!
+//! The detector's own entries (role `system`) name its act in `action`
+//! (`suspend_staff`, `lower_quota`, `require_step_up`), the person in `target` and the
+//! rule that fired in `reason_code`.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +58,9 @@ pub const CASE_CONTACT_INBOUND: &str = "contact:inbound";
 pub const CASE_CONTACT_NONE: &str = "contact:none";
 /// Prefix of a `create_case` entry's fact naming the staff member who asked for the case.
 pub const CASE_REQUESTED_BY: &str = "requested_by:";
+/// Prefix of the reason code of a `reveal` allowed with a step-up justification; the
+/// deciding policy's id follows (module docs).
+pub const REASON_STEP_UP: &str = "step_up:";
 
 /// Wire form of version 1. Field order is part of the format: do not reorder.
 #[derive(Serialize, Deserialize)]

@@ -7,23 +7,32 @@
 //! and their peers, see [`features`], [`baseline`], [`score`]); a finding becomes, in
 //! this order:
 //!
-//! 1. the action (e.g. suspension: the person gets nothing from their next request on);
+//! 1. the action: suspension (`risk_suspend`, `canary_hit`: the person gets nothing from
+//!    their next request on), or a [`restrict`]ion handed to the gateway through the
+//!    [`RestrictionHook`] (`risk_lower_quota`: lowered quotas and a step-up
+//!    justification for reveals; `risk_step_up`: the justification only), for 24 hours;
 //! 2. a ledger entry saying the detector acted, and why;
 //! 3. the alert (its id derives from the rule, the person and the ledger entry, so a
-//!    replay after a crash finds it and does not act twice);
+//!    replay after a crash finds it and does not act twice), then its delivery to the
+//!    [`webhook`], if one is configured (best effort, in the background);
 //! 4. after the whole batch, the cursor.
 //!
-//! A crash anywhere replays from the cursor: steps already done are found done. The
-//! model is pure, deterministic code driven by records: at start it is rebuilt by
+//! A crash anywhere replays from the cursor: steps already done are found done (a
+//! restriction lives in the gateway's memory, and is rebuilt at start from the alerts).
+//! The model is pure, deterministic code driven by records: at start it is rebuilt by
 //! replaying the ledger up to the cursor.
 
 pub mod baseline;
 pub mod canary;
 pub mod features;
 pub mod model;
+pub mod restrict;
 pub mod score;
+pub mod webhook;
 
 pub use model::{Model, ModelConfig, Snapshot};
+pub use restrict::{Restriction, RestrictionHook, RestrictionKind};
+pub use webhook::AlertsConfig;
 
 use std::time::Duration;
 
@@ -79,17 +88,29 @@ impl Clock {
     }
 }
 
+/// What the detector acts through besides the store and the ledger.
+#[derive(Clone, Default)]
+pub struct Actions {
+    /// Receives the restrictions of `risk_step_up` and `risk_lower_quota` findings (the
+    /// gateway enforces them). None: such findings raise alerts only.
+    pub restrict: Option<RestrictionHook>,
+    /// Where new alerts are delivered besides the store.
+    pub alerts: AlertsConfig,
+}
+
 /// Starts the detector on the current Tokio runtime. The model's state is rebuilt by
 /// replaying the ledger up to the detector's cursor (without acting again), then the
 /// detector follows the ledger from there. `clock` is the time its acts are stamped
-/// with.
+/// with; `actions` what it acts through.
 pub async fn start(
     access: AccessLog,
     store: Store,
     keyring: Keyring,
     config: ModelConfig,
     clock: Clock,
+    actions: Actions,
 ) -> Result<(), String> {
+    let webhook = webhook::Webhook::new(&actions.alerts)?;
     let marks = canary::Marks::load(&store).await?;
     let from = store
         .consumer_cursor(DETECTOR)
@@ -134,6 +155,8 @@ pub async fn start(
         model,
         pending: Vec::new(),
         clock,
+        restrict: actions.restrict,
+        webhook,
     };
     let mut subscription = detector.access.subscribe(from);
     tokio::spawn(async move {
@@ -177,6 +200,8 @@ struct Detector {
     /// Findings not yet acted on (an earlier step failed), oldest first.
     pending: Vec<(AccessRecord, Finding)>,
     clock: Clock,
+    restrict: Option<RestrictionHook>,
+    webhook: Option<webhook::Webhook>,
 }
 
 impl Detector {
@@ -227,30 +252,49 @@ impl Detector {
         }
         let store_err = |e: custos_store::StoreError| e.to_string();
         let now = self.clock.now(record);
-        if finding.suspend {
+        let restriction = RestrictionKind::of_finding(finding.kind);
+        let action = if finding.suspend {
             self.store
                 .set_staff_status(&record.staff_id, StaffStatus::Suspended)
                 .await
                 .map_err(store_err)?;
             self.record_action("suspend_staff", &record.staff_id, finding.kind, now)
                 .await?;
+            "suspended"
+        } else if let (Some(kind), Some(restrict)) = (restriction, &self.restrict) {
+            // Imposed before the alert exists: a crash in between replays the finding,
+            // and imposing it again is harmless (the gateway keys it by alert id).
+            // Derived from the alert's time, as the gateway does when it re-applies the
+            // alert at start (see `restrict`).
+            restrict(Restriction {
+                staff_id: record.staff_id.clone(),
+                kind,
+                until_ms: now.saturating_add(restrict::RESTRICTION_MS),
+                alert_id: id.clone(),
+            });
+            self.record_action(kind.ledger_action(), &record.staff_id, finding.kind, now)
+                .await?;
+            kind.alert_action()
+        } else {
+            "none"
+        };
+        let alert = AlertRecord {
+            id,
+            created_at: now,
+            staff_id: subject.clone(),
+            org: record.org.clone(),
+            severity: finding.severity.to_owned(),
+            kind: finding.kind.to_owned(),
+            reasons: finding.reasons,
+            entries: vec![seq],
+            action: action.to_owned(),
+            status: "open".to_owned(),
+            updated_at: now,
+        };
+        let added = self.store.insert_alert(&alert).await.map_err(store_err)?;
+        if added && let Some(webhook) = &self.webhook {
+            webhook.send(&alert);
         }
-        self.store
-            .insert_alert(&AlertRecord {
-                id,
-                created_at: now,
-                staff_id: subject.clone(),
-                org: record.org.clone(),
-                severity: finding.severity.to_owned(),
-                kind: finding.kind.to_owned(),
-                reasons: finding.reasons,
-                entries: vec![seq],
-                action: if finding.suspend { "suspended" } else { "none" }.to_owned(),
-                status: "open".to_owned(),
-                updated_at: now,
-            })
-            .await
-            .map_err(store_err)?;
         metrics::counter!("custos_alerts_total", "kind" => finding.kind, "severity" => finding.severity)
             .increment(1);
         tracing::warn!(subject = %subject, kind = finding.kind, seq, "alert raised");
@@ -316,15 +360,14 @@ mod tests {
             model: Model::new(ModelConfig::default()),
             pending: Vec::new(),
             clock,
+            restrict: None,
+            webhook: None,
         }
     }
 
-    /// Acts on a suspending finding raised by a view at `at`; returns the alert's
-    /// creation time and the time of the detector's ledger entry.
-    async fn act_on_view_at(clock: Clock, at: i64) -> (i64, i64) {
-        let dir = tempfile::tempdir().unwrap();
-        let d = detector(dir.path(), clock).await;
-        let record = AccessRecord {
+    /// A view by alice at `at`.
+    fn view_at(at: i64) -> AccessRecord {
+        AccessRecord {
             seq: 0,
             request_id: "req_1".into(),
             at,
@@ -339,7 +382,15 @@ mod tests {
             decision: "allow".into(),
             reason_code: "ok".into(),
             client: None,
-        };
+        }
+    }
+
+    /// Acts on a suspending finding raised by a view at `at`; returns the alert's
+    /// creation time and the time of the detector's ledger entry.
+    async fn act_on_view_at(clock: Clock, at: i64) -> (i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = detector(dir.path(), clock).await;
+        let record = view_at(at);
         let seq = d.access.record(record.clone()).await.unwrap();
         let record = AccessRecord {
             seq: i64::try_from(seq).unwrap(),
@@ -375,5 +426,49 @@ mod tests {
         let before = now_millis();
         let (alert, entry) = act_on_view_at(Clock::Real, simulated).await;
         assert!(alert >= before && entry >= before, "{alert} {entry}");
+    }
+
+    #[tokio::test]
+    async fn a_lower_quota_finding_restricts_the_person_for_a_day() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = detector(dir.path(), Clock::Records).await;
+        let imposed = Arc::new(Mutex::new(Vec::new()));
+        let sink = imposed.clone();
+        d.restrict = Some(Arc::new(move |r| sink.lock().unwrap().push(r)));
+        let at = 1_000_000_000_000;
+        let seq = d.access.record(view_at(at)).await.unwrap();
+        let record = AccessRecord {
+            seq: i64::try_from(seq).unwrap(),
+            ..view_at(at)
+        };
+        let finding = Finding {
+            kind: "risk_lower_quota",
+            severity: "high",
+            reasons: vec!["test".into()],
+            suspend: false,
+        };
+        d.act(&record, finding.clone()).await.unwrap();
+        let id = alert_id(finding.kind, "alice", seq);
+        let alert = d.store.alert(&id).await.unwrap().expect("alert stored");
+        assert_eq!(alert.action, "quota_lowered");
+        let expected = Restriction {
+            staff_id: "alice".into(),
+            kind: RestrictionKind::LowerQuota,
+            until_ms: at + restrict::RESTRICTION_MS,
+            alert_id: id,
+        };
+        assert_eq!(*imposed.lock().unwrap(), std::slice::from_ref(&expected));
+        // The restart path derives the same restriction from the stored alert.
+        assert_eq!(Restriction::of_alert(&alert), Some(expected));
+        let entries = d.access.entries(seq + 1, 1).await.unwrap();
+        assert_eq!(
+            (entries[0].action.as_str(), entries[0].target.as_deref()),
+            ("lower_quota", Some("alice"))
+        );
+        assert_eq!(entries[0].reason_code, "risk_lower_quota");
+        // Acting again (a replay) finds the alert and imposes nothing twice.
+        d.act(&record, finding).await.unwrap();
+        assert_eq!(imposed.lock().unwrap().len(), 1);
     }
 }

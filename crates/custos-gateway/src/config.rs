@@ -31,6 +31,11 @@ pub struct Config {
     pub ledger_witnesses: Vec<String>,
     /// The detector: working hours, score weights and the thresholds of its actions.
     pub detector: custos_detector::ModelConfig,
+    /// What the detector's restrictions (`risk_lower_quota`, `risk_step_up`) impose.
+    pub restrictions: Restrictions,
+    /// Where the detector delivers alerts besides the store (`webhook_url`,
+    /// `webhook_timeout_ms`).
+    pub alerts: custos_detector::AlertsConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -47,6 +52,23 @@ pub struct Quota {
     pub reveals_per_hour: Option<u32>,
     /// Searches in any 24 hours.
     pub searches_per_day: Option<u32>,
+}
+
+/// What the detector's restrictions impose (section `[restrictions]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Restrictions {
+    /// Under a lowered quota, the share of each ceiling left (rounded down): 0.25 is a
+    /// quarter of every limit, 0 leaves nothing.
+    pub lower_quota_share: f64,
+}
+
+impl Default for Restrictions {
+    fn default() -> Self {
+        Restrictions {
+            lower_quota_share: 0.25,
+        }
+    }
 }
 
 impl Default for Config {
@@ -81,6 +103,8 @@ impl Default for Config {
             ledger_origin: "custos.local/ledger".to_owned(),
             ledger_witnesses: Vec::new(),
             detector: custos_detector::ModelConfig::default(),
+            restrictions: Restrictions::default(),
+            alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
     }
@@ -160,6 +184,15 @@ impl Config {
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("body_limit_bytes must be at least 1024".into()));
         }
+        let share = self.restrictions.lower_quota_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(ConfigError(
+                "restrictions.lower_quota_share must be a number from 0 to 1".into(),
+            ));
+        }
+        self.alerts
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(())
     }
 
@@ -170,5 +203,30 @@ impl Config {
             .or_else(|| self.quota.get("default"))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrictions_and_alerts_are_checked() {
+        assert!(Config::default().validate().is_ok());
+        let mut config = Config::default();
+        config.restrictions.lower_quota_share = 1.5;
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains("lower_quota_share"), "{e}");
+        config.restrictions.lower_quota_share = 0.0;
+        assert!(config.validate().is_ok());
+        config.alerts.webhook_url = Some("http://alerts.example.com/hook".into());
+        let e = config.validate().unwrap_err();
+        assert_eq!(e.code(), "config_invalid");
+        assert!(
+            e.to_string().contains("alerts.webhook_url must use https"),
+            "{e}"
+        );
+        config.alerts.webhook_url = Some("https://alerts.example.com/hook".into());
+        assert!(config.validate().is_ok());
     }
 }

@@ -196,7 +196,8 @@ impl App {
         Ok(caller)
     }
 
-    /// Takes `charge` from the caller's ceilings, at the request's time, or answers 429.
+    /// Takes `charge` from the caller's ceilings (lowered under a `lower_quota`
+    /// restriction), at the request's time, or answers 429.
     pub fn charge(
         &self,
         ex: &Exchange,
@@ -208,7 +209,19 @@ impl App {
             .try_charge(&caller.staff.id, &limits, charge, ex.at)
             .map_err(|e| {
                 metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
-                ApiError::quota_exceeded(e.which, e.retry_after_secs)
+                let error = ApiError::quota_exceeded(e.which, e.retry_after_secs);
+                match e.lowered_until {
+                    // Say why the ceiling is lower than the caller may expect.
+                    Some(until) => ApiError {
+                        message: format!(
+                            "{}; it is lowered to {}% of its limit by a risk alert until {until} (unix ms), see GET /v1/me",
+                            error.message,
+                            (self.config.restrictions.lower_quota_share * 100.0).round()
+                        ),
+                        ..error
+                    },
+                    None => error,
+                }
             })
     }
 
@@ -436,11 +449,22 @@ pub fn valid_id(what: &str, id: &str) -> Result<(), ApiError> {
 
 /// Checks a free-text field's length without echoing it.
 pub fn valid_text(what: &str, text: &str, max_chars: usize) -> Result<(), ApiError> {
+    valid_text_between(what, text, 1, max_chars)
+}
+
+/// Checks that a free-text field has `min_chars` to `max_chars` characters (surrounding
+/// blanks not counted), without echoing it.
+pub fn valid_text_between(
+    what: &str,
+    text: &str,
+    min_chars: usize,
+    max_chars: usize,
+) -> Result<(), ApiError> {
     let n = text.trim().chars().count();
-    if n == 0 || n > max_chars {
+    if n == 0 || n < min_chars || n > max_chars {
         Err(ApiError::bad_request(
             "invalid_text",
-            format!("{what} must be 1 to {max_chars} characters"),
+            format!("{what} must be {min_chars} to {max_chars} characters"),
         ))
     } else {
         Ok(())

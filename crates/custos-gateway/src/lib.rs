@@ -38,7 +38,7 @@ pub struct App {
     pub policy: PolicyEngine,
     /// The ledger: where access records go before an answer leaves.
     pub access: AccessLog,
-    /// Per-person harvest counters.
+    /// Per-person harvest counters, and the detector's restrictions.
     pub quotas: quota::Quotas,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub metrics: Option<PrometheusHandle>,
@@ -51,8 +51,9 @@ pub type SharedApp = Arc<App>;
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 impl App {
-    /// Assembles the gateway: starts the ledger writer and the access index, and
-    /// rebuilds quota counters from the last day's records.
+    /// Assembles the gateway: starts the ledger writer and the access index, rebuilds
+    /// quota counters from the last day's records and re-applies the restrictions of the
+    /// last day's alerts.
     pub async fn start(
         config: Config,
         store: Store,
@@ -66,16 +67,63 @@ impl App {
             ApiError::ledger_unavailable()
         })?;
         let app = Arc::new(App {
+            quotas: quota::Quotas::new(config.restrictions.lower_quota_share),
             config,
             store,
             keyring,
             policy,
             access,
-            quotas: quota::Quotas::default(),
             metrics,
         });
         app.replay_quotas().await?;
+        app.replay_restrictions().await?;
         Ok(app)
+    }
+
+    /// Re-applies the restrictions of alerts raised in the last 24 hours and not
+    /// dismissed (they lived in memory only). With a simulated clock "now" is the
+    /// requests' time, unknown here: every such alert is re-applied, and each request
+    /// compares its own time with the restriction's end.
+    async fn replay_restrictions(&self) -> Result<(), ApiError> {
+        let kinds = custos_detector::RestrictionKind::ALL.map(|k| k.finding_kind());
+        let since = (!self.config.simulated_clock)
+            .then(|| now_millis() - custos_detector::restrict::RESTRICTION_MS);
+        let alerts = self.store.alerts_of_kinds(&kinds, since).await?;
+        let mut applied = 0;
+        for alert in &alerts {
+            if let Some(r) = custos_detector::Restriction::of_alert(alert) {
+                self.quotas.restrict(r);
+                applied += 1;
+            }
+        }
+        tracing::info!(restrictions = applied, "restrictions re-applied");
+        Ok(())
+    }
+
+    /// Brings the restriction of `alert` in line with its status after an analyst
+    /// changed it: a dismissed alert lifts its restriction at once, any other status
+    /// keeps (or restores) it, as a restart would.
+    pub fn sync_restriction(&self, alert: &custos_store::AlertRecord) {
+        match custos_detector::Restriction::of_alert(alert) {
+            Some(r) => self.quotas.restrict(r),
+            None => {
+                if self.quotas.lift(&alert.id) {
+                    tracing::info!(alert = %alert.id, "restriction lifted");
+                }
+            }
+        }
+    }
+
+    /// The hook the detector imposes restrictions through (`custos_detector::start`).
+    /// It holds the gateway weakly: the detector's task does not keep it alive.
+    pub fn restriction_hook(self: &Arc<Self>) -> custos_detector::RestrictionHook {
+        let app = Arc::downgrade(self);
+        Arc::new(move |r: custos_detector::Restriction| {
+            if let Some(app) = app.upgrade() {
+                tracing::info!(staff = %r.staff_id, kind = r.kind.as_str(), until = r.until_ms, "restriction imposed");
+                app.quotas.restrict(r);
+            }
+        })
     }
 
     async fn replay_quotas(&self) -> Result<(), ApiError> {

@@ -9,9 +9,22 @@
 //! The counters live in memory and are rebuilt at start from the allowed access records
 //! of the last day ([`Quotas::replay`]), so they survive a restart. With several gateway
 //! nodes each node counts only what it served (see the issue notes).
+//!
+//! # Restrictions
+//!
+//! The detector's restrictions ([`Restriction`]) are held here too, per person, and
+//! consulted in memory by every check: while a `lower_quota` restriction is in force at
+//! the request's time, every ceiling is the configured share of its limit
+//! ([`lowered`]); a `step_up` or `lower_quota` restriction also makes reveals ask for a
+//! step-up justification ([`Quotas::restriction`], checked by the reveal handler). They
+//! are keyed by the alert that imposed them: imposing one again replaces it, dismissing
+//! the alert lifts it ([`Quotas::lift`]). Like the counters they are rebuilt at start,
+//! from the alerts (see `App::start`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+
+use custos_detector::{Restriction, RestrictionKind};
 
 use crate::config::Quota;
 
@@ -39,6 +52,44 @@ pub struct Exceeded {
     pub which: &'static str,
     /// Seconds until enough of the window has passed.
     pub retry_after_secs: u64,
+    /// The end of the `lower_quota` restriction the ceiling was lowered by, unix
+    /// milliseconds; None when the normal ceiling applied.
+    pub lowered_until: Option<i64>,
+}
+
+/// A restriction in force on a person at some time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Active {
+    /// The strongest kind in force.
+    pub kind: RestrictionKind,
+    /// When the last restriction of that kind ends, unix milliseconds.
+    pub until_ms: i64,
+}
+
+/// One restriction held for a person.
+#[derive(Clone, Debug)]
+struct Held {
+    alert_id: String,
+    kind: RestrictionKind,
+    until_ms: i64,
+}
+
+/// `limits` lowered to `share` of each ceiling, rounded down (an absent limit stays
+/// absent: there is nothing to take a share of).
+pub fn lowered(limits: &Quota, share: f64) -> Quota {
+    // `share` is validated to 0..=1 at configuration load; clamp anyway so that the
+    // float-to-integer conversion stays within the limit.
+    let share = if share.is_finite() {
+        share.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let part = |max: Option<u32>| max.map(|m| (f64::from(m) * share).floor() as u32);
+    Quota {
+        customers_per_day: part(limits.customers_per_day),
+        reveals_per_hour: part(limits.reveals_per_hour),
+        searches_per_day: part(limits.searches_per_day),
+    }
 }
 
 /// What is left of each ceiling, for display.
@@ -74,10 +125,19 @@ impl Usage {
     }
 }
 
-/// Per-person usage counters.
-#[derive(Default)]
+/// Per-person usage counters and restrictions.
 pub struct Quotas {
     usage: Mutex<HashMap<String, Usage>>,
+    /// Staff id → the restrictions imposed on them (expired ones are dropped when met).
+    restrictions: Mutex<HashMap<String, Vec<Held>>>,
+    /// The share of each ceiling left under a `lower_quota` restriction.
+    lower_quota_share: f64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas::new(crate::config::Restrictions::default().lower_quota_share)
+    }
 }
 
 /// Seconds from `now` until `until_ms`, at least 1 and at most the window.
@@ -91,7 +151,72 @@ fn wait_secs(until_ms: i64, now: i64, window_ms: i64) -> u64 {
 }
 
 impl Quotas {
-    /// Checks `charge` against `limits` and takes it, all or nothing.
+    /// No usage and no restrictions yet; a `lower_quota` restriction leaves
+    /// `lower_quota_share` of each ceiling.
+    pub fn new(lower_quota_share: f64) -> Quotas {
+        Quotas {
+            usage: Mutex::default(),
+            restrictions: Mutex::default(),
+            lower_quota_share,
+        }
+    }
+
+    /// Imposes `restriction` (replacing one imposed by the same alert).
+    pub fn restrict(&self, restriction: Restriction) {
+        let mut all = self.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+        let held = all.entry(restriction.staff_id).or_default();
+        held.retain(|h| h.alert_id != restriction.alert_id);
+        held.push(Held {
+            alert_id: restriction.alert_id,
+            kind: restriction.kind,
+            until_ms: restriction.until_ms,
+        });
+    }
+
+    /// Lifts the restriction imposed by alert `alert_id`; returns whether there was one.
+    pub fn lift(&self, alert_id: &str) -> bool {
+        let mut all = self.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lifted = false;
+        all.retain(|_, held| {
+            let before = held.len();
+            held.retain(|h| h.alert_id != alert_id);
+            lifted |= held.len() < before;
+            !held.is_empty()
+        });
+        lifted
+    }
+
+    /// The strongest restriction in force on `staff` at `now`, if any (with the latest
+    /// end among those of that kind).
+    pub fn restriction(&self, staff: &str, now: i64) -> Option<Active> {
+        let mut all = self.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+        let held = all.get_mut(staff)?;
+        held.retain(|h| h.until_ms > now);
+        let active = held
+            .iter()
+            .map(|h| (h.kind, h.until_ms))
+            .max()
+            .map(|(kind, until_ms)| Active { kind, until_ms });
+        if held.is_empty() {
+            all.remove(staff);
+        }
+        active
+    }
+
+    /// The ceilings that apply to `staff` at `now`: `limits`, or their share under a
+    /// `lower_quota` restriction (with its end).
+    fn effective(&self, staff: &str, limits: &Quota, now: i64) -> (Quota, Option<i64>) {
+        match self.restriction(staff, now) {
+            Some(Active {
+                kind: RestrictionKind::LowerQuota,
+                until_ms,
+            }) => (lowered(limits, self.lower_quota_share), Some(until_ms)),
+            _ => (limits.clone(), None),
+        }
+    }
+
+    /// Checks `charge` against `limits` (lowered while a `lower_quota` restriction is in
+    /// force at `now`) and takes it, all or nothing.
     pub fn try_charge(
         &self,
         staff: &str,
@@ -99,6 +224,8 @@ impl Quotas {
         charge: Charge<'_>,
         now: i64,
     ) -> Result<(), Exceeded> {
+        let (limits, lowered_until) = self.effective(staff, limits, now);
+        let limits = &limits;
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let usage = all.entry(staff.to_owned()).or_default();
         usage.expire(now);
@@ -113,6 +240,7 @@ impl Quotas {
                     return Err(Exceeded {
                         which: "customers_per_day",
                         retry_after_secs: wait_secs(oldest + DAY_MS, now, DAY_MS),
+                        lowered_until,
                     });
                 }
                 if let Some(max) = limits.reveals_per_hour
@@ -127,6 +255,7 @@ impl Quotas {
                     return Err(Exceeded {
                         which: "reveals_per_hour",
                         retry_after_secs: wait_secs(free_at, now, HOUR_MS),
+                        lowered_until,
                     });
                 }
                 if new_customer {
@@ -144,6 +273,7 @@ impl Quotas {
                     return Err(Exceeded {
                         which: "searches_per_day",
                         retry_after_secs: wait_secs(oldest + DAY_MS, now, DAY_MS),
+                        lowered_until,
                     });
                 }
                 usage.searches.push_back(now);
@@ -168,8 +298,10 @@ impl Quotas {
         }
     }
 
-    /// What remains of `limits` for `staff` now.
+    /// What remains of `limits` (lowered while a `lower_quota` restriction is in force)
+    /// for `staff` at `now`.
     pub fn remaining(&self, staff: &str, limits: &Quota, now: i64) -> Remaining {
+        let (limits, _) = self.effective(staff, limits, now);
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let usage = all.entry(staff.to_owned()).or_default();
         usage.expire(now);
@@ -250,6 +382,143 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.which, "searches_per_day");
         assert!(q.try_charge("t", &limits(), Charge::Search, 10).is_ok());
+    }
+
+    fn restriction(kind: RestrictionKind, alert: &str, until_ms: i64) -> Restriction {
+        Restriction {
+            staff_id: "s".into(),
+            kind,
+            until_ms,
+            alert_id: alert.into(),
+        }
+    }
+
+    #[test]
+    fn a_share_of_each_limit_rounded_down() {
+        let agent = Quota {
+            customers_per_day: Some(80),
+            reveals_per_hour: Some(21),
+            searches_per_day: None,
+        };
+        let quarter = lowered(&agent, 0.25);
+        assert_eq!(
+            quarter,
+            Quota {
+                customers_per_day: Some(20),
+                reveals_per_hour: Some(5),
+                searches_per_day: None,
+            }
+        );
+        assert_eq!(lowered(&agent, 0.0).reveals_per_hour, Some(0));
+        assert_eq!(lowered(&agent, 1.0), agent);
+        // Out-of-range shares (refused at configuration load) never raise a limit.
+        assert_eq!(lowered(&agent, 7.0), agent);
+        assert_eq!(lowered(&agent, f64::NAN).customers_per_day, Some(0));
+    }
+
+    #[test]
+    fn a_lower_quota_restriction_lowers_limits_until_it_expires() {
+        let q = Quotas::new(0.5);
+        let limits = Quota {
+            customers_per_day: Some(10),
+            reveals_per_hour: Some(4),
+            searches_per_day: Some(3),
+        };
+        let reveal = Charge::Customer {
+            id: "a",
+            reveals: 1,
+        };
+        assert!(q.try_charge("s", &limits, reveal, 0).is_ok());
+        q.restrict(restriction(
+            RestrictionKind::LowerQuota,
+            "alr_1",
+            10 * HOUR_MS,
+        ));
+        assert_eq!(
+            q.restriction("s", 1),
+            Some(Active {
+                kind: RestrictionKind::LowerQuota,
+                until_ms: 10 * HOUR_MS
+            })
+        );
+        // Half of each ceiling: 2 reveals an hour (one used), 5 customers, 1 search.
+        let left = q.remaining("s", &limits, 1);
+        assert_eq!(
+            (
+                left.reveals_per_hour,
+                left.customers_per_day,
+                left.searches_per_day
+            ),
+            (Some(1), Some(4), Some(1))
+        );
+        assert!(q.try_charge("s", &limits, reveal, 2).is_ok());
+        let e = q.try_charge("s", &limits, reveal, 3).unwrap_err();
+        assert_eq!(e.which, "reveals_per_hour");
+        assert_eq!(e.lowered_until, Some(10 * HOUR_MS));
+        // Others are not concerned.
+        assert_eq!(q.restriction("t", 3), None);
+        assert!(q.try_charge("t", &limits, reveal, 3).is_ok());
+        // One search under the lowered ceiling (normally three).
+        assert!(q.try_charge("s", &limits, Charge::Search, 4).is_ok());
+        assert!(q.try_charge("s", &limits, Charge::Search, 5).is_err());
+        // When the restriction ends the normal ceilings apply again, with the usage
+        // counted all along.
+        let after = 10 * HOUR_MS;
+        assert_eq!(q.restriction("s", after), None);
+        q.replay(
+            "s",
+            Charge::Customer {
+                id: "a",
+                reveals: 2,
+            },
+            after - 1,
+        );
+        assert_eq!(q.remaining("s", &limits, after).reveals_per_hour, Some(2));
+        let e = q.try_charge(
+            "s",
+            &limits,
+            Charge::Customer {
+                id: "a",
+                reveals: 3,
+            },
+            after,
+        );
+        assert_eq!(e.unwrap_err().lowered_until, None);
+    }
+
+    #[test]
+    fn step_up_keeps_limits_and_dismissal_lifts() {
+        let q = Quotas::default();
+        q.restrict(restriction(RestrictionKind::StepUp, "alr_1", 100));
+        assert_eq!(
+            q.remaining("s", &limits(), 0),
+            q.remaining("t", &limits(), 0)
+        );
+        assert_eq!(
+            q.restriction("s", 0).map(|a| a.kind),
+            Some(RestrictionKind::StepUp)
+        );
+        // The stronger restriction wins while both are in force.
+        q.restrict(restriction(RestrictionKind::LowerQuota, "alr_2", 50));
+        assert_eq!(
+            q.restriction("s", 10),
+            Some(Active {
+                kind: RestrictionKind::LowerQuota,
+                until_ms: 50
+            })
+        );
+        assert_eq!(q.remaining("s", &limits(), 10).reveals_per_hour, Some(0));
+        // Imposing it again (a replay) replaces it; dismissing its alert lifts it.
+        q.restrict(restriction(RestrictionKind::LowerQuota, "alr_2", 60));
+        assert_eq!(q.restriction("s", 55).map(|a| a.until_ms), Some(60));
+        assert!(q.lift("alr_2"));
+        assert!(!q.lift("alr_2"));
+        assert_eq!(
+            q.restriction("s", 10).map(|a| a.kind),
+            Some(RestrictionKind::StepUp)
+        );
+        assert_eq!(q.remaining("s", &limits(), 10).reveals_per_hour, Some(3));
+        assert_eq!(q.restriction("s", 100), None);
     }
 
     #[test]

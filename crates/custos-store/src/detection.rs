@@ -24,7 +24,8 @@ pub struct AlertRecord {
     pub reasons: Vec<String>,
     /// Ledger indexes of the entries behind it.
     pub entries: Vec<u64>,
-    /// What the detector did: `none` or `suspended`.
+    /// What the detector did: `none`, `suspended`, `quota_lowered` or
+    /// `step_up_required`.
     pub action: String,
     /// `open`, `acknowledged` or `dismissed`.
     pub status: String,
@@ -146,6 +147,33 @@ impl Store {
             }
             qb.push(" ORDER BY created_at DESC, id LIMIT ")
                 .push_bind(i64::from(limit));
+            qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        });
+        rows.into_iter().map(AlertRecord::try_from).collect()
+    }
+
+    /// Alerts of any of `kinds`, created at or after `since` if given, oldest first
+    /// (the gateway re-applies the restrictions of recent ones at start).
+    pub async fn alerts_of_kinds(
+        &self,
+        kinds: &[&str],
+        since: Option<i64>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<AlertRow> = with_pool!(self, |pool| {
+            let mut qb = crate::builder_for(pool, ALERT_COLS);
+            qb.push(" WHERE kind IN (");
+            let mut list = qb.separated(", ");
+            for kind in kinds {
+                list.push_bind(*kind);
+            }
+            qb.push(")");
+            if let Some(since) = since {
+                qb.push(" AND created_at >= ").push_bind(since);
+            }
+            qb.push(" ORDER BY created_at, id");
             qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
         });
         rows.into_iter().map(AlertRecord::try_from).collect()

@@ -152,6 +152,12 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         } else {
             custos_detector::Clock::Real
         },
+        // The gateway enforces the detector's restrictions (and rebuilt those of recent
+        // alerts in `App::start`).
+        custos_detector::Actions {
+            restrict: Some(app.restriction_hook()),
+            alerts: app.config.alerts.clone(),
+        },
     )
     .await
     .map_err(|e| Fatal::new("detector", format!("cannot start the detector: {e}")))?;

@@ -3,6 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use custos_detector::RestrictionKind;
 use custos_policy::Action;
 use custos_store::{AccessFilter, AccessRecord};
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,18 @@ pub(super) struct OpenCase {
     created_at: i64,
 }
 
+/// A restriction the detector imposed on the caller after a risk alert.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Restricted {
+    /// `lower_quota` (quotas lowered, reveals need `step_up_reason`) or `step_up`
+    /// (reveals need `step_up_reason`).
+    kind: String,
+    /// When it ends, unix milliseconds (security may lift it earlier).
+    until: i64,
+    /// What it means, in plain words.
+    note: String,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Me {
     id: String,
@@ -94,8 +107,10 @@ pub(super) struct Me {
     role: String,
     org: String,
     status: String,
-    /// What is left of each ceiling now.
+    /// What is left of each ceiling now (lowered while `restricted` says so).
     remaining: Remaining,
+    /// The restriction in force on the caller after a risk alert, if any.
+    restricted: Option<Restricted>,
     /// The caller's open cases, newest first (at most 100).
     open_cases: Vec<OpenCase>,
 }
@@ -131,6 +146,20 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
                 org: staff.org.clone(),
                 status: staff.status.as_str().to_owned(),
                 remaining: app.quotas.remaining(&staff.id, &limits, ex.at()),
+                restricted: app.quotas.restriction(&staff.id, ex.at()).map(|active| {
+                    let note = match active.kind {
+                        RestrictionKind::LowerQuota => format!(
+                            "a risk alert lowered your quotas to {}% of their limits; every reveal needs step_up_reason (at least 20 characters saying why)",
+                            (app.config.restrictions.lower_quota_share * 100.0).round()
+                        ),
+                        RestrictionKind::StepUp => "a risk alert requires step_up_reason (at least 20 characters saying why) on every reveal".to_owned(),
+                    };
+                    Restricted {
+                        kind: active.kind.as_str().to_owned(),
+                        until: active.until_ms,
+                        note,
+                    }
+                }),
                 open_cases,
             },
         ))

@@ -1,5 +1,7 @@
 //! Alerts raised by the detector: the analysts' queue. Acknowledging or dismissing one is
-//! recorded in the ledger like any other act, and tunes nothing silently.
+//! recorded in the ledger like any other act, and tunes nothing silently. Dismissing a
+//! `risk_lower_quota` or `risk_step_up` alert (a false positive) lifts the restriction
+//! it imposed at once.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -77,7 +79,8 @@ pub(super) async fn acknowledge(
 }
 
 /// Dismiss an alert as a false positive (security_analyst, admin). The detector's
-/// thresholds do not change because of it; the dismissal is in the ledger.
+/// thresholds do not change because of it; the dismissal is in the ledger. A lowered
+/// quota or step-up requirement the alert imposed is lifted.
 #[utoipa::path(post, path = "/v1/alerts/{id}/dismiss", tag = "alerts",
     params(("id" = String, Path, description = "alert id")),
     responses((status = 200), (status = 403), (status = 404)),
@@ -106,6 +109,10 @@ async fn set_status(
         app.record_intent(&mut ex).await?;
         if !app.store.set_alert_status(id, status, ex.at()).await? {
             return Err(ApiError::not_found("alert"));
+        }
+        // Read back rather than assumed: the restriction follows what the store now says.
+        if let Some(alert) = app.store.alert(id).await? {
+            app.sync_restriction(&alert);
         }
         Ok(json(
             StatusCode::OK,

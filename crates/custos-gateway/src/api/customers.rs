@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::json;
 use crate::exchange::{
     Exchange, RequestInfo, json_error, parse_json, parse_query, read_body, valid_id, valid_text,
+    valid_text_between,
 };
 use crate::quota::Charge;
 use crate::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
@@ -25,6 +26,12 @@ pub const CASE_HEADER: &str = "x-custos-case";
 
 /// Most customers one import request may carry.
 const MAX_IMPORT: usize = 100_000;
+
+/// Shortest accepted step-up justification: a sentence, not a token word.
+const STEP_UP_MIN_CHARS: usize = 20;
+
+/// Longest accepted step-up justification.
+const STEP_UP_MAX_CHARS: usize = 1000;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Created {
@@ -47,6 +54,11 @@ pub(super) struct RevealRequest {
     /// Why the agent needs the full values (checked, not stored: it may itself hold
     /// personal data).
     reason: String,
+    /// Required while a risk alert restricts the caller (`GET /v1/me` says so under
+    /// `restricted`): why this reveal is needed despite it, at least 20 characters.
+    /// Checked, not stored (it may hold personal data); the record says one was given
+    /// (reason code `step_up:<policy>`).
+    step_up_reason: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -220,6 +232,34 @@ pub(super) async fn plant_canaries(
 }
 
 impl App {
+    /// Refuses a reveal without a step-up justification while a `step_up` or
+    /// `lower_quota` restriction is in force on the caller at the request's time.
+    fn require_step_up(
+        &self,
+        ex: &Exchange,
+        caller: &Caller,
+        justified: bool,
+    ) -> Result<(), ApiError> {
+        let Some(active) = self.quotas.restriction(&caller.staff.id, ex.at()) else {
+            return Ok(());
+        };
+        if justified {
+            return Ok(());
+        }
+        let lowered = match active.kind {
+            custos_detector::RestrictionKind::LowerQuota => " and your quotas are lowered",
+            custos_detector::RestrictionKind::StepUp => "",
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            format!(
+                "a risk alert on your recent access requires a step-up justification for every reveal until {} (unix ms){lowered}: send step_up_reason with the request, {STEP_UP_MIN_CHARS} to {STEP_UP_MAX_CHARS} characters saying why this reveal is needed (it is checked, not stored; security reviews the alert)",
+                active.until_ms
+            ),
+        ))
+    }
+
     /// Loads the case a request names and asks Cedar whether `action` on `customer` is
     /// allowed with it. An unknown case id gives no case context (and so a denial).
     async fn authorize_with_case(
@@ -347,9 +387,22 @@ pub(super) async fn reveal(
             })?;
         ex.fields = request.fields.clone();
         valid_text("reason", &request.reason, 500)?;
+        if let Some(text) = &request.step_up_reason {
+            valid_text_between("step_up_reason", text, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
+        }
         for action in actions {
             app.authorize_with_case(&mut ex, &caller, action, &id, Some(&request.case))
                 .await?;
+        }
+        // After the policy (a reveal it refuses is refused for that reason), before the
+        // quota (a refused reveal takes nothing from it).
+        app.require_step_up(&ex, &caller, request.step_up_reason.is_some())?;
+        if request.step_up_reason.is_some() {
+            // The justification stays out of the ledger; that one was given goes in.
+            ex.reason = ex
+                .reason
+                .take()
+                .map(|policy| format!("{}{policy}", custos_access::entry::REASON_STEP_UP));
         }
         let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
         app.charge(
