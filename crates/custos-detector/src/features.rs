@@ -42,7 +42,10 @@ pub enum Feature {
     Searches,
     /// Distinct customers that the person's searches matched today.
     SearchBreadth,
-    /// Requests refused today.
+    /// Requests refused by policy today (purpose binding, forbidden fields, no case).
+    /// Refusals by a ceiling — a quota, or the step-up the detector itself imposed —
+    /// are left out: the ceiling already bounds them, and counting them would let a
+    /// restriction feed the score that imposed it.
     Denials,
     /// Share of today's accesses made outside the working-hours window.
     OffShiftShare,
@@ -146,7 +149,7 @@ impl Feature {
             Feature::SearchBreadth => {
                 format!("searches matched {value:.0} distinct customers today")
             }
-            Feature::Denials => format!("was refused {value:.0} times today"),
+            Feature::Denials => format!("was refused by policy {value:.0} times today"),
             Feature::OffShiftShare => format!(
                 "made {:.0}% of today's accesses outside working hours",
                 value * 100.0
@@ -423,6 +426,12 @@ enum Kind {
     Other,
 }
 
+/// Whether a refusal's reason is a ceiling (quota, detector-imposed step-up) rather
+/// than a policy decision.
+fn is_ceiling(reason_code: &str) -> bool {
+    matches!(reason_code, "quota_exceeded" | "step_up_required")
+}
+
 fn kind(action: &str) -> Kind {
     match action {
         "view" => Kind::View,
@@ -522,7 +531,7 @@ impl PersonDay {
         let mut delta = Delta::default();
         let kind = kind(&record.action);
         let allowed = record.decision == "allow";
-        if record.decision == "deny" {
+        if record.decision == "deny" && !is_ceiling(&record.reason_code) {
             self.denials += 1;
             delta.denials = 1;
         }
@@ -811,6 +820,14 @@ mod tests {
         let v = d.values(&c);
         assert_eq!(v.get(Feature::DistinctCustomers), Some(1.0));
         assert_eq!(v.get(Feature::Reveals), Some(2.0));
+        assert_eq!(v.get(Feature::Denials), Some(1.0));
+        // Ceilings are not policy refusals: neither a quota nor a step-up counts.
+        for code in ["quota_exceeded", "step_up_required"] {
+            let mut capped = rec(base + 3500, "view", "c4", "deny");
+            capped.reason_code = code.into();
+            d.observe(&capped, &c, &none);
+        }
+        let v = d.values(&c);
         assert_eq!(v.get(Feature::Denials), Some(1.0));
         assert_eq!(v.get(Feature::Searches), Some(2.0));
         assert_eq!(v.get(Feature::SearchBreadth), Some(1.0));

@@ -24,10 +24,14 @@ use serde::{Deserialize, Serialize};
 use crate::Finding;
 use crate::baseline::{Ewma, PeerBaseline, SelfBaseline};
 use crate::features::{
-    CaseOrigins, DayValues, FastBuild, Feature, FeatureConfig, N_ORG_FEATURES, OrgDay, OrgFeature,
-    PersonDay, Shape,
+    CaseOrigins, DayValues, FastBuild, Feature, FeatureConfig, N_FEATURES, N_ORG_FEATURES, OrgDay,
+    OrgFeature, PersonDay, Shape,
 };
-use crate::score::{Action, Assessment, ScoreConfig, Severity, assess};
+use crate::score::{Action, Assessment, ScoreConfig, Severity, assess, team_surge};
+
+/// How often a group's peer baselines are recomputed. An hour was too slow: on a launch
+/// day the peers' values of the hour before lag behind a team whose pace just tripled.
+pub const REFRESH_MS: i64 = 5 * 60_000;
 
 /// The finding kind of an organisation-level anomaly.
 pub const ORG_RISK: &str = "org_risk";
@@ -87,9 +91,13 @@ struct Group {
     role: String,
     org: String,
     members: Vec<usize>,
-    /// Baseline of the members' current values, refreshed once per local hour.
+    /// Baseline of the members' current values, refreshed every [`REFRESH_MS`].
     current: PeerBaseline,
-    current_hour: i64,
+    /// How much busier than usual the group is today ([`team_surge`]), refreshed with
+    /// `current`.
+    surge: [f64; N_FEATURES],
+    /// The refresh slot (`at / REFRESH_MS`) `current` and `surge` were computed in.
+    refreshed_slot: i64,
     /// Baseline of the long-run levels of members with enough history, per day.
     levels: PeerBaseline,
 }
@@ -273,10 +281,11 @@ impl Model {
         }
 
         let mut findings = Vec::new();
-        let hour = self.state.config.features.hour_of(record.at);
+        let slot = record.at.div_euclid(REFRESH_MS);
         let group = self.state.people[p].group;
-        self.refresh_group(group, hour, day);
-        let assessment = self.assess_with(p, &self.state.groups[group].current);
+        self.refresh_group(group, slot, day);
+        let g = &self.state.groups[group];
+        let assessment = self.assess_with(p, &g.current, &g.surge);
         let person = &mut self.state.people[p];
         if person.flag_day != day {
             person.flag_day = day;
@@ -310,13 +319,14 @@ impl Model {
     }
 
     /// The current assessment of a person, or `None` if unknown. (Computed afresh: the
-    /// one used by [`Model::observe`] may be up to an hour older for the peers.)
+    /// one used by [`Model::observe`] may be up to [`REFRESH_MS`] older for the peers.)
     pub fn assessment(&self, staff_id: &str) -> Option<Assessment> {
         let &p = self.people.get(staff_id)?;
         let group = self.state.people[p].group;
         let day = self.state.day?;
         let current = self.group_current(group, day);
-        Some(self.assess_with(p, &current))
+        let surge = self.group_surge(group, day);
+        Some(self.assess_with(p, &current, &surge))
     }
 
     /// A person's current-day values, or `None` if unknown.
@@ -327,6 +337,23 @@ impl Model {
             .then(|| person.today.values(&self.state.config.features))
     }
 
+    /// The model's current local day (`None` before any record).
+    pub fn day(&self) -> Option<i64> {
+        self.state.day
+    }
+
+    /// Every person active in the current day, with their values so far (for exporting
+    /// features to other methods, e.g. the simulator's Isolation Forest baseline).
+    pub fn active_people(&self) -> Vec<(&str, DayValues)> {
+        let config = &self.state.config.features;
+        self.state
+            .people
+            .iter()
+            .filter(|p| Some(p.today.day) == self.state.day && p.today.is_active())
+            .map(|p| (p.id.as_str(), p.today.values(config)))
+            .collect()
+    }
+
     /// An organisation's current-day totals, or `None` if unknown.
     pub fn org_values(&self, org: &str) -> Option<[f64; N_ORG_FEATURES]> {
         let &o = self.orgs.get(org)?;
@@ -334,7 +361,12 @@ impl Model {
         (Some(today.day) == self.state.day).then(|| today.values())
     }
 
-    fn assess_with(&self, p: usize, current: &PeerBaseline) -> Assessment {
+    fn assess_with(
+        &self,
+        p: usize,
+        current: &PeerBaseline,
+        surge: &[f64; N_FEATURES],
+    ) -> Assessment {
         let person = &self.state.people[p];
         let group = &self.state.groups[person.group];
         assess(
@@ -342,6 +374,7 @@ impl Model {
             &person.own,
             current,
             &group.levels,
+            surge,
             &group.name,
             &self.state.config.score,
         )
@@ -396,7 +429,8 @@ impl Model {
             org: org.to_owned(),
             members: Vec::new(),
             current: PeerBaseline::default(),
-            current_hour: i64::MIN,
+            surge: [1.0; N_FEATURES],
+            refreshed_slot: i64::MIN,
             levels: PeerBaseline::default(),
         });
         self.groups.insert((role.to_owned(), org.to_owned()), g);
@@ -471,16 +505,37 @@ impl Model {
         baseline
     }
 
-    /// Recomputes a group's current baseline once per local hour: the median costs
-    /// O(members) and need not be fresher than that.
-    fn refresh_group(&mut self, g: usize, hour: i64, day: i64) {
-        if self.state.groups[g].current_hour == hour {
+    /// The group's surge today: its active members' values so far against their
+    /// long-run levels.
+    fn group_surge(&self, g: usize, day: i64) -> [f64; N_FEATURES] {
+        let config = &self.state.config;
+        let group = &self.state.groups[g];
+        let today: Vec<DayValues> = group
+            .members
+            .iter()
+            .map(|&m| &self.state.people[m].today)
+            .filter(|t| t.day == day && t.is_active())
+            .map(|t| t.values(&config.features))
+            .collect();
+        team_surge(
+            &PeerBaseline::of(&today),
+            &group.levels,
+            config.score.warmup.min_peers,
+        )
+    }
+
+    /// Recomputes a group's current baseline and surge once per [`REFRESH_MS`]: the
+    /// medians cost O(members) and need not be fresher than that.
+    fn refresh_group(&mut self, g: usize, slot: i64, day: i64) {
+        if self.state.groups[g].refreshed_slot == slot {
             return;
         }
         let current = self.group_current(g, day);
+        let surge = self.group_surge(g, day);
         let group = &mut self.state.groups[g];
         group.current = current;
-        group.current_hour = hour;
+        group.surge = surge;
+        group.refreshed_slot = slot;
     }
 
     /// Closes `day`: learns every active person's and organisation's day, recomputes
@@ -513,7 +568,7 @@ impl Model {
                 .collect();
             group.levels = PeerBaseline::of(&levels);
             // Force a refresh of the current baseline on the new day.
-            group.current_hour = i64::MIN;
+            group.refreshed_slot = i64::MIN;
         }
         for org in &mut self.state.orgs {
             if org.today.day != day || org.today.accesses == 0 {

@@ -7,8 +7,13 @@
 //! suspicious, −1 when less is, e.g. timing variation), a spread floor
 //! `s_f = max(floor_f, rel_floor · |level|)`:
 //!
-//! - self z: `z_self = d · (x − μ) / max(σ, s_f)`, with `μ, σ` the person's EWMA mean
-//!   and standard deviation of `f` (needs `warmup.min_days` learnt days);
+//! - self z: `z_self = d · (x − g·μ) / max(g·σ, s_f)`, with `μ, σ` the person's EWMA
+//!   mean and standard deviation of `f` (needs `warmup.min_days` learnt days) and `g` the
+//!   team's surge for counts ([`team_surge`]): the median of the peers' values so far
+//!   today over the median of their long-run levels, beyond the ordinary weekly swing. On a launch day when
+//!   the whole team handles three times the usual, a person at three times their own
+//!   usual is expected, not an outlier against their past; someone alone at three
+//!   times is still one;
 //! - peer z: `z_peer = d · (x − median) / (1.4826 · max(MAD, s_f / 1.4826))` over the
 //!   peer group's current values (needs `warmup.min_peers` members);
 //! - chronic z: `z_chronic = d · (μ − median(μ_peers)) / (1.4826 · max(MAD(μ_peers), …))`:
@@ -320,16 +325,50 @@ impl Assessment {
     }
 }
 
+/// An ordinary week moves a team's day by up to about a fifth (busy Mondays, quiet
+/// Sundays); only a rise beyond that is taken as a surge, so that on ordinary days the
+/// self baseline keeps its full sensitivity.
+const SURGE_DEAD_ZONE: f64 = 1.25;
+
+/// Per feature, how much busier the peer group is today than usual: for a count, the
+/// median of the members' values so far today (`today`: only members active today)
+/// over the median of their long-run levels, divided by [`SURGE_DEAD_ZONE`], at least 1
+/// (a quiet day does not make anyone more suspect; early in the day the ratio is below
+/// 1 and changes nothing); 1 for ratios and without `min_peers` on both sides.
+pub fn team_surge(
+    today: &PeerBaseline,
+    levels: &PeerBaseline,
+    min_peers: u32,
+) -> [f64; N_FEATURES] {
+    let mut surge = [1.0; N_FEATURES];
+    for f in Feature::ALL {
+        let i = f.index();
+        if f.shape() != crate::features::Shape::Count {
+            continue;
+        }
+        if let (Some(now), Some(usual)) = (today.stats[i], levels.stats[i])
+            && now.n >= min_peers
+            && usual.n >= min_peers
+            && usual.median > 0.0
+        {
+            surge[i] = (now.median / usual.median / SURGE_DEAD_ZONE).max(1.0);
+        }
+    }
+    surge
+}
+
 /// Scores one person.
 ///
 /// `today` are their current values, `own` their self baseline, `peers` the group's
 /// current values' baseline, `peer_levels` the baseline of the long-run levels of the
-/// group's members with enough history, `group` a name for the reasons.
+/// group's members with enough history, `surge` the group's [`team_surge`], `group` a
+/// name for the reasons.
 pub fn assess(
     today: &DayValues,
     own: &SelfBaseline,
     peers: &PeerBaseline,
     peer_levels: &PeerBaseline,
+    surge: &[f64; N_FEATURES],
     group: &str,
     config: &ScoreConfig,
 ) -> Assessment {
@@ -382,9 +421,11 @@ pub fn assess(
             Direction::Low => -1.0,
         };
         let series = &own.series[i];
+        let g = surge[i];
         let (own_mean, z_self) = if self_warm && series.n > 0 {
-            let spread = series.std().max(config.spread_floor(f, series.mean));
-            (Some(series.mean), Some(sign * (x - series.mean) / spread))
+            let expected = g * series.mean;
+            let spread = (g * series.std()).max(config.spread_floor(f, expected));
+            (Some(series.mean), Some(sign * (x - expected) / spread))
         } else {
             (None, None)
         };
@@ -497,6 +538,7 @@ mod tests {
             &own(35.0, 5.0, 10),
             &peers(&group),
             &PeerBaseline::default(),
+            &[1.0; N_FEATURES],
             "support/acme",
             &ScoreConfig::default(),
         );
@@ -521,10 +563,44 @@ mod tests {
             &own(40.0, 5.0, 10),
             &peers(&busy),
             &PeerBaseline::default(),
+            &[1.0; N_FEATURES],
             "g",
             &config,
         );
         assert_eq!(a.action, Action::None, "{a:?}");
+    }
+
+    #[test]
+    fn a_launch_day_is_judged_against_the_team_surge() {
+        let config = ScoreConfig::default();
+        // A team spread as people are (20 to 80 a day), and a busy member of it.
+        let usual: Vec<f64> = (0..20).map(|i| 20.0 + 3.0 * f64::from(i)).collect();
+        let launch: Vec<f64> = usual.iter().map(|x| 3.0 * x).collect();
+        let heavy = own(95.0, 10.0, 10);
+        // A busy agent at three times their usual, on a day the whole team is at three
+        // times theirs: expected.
+        let surge = team_surge(&peers(&launch), &peers(&usual), 5);
+        let a = assess(
+            &day(285.0),
+            &heavy,
+            &peers(&launch),
+            &peers(&usual),
+            &surge,
+            "g",
+            &config,
+        );
+        assert_eq!(a.action, Action::None, "{a:?}");
+        // The same day alone, while the team works as usual: an alarm.
+        let b = assess(
+            &day(285.0),
+            &heavy,
+            &peers(&usual),
+            &peers(&usual),
+            &team_surge(&peers(&usual), &peers(&usual), 5),
+            "g",
+            &config,
+        );
+        assert!(b.action >= Action::LowerQuota, "{b:?}");
     }
 
     #[test]
@@ -534,6 +610,7 @@ mod tests {
             &own(0.0, 0.0, 1),
             &peers(&[40.0, 41.0]),
             &PeerBaseline::default(),
+            &[1.0; N_FEATURES],
             "support/acme",
             &ScoreConfig::default(),
         );
@@ -548,6 +625,7 @@ mod tests {
             &own(0.0, 0.0, 1),
             &peers(&group),
             &PeerBaseline::default(),
+            &[1.0; N_FEATURES],
             "support/acme",
             &ScoreConfig::default(),
         );

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use custos::simulate::company::{Company, EPOCH_MS};
 use custos::simulate::drive::{self, Gateway};
+use custos::simulate::export;
 use custos::simulate::plan::{Plan, Vault};
 use custos::simulate::report::{self, RaisedAlert};
 use custos::simulate::scenario::Scenario;
@@ -39,6 +40,9 @@ pub struct SimulateArgs {
     /// Write the evaluation as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Write the per-person, per-day feature table as CSV here (for `bench/iforest.py`).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
     /// Gateway configuration (TOML, as for `custos serve`); by default the simulated
     /// company's: UTC+8, working hours 07:00–22:00, agent quotas of 250 customers a day
     /// and 40 reveals an hour.
@@ -206,6 +210,12 @@ async fn simulate(
         std::fs::write(path, json)
             .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
         println!("report written to {}", path.display());
+    }
+    if let Some(path) = &args.features {
+        let rows = export::features_csv(&app, &plan, path)
+            .await
+            .map_err(|e| Fatal::new("report", e))?;
+        println!("{rows} person-days written to {}", path.display());
     }
     // The sequencer publishes the last checkpoint within a second; wait for it so the
     // directory is not removed under it.

@@ -6,10 +6,12 @@
 //! insider scenarios, [`plan`] turns both into each day's scripts (deterministic for a
 //! seed), [`drive`] sends them as requests to the gateway in process (simulated clock,
 //! same policy, quotas, ledger and detector as `custos serve`), and [`report`] compares
-//! the outcome with what the same plan would have given the insiders unprotected.
+//! the outcome with what the same plan would have given the insiders unprotected;
+//! [`export`] writes the run's feature table for other methods to score.
 
 pub mod company;
 pub mod drive;
+pub mod export;
 pub mod plan;
 pub mod report;
 mod rng;

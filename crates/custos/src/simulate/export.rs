@@ -1,0 +1,106 @@
+//! The per-person, per-day feature table of a run, for comparing the detector with other
+//! methods on the same data (`bench/iforest.py` scores it with an Isolation Forest).
+//!
+//! The table is rebuilt by replaying the run's ledger through a fresh detector model with
+//! the run's configuration: each row is a person's values at the end of a day they were
+//! active, labelled with whether the plan had them abusing that day.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use custos_detector::Model;
+use custos_detector::features::Feature;
+use custos_gateway::SharedApp;
+
+use super::company;
+use super::plan::Plan;
+
+/// Ledger entries read per step.
+const CHUNK: usize = 10_000;
+
+/// Writes the table as CSV to `path`; returns the number of rows.
+pub async fn features_csv(app: &SharedApp, plan: &Plan, path: &Path) -> Result<u64, String> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    write!(out, "day,staff,role,org,scenario,abusive").map_err(io)?;
+    for f in Feature::ALL {
+        write!(out, ",{}", f.name()).map_err(io)?;
+    }
+    writeln!(out).map_err(io)?;
+
+    let index: HashMap<&str, usize> = plan
+        .company
+        .staff
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let config = app.config.detector.clone();
+    let ignore = config.ignore_roles.clone();
+    let feature_config = config.features.clone();
+    let mut model = Model::new(config);
+    let mut run_day = 0i64;
+    let mut rows = 0u64;
+    let size = app.access.size();
+    let mut next = 0u64;
+    while next < size {
+        let records = app
+            .access
+            .entries(next, CHUNK)
+            .await
+            .map_err(|e| e.to_string())?;
+        if records.is_empty() {
+            break;
+        }
+        next += records.len() as u64;
+        for record in &records {
+            let watched = !ignore.contains(&record.role) && record.role != "system";
+            if watched && Some(feature_config.day_of(record.at)) > model.day() {
+                rows += write_day(&mut out, &model, plan, &index, run_day).map_err(io)?;
+                run_day = company::day_of(record.at);
+            }
+            model.observe(record);
+        }
+    }
+    rows += write_day(&mut out, &model, plan, &index, run_day).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(rows)
+}
+
+fn write_day(
+    out: &mut impl Write,
+    model: &Model,
+    plan: &Plan,
+    index: &HashMap<&str, usize>,
+    run_day: i64,
+) -> std::io::Result<u64> {
+    let mut rows = 0;
+    for (id, values) in model.active_people() {
+        let Some(&staff) = index.get(id) else {
+            continue;
+        };
+        let person = &plan.company.staff[staff];
+        let insider = plan.insider_of(staff).map(|i| &plan.insiders[i]);
+        let abusive = insider
+            .is_some_and(|i| u32::try_from(run_day).is_ok_and(|d| i.active_days.contains(&d)));
+        let scenario = insider.map_or("", |i| plan.scenarios[i.scenario].name.as_str());
+        write!(
+            out,
+            "{run_day},{id},{},{},{scenario},{}",
+            person.role.name(),
+            plan.company.org_of(person).name,
+            u8::from(abusive)
+        )?;
+        for f in Feature::ALL {
+            match values.get(f) {
+                Some(v) => write!(out, ",{v}")?,
+                None => write!(out, ",")?,
+            }
+        }
+        writeln!(out)?;
+        rows += 1;
+    }
+    Ok(rows)
+}
