@@ -9,7 +9,8 @@ false alerts per 1,000 staff-days (honest person-days flagged).
 
 Two operating points: contamination 1% (a usual setting, no labels used), and the
 threshold that flags as many honest person-days as the detector raised false alerts
-(set with the labels: an oracle calibration that favours the baseline).
+(set with the labels: an oracle calibration that favours the baseline), counted as
+person-days with an alert.
 
     pip install scikit-learn
     custos simulate --scenario scenarios/*.toml --report report.json --features features.csv
@@ -93,7 +94,8 @@ def main():
     ranked = sorted(scores, reverse=True)
     at_1pct = ranked[max(0, math.ceil(0.01 * len(ranked)) - 1)]
     honest = sorted((s for r, s in zip(rows, scores) if r["abusive"] != "1"), reverse=True)
-    budget = int(report["false_alerts"])
+    # The detector's false person-days (a day can raise several alerts) when reported.
+    budget = int(report.get("false_alert_person_days", report["false_alerts"]))
     at_budget = honest[budget - 1] if 0 < budget <= len(honest) else float("inf")
 
     result = {

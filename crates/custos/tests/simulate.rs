@@ -71,6 +71,7 @@ fn a_bulk_night_insider_is_caught_and_held_below_the_quota() {
     assert!(taken <= 80 && planned > 300, "{taken} of {planned}");
     assert!(r["harvest_ratio"].as_f64().unwrap() < 0.3);
     assert!(r["false_alerts_per_1000_staff_days"].as_f64().is_some());
+    assert!(r["false_alert_person_days"].as_u64().unwrap() <= r["false_alerts"].as_u64().unwrap());
     assert!(r["requests"].as_u64().unwrap() > 1000);
     // The run's ledger is marked simulated: its records cannot pass for real ones.
     let checkpoint = std::fs::read_to_string(dir.path().join("data/ledger/checkpoint")).unwrap();

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use super::company::HOUR_MS;
+use super::company::{HOUR_MS, day_of};
 use super::drive::Outcome;
 use super::plan::{Plan, Work};
 
@@ -98,6 +98,9 @@ pub struct Report {
     pub false_alerts: u64,
     /// Those alerts by rule.
     pub false_alerts_by_kind: BTreeMap<String, u64>,
+    /// Distinct person-days with at least one false alert (a day can raise up to three:
+    /// step-up, lower quota, suspend), comparable with methods that flag person-days.
+    pub false_alert_person_days: u64,
     /// Honest people suspended at least once.
     pub honest_suspended: u64,
     /// Staff-days worked by people who handle contacts.
@@ -187,6 +190,7 @@ pub fn evaluate(
     let mut insider_ids = HashSet::new();
     let mut false_alerts = 0u64;
     let mut false_by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    let mut false_days: HashSet<(String, i64)> = HashSet::new();
     for (i, insider) in plan.insiders.iter().enumerate() {
         let person = &plan.company.staff[insider.staff];
         insider_ids.insert(person.id.as_str());
@@ -202,6 +206,7 @@ pub fn evaluate(
         {
             false_alerts += 1;
             *false_by_kind.entry(early.kind.clone()).or_default() += 1;
+            false_days.insert((early.subject.clone(), day_of(early.at)));
         }
         let first = o.first_abuse.unwrap_or(0);
         let detect = after.iter().map(|a| a.at).min();
@@ -236,6 +241,7 @@ pub fn evaluate(
         } else if !insider_ids.contains(a.subject.as_str()) {
             false_alerts += 1;
             *false_by_kind.entry(a.kind.clone()).or_default() += 1;
+            false_days.insert((a.subject.clone(), day_of(a.at)));
             if a.kind == "canary_hit" {
                 canary.false_alerts += 1;
             }
@@ -296,6 +302,7 @@ pub fn evaluate(
             / outcome.staff_days.max(1) as f64,
         false_alerts,
         false_alerts_by_kind: false_by_kind,
+        false_alert_person_days: false_days.len() as u64,
         honest_suspended: honest_suspended.len() as u64,
         staff_days: outcome.staff_days,
         harvest_ratio: if off == 0 {
