@@ -93,27 +93,6 @@ async fn receiver() -> (SocketAddr, Received) {
     (addr, received)
 }
 
-/// Waits (bounded) for the alerts about `staff`.
-async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = c.get(analyst, "/v1/alerts").await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let mine: Vec<Value> = r.body["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["staff_id"] == staff)
-            .cloned()
-            .collect();
-        if !mine.is_empty() {
-            return mine;
-        }
-        assert!(Instant::now() < deadline, "no alert for {staff}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits (bounded) for `n` webhook deliveries.
 async fn deliveries(received: &Received, n: usize) -> Vec<Delivery> {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
@@ -22,27 +21,6 @@ fn plant(server: &Server, count: usize) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Waits (bounded) for the alerts of `staff`.
-async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = c.get(analyst, "/v1/alerts").await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let mine: Vec<Value> = r.body["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["staff_id"] == staff)
-            .cloned()
-            .collect();
-        if !mine.is_empty() {
-            return mine;
-        }
-        assert!(Instant::now() < deadline, "no alert for {staff}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn keys(v: &Value) -> Vec<String> {

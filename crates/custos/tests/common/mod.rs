@@ -466,3 +466,24 @@ pub async fn world(server: &Server) -> World {
         partner_case,
     }
 }
+
+/// Waits (bounded, 20 s) for the alerts about `staff`, as `analyst` sees them.
+pub async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c.get(analyst, "/v1/alerts").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let mine: Vec<Value> = r.body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["staff_id"] == staff)
+            .cloned()
+            .collect();
+        if !mine.is_empty() {
+            return mine;
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert for {staff}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
