@@ -1,0 +1,58 @@
+//! Parse speed of `read_leak` on a 1,000,000-row CSV of Chinese mobile numbers.
+//! Run: `cargo test --release -p custos-trace --test input_speed -- --ignored --nocapture`.
+
+use std::time::Instant;
+
+use custos_trace::input::read_leak;
+
+#[test]
+#[ignore = "a measurement, for release builds"]
+fn one_million_rows() {
+    measure("phone numbers only", false);
+    measure("name, phone, email, province", true);
+}
+
+fn measure(what: &str, wide: bool) {
+    let rows = 1_000_000u64;
+    let mut csv = String::from(if wide {
+        "name,phone,email,province\n"
+    } else {
+        "phone\n"
+    });
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..rows {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let prefix = [138, 139, 150, 186, 199, 177][(x % 6) as usize];
+        let number = x % 100_000_000;
+        let phone = match i % 4 {
+            0 => format!("{prefix}{number:08}"),
+            1 => format!("+86 {prefix} {:04} {:04}", number / 10_000, number % 10_000),
+            2 => format!("{prefix}-{:04}-{:04}", number / 10_000, number % 10_000),
+            _ => format!("0086{prefix}{number:08}"),
+        };
+        if wide {
+            csv.push_str(&format!(
+                "Zhang San {i},{phone},user{i}@example.com,Guangdong\n"
+            ));
+        } else {
+            csv.push_str(&phone);
+            csv.push('\n');
+        }
+    }
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let file = read_leak(csv.as_bytes(), "CN").unwrap();
+        times.push(start.elapsed().as_secs_f64());
+        assert_eq!(file.rows.len() as u64, rows);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[1];
+    println!(
+        "{what}: {} MB, {rows} rows: median {median:.3} s, {:.0} rows/s (runs {times:?})",
+        csv.len() / 1_000_000,
+        rows as f64 / median
+    );
+}
