@@ -662,11 +662,12 @@ fn header_kind(cell: &str) -> Option<ColumnKind> {
         || h.starts_with("cell")
     {
         Some(ColumnKind::Phone)
-    } else if has(&["name", "姓名", "名字"]) {
+    } else if has(&["name", "姓名", "名字", "名称"]) {
         Some(ColumnKind::Name)
     } else if has(&["account", "acct", "账号", "账户", "帐号", "帐户"]) {
         Some(ColumnKind::AccountId)
-    } else if has(&["客户", "联系人"]) {
+    } else if ["客户", "联系人", "收货人", "用户"].contains(&h.as_str()) {
+        // Only alone: "客户ID", "用户编号" are ids, for the content to decide.
         Some(ColumnKind::Name)
     } else {
         None
@@ -691,10 +692,21 @@ impl Found {
     }
 }
 
-fn push_unique(list: &mut Vec<String>, value: String) {
-    if !list.contains(&value) {
-        list.push(value);
+/// Removes repeated values, keeping the first of each. Linear in the list's length: a
+/// single free-text line can hold any number of values.
+fn dedup_in_order(list: &mut Vec<String>) {
+    if list.len() < 2 {
+        return;
     }
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    let mut kept = Vec::with_capacity(list.len());
+    for value in std::mem::take(list) {
+        if !seen.contains(&value) {
+            seen.insert(value.clone());
+            kept.push(value);
+        }
+    }
+    *list = kept;
 }
 
 /// Turns records into rows and counts.
@@ -764,10 +776,13 @@ impl<'a> Sink<'a> {
                 ColumnKind::Other => continue,
             };
             match value {
-                Some(v) => push_unique(list, v),
+                Some(v) => list.push(v),
                 // Labels and placeholders in an identifier column are not names.
                 None => extract_free_text(cell, self.phones, &mut found, false),
             }
+        }
+        for list in [&mut found.phones, &mut found.emails, &mut found.account_ids] {
+            dedup_in_order(list);
         }
         if found.is_empty() {
             self.rows_without_identifier += 1;
@@ -870,7 +885,7 @@ fn extract_free_text(text: &str, phones: &PhoneReader, found: &mut Found, names:
         let (start, end) = (local_start, at + 1 + domain_end);
         let candidate = token[start..end].trim_matches(|c| c == '.' || c == '-');
         if let Ok(email) = normalize_email(candidate) {
-            push_unique(&mut found.emails, email);
+            found.emails.push(email);
             taken.push((offset + start, offset + end));
         }
     }
@@ -886,7 +901,7 @@ fn extract_free_text(text: &str, phones: &PhoneReader, found: &mut Found, names:
         if account_shaped(trimmed, true)
             && let Ok(id) = normalize_account_id(trimmed)
         {
-            push_unique(&mut found.account_ids, id);
+            found.account_ids.push(id);
             taken.push((s, e));
         }
     }
@@ -946,7 +961,15 @@ fn extract_phones(run: &str, phones: &PhoneReader, out: &mut Vec<String>) {
     if digits <= 17
         && let Some(p) = phones.normalize(run)
     {
-        push_unique(out, p);
+        out.push(p);
+        return;
+    }
+    // Spreadsheets turn phone columns into numbers: "13800138000.0".
+    if let Some(int) = run.trim_end_matches('0').strip_suffix('.')
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && let Some(p) = phones.normalize(int)
+    {
+        out.push(p);
         return;
     }
     let pieces = runs(run, |c| phone_char(c) != Some(' '));
@@ -964,7 +987,7 @@ fn extract_phones(run: &str, phones: &PhoneReader, out: &mut Vec<String>) {
         });
         match hit {
             Some((j, p)) => {
-                push_unique(out, p);
+                out.push(p);
                 i = j + 1;
             }
             None => i += 1,
