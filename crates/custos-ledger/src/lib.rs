@@ -14,9 +14,12 @@
 //!   `publish_checkpoint`, reads, proofs, `resource` for HTTP serving,
 //!   `add_cosignature`.
 //! * [`check_proof`], [`verify`], [`TileSource`], [`DirSource`] — offline checks.
+//! * [`build_bundle`], [`check_bundle`] — evidence bundles: the entries that
+//!   support a claim about a person, each with its tlog-proof, against one
+//!   signed checkpoint.
 //!
-//! Errors are data: [`LedgerError`], [`ProofError`] and [`VerifyError`]
-//! each have a stable `code()`.
+//! Errors are data: [`LedgerError`], [`ProofError`], [`VerifyError`] and
+//! [`EvidenceError`] each have a stable `code()`.
 //!
 //! [C2SP tlog-tiles]: https://c2sp.org/tlog-tiles
 //! [C2SP tlog-checkpoint]: https://c2sp.org/tlog-checkpoint
@@ -30,6 +33,7 @@
 mod checkpoint;
 mod cosign;
 mod error;
+mod evidence;
 mod key;
 mod ledger;
 mod proof;
@@ -40,6 +44,10 @@ mod verify;
 mod wal;
 
 pub use error::{LedgerError, ProofError, VerifyError};
+pub use evidence::{
+    CheckedBundle, EVIDENCE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceError, Subject,
+    build_bundle, check_bundle,
+};
 pub use key::LedgerKey;
 pub use ledger::Ledger;
 pub use proof::{CheckedProof, check_proof, check_proof_for_entry};

@@ -57,6 +57,12 @@ struct Parsed<'a> {
     note: &'a str,
 }
 
+/// The signed checkpoint a tlog-proof text carries (everything after the
+/// first blank line), split exactly as `parse` splits it.
+pub(crate) fn note_of(text: &str) -> Option<&str> {
+    text.split_once("\n\n").map(|(_, note)| note)
+}
+
 fn malformed(why: &str) -> ProofError {
     ProofError::Malformed(why.to_owned())
 }

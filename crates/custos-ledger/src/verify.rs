@@ -80,7 +80,7 @@ fn fetch<S: TileSource + ?Sized>(src: &S, path: &str) -> Result<Option<Vec<u8>>,
 /// Fetches a tile; a missing partial falls back to the full tile's prefix
 /// (C2SP tlog-tiles, "Partial Tiles": logs may delete partials once the
 /// full tile exists). Returns the bytes and the path that was read.
-fn fetch_tile<S: TileSource + ?Sized>(
+pub(crate) fn fetch_tile<S: TileSource + ?Sized>(
     src: &S,
     coord: TileCoord,
     first_index: u64,

@@ -1,11 +1,14 @@
 //! `custos ledger ...`: the verifier key, whole-ledger verification (from a directory or
 //! over HTTP, as an auditor or a simple witness runs it), entry proofs and their offline
-//! check. Verification trusts nothing but the verifier key and an earlier checkpoint.
+//! check, and the offline check of evidence bundles. Verification trusts nothing but the
+//! verifier key and an earlier checkpoint.
 
 use std::path::{Path, PathBuf};
 
 use custos_gateway::Config;
-use custos_ledger::{DirSource, FetchError, LedgerKey, TileSource, check_proof, verify};
+use custos_ledger::{
+    CheckedBundle, DirSource, FetchError, LedgerKey, TileSource, check_bundle, check_proof, verify,
+};
 
 use crate::Fatal;
 use crate::serve::{self, write_secret};
@@ -66,6 +69,16 @@ pub enum LedgerCommand {
     /// Check a tlog-proof file offline: the checkpoint signature and the inclusion proof.
     CheckProof {
         /// The proof file written by `custos ledger prove`.
+        file: PathBuf,
+        /// The verifier key.
+        #[arg(long)]
+        key: String,
+    },
+    /// Check an evidence bundle (custos-evidence/v1) offline: every entry's proof against
+    /// the bundle's one signed checkpoint, and that every entry a subject cites was made
+    /// by that subject (the entry's staff_id).
+    CheckEvidence {
+        /// The bundle (JSON).
         file: PathBuf,
         /// The verifier key.
         #[arg(long)]
@@ -216,7 +229,74 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
             }
             Ok(())
         }
+        LedgerCommand::CheckEvidence { file, key } => {
+            let bytes = std::fs::read(&file).map_err(|e| {
+                Fatal::new(
+                    "evidence_file",
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let checked = check_bundle(&bytes, &key)
+                .map_err(|e| Fatal::new(e.code(), format!("evidence check FAILED: {e}")))?;
+            check_subjects(&checked)?;
+            println!(
+                "evidence verified: {} entries against the signed checkpoint of {} at size {} (root {})",
+                checked.entries.len(),
+                printable(&checked.origin),
+                checked.size,
+                hex::encode(checked.root)
+            );
+            for s in &checked.subjects {
+                println!(
+                    "{}: {} ({} entries verified, each made by {})",
+                    printable(&s.subject),
+                    printable(&s.claim),
+                    s.entries.len(),
+                    printable(&s.subject)
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// Every entry a subject cites must be a Custos access record made by that subject: the
+/// proofs only show the entries are in the log, not that they are about whom the bundle
+/// says. Messages name indexes, never what the entries hold.
+fn check_subjects(checked: &CheckedBundle) -> Result<(), Fatal> {
+    for s in &checked.subjects {
+        for &index in &s.entries {
+            let bytes = checked.entry(index).ok_or_else(|| {
+                Fatal::new(
+                    "evidence_missing_entry",
+                    format!("evidence check FAILED: entry {index} is not in the bundle"),
+                )
+            })?;
+            let record = custos_access::entry::decode(index, bytes).map_err(|e| {
+                Fatal::new(
+                    e.code(),
+                    format!("evidence check FAILED: entry {index} is not a Custos access record"),
+                )
+            })?;
+            if record.staff_id != s.subject {
+                return Err(Fatal::new(
+                    "evidence_subject_mismatch",
+                    format!(
+                        "evidence check FAILED: entry {index}, cited for {}, was made by someone else",
+                        printable(&s.subject)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Text from a bundle, safe for a terminal: control characters (escape sequences) become `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Replaces the state file atomically (temp file, fsync, rename), so a crash leaves the
