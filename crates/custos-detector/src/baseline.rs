@@ -161,6 +161,12 @@ impl PeerBaseline {
             members: count,
         }
     }
+
+    /// The medians of features with at least `min_n` values, `None` elsewhere.
+    pub fn medians(&self, min_n: u32) -> [Option<f64>; N_FEATURES] {
+        self.stats
+            .map(|s| s.filter(|r| r.n >= min_n).map(|r| r.median))
+    }
 }
 
 #[cfg(test)]

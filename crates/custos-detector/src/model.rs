@@ -100,6 +100,14 @@ struct Group {
     surge: [f64; N_FEATURES],
     /// The refresh slot (`at / REFRESH_MS`) `current` and `surge` were computed in.
     refreshed_slot: i64,
+    /// The usual median of the members' values so far at each local hour of the day
+    /// (one EWMA per hour and feature, learnt when a day closes): what [`team_surge`]
+    /// compares today's medians with.
+    usual_by_hour: Vec<[Ewma; N_FEATURES]>,
+    /// Today's medians of the active members' values so far, taken at the group's first
+    /// refresh in each local hour (the same moment [`Group::usual_by_hour`] learns from,
+    /// so that like is compared with like).
+    today_by_hour: Vec<Option<[Option<f64>; N_FEATURES]>>,
     /// Baseline of the long-run levels of members with enough history, per day.
     levels: PeerBaseline,
 }
@@ -118,6 +126,8 @@ struct Org {
 pub struct Snapshot {
     config: ModelConfig,
     day: Option<i64>,
+    /// The latest record time seen (ledger order is not exactly time order).
+    now: i64,
     last_seq: i64,
     people: Vec<Person>,
     groups: Vec<Group>,
@@ -147,6 +157,7 @@ impl Model {
         Model::restore(Snapshot {
             config,
             day: None,
+            now: i64::MIN,
             last_seq: -1,
             people: Vec::new(),
             groups: Vec::new(),
@@ -244,6 +255,7 @@ impl Model {
         if self.state.config.ignore_roles.contains(&record.role) {
             return Vec::new();
         }
+        self.state.now = self.state.now.max(record.at);
         let config = &self.state.config.features;
         let record_day = config.day_of(record.at);
         let day = match self.state.day {
@@ -283,9 +295,8 @@ impl Model {
         }
 
         let mut findings = Vec::new();
-        let slot = record.at.div_euclid(REFRESH_MS);
         let group = self.state.people[p].group;
-        self.refresh_group(group, slot, day);
+        self.refresh_group(group, record.at, day);
         let g = &self.state.groups[group];
         let assessment = self.assess_with(p, &g.current, &g.surge);
         let person = &mut self.state.people[p];
@@ -327,7 +338,7 @@ impl Model {
         let group = self.state.people[p].group;
         let day = self.state.day?;
         let current = self.group_current(group, day);
-        let surge = self.group_surge(group, day);
+        let (surge, _) = self.group_surge(group, day, self.state.now);
         Some(self.assess_with(p, &current, &surge))
     }
 
@@ -433,6 +444,8 @@ impl Model {
             current: PeerBaseline::default(),
             surge: [1.0; N_FEATURES],
             refreshed_slot: i64::MIN,
+            usual_by_hour: vec![[Ewma::default(); N_FEATURES]; 24],
+            today_by_hour: vec![None; 24],
             levels: PeerBaseline::default(),
         });
         self.groups.insert((role.to_owned(), org.to_owned()), g);
@@ -507,9 +520,11 @@ impl Model {
         baseline
     }
 
-    /// The group's surge today: its active members' values so far against their
-    /// long-run levels.
-    fn group_surge(&self, g: usize, day: i64) -> [f64; N_FEATURES] {
+    /// The group's surge at `at` ([`team_surge`]): its active members' median values so
+    /// far against the medians usual at that local hour (against the members' long-run
+    /// levels while the hour's history is shorter than the warm-up), and those medians
+    /// of today.
+    fn group_surge(&self, g: usize, day: i64, at: i64) -> ([f64; N_FEATURES], PeerBaseline) {
         let config = &self.state.config;
         let group = &self.state.groups[g];
         let today: Vec<DayValues> = group
@@ -519,25 +534,36 @@ impl Model {
             .filter(|t| t.day == day && t.is_active())
             .map(|t| t.values(&config.features))
             .collect();
-        team_surge(
-            &PeerBaseline::of(&today),
-            &group.levels,
-            config.score.warmup.min_peers,
-        )
+        let today = PeerBaseline::of(&today);
+        let warm = &config.score.warmup;
+        let by_hour = &group.usual_by_hour[local_hour(&config.features, at)];
+        let levels = group.levels.medians(warm.min_peers);
+        let usual = std::array::from_fn(|i| {
+            let hour = by_hour[i];
+            if hour.n >= warm.min_days {
+                Some(hour.mean)
+            } else {
+                levels[i]
+            }
+        });
+        (team_surge(&today, &usual, warm.min_peers), today)
     }
 
     /// Recomputes a group's current baseline and surge once per [`REFRESH_MS`]: the
     /// medians cost O(members) and need not be fresher than that.
-    fn refresh_group(&mut self, g: usize, slot: i64, day: i64) {
+    fn refresh_group(&mut self, g: usize, at: i64, day: i64) {
+        let slot = at.div_euclid(REFRESH_MS);
         if self.state.groups[g].refreshed_slot == slot {
             return;
         }
         let current = self.group_current(g, day);
-        let surge = self.group_surge(g, day);
+        let (surge, today) = self.group_surge(g, day, at);
+        let hour = local_hour(&self.state.config.features, at);
         let group = &mut self.state.groups[g];
         group.current = current;
         group.surge = surge;
         group.refreshed_slot = slot;
+        group.today_by_hour[hour].get_or_insert(today.medians(1));
     }
 
     /// Closes `day`: learns every active person's and organisation's day, recomputes
@@ -571,6 +597,13 @@ impl Model {
             group.levels = PeerBaseline::of(&levels);
             // Force a refresh of the current baseline on the new day.
             group.refreshed_slot = i64::MIN;
+            for (usual, today) in group.usual_by_hour.iter_mut().zip(&mut group.today_by_hour) {
+                for (series, x) in usual.iter_mut().zip(today.take().unwrap_or_default()) {
+                    if let Some(x) = x {
+                        series.update(x, config.ewma_alpha);
+                    }
+                }
+            }
         }
         for org in &mut self.state.orgs {
             if org.today.day != day || org.today.accesses == 0 {
@@ -636,6 +669,11 @@ impl Model {
             suspend: false,
         })
     }
+}
+
+/// The local hour of the day (0–23) of a time.
+fn local_hour(config: &FeatureConfig, at: i64) -> usize {
+    config.hour_of(at).rem_euclid(24) as usize
 }
 
 #[cfg(test)]
@@ -767,5 +805,99 @@ mod tests {
             Model::replay(ModelConfig::default(), &records).snapshot(),
             model.snapshot()
         );
+    }
+
+    /// A team whose agents each view `rate(agent)` new customers an hour from 08:00 to
+    /// 16:00 (UTC, the default clock), for `days` days from `first_day`; `until` cuts
+    /// the last day short (hour of day, exclusive).
+    fn team_days(
+        seq: &mut i64,
+        first_day: i64,
+        days: i64,
+        until: i64,
+        rate: impl Fn(usize, i64) -> i64,
+    ) -> Vec<AccessRecord> {
+        let midnight = T - 10 * 3_600_000;
+        let mut out = Vec::new();
+        for d in first_day..first_day + days {
+            let end = if d == first_day + days - 1 { until } else { 16 };
+            for h in 8..end {
+                for agent in 0..6 {
+                    let n = rate(agent, d);
+                    for k in 0..n {
+                        *seq += 1;
+                        let at = midnight + d * DAY + h * 3_600_000 + k * 3_600_000 / n;
+                        let case = format!("{agent}-{d}-{h}-{k}");
+                        out.push(rec(
+                            *seq,
+                            at,
+                            &format!("a{agent}"),
+                            "support",
+                            "view",
+                            &case,
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn z_self_customers(model: &Model, staff: &str) -> f64 {
+        let a = model.assessment(staff).unwrap();
+        a.contributions
+            .iter()
+            .find(|c| c.feature == Feature::DistinctCustomers)
+            .and_then(|c| c.z_self)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_launch_day_is_seen_at_the_same_time_of_day() {
+        // Five ordinary days, agents from 4 to 9 customers an hour; then a launch day on
+        // which everyone handles three times as many, observed at 14:00. Counts so far
+        // (18 hours' worth) are already past a full ordinary day (8 hours' worth): only
+        // a comparison with what is usual *at 14:00* sees that the team is at 3×, not
+        // 2.25×, so that an agent at three times their own usual is expected.
+        let ordinary = |agent: usize, _day: i64| 4 + agent as i64;
+        let mut seq = 0;
+        let mut records = team_days(&mut seq, 0, 5, 16, ordinary);
+        records.extend(team_days(&mut seq, 5, 1, 14, |a, d| 3 * ordinary(a, d)));
+        records.push(rec(
+            seq + 1,
+            T + 5 * DAY + 4 * 3_600_000,
+            "a5",
+            "support",
+            "view",
+            "last",
+        ));
+        let model = Model::replay(ModelConfig::default(), &records);
+        let z = z_self_customers(&model, "a5");
+        assert!(
+            z <= 0.0,
+            "a launch day judged against a full day: z_self {z}"
+        );
+
+        // The control: the same agent alone at three times, the team as usual.
+        let mut seq = 0;
+        let mut records = team_days(&mut seq, 0, 5, 16, ordinary);
+        records.extend(team_days(&mut seq, 5, 1, 14, |a, d| {
+            if a == 5 {
+                3 * ordinary(a, d)
+            } else {
+                ordinary(a, d)
+            }
+        }));
+        records.push(rec(
+            seq + 1,
+            T + 5 * DAY + 4 * 3_600_000,
+            "a5",
+            "support",
+            "view",
+            "last",
+        ));
+        let model = Model::replay(ModelConfig::default(), &records);
+        let z = z_self_customers(&model, "a5");
+        assert!(z > 3.0, "alone at three times: z_self {z}");
     }
 }

@@ -331,27 +331,35 @@ impl Assessment {
 const SURGE_DEAD_ZONE: f64 = 1.25;
 
 /// Per feature, how much busier the peer group is today than usual: for a count, the
-/// median of the members' values so far today (`today`: only members active today)
-/// over the median of their long-run levels, divided by [`SURGE_DEAD_ZONE`], at least 1
-/// (a quiet day does not make anyone more suspect; early in the day the ratio is below
-/// 1 and changes nothing); 1 for ratios and without `min_peers` on both sides.
+/// median of the members' values so far today (`today`: only members active today) over
+/// `usual`, the median that is usual at this moment (the same time of day, see
+/// [`crate::Model`]; `None` where not yet learnt), divided by [`SURGE_DEAD_ZONE`], at
+/// least 1 (a quiet day does not make anyone more suspect); 1 for ratios and without
+/// `min_peers` active today. Comparing at the same time of day is what makes a launch
+/// day visible in its first hour: at 09:00 the team's counts so far are far below a
+/// full day's, yet already three times what is usual at 09:00.
+///
+/// A count whose usual median is below one (cases a person asks for themselves, say:
+/// most people have none) has no surge of its own worth measuring — a ratio of near
+/// zeros is noise — and takes the team's workload surge, that of
+/// [`Feature::DistinctCustomers`]: a launch day brings more of every kind of work.
+/// (Only the median moves the surge, so a ring of a few members cannot raise it.)
 pub fn team_surge(
     today: &PeerBaseline,
-    levels: &PeerBaseline,
+    usual: &[Option<f64>; N_FEATURES],
     min_peers: u32,
 ) -> [f64; N_FEATURES] {
+    let own = |i: usize| match (today.stats[i], usual[i]) {
+        (Some(now), Some(usual)) if now.n >= min_peers && usual >= 1.0 => {
+            Some((now.median / usual / SURGE_DEAD_ZONE).max(1.0))
+        }
+        _ => None,
+    };
+    let workload = own(Feature::DistinctCustomers.index()).unwrap_or(1.0);
     let mut surge = [1.0; N_FEATURES];
     for f in Feature::ALL {
-        let i = f.index();
-        if f.shape() != crate::features::Shape::Count {
-            continue;
-        }
-        if let (Some(now), Some(usual)) = (today.stats[i], levels.stats[i])
-            && now.n >= min_peers
-            && usual.n >= min_peers
-            && usual.median > 0.0
-        {
-            surge[i] = (now.median / usual.median / SURGE_DEAD_ZONE).max(1.0);
+        if f.shape() == crate::features::Shape::Count {
+            surge[f.index()] = own(f.index()).unwrap_or(workload);
         }
     }
     surge
@@ -579,7 +587,7 @@ mod tests {
         let heavy = own(95.0, 10.0, 10);
         // A busy agent at three times their usual, on a day the whole team is at three
         // times theirs: expected.
-        let surge = team_surge(&peers(&launch), &peers(&usual), 5);
+        let surge = team_surge(&peers(&launch), &peers(&usual).medians(5), 5);
         let a = assess(
             &day(285.0),
             &heavy,
@@ -596,11 +604,39 @@ mod tests {
             &heavy,
             &peers(&usual),
             &peers(&usual),
-            &team_surge(&peers(&usual), &peers(&usual), 5),
+            &team_surge(&peers(&usual), &peers(&usual).medians(5), 5),
             "g",
             &config,
         );
         assert!(b.action >= Action::LowerQuota, "{b:?}");
+    }
+
+    #[test]
+    fn a_rare_kind_of_work_takes_the_workload_surge() {
+        // A launch day: three times the usual customers; cases people ask for themselves
+        // are rare (usual median 0), so their own ratio would be noise.
+        let team = |customers: f64, self_opened: f64| -> Vec<DayValues> {
+            (0..10)
+                .map(|i| {
+                    let mut v = day(customers + f64::from(i));
+                    v.0[Feature::SelfOpenedCases.index()] = Some(self_opened);
+                    v
+                })
+                .collect()
+        };
+        let usual = PeerBaseline::of(&team(40.0, 0.0)).medians(5);
+        let surge = team_surge(&PeerBaseline::of(&team(120.0, 1.0)), &usual, 5);
+        let workload = surge[Feature::DistinctCustomers.index()];
+        assert!(
+            (workload - 124.5 / 44.5 / SURGE_DEAD_ZONE).abs() < 1e-9,
+            "{workload}"
+        );
+        assert_eq!(surge[Feature::SelfOpenedCases.index()], workload);
+        // Ratios never surge.
+        assert_eq!(surge[Feature::OffShiftShare.index()], 1.0);
+        // An ordinary day: no surge anywhere.
+        let calm = team_surge(&PeerBaseline::of(&team(42.0, 0.0)), &usual, 5);
+        assert_eq!(calm, [1.0; N_FEATURES]);
     }
 
     #[test]
