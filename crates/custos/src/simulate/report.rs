@@ -31,6 +31,9 @@ pub struct InsiderReport {
     pub scenario: String,
     /// Organisation.
     pub org: String,
+    /// Whether they made an abusive access at all (an insider whose start falls after
+    /// the run's end never does, and is left out of the detection figures).
+    pub acted: bool,
     /// Whether an alert named them after their first abusive access.
     pub detected: bool,
     /// Hours from the first abusive access to the first alert (null: not detected).
@@ -51,8 +54,10 @@ pub struct InsiderReport {
 /// One scenario's line.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ScenarioReport {
-    /// Insiders in the scenario.
+    /// Insiders in the scenario who acted within the run.
     pub insiders: u32,
+    /// Insiders planned whose start fell after the run's end (not counted).
+    pub not_acted: u32,
     /// Of them detected.
     pub detected: u32,
     /// detected / insiders.
@@ -111,13 +116,13 @@ pub struct Report {
     pub harvest_protected: u64,
     /// Records revealed by insiders, protections off.
     pub harvest_unprotected: u64,
-    /// detected ÷ insiders over all scenarios.
+    /// detected ÷ insiders who acted, over all scenarios.
     pub detection_rate: f64,
     /// Median hours to detect over the detected.
     pub median_hours_to_detect: Option<f64>,
     /// 90th percentile of hours to detect over the detected.
     pub p90_hours_to_detect: Option<f64>,
-    /// Median records revealed before suspension, over all insiders.
+    /// Median records revealed before suspension, over the insiders who acted.
     pub median_records_revealed_before_suspension: Option<f64>,
     /// Per scenario.
     pub scenarios: BTreeMap<String, ScenarioReport>,
@@ -135,6 +140,9 @@ pub struct Report {
     pub honest_refused: u64,
     /// Wall-clock seconds of the protected run.
     pub wall_seconds: f64,
+    /// Leak attribution on leaks cut from the run (`--trace-eval`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::trace_eval::TraceEvaluation>,
 }
 
 /// Per insider: real customers revealed by the plan with nothing in the way.
@@ -224,6 +232,7 @@ pub fn evaluate(
             id: person.id.clone(),
             scenario: plan.scenarios[insider.scenario].name.clone(),
             org: plan.company.org_of(person).name.to_owned(),
+            acted: o.first_abuse.is_some(),
             detected: detect.is_some(),
             hours_to_detect: detect.map(|t| hours(first, t)),
             hours_to_suspend: suspend.map(|t| hours(first, t)),
@@ -252,10 +261,10 @@ pub fn evaluate(
     }
     let mut scenarios: BTreeMap<String, ScenarioReport> = BTreeMap::new();
     for scenario in &plan.scenarios {
-        let of: Vec<&InsiderReport> = insiders
+        let (of, not_acted): (Vec<&InsiderReport>, Vec<&InsiderReport>) = insiders
             .iter()
             .filter(|i| i.scenario == scenario.name)
-            .collect();
+            .partition(|i| i.acted);
         let detected = of.iter().filter(|i| i.detected).count() as u32;
         let hours: Vec<f64> = of.iter().filter_map(|i| i.hours_to_detect).collect();
         let records: Vec<f64> = of
@@ -266,6 +275,7 @@ pub fn evaluate(
             scenario.name.clone(),
             ScenarioReport {
                 insiders: of.len() as u32,
+                not_acted: not_acted.len() as u32,
                 detected,
                 detection_rate: f64::from(detected) / of.len().max(1) as f64,
                 median_hours_to_detect: quantile(&hours, 0.5),
@@ -281,9 +291,10 @@ pub fn evaluate(
             },
         );
     }
-    let detected = insiders.iter().filter(|i| i.detected).count();
-    let hours_all: Vec<f64> = insiders.iter().filter_map(|i| i.hours_to_detect).collect();
-    let records_all: Vec<f64> = insiders
+    let acted: Vec<&InsiderReport> = insiders.iter().filter(|i| i.acted).collect();
+    let detected = acted.iter().filter(|i| i.detected).count();
+    let hours_all: Vec<f64> = acted.iter().filter_map(|i| i.hours_to_detect).collect();
+    let records_all: Vec<f64> = acted
         .iter()
         .map(|i| i.records_revealed_before_suspension as f64)
         .collect();
@@ -312,7 +323,7 @@ pub fn evaluate(
         },
         harvest_protected: on,
         harvest_unprotected: off,
-        detection_rate: detected as f64 / insiders.len().max(1) as f64,
+        detection_rate: detected as f64 / acted.len().max(1) as f64,
         median_hours_to_detect: quantile(&hours_all, 0.5),
         p90_hours_to_detect: quantile(&hours_all, 0.9),
         median_records_revealed_before_suspension: quantile(&records_all, 0.5),
@@ -324,6 +335,7 @@ pub fn evaluate(
         honest_contacts: outcome.honest_contacts,
         honest_refused: outcome.honest_refused,
         wall_seconds,
+        trace: None,
     }
 }
 
@@ -375,6 +387,35 @@ impl Report {
             self.honest_contacts,
             self.honest_refused,
         );
+        if let Some(t) = &self.trace {
+            out += &format!(
+                "\nleak attribution ({:.0}% rows from elsewhere; median {:.0} ms a trace)\n",
+                t.noise * 100.0,
+                t.median_trace_ms
+            );
+            for s in &t.single {
+                out += &format!(
+                    "  {:>4} rows: first suspect right in {} of {} leaks ({}) from {} insiders ({} revealed too few)\n",
+                    s.rows,
+                    s.top1,
+                    s.leaks,
+                    s.top1_rate
+                        .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
+                    s.insiders,
+                    s.insiders_too_small
+                );
+            }
+            for r in &t.rings {
+                out += &format!(
+                    "  ring {}: {} of {} members in the first {} suspects of a {}-row leak\n",
+                    r.scenario,
+                    r.members_in_top,
+                    r.members,
+                    super::trace_eval::RING_TOP,
+                    r.rows
+                );
+            }
+        }
         out
     }
 }
