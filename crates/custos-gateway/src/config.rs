@@ -18,7 +18,7 @@ pub struct Config {
     pub default_region: String,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
-    /// Largest accepted NDJSON import body, in bytes.
+    /// Largest accepted NDJSON import body, and leaked file to trace, in bytes.
     pub import_limit_bytes: usize,
     /// Most results a search returns.
     pub search_limit: u32,

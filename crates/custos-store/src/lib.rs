@@ -88,6 +88,8 @@ macro_rules! with_pool {
 
 mod detection;
 pub use detection::AlertRecord;
+mod trace;
+pub use trace::{Exposure, Holdings};
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use custos_store::{
-    AccessFilter, AccessRecord, Backend, CaseRecord, CaseStatus, CustomerRecord, IndexColumn,
-    StaffRecord, StaffStatus, Store, StoreError, TokenRecord, now_millis,
+    AccessFilter, AccessRecord, Backend, CaseRecord, CaseStatus, CustomerRecord, Exposure,
+    Holdings, IndexColumn, StaffRecord, StaffStatus, Store, StoreError, TokenRecord, now_millis,
 };
 use sqlx::Connection;
 
@@ -152,6 +152,7 @@ suite!(
     access_filters,
     access_batch_of_1000_in_one_call,
     clones_share_the_store,
+    trace_reads_indexes_exposures_and_holdings,
 );
 
 // ----- builders -----
@@ -537,6 +538,108 @@ async fn customers_by_index_returns_every_match(store: Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
+    store
+        .insert_customers(&[customer("a", 1), customer("b", 2), customer("c", 3)])
+        .await
+        .unwrap();
+    // More indexes than one statement binds: the known ones sit past the first batch.
+    let mut wanted: Vec<String> = (0..1500).map(|i| format!("unknown-{i}")).collect();
+    wanted.extend(["phone-c".to_owned(), "phone-a".to_owned()]);
+    let mut found = store
+        .customers_by_indexes(IndexColumn::Phone, &wanted)
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("phone-a".to_owned(), "a".to_owned()),
+            ("phone-c".to_owned(), "c".to_owned())
+        ]
+    );
+    assert!(
+        store
+            .customers_by_indexes(IndexColumn::AccountId, &["phone-a".to_owned()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "index columns are not interchangeable"
+    );
+
+    let act =
+        |n: usize, staff: &str, org: &str, action: &str, customer: &str, decision: &str, at| {
+            AccessRecord {
+                org: org.to_owned(),
+                action: action.to_owned(),
+                ..access(n, staff, Some(customer), decision, at)
+            }
+        };
+    store
+        .append_access(&[
+            act(0, "alice", "acme", "view", "a", "allow", 100),
+            act(1, "alice", "acme", "reveal", "a", "allow", 110),
+            act(2, "alice", "acme", "view", "b", "allow", 120),
+            act(3, "bob", "acme", "view", "a", "allow", 130),
+            act(4, "bob", "acme", "reveal", "c", "deny", 140),
+            act(5, "bob", "partner", "view", "b", "allow", 150),
+            act(6, "carol", "acme", "reveal", "c", "allow", 10),
+            act(7, "dave", "acme", "search", "c", "allow", 160),
+            act(8, "alice", "acme", "reveal", "b", "allow", 500),
+        ])
+        .await
+        .unwrap();
+
+    // Window [100, 500): carol's reveal is before it, alice's reveal of b at its end.
+    let ids: Vec<String> = ["a", "b", "c"].map(str::to_owned).to_vec();
+    let exposures = store.exposures(&ids, 100, 500).await.unwrap();
+    let seen: Vec<(i64, &str, &str, bool)> = exposures
+        .iter()
+        .map(|e: &Exposure| (e.seq, e.staff_id.as_str(), e.customer_id.as_str(), e.reveal))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (0, "alice", "a", false),
+            (1, "alice", "a", true),
+            (2, "alice", "b", false),
+            (3, "bob", "a", false),
+            (5, "bob", "b", false),
+        ],
+        "allowed views and reveals in the window, in ledger order; no denial, no search"
+    );
+    assert!(
+        store
+            .exposures(&ids[2..], 100, 500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let holdings = store.holdings(100, 500).await.unwrap();
+    assert_eq!(
+        holdings,
+        vec![
+            Holdings {
+                staff_id: "alice".into(),
+                org: "acme".into(),
+                revealed: 1,
+                viewed_only: 1,
+            },
+            Holdings {
+                staff_id: "bob".into(),
+                org: "partner".into(),
+                revealed: 0,
+                viewed_only: 2,
+            },
+        ],
+        "one customer counts once, revealed if any reveal; the latest org"
+    );
+    let later = store.holdings(0, 1000).await.unwrap();
+    assert_eq!(later[0].revealed, 2, "alice revealed b later");
+    assert_eq!(later.len(), 3, "carol is in the wider window");
 }
 
 async fn cases_open_close_and_filters(store: Store) {

@@ -7,11 +7,17 @@
 //!    any column order, with or without a header) into rows of normalised
 //!    identifiers. Nothing it reads is kept: rows hold the normalised values only
 //!    long enough to compute blind indexes.
-//! 2. Matching (in the binary, through the store's blind indexes; the vault is never
-//!    decrypted) turns each row into the customers it names.
+//! 2. [`matching`] turns each row into the customers it names, through the store's
+//!    blind indexes (the vault is never decrypted).
 //! 3. [`rank`] weighs, for each staff member, the leaked customers they had revealed
 //!    or viewed, by how many others had them too and by the chance a record came from
 //!    elsewhere, and orders the suspects.
+//! 4. [`report`] ties the steps together: [`trace`] gathers from the access log who
+//!    held the matched customers in the window, ranks them, and reports.
 
 pub mod input;
+pub mod matching;
 pub mod rank;
+pub mod report;
+
+pub use report::{STEPS, Step, Trace, TraceError, TraceOptions, TraceReport, parse_time, trace};

@@ -11,8 +11,8 @@
 //! # Model
 //!
 //! A staff member *holds* a customer with weight `m` = 1 if they revealed any field
-//! of it, or `m` = `view_weight` if they only saw the masked card. `H_i` is the sum of
-//! `m` over **all** customers member `i` held in the window, leaked or not
+//! of it, or `m` = `view_weight` if they only saw the masked card. `H_i` is the number
+//! of **all** customers member `i` held in the window, leaked or not, each counted once
 //! ([`Staff::holdings_weight`], see [`Params::holdings_weight`]). `N` is the number of
 //! customers in the vault, `p` = `p_elsewhere` the chance a leaked record was obtained
 //! elsewhere, `L` the number of leaked customers, `V_t` the staff holding record `t`.
@@ -33,10 +33,12 @@
 //! revealed exactly the leaked rows. A record many people held adds to each of them,
 //! so it separates them little.
 //!
-//! `view_weight` weighs a view against the same person's reveals: for someone who
-//! only ever viewed, `m_it/H_i` is the same as if they had revealed all of it, and
-//! they score like a revealer of the same size. The P&GM guilt and the evidence
-//! weight do discount their views.
+//! A view counts `view_weight` of a reveal because the masked card does not show the
+//! leaked value: from a customer `i` only viewed, a leaked record comes with
+//! probability `view_weight` of a revealed one's (the rest of the mass is "viewing
+//! gave nothing to leak"). Counting `H_i` unweighted is what makes this hold for
+//! someone who only ever viewed, too: with a weighted `H_i` the weight would cancel
+//! and they would score like a revealer of the same size.
 //!
 //! **P&GM guilt**, for reference: Papadimitriou & Garcia-Molina, "Data Leakage
 //! Detection", IEEE TKDE 23(1), 2011, estimate
@@ -106,9 +108,9 @@ pub struct Exposure {
 pub struct Staff {
     /// Their org (the company or partner company), for reporting and rings.
     pub org: String,
-    /// `H_i`: the weight of **every** customer they held in the window, leaked or not,
-    /// as computed by [`Params::holdings_weight`]. Values below the weight of their
-    /// leaked holdings are raised to it (those are part of it).
+    /// `H_i`: **every** customer they held in the window, leaked or not, as computed by
+    /// [`Params::holdings_weight`]. Values below the weight of their leaked holdings
+    /// are raised to it (those are part of it).
     pub holdings_weight: f64,
 }
 
@@ -146,10 +148,11 @@ impl Params {
 
     /// `H_i` for a staff member who, within the window, revealed `revealed` distinct
     /// customers and only viewed `viewed_only` others (all customers, not only
-    /// leaked ones).
+    /// leaked ones): their number, each counted once whatever the weight of its
+    /// holding (see the module docs).
     #[must_use]
     pub fn holdings_weight(&self, revealed: u64, viewed_only: u64) -> f64 {
-        revealed as f64 + self.view_weight * viewed_only as f64
+        revealed as f64 + viewed_only as f64
     }
 
     fn validate(&self, leaked: usize) -> Result<(), RankError> {

@@ -9,6 +9,7 @@ mod demo;
 mod ledger_cli;
 mod serve;
 mod simulate_cli;
+mod trace_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ enum Command {
     /// Drive a synthetic company with insider scenarios through the real gateway and
     /// report what the protections caught.
     Simulate(simulate_cli::SimulateArgs),
+    /// Trace a leaked list of customers to the staff it most likely came from.
+    Trace(trace_cli::TraceArgs),
 }
 
 fn init_logging(format: LogFormat, default_filter: &str) {
@@ -88,7 +91,11 @@ fn main() -> ExitCode {
     // The demo's terminal shows progress and where things are, not one line per request.
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
-        Command::Demo(_) | Command::Bench(_) | Command::Ledger(_) | Command::Canary(_) => "warn",
+        Command::Demo(_)
+        | Command::Bench(_)
+        | Command::Ledger(_)
+        | Command::Canary(_)
+        | Command::Trace(_) => "warn",
         // Every alert of a run is in its report.
         Command::Simulate(_) => "error",
     };
@@ -111,6 +118,7 @@ fn main() -> ExitCode {
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
             Command::Simulate(args) => simulate_cli::run(args).await,
+            Command::Trace(args) => trace_cli::run(args).await,
         }
     });
     match result {

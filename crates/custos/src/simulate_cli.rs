@@ -8,9 +8,11 @@ use std::time::Instant;
 use custos::simulate::company::{Company, EPOCH_MS};
 use custos::simulate::drive::{self, Gateway};
 use custos::simulate::export;
+use custos::simulate::leak;
 use custos::simulate::plan::{Plan, Vault};
 use custos::simulate::report::{self, RaisedAlert};
 use custos::simulate::scenario::Scenario;
+use custos::simulate::trace_eval;
 use custos_gateway::Config;
 
 use crate::Fatal;
@@ -59,6 +61,30 @@ pub struct SimulateArgs {
     /// Hide the progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Cut a test leak from what this insider (a staff id) or ring (a scenario's name)
+    /// revealed in the run; written to `--out`, its truth to `--truth`.
+    #[arg(long, requires = "out")]
+    pub cut_leak: Option<String>,
+    /// Rows of the cut leak.
+    #[arg(long, default_value_t = 50)]
+    pub rows: usize,
+    /// Share of the cut leak's rows from elsewhere: customers the source never held and
+    /// numbers not in the vault.
+    #[arg(long, default_value_t = 0.3)]
+    pub noise: f64,
+    /// Where the cut leak goes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where the cut leak's truth goes (JSON).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Measure leak attribution: cut leaks of 3, 10 and 50 rows from every insider (and
+    /// 1,000 rows from every ring), trace them, and add the scores to the report.
+    #[arg(long)]
+    pub trace_eval: bool,
+    /// Leaks cut per insider and size for `--trace-eval`.
+    #[arg(long, default_value_t = 5)]
+    pub leaks_per_insider: u32,
 }
 
 /// The simulated company's gateway configuration: its time zone, working hours, and
@@ -83,6 +109,12 @@ searches_per_day = 400
 ";
 
 pub async fn run(args: SimulateArgs) -> Result<(), Fatal> {
+    if !(0.0..=1.0).contains(&args.noise) || args.rows == 0 {
+        return Err(Fatal::new(
+            "invalid_argument",
+            "--rows must be at least 1 and --noise between 0 and 1",
+        ));
+    }
     if args.staff == 0 || args.days == 0 || args.customers == 0 {
         return Err(Fatal::new(
             "invalid_argument",
@@ -194,7 +226,7 @@ async fn simulate(
     let wall = started.elapsed().as_secs_f64();
     let alerts = raised_alerts(&app).await?;
     let unprotected = report::unprotected_harvest(&plan);
-    let report = report::evaluate(
+    let mut report = report::evaluate(
         &plan,
         args.seed,
         &outcome,
@@ -203,7 +235,25 @@ async fn simulate(
         EPOCH_MS,
         wall,
     );
+    if args.trace_eval {
+        let progress = custos::demo_load::bar(1, "tracing", args.quiet);
+        let evaluation = trace_eval::evaluate(
+            &app,
+            &plan,
+            &outcome,
+            args.seed,
+            args.noise,
+            args.leaks_per_insider,
+        )
+        .await
+        .map_err(|e| Fatal::new("simulation_failed", e))?;
+        progress.finish_and_clear();
+        report.trace = Some(evaluation);
+    }
     println!("{}", report.table());
+    if let Some(name) = &args.cut_leak {
+        cut_leak(args, name, &app, &plan, &outcome).await?;
+    }
     if let Some(path) = &args.report {
         let json =
             serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
@@ -231,6 +281,59 @@ async fn simulate(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     app.store.close().await;
+    Ok(())
+}
+
+/// Writes `--out` (and `--truth`): a leak cut from what `name` (a staff id or a ring
+/// scenario's name) revealed.
+async fn cut_leak(
+    args: &SimulateArgs,
+    name: &str,
+    app: &custos_gateway::SharedApp,
+    plan: &Plan,
+    outcome: &drive::Outcome,
+) -> Result<(), Fatal> {
+    let insiders: Vec<usize> = (0..plan.insiders.len())
+        .filter(|&i| {
+            outcome.staff_ids[plan.insiders[i].staff] == name
+                || plan.scenarios[plan.insiders[i].scenario].name == name
+        })
+        .collect();
+    if insiders.is_empty() {
+        return Err(Fatal::new(
+            "cut_leak_unknown",
+            format!("{name} is neither an insider's staff id nor a scenario of this run"),
+        ));
+    }
+    let source = trace_eval::source(app, plan, outcome, &insiders)
+        .await
+        .map_err(|e| Fatal::new("simulation_failed", e))?;
+    if source.revealed.is_empty() {
+        return Err(Fatal::new(
+            "cut_leak_empty",
+            format!("{name} revealed no customer in this run: there is nothing to leak"),
+        ));
+    }
+    let mut rng = custos::simulate::rng::stream(args.seed, "cut-leak", 0);
+    let leak = leak::cut(&source, args.rows, args.noise, &mut rng);
+    let write = |path: &PathBuf, bytes: &[u8]| {
+        std::fs::write(path, bytes)
+            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = &args.out {
+        write(path, &leak.bytes)?;
+        println!(
+            "leak of {} rows ({} from {name}) written to {}",
+            leak.truth.rows,
+            leak.truth.from_source,
+            path.display()
+        );
+    }
+    if let Some(path) = &args.truth {
+        let json = serde_json::to_vec_pretty(&leak.truth)
+            .map_err(|e| Fatal::new("report", e.to_string()))?;
+        write(path, &json)?;
+    }
     Ok(())
 }
 

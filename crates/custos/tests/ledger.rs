@@ -5,35 +5,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn custos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(args)
-        .output()
-        .expect("run custos")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ledger_index(a: &Answer) -> u64 {
-    a.headers["x-custos-ledger-index"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 /// Waits (bounded) until the served checkpoint covers `size` entries; returns its text.
 async fn checkpoint_covering(c: &Client, size: u64) -> String {

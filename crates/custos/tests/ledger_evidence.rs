@@ -4,51 +4,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use base64::prelude::*;
 use common::*;
 use custos_ledger::{DirSource, build_bundle};
 use serde_json::Value;
-
-fn custos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(args)
-        .output()
-        .expect("run custos")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ledger_index(a: &Answer) -> u64 {
-    a.headers["x-custos-ledger-index"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Waits (bounded) until the served checkpoint covers `size` entries.
-async fn wait_for_checkpoint(c: &Client, size: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = c.get("", "/ledger/checkpoint").await;
-        if r.status == 200
-            && r.text.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) >= Some(size)
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint covering {size}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Runs `custos ledger check-evidence` on `bundle` written to a file.
 fn check_evidence(dir: &std::path::Path, name: &str, bundle: &Value, key: &str) -> Output {

@@ -11,6 +11,7 @@ mod customers;
 mod ledger;
 mod ops;
 mod staff;
+mod trace;
 
 use std::time::Instant;
 
@@ -63,6 +64,7 @@ pub fn router(app: SharedApp) -> Router {
         .routes(routes!(cases::create_case))
         .routes(routes!(cases::close_case))
         .routes(routes!(access::list_access))
+        .routes(routes!(trace::trace))
         .routes(routes!(access::me))
         .routes(routes!(ledger::checkpoint))
         .routes(routes!(ledger::inclusion_proof))

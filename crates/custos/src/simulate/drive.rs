@@ -160,12 +160,18 @@ pub struct Outcome {
     pub staff_days: u64,
     /// Staff ids, in company order.
     pub staff_ids: Vec<String>,
+    /// The vault the run created.
+    pub vault: Vault,
 }
 
-/// The vault as created: ids and phone numbers, real customers then canaries.
-struct Vault {
-    ids: Vec<String>,
-    phones: Vec<String>,
+/// The vault as created, real customers then canaries (index = the plan's customer
+/// number).
+#[derive(Clone, Debug, Default)]
+pub struct Vault {
+    /// Customer ids the gateway gave.
+    pub ids: Vec<String>,
+    /// The customers in plaintext, as imported.
+    pub people: Vec<crate::demo_data::DemoCustomer>,
 }
 
 /// Loads the company into the gateway and runs the plan day by day.
@@ -247,6 +253,7 @@ pub async fn run(
         progress.inc(1);
     }
     gateway.detector_caught_up().await?;
+    outcome.vault = vault;
     Ok(outcome)
 }
 
@@ -287,7 +294,7 @@ async fn run_script(
     match &script.work {
         Work::Probe(target) => {
             let phone = match target {
-                Some(c) => vault.phones[*c as usize].clone(),
+                Some(c) => vault.people[*c as usize].phone.clone(),
                 None => {
                     let mut rng = rng::stream(script.at as u64, "probe", script.staff as u64);
                     format!("139{:08}", rng.random_range(0..100_000_000u32))
@@ -372,7 +379,7 @@ async fn work_contact(
     };
     let is_canary = contact.customer >= plan.vault.customers;
     if contact.search_first {
-        let phone = &vault.phones[contact.customer as usize];
+        let phone = &vault.people[contact.customer as usize].phone;
         let answer = gateway
             .call(
                 Method::GET,
@@ -499,10 +506,7 @@ async fn create_vault(
     seed: u64,
     at: i64,
 ) -> Result<Vault, String> {
-    let mut vault = Vault {
-        ids: Vec::new(),
-        phones: Vec::new(),
-    };
+    let mut vault = Vault::default();
     let total = plan.vault.customers as usize;
     let mut serial = 0u64;
     let mut chunk_index = 0u64;
@@ -517,7 +521,7 @@ async fn create_vault(
         // gateway as a whole chunk, which is then drawn again.
         let Some(ids) = ids else { continue };
         vault.ids.extend(ids);
-        vault.phones.extend(people.into_iter().map(|p| p.phone));
+        vault.people.extend(people);
     }
     // A canary sharing a phone with a customer is refused (409): draw again.
     for attempt in 0..10 {
@@ -529,7 +533,7 @@ async fn create_vault(
             crate::demo_data::people(&mut rng, plan.vault.canaries as usize, 1_000_000_000);
         if let Some(ids) = upload(gateway, admin, "/v1/canaries", &people, at).await? {
             vault.ids.extend(ids);
-            vault.phones.extend(people.into_iter().map(|p| p.phone));
+            vault.people.extend(people);
             return Ok(vault);
         }
     }

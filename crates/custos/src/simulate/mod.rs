@@ -7,12 +7,16 @@
 //! seed), [`drive`] sends them as requests to the gateway in process (simulated clock,
 //! same policy, quotas, ledger and detector as `custos serve`), and [`report`] compares
 //! the outcome with what the same plan would have given the insiders unprotected;
-//! [`export`] writes the run's feature table for other methods to score.
+//! [`export`] writes the run's feature table for other methods to score, and [`leak`]
+//! cuts test leaks with ground truth from what insiders revealed, which [`trace_eval`]
+//! traces to measure leak attribution.
 
 pub mod company;
 pub mod drive;
 pub mod export;
+pub mod leak;
 pub mod plan;
 pub mod report;
-mod rng;
+pub mod rng;
 pub mod scenario;
+pub mod trace_eval;

@@ -487,3 +487,48 @@ pub async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The ledger index an answer's access record got.
+pub fn ledger_index(a: &Answer) -> u64 {
+    a.headers["x-custos-ledger-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits (bounded, 10 s) until the served checkpoint covers `size` entries.
+pub async fn wait_for_checkpoint(c: &Client, size: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c.get("", "/ledger/checkpoint").await;
+        if r.status == 200
+            && r.text.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) >= Some(size)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covering {size}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs the `custos` binary to its end.
+pub fn custos(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .output()
+        .expect("run custos")
+}
+
+/// A finished command's standard output.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished command's standard error.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,145 @@
+//! Leak attribution over HTTP: an analyst uploads a leaked list and gets the ranked
+//! suspects (see `custos_trace`). The file is held in memory for the request only and
+//! wiped after; the ledger records that a trace ran, by whom, and its counts, never the
+//! file's content.
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+use custos_policy::Action;
+use custos_trace::{TraceError, TraceOptions, parse_time};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::json;
+use crate::exchange::{RequestInfo, parse_query};
+use crate::{ApiError, SharedApp};
+
+/// Most suspects one trace lists.
+const MAX_TOP: usize = 1000;
+
+/// Options of a trace; all optional.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TraceQuery {
+    /// Accesses from this time on: unix ms, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC);
+    /// by default from the first record.
+    since: Option<String>,
+    /// Accesses before this time (same forms); by default all.
+    until: Option<String>,
+    /// Country of phone numbers written without a country code (default `CN`).
+    region: Option<String>,
+    /// Suspects listed (default 20, at most 1,000).
+    top: Option<usize>,
+}
+
+/// Trace a leaked list to the staff it most likely came from (security_analyst, admin).
+///
+/// The body is `multipart/form-data` with the file in a part named `file` (CSV, TSV or
+/// plain text; UTF-8, UTF-16 or GB18030), at most `import_limit_bytes` in all.
+#[utoipa::path(post, path = "/v1/trace", tag = "trace", params(TraceQuery),
+    responses((status = 200, body = Object), (status = 400), (status = 403), (status = 413)),
+    security(("bearer" = [])))]
+pub(super) async fn trace(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let mut ex = app.begin(&info, "trace_leak");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        let q: TraceQuery = parse_query(query, "options are since, until, region and top")?;
+        let options = TraceOptions {
+            since: q
+                .since
+                .as_deref()
+                .map_or(Ok(0), parse_time)
+                .map_err(trace_error)?,
+            until: q
+                .until
+                .as_deref()
+                .map_or(Ok(i64::MAX), parse_time)
+                .map_err(trace_error)?,
+            default_region: q.region.unwrap_or_else(|| "CN".to_owned()),
+            top: q.top.unwrap_or(20).clamp(1, MAX_TOP),
+            p_elsewhere: 0.3,
+        };
+        let file = read_file_part(&info, body, app.config.import_limit_bytes).await?;
+        let traced = custos_trace::trace(&app.store, &app.keyring, &file, &options, &|_| {})
+            .await
+            .map_err(trace_error)?;
+        ex.reason = Some("traced".to_owned());
+        Ok(json(StatusCode::OK, traced.report))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// The bytes of the `file` part of a `multipart/form-data` body of at most `limit`
+/// bytes, in a buffer wiped when dropped.
+async fn read_file_part(
+    info: &RequestInfo,
+    body: Body,
+    limit: usize,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let bad = |message: &str| ApiError::bad_request("invalid_upload", message.to_owned());
+    let content_type = info
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| bad("send the file as multipart/form-data, in a part named file"))?;
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| bad("send the file as multipart/form-data, in a part named file"))?;
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the upload is larger than {limit} bytes"),
+        )
+    };
+    let mut file: Option<Zeroizing<Vec<u8>>> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(multer::Error::StreamSizeExceeded { .. }) => return Err(too_large()),
+            Err(_) => return Err(bad("the multipart body is malformed")),
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        if file.is_some() {
+            return Err(bad("send one part named file"));
+        }
+        let mut field = field;
+        let mut bytes = Zeroizing::new(Vec::new());
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(multer::Error::StreamSizeExceeded { .. }) => return Err(too_large()),
+                Err(_) => return Err(bad("the multipart body is malformed")),
+            }
+        }
+        file = Some(bytes);
+    }
+    file.ok_or_else(|| bad("no part named file in the upload"))
+}
+
+/// A trace failure as an answer: the file's and the options' faults are the caller's
+/// (400), the store's are ours.
+fn trace_error(e: TraceError) -> ApiError {
+    match e {
+        TraceError::Store(e) => e.into(),
+        other => ApiError::bad_request(other.code(), other.to_string()),
+    }
+}

@@ -1,0 +1,248 @@
+//! `custos trace FILE`: which staff a leaked list most likely came from, read from a data
+//! directory (beside a running server: the store is read, the ledger's published tiles
+//! are read, nothing is written), with an evidence bundle for the top suspects.
+
+use std::path::PathBuf;
+
+use custos_crypto::{Keyring, MasterKey};
+use custos_ledger::{DirSource, LedgerKey, build_bundle};
+use custos_store::Store;
+use custos_trace::{STEPS, Step, TraceOptions, parse_time};
+
+use crate::Fatal;
+use crate::serve;
+
+/// Options of `custos trace`.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// The leaked file: CSV, TSV or plain text, UTF-8, UTF-16 or GB18030. It is read
+    /// into memory and not kept.
+    pub file: PathBuf,
+    /// The data directory of the server whose records are searched.
+    #[arg(long, env = "CUSTOS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL, when the server's store is PostgreSQL.
+    #[arg(long, env = "CUSTOS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Accesses from this time on: unix ms, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC);
+    /// by default from the first record.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Accesses before this time (same forms); by default up to now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Country of phone numbers written without a country code.
+    #[arg(long, default_value = "CN")]
+    pub region: String,
+    /// Suspects listed.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// The chance that a leaked row was obtained elsewhere than from Custos.
+    #[arg(long, default_value_t = 0.3)]
+    pub p_elsewhere: f64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write an evidence bundle for the top suspects here (check it with
+    /// `custos ledger check-evidence`).
+    #[arg(long)]
+    pub evidence: Option<PathBuf>,
+    /// Suspects the evidence bundle covers.
+    #[arg(long, default_value_t = 5)]
+    pub evidence_top: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `custos trace`.
+pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
+    let since = match &args.since {
+        Some(t) => parse_time(t).map_err(trace_fatal)?,
+        None => 0,
+    };
+    let until = match &args.until {
+        Some(t) => parse_time(t).map_err(trace_fatal)?,
+        // Past every record, also those of a simulated clock running ahead.
+        None => i64::MAX,
+    };
+    let key_path = args.data_dir.join("master.key");
+    if !key_path.is_file() {
+        return Err(Fatal::new(
+            "data_dir",
+            format!(
+                "{} has no master key: give the data directory of a server",
+                args.data_dir.display()
+            ),
+        ));
+    }
+    let (master, _) =
+        MasterKey::load_or_create(&key_path).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    let keyring = Keyring::new(&master);
+    let store = match &args.database_url {
+        Some(url) => Store::open_postgres(url, 4).await,
+        None => Store::open_sqlite(&crate::sqlite_path(&args.data_dir)).await,
+    }
+    .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
+    let file = std::fs::read(&args.file).map_err(|e| {
+        Fatal::new(
+            "trace_file",
+            format!("cannot read {}: {e}", args.file.display()),
+        )
+    })?;
+    let options = TraceOptions {
+        since,
+        until,
+        default_region: args.region.clone(),
+        top: args.top,
+        p_elsewhere: args.p_elsewhere,
+    };
+    let bar = custos::demo_load::bar(STEPS as usize, "tracing", args.quiet);
+    let progress = |step: Step| {
+        bar.set_message(match step {
+            Step::Read(rows) => format!("{rows} rows"),
+            Step::Matched(customers) => format!("{customers} customers"),
+            Step::Gathered(exposures) => format!("{exposures} accesses"),
+            Step::Ranked => "ranked".to_owned(),
+        });
+        bar.inc(1);
+    };
+    let result = custos_trace::trace(&store, &keyring, &file, &options, &progress).await;
+    bar.finish_and_clear();
+    store.close().await;
+    let traced = result.map_err(trace_fatal)?;
+    let report = &traced.report;
+    print!("{}", table(report));
+    if let Some(path) = &args.report {
+        let json =
+            serde_json::to_vec_pretty(report).map_err(|e| Fatal::new("report", e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
+        println!("report written to {}", path.display());
+    }
+    if let Some(path) = &args.evidence {
+        let subjects: Vec<(String, String, Vec<u64>)> = report
+            .suspects
+            .iter()
+            .zip(&traced.entries)
+            .take(args.evidence_top)
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(s, entries)| {
+                (
+                    s.staff.clone(),
+                    format!(
+                        "viewed or revealed {} of the {} customers of a leaked list ({} revealed)",
+                        s.records, report.customers, s.records_revealed
+                    ),
+                    entries.clone(),
+                )
+            })
+            .collect();
+        if subjects.is_empty() {
+            return Err(Fatal::new(
+                "evidence_empty",
+                "no suspect: there is no evidence to bundle",
+            ));
+        }
+        let ledger_dir = serve::ledger_dir(&args.data_dir);
+        let source = DirSource::new(&ledger_dir);
+        let origin = checkpoint_origin(&ledger_dir)?;
+        let (key, _) = LedgerKey::load_or_create(&serve::ledger_key_path(&args.data_dir), &origin)
+            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        let bundle = build_bundle(&source, &key.verifier_key(), subjects)
+            .map_err(|e| Fatal::new(e.code(), format!("cannot build the evidence: {e}")))?;
+        let json = serde_json::to_vec_pretty(&bundle)
+            .map_err(|e| Fatal::new("evidence", e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| Fatal::new("evidence", format!("cannot write {}: {e}", path.display())))?;
+        println!(
+            "evidence for {} suspects ({} ledger entries) written to {}; check it with `custos ledger check-evidence {} --key \"$(custos ledger key --data-dir …)\"`",
+            bundle.subjects.len(),
+            bundle.entries.len(),
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn trace_fatal(e: custos_trace::TraceError) -> Fatal {
+    Fatal::new(e.code(), e.to_string())
+}
+
+/// The origin the ledger's checkpoints are signed for: the first line of the latest
+/// one (a simulated run's differs from a real server's).
+fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Fatal> {
+    let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
+        Fatal::new(
+            "evidence_not_checkpointed",
+            format!("the ledger has no checkpoint yet: {e}"),
+        )
+    })?;
+    text.lines()
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Fatal::new("evidence", "the ledger checkpoint has no origin line"))
+}
+
+/// The report as a terminal table.
+fn table(report: &custos_trace::TraceReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} rows read: {} matched ({} ambiguous), {} unmatched ({} with only a name); {} customers",
+        report.rows,
+        report.matched,
+        report.ambiguous,
+        report.unmatched,
+        report.name_only,
+        report.customers
+    );
+    for canary in &report.canaries {
+        let who: Vec<String> = canary
+            .exposed
+            .iter()
+            .map(|e| format!("{} ({})", e.staff, e.org))
+            .collect();
+        let _ = writeln!(
+            out,
+            "CANARY in the file; exposed to it: {}",
+            if who.is_empty() {
+                "nobody in the window".to_owned()
+            } else {
+                who.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<24} {:<16} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "rank", "staff", "org", "score", "records", "revealed", "exclusive", "holdings"
+    );
+    for (i, s) in report.suspects.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24} {:<16} {:>9.1} {:>8} {:>9} {:>9} {:>9}",
+            i + 1,
+            s.staff,
+            s.org,
+            s.score,
+            s.records,
+            s.records_revealed,
+            s.exclusive_records,
+            s.holdings
+        );
+    }
+    if let Some(ring) = &report.ring {
+        let _ = writeln!(
+            out,
+            "together, {} explain {:.0}% of the matched customers: {}",
+            ring.members.len(),
+            ring.fraction_explained * 100.0,
+            ring.members.join(", ")
+        );
+    }
+    out
+}
