@@ -71,7 +71,10 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Cryp
         return Err(invalid("phone"));
     }
 
-    let number = phonenumber::parse(Some(region), &mapped).map_err(|_| invalid("phone"))?;
+    // A number with its country code needs no region; given one anyway, the parser
+    // (phonenumber 0.3) refuses some, e.g. "+8613800138000" with "US".
+    let region = (!mapped.starts_with('+')).then_some(region);
+    let number = phonenumber::parse(region, &mapped).map_err(|_| invalid("phone"))?;
     if !number.is_valid() {
         return Err(invalid("phone"));
     }
@@ -179,6 +182,10 @@ mod tests {
         assert_eq!(
             normalize_phone("+1 201-555-0123", "CN").unwrap(),
             "+12015550123"
+        );
+        assert_eq!(
+            normalize_phone("+86 138 0013 8000", "US").unwrap(),
+            "+8613800138000"
         );
         assert_eq!(
             normalize_phone("020 7946 0018", "GB").unwrap(),

@@ -63,18 +63,18 @@ const SELECT_EXPOSURES: &str = "SELECT seq, at, staff_id, org, customer_id, acti
      AND at >= ";
 
 /// Per (person, customer): revealed or only viewed; then counted per person. The
-/// organisation is the one of the person's latest record in the window.
-const SELECT_HOLDINGS: &str = "SELECT h.staff_id AS staff_id, \
-     (SELECT a.org FROM access_records a WHERE a.staff_id = h.staff_id AND a.at < $2 \
-      ORDER BY a.seq DESC LIMIT 1) AS org, \
+/// organisation is the one of the person's latest record before the window's end. Bound
+/// in order: the end, the start, the end, then the staff ids of the `IN (…)` list.
+const HOLDINGS_ORG: &str = "SELECT h.staff_id AS staff_id, \
+     (SELECT a.org FROM access_records a WHERE a.staff_id = h.staff_id AND a.at < ";
+const HOLDINGS_WINDOW: &str = " ORDER BY a.seq DESC LIMIT 1) AS org, \
      SUM(h.r) AS revealed, SUM(1 - h.r) AS viewed_only \
      FROM (SELECT staff_id, customer_id, \
            MAX(CASE WHEN action = 'reveal' THEN 1 ELSE 0 END) AS r \
            FROM access_records \
            WHERE decision = 'allow' AND action IN ('view', 'reveal') \
-           AND customer_id IS NOT NULL AND at >= $1 AND at < $2 \
-           GROUP BY staff_id, customer_id) h \
-     GROUP BY h.staff_id ORDER BY h.staff_id";
+           AND customer_id IS NOT NULL AND at >= ";
+const HOLDINGS_STAFF: &str = " GROUP BY staff_id, customer_id) h GROUP BY h.staff_id";
 
 impl Store {
     /// For each of `indexes` (blind indexes, hex) of one kind, the customers stored under
@@ -146,17 +146,34 @@ impl Store {
             .collect())
     }
 
-    /// What every person who viewed or revealed anyone with `since <= at < until` held
-    /// in that window, ordered by staff id.
-    pub async fn holdings(&self, since: i64, until: i64) -> Result<Vec<Holdings>, StoreError> {
-        let rows: Vec<HoldingsRow> = with_pool!(self, |pool| {
-            sqlx::query_as(SELECT_HOLDINGS)
-                .bind(since)
-                .bind(until)
-                .fetch_all(pool)
-                .await
-                .map_err(db_err)?
-        });
+    /// What each of `staff_ids` held with `since <= at < until`, ordered by staff id
+    /// (people who held nobody in the window are left out).
+    pub async fn holdings(
+        &self,
+        staff_ids: &[String],
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<Holdings>, StoreError> {
+        let mut rows: Vec<HoldingsRow> = Vec::new();
+        for chunk in staff_ids.chunks(BATCH) {
+            let batch: Vec<HoldingsRow> = with_pool!(self, |pool| {
+                let mut qb = builder_for(pool, HOLDINGS_ORG);
+                qb.push_bind(until)
+                    .push(HOLDINGS_WINDOW)
+                    .push_bind(since)
+                    .push(" AND at < ")
+                    .push_bind(until)
+                    .push(" AND staff_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                qb.push(")").push(HOLDINGS_STAFF);
+                qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+            });
+            rows.extend(batch);
+        }
+        rows.sort_unstable_by(|a, b| a.staff_id.cmp(&b.staff_id));
         Ok(rows
             .into_iter()
             .map(|r| Holdings {

@@ -618,7 +618,10 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
             .is_empty()
     );
 
-    let holdings = store.holdings(100, 500).await.unwrap();
+    let people: Vec<String> = ["alice", "bob", "carol", "dave"]
+        .map(str::to_owned)
+        .to_vec();
+    let holdings = store.holdings(&people, 100, 500).await.unwrap();
     assert_eq!(
         holdings,
         vec![
@@ -637,9 +640,12 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
         ],
         "one customer counts once, revealed if any reveal; the latest org"
     );
-    let later = store.holdings(0, 1000).await.unwrap();
+    let later = store.holdings(&people, 0, 1000).await.unwrap();
     assert_eq!(later[0].revealed, 2, "alice revealed b later");
     assert_eq!(later.len(), 3, "carol is in the wider window");
+    let only_bob = store.holdings(&people[1..2], 0, 1000).await.unwrap();
+    assert_eq!(only_bob.len(), 1);
+    assert_eq!(only_bob[0].staff_id, "bob");
 }
 
 async fn cases_open_close_and_filters(store: Store) {

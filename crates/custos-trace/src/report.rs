@@ -330,7 +330,10 @@ pub async fn trace(
         staff_ids.len()
     ];
     let mut holdings = vec![0u64; staff_ids.len()];
-    for h in store.holdings(options.since, options.until).await? {
+    for h in store
+        .holdings(&staff_ids, options.since, options.until)
+        .await?
+    {
         if let Some(&k) = staff_key.get(&h.staff_id) {
             let s = &mut staff[k as usize];
             s.org = h.org;

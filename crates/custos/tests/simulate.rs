@@ -1,6 +1,7 @@
 //! `custos simulate` end to end: a small company with one bulk-night insider, driven
 //! through the real gateway in process; the report must show the insider caught and
-//! held to far less than the unprotected run.
+//! held to far less than the unprotected run, and a leak cut from what they took must
+//! trace back to them.
 
 use std::process::Command;
 
@@ -20,7 +21,7 @@ reveal = ["name", "phone"]
 "#;
 
 #[test]
-fn a_bulk_night_insider_is_caught_and_held_below_the_quota() {
+fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("night.toml");
     std::fs::write(&scenario, BULK_NIGHT).unwrap();
@@ -41,6 +42,12 @@ fn a_bulk_night_insider_is_caught_and_held_below_the_quota() {
         .arg(&report)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .args(["--cut-leak", "night", "--rows", "40", "--noise", "0.3"])
+        .arg("--out")
+        .arg(dir.path().join("leak.csv"))
+        .arg("--truth")
+        .arg(dir.path().join("truth.json"))
+        .args(["--trace-eval", "--leaks-per-insider", "2"])
         .output()
         .unwrap();
     assert!(
@@ -78,6 +85,64 @@ fn a_bulk_night_insider_is_caught_and_held_below_the_quota() {
     assert!(
         checkpoint.lines().next().unwrap().ends_with("/simulated"),
         "{checkpoint}"
+    );
+
+    // The evaluation traced leaks of every size the insider's take allows, and named them.
+    let single = r["trace"]["single"].as_array().unwrap();
+    assert_eq!(single.len(), 3, "{}", r["trace"]);
+    for size in single {
+        let evaluated = size["insiders"].as_u64().unwrap();
+        assert_eq!(evaluated + size["insiders_too_small"].as_u64().unwrap(), 1);
+        assert_eq!(size["leaks"].as_u64().unwrap(), 2 * evaluated, "{size}");
+        if evaluated == 1 {
+            assert!(size["top1"].as_u64().unwrap() >= 1, "{size}");
+        }
+    }
+    assert_eq!(single[1]["rows"], 10);
+    assert_eq!(
+        single[1]["top1"], 2,
+        "10 rows name the insider: {}",
+        single[1]
+    );
+
+    // The cut leak: its truth adds up, and tracing it names the insider.
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let rows = truth["rows"].as_u64().unwrap();
+    let from_source = truth["from_source"].as_u64().unwrap();
+    // 30% of 40 from elsewhere; up to 28 of what the insider took.
+    assert_eq!(
+        (
+            truth["from_elsewhere"].as_u64(),
+            truth["not_in_vault"].as_u64()
+        ),
+        (Some(6), Some(6)),
+        "{truth}"
+    );
+    assert_eq!(rows, from_source + 12, "{truth}");
+    assert!((1..=28).contains(&from_source), "{truth}");
+    let traced = dir.path().join("trace.json");
+    let out = custos()
+        .arg("trace")
+        .arg(dir.path().join("leak.csv"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--report")
+        .arg(&traced)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&traced).unwrap()).unwrap();
+    assert_eq!(t["rows"].as_u64(), Some(rows), "{t}");
+    assert_eq!(t["suspects"][0]["staff"], truth["staff"][0], "{t}");
+    assert!(
+        t["suspects"][0]["records"].as_u64().unwrap() >= from_source,
+        "{t}"
     );
 }
 

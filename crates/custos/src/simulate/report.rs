@@ -34,6 +34,8 @@ pub struct InsiderReport {
     /// Whether they made an abusive access at all (an insider whose start falls after
     /// the run's end never does, and is left out of the detection figures).
     pub acted: bool,
+    /// Simulated time of the first abusive access (unix ms; null: never acted).
+    pub first_abuse_at: Option<i64>,
     /// Whether an alert named them after their first abusive access.
     pub detected: bool,
     /// Hours from the first abusive access to the first alert (null: not detected).
@@ -233,6 +235,7 @@ pub fn evaluate(
             scenario: plan.scenarios[insider.scenario].name.clone(),
             org: plan.company.org_of(person).name.to_owned(),
             acted: o.first_abuse.is_some(),
+            first_abuse_at: o.first_abuse,
             detected: detect.is_some(),
             hours_to_detect: detect.map(|t| hours(first, t)),
             hours_to_suspend: suspend.map(|t| hours(first, t)),
