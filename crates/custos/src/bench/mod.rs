@@ -5,9 +5,13 @@
 //! * `custos bench ledger` — durable appends with group commit, in-process, next to raw
 //!   append + fsync and PostgreSQL batch inserts of the same records, and proof times
 //!   ([`ledger`]; run by `bench/ledger-append.sh`).
+//! * `custos bench trace` — leak attribution speed on a generated store, with the data
+//!   exported for DuckDB doing the equivalent join and count ([`trace`]; run by
+//!   `bench/trace-speed.sh`).
 
 mod ledger;
 mod lookup;
+mod trace;
 
 use crate::Fatal;
 
@@ -19,11 +23,15 @@ pub enum BenchCommand {
     /// Measure durable ledger appends (group commit) against raw append + fsync and
     /// PostgreSQL batch inserts, and Merkle proof generation.
     Ledger(ledger::LedgerArgs),
+    /// Measure leak attribution (`custos trace`) on a generated store of customers and
+    /// access records, and export the same data for a DuckDB comparison.
+    Trace(trace::TraceBenchArgs),
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), Fatal> {
     match command {
         BenchCommand::Lookup(args) => lookup::run(args).await,
         BenchCommand::Ledger(args) => ledger::run(args).await,
+        BenchCommand::Trace(args) => trace::run(args).await,
     }
 }
