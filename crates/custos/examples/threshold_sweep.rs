@@ -1,7 +1,7 @@
 //! Threshold sweep: replays the access records of a finished `custos simulate` run through
 //! the detector's model under a grid of action thresholds, and prints, per setting, the
-//! false findings per 1,000 staff-days and the insiders found (with the hours from their
-//! first abuse to the first finding).
+//! false findings per 1,000 staff-days, the insiders found (with the hours from their
+//! first abuse to the first finding) and those suspended (with the hours to suspension).
 //!
 //! Exact up to each person's first finding when the run was made with no detector actions
 //! (thresholds out of reach, so nothing changed the traffic); after it, an approximation
@@ -21,9 +21,9 @@ use custos_gateway::Config;
 use custos_store::{AccessFilter, Store};
 
 /// (step-up, lower quota, suspend) settings tried.
-const STEP_UP: [f64; 6] = [4.0, 5.0, 6.0, 7.0, 8.0, 10.0];
-const LOWER: [f64; 5] = [6.0, 8.0, 10.0, 12.0, 15.0];
-const SUSPEND: [f64; 4] = [9.0, 12.0, 15.0, 20.0];
+const STEP_UP: [f64; 6] = [4.0, 5.0, 6.0, 7.0, 7.5, 8.0];
+const LOWER: [f64; 4] = [6.0, 8.0, 10.0, 12.0];
+const SUSPEND: [f64; 4] = [9.0, 10.0, 12.0, 15.0];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
@@ -43,6 +43,11 @@ async fn main() -> Result<(), String> {
         .iter()
         .filter_map(|i| Some((i["id"].as_str()?.to_owned(), i["first_abuse_at"].as_i64())))
         .collect();
+    // SWEEP_SHOW="7,8,9" lists the false findings of that setting.
+    let show: Option<(f64, f64, f64)> = std::env::var("SWEEP_SHOW").ok().and_then(|v| {
+        let t: Vec<f64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        (t.len() == 3).then(|| (t[0], t[1], t[2]))
+    });
     let acted = first_abuse.values().filter(|t| t.is_some()).count();
     let config = Config::load(Some(std::path::Path::new(config))).map_err(|e| e.to_string())?;
     let store = Store::open_sqlite(&data_dir.join("custos.db"))
@@ -70,7 +75,7 @@ async fn main() -> Result<(), String> {
         acted
     );
     println!(
-        "{:>7} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8}",
+        "{:>7} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8}",
         "step_up",
         "lower",
         "suspend",
@@ -80,7 +85,9 @@ async fn main() -> Result<(), String> {
         "suspend",
         "found",
         "med.h",
-        "p90.h"
+        "p90.h",
+        "suspended",
+        "med.h"
     );
     for step_up in STEP_UP {
         for lower in LOWER.into_iter().filter(|&l| l >= step_up) {
@@ -92,6 +99,7 @@ async fn main() -> Result<(), String> {
                 let mut model = Model::new(model_config);
                 let mut false_by_kind: HashMap<&str, u64> = HashMap::new();
                 let mut found: HashMap<&str, i64> = HashMap::new();
+                let mut suspended: HashMap<&str, i64> = HashMap::new();
                 for r in &records {
                     for f in model.observe(r) {
                         if f.kind == ORG_RISK {
@@ -100,14 +108,25 @@ async fn main() -> Result<(), String> {
                         match first_abuse.get(&r.staff_id) {
                             Some(Some(first)) if r.at >= *first => {
                                 found.entry(r.staff_id.as_str()).or_insert(r.at - first);
+                                if f.suspend {
+                                    suspended.entry(r.staff_id.as_str()).or_insert(r.at - first);
+                                }
                             }
-                            _ => *false_by_kind.entry(f.kind).or_default() += 1,
+                            _ => {
+                                *false_by_kind.entry(f.kind).or_default() += 1;
+                                if show == Some((step_up, lower, suspend)) {
+                                    println!(
+                                        "  false {} {} {} {:?}",
+                                        r.staff_id, r.at, f.kind, f.reasons
+                                    );
+                                }
+                            }
                         }
                     }
                 }
-                let mut hours: Vec<f64> = found.values().map(|&ms| ms as f64 / 3.6e6).collect();
-                hours.sort_by(f64::total_cmp);
-                let quantile = |q: f64| {
+                let quantile = |found: &HashMap<&str, i64>, q: f64| {
+                    let mut hours: Vec<f64> = found.values().map(|&ms| ms as f64 / 3.6e6).collect();
+                    hours.sort_by(f64::total_cmp);
                     hours
                         .get(((hours.len() as f64 - 1.0) * q).round() as usize)
                         .copied()
@@ -116,15 +135,17 @@ async fn main() -> Result<(), String> {
                 let total: u64 = false_by_kind.values().sum();
                 let kind = |k: &str| false_by_kind.get(k).copied().unwrap_or(0);
                 println!(
-                    "{step_up:>7.1} {lower:>7.1} {suspend:>7.1} | {:>9.1} {:>9} {:>9} {:>9} | {:>4}/{:<3} {:>8.1} {:>8.1}",
+                    "{step_up:>7.1} {lower:>7.1} {suspend:>7.1} | {:>9.1} {:>9} {:>9} {:>9} | {:>4}/{:<3} {:>8.1} {:>8.1} | {:>8} {:>8.1}",
                     total as f64 * 1000.0 / staff_days,
                     kind("risk_step_up"),
                     kind("risk_lower_quota"),
                     kind("risk_suspend"),
                     found.len(),
                     acted,
-                    quantile(0.5),
-                    quantile(0.9)
+                    quantile(&found, 0.5),
+                    quantile(&found, 0.9),
+                    suspended.len(),
+                    quantile(&suspended, 0.5)
                 );
             }
         }
