@@ -28,7 +28,7 @@ pub struct TraceArgs {
     /// by default from the first record.
     #[arg(long)]
     pub since: Option<String>,
-    /// Accesses before this time (same forms); by default up to now.
+    /// Accesses before this time (same forms); by default all.
     #[arg(long)]
     pub until: Option<String>,
     /// Country of phone numbers written without a country code.

@@ -1,7 +1,7 @@
 //! Leak attribution over HTTP: an analyst uploads a leaked list and gets the ranked
-//! suspects (see `custos_trace`). The file is held in memory for the request only and
-//! wiped after; the ledger records that a trace ran, by whom, and its counts, never the
-//! file's content.
+//! suspects (see `custos_trace`). The file is held in memory for the request only (the
+//! gateway's copy is wiped when dropped) and never stored; the ledger records that a
+//! trace ran and by whom, never the file's content.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
