@@ -157,6 +157,8 @@ fn staff_id(i: u64) -> String {
     format!("s{i:05}")
 }
 
+/// Runs `custos bench trace`: generates (unless `--reuse`), traces `--runs` times, prints
+/// and records the results.
 pub async fn run(args: TraceBenchArgs) -> Result<(), Fatal> {
     if args.runs == 0 || args.staff == 0 || args.customers == 0 {
         return Err(Fatal::new(
