@@ -860,44 +860,35 @@ mod tests {
         // a comparison with what is usual *at 14:00* sees that the team is at 3×, not
         // 2.25×, so that an agent at three times their own usual is expected.
         let ordinary = |agent: usize, _day: i64| 4 + agent as i64;
-        let mut seq = 0;
-        let mut records = team_days(&mut seq, 0, 5, 16, ordinary);
-        records.extend(team_days(&mut seq, 5, 1, 14, |a, d| 3 * ordinary(a, d)));
-        records.push(rec(
-            seq + 1,
-            T + 5 * DAY + 4 * 3_600_000,
-            "a5",
-            "support",
-            "view",
-            "last",
-        ));
-        let model = Model::replay(ModelConfig::default(), &records);
-        let z = z_self_customers(&model, "a5");
+        // a5's self z at 14:00 of day 5, when `tripled(agent)` work at three times.
+        let z_at_two = |tripled: &dyn Fn(usize) -> bool| {
+            let mut seq = 0;
+            let mut records = team_days(&mut seq, 0, 5, 16, ordinary);
+            records.extend(team_days(&mut seq, 5, 1, 14, |a, d| {
+                if tripled(a) {
+                    3 * ordinary(a, d)
+                } else {
+                    ordinary(a, d)
+                }
+            }));
+            records.push(rec(
+                seq + 1,
+                T + 5 * DAY + 4 * 3_600_000,
+                "a5",
+                "support",
+                "view",
+                "last",
+            ));
+            z_self_customers(&Model::replay(ModelConfig::default(), &records), "a5")
+        };
+        let z = z_at_two(&|_| true);
         assert!(
             z <= 0.0,
             "a launch day judged against a full day: z_self {z}"
         );
 
         // The control: the same agent alone at three times, the team as usual.
-        let mut seq = 0;
-        let mut records = team_days(&mut seq, 0, 5, 16, ordinary);
-        records.extend(team_days(&mut seq, 5, 1, 14, |a, d| {
-            if a == 5 {
-                3 * ordinary(a, d)
-            } else {
-                ordinary(a, d)
-            }
-        }));
-        records.push(rec(
-            seq + 1,
-            T + 5 * DAY + 4 * 3_600_000,
-            "a5",
-            "support",
-            "view",
-            "last",
-        ));
-        let model = Model::replay(ModelConfig::default(), &records);
-        let z = z_self_customers(&model, "a5");
+        let z = z_at_two(&|a| a == 5);
         assert!(z > 3.0, "alone at three times: z_self {z}");
     }
 }

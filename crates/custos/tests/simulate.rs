@@ -9,6 +9,14 @@ fn custos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_custos"))
 }
 
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 const BULK_NIGHT: &str = r#"
 name = "night"
 insiders = 1
@@ -50,11 +58,7 @@ fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
         .args(["--trace-eval", "--leaks-per-insider", "2"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("night"), "{stdout}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -132,11 +136,7 @@ fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
         .arg("--quiet")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&traced).unwrap()).unwrap();
     assert_eq!(t["rows"].as_u64(), Some(rows), "{t}");
     assert_eq!(t["suspects"][0]["staff"], truth["staff"][0], "{t}");
