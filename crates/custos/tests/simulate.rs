@@ -1,7 +1,7 @@
 //! `custos simulate` end to end: a small company with one bulk-night insider, driven
 //! through the real gateway in process; the report must show the insider caught and
-//! held to far less than the unprotected run, and a leak cut from what they took must
-//! trace back to them.
+//! held to far less than the unprotected run; and with the detector's actions out of
+//! reach, leaks cut from what the insider took must trace back to them.
 
 use std::process::Command;
 
@@ -29,7 +29,7 @@ reveal = ["name", "phone"]
 "#;
 
 #[test]
-fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
+fn a_bulk_night_insider_is_caught_and_held_below_the_quota() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("night.toml");
     std::fs::write(&scenario, BULK_NIGHT).unwrap();
@@ -50,12 +50,6 @@ fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
         .arg(&report)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--cut-leak", "night", "--rows", "40", "--noise", "0.3"])
-        .arg("--out")
-        .arg(dir.path().join("leak.csv"))
-        .arg("--truth")
-        .arg(dir.path().join("truth.json"))
-        .args(["--trace-eval", "--leaks-per-insider", "2"])
         .output()
         .unwrap();
     assert_success(&out);
@@ -90,41 +84,86 @@ fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
         checkpoint.lines().next().unwrap().ends_with("/simulated"),
         "{checkpoint}"
     );
+}
 
-    // The evaluation traced leaks of every size the insider's take allows, and named them.
-    let single = r["trace"]["single"].as_array().unwrap();
-    assert_eq!(single.len(), 3, "{}", r["trace"]);
-    for size in single {
-        let evaluated = size["insiders"].as_u64().unwrap();
-        assert_eq!(evaluated + size["insiders_too_small"].as_u64().unwrap(), 1);
-        assert_eq!(size["leaks"].as_u64().unwrap(), 2 * evaluated, "{size}");
-        if evaluated == 1 {
-            assert!(size["top1"].as_u64().unwrap() >= 1, "{size}");
-        }
-    }
-    assert_eq!(single[1]["rows"], 10);
-    assert_eq!(
-        single[1]["top1"], 2,
-        "10 rows name the insider: {}",
-        single[1]
+/// The detector sees everything but does nothing, and the quotas are out of reach: the
+/// insider takes their whole plan, whatever the machine's speed.
+const NO_ACTIONS: &str = "
+[detector.score.thresholds]
+step_up = 1e9
+lower_quota = 1e9
+suspend = 1e9
+
+[quota.support]
+customers_per_day = 1000
+reveals_per_hour = 1000
+";
+
+#[test]
+fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("night.toml");
+    std::fs::write(&scenario, BULK_NIGHT).unwrap();
+    let config = dir.path().join("no-actions.toml");
+    std::fs::write(&config, NO_ACTIONS).unwrap();
+    let report = dir.path().join("report.json");
+    let out = custos()
+        .args(["simulate", "--staff", "60", "--days", "5"])
+        .args(["--customers", "3000", "--canaries", "0", "--seed", "5"])
+        .arg("--quiet")
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--config")
+        .arg(&config)
+        .arg("--report")
+        .arg(&report)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--cut-leak", "night", "--rows", "40", "--noise", "0.3"])
+        .arg("--out")
+        .arg(dir.path().join("leak.csv"))
+        .arg("--truth")
+        .arg(dir.path().join("truth.json"))
+        .args(["--trace-eval", "--leaks-per-insider", "2"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let taken = r["insiders"][0]["records_revealed_before_suspension"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        taken >= 35,
+        "the quota, not the detector, bounded the night: {taken}"
     );
 
-    // The cut leak: its truth adds up, and tracing it names the insider.
+    // Every size was evaluated on this insider, and named them each time.
+    let single = r["trace"]["single"].as_array().unwrap();
+    let sizes: Vec<u64> = single.iter().map(|s| s["rows"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [3, 10, 50], "{}", r["trace"]);
+    for size in single {
+        assert_eq!(
+            (size["insiders"].as_u64(), size["leaks"].as_u64()),
+            (Some(1), Some(2)),
+            "{size}"
+        );
+        assert_eq!(size["top1"], 2, "{size}");
+    }
+
+    // The cut leak: 28 of the insider's customers and 12 from elsewhere, and tracing it
+    // with `custos trace` names the insider.
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
-    let rows = truth["rows"].as_u64().unwrap();
-    let from_source = truth["from_source"].as_u64().unwrap();
-    // 30% of 40 from elsewhere; up to 28 of what the insider took.
     assert_eq!(
         (
+            truth["rows"].as_u64(),
+            truth["from_source"].as_u64(),
             truth["from_elsewhere"].as_u64(),
             truth["not_in_vault"].as_u64()
         ),
-        (Some(6), Some(6)),
+        (Some(40), Some(28), Some(6), Some(6)),
         "{truth}"
     );
-    assert_eq!(rows, from_source + 12, "{truth}");
-    assert!((1..=28).contains(&from_source), "{truth}");
     let traced = dir.path().join("trace.json");
     let out = custos()
         .arg("trace")
@@ -138,12 +177,9 @@ fn a_bulk_night_insider_is_caught_held_below_the_quota_and_traced() {
         .unwrap();
     assert_success(&out);
     let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&traced).unwrap()).unwrap();
-    assert_eq!(t["rows"].as_u64(), Some(rows), "{t}");
+    assert_eq!(t["rows"], 40, "{t}");
     assert_eq!(t["suspects"][0]["staff"], truth["staff"][0], "{t}");
-    assert!(
-        t["suspects"][0]["records"].as_u64().unwrap() >= from_source,
-        "{t}"
-    );
+    assert_eq!(t["suspects"][0]["records"], 28, "{t}");
 }
 
 #[test]
