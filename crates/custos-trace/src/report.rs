@@ -404,3 +404,48 @@ pub async fn trace(
         .collect();
     Ok(Trace { report, entries })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_bounds_read_in_three_forms() {
+        assert_eq!(parse_time("1700000000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_time("2026-11-30").unwrap(), 1_795_996_800_000);
+        assert_eq!(
+            parse_time(" 2026-11-30T08:30:15Z ").unwrap(),
+            1_796_027_415_000
+        );
+        // Leap days: 2024 has one, 2100 does not, 2000 does.
+        assert_eq!(parse_time("2024-02-29").unwrap(), 1_709_164_800_000);
+        assert_eq!(parse_time("2000-02-29").unwrap(), 951_782_400_000);
+        assert_eq!(
+            parse_time("2024-03-01").unwrap() - parse_time("2024-02-28").unwrap(),
+            2 * 86_400_000
+        );
+    }
+
+    #[test]
+    fn anything_else_is_a_bad_time() {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "2100-02-29",
+            "2026-1-5",
+            "2026-11-30T24:00:00Z",
+            "2026-11-30T08:30:15",
+            "2026-11-30T08:30Z",
+            "2026-11-30 08:30:15Z",
+            "-5",
+            "99999999999999999999",
+            "２０２６-11-30",
+        ] {
+            let e = parse_time(bad).unwrap_err();
+            assert_eq!(e.code(), "trace_bad_time", "{bad:?}");
+        }
+    }
+}

@@ -220,3 +220,81 @@ fn messy_email(email: &str, rng: &mut StdRng) -> String {
         email.to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Every format drawn reads back, through the real reader, as exactly the rows the
+    /// truth says: the source's customers, others it never held, numbers of no one.
+    #[test]
+    fn a_cut_leak_reads_back_as_its_truth() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let people = crate::demo_data::people(&mut rng, 300, 0);
+        let source = Source {
+            staff: vec!["s1".to_owned()],
+            people: &people,
+            revealed: (0..50).collect(),
+            held: (0..80).collect(),
+            real: 300,
+        };
+        let number: HashMap<String, u32> = people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("+86{}", p.phone), i as u32))
+            .collect();
+        let mut layouts = HashSet::new();
+        for seed in 0..40 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let leak = cut(&source, 50, 0.3, &mut rng);
+            let t = &leak.truth;
+            assert_eq!(
+                (t.rows, t.from_source, t.from_elsewhere, t.not_in_vault),
+                (50, 35, 8, 7)
+            );
+            layouts.insert((t.format.delimiter, t.format.header, t.format.encoding));
+            let read = custos_trace::input::read_leak(&leak.bytes, "CN").unwrap();
+            assert_eq!(read.rows.len(), 50, "{:?}", t.format);
+            let (mut own, mut elsewhere, mut unknown) = (0, 0, 0);
+            for row in &read.rows {
+                assert_eq!(row.phones.len(), 1, "{:?}", t.format);
+                match number.get(&row.phones[0]) {
+                    Some(c) if source.revealed.contains(c) => own += 1,
+                    Some(c) => {
+                        assert!(!source.held.contains(c), "noise the source held");
+                        elsewhere += 1;
+                    }
+                    None => unknown += 1,
+                }
+            }
+            assert_eq!((own, elsewhere, unknown), (35, 8, 7), "{:?}", t.format);
+        }
+        assert!(layouts.len() >= 4, "formats vary: {layouts:?}");
+    }
+
+    #[test]
+    fn a_small_source_gives_a_smaller_leak() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let people = crate::demo_data::people(&mut rng, 100, 0);
+        let source = Source {
+            staff: vec!["s1".to_owned()],
+            people: &people,
+            revealed: vec![3, 4],
+            held: [3, 4].into_iter().collect(),
+            real: 100,
+        };
+        let leak = cut(&source, 10, 0.3, &mut rng);
+        assert_eq!(
+            (
+                leak.truth.rows,
+                leak.truth.from_source,
+                leak.truth.from_elsewhere
+            ),
+            (5, 2, 2)
+        );
+    }
+}
