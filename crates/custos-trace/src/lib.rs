@@ -16,6 +16,7 @@
 //!    held the matched customers in the window, ranks them, and reports.
 
 pub mod input;
+mod interner;
 pub mod matching;
 pub mod rank;
 pub mod report;

@@ -2,12 +2,13 @@
 //! indexes only (the vault is never decrypted). The normalised values live only until
 //! their keyed hashes are computed.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use custos_crypto::{IndexKind, Keyring};
 use custos_store::{IndexColumn, Store, StoreError};
 
 use crate::input::LeakRow;
+use crate::interner::Interner;
 
 /// What the rows of a leaked file matched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,11 +28,10 @@ pub struct Matched {
 struct Column {
     kind: IndexKind,
     store: IndexColumn,
-    /// Distinct blind indexes (hex), in first-seen order.
-    indexes: Vec<String>,
-    positions: HashMap<String, usize>,
-    /// Per row, positions into `indexes`.
-    rows: Vec<Vec<usize>>,
+    /// Distinct blind indexes (hex), numbered in first-seen order.
+    indexes: Interner,
+    /// Per row, numbers of `indexes`.
+    rows: Vec<Vec<u32>>,
 }
 
 impl Column {
@@ -39,20 +39,15 @@ impl Column {
         Column {
             kind,
             store,
-            indexes: Vec::new(),
-            positions: HashMap::new(),
+            indexes: Interner::default(),
             rows: vec![Vec::new(); rows],
         }
     }
 
     fn add(&mut self, keyring: &Keyring, row: usize, normalized: &str) {
         let hex = keyring.blind_index(self.kind, normalized).to_hex();
-        let next = self.indexes.len();
-        let position = *self.positions.entry(hex.clone()).or_insert(next);
-        if position == next {
-            self.indexes.push(hex);
-        }
-        self.rows[row].push(position);
+        let number = self.indexes.intern(&hex);
+        self.rows[row].push(number);
     }
 }
 
@@ -85,13 +80,13 @@ pub async fn match_rows(
     // Per column, per distinct index: the customers stored under it.
     let mut found: Vec<Vec<Vec<String>>> = Vec::with_capacity(columns.len());
     for column in &columns {
-        let mut by_index = vec![Vec::new(); column.indexes.len()];
+        let mut by_index = vec![Vec::new(); column.indexes.names().len()];
         for (index, customer) in store
-            .customers_by_indexes(column.store, &column.indexes)
+            .customers_by_indexes(column.store, column.indexes.names())
             .await?
         {
-            if let Some(&p) = column.positions.get(&index) {
-                by_index[p].push(customer);
+            if let Some(p) = column.indexes.get(&index) {
+                by_index[p as usize].push(customer);
             }
         }
         found.push(by_index);
@@ -106,7 +101,7 @@ pub async fn match_rows(
             .flat_map(|(column, by_index)| {
                 column.rows[i]
                     .iter()
-                    .flat_map(move |&p| by_index[p].iter().map(String::as_str))
+                    .flat_map(move |&p| by_index[p as usize].iter().map(String::as_str))
             })
             .collect();
         match named.len() {

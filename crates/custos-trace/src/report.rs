@@ -9,6 +9,7 @@ use custos_store::{Store, StoreError};
 use serde::Serialize;
 
 use crate::input::{InputError, Layout, read_leak};
+use crate::interner::Interner;
 use crate::matching::match_rows;
 use crate::rank::{self, Exposure, ExposureKind, LeakedCustomer, Params, RankError, Staff};
 
@@ -296,18 +297,15 @@ pub async fn trace(
     let found = store
         .exposures(&matched.customers, options.since, options.until)
         .await?;
-    let mut staff_ids: Vec<String> = Vec::new();
-    let mut staff_key: HashMap<String, u32> = HashMap::new();
+    let mut staff_ids = Interner::default();
     let mut exposures = Vec::with_capacity(found.len());
     let mut seqs: Vec<Vec<u64>> = Vec::new();
     for e in &found {
         let Some(&customer) = customer_key.get(e.customer_id.as_str()) else {
             continue;
         };
-        let next = staff_ids.len() as u32;
-        let staff = *staff_key.entry(e.staff_id.clone()).or_insert(next);
-        if staff == next {
-            staff_ids.push(e.staff_id.clone());
+        let staff = staff_ids.intern(&e.staff_id);
+        if staff as usize == seqs.len() {
             seqs.push(Vec::new());
         }
         seqs[staff as usize].push(u64::try_from(e.seq).unwrap_or(0));
@@ -327,14 +325,14 @@ pub async fn trace(
             org: String::new(),
             holdings_weight: 0.0,
         };
-        staff_ids.len()
+        seqs.len()
     ];
-    let mut holdings = vec![0u64; staff_ids.len()];
+    let mut holdings = vec![0u64; seqs.len()];
     for h in store
-        .holdings(&staff_ids, options.since, options.until)
+        .holdings(staff_ids.names(), options.since, options.until)
         .await?
     {
-        if let Some(&k) = staff_key.get(&h.staff_id) {
+        if let Some(k) = staff_ids.get(&h.staff_id) {
             let s = &mut staff[k as usize];
             s.org = h.org;
             s.holdings_weight = params.holdings_weight(h.revealed, h.viewed_only);
@@ -345,7 +343,7 @@ pub async fn trace(
 
     let ranked = rank::rank(&customers, &exposures, &staff, &params)?;
     progress(Step::Ranked);
-    let name = |k: u32| staff_ids[k as usize].clone();
+    let name = |k: u32| staff_ids.names()[k as usize].clone();
     let ring_report = |ring: &rank::Ring| RingReport {
         org: ring.org.clone(),
         members: ring.members.iter().map(|m| name(m.staff)).collect(),

@@ -305,7 +305,8 @@ async fn cut_leak(
             format!("{name} is neither an insider's staff id nor a scenario of this run"),
         ));
     }
-    let source = trace_eval::source(app, plan, outcome, &insiders)
+    let numbers = trace_eval::customer_numbers(outcome);
+    let source = trace_eval::source(app, plan, outcome, &numbers, &insiders)
         .await
         .map_err(|e| Fatal::new("simulation_failed", e))?;
     if source.revealed.is_empty() {

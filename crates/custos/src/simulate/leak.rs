@@ -89,24 +89,20 @@ pub fn cut(source: &Source, rows: usize, noise: f64, rng: &mut StdRng) -> Leak {
             elsewhere += 1;
         }
     }
-    let phones: HashSet<&str> = source.people.iter().map(|p| p.phone.as_str()).collect();
-    let mut unknown = 0;
-    while unknown < unknown_rows {
-        // Numbers of a prefix the vault's generator never draws from (170: virtual
-        // operators), so none can be a customer's.
+    // Numbers of a prefix the vault's generator never draws from (170: virtual
+    // operators; see `demo_data`), so none can be a customer's.
+    for _ in 0..unknown_rows {
         let number = format!("170{:08}", rng.random_range(0..100_000_000u32));
-        if !phones.contains(number.as_str()) {
-            picked.push(Row::Unknown(number));
-            unknown += 1;
-        }
+        picked.push(Row::Unknown(number));
     }
     picked.shuffle(rng);
 
     let format = draw_format(rng);
+    let delimiter = format.delimiter.unwrap_or(',').to_string();
     let mut text = String::new();
     if format.header {
         let names: Vec<&str> = format.columns.iter().map(|c| header_name(c, rng)).collect();
-        text.push_str(&names.join(&format.delimiter.unwrap_or(',').to_string()));
+        text.push_str(&names.join(&delimiter));
         text.push('\n');
     }
     for row in &picked {
@@ -131,7 +127,7 @@ pub fn cut(source: &Source, rows: usize, noise: f64, rng: &mut StdRng) -> Leak {
                     .to_owned(),
             })
             .collect();
-        text.push_str(&cells.join(&format.delimiter.unwrap_or(',').to_string()));
+        text.push_str(&cells.join(&delimiter));
         text.push('\n');
     }
     let bytes = if format.encoding == "gb18030" {
@@ -146,7 +142,7 @@ pub fn cut(source: &Source, rows: usize, noise: f64, rng: &mut StdRng) -> Leak {
             rows: picked.len(),
             from_source: own.len(),
             from_elsewhere: elsewhere,
-            not_in_vault: unknown,
+            not_in_vault: unknown_rows,
             format,
         },
     }

@@ -81,9 +81,10 @@ pub async fn evaluate(
     let mut rng = rng::stream(seed, "trace-eval", 0);
     let mut times = Vec::new();
     let mut single = Vec::new();
+    let numbers = customer_numbers(outcome);
     let mut sources = Vec::with_capacity(plan.insiders.len());
     for i in 0..plan.insiders.len() {
-        sources.push(source(app, plan, outcome, &[i]).await?);
+        sources.push(source(app, plan, outcome, &numbers, &[i]).await?);
     }
     for rows in SIZES {
         let needed = rows - ((rows as f64) * noise).round() as usize;
@@ -124,7 +125,7 @@ pub async fn evaluate(
         if members.len() < 2 {
             continue;
         }
-        let source = source(app, plan, outcome, &members).await?;
+        let source = source(app, plan, outcome, &numbers, &members).await?;
         let cut = leak::cut(&source, RING_ROWS, noise, &mut rng);
         let (suspects, ms) = trace(app, &cut.bytes, RING_TOP).await?;
         times.push(ms);
@@ -148,21 +149,27 @@ pub async fn evaluate(
     })
 }
 
-/// The leak source made of the insiders `insiders` (indexes into [`Plan::insiders`]):
-/// what they revealed abusively, and every customer they held in any way.
-pub async fn source<'a>(
-    app: &SharedApp,
-    plan: &Plan,
-    outcome: &'a Outcome,
-    insiders: &[usize],
-) -> Result<Source<'a>, String> {
-    let number: HashMap<&str, u32> = outcome
+/// The plan's customer number of each customer id of the run's vault.
+pub fn customer_numbers(outcome: &Outcome) -> HashMap<&str, u32> {
+    outcome
         .vault
         .ids
         .iter()
         .enumerate()
         .map(|(n, id)| (id.as_str(), n as u32))
-        .collect();
+        .collect()
+}
+
+/// The leak source made of the insiders `insiders` (indexes into [`Plan::insiders`]):
+/// what they revealed abusively, and every customer they held in any way (`numbers`:
+/// [`customer_numbers`]).
+pub async fn source<'a>(
+    app: &SharedApp,
+    plan: &Plan,
+    outcome: &'a Outcome,
+    numbers: &HashMap<&str, u32>,
+    insiders: &[usize],
+) -> Result<Source<'a>, String> {
     let mut staff = Vec::new();
     let mut revealed: Vec<u32> = Vec::new();
     let mut held = HashSet::new();
@@ -183,7 +190,7 @@ pub async fn source<'a>(
             records
                 .iter()
                 .filter_map(|r| r.customer_id.as_deref())
-                .filter_map(|c| number.get(c).copied()),
+                .filter_map(|c| numbers.get(c).copied()),
         );
     }
     revealed.sort_unstable();
