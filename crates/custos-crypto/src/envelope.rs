@@ -26,11 +26,13 @@ const DATA_KEY_FIELD: &str = "data-key";
 const KEK_LABEL: &[u8] = b"custos/kek/v1";
 const INDEX_LABEL: &[u8] = b"custos/index/v1";
 const CANARY_LABEL: &[u8] = b"custos/canary/v1";
+const LINK_LABEL: &[u8] = b"custos/customer-link/v1";
+const PSEUDONYM_LABEL: &[u8] = b"custos/pseudonym/v1";
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 over the concatenation of `parts`, keyed with a 32-byte key.
-fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC zero-pads keys shorter than the 64-byte block, so padding here
     // gives the identical MAC while using the infallible `new` (no
     // `expect` on the `new_from_slice` length check).
@@ -111,8 +113,9 @@ fn open_with(
 }
 
 /// The keys derived from the [`MasterKey`]: the key-encryption key (KEK),
-/// which wraps per-customer data keys, the blind-index key, and the key that
-/// marks canary customers.
+/// which wraps per-customer data keys, the blind-index key, the key that
+/// marks canary customers, the key that signs customer access links and the
+/// key that turns staff ids into pseudonyms for customers.
 ///
 /// Wiped on drop; `Debug` never shows key bytes. Cloning is allowed so it
 /// can be shared between request handlers.
@@ -121,6 +124,8 @@ pub struct Keyring {
     kek: [u8; 32],
     index_key: [u8; 32],
     canary_key: [u8; 32],
+    pub(crate) link_key: [u8; 32],
+    pseudonym_key: [u8; 32],
 }
 
 impl fmt::Debug for Keyring {
@@ -132,14 +137,28 @@ impl fmt::Debug for Keyring {
 impl Keyring {
     /// Derives the keyring: KEK = HMAC-SHA256(master, "custos/kek/v1"),
     /// index key = HMAC-SHA256(master, "custos/index/v1"), canary key =
-    /// HMAC-SHA256(master, "custos/canary/v1").
+    /// HMAC-SHA256(master, "custos/canary/v1"), link key =
+    /// HMAC-SHA256(master, "custos/customer-link/v1"), pseudonym key =
+    /// HMAC-SHA256(master, "custos/pseudonym/v1").
     #[must_use]
     pub fn new(master: &MasterKey) -> Keyring {
         Keyring {
             kek: hmac_sha256(master.as_bytes(), &[KEK_LABEL]),
             index_key: hmac_sha256(master.as_bytes(), &[INDEX_LABEL]),
             canary_key: hmac_sha256(master.as_bytes(), &[CANARY_LABEL]),
+            link_key: hmac_sha256(master.as_bytes(), &[LINK_LABEL]),
+            pseudonym_key: hmac_sha256(master.as_bytes(), &[PSEUDONYM_LABEL]),
         }
+    }
+
+    /// How a customer sees a staff member: `staff-` and 8 hex digits of
+    /// HMAC-SHA256(pseudonym key, staff id). Stable (two accesses by one person
+    /// show as one pseudonym) but not reversible without the master key, so a
+    /// customer can tell "the same person again" without learning who.
+    #[must_use]
+    pub fn staff_pseudonym(&self, staff_id: &str) -> String {
+        let tag = hmac_sha256(&self.pseudonym_key, &[staff_id.as_bytes()]);
+        format!("staff-{}", hex::encode(&tag[..4]))
     }
 
     /// The mark that says "this customer is a canary" without naming it:

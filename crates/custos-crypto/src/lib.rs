@@ -8,8 +8,11 @@
 //!   ├── HMAC-SHA256(master, "custos/kek/v1")   -> key-encryption key (KEK)
 //!   │     └── wraps each customer's data key (AES-256-GCM-SIV, AAD = customer id + "data-key")
 //!   │           └── seals each field (AES-256-GCM-SIV, AAD = customer id + field name)
-//!   └── HMAC-SHA256(master, "custos/index/v1") -> blind-index key
-//!         └── HMAC-SHA256 of a normalised phone / email / account id, for exact lookup
+//!   ├── HMAC-SHA256(master, "custos/index/v1") -> blind-index key
+//!   │     └── HMAC-SHA256 of a normalised phone / email / account id, for exact lookup
+//!   ├── HMAC-SHA256(master, "custos/canary/v1") -> canary-mark key
+//!   ├── HMAC-SHA256(master, "custos/customer-link/v1") -> signs customer access links
+//!   └── HMAC-SHA256(master, "custos/pseudonym/v1") -> staff pseudonyms shown to customers
 //! ```
 //!
 //! * [`MasterKey`] is loaded from (or created in) a key file; it is the only
@@ -50,12 +53,14 @@
 mod envelope;
 mod error;
 mod index;
+mod link;
 mod master;
 mod normalize;
 
 pub use envelope::{DataKey, Keyring};
 pub use error::CryptoError;
 pub use index::{BlindIndex, IndexKind};
+pub use link::LinkError;
 pub use master::MasterKey;
 pub use normalize::{normalize_account_id, normalize_email, normalize_phone};
 

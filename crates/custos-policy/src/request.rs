@@ -39,11 +39,14 @@ pub enum Action {
     SuspendStaff,
     /// Read access records.
     ReadAccess,
+    /// Serve the customer portal: read one customer's accesses as the customer sees
+    /// them, and issue customer access links.
+    CustomerPortal,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -58,6 +61,7 @@ impl Action {
         Action::ManageStaff,
         Action::SuspendStaff,
         Action::ReadAccess,
+        Action::CustomerPortal,
     ];
 
     /// The Cedar action id.
@@ -77,6 +81,7 @@ impl Action {
             Action::ManageStaff => "manage_staff",
             Action::SuspendStaff => "suspend_staff",
             Action::ReadAccess => "read_access",
+            Action::CustomerPortal => "customer_portal",
         }
     }
 

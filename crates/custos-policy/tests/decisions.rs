@@ -198,6 +198,7 @@ fn policy_ids_follow_file_and_source_order() {
             "admin-manages",
             "suspend-staff",
             "read-access",
+            "customer-portal",
         ]
     );
 

@@ -181,6 +181,10 @@ fn no_one_exports_and_roles_gate_the_rest() {
     assert!(!allowed("team_lead", Action::SuspendStaff));
     assert!(allowed("security_analyst", Action::ReadAccess));
     assert!(!allowed("support", Action::ReadAccess));
+    assert!(allowed("integration", Action::CustomerPortal));
+    assert!(allowed("admin", Action::CustomerPortal));
+    assert!(!allowed("security_analyst", Action::CustomerPortal));
+    assert!(!allowed("support", Action::CustomerPortal));
     assert!(allowed("integration", Action::CreateCustomer));
     assert!(!allowed("sales", Action::CreateCustomer));
     assert!(allowed("admin", Action::ImportCustomers));
