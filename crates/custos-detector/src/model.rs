@@ -67,7 +67,12 @@ impl Default for ModelConfig {
             ewma_alpha: 0.2,
             peer_window_days: 7,
             learn_flagged_days: false,
-            ignore_roles: vec!["system".to_owned(), "integration".to_owned()],
+            // `customer`: customers reading their own accesses (access transparency).
+            ignore_roles: vec![
+                "system".to_owned(),
+                "integration".to_owned(),
+                "customer".to_owned(),
+            ],
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Bearer tokens: issued once, stored only as SHA-256 hashes, revocable.
+//! Bearer tokens: issued once, stored only as SHA-256 hashes, revocable. A console
+//! session holds the hash of the token it was opened with, so revoking the token ends
+//! the session too.
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -51,21 +53,51 @@ pub async fn issue_token(store: &Store, staff_id: &str) -> Result<(String, Strin
     Ok((id, token))
 }
 
-/// Finds the staff entry behind the request's bearer token.
+/// Who a console session speaks for on the console's internal calls to the API. It
+/// travels as a request extension, which only the server itself can set: the API never
+/// reads a cookie, so no other site can make a browser call it.
+#[derive(Clone, Debug)]
+pub enum SessionCredential {
+    /// A staff session, opened with the token whose hash this is.
+    Staff {
+        /// SHA-256 hex of the token the session was opened with.
+        token_hash: String,
+    },
+    /// A customer signed in with a customer access link.
+    Customer {
+        /// The customer the link was issued for.
+        customer_id: String,
+    },
+}
+
+/// The hash under which a well-formed token is stored, or `None` if `token` cannot be one.
+pub fn token_hash(token: &str) -> Option<String> {
+    let token = token.trim();
+    (token.starts_with(TOKEN_PREFIX) && token.len() < 128)
+        .then(|| custos_crypto::sha256_hex(token.as_bytes()))
+}
+
+/// Finds the staff entry behind the request's bearer token, or behind the console
+/// session it was made for.
 pub async fn authenticate(
     store: &Store,
     company_org: &str,
     headers: &HeaderMap,
+    session: Option<&SessionCredential>,
 ) -> Result<Caller, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() < 128)
-        .ok_or_else(ApiError::unauthenticated)?;
+    let hash = match session {
+        Some(SessionCredential::Staff { token_hash }) => token_hash.clone(),
+        // A customer is no staff member: staff routes refuse them.
+        Some(SessionCredential::Customer { .. }) => return Err(ApiError::unauthenticated()),
+        None => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(token_hash)
+            .ok_or_else(ApiError::unauthenticated)?,
+    };
     let (staff, _) = store
-        .staff_by_token_hash(&custos_crypto::sha256_hex(token.as_bytes()))
+        .staff_by_token_hash(&hash)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let partner = staff.org != company_org;

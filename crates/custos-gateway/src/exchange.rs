@@ -19,7 +19,7 @@ use custos_store::{AccessRecord, now_millis};
 use serde::de::DeserializeOwned;
 
 use crate::App;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, SessionCredential};
 use crate::error::ApiError;
 use crate::quota::Charge;
 
@@ -30,6 +30,10 @@ pub const SIMULATED_TIME_HEADER: &str = "x-custos-simulated-time";
 /// Response header carrying the ledger index of the request's record.
 pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
 
+/// Principal and role of records made by a customer reading their own accesses (no staff
+/// entry can have this role).
+pub const CUSTOMER_PRINCIPAL: &str = "customer";
+
 /// Decision recorded for an answered request.
 pub const ALLOW: &str = "allow";
 /// Decision recorded when authentication, policy or a quota refused the request.
@@ -37,12 +41,15 @@ pub const DENY: &str = "deny";
 /// Decision recorded when the request failed for another reason (bad input, not found).
 pub const ERROR: &str = "error";
 
-/// Request metadata every handler needs: headers and the client address.
+/// Request metadata every handler needs: headers, the client address, and the console
+/// session a call was made for.
 pub struct RequestInfo {
     /// The request headers.
     pub headers: HeaderMap,
     /// The TCP peer, when the server runs with connect info.
     pub client: Option<SocketAddr>,
+    /// Set only on the console's internal calls (see [`SessionCredential`]).
+    pub session: Option<SessionCredential>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
@@ -55,6 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0),
+            session: parts.extensions.get::<SessionCredential>().cloned(),
         })
     }
 }
@@ -83,6 +91,8 @@ pub struct Exchange {
     clock_error: Option<ApiError>,
     /// The ledger index of the record made before the act, if [`App::record_intent`] ran.
     intent_index: Option<u64>,
+    /// Whether the request came from a customer signed in with their access link.
+    customer_principal: bool,
 }
 
 impl Exchange {
@@ -90,6 +100,12 @@ impl Exchange {
     /// request carried on a server with a simulated clock.
     pub fn at(&self) -> i64 {
         self.at
+    }
+
+    /// Records the request as made by a customer (signed in with a customer access
+    /// link) rather than by staff: principal `customer`, role `customer`, org `-`.
+    pub fn set_customer_principal(&mut self) {
+        self.customer_principal = true;
     }
 }
 
@@ -113,6 +129,7 @@ impl App {
             reason: None,
             clock_error,
             intent_index: None,
+            customer_principal: false,
         }
     }
 
@@ -151,8 +168,13 @@ impl App {
         if let Some(e) = ex.clock_error.take() {
             return Err(e);
         }
-        let caller =
-            auth::authenticate(&self.store, &self.config.company_org, &info.headers).await?;
+        let caller = auth::authenticate(
+            &self.store,
+            &self.config.company_org,
+            &info.headers,
+            info.session.as_ref(),
+        )
+        .await?;
         ex.caller = Some(caller.clone());
         Ok(caller)
     }
@@ -287,6 +309,11 @@ impl App {
                 c.staff.id.clone(),
                 c.staff.org.clone(),
                 c.staff.role.clone(),
+            ),
+            None if ex.customer_principal => (
+                CUSTOMER_PRINCIPAL.to_owned(),
+                "-".to_owned(),
+                CUSTOMER_PRINCIPAL.to_owned(),
             ),
             None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
         };

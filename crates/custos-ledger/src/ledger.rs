@@ -399,7 +399,14 @@ impl Ledger {
         Ok(hashes.iter().flat_map(|h| h.0).collect())
     }
 
-    /// The log origin.
+    /// The directory the log is stored in: files a verifier may read beside the
+    /// writer ([`crate::DirSource`]), since every file is complete before the
+    /// checkpoint that covers it is published.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint origin (the first line of every checkpoint).
     pub fn origin(&self) -> &str {
         self.key.origin()
     }

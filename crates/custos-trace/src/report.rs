@@ -239,6 +239,30 @@ pub struct Trace {
     pub entries: Vec<Vec<u64>>,
 }
 
+impl Trace {
+    /// The subjects of an evidence bundle (`custos_ledger::build_bundle`) for the first
+    /// `top` suspects with ledger entries: staff id, what the entries show, the indexes.
+    pub fn evidence_subjects(&self, top: usize) -> Vec<(String, String, Vec<u64>)> {
+        self.report
+            .suspects
+            .iter()
+            .zip(&self.entries)
+            .take(top)
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(s, entries)| {
+                (
+                    s.staff.clone(),
+                    format!(
+                        "viewed or revealed {} of the {} customers of a leaked list ({} revealed)",
+                        s.records, self.report.customers, s.records_revealed
+                    ),
+                    entries.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A step of a trace done, for a progress display.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {

@@ -121,23 +121,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
         println!("report written to {}", path.display());
     }
     if let Some(path) = &args.evidence {
-        let subjects: Vec<(String, String, Vec<u64>)> = report
-            .suspects
-            .iter()
-            .zip(&traced.entries)
-            .take(args.evidence_top)
-            .filter(|(_, entries)| !entries.is_empty())
-            .map(|(s, entries)| {
-                (
-                    s.staff.clone(),
-                    format!(
-                        "viewed or revealed {} of the {} customers of a leaked list ({} revealed)",
-                        s.records, report.customers, s.records_revealed
-                    ),
-                    entries.clone(),
-                )
-            })
-            .collect();
+        let subjects = traced.evidence_subjects(args.evidence_top);
         if subjects.is_empty() {
             return Err(Fatal::new(
                 "evidence_empty",

@@ -279,6 +279,83 @@ pub(super) async fn entry_proof(
     app.finish(ex, result).await
 }
 
+/// The outcome of a full verification of the ledger.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// Whether every check passed.
+    pub verified: bool,
+    /// Entries covered by the verified checkpoint.
+    pub size: u64,
+    /// The root hash recomputed from every entry (base64), when verified.
+    pub root: Option<String>,
+    /// The signed checkpoint that was verified, when verified.
+    pub checkpoint: Option<String>,
+    /// Why not, as a stable code (`tile_mismatch`, `root_mismatch`, `bad_signature`, …).
+    pub code: Option<String>,
+    /// Why not, in words.
+    pub message: Option<String>,
+    /// The first entry found bad, when known.
+    pub first_bad_index: Option<u64>,
+    /// How long the verification took, milliseconds.
+    pub millis: u64,
+}
+
+/// Verifies the whole ledger now, as an auditor would (security_analyst, admin): reads
+/// the stored tiles beside the writer, recomputes every leaf hash and the tree, checks
+/// the stored hash tiles, the root and the checkpoint's signature. A failed verification
+/// is a finding, answered with `verified: false`, not an error of the request.
+#[utoipa::path(post, path = "/v1/ledger/verify", tag = "ledger",
+    responses((status = 200, body = Verification), (status = 403)),
+    security(("bearer" = [])))]
+pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> Response {
+    let mut ex = app.begin(&info, "verify_ledger");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        let (dir, key) = app
+            .access
+            .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
+            .await
+            .map_err(ledger_error)?;
+        let started = std::time::Instant::now();
+        // Reads every tile: off the async threads, and without the ledger's lock.
+        let outcome = tokio::task::spawn_blocking(move || {
+            custos_ledger::verify(&custos_ledger::DirSource::new(dir), &key, None)
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let body = match outcome {
+            Ok(report) => Verification {
+                verified: true,
+                size: report.size,
+                root: Some(BASE64_STANDARD.encode(report.root)),
+                checkpoint: Some(report.checkpoint),
+                code: None,
+                message: None,
+                first_bad_index: None,
+                millis,
+            },
+            Err(e) => {
+                tracing::warn!(code = e.code(), "ledger verification failed");
+                Verification {
+                    verified: false,
+                    size: app.access.size(),
+                    root: None,
+                    checkpoint: None,
+                    code: Some(e.code().to_owned()),
+                    message: Some(e.to_string()),
+                    first_bad_index: e.first_bad_index(),
+                    millis,
+                }
+            }
+        };
+        Ok(json(StatusCode::OK, body))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
 /// A witness returns the current checkpoint with its cosignature lines (C2SP
 /// tlog-cosignature); accepted only from the configured `ledger_witnesses`.
 #[utoipa::path(post, path = "/v1/ledger/cosignature", tag = "ledger",

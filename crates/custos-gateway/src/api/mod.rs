@@ -12,6 +12,12 @@ mod ledger;
 mod ops;
 mod staff;
 mod trace;
+mod transparency;
+
+pub use ledger::Verification;
+pub use transparency::{
+    CaseSummary, CustomerAccess, CustomerAccesses, MAX_LINK_HOURS, valid_link_hours,
+};
 
 use std::time::Instant;
 
@@ -65,12 +71,15 @@ pub fn router(app: SharedApp) -> Router {
         .routes(routes!(cases::close_case))
         .routes(routes!(access::list_access))
         .routes(routes!(trace::trace))
+        .routes(routes!(transparency::accesses))
+        .routes(routes!(transparency::issue_link))
         .routes(routes!(access::me))
         .routes(routes!(ledger::checkpoint))
         .routes(routes!(ledger::inclusion_proof))
         .routes(routes!(ledger::consistency_proof))
         .routes(routes!(ledger::entries))
         .routes(routes!(ledger::entry_proof))
+        .routes(routes!(ledger::verify))
         .routes(routes!(ledger::cosignature))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))

@@ -34,7 +34,14 @@ pub(super) struct TraceQuery {
     region: Option<String>,
     /// Suspects listed (default 20, at most 1,000).
     top: Option<usize>,
+    /// Adds `evidence` to the answer: a bundle (`custos ledger check-evidence` checks it
+    /// offline) of the ledger entries behind this many of the first suspects, each with
+    /// its inclusion proof and the signed checkpoint (at most 20).
+    evidence: Option<usize>,
 }
+
+/// Most suspects an evidence bundle over HTTP covers.
+const MAX_EVIDENCE: usize = 20;
 
 /// Trace a leaked list to the staff it most likely came from (security_analyst, admin).
 ///
@@ -53,7 +60,11 @@ pub(super) async fn trace(
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
-        let q: TraceQuery = parse_query(query, "options are since, until, region and top")?;
+        let q: TraceQuery = parse_query(
+            query,
+            "options are since, until, region, top and evidence (whole numbers for top and evidence)",
+        )?;
+        let evidence_top = q.evidence.map(|n| n.clamp(1, MAX_EVIDENCE));
         let options = TraceOptions {
             since: q
                 .since
@@ -74,10 +85,48 @@ pub(super) async fn trace(
             .await
             .map_err(trace_error)?;
         ex.reason = Some("traced".to_owned());
-        Ok(json(StatusCode::OK, traced.report))
+        let mut body = serde_json::to_value(&traced.report).map_err(|_| ApiError::internal())?;
+        if let (Some(top), Some(object)) = (evidence_top, body.as_object_mut()) {
+            let bundle = evidence(&app, traced.evidence_subjects(top)).await?;
+            object.insert("evidence".to_owned(), bundle);
+        }
+        Ok(json(StatusCode::OK, body))
     }
     .await;
     app.finish(ex, result).await
+}
+
+/// The evidence bundle for `subjects`, built from the ledger's files beside the writer
+/// (`null` when no suspect has entries).
+async fn evidence(
+    app: &SharedApp,
+    subjects: Vec<(String, String, Vec<u64>)>,
+) -> Result<serde_json::Value, ApiError> {
+    if subjects.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    let (dir, key) = app
+        .access
+        .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
+        .await
+        .map_err(|_| ApiError::ledger_unavailable())?;
+    let bundle = tokio::task::spawn_blocking(move || {
+        custos_ledger::build_bundle(&custos_ledger::DirSource::new(dir), &key, subjects)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| match e {
+        custos_ledger::EvidenceError::NotCheckpointed { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "evidence_not_checkpointed",
+            "some entries are not covered by a signed checkpoint yet; try again in a few seconds",
+        ),
+        other => {
+            tracing::error!(code = other.code(), "evidence bundle failed");
+            ApiError::ledger_unavailable()
+        }
+    })?;
+    serde_json::to_value(&bundle).map_err(|_| ApiError::internal())
 }
 
 /// The bytes of the `file` part of a `multipart/form-data` body of at most `limit`

@@ -1,0 +1,280 @@
+//! Access transparency: a customer sees every access to their record — when, which
+//! organisation and role, a pseudonym for the person, the case's channel and reason, the
+//! fields revealed — through the company's portal (`customer_portal`: the CRM
+//! integration, admins) or the console's customer page (a customer access link).
+//!
+//! Reading someone's accesses is itself recorded, with the customer as the record's
+//! target (not as its customer: it exposes none of their fields).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use custos_policy::Action;
+use custos_store::{AccessFilter, CaseRecord};
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use crate::auth::SessionCredential;
+use crate::exchange::{Exchange, RequestInfo, valid_id};
+use crate::vault::Opened;
+use crate::{ApiError, App, SharedApp};
+
+/// Most access records one answer covers (the newest are kept).
+const MAX_ACCESSES: u32 = 10_000;
+
+/// Longest validity of a customer access link, in hours (30 days).
+pub const MAX_LINK_HOURS: u32 = 720;
+
+/// One access to a customer's record, as the customer sees it.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerAccess {
+    /// When, unix milliseconds.
+    pub at: i64,
+    /// The organisation of the person (the company or a partner company).
+    pub org: String,
+    /// Their role, e.g. `support`.
+    pub role: String,
+    /// A stable pseudonym for the person (the same person shows the same pseudonym).
+    pub staff: String,
+    /// `view` (masked card), `reveal` (fields in full), `search` (found by a value),
+    /// `create_case`, `close_case`.
+    pub action: String,
+    /// For a reveal, the fields shown in full; for a search, what was searched by.
+    pub fields: Vec<String>,
+    /// `allow`, or `deny` when the attempt was refused.
+    pub decision: String,
+    /// The case the access was made for, if any.
+    pub case: Option<CaseSummary>,
+}
+
+/// The case an access was made for.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseSummary {
+    /// How the customer was in contact: `phone`, `chat`, `email`, `store`.
+    pub channel: String,
+    /// The case's reason as written when it was opened.
+    pub reason: String,
+    /// When it was opened, unix milliseconds.
+    pub opened_at: i64,
+}
+
+/// Every access to one customer's record, newest first.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerAccesses {
+    /// The customer.
+    pub customer: String,
+    /// Newest first.
+    pub accesses: Vec<CustomerAccess>,
+    /// Whether older accesses were left out (more than 10,000).
+    pub truncated: bool,
+}
+
+/// Validity of a new link.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LinkRequest {
+    /// Hours the link stays valid, 1 to 720 (default 24).
+    valid_hours: Option<u32>,
+}
+
+/// A customer access link.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Link {
+    /// The signed token; give it to the customer only.
+    token: String,
+    /// Path of the console page that signs the customer in with it.
+    path: String,
+    /// When it stops working, unix milliseconds.
+    expires_at: i64,
+}
+
+/// The accesses to a customer's record (customer_portal: the CRM integration, admins;
+/// or the customer themselves through the console).
+#[utoipa::path(get, path = "/v1/customers/{id}/accesses", tag = "transparency",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, body = CustomerAccesses), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(super) async fn accesses(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    let mut ex = app.begin(&info, "customer_accesses");
+    let result = async {
+        valid_id("customer", &id)?;
+        ex.target = Some(id.clone());
+        app.authorize_portal(&info, &mut ex, &id).await?;
+        let body = app.customer_accesses(&id).await?;
+        Ok(json(StatusCode::OK, body))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Issue a customer access link (customer_portal). The body is optional.
+#[utoipa::path(post, path = "/v1/customers/{id}/link", tag = "transparency",
+    params(("id" = String, Path, description = "customer id")),
+    request_body(content = LinkRequest, content_type = "application/json"),
+    responses((status = 201, body = Link), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(super) async fn issue_link(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    let mut ex = app.begin(&info, "issue_customer_link");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::CustomerPortal)
+            .await?;
+        valid_id("customer", &id)?;
+        ex.target = Some(id.clone());
+        let bytes = crate::exchange::read_body(body, app.config.body_limit_bytes).await?;
+        let hours = if bytes.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            crate::exchange::parse_json::<LinkRequest>(&bytes)?.valid_hours
+        };
+        let hours = valid_link_hours(hours.unwrap_or(24))?;
+        if app.store.customer(&id).await?.is_none() {
+            return Err(ApiError::not_found("customer"));
+        }
+        let expires_at = ex.at() + i64::from(hours) * 3_600_000;
+        let token = app.keyring.customer_link(&id, expires_at);
+        app.record_intent(&mut ex).await?;
+        Ok(json(
+            StatusCode::CREATED,
+            Link {
+                path: format!("/customer/enter?link={token}"),
+                token,
+                expires_at,
+            },
+        ))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
+/// Checks a link's validity in hours: 1 to [`MAX_LINK_HOURS`].
+pub fn valid_link_hours(hours: u32) -> Result<u32, ApiError> {
+    if (1..=MAX_LINK_HOURS).contains(&hours) {
+        Ok(hours)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_link_hours",
+            format!("a link is valid for 1 to {MAX_LINK_HOURS} hours"),
+        ))
+    }
+}
+
+impl App {
+    /// Lets the customer themselves (a console session from their link) or a caller
+    /// allowed `customer_portal` read customer `id`'s accesses.
+    async fn authorize_portal(
+        &self,
+        info: &RequestInfo,
+        ex: &mut Exchange,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        match &info.session {
+            Some(SessionCredential::Customer { customer_id }) => {
+                ex.set_customer_principal();
+                if customer_id == id {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "not_your_record",
+                        "a customer access link shows only its own customer's accesses",
+                    ))
+                }
+            }
+            _ => self
+                .authorize_vault(info, ex, Action::CustomerPortal)
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Every access to customer `id`'s record, newest first, as the customer sees it.
+    async fn customer_accesses(&self, id: &str) -> Result<CustomerAccesses, ApiError> {
+        let customer = self
+            .store
+            .customer(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        let opened = Opened::new(&self.keyring, &customer)?;
+        let filter = AccessFilter {
+            customer_id: Some(id.to_owned()),
+            limit: MAX_ACCESSES + 1,
+            ..AccessFilter::default()
+        };
+        let mut records = self.access.read(&filter).await.map_err(|e| {
+            tracing::error!(error = %e, "reading access records failed");
+            ApiError::ledger_unavailable()
+        })?;
+        // The reader gives the oldest first; keep the newest.
+        let truncated = records.len() > MAX_ACCESSES as usize;
+        if truncated {
+            records.drain(..records.len() - MAX_ACCESSES as usize);
+        }
+        let mut cases: HashMap<String, Option<CaseSummary>> = HashMap::new();
+        let mut accesses = Vec::with_capacity(records.len());
+        for r in records.into_iter().rev() {
+            let case = match &r.case_id {
+                Some(case_id) => {
+                    if !cases.contains_key(case_id) {
+                        let summary = match self.store.case(case_id).await? {
+                            Some(c) if c.customer_id == id => Some(case_summary(&opened, &c)?),
+                            // A case of another customer named in a refused request says
+                            // nothing about this one.
+                            _ => None,
+                        };
+                        cases.insert(case_id.clone(), summary);
+                    }
+                    cases.get(case_id).cloned().flatten()
+                }
+                None => None,
+            };
+            let action = r.action.clone();
+            let fields = match action.as_str() {
+                "reveal" | "search" => r.fields,
+                // A case's facts (`channel:…`) are shown through its summary.
+                _ => Vec::new(),
+            };
+            accesses.push(CustomerAccess {
+                at: r.at,
+                staff: self.keyring.staff_pseudonym(&r.staff_id),
+                org: r.org,
+                role: r.role,
+                action,
+                fields,
+                decision: r.decision,
+                case,
+            });
+        }
+        Ok(CustomerAccesses {
+            customer: id.to_owned(),
+            accesses,
+            truncated,
+        })
+    }
+}
+
+fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, ApiError> {
+    let reason = opened
+        .key()
+        .open_string(
+            &case.customer_id,
+            &format!("case_reason/{}", case.id),
+            &case.reason,
+        )
+        .map_err(|_| ApiError::internal())?;
+    Ok(CaseSummary {
+        channel: case.channel.clone(),
+        reason: reason.as_str().to_owned(),
+        opened_at: case.created_at,
+    })
+}
