@@ -135,7 +135,11 @@ mod tests {
             "",
             "cl2.cus_abc.1000.x.y",
         ] {
-            assert_eq!(k.open_customer_link(bad, 0), Err(LinkError::Invalid), "{bad}");
+            assert_eq!(
+                k.open_customer_link(bad, 0),
+                Err(LinkError::Invalid),
+                "{bad}"
+            );
         }
         assert_eq!(
             keyring(8).open_customer_link(&link, 0),
@@ -148,7 +152,10 @@ mod tests {
         let k = keyring(7);
         assert_eq!(k.staff_pseudonym("ag-1"), k.staff_pseudonym("ag-1"));
         assert_ne!(k.staff_pseudonym("ag-1"), k.staff_pseudonym("ag-2"));
-        assert_ne!(k.staff_pseudonym("ag-1"), keyring(8).staff_pseudonym("ag-1"));
+        assert_ne!(
+            k.staff_pseudonym("ag-1"),
+            keyring(8).staff_pseudonym("ag-1")
+        );
         assert!(k.staff_pseudonym("ag-1").starts_with("staff-"));
     }
 }
