@@ -5,6 +5,7 @@
 
 mod bench;
 mod canary_cli;
+mod customer_cli;
 mod demo;
 mod ledger_cli;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     /// Canary customers: plant them through the running server.
     #[command(subcommand)]
     Canary(canary_cli::CanaryCommand),
+    /// Customers: access links that show a customer every access to their record.
+    #[command(subcommand)]
+    Customer(customer_cli::CustomerCommand),
     /// The ledger: verifier key, verification, entry proofs.
     #[command(subcommand)]
     Ledger(ledger_cli::LedgerCommand),
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         | Command::Bench(_)
         | Command::Ledger(_)
         | Command::Canary(_)
+        | Command::Customer(_)
         | Command::Trace(_) => "warn",
         // Every alert of a run is in its report.
         Command::Simulate(_) => "error",
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
             Command::Bench(command) => bench::run(command).await,
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
+            Command::Customer(command) => customer_cli::run(command).await,
             Command::Simulate(args) => simulate_cli::run(args).await,
             Command::Trace(args) => trace_cli::run(args).await,
         }

@@ -1,0 +1,150 @@
+//! `custos customer link ID`: a customer access link, issued by the running server
+//! through its API (so the issuance is in the ledger) to an admin or the CRM integration.
+//! Opening the link shows the customer every access to their record.
+
+use std::path::PathBuf;
+
+use crate::Fatal;
+
+/// `custos customer` subcommands.
+#[derive(clap::Subcommand)]
+pub enum CustomerCommand {
+    /// Issue an access link for a customer and print it with its expiry.
+    Link {
+        /// The customer's id (`cus_…`).
+        customer: String,
+        /// Hours the link stays valid, 1 to 720.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        url: String,
+        /// File holding the bearer token of an admin or the CRM integration.
+        #[arg(long, conflicts_with = "token")]
+        token_file: Option<PathBuf>,
+        /// Bearer token of an admin or the CRM integration.
+        #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+/// A customer access link as the server issued it.
+pub struct IssuedLink {
+    /// The full URL the customer opens.
+    pub url: String,
+    /// When it stops working, unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// Runs one `custos customer` subcommand.
+pub async fn run(command: CustomerCommand) -> Result<(), Fatal> {
+    let CustomerCommand::Link {
+        customer,
+        hours,
+        url,
+        token_file,
+        token,
+    } = command;
+    let token = match (token_file, token) {
+        (Some(path), _) => std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| {
+                Fatal::new("token_file", format!("cannot read {}: {e}", path.display()))
+            })?,
+        (None, Some(token)) => token,
+        (None, None) => {
+            return Err(Fatal::new("usage", "give --token-file or set CUSTOS_TOKEN"));
+        }
+    };
+    let link = issue_link(&reqwest::Client::new(), &url, &token, &customer, hours).await?;
+    println!("{}", link.url);
+    println!("expires {}", utc(link.expires_at));
+    Ok(())
+}
+
+/// Asks the server at `base` for an access link to `customer`'s record, valid `hours`.
+pub async fn issue_link(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    customer: &str,
+    hours: u32,
+) -> Result<IssuedLink, Fatal> {
+    // The server's own checks, before anything is sent: an id is also part of the path.
+    custos_gateway::exchange::valid_id("customer", customer)
+        .and_then(|()| custos_gateway::api::valid_link_hours(hours))
+        .map_err(|e| Fatal::new(e.code, e.message))?;
+    let base = base.trim_end_matches('/');
+    let response = client
+        .post(format!("{base}/v1/customers/{customer}/link"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "valid_hours": hours }))
+        .send()
+        .await
+        .map_err(|e| {
+            Fatal::new(
+                "server_unreachable",
+                format!("cannot reach {base}: {}", e.without_url()),
+            )
+        })?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let message = answer["error"]["message"].as_str().unwrap_or("no message");
+        return Err(match status.as_u16() {
+            401 => Fatal::new(
+                "unauthenticated",
+                format!("the token was refused: {message}"),
+            ),
+            403 => Fatal::new(
+                "forbidden",
+                format!("issuing customer links needs an admin or the CRM integration: {message}"),
+            ),
+            404 => Fatal::new("not_found", format!("no customer {customer}: {message}")),
+            400 => Fatal::new("invalid_request", message),
+            _ => Fatal::new("http", format!("{status}: {message}")),
+        });
+    }
+    match (answer["path"].as_str(), answer["expires_at"].as_i64()) {
+        (Some(path), Some(expires_at)) => Ok(IssuedLink {
+            url: format!("{base}{path}"),
+            expires_at,
+        }),
+        _ => Err(Fatal::new("http", format!("{status}: unexpected answer"))),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // H. Hinnant's `civil_from_days`: eras of 400 years, each 146,097 days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn times_are_calendar_dates_in_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_796_082_450_000), "2026-11-30 23:47:30 UTC");
+        assert_eq!(utc(-1000), "1969-12-31 23:59:59 UTC");
+    }
+}
