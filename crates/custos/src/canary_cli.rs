@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use custos::demo_data;
+use custos::demo_data::{self, DemoCustomer};
 
 use crate::Fatal;
 
@@ -30,6 +30,21 @@ const MAX_PLANT: usize = 10_000;
 /// Runs one `custos canary` subcommand.
 pub async fn run(command: CanaryCommand) -> Result<(), Fatal> {
     let CanaryCommand::Plant { count, url, token } = command;
+    let planted = plant(&url, &token, count).await?;
+    eprintln!("planted {count} canary customers; their ids (keep them secret):");
+    for (id, _) in planted {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+/// Plants `count` canaries through the server at `url` as the admin holding `token`;
+/// returns each canary's id with the values it was planted with.
+pub async fn plant(
+    url: &str,
+    token: &str,
+    count: usize,
+) -> Result<Vec<(String, DemoCustomer)>, Fatal> {
     if count == 0 || count > MAX_PLANT {
         return Err(Fatal::new(
             "usage",
@@ -52,7 +67,7 @@ pub async fn run(command: CanaryCommand) -> Result<(), Fatal> {
         }
         let response = client
             .post(format!("{}/v1/canaries", url.trim_end_matches('/')))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
@@ -70,11 +85,11 @@ pub async fn run(command: CanaryCommand) -> Result<(), Fatal> {
         if !status.is_success() {
             return Err(Fatal::new("http", format!("{status}: {answer}")));
         }
-        eprintln!("planted {count} canary customers; their ids (keep them secret):");
-        for id in answer["ids"].as_array().into_iter().flatten() {
-            println!("{}", id.as_str().unwrap_or_default());
-        }
-        return Ok(());
+        let ids = answer["ids"].as_array().into_iter().flatten();
+        return Ok(ids
+            .map(|id| id.as_str().unwrap_or_default().to_owned())
+            .zip(people)
+            .collect());
     }
     Err(Fatal::new(
         "canary_collision",

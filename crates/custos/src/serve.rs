@@ -75,16 +75,7 @@ pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
 /// Opens keys, configuration, policies, store and ledger, records the start, starts the
 /// detector and bootstraps the first admin (its token file is the returned path).
 pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&args.data_dir)
-        .map_err(|e| {
-            Fatal::new(
-                "data_dir",
-                format!("cannot create {}: {e}", args.data_dir.display()),
-            )
-        })?;
+    create_data_dir(&args.data_dir)?;
     let mut config =
         Config::load(args.config.as_deref()).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
     if args.simulated_clock {
@@ -180,6 +171,20 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");
     }
     Ok((app, admin_token_path))
+}
+
+/// Creates the data directory (and its parents) readable only by its owner, if missing.
+pub fn create_data_dir(data_dir: &Path) -> Result<(), Fatal> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| {
+            Fatal::new(
+                "data_dir",
+                format!("cannot create {}: {e}", data_dir.display()),
+            )
+        })
 }
 
 /// Where the ledger lives inside a data directory.
