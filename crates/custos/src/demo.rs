@@ -1,14 +1,17 @@
-//! `custos demo`: the gateway on 127.0.0.1:8700 with ./custos-data, and a demo company
-//! loaded through the API on first start.
+//! `custos demo`: the gateway on 127.0.0.1:8700 with ./custos-data, a demo company loaded
+//! through the API on first start followed by a short working day with two insiders (see
+//! [`demo_activity`]); at every start, the console's address, a sign-in token per role and
+//! a fresh customer access link.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use custos::demo_data::{self, DEMO_SEED};
 use custos::demo_load;
 
-use crate::Fatal;
 use crate::serve::{self, ServeArgs};
+use crate::{Fatal, customer_cli, demo_activity};
 
 /// Options of `custos demo`.
 #[derive(clap::Args)]
@@ -33,11 +36,33 @@ pub struct DemoArgs {
     load_only: bool,
 }
 
+/// The demo's configuration, written to `DATA/demo.toml` at every start. The demo
+/// company is minutes old: no one has a past working day, so the detector compares
+/// people with the peers active today rather than waiting for five peers with a full day
+/// behind them (`min_peers`). Everything else is the default.
+const DEMO_CONFIG: &str = "\
+# Written by `custos demo` at every start.
+# A company minutes old has no past working days: compare people with the peers active today.
+[detector.score.warmup]
+min_peers = 0
+";
+
+/// How long the first start waits for the detector to read the demo's working day.
+const ALERT_WAIT: Duration = Duration::from_secs(30);
+
 pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
+    serve::create_data_dir(&args.data_dir)?;
+    let config_path = args.data_dir.join("demo.toml");
+    std::fs::write(&config_path, DEMO_CONFIG).map_err(|e| {
+        Fatal::new(
+            "demo_config",
+            format!("cannot write {}: {e}", config_path.display()),
+        )
+    })?;
     let serve_args = ServeArgs {
         data_dir: args.data_dir.clone(),
         listen: args.listen,
-        config: None,
+        config: Some(config_path),
         policies: None,
         database_url: args.database_url.clone(),
         simulated_clock: false,
@@ -45,72 +70,142 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let started = serve::start(&serve_args).await?;
     let base = format!("http://{}", started.addr);
     let tokens_path = args.data_dir.join("demo-tokens.json");
+    let store_err = |e: custos_store::StoreError| Fatal::new(e.code(), e.to_string());
     let empty = started
         .app
         .store
         .count_customers()
         .await
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?
+        .map_err(store_err)?
         == 0;
     let app = started.app.clone();
     let admin_token_path = started.admin_token_path.clone();
     let server = tokio::spawn(serve::serve_until_signal(started));
-    if empty {
-        let admin_token = std::fs::read_to_string(&admin_token_path).map_err(|e| {
+    let admin_token = std::fs::read_to_string(&admin_token_path)
+        .map_err(|e| {
             Fatal::new(
                 "admin_token",
                 format!("cannot read {}: {e}", admin_token_path.display()),
             )
-        })?;
+        })?
+        .trim()
+        .to_owned();
+    if empty {
         eprintln!(
             "Loading the demo company into {} ...",
             args.data_dir.display()
         );
         let company = demo_data::generate(args.customers, DEMO_SEED);
-        let loaded = demo_load::load(
-            &base,
-            admin_token.trim(),
-            &company,
-            args.cases_per_agent,
-            false,
-        )
-        .await
-        .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
+        let loaded = demo_load::load(&base, &admin_token, &company, args.cases_per_agent, false)
+            .await
+            .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
         serve::write_secret(&tokens_path, &json)?;
-    }
-    let customers = app
-        .store
-        .count_customers()
-        .await
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
-    println!("Custos demo running at {base}");
-    println!(
-        "  customers: {customers}, open cases: {}",
-        app.store
-            .count_open_cases()
+        eprintln!("A short working day, with two insiders ...");
+        let insiders = demo_activity::run(&base, &admin_token, &loaded).await?;
+        // Wait (bounded) until the detector has read everything the day wrote.
+        let end = app.access.size();
+        let deadline = Instant::now() + ALERT_WAIT;
+        while app
+            .store
+            .consumer_cursor(custos_detector::DETECTOR)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?
-    );
-    println!("  admin token:        {}", admin_token_path.display());
-    println!(
-        "  every staff token:  {} (id, role, org, token, open cases)",
-        tokens_path.display()
-    );
-    if let Some(loaded) = demo_load::read_tokens(&tokens_path)
-        && let Some(agent) = loaded
-            .staff
-            .iter()
-            .find(|s| s.role == "support" && !s.cases.is_empty())
-    {
-        let (case, customer) = &agent.cases[0];
+            .map_err(store_err)?
+            < end
+        {
+            if Instant::now() > deadline {
+                eprintln!("the detector has not caught up after {ALERT_WAIT:?}; alerts may follow");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
+        for who in insiders {
+            if !alerts.iter().any(|a| a.staff_id == who) {
+                eprintln!("no alert about {who} yet");
+            }
+        }
+    }
+    let loaded = demo_load::read_tokens(&tokens_path).ok_or_else(|| {
+        Fatal::new(
+            "demo_tokens",
+            format!(
+                "cannot read {}: did the first load stop half-way? Start again with an empty data directory",
+                tokens_path.display()
+            ),
+        )
+    })?;
+    let customers = app.store.count_customers().await.map_err(store_err)?;
+    let open_cases = app.store.count_open_cases().await.map_err(store_err)?;
+    let agent = demo_activity::staff(&loaded, demo_activity::AGENT)?;
+    let crm = demo_activity::staff(&loaded, demo_activity::CRM)?;
+    println!("Custos demo running at {base}");
+    println!("  console:            {base}/   (sign in with one of these tokens)");
+    for (what, id, token) in [
+        (
+            "security analyst",
+            demo_activity::ANALYST,
+            demo_activity::staff(&loaded, demo_activity::ANALYST)?
+                .token
+                .as_str(),
+        ),
+        ("support agent", agent.id.as_str(), agent.token.as_str()),
+        (
+            "partner agent",
+            demo_activity::PARTNER_AGENT,
+            demo_activity::staff(&loaded, demo_activity::PARTNER_AGENT)?
+                .token
+                .as_str(),
+        ),
+        (
+            "admin",
+            custos_gateway::BOOTSTRAP_ADMIN,
+            admin_token.as_str(),
+        ),
+        ("CRM integration", crm.id.as_str(), crm.token.as_str()),
+    ] {
+        println!("    {what:<18} {id:<28} {token}");
+    }
+    if let Some((case, customer)) = agent.cases.first() {
+        let link =
+            customer_cli::issue_link(&reqwest::Client::new(), &base, &crm.token, customer, 24)
+                .await?;
+        println!(
+            "  customer link:      {} (customer {customer}, expires {})",
+            link.url,
+            customer_cli::utc(link.expires_at)
+        );
+        println!(
+            "    the customer sees every access to their record: sign in as {} and open their case",
+            agent.id
+        );
         println!("  try, as support agent {}:", agent.id);
         println!(
             "    curl -H 'Authorization: Bearer {}' -H 'X-Custos-Case: {case}' {base}/v1/customers/{customer}",
             agent.token
         );
     }
+    let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    for a in &alerts {
+        *kinds.entry(a.kind.as_str()).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "  alerts:             {} ({}), in the console's alert queue",
+        alerts.len(),
+        kinds.join(", ")
+    );
+    let canaries = app.store.canary_marks().await.map_err(store_err)?.len();
+    println!(
+        "  customers: {customers} ({canaries} of them planted canaries), open cases: {open_cases}"
+    );
+    println!("  admin token:        {}", admin_token_path.display());
+    println!(
+        "  every staff token:  {} (id, role, org, token, open cases)",
+        tokens_path.display()
+    );
     println!("  API description:    {base}/openapi.json");
     let verifier_key = app.access.with_ledger(|l| Ok(l.verifier_key())).await;
     if let Ok(key) = verifier_key {

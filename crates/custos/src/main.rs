@@ -7,6 +7,7 @@ mod bench;
 mod canary_cli;
 mod customer_cli;
 mod demo;
+mod demo_activity;
 mod ledger_cli;
 mod serve;
 mod simulate_cli;

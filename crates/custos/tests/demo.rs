@@ -1,5 +1,7 @@
-//! Behaviours 2 and 11: the demo company loads, and afterwards none of its plaintext
-//! personal data is in the stored files, the server log, or any denied response.
+//! Behaviours 2 and 11: the demo company loads, with a console address, a sign-in per
+//! role, a customer access link and the alerts of a short working day; afterwards none
+//! of its plaintext personal data is in the stored files, the server log, or any denied
+//! response.
 
 mod common;
 
@@ -44,7 +46,10 @@ async fn demo_loads_and_nothing_leaks() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!("customers: {CUSTOMERS}")),
+        stdout.contains(&format!(
+            "customers: {} (5 of them planted canaries)",
+            CUSTOMERS + 5
+        )),
         "{stdout}"
     );
     let tokens_path = data.join("demo-tokens.json");
@@ -60,6 +65,61 @@ async fn demo_loads_and_nothing_leaks() {
         serde_json::from_slice(&std::fs::read(&tokens_path).unwrap()).unwrap();
     let staff = loaded["staff"].as_array().unwrap();
     assert!(staff.len() >= 200);
+    let token_of = |id: &str| {
+        staff.iter().find(|s| s["id"] == id).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The console's address, and one sign-in per role, each a working token.
+    let base = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Custos demo running at "))
+        .unwrap();
+    assert!(
+        stdout.contains(&format!("console:            {base}/ ")),
+        "{stdout}"
+    );
+    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let sign_ins = [
+        ("security analyst", "custos.security_analyst.001"),
+        ("support agent", "custos.support.001"),
+        ("partner agent", "huaxin-bpo.support.001"),
+        ("admin", "admin"),
+        ("CRM integration", "crm"),
+    ];
+    for (what, id) in sign_ins {
+        let token = if id == "admin" {
+            admin.trim().to_owned()
+        } else {
+            token_of(id)
+        };
+        assert!(
+            stdout.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.join(" ") == format!("{what} {id} {token}")
+            }),
+            "no sign-in line for {what}: {stdout}"
+        );
+    }
+    // A customer access link for a customer of the printed agent's open case.
+    let agent = staff
+        .iter()
+        .find(|s| s["id"] == "custos.support.001")
+        .unwrap();
+    let customer = agent["cases"][0][1].as_str().unwrap();
+    assert!(
+        stdout.lines().any(|l| l.contains(&format!(
+            "customer link:      {base}/customer/enter?link=cl1.{customer}."
+        )) && l.contains(" UTC)")),
+        "{stdout}"
+    );
+    // The short working day raised alerts of at least three kinds.
+    let alerts_line = stdout.lines().find(|l| l.contains("alerts: ")).unwrap();
+    for kind in ["canary_hit", "risk_step_up", "risk_lower_quota"] {
+        assert!(alerts_line.contains(kind), "{alerts_line}");
+    }
     let orgs: std::collections::BTreeSet<_> =
         staff.iter().map(|s| s["org"].as_str().unwrap()).collect();
     assert!(
@@ -146,6 +206,24 @@ async fn demo_loads_and_nothing_leaks() {
         }
     }
     assert!(denied.len() >= 150, "{}", denied.len());
+
+    // The alerts are in the store, about people none of the printed sign-ins is.
+    let analyst = token_of("custos.security_analyst.001");
+    let r = c.get(&analyst, "/v1/alerts").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let alerts = r.body["alerts"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert!(kinds.len() >= 3, "{kinds:?}");
+    for a in alerts {
+        assert!(!sign_ins.iter().any(|(_, id)| a["staff_id"] == *id), "{a}");
+    }
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "canary_hit" && a["action"] == "suspended"),
+        "{alerts:?}"
+    );
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
 
