@@ -36,6 +36,9 @@ pub struct Config {
     /// Where the detector delivers alerts besides the store (`webhook_url`,
     /// `webhook_timeout_ms`).
     pub alerts: custos_detector::AlertsConfig,
+    /// The web console's sessions (`[console]`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -52,6 +55,29 @@ pub struct Quota {
     pub reveals_per_hour: Option<u32>,
     /// Searches in any 24 hours.
     pub searches_per_day: Option<u32>,
+}
+
+/// The web console's sessions (section `[console]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A session ends after this many minutes without a request (default 15).
+    pub idle_minutes: u32,
+    /// A session ends this many hours after sign-in whatever happens (default 12).
+    pub max_hours: u32,
+    /// Marks the session cookie `Secure`: set it when the console is reached over TLS
+    /// (through a TLS-terminating proxy), so the cookie never travels in clear.
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            idle_minutes: 15,
+            max_hours: 12,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// What the detector's restrictions impose (section `[restrictions]`).
@@ -104,6 +130,7 @@ impl Default for Config {
             ledger_witnesses: Vec::new(),
             detector: custos_detector::ModelConfig::default(),
             restrictions: Restrictions::default(),
+            console: ConsoleConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }

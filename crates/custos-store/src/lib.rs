@@ -90,6 +90,8 @@ mod detection;
 pub use detection::AlertRecord;
 mod trace;
 pub use trace::{Exposure, Holdings};
+mod activity;
+pub use activity::{HOUR_MS, HourlyActivity};
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).

@@ -5,6 +5,7 @@
 //! [`App::finish`]: crate::App::finish
 
 mod access;
+mod activity;
 mod alerts;
 mod cases;
 mod customers;
@@ -14,6 +15,8 @@ mod staff;
 mod trace;
 mod transparency;
 
+pub use activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
+pub use customers::CASE_HEADER;
 pub use ledger::Verification;
 pub use transparency::{
     CaseSummary, CustomerAccess, CustomerAccesses, MAX_LINK_HOURS, valid_link_hours,
@@ -51,14 +54,25 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The full router: API, operations endpoints, JSON 404/405, metrics middleware.
+/// The full router: API, operations endpoints, the web console, JSON 404/405, metrics
+/// middleware.
 pub fn router(app: SharedApp) -> Router {
+    let api = api_router(app.clone());
+    // The console calls the API in process, through the same middleware.
+    let console = crate::console::router(app, api.clone().layer(middleware::from_fn(observe)));
+    api.merge(console).layer(middleware::from_fn(observe))
+}
+
+/// The API and operations endpoints, with JSON 404/405.
+fn api_router(app: SharedApp) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(staff::create_staff))
         .routes(routes!(staff::issue_token))
         .routes(routes!(staff::revoke_token))
         .routes(routes!(staff::suspend))
         .routes(routes!(staff::resume))
+        .routes(routes!(activity::person))
+        .routes(routes!(activity::org))
         .routes(routes!(customers::create_customer, customers::search))
         .routes(routes!(customers::import))
         .routes(routes!(customers::plant_canaries))
@@ -103,7 +117,6 @@ pub fn router(app: SharedApp) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(middleware::from_fn(observe))
         .with_state(app)
 }
 

@@ -1,0 +1,286 @@
+//! The agent's console: my open cases and what is left of my quotas, the masked
+//! customer card of a case, and revealing one field with a reason.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::page::{self, csrf_field, document, when};
+use super::{Call, Page, Shared, Visitor};
+
+#[derive(Deserialize)]
+struct Me {
+    role: String,
+    remaining: Remaining,
+    restricted: Option<Restricted>,
+    open_cases: Vec<OpenCase>,
+}
+
+#[derive(Deserialize)]
+struct Remaining {
+    customers_per_day: Option<u32>,
+    reveals_per_hour: Option<u32>,
+    searches_per_day: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Restricted {
+    until: i64,
+    note: String,
+}
+
+#[derive(Deserialize)]
+struct OpenCase {
+    id: String,
+    customer: String,
+    channel: String,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct Card {
+    name: String,
+    phone: Option<String>,
+    email: Option<String>,
+    account_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Revealed {
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevealForm {
+    csrf: String,
+    field: String,
+    reason: String,
+    #[serde(default)]
+    step_up_reason: String,
+}
+
+/// `GET /cases`: my open cases and quotas.
+pub(super) async fn cases(State(console): State<Shared>, visitor: Visitor) -> Page {
+    cases_page(&console, &visitor).await
+}
+
+async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
+    visitor.staff_role()?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    Ok(document(
+        "My open cases",
+        Some(&visitor.session),
+        html! {
+            (quotas(console, &me))
+            @if me.open_cases.is_empty() {
+                p { "No open cases are assigned to you. Cases are opened in the CRM when a customer contacts us; customer records open only through them." }
+            } @else {
+                div.scroll { table {
+                    caption.muted { "Newest first. Open a case to see its customer's card." }
+                    thead { tr { th { "Case" } th { "Channel" } th { "Opened" } } }
+                    tbody {
+                        @for c in &me.open_cases {
+                            tr {
+                                td { a href={ "/cases/" (c.id) } { (c.id) } }
+                                td { (c.channel) }
+                                td { (when(c.created_at)) }
+                            }
+                        }
+                    }
+                } }
+            }
+        },
+    ))
+}
+
+/// What is left of the caller's quotas, and any restriction in force.
+fn quotas(console: &Shared, me: &Me) -> Markup {
+    let limits = console.app.config.quota_for(&me.role);
+    let row = |what: &str, left: Option<u32>, limit: Option<u32>| {
+        html! {
+            tr {
+                th scope="row" { (what) }
+                td {
+                    @match (left, limit) {
+                        (Some(left), Some(limit)) => {
+                            meter.meter min="0" max=(limit) value=(left) aria-hidden="true" {}
+                            " " strong { (left) } " of " (limit) " left"
+                        }
+                        (Some(left), None) => { strong { (left) } " left" }
+                        _ => { "no limit" }
+                    }
+                }
+            }
+        }
+    };
+    html! {
+        section.card aria-labelledby="quota-title" {
+            h2 #quota-title { "My quotas" }
+            table #quotas {
+                (row("Customers today", me.remaining.customers_per_day, limits.customers_per_day))
+                (row("Field reveals this hour", me.remaining.reveals_per_hour, limits.reveals_per_hour))
+                (row("Searches today", me.remaining.searches_per_day, limits.searches_per_day))
+            }
+            @if let Some(r) = &me.restricted {
+                p.bad role="status" { "Restricted until " (when(r.until)) ": " (r.note) }
+            }
+        }
+    }
+}
+
+/// The open case `case` of the caller, or the page saying it is not one.
+fn find_case<'a>(me: &'a Me, case: &str, visitor: &Visitor) -> Page<&'a OpenCase> {
+    me.open_cases.iter().find(|c| c.id == case).ok_or_else(|| {
+        page::problem(
+            StatusCode::FORBIDDEN,
+            Some(&visitor.session),
+            "no_open_case",
+            "This case is not open and assigned to you, so its customer's record does not open.",
+            Some(html! {
+                p { "If the customer is in contact with you, ask for a case to be opened in the CRM; it then appears under " a href="/cases" { "My cases" } "." }
+            }),
+        )
+        .into()
+    })
+}
+
+/// `GET /cases/{case}`: the masked customer card, with the reveal form.
+pub(super) async fn card(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(case): Path<String>,
+) -> Page {
+    card_page(&console, &visitor, &case).await
+}
+
+async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
+    visitor.staff_role()?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    let open = find_case(&me, case, visitor)?;
+    let call = Call {
+        case: Some(case.to_owned()),
+        ..Call::default()
+    };
+    let card: Card = console
+        .call_as(
+            visitor,
+            Method::GET,
+            &format!("/v1/customers/{}", open.customer),
+            call,
+        )
+        .await
+        .decode(visitor)?;
+    let values = [
+        ("name", Some(card.name.as_str())),
+        ("phone", card.phone.as_deref()),
+        ("email", card.email.as_deref()),
+        ("account_id", card.account_id.as_deref()),
+    ];
+    Ok(document(
+        "Customer card",
+        Some(&visitor.session),
+        html! {
+            p.muted { "Case " (open.id) " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
+            section.card aria-label="Customer" {
+                dl.fields {
+                    @for (field, value) in values {
+                        dt { (label(field)) }
+                        dd { (value.unwrap_or("—")) }
+                    }
+                }
+            }
+            (reveal_form(visitor, open, &values, me.restricted.is_some()))
+            (quotas(console, &me))
+        },
+    ))
+}
+
+fn reveal_form(
+    visitor: &Visitor,
+    case: &OpenCase,
+    values: &[(&str, Option<&str>)],
+    restricted: bool,
+) -> Markup {
+    html! {
+        form.stack method="post" action={ "/cases/" (case.id) "/reveal" } aria-labelledby="reveal-title" {
+            h2 #reveal-title { "Reveal a field" }
+            (csrf_field(&visitor.session))
+            label for="field" { "Field" }
+            select #field name="field" required {
+                @for (field, value) in values {
+                    @if value.is_some() { option value=(field) { (label(field)) } }
+                }
+            }
+            label for="reason" { "Why you need it in full" }
+            textarea #reason name="reason" rows="2" minlength="3" maxlength="500" required {}
+            @if restricted {
+                label for="step_up_reason" { "Step-up justification (at least 20 characters)" }
+                textarea #step_up_reason name="step_up_reason" rows="2" minlength="20" maxlength="1000" required {}
+            }
+            p.muted { "The reveal is recorded with your reason's existence (not its text) and counts against your hourly reveal quota." }
+            button type="submit" { "Reveal" }
+        }
+    }
+}
+
+/// `POST /cases/{case}/reveal`: reveals one field and shows it.
+pub(super) async fn reveal(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(case): Path<String>,
+    Form(form): Form<RevealForm>,
+) -> Page {
+    reveal_page(&console, &visitor, &case, form).await
+}
+
+async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: RevealForm) -> Page {
+    visitor.staff_role()?;
+    visitor.check_csrf(&form.csrf)?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    let open = find_case(&me, case, visitor)?;
+    let mut body = serde_json::json!({
+        "fields": [form.field],
+        "case": open.id,
+        "reason": form.reason,
+    });
+    if !form.step_up_reason.trim().is_empty() {
+        body["step_up_reason"] = serde_json::Value::String(form.step_up_reason);
+    }
+    let revealed: Revealed = console
+        .post(
+            visitor,
+            &format!("/v1/customers/{}/reveal", open.customer),
+            Some(&body),
+        )
+        .await?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    Ok(document(
+        "Revealed",
+        Some(&visitor.session),
+        html! {
+            section.card aria-live="polite" {
+                dl.fields {
+                    @for (field, value) in &revealed.fields {
+                        dt { (label(field)) }
+                        dd.revealed #revealed-value { (value.as_str().unwrap_or("—")) }
+                    }
+                }
+                p.muted { "Shown once, not kept by the console. Leaving this page hides it." }
+            }
+            p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
+            (quotas(console, &me))
+        },
+    ))
+}
+
+fn label(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "phone" => "Phone",
+        "email" => "Email",
+        "account_id" => "Account id",
+        other => other,
+    }
+}

@@ -1,0 +1,402 @@
+//! The analyst's console: the alert queue, an alert with the ledger entries behind it,
+//! acknowledge / dismiss / suspend / resume, and the activity of a person against their
+//! peers and of a whole (partner) company.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::chart;
+use super::page::{self, age, csrf_field, document, when};
+use super::{Page, Shared, Visitor};
+use crate::api::{OrgActivity, PersonActivity};
+
+/// Most ledger entries an alert's page lists.
+const MAX_ENTRIES_SHOWN: usize = 50;
+
+#[derive(Deserialize)]
+struct AlertList {
+    alerts: Vec<Alert>,
+}
+
+#[derive(Deserialize)]
+struct Alert {
+    id: String,
+    created_at: i64,
+    staff_id: String,
+    org: String,
+    severity: String,
+    kind: String,
+    reasons: Vec<String>,
+    entries: Vec<u64>,
+    action: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct EntryList {
+    entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Entry {
+    pub seq: u64,
+    pub at: i64,
+    pub staff_id: String,
+    pub action: String,
+    pub customer_id: Option<String>,
+    pub fields: Vec<String>,
+    pub case_id: Option<String>,
+    pub decision: String,
+    pub reason_code: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct QueueQuery {
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActForm {
+    csrf: String,
+    /// Where to go back to after the act.
+    back: Option<String>,
+}
+
+/// `GET /alerts`: the queue, open alerts by default.
+pub(super) async fn queue(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Query(q): Query<QueueQuery>,
+) -> Page {
+    queue_page(&console, &visitor, q).await
+}
+
+async fn queue_page(console: &Shared, visitor: &Visitor, q: QueueQuery) -> Page {
+    visitor.analyst()?;
+    let status = match q.status.as_deref() {
+        Some("acknowledged") => "acknowledged",
+        Some("dismissed") => "dismissed",
+        Some("all") => "all",
+        _ => "open",
+    };
+    let uri = match status {
+        "all" => "/v1/alerts?limit=500".to_owned(),
+        s => format!("/v1/alerts?status={s}&limit=500"),
+    };
+    let list: AlertList = console.get(visitor, &uri).await?;
+    let now = custos_store::now_millis();
+    Ok(document(
+        "Alerts",
+        Some(&visitor.session),
+        html! {
+            nav.actions aria-label="Alert status" {
+                @for s in ["open", "acknowledged", "dismissed", "all"] {
+                    @if s == status { strong aria-current="page" { (s) } } @else { a href={ "/alerts?status=" (s) } { (s) } }
+                }
+            }
+            @if list.alerts.is_empty() {
+                p { "No " (status) " alerts." }
+            } @else {
+                div.scroll { table #alerts {
+                    thead { tr { th { "Severity" } th { "Person" } th { "Org" } th { "Why" } th { "Age" } th { "Done" } th { "Status" } } }
+                    tbody {
+                        @for a in &list.alerts {
+                            tr {
+                                td class={ "sev-" (a.severity) } { (a.severity) }
+                                td { a href={ "/staff/" (a.staff_id) } { (a.staff_id) } }
+                                td { a href={ "/orgs/" (a.org) } { (a.org) } }
+                                td { a href={ "/alerts/" (a.id) } { (a.reasons.first().map_or(a.kind.as_str(), String::as_str)) } }
+                                td { (age(a.created_at, now)) }
+                                td { (action_words(&a.action)) }
+                                td { (a.status) }
+                            }
+                        }
+                    }
+                } }
+            }
+        },
+    ))
+}
+
+fn action_words(action: &str) -> &str {
+    match action {
+        "suspended" => "suspended",
+        "quota_lowered" => "quotas lowered",
+        "step_up_required" => "step-up required",
+        _ => "nothing yet",
+    }
+}
+
+/// `GET /alerts/{id}`: an alert, the entries behind it, and what can be done.
+pub(super) async fn alert(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Page {
+    alert_page(&console, &visitor, &id).await
+}
+
+async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
+    visitor.analyst()?;
+    let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
+    let Some(alert) = list.alerts.into_iter().find(|a| a.id == id) else {
+        return Err(page::problem(
+            StatusCode::NOT_FOUND,
+            Some(&visitor.session),
+            "not_found",
+            "No such alert among the latest 1,000.",
+            None,
+        )
+        .into());
+    };
+    let entries = entries(console, visitor, &alert.entries).await?;
+    let back = format!("/alerts/{}", alert.id);
+    Ok(document(
+        &format!("Alert: {}", alert.kind.replace('_', " ")),
+        Some(&visitor.session),
+        html! {
+            section.card {
+                dl.fields {
+                    dt { "Severity" } dd class={ "sev-" (alert.severity) } { (alert.severity) }
+                    dt { "Person" } dd { a href={ "/staff/" (alert.staff_id) } { (alert.staff_id) } }
+                    dt { "Org" } dd { a href={ "/orgs/" (alert.org) } { (alert.org) } }
+                    dt { "Raised" } dd { (when(alert.created_at)) }
+                    dt { "Detector did" } dd { (action_words(&alert.action)) }
+                    dt { "Status" } dd #alert-status { (alert.status) }
+                }
+                h2 { "Why" }
+                ul { @for r in &alert.reasons { li { (r) } } }
+            }
+            div.actions {
+                @if alert.status == "open" {
+                    (act_button(visitor, &format!("/alerts/{}/acknowledge", alert.id), "Acknowledge", &back, "secondary"))
+                }
+                @if alert.status != "dismissed" {
+                    (act_button(visitor, &format!("/alerts/{}/dismiss", alert.id), "Dismiss as a false alarm", &back, "secondary"))
+                }
+                (act_button(visitor, &format!("/staff/{}/suspend", alert.staff_id), "Suspend this person", &back, "danger"))
+                (act_button(visitor, &format!("/staff/{}/resume", alert.staff_id), "Resume this person", &back, "secondary"))
+            }
+            h2 { "Ledger entries behind it" }
+            (entry_table(&entries, alert.entries.len()))
+        },
+    ))
+}
+
+/// The ledger entries at `indexes` (at most [`MAX_ENTRIES_SHOWN`]), read in as few
+/// calls as their spread allows.
+async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<Vec<Entry>> {
+    let mut wanted: Vec<u64> = indexes.iter().copied().take(MAX_ENTRIES_SHOWN).collect();
+    wanted.sort_unstable();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < wanted.len() {
+        let from = wanted[i];
+        let span = wanted[i..].iter().take_while(|&&x| x - from < 1000).count();
+        let last = wanted[i + span - 1];
+        let list: EntryList = console
+            .get(
+                visitor,
+                &format!("/v1/ledger/entries?from={from}&limit={}", last - from + 1),
+            )
+            .await?;
+        found.extend(
+            list.entries
+                .into_iter()
+                .filter(|e| wanted[i..i + span].binary_search(&e.seq).is_ok()),
+        );
+        i += span;
+    }
+    Ok(found)
+}
+
+/// A table of ledger entries, each linking to its inclusion proof.
+pub(super) fn entry_table(entries: &[Entry], total: usize) -> Markup {
+    html! {
+        @if total > entries.len() {
+            p.muted { "Showing " (entries.len()) " of " (total) "." }
+        }
+        div.scroll { table {
+            thead { tr { th { "Index" } th { "When" } th { "Who" } th { "Action" } th { "Customer" } th { "Fields" } th { "Case" } th { "Decision" } } }
+            tbody {
+                @for e in entries {
+                    tr {
+                        td { a href={ "/ledger/entry?index=" (e.seq) } { (e.seq) } }
+                        td { (when(e.at)) }
+                        td { (e.staff_id) }
+                        td { (e.action) }
+                        td { (e.customer_id.as_deref().unwrap_or("")) }
+                        td { (e.fields.join(", ")) }
+                        td { (e.case_id.as_deref().unwrap_or("")) }
+                        td { (e.decision) " (" (e.reason_code) ")" }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+fn act_button(visitor: &Visitor, action: &str, text: &str, back: &str, class: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf_field(&visitor.session))
+            input type="hidden" name="back" value=(back);
+            button class=(class) type="submit" { (text) }
+        }
+    }
+}
+
+/// `POST /alerts/{id}/{acknowledge|dismiss}`.
+pub(super) async fn alert_act(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path((id, act)): Path<(String, String)>,
+    Form(form): Form<ActForm>,
+) -> Page {
+    if !matches!(act.as_str(), "acknowledge" | "dismiss") {
+        return Err(visitor.not_for_you().into());
+    }
+    act_on(&console, &visitor, &format!("/v1/alerts/{id}/{act}"), form).await
+}
+
+/// `POST /staff/{id}/{suspend|resume}`.
+pub(super) async fn person_act(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path((id, act)): Path<(String, String)>,
+    Form(form): Form<ActForm>,
+) -> Page {
+    if !matches!(act.as_str(), "suspend" | "resume") {
+        return Err(visitor.not_for_you().into());
+    }
+    act_on(&console, &visitor, &format!("/v1/staff/{id}/{act}"), form).await
+}
+
+async fn act_on(console: &Shared, visitor: &Visitor, uri: &str, form: ActForm) -> Page {
+    visitor.analyst()?;
+    visitor.check_csrf(&form.csrf)?;
+    console
+        .post::<serde_json::Value>(visitor, uri, None)
+        .await?;
+    // Back only to a console page (never an address from elsewhere).
+    let back = form
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/alerts".to_owned());
+    Ok(page::see_other(&back, &[]))
+}
+
+/// `GET /staff/{id}`: a person's last 24 hours against their peers and quota.
+pub(super) async fn person(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Page {
+    person_page(&console, &visitor, &id).await
+}
+
+async fn person_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
+    visitor.analyst()?;
+    let a: PersonActivity = console
+        .get(visitor, &format!("/v1/staff/{id}/activity?hours=24"))
+        .await?;
+    let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
+    let back = format!("/staff/{}", a.id);
+    let points: Vec<chart::Point> = a
+        .hours
+        .iter()
+        .map(|h| chart::Point {
+            start: h.start,
+            views: h.views as f64,
+            reveals: h.reveals as f64,
+            peer_reveals: Some(h.peer_reveals),
+        })
+        .collect();
+    Ok(document(
+        &format!("{} ({})", a.name, a.id),
+        Some(&visitor.session),
+        html! {
+            p { (a.role) " at " a href={ "/orgs/" (a.org) } { (a.org) } " · status "
+                strong #person-status class=(if a.status == "active" { "ok" } else { "bad" }) { (a.status) } }
+            div.actions {
+                @if a.status == "active" {
+                    (act_button(visitor, &format!("/staff/{}/suspend", a.id), "Suspend", &back, "danger"))
+                } @else {
+                    (act_button(visitor, &format!("/staff/{}/resume", a.id), "Resume", &back, "secondary"))
+                }
+            }
+            h2 { "Last 24 hours, per hour" }
+            (chart::render(&points, a.reveals_per_hour, &format!("median of {} peers ({} at {})", a.peers, a.role, a.org)))
+            h2 { "Alerts" }
+            (alerts_of(&list.alerts, |al| al.staff_id == a.id))
+        },
+    ))
+}
+
+fn alerts_of(alerts: &[Alert], keep: impl Fn(&Alert) -> bool) -> Markup {
+    let mine: Vec<&Alert> = alerts.iter().filter(|a| keep(a)).collect();
+    html! {
+        @if mine.is_empty() { p { "None." } } @else {
+            ul { @for a in mine {
+                li { span class={ "sev-" (a.severity) } { (a.severity) } " · " (when(a.created_at)) " · "
+                     a href={ "/alerts/" (a.id) } { (a.reasons.first().map_or(a.kind.as_str(), String::as_str)) }
+                     " · " (a.status) }
+            } }
+        }
+    }
+}
+
+/// `GET /orgs/{org}`: a company's last 24 hours, in total and per person.
+pub(super) async fn org(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(org): Path<String>,
+) -> Page {
+    org_page(&console, &visitor, &org).await
+}
+
+async fn org_page(console: &Shared, visitor: &Visitor, org: &str) -> Page {
+    visitor.analyst()?;
+    let a: OrgActivity = console
+        .get(visitor, &format!("/v1/orgs/{org}/activity?hours=24"))
+        .await?;
+    let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
+    let points: Vec<chart::Point> = a
+        .hours
+        .iter()
+        .map(|h| chart::Point {
+            start: h.start,
+            views: h.views as f64,
+            reveals: h.reveals as f64,
+            peer_reveals: None,
+        })
+        .collect();
+    Ok(document(
+        &format!(
+            "{} ({})",
+            a.org,
+            if a.partner {
+                "partner company"
+            } else {
+                "the company"
+            }
+        ),
+        Some(&visitor.session),
+        html! {
+            h2 { "Last 24 hours, all its staff, per hour" }
+            (chart::render(&points, None, ""))
+            h2 { "People active in the last 24 hours" }
+            div.scroll { table {
+                thead { tr { th { "Person" } th { "Role" } th { "Views" } th { "Fields revealed" } } }
+                tbody { @for p in &a.people {
+                    tr { td { a href={ "/staff/" (p.id) } { (p.id) } } td { (p.role) } td { (p.views) } td { (p.reveals) } }
+                } }
+            } }
+            h2 { "Alerts" }
+            (alerts_of(&list.alerts, |al| al.org == a.org))
+        },
+    ))
+}

@@ -1,0 +1,71 @@
+//! The customer's page: every access to their record — when, which organisation and
+//! role, a pseudonym for the person, why (the case), which fields were shown in full.
+
+use axum::extract::State;
+use maud::html;
+
+use super::page::{document, when};
+use super::session::Who;
+use super::{Page, Shared, Visitor};
+use crate::api::CustomerAccesses;
+
+/// `GET /customer`.
+pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) -> Page {
+    let Who::Customer { id, until } = &visitor.session.who else {
+        return Err(visitor.not_for_you().into());
+    };
+    let list: CustomerAccesses = console
+        .get(&visitor, &format!("/v1/customers/{id}/accesses"))
+        .await?;
+    Ok(document(
+        "Who accessed my data",
+        Some(&visitor.session),
+        html! {
+            p { "Every time someone at the company or one of its partner companies opened your record, searched for you or was refused, it is recorded in a tamper-evident ledger and listed here, newest first. Staff are shown by a pseudonym: the same person always has the same one." }
+            p.muted { "This page is open until " (when(*until)) "." }
+            @if list.accesses.is_empty() {
+                p { "No one has accessed your record." }
+            } @else {
+                div.scroll { table #accesses {
+                    thead { tr { th { "When" } th { "Organisation" } th { "Role" } th { "Person" } th { "What" } th { "Why (case)" } } }
+                    tbody { @for a in &list.accesses {
+                        tr {
+                            td { (when(a.at)) }
+                            td { (a.org) }
+                            td { (a.role) }
+                            td { (a.staff) }
+                            td {
+                                (what(&a.action, &a.fields))
+                                @if a.decision != "allow" { " — " strong.bad { "refused" } }
+                            }
+                            td { @if let Some(c) = &a.case { (c.channel) ": " (c.reason) } @else { span.muted { "no case" } } }
+                        }
+                    } }
+                } }
+                @if list.truncated { p.muted { "Only the latest 10,000 accesses are listed." } }
+            }
+        },
+    ))
+}
+
+/// An access in plain words.
+fn what(action: &str, fields: &[String]) -> String {
+    let named = || {
+        fields
+            .iter()
+            .map(|f| match f.as_str() {
+                "account_id" => "account id",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match action {
+        "view" => "viewed your record (masked)".to_owned(),
+        "reveal" => format!("saw in full: {}", named()),
+        "search" => format!("searched for you by {}", named()),
+        "create_case" => "opened a case about you".to_owned(),
+        "close_case" => "closed a case about you".to_owned(),
+        other => other.replace('_', " "),
+    }
+}

@@ -1,0 +1,400 @@
+//! The web console: server-rendered pages for security analysts, agents and customers,
+//! served at `/` by the gateway itself (no JavaScript, no external resources).
+//!
+//! The console holds no data and decides nothing. Every page reads and acts through the
+//! API with an internal call ([`Console::call`]) that carries the session's credential
+//! as a request extension: the same authentication, Cedar policy, quotas and ledger
+//! record as any API client, and the same error codes, which the console shows in plain
+//! words. What each part owns:
+//!
+//! * [`session`]: cookies, sessions, CSRF, idle timeout;
+//! * [`page`]: the document frame, the Content-Security-Policy and other headers;
+//! * [`signin`]: signing in with a staff token or a customer access link, signing out;
+//! * [`agent`]: my cases, the masked customer card, reveals with a reason, quotas;
+//! * [`analyst`]: the alert queue and its actions, a person's and a company's activity;
+//! * [`chart`]: the activity chart (server-side SVG);
+//! * [`ledger`]: the checkpoint, full verification, an entry with its proof;
+//! * [`trace`]: leak upload, ranked suspects, the evidence bundle;
+//! * [`customer`]: a customer's view of every access to their record.
+
+mod agent;
+mod analyst;
+mod chart;
+mod customer;
+mod ledger;
+pub mod page;
+pub mod session;
+mod signin;
+mod trace;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use tower::ServiceExt as _;
+
+use self::page::is_analyst;
+use self::session::{Session, Sessions, Who};
+use crate::SharedApp;
+use crate::auth::SessionCredential;
+
+/// Largest answer of the API the console reads (an evidence bundle can be large).
+const MAX_REPLY: usize = 64 * 1024 * 1024;
+
+/// The console's shared state.
+pub struct Console {
+    app: SharedApp,
+    /// The API router, called in process.
+    api: Router,
+    sessions: Sessions,
+}
+
+type Shared = Arc<Console>;
+
+/// The console's routes, calling `api` for everything they show or do.
+pub fn router(app: SharedApp, api: Router) -> Router {
+    let config = &app.config.console;
+    let sessions = Sessions::new(
+        Duration::from_secs(u64::from(config.idle_minutes) * 60),
+        Duration::from_secs(u64::from(config.max_hours) * 3600),
+        config.secure_cookie,
+    );
+    let console = Arc::new(Console { app, api, sessions });
+    Router::new()
+        .route("/", get(home))
+        .route("/console.css", get(|| async { page::stylesheet() }))
+        .route("/signin", get(signin::form).post(signin::submit))
+        .route("/signout", post(signin::signout))
+        .route("/cases", get(agent::cases))
+        .route("/cases/{case}", get(agent::card))
+        .route("/cases/{case}/reveal", post(agent::reveal))
+        .route("/alerts", get(analyst::queue))
+        .route("/alerts/{id}", get(analyst::alert))
+        .route("/alerts/{id}/{act}", post(analyst::alert_act))
+        .route("/staff/{id}", get(analyst::person))
+        .route("/staff/{id}/{act}", post(analyst::person_act))
+        .route("/orgs/{org}", get(analyst::org))
+        .route("/ledger", get(ledger::overview))
+        .route("/ledger/verify", post(ledger::verify))
+        .route("/ledger/entry", get(ledger::entry))
+        .route("/trace", get(trace::form).post(trace::upload))
+        .route("/trace/evidence.json", get(trace::evidence))
+        .route("/customer/enter", get(signin::customer_link))
+        .route("/customer", get(customer::accesses))
+        .with_state(console)
+}
+
+/// `/`: the start page of the signed-in role, or the sign-in page.
+async fn home(visitor: Option<Visitor>) -> Response {
+    let target = match visitor.as_ref().map(|v| &v.session.who) {
+        None => "/signin",
+        Some(Who::Customer { .. }) => "/customer",
+        Some(Who::Staff { role, .. }) if is_analyst(role) => "/alerts",
+        Some(Who::Staff { .. }) => "/cases",
+    };
+    page::see_other(target, &[])
+}
+
+/// The TCP peer of a request, when the server runs with connect info.
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// A signed-in browser making a request.
+pub struct Visitor {
+    /// The session's key in the session map.
+    key: String,
+    /// The session.
+    session: Session,
+    /// The TCP peer, passed on to the API for its record.
+    client: Option<SocketAddr>,
+}
+
+impl FromRequestParts<Shared> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Shared) -> Result<Self, Response> {
+        let Some((key, session)) = console.sessions.get(&parts.headers) else {
+            // Reading pages need a session; say so rather than show an empty page.
+            return Err(page::see_other("/signin", &[]));
+        };
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, console).await;
+        Ok(Visitor {
+            key,
+            session,
+            client,
+        })
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<Shared> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Shared,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Visitor as FromRequestParts<Shared>>::from_request_parts(parts, console)
+                .await
+                .ok(),
+        )
+    }
+}
+
+impl Visitor {
+    /// The staff role, or a page saying the console part is not for this visitor.
+    fn staff_role(&self) -> Page<&str> {
+        match &self.session.who {
+            Who::Staff { role, .. } => Ok(role),
+            Who::Customer { .. } => Err(self.not_for_you().into()),
+        }
+    }
+
+    /// Passes for security analysts and admins only.
+    fn analyst(&self) -> Page<()> {
+        if is_analyst(self.staff_role()?) {
+            Ok(())
+        } else {
+            Err(self.not_for_you().into())
+        }
+    }
+
+    fn not_for_you(&self) -> Response {
+        page::problem(
+            StatusCode::FORBIDDEN,
+            Some(&self.session),
+            "console_forbidden",
+            "This page is not part of your role's console.",
+            None,
+        )
+    }
+
+    /// Checks a form's CSRF token.
+    fn check_csrf(&self, token: &str) -> Page<()> {
+        if session::csrf_ok(&self.session, token) {
+            Ok(())
+        } else {
+            Err(page::problem(
+                StatusCode::FORBIDDEN,
+                Some(&self.session),
+                "csrf_failed",
+                "The form was not sent from this console session (or the page was too old). Go back, reload the page and try again.",
+                None,
+            ).into())
+        }
+    }
+}
+
+/// A page shown instead of the one asked for: a refusal, an API error in plain words,
+/// or the way to sign in. Boxed, because a response is large and travels in `Err`.
+pub struct Detour(Box<Response>);
+
+impl From<Response> for Detour {
+    fn from(page: Response) -> Self {
+        Detour(Box::new(page))
+    }
+}
+
+impl IntoResponse for Detour {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What a page handler builds: the page, or the one shown instead.
+type Page<T = Response> = Result<T, Detour>;
+
+/// An API answer.
+pub struct Reply {
+    status: StatusCode,
+    body: Bytes,
+}
+
+/// The API's error envelope.
+#[derive(serde::Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// What an internal call carries besides method and path.
+#[derive(Default)]
+struct Call {
+    content_type: Option<String>,
+    body: Option<Body>,
+    case: Option<String>,
+}
+
+impl Console {
+    /// Calls the API in process with `credential`, for a browser at `client` (see the
+    /// module docs).
+    async fn call(
+        &self,
+        credential: &SessionCredential,
+        client: Option<SocketAddr>,
+        method: Method,
+        uri: &str,
+        call: Call,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(ct) = &call.content_type {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(case) = &call.case {
+            request = request.header(crate::api::CASE_HEADER, case);
+        }
+        let Ok(mut request) = request.body(call.body.unwrap_or_else(Body::empty)) else {
+            return Reply::failed();
+        };
+        request.extensions_mut().insert(credential.clone());
+        if let Some(client) = client {
+            request.extensions_mut().insert(ConnectInfo(client));
+        }
+        let response = match self.api.clone().oneshot(request).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        match axum::body::to_bytes(response.into_body(), MAX_REPLY).await {
+            Ok(body) => Reply { status, body },
+            Err(_) => Reply::failed(),
+        }
+    }
+
+    /// A GET of `uri` decoded as `T`, or the page that explains why not.
+    async fn get<T: DeserializeOwned>(&self, visitor: &Visitor, uri: &str) -> Page<T> {
+        self.call_as(visitor, Method::GET, uri, Call::default())
+            .await
+            .decode(visitor)
+    }
+
+    /// A POST to `uri`, with a JSON body if any, decoded as `T`, or the page that
+    /// explains why not.
+    async fn post<T: DeserializeOwned>(
+        &self,
+        visitor: &Visitor,
+        uri: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Page<T> {
+        let call = match body {
+            Some(body) => Call {
+                content_type: Some("application/json".to_owned()),
+                body: Some(Body::from(body.to_string())),
+                case: None,
+            },
+            None => Call::default(),
+        };
+        self.call_as(visitor, Method::POST, uri, call)
+            .await
+            .decode(visitor)
+    }
+
+    /// [`Console::call`] for a signed-in visitor.
+    async fn call_as(&self, visitor: &Visitor, method: Method, uri: &str, call: Call) -> Reply {
+        self.call(
+            &visitor.session.credential,
+            visitor.client,
+            method,
+            uri,
+            call,
+        )
+        .await
+    }
+}
+
+impl Reply {
+    fn failed() -> Reply {
+        Reply {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: Bytes::from_static(
+                br#"{"error":{"code":"internal","message":"the console could not reach the API"}}"#,
+            ),
+        }
+    }
+
+    /// The body as `T` when the call succeeded, else the page for its error.
+    fn decode<T: DeserializeOwned>(self, visitor: &Visitor) -> Page<T> {
+        if !self.status.is_success() {
+            return Err(self.problem(visitor).into());
+        }
+        serde_json::from_slice(&self.body).map_err(|_| {
+            Detour::from(page::problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(&visitor.session),
+                "internal",
+                "The API answered in a form the console does not read.",
+                None,
+            ))
+        })
+    }
+
+    /// The page for an API error: its message (which says why and what to do) and code.
+    fn problem(&self, visitor: &Visitor) -> Response {
+        let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&self.body) {
+            Ok(e) => (e.error.code, e.error.message),
+            Err(_) => ("internal".to_owned(), "The request failed.".to_owned()),
+        };
+        // A session whose token was revoked or whose person was removed is over.
+        if self.status == StatusCode::UNAUTHORIZED {
+            return page::see_other("/signin", &[]);
+        }
+        let help = help_for(&code, &message, &visitor.session);
+        page::problem(self.status, Some(&visitor.session), &code, &message, help)
+    }
+}
+
+/// What to do next, for the refusals an agent meets (a policy denial names its policy
+/// in the message: `denied by policy (<id>)`).
+fn help_for(code: &str, message: &str, session: &Session) -> Option<maud::Markup> {
+    let text = match code {
+        "forbidden" if message.contains("(suspended)") => {
+            "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded."
+        }
+        "forbidden" if message.contains("(partner-no-email)") => {
+            "Partner staff never see a customer's email in full."
+        }
+        "forbidden" => {
+            "Customer records open only for an open case assigned to you. If the customer is in contact with you, ask for a case to be opened in the CRM; it then appears under My cases."
+        }
+        "quota_exceeded" => {
+            "Your quota protects customers from bulk harvesting. It refills over the window shown; if your work needs more, ask your team lead."
+        }
+        "step_up_required" => {
+            "Give a step-up justification (at least 20 characters) with the reveal; security reviews it."
+        }
+        _ => return None,
+    };
+    let back = match session.who {
+        Who::Customer { .. } => "/customer",
+        Who::Staff { .. } => "/",
+    };
+    Some(maud::html! {
+        p { (text) }
+        p { a href=(back) { "Back" } }
+    })
+}

@@ -1,0 +1,169 @@
+//! Signing in and out. Staff sign in with their API token: the console checks it with
+//! `GET /v1/me` (so the sign-in is recorded like any request) and keeps only its hash in
+//! the session. A customer signs in by opening their customer access link; the link's
+//! token leaves the address bar at once (a redirect), and the session ends when the
+//! link does.
+
+use axum::Form;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+use super::page::{self, respond};
+use super::session::{SIGNIN_COOKIE, Who};
+use super::{Call, ClientAddr, Page, Shared, Visitor};
+use crate::auth::{SessionCredential, token_hash};
+
+#[derive(Deserialize)]
+pub(super) struct SigninForm {
+    token: String,
+    signin: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfForm {
+    pub(super) csrf: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct LinkQuery {
+    link: String,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    id: String,
+    name: String,
+    role: String,
+    org: String,
+}
+
+/// `GET /signin`.
+pub(super) async fn form(State(console): State<Shared>) -> Response {
+    signin_page(&console, StatusCode::OK, None)
+}
+
+fn signin_page(console: &Shared, status: StatusCode, error: Option<&str>) -> Response {
+    let (token, cookie) = console.sessions.signin_token();
+    let mut response = respond(
+        status,
+        "Sign in",
+        None,
+        html! {
+            @if let Some(error) = error {
+                p.problem role="alert" { (error) }
+            }
+            form.stack method="post" action="/signin" {
+                input type="hidden" name="signin" value=(token);
+                label for="token" { "Staff token" }
+                input #token type="password" name="token" autocomplete="off" required
+                    aria-describedby="token-help";
+                p #token-help .muted {
+                    "Paste the API token you were issued (it starts with cst_). The console keeps only its hash; revoking the token ends the session."
+                }
+                button type="submit" { "Sign in" }
+            }
+            p.muted { "Customers: open the access link you were given." }
+        },
+    );
+    if let Ok(v) = cookie.parse() {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /signin`.
+pub(super) async fn submit(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Form(form): Form<SigninForm>,
+) -> Response {
+    if !console.sessions.signin_token_ok(&headers, &form.signin) {
+        return signin_page(
+            &console,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired or was not sent from this page. Please try again."),
+        );
+    }
+    let invalid = || {
+        signin_page(
+            &console,
+            StatusCode::UNAUTHORIZED,
+            Some("That token is not valid, or it was revoked."),
+        )
+    };
+    let Some(token_hash) = token_hash(&form.token) else {
+        return invalid();
+    };
+    let credential = SessionCredential::Staff { token_hash };
+    let reply = console
+        .call(&credential, client, Method::GET, "/v1/me", Call::default())
+        .await;
+    if !reply.status.is_success() {
+        return invalid();
+    }
+    let Ok(me) = serde_json::from_slice::<Me>(&reply.body) else {
+        return invalid();
+    };
+    let who = Who::Staff {
+        id: me.id,
+        name: me.name,
+        role: me.role,
+        org: me.org,
+    };
+    let session = console.sessions.open(credential, who);
+    page::see_other("/", &[session, console.sessions.clear(SIGNIN_COOKIE)])
+}
+
+/// `POST /signout`.
+pub(super) async fn signout(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    visitor.check_csrf(&form.csrf)?;
+    let cleared = console.sessions.close(&headers);
+    Ok(page::see_other("/signin", &[cleared]))
+}
+
+/// `GET /customer/enter?link=…`: a customer opens their access link.
+pub(super) async fn customer_link(
+    State(console): State<Shared>,
+    query: Result<Query<LinkQuery>, QueryRejection>,
+) -> Response {
+    let opened = query
+        .map_err(|_| custos_crypto::LinkError::Invalid)
+        .and_then(|q| {
+            console
+                .app
+                .keyring
+                .open_customer_link(&q.link, custos_store::now_millis())
+        });
+    match opened {
+        Ok((id, until)) => {
+            let session = console.sessions.open(
+                SessionCredential::Customer {
+                    customer_id: id.clone(),
+                },
+                Who::Customer { id, until },
+            );
+            page::see_other("/customer", &[session])
+        }
+        Err(e) => page::problem(
+            StatusCode::UNAUTHORIZED,
+            None,
+            e.code(),
+            &e.to_string(),
+            Some(html! {
+                p { "Ask the company's customer service for a new link to see who accessed your data." }
+            }),
+        ),
+    }
+}
