@@ -1,0 +1,503 @@
+//! The web console over real HTTP, as a browser without JavaScript uses it: sign-in and
+//! sessions, CSRF on every form, the security headers of every page, what each role may
+//! open, reveals through the console landing in the ledger and the quota, and a customer
+//! seeing those accesses through their link. (The pages in a real browser: tests/browser.)
+//! The console is a client of the API; one backend is enough (the API's own tests cover
+//! both).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+/// A cookie-keeping, non-redirecting client: what a browser does, visible step by step.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+/// One console answer.
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The stable code an error page shows.
+    fn code(&self) -> &str {
+        self.text
+            .split_once("Code: <code>")
+            .and_then(|(_, rest)| rest.split_once("</code>"))
+            .map_or("", |(code, _)| code)
+    }
+
+    /// The value of the hidden input `name` (the first one).
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let (_, rest) = self
+            .text
+            .split_once(&marker)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.text));
+        rest.split_once('"').unwrap().0.to_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser sends a form.
+fn form(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookie)
+        };
+        let response = request.send().await.expect("request sent");
+        let page = Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("body"),
+        };
+        for c in page.set_cookies() {
+            let pair = c.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(fields));
+        self.send(request).await
+    }
+
+    /// Signs in with a staff token through the sign-in form; returns the session's CSRF
+    /// token (from the page it lands on).
+    async fn sign_in(&mut self, token: &str) -> String {
+        let signin = self.get("/signin").await;
+        assert_eq!(signin.status, 200);
+        let r = self
+            .post(
+                "/signin",
+                &[("signin", &signin.hidden("signin")), ("token", token)],
+            )
+            .await;
+        assert_eq!((r.status, r.location()), (303, "/"), "{}", r.text);
+        let home = self.get("/").await;
+        let start = self.get(home.location()).await;
+        assert_eq!(start.status, 200, "{}", start.text);
+        start.hidden("csrf")
+    }
+}
+
+/// Asserts the security headers every console answer carries.
+fn assert_strict(page: &Page) {
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let csp = h("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "CSP {csp:?} lacks {directive}");
+    }
+    assert!(!csp.contains("script-src"), "no script is ever allowed");
+    assert_eq!(h("cache-control"), "no-store");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("x-frame-options"), "DENY");
+}
+
+/// Remaining reveals this hour, from the API.
+async fn reveals_left(c: &Client, token: &str) -> u64 {
+    let me = c.get(token, "/v1/me").await;
+    me.body["remaining"]["reveals_per_hour"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn staff_sessions_forms_and_what_each_role_opens() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let mut b = Browser::new(&server);
+
+    // Without a session every page leads to the sign-in page, which sets only the
+    // short-lived double-submit cookie, HttpOnly and SameSite=Strict.
+    let r = b.get("/").await;
+    assert_eq!((r.status, r.location()), (303, "/signin"));
+    assert_eq!(b.get("/cases").await.location(), "/signin");
+    assert_eq!(b.get("/alerts").await.location(), "/signin");
+    let signin = b.get("/signin").await;
+    assert_strict(&signin);
+    let cookies = signin.set_cookies();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(cookies[0].starts_with("custos_signin="), "{cookies:?}");
+    assert!(
+        cookies[0].contains("HttpOnly") && cookies[0].contains("SameSite=Strict"),
+        "{cookies:?}"
+    );
+    assert!(
+        !cookies[0].contains("Secure"),
+        "no TLS configured: {cookies:?}"
+    );
+    assert!(
+        signin.text.contains("<label for=\"token\">"),
+        "labelled input"
+    );
+
+    // A sign-in form not from this browser's sign-in page is refused; so is a bad token.
+    let mut other = Browser::new(&server);
+    let r = other
+        .post(
+            "/signin",
+            &[("signin", &signin.hidden("signin")), ("token", &w.agent)],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(other.cookies.get("custos_session").is_none());
+    let fresh = b.get("/signin").await;
+    let r = b
+        .post(
+            "/signin",
+            &[("signin", &fresh.hidden("signin")), ("token", "cst_nope")],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(b.cookies.get("custos_session").is_none());
+
+    // The agent signs in: a session cookie, and their cases.
+    let before = reveals_left(&c, &w.agent).await;
+    let csrf = b.sign_in(&w.agent).await;
+    let cases = b.get("/cases").await;
+    assert_strict(&cases);
+    assert!(cases.text.contains(&format!("/cases/{}", w.case)));
+    assert!(
+        !cases.text.contains(&w.partner_case),
+        "bob's case is not mine"
+    );
+    assert!(cases.text.contains("id=\"quotas\""));
+
+    // The card is masked: no full value of the customer on the page or in any link.
+    let card = b.get(&format!("/cases/{}", w.case)).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    assert_strict(&card);
+    for value in [PHONE, EMAIL, ACCOUNT] {
+        assert!(!card.text.contains(value), "{value} shown unmasked");
+    }
+    assert!(
+        card.text.contains("8000"),
+        "the masked phone keeps its last four"
+    );
+
+    // A reveal without the session's CSRF token changes nothing.
+    let reveals = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "reveal" && r["staff_id"] == "alice")
+            .count()
+    };
+    let recorded = reveals(&access_records(&server, "").await);
+    let reveal_path = format!("/cases/{}/reveal", w.case);
+    let reveal_form = [
+        ("field", "phone"),
+        ("reason", "confirm the delivery number"),
+    ];
+    let r = b
+        .post(
+            &reveal_path,
+            &[&reveal_form[..], &[("csrf", "forged")]].concat(),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    assert!(!r.text.contains(PHONE));
+    assert_eq!(reveals(&access_records(&server, "").await), recorded);
+    assert_eq!(reveals_left(&c, &w.agent).await, before);
+
+    // With it: the value is shown once, the ledger has the reveal, the quota dropped.
+    let r = b
+        .post(
+            &reveal_path,
+            &[&reveal_form[..], &[("csrf", &csrf)]].concat(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_strict(&r);
+    assert!(r.text.contains(PHONE), "{}", r.text);
+    assert_eq!(reveals(&access_records(&server, "").await), recorded + 1);
+    assert_eq!(reveals_left(&c, &w.agent).await, before - 1);
+    assert!(
+        r.text
+            .contains(&format!("<strong>{}</strong> of", before - 1)),
+        "the page shows the quota after the reveal"
+    );
+
+    // Someone else's case does not open, and the page says why and what to do.
+    let r = b.get(&format!("/cases/{}", w.partner_case)).await;
+    assert_eq!((r.status, r.code()), (403, "no_open_case"), "{}", r.text);
+    assert!(r.text.contains("ask for a case to be opened in the CRM"));
+    // Analyst pages are not part of an agent's console.
+    for path in [
+        "/alerts",
+        "/ledger",
+        "/trace",
+        "/staff/alice",
+        "/orgs/custos",
+    ] {
+        let r = b.get(path).await;
+        assert_eq!((r.status, r.code()), (403, "console_forbidden"), "{path}");
+    }
+    let r = b
+        .post("/staff/bob/suspend", &[("csrf", &csrf), ("back", "/cases")])
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(c.get(&w.partner_agent, "/v1/me").await.status, 200);
+
+    // The session cookie is not an API credential.
+    let r = b.get("/v1/me").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    // Signing out needs the CSRF token, then ends the session for good.
+    let old = b.cookies.clone();
+    let r = b.post("/signout", &[("csrf", "forged")]).await;
+    assert_eq!(r.status, 403);
+    let r = b.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!((r.status, r.location()), (303, "/signin"));
+    assert_eq!(b.get("/cases").await.location(), "/signin");
+    b.cookies = old;
+    assert_eq!(
+        b.get("/cases").await.location(),
+        "/signin",
+        "old cookie dead"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+
+    // A second token for alice, to revoke while a session uses it.
+    let issued = c.post_empty(&server.admin, "/v1/staff/alice/tokens").await;
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    let token_id = issued.body["token_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&server);
+    b.sign_in(&token).await;
+    assert_eq!(b.get("/cases").await.status, 200);
+
+    // The analyst suspends alice from her page; her open session is refused with the
+    // reason, and the form goes back only to a console page.
+    let mut analyst = Browser::new(&server);
+    let csrf = analyst.sign_in(&w.analyst).await;
+    let person = analyst.get("/staff/alice").await;
+    assert_eq!(person.status, 200, "{}", person.text);
+    assert_strict(&person);
+    assert!(person.text.contains("<svg"), "the activity chart");
+    let r = analyst
+        .post(
+            "/staff/alice/suspend",
+            &[("csrf", &csrf), ("back", "//elsewhere.example/")],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (303, "/alerts"), "{}", r.text);
+    let r = b.get(&format!("/cases/{}", w.case)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("Your access is suspended"), "{}", r.text);
+    let r = analyst
+        .post(
+            "/staff/alice/resume",
+            &[("csrf", &csrf), ("back", "/staff/alice")],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (303, "/staff/alice"));
+    assert_eq!(b.get(&format!("/cases/{}", w.case)).await.status, 200);
+
+    // Revoking the token ends the session at its next request.
+    let r = c
+        .post_empty(&server.admin, &format!("/v1/tokens/{token_id}/revoke"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(b.get("/cases").await.location(), "/signin");
+
+    // The analyst's other pages: the organisation, the ledger with a full verification
+    // and an entry with its inclusion proof.
+    let org = analyst.get("/orgs/huaxin-bpo").await;
+    assert_eq!(org.status, 200, "{}", org.text);
+    assert!(org.text.contains("<svg"));
+    let ledger = analyst.get("/ledger").await;
+    assert_eq!(ledger.status, 200, "{}", ledger.text);
+    let r = analyst.post("/ledger/verify", &[("csrf", "forged")]).await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"));
+    let r = analyst.post("/ledger/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.text.contains("Verified: the ledger is intact."),
+        "{}",
+        r.text
+    );
+    wait_for_checkpoint(&c, 1).await;
+    let r = analyst.get("/ledger/entry?index=0").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("id=\"proof\""), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_customer_link_shows_every_access_and_nothing_else() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+
+    // Alice reveals the phone; bob, a partner agent, is refused the email by policy.
+    assert_eq!(
+        c.reveal(&w.agent, &w.customer, &w.case, &["phone"])
+            .await
+            .status,
+        200
+    );
+    let r = c
+        .reveal(&w.partner_agent, &w.customer, &w.partner_case, &["email"])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The CRM issues a link; an agent may not.
+    let link_path = format!("/v1/customers/{}/link", w.customer);
+    let r = c.post(&w.agent, &link_path, json!({})).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = c.post(&w.crm, &link_path, json!({"valid_hours": 2})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = r.body["path"].as_str().unwrap().to_owned();
+
+    // Opening it: the token leaves the address bar at once for a session cookie.
+    let mut b = Browser::new(&server);
+    let r = b.get(&path).await;
+    assert_eq!((r.status, r.location()), (303, "/customer"), "{}", r.text);
+    assert!(b.cookies.contains_key("custos_session"));
+    let page = b.get("/customer").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_strict(&page);
+    let table = page
+        .text
+        .split_once("id=\"accesses\"")
+        .expect("the accesses table")
+        .1;
+    assert!(table.contains("saw in full: phone"), "{table}");
+    assert!(
+        table.contains("refused"),
+        "the refused reveal is listed too"
+    );
+    assert!(table.contains("huaxin-bpo") && table.contains("support"));
+    assert!(
+        table.contains("phone: delivery question"),
+        "the case's reason"
+    );
+    // Staff appear by pseudonym, never by id or name; the values never appear.
+    assert!(table.contains("staff-"));
+    for hidden in ["alice", "bob", "Staff alice", PHONE, EMAIL] {
+        assert!(!page.text.contains(hidden), "{hidden} on the customer page");
+    }
+
+    // The customer's session opens nothing else.
+    for path in ["/cases", "/alerts", "/ledger", "/staff/alice"] {
+        let r = b.get(path).await;
+        assert_eq!((r.status, r.code()), (403, "console_forbidden"), "{path}");
+    }
+
+    // The same list for the company's own portal, through the API.
+    let r = c
+        .get(&w.crm, &format!("/v1/customers/{}/accesses", w.customer))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let accesses = r.body["accesses"].as_array().unwrap();
+    assert!(
+        accesses
+            .iter()
+            .any(|a| a["action"] == "reveal" && a["fields"] == json!(["phone"]))
+    );
+    assert!(!r.text.contains("alice") && !r.text.contains(PHONE));
+    let r = c
+        .get(&w.agent, &format!("/v1/customers/{}/accesses", w.customer))
+        .await;
+    assert_eq!(r.status, 403);
+
+    // A tampered or foreign link opens nothing.
+    let mut stranger = Browser::new(&server);
+    let tampered = path.replace(&w.customer, "cus_0000000000000000");
+    let r = stranger.get(&tampered).await;
+    assert_eq!((r.status, r.code()), (401, "link_invalid"), "{}", r.text);
+    let r = stranger.get("/customer/enter?link=cl1.x").await;
+    assert_eq!(r.status, 401);
+    assert!(!stranger.cookies.contains_key("custos_session"));
+}
