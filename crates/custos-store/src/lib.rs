@@ -86,6 +86,7 @@ macro_rules! with_pool {
     };
 }
 
+pub mod calendar;
 mod detection;
 pub use detection::AlertRecord;
 mod trace;

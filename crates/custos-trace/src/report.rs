@@ -121,18 +121,7 @@ pub fn parse_time(text: &str) -> Result<i64, TraceError> {
             h * 3600 + min * 60 + s
         }
     };
-    Ok((days_from_civil(y, m, d) * 86_400 + seconds_of_day) * 1000)
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (eras of 400 years, each 146,097
-/// days, with March as the first month so the leap day ends the year).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    Ok((custos_store::calendar::days_from_civil(y, m, d) * 86_400 + seconds_of_day) * 1000)
 }
 
 /// One suspect's line of the report.

@@ -2,6 +2,7 @@
 //! through its API (so the issuance is in the ledger) to an admin or the CRM integration.
 //! Opening the link shows the customer every access to their record.
 
+use custos_store::calendar::utc;
 use std::path::PathBuf;
 
 use crate::Fatal;
@@ -111,40 +112,5 @@ pub async fn issue_link(
             expires_at,
         }),
         _ => Err(Fatal::new("http", format!("{status}: unexpected answer"))),
-    }
-}
-
-/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // H. Hinnant's `civil_from_days`: eras of 400 years, each 146,097 days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn times_are_calendar_dates_in_utc() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_796_082_450_000), "2026-11-30 23:47:30 UTC");
-        assert_eq!(utc(-1000), "1969-12-31 23:59:59 UTC");
     }
 }

@@ -174,7 +174,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         println!(
             "  customer link:      {} (customer {customer}, expires {})",
             link.url,
-            customer_cli::utc(link.expires_at)
+            custos_store::calendar::utc(link.expires_at)
         );
         println!(
             "    the customer sees every access to their record: sign in as {} and open their case",

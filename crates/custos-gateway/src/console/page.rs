@@ -8,7 +8,7 @@
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::session::{Session, Who};
 
@@ -179,17 +179,7 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
     r
 }
 
-/// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`.
-pub fn when(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
-}
+pub use custos_store::calendar::utc as when;
 
 /// How long ago `ms` was, at `now`, in the largest whole unit.
 pub fn age(ms: i64, now: i64) -> String {
@@ -202,35 +192,12 @@ pub fn age(ms: i64, now: i64) -> String {
     }
 }
 
-/// The calendar date of a day number since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Text already escaped (e.g. a number formatted by us).
-pub fn raw(s: String) -> PreEscaped<String> {
-    PreEscaped(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn times_are_formatted_in_utc() {
-        assert_eq!(when(0), "1970-01-01 00:00 UTC");
-        // 2026-11-30 23:47:30 UTC
-        assert_eq!(when(1_796_082_450_000), "2026-11-30 23:47 UTC");
-        // A leap day.
-        assert_eq!(when(951_782_400_000), "2000-02-29 00:00 UTC");
+    fn ages_in_the_largest_whole_unit() {
         assert_eq!(age(0, 90 * 60_000), "1 h ago");
         assert_eq!(age(0, 30_000), "just now");
     }
