@@ -217,6 +217,17 @@ impl Config {
                 "restrictions.lower_quota_share must be a number from 0 to 1".into(),
             ));
         }
+        let console = &self.console;
+        if !(1..=24 * 60).contains(&console.idle_minutes) {
+            return Err(ConfigError(
+                "console.idle_minutes must be from 1 to 1440".into(),
+            ));
+        }
+        if !(1..=7 * 24).contains(&console.max_hours) {
+            return Err(ConfigError(
+                "console.max_hours must be from 1 to 168".into(),
+            ));
+        }
         self.alerts
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -254,6 +265,20 @@ mod tests {
             "{e}"
         );
         config.alerts.webhook_url = Some("https://alerts.example.com/hook".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn console_sessions_cannot_be_endless_or_instant() {
+        let mut config = Config::default();
+        config.console.idle_minutes = 0;
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains("console.idle_minutes"), "{e}");
+        config.console.idle_minutes = 30;
+        config.console.max_hours = 24 * 365;
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains("console.max_hours"), "{e}");
+        config.console.max_hours = 8;
         assert!(config.validate().is_ok());
     }
 }
