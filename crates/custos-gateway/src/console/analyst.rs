@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::chart;
 use super::page::{self, age, csrf_field, document, when};
-use super::{Page, Shared, Visitor};
+use super::{Page, Shared, Visitor, segment};
 use crate::api::{OrgActivity, PersonActivity};
 
 /// Most ledger entries an alert's page lists.
@@ -259,7 +259,13 @@ pub(super) async fn alert_act(
     if !matches!(act.as_str(), "acknowledge" | "dismiss") {
         return Err(visitor.not_for_you().into());
     }
-    act_on(&console, &visitor, &format!("/v1/alerts/{id}/{act}"), form).await
+    act_on(
+        &console,
+        &visitor,
+        &format!("/v1/alerts/{}/{act}", segment(&id)),
+        form,
+    )
+    .await
 }
 
 /// `POST /staff/{id}/{suspend|resume}`.
@@ -272,7 +278,13 @@ pub(super) async fn person_act(
     if !matches!(act.as_str(), "suspend" | "resume") {
         return Err(visitor.not_for_you().into());
     }
-    act_on(&console, &visitor, &format!("/v1/staff/{id}/{act}"), form).await
+    act_on(
+        &console,
+        &visitor,
+        &format!("/v1/staff/{}/{act}", segment(&id)),
+        form,
+    )
+    .await
 }
 
 async fn act_on(console: &Shared, visitor: &Visitor, uri: &str, form: ActForm) -> Page {
@@ -301,7 +313,10 @@ pub(super) async fn person(
 async fn person_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
     visitor.analyst()?;
     let a: PersonActivity = console
-        .get(visitor, &format!("/v1/staff/{id}/activity?hours=24"))
+        .get(
+            visitor,
+            &format!("/v1/staff/{}/activity?hours=24", segment(id)),
+        )
         .await?;
     let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
     let back = format!("/staff/{}", a.id);
@@ -361,7 +376,10 @@ pub(super) async fn org(
 async fn org_page(console: &Shared, visitor: &Visitor, org: &str) -> Page {
     visitor.analyst()?;
     let a: OrgActivity = console
-        .get(visitor, &format!("/v1/orgs/{org}/activity?hours=24"))
+        .get(
+            visitor,
+            &format!("/v1/orgs/{}/activity?hours=24", segment(org)),
+        )
         .await?;
     let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
     let points: Vec<chart::Point> = a

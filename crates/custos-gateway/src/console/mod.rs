@@ -224,6 +224,12 @@ impl IntoResponse for Detour {
 /// What a page handler builds: the page, or the one shown instead.
 type Page<T = Response> = Result<T, Detour>;
 
+/// `value` as one segment of an API path: an id from an address cannot reach another
+/// route (`/`, `?`, `..`).
+fn segment(value: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+}
+
 /// An API answer.
 pub struct Reply {
     status: StatusCode,
