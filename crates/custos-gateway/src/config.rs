@@ -46,7 +46,7 @@ pub struct Config {
 }
 
 /// Harvest ceilings for one role. An absent limit is not enforced.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Distinct customers viewed or revealed in any 24 hours.

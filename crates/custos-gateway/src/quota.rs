@@ -205,7 +205,7 @@ impl Quotas {
 
     /// The ceilings that apply to `staff` at `now`: `limits`, or their share under a
     /// `lower_quota` restriction (with its end).
-    fn effective(&self, staff: &str, limits: &Quota, now: i64) -> (Quota, Option<i64>) {
+    pub fn effective(&self, staff: &str, limits: &Quota, now: i64) -> (Quota, Option<i64>) {
         match self.restriction(staff, now) {
             Some(Active {
                 kind: RestrictionKind::LowerQuota,

@@ -270,6 +270,11 @@ async fn lower_quota_is_enforced_until_the_alert_is_dismissed() {
             me.body["remaining"],
             json!({"customers_per_day": 20 - 6, "reveals_per_hour": 5, "searches_per_day": 50})
         );
+        assert_eq!(
+            me.body["limits"],
+            json!({"customers_per_day": 20, "reveals_per_hour": 5, "searches_per_day": 50}),
+            "the lowered ceilings"
+        );
         // A colleague is not concerned.
         let bob = Agent {
             c: &c,
@@ -279,6 +284,7 @@ async fn lower_quota_is_enforced_until_the_alert_is_dismissed() {
         let me = bob.me().await;
         assert_eq!(me.body["restricted"], Value::Null, "{}", me.text);
         assert_eq!(me.body["remaining"]["reveals_per_hour"], 20);
+        assert_eq!(me.body["limits"]["reveals_per_hour"], 20);
 
         // (b) a reveal needs a step-up justification; without one it is refused (and
         // recorded), with one it is served.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::json;
 use crate::exchange::{RequestInfo, parse_query, valid_id};
 use crate::quota::Remaining;
-use crate::{ApiError, SharedApp};
+use crate::{ApiError, Quota, SharedApp};
 
 /// Most records one call returns.
 const MAX_RECORDS: u32 = 10_000;
@@ -107,7 +107,9 @@ pub(super) struct Me {
     role: String,
     org: String,
     status: String,
-    /// What is left of each ceiling now (lowered while `restricted` says so).
+    /// The caller's ceilings now (lowered while `restricted` says so).
+    limits: Quota,
+    /// What is left of each ceiling now.
     remaining: Remaining,
     /// The restriction in force on the caller after a risk alert, if any.
     restricted: Option<Restricted>,
@@ -145,6 +147,7 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
                 role: staff.role.clone(),
                 org: staff.org.clone(),
                 status: staff.status.as_str().to_owned(),
+                limits: app.quotas.effective(&staff.id, &limits, ex.at()).0,
                 remaining: app.quotas.remaining(&staff.id, &limits, ex.at()),
                 restricted: app.quotas.restriction(&staff.id, ex.at()).map(|active| {
                     let note = match active.kind {

@@ -165,7 +165,11 @@ pub(super) async fn person(
             StatusCode::OK,
             PersonActivity {
                 peers: peers.len(),
-                reveals_per_hour: app.config.quota_for(&staff.role).reveals_per_hour,
+                reveals_per_hour: app
+                    .quotas
+                    .effective(&staff.id, &app.config.quota_for(&staff.role), ex.at())
+                    .0
+                    .reveals_per_hour,
                 id: staff.id,
                 name: staff.name,
                 role: staff.role,

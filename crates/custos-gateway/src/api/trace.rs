@@ -96,6 +96,11 @@ pub(super) async fn trace(
     app.finish(ex, result).await
 }
 
+/// How long a trace waits, at most, for a checkpoint over its evidence: 3 s, three
+/// of the sequencer's checkpoint intervals.
+const CHECKPOINT_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_WAIT_STEPS: u32 = 12;
+
 /// The evidence bundle for `subjects`, built from the ledger's files beside the writer
 /// (`null` when no suspect has entries).
 async fn evidence(
@@ -110,22 +115,37 @@ async fn evidence(
         .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
         .await
         .map_err(|_| ApiError::ledger_unavailable())?;
-    let bundle = tokio::task::spawn_blocking(move || {
-        custos_ledger::build_bundle(&custos_ledger::DirSource::new(dir), &key, subjects)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|e| match e {
-        custos_ledger::EvidenceError::NotCheckpointed { .. } => ApiError::new(
-            StatusCode::CONFLICT,
-            "evidence_not_checkpointed",
-            "some entries are not covered by a signed checkpoint yet; try again in a few seconds",
-        ),
-        other => {
-            tracing::error!(code = other.code(), "evidence bundle failed");
-            ApiError::ledger_unavailable()
+    // The newest entries wait for the next signed checkpoint (the sequencer signs one a
+    // second): wait for it a little rather than refuse a fresh trace.
+    let mut waited = 0;
+    let bundle = loop {
+        let (dir, key, subjects) = (dir.clone(), key.clone(), subjects.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            custos_ledger::build_bundle(&custos_ledger::DirSource::new(dir), &key, subjects)
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+        match built {
+            Ok(bundle) => break bundle,
+            Err(custos_ledger::EvidenceError::NotCheckpointed { .. })
+                if waited < CHECKPOINT_WAIT_STEPS =>
+            {
+                waited += 1;
+                tokio::time::sleep(CHECKPOINT_WAIT_STEP).await;
+            }
+            Err(custos_ledger::EvidenceError::NotCheckpointed { .. }) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "evidence_not_checkpointed",
+                    "some entries are not covered by a signed checkpoint yet; try again in a few seconds",
+                ));
+            }
+            Err(other) => {
+                tracing::error!(code = other.code(), "evidence bundle failed");
+                return Err(ApiError::ledger_unavailable());
+            }
         }
-    })?;
+    };
     serde_json::to_value(&bundle).map_err(|_| ApiError::internal())
 }
 

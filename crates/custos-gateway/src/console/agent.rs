@@ -12,14 +12,16 @@ use super::{Call, Page, Shared, Visitor};
 
 #[derive(Deserialize)]
 struct Me {
-    role: String,
-    remaining: Remaining,
+    limits: PerWindow,
+    remaining: PerWindow,
     restricted: Option<Restricted>,
     open_cases: Vec<OpenCase>,
 }
 
+/// A count per quota window: the ceilings now (lowered under a restriction), or what is
+/// left of them.
 #[derive(Deserialize)]
-struct Remaining {
+struct PerWindow {
     customers_per_day: Option<u32>,
     reveals_per_hour: Option<u32>,
     searches_per_day: Option<u32>,
@@ -73,7 +75,7 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
         "My open cases",
         Some(&visitor.session),
         html! {
-            (quotas(console, &me))
+            (quotas(&me))
             @if me.open_cases.is_empty() {
                 p { "No open cases are assigned to you. Cases are opened in the CRM when a customer contacts us; customer records open only through them." }
             } @else {
@@ -96,8 +98,8 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
 }
 
 /// What is left of the caller's quotas, and any restriction in force.
-fn quotas(console: &Shared, me: &Me) -> Markup {
-    let limits = console.app.config.quota_for(&me.role);
+fn quotas(me: &Me) -> Markup {
+    let limits = &me.limits;
     let row = |what: &str, left: Option<u32>, limit: Option<u32>| {
         html! {
             tr {
@@ -192,7 +194,7 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
                 }
             }
             (reveal_form(visitor, open, &values, me.restricted.is_some()))
-            (quotas(console, &me))
+            (quotas(&me))
         },
     ))
 }
@@ -270,7 +272,7 @@ async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: Reve
                 p.muted { "Shown once, not kept by the console. Leaving this page hides it." }
             }
             p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
-            (quotas(console, &me))
+            (quotas(&me))
         },
     ))
 }

@@ -26,19 +26,19 @@ pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) ->
             @if list.accesses.is_empty() {
                 p { "No one has accessed your record." }
             } @else {
-                div.scroll { table #accesses {
+                div.scroll { table #accesses .rows {
                     thead { tr { th { "When" } th { "Organisation" } th { "Role" } th { "Person" } th { "What" } th { "Why (case)" } } }
                     tbody { @for a in &list.accesses {
                         tr {
-                            td { (when(a.at)) }
-                            td { (a.org) }
-                            td { (a.role) }
-                            td { (a.staff) }
-                            td {
+                            td data-label="When" { (when(a.at)) }
+                            td data-label="Organisation" { (a.org) }
+                            td data-label="Role" { (a.role) }
+                            td data-label="Person" { (a.staff) }
+                            td data-label="What" {
                                 (what(&a.action, &a.fields))
                                 @if a.decision != "allow" { " — " strong.bad { "refused" } }
                             }
-                            td { @if let Some(c) = &a.case { (c.channel) ": " (c.reason) } @else { span.muted { "no case" } } }
+                            td data-label="Why (case)" { @if let Some(c) = &a.case { (c.channel) ": " (c.reason) } @else { span.muted { "no case" } } }
                         }
                     } }
                 } }

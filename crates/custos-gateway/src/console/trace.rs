@@ -153,7 +153,7 @@ pub(super) async fn upload(
                     } }
                 } }
             }
-            @if let Some(ring) = &report.ring {
+            @if let Some(ring) = report.ring.as_ref().filter(|r| r.members.len() > 1) {
                 h2 { "A group whose union explains the file" }
                 p { (ring.members.join(", ")) ": " (ring.records_explained) " records (" (format!("{:.0}", ring.fraction_explained * 100.0)) "%)." }
             }
