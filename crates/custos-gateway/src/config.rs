@@ -174,6 +174,7 @@ impl Config {
                     | "database_url"
                     | "log_format"
                     | "log"
+                    | "token"
             )
         }));
         let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
