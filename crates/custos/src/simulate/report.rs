@@ -396,27 +396,47 @@ impl Report {
                 t.noise * 100.0,
                 t.median_trace_ms
             );
+            let pct =
+                |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
             for s in &t.single {
                 out += &format!(
-                    "  {:>4} rows: first suspect right in {} of {} leaks ({}) from {} insiders ({} revealed too few)\n",
+                    "  {:>4} rows: first suspect right in {} of {} leaks ({}); P&GM guilt alone {} ({}{}) from {} insiders ({} revealed too few)\n",
                     s.rows,
                     s.top1,
                     s.leaks,
-                    s.top1_rate
-                        .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
+                    pct(s.top1_rate),
+                    s.top1_anchor,
+                    pct(s.top1_anchor_rate),
+                    if s.anchor_top1_ties > 0 {
+                        format!(", {} first places tied", s.anchor_top1_ties)
+                    } else {
+                        String::new()
+                    },
                     s.insiders,
                     s.insiders_too_small
                 );
             }
             for r in &t.rings {
                 out += &format!(
-                    "  ring {}: {} of {} members in the first {} suspects of a {}-row leak\n",
+                    "  ring {}: {} of {} members in the first {} suspects of a {}-row leak; P&GM guilt alone {}{}\n",
                     r.scenario,
                     r.members_in_top,
                     r.members,
                     super::trace_eval::RING_TOP,
-                    r.rows
+                    r.rows,
+                    r.members_in_top_anchor,
+                    if r.anchor_tied_at_cut > 1 {
+                        format!(" ({} tied at the cut)", r.anchor_tied_at_cut)
+                    } else {
+                        String::new()
+                    },
                 );
+                if !r.missed.is_empty() {
+                    out += &format!("    missed: {}\n", r.missed.join(", "));
+                }
+                if !r.missed_anchor.is_empty() {
+                    out += &format!("    missed by P&GM: {}\n", r.missed_anchor.join(", "));
+                }
             }
         }
         out

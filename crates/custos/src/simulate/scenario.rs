@@ -242,6 +242,7 @@ customers_per_day = [5, 30]
         for expected in [
             "bulk-night",
             "colluding-ring",
+            "colluding-ring-20",
             "departing-employee",
             "enumeration",
             "pretext-cases",

@@ -1,6 +1,11 @@
 //! Leak attribution measured on a run: leaks cut from what each insider (and each ring)
 //! revealed, mixed with rows from elsewhere ([`leak`](super::leak)), traced through the
 //! real [`custos_trace::trace`] against the run's store, and scored against the truth.
+//!
+//! Each leak is scored twice from the same trace: by our ranking (the report's order,
+//! by the mixture score) and by the anchor, the same suspects ranked by
+//! Papadimitriou & Garcia-Molina's guilt estimate alone (`pgm_guilt`, highest first;
+//! equal guilt broken by staff id, and such ties at the cut counted).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -52,6 +57,13 @@ pub struct SizeResult {
     pub top1: u32,
     /// `top1 / leaks`.
     pub top1_rate: Option<f64>,
+    /// Leaks whose first suspect by P&GM guilt alone (the anchor) was the insider.
+    pub top1_anchor: u32,
+    /// `top1_anchor / leaks`.
+    pub top1_anchor_rate: Option<f64>,
+    /// Leaks where the anchor's first place was shared by suspects of equal guilt
+    /// (broken by staff id).
+    pub anchor_top1_ties: u32,
 }
 
 /// One ring's leak.
@@ -67,6 +79,16 @@ pub struct RingResult {
     pub members_in_top: usize,
     /// `members_in_top / members`.
     pub fraction: f64,
+    /// Members among the first [`RING_TOP`] suspects by P&GM guilt alone (the anchor).
+    pub members_in_top_anchor: usize,
+    /// `members_in_top_anchor / members`.
+    pub fraction_anchor: f64,
+    /// Suspects whose guilt equals the anchor's [`RING_TOP`]th (1: no tie at the cut).
+    pub anchor_tied_at_cut: usize,
+    /// Staff ids of the members not among our first [`RING_TOP`] suspects.
+    pub missed: Vec<String>,
+    /// Staff ids of the members not among the anchor's first [`RING_TOP`].
+    pub missed_anchor: Vec<String>,
 }
 
 /// Cuts and traces the leaks.
@@ -95,6 +117,9 @@ pub async fn evaluate(
             leaks: 0,
             top1: 0,
             top1_rate: None,
+            top1_anchor: 0,
+            top1_anchor_rate: None,
+            anchor_top1_ties: 0,
         };
         for source in &sources {
             if source.revealed.len() < needed.max(1) {
@@ -104,14 +129,18 @@ pub async fn evaluate(
             result.insiders += 1;
             for _ in 0..leaks_per_insider {
                 let cut = leak::cut(source, rows, noise, &mut rng);
-                let (suspects, ms) = trace(app, &cut.bytes, 1).await?;
+                let (ranked, ms) = trace(app, &cut.bytes).await?;
                 times.push(ms);
                 result.leaks += 1;
-                result.top1 += u32::from(suspects.first() == source.staff.first());
+                let insider = source.staff.first();
+                result.top1 += u32::from(ranked.ours(1).first().copied() == insider);
+                result.top1_anchor += u32::from(ranked.anchor(1).first().copied() == insider);
+                result.anchor_top1_ties += u32::from(ranked.anchor_tied_at(1) > 1);
             }
         }
-        result.top1_rate =
-            (result.leaks > 0).then(|| f64::from(result.top1) / f64::from(result.leaks));
+        let rate = |n: u32| (result.leaks > 0).then(|| f64::from(n) / f64::from(result.leaks));
+        result.top1_rate = rate(result.top1);
+        result.top1_anchor_rate = rate(result.top1_anchor);
         single.push(result);
     }
     let mut rings = Vec::new();
@@ -127,16 +156,35 @@ pub async fn evaluate(
         }
         let source = source(app, plan, outcome, &numbers, &members).await?;
         let cut = leak::cut(&source, RING_ROWS, noise, &mut rng);
-        let (suspects, ms) = trace(app, &cut.bytes, RING_TOP).await?;
+        let (ranked, ms) = trace(app, &cut.bytes).await?;
         times.push(ms);
-        let wanted: HashSet<&String> = source.staff.iter().collect();
-        let found = suspects.iter().filter(|s| wanted.contains(s)).count();
+        let ours: HashSet<&String> = ranked.ours(RING_TOP).into_iter().collect();
+        let anchor: HashSet<&String> = ranked.anchor(RING_TOP).into_iter().collect();
+        let missed: Vec<String> = source
+            .staff
+            .iter()
+            .filter(|s| !ours.contains(s))
+            .cloned()
+            .collect();
+        let missed_anchor: Vec<String> = source
+            .staff
+            .iter()
+            .filter(|s| !anchor.contains(s))
+            .cloned()
+            .collect();
+        let found = members.len() - missed.len();
+        let found_anchor = members.len() - missed_anchor.len();
         rings.push(RingResult {
             scenario: scenario.name.clone(),
             members: members.len(),
             rows: cut.truth.rows,
             members_in_top: found,
             fraction: found as f64 / members.len() as f64,
+            members_in_top_anchor: found_anchor,
+            fraction_anchor: found_anchor as f64 / members.len() as f64,
+            anchor_tied_at_cut: ranked.anchor_tied_at(RING_TOP),
+            missed,
+            missed_anchor,
         });
     }
     times.sort_by(f64::total_cmp);
@@ -204,14 +252,57 @@ pub async fn source<'a>(
     })
 }
 
-/// Traces `file` over the whole run: the first `top` suspects' staff ids, and the
-/// milliseconds it took.
-async fn trace(app: &SharedApp, file: &[u8], top: usize) -> Result<(Vec<String>, f64), String> {
+/// Every suspect of a trace: staff id and P&GM guilt, in our ranking's order.
+struct Ranked {
+    ours: Vec<(String, f64)>,
+    /// Indexes into `ours`, by guilt (highest first), then staff id.
+    by_guilt: Vec<usize>,
+}
+
+impl Ranked {
+    fn new(ours: Vec<(String, f64)>) -> Self {
+        let mut by_guilt: Vec<usize> = (0..ours.len()).collect();
+        by_guilt.sort_by(|&a, &b| {
+            ours[b]
+                .1
+                .total_cmp(&ours[a].1)
+                .then_with(|| ours[a].0.cmp(&ours[b].0))
+        });
+        Ranked { ours, by_guilt }
+    }
+
+    /// Our first `top` suspects.
+    fn ours(&self, top: usize) -> Vec<&String> {
+        self.ours.iter().take(top).map(|(s, _)| s).collect()
+    }
+
+    /// The anchor's first `top` suspects.
+    fn anchor(&self, top: usize) -> Vec<&String> {
+        self.by_guilt
+            .iter()
+            .take(top)
+            .map(|&i| &self.ours[i].0)
+            .collect()
+    }
+
+    /// How many suspects share the guilt of the anchor's `place`th (1-based); 0 when
+    /// there are fewer suspects.
+    fn anchor_tied_at(&self, place: usize) -> usize {
+        let Some(&at) = place.checked_sub(1).and_then(|p| self.by_guilt.get(p)) else {
+            return 0;
+        };
+        let guilt = self.ours[at].1;
+        self.ours.iter().filter(|(_, g)| *g == guilt).count()
+    }
+}
+
+/// Traces `file` over the whole run: every suspect, and the milliseconds it took.
+async fn trace(app: &SharedApp, file: &[u8]) -> Result<(Ranked, f64), String> {
     let options = TraceOptions {
         since: 0,
         until: i64::MAX,
         default_region: "CN".to_owned(),
-        top,
+        top: usize::MAX,
         p_elsewhere: 0.3,
     };
     let started = Instant::now();
@@ -219,13 +310,34 @@ async fn trace(app: &SharedApp, file: &[u8], top: usize) -> Result<(Vec<String>,
         .await
         .map_err(|e| format!("{}: {e}", e.code()))?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok((
-        traced
-            .report
-            .suspects
-            .into_iter()
-            .map(|s| s.staff)
-            .collect(),
-        ms,
-    ))
+    let suspects = traced
+        .report
+        .suspects
+        .into_iter()
+        .map(|s| (s.staff, s.pgm_guilt))
+        .collect();
+    Ok((Ranked::new(suspects), ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_anchor_ranks_by_guilt_alone_and_counts_ties() {
+        let ranked = Ranked::new(vec![
+            ("s3".to_owned(), 0.5),
+            ("s2".to_owned(), 0.9),
+            ("s9".to_owned(), 1.0),
+            ("s1".to_owned(), 1.0),
+        ]);
+        assert_eq!(ranked.ours(2), ["s3", "s2"]);
+        // Guilt first; equal guilt by staff id.
+        assert_eq!(ranked.anchor(3), ["s1", "s9", "s2"]);
+        assert_eq!(ranked.anchor(9).len(), 4);
+        assert_eq!(ranked.anchor_tied_at(1), 2);
+        assert_eq!(ranked.anchor_tied_at(3), 1);
+        assert_eq!(ranked.anchor_tied_at(5), 0);
+        assert_eq!(ranked.anchor_tied_at(0), 0);
+    }
 }
