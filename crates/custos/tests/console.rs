@@ -82,6 +82,25 @@ fn form(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// A `multipart/form-data` body of text parts, in order, as a browser sends a form with
+/// a file; the part named `file` is sent as a file.
+fn multipart(parts: &[(&str, &str)]) -> (String, String) {
+    let boundary = "----formboundary7MA4YWxkTrZu0gW";
+    let mut body = String::new();
+    for (name, value) in parts {
+        let filename = if *name == "file" {
+            "; filename=\"leak.csv\"\r\nContent-Type: text/csv"
+        } else {
+            ""
+        };
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 impl Browser {
     fn new(server: &Server) -> Browser {
         Browser {
@@ -126,6 +145,16 @@ impl Browser {
 
     async fn get(&mut self, path: &str) -> Page {
         let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn upload(&mut self, path: &str, parts: &[(&str, &str)]) -> Page {
+        let (content_type, body) = multipart(parts);
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
         self.send(request).await
     }
 
@@ -412,6 +441,39 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
     let r = analyst.get("/ledger/entry?index=0").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("id=\"proof\""), "{}", r.text);
+
+    // A leak upload: refused without the CSRF token as its first part (nothing traced,
+    // nothing recorded), traced with it; the token is never in an address.
+    let form = analyst.get("/trace").await;
+    assert!(form.text.contains("action=\"/trace\""), "{}", form.text);
+    let leak = format!("name,phone\nsomeone,{PHONE}\nother,13900000000\n");
+    let traces = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "trace_leak")
+            .count()
+    };
+    for parts in [
+        vec![("csrf", "forged"), ("file", leak.as_str())],
+        vec![("file", leak.as_str()), ("csrf", csrf.as_str())],
+        vec![("file", leak.as_str())],
+    ] {
+        let r = analyst.upload("/trace", &parts).await;
+        assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    }
+    assert_eq!(traces(&access_records(&server, "").await), 0);
+    let r = analyst
+        .upload("/trace", &[("csrf", &csrf), ("file", &leak)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("<dd id=\"rows\">2</dd>"), "{}", r.text);
+    assert!(
+        r.text.contains("<dd id=\"matched\">1 (1 customers)</dd>"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains(PHONE), "the leaked values are not shown");
+    assert_eq!(traces(&access_records(&server, "").await), 1);
 }
 
 #[tokio::test]

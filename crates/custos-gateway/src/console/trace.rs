@@ -3,26 +3,19 @@
 //! check-evidence` verifies offline. The file goes to `POST /v1/trace` as uploaded and is
 //! kept nowhere; the session keeps only the last evidence bundle.
 
-use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use futures::{StreamExt as _, TryStreamExt as _};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{self, document, when};
-use super::{Call, Page, Shared, Visitor};
+use super::page::{self, csrf_field, document, when};
+use super::{Call, Detour, Page, Shared, Visitor};
 
 /// Suspects whose evidence the console bundles.
 const EVIDENCE_TOP: usize = 5;
-
-#[derive(Deserialize)]
-pub(super) struct UploadQuery {
-    /// The session's CSRF token: a file form cannot be read before it is passed on, so
-    /// the token travels in the form's address instead (never logged: only route
-    /// templates are).
-    csrf: String,
-}
 
 #[derive(Deserialize)]
 struct Report {
@@ -75,8 +68,9 @@ pub(super) async fn form(visitor: Visitor) -> Page {
         "Leak trace",
         Some(&visitor.session),
         html! {
-            form.stack method="post" enctype="multipart/form-data"
-                action={ "/trace?csrf=" (visitor.session.csrf) } {
+            // The CSRF field comes first: the upload is checked before the file is read.
+            form.stack method="post" enctype="multipart/form-data" action="/trace" {
+                (csrf_field(&visitor.session))
                 label for="file" { "Leaked list" }
                 input #file type="file" name="file" required aria-describedby="file-help";
                 p #file-help .muted { "CSV, TSV or plain text, UTF-8 or GB18030, any columns. Phone numbers, emails and account ids are matched through the blind indexes; the file is not kept." }
@@ -86,22 +80,21 @@ pub(super) async fn form(visitor: Visitor) -> Page {
     ))
 }
 
-/// `POST /trace?csrf=…`: passes the upload to the API and shows the report.
+/// `POST /trace`: checks the form's CSRF field, passes the file on to the API as it
+/// arrives (nothing of it is buffered or kept here) and shows the report.
 pub(super) async fn upload(
     State(console): State<Shared>,
     visitor: Visitor,
-    Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Page {
     visitor.analyst()?;
-    visitor.check_csrf(&q.csrf)?;
+    let limit = console.app.config.import_limit_bytes;
+    // Random, so that no file can contain it by design.
+    let boundary = hex::encode(custos_crypto::random_bytes::<16>());
     let call = Call {
-        content_type: headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: Some(body),
+        content_type: Some(format!("multipart/form-data; boundary={boundary}")),
+        body: Some(file_part(&visitor, &headers, body, &boundary, limit).await?),
         case: None,
     };
     let report: Report = console
@@ -163,6 +156,61 @@ pub(super) async fn upload(
             }
         },
     ))
+}
+
+/// The upload's first part must be the session's CSRF token; the second, the file,
+/// becomes the only part of the body passed on, between `forward_boundary`s. A stream:
+/// the API enforces its size limit on it and wipes what it reads.
+async fn file_part(
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    body: Body,
+    forward_boundary: &str,
+    limit: usize,
+) -> Page<Body> {
+    let refused = |message: &str| {
+        Detour::from(page::problem(
+            StatusCode::BAD_REQUEST,
+            Some(&visitor.session),
+            "invalid_upload",
+            message,
+            None,
+        ))
+    };
+    let boundary = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| refused("Send the file with the upload form."))?;
+    // A little over the API's limit: the API then refuses an oversized file by its size.
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limit as u64 + 64 * 1024)
+            .for_field("csrf", 256),
+    );
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let token = match multipart.next_field().await {
+        Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.ok(),
+        _ => None,
+    };
+    visitor.check_csrf(token.as_deref().unwrap_or(""))?;
+    let file = match multipart.next_field().await {
+        Ok(Some(field)) if field.name() == Some("file") => field,
+        _ => {
+            return Err(refused(
+                "The upload form sends one file, in a part named file.",
+            ));
+        }
+    };
+    let head = format!(
+        "--{forward_boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{forward_boundary}--\r\n");
+    let parts = futures::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(file.map_err(std::io::Error::other))
+        .chain(futures::stream::once(async move { Ok(Bytes::from(tail)) }));
+    Ok(Body::from_stream(parts))
 }
 
 /// `GET /trace/evidence.json`: the session's last evidence bundle.
