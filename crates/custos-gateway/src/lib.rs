@@ -8,7 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod console;
+mod console;
 pub mod error;
 pub mod exchange;
 pub mod mask;

@@ -22,8 +22,8 @@ mod analyst;
 mod chart;
 mod customer;
 mod ledger;
-pub mod page;
-pub mod session;
+mod page;
+mod session;
 mod signin;
 mod trace;
 

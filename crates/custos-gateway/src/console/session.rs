@@ -37,7 +37,7 @@ pub struct Session {
     pub credential: SessionCredential,
     /// The token every form of this session must carry.
     pub csrf: String,
-    /// For a staff session: id, name, role and org at sign-in (for the page frame; every
+    /// For a staff session: id, role and org at sign-in (for the page frame; every
     /// decision uses the live staff entry).
     pub who: Who,
     created: Instant,
@@ -53,8 +53,6 @@ pub enum Who {
     Staff {
         /// Staff id.
         id: String,
-        /// Display name.
-        name: String,
         /// Role.
         role: String,
         /// Organisation.
@@ -254,7 +252,6 @@ mod tests {
             },
             Who::Staff {
                 id: "a".into(),
-                name: "A".into(),
                 role: "support".into(),
                 org: "acme".into(),
             },

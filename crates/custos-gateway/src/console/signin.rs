@@ -36,7 +36,6 @@ pub(super) struct LinkQuery {
 #[derive(Deserialize)]
 struct Me {
     id: String,
-    name: String,
     role: String,
     org: String,
 }
@@ -113,7 +112,6 @@ pub(super) async fn submit(
     };
     let who = Who::Staff {
         id: me.id,
-        name: me.name,
         role: me.role,
         org: me.org,
     };
