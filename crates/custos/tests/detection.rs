@@ -93,6 +93,19 @@ async fn canary_touch_suspends_and_alerts() {
         assert_eq!(r.status, 200, "{}", r.text);
         let r = c.get(&w.analyst, "/v1/alerts?status=acknowledged").await;
         assert_eq!(r.body["alerts"][0]["id"], id);
+        // One alert by its id: for analysts only, with its new status.
+        let r = c.get(&w.analyst, &format!("/v1/alerts/{id}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            (&r.body["id"], &r.body["status"], &r.body["staff_id"]),
+            (&a["id"], &json!("acknowledged"), &json!("alice"))
+        );
+        assert_eq!(
+            c.get(&w.agent, &format!("/v1/alerts/{id}")).await.status,
+            403
+        );
+        let r = c.get(&w.analyst, "/v1/alerts/alr_missing").await;
+        assert_eq!((r.status, r.code()), (404, "not_found"), "{}", r.text);
         assert!(
             access_records(&server, "staff=sec")
                 .await

@@ -65,6 +65,33 @@ pub(super) async fn list_alerts(
     app.finish(ex, result).await
 }
 
+/// One alert, whatever its age (security_analyst, admin).
+#[utoipa::path(get, path = "/v1/alerts/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "alert id")),
+    responses((status = 200, body = Object), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(super) async fn get_alert(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    let mut ex = app.begin(&info, "read_alerts");
+    let result = async {
+        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+            .await?;
+        valid_id("alert", &id)?;
+        ex.target = Some(id.clone());
+        let alert = app
+            .store
+            .alert(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("alert"))?;
+        Ok(json(StatusCode::OK, alert))
+    }
+    .await;
+    app.finish(ex, result).await
+}
+
 /// Acknowledge an alert: seen and being handled (security_analyst, admin).
 #[utoipa::path(post, path = "/v1/alerts/{id}/acknowledge", tag = "alerts",
     params(("id" = String, Path, description = "alert id")),

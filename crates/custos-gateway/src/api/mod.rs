@@ -77,6 +77,7 @@ fn api_router(app: SharedApp) -> Router {
         .routes(routes!(customers::import))
         .routes(routes!(customers::plant_canaries))
         .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::dismiss))
         .routes(routes!(customers::view))

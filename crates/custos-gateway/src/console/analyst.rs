@@ -4,7 +4,6 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -141,17 +140,9 @@ pub(super) async fn alert(
 
 async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
     visitor.analyst()?;
-    let list: AlertList = console.get(visitor, "/v1/alerts?limit=1000").await?;
-    let Some(alert) = list.alerts.into_iter().find(|a| a.id == id) else {
-        return Err(page::problem(
-            StatusCode::NOT_FOUND,
-            Some(&visitor.session),
-            "not_found",
-            "No such alert among the latest 1,000.",
-            None,
-        )
-        .into());
-    };
+    let alert: Alert = console
+        .get(visitor, &format!("/v1/alerts/{}", segment(id)))
+        .await?;
     let entries = entries(console, visitor, &alert.entries).await?;
     let back = format!("/alerts/{}", alert.id);
     Ok(document(
