@@ -66,6 +66,15 @@ pub use normalize::{normalize_account_id, normalize_email, normalize_phone};
 
 use sha2::{Digest, Sha256};
 
+/// Whether `a` and `b` are equal, in time that depends only on their lengths: for
+/// comparing a secret with a guess (a link's tag, a CSRF token) without telling how
+/// much of the guess was right.
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
+}
+
 /// Returns `N` bytes from the operating system's random number generator.
 ///
 /// # Panics

@@ -70,14 +70,7 @@ impl Keyring {
             .decode(tag)
             .map_err(|_| LinkError::Invalid)?;
         let expected = self.link_tag(id, expires_at);
-        // Constant time: the comparison must not tell how much of a guess was right.
-        let differ = given.len() != expected.len()
-            || given
-                .iter()
-                .zip(expected.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                != 0;
-        if differ || id.is_empty() {
+        if !crate::constant_time_eq(&given, &expected) || id.is_empty() {
             return Err(LinkError::Invalid);
         }
         if now >= expires_at {

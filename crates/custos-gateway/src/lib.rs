@@ -127,11 +127,22 @@ impl App {
         })
     }
 
+    /// Whether the detector has read every ledger entry written so far (its own acts
+    /// included): for a driver that must see the alerts of what it just did.
+    pub async fn detector_caught_up(&self) -> Result<bool, custos_store::StoreError> {
+        let cursor = self
+            .store
+            .consumer_cursor(custos_detector::DETECTOR)
+            .await?;
+        Ok(cursor >= self.access.size())
+    }
+
     async fn replay_quotas(&self) -> Result<(), ApiError> {
         let filter = AccessFilter {
             // With a simulated clock "the last day" is the requests' time, not ours:
             // replay everything and let the windows expire at the next request's time.
-            since: (!self.config.simulated_clock).then(|| now_millis() - 24 * 3_600_000),
+            since: (!self.config.simulated_clock)
+                .then(|| now_millis() - custos_store::calendar::DAY_MS),
             decision: Some(exchange::ALLOW.to_owned()),
             ..AccessFilter::default()
         };

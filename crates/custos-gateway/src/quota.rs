@@ -28,8 +28,7 @@ use custos_detector::{Restriction, RestrictionKind};
 
 use crate::config::Quota;
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use custos_store::calendar::{DAY_MS, HOUR_MS};
 
 /// What one request would take from its caller's ceilings.
 #[derive(Clone, Copy, Debug)]

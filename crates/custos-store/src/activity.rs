@@ -4,9 +4,6 @@
 use crate::error::db_err;
 use crate::{Pools, Store, StoreError, builder_for};
 
-/// An hour in milliseconds.
-pub const HOUR_MS: i64 = 3_600_000;
-
 /// One person's allowed views and field reveals in one hour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HourlyActivity {
@@ -14,7 +11,7 @@ pub struct HourlyActivity {
     pub staff_id: String,
     /// Their role at the time.
     pub role: String,
-    /// Start of the hour, unix milliseconds (a multiple of [`HOUR_MS`]).
+    /// Start of the hour, unix milliseconds (a multiple of an hour).
     pub hour: i64,
     /// Allowed masked views.
     pub views: u64,

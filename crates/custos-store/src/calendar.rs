@@ -2,6 +2,11 @@
 //! reads a time (proleptic Gregorian; H. Hinnant's algorithms: eras of 400 years, each
 //! 146,097 days, with March as the first month so the leap day ends the year).
 
+/// An hour in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

@@ -5,7 +5,7 @@ use crate::error::db_err;
 use crate::{Pools, Store, StoreError};
 
 /// An alert raised by the detector.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertRecord {
     /// Stable id, derived from kind, staff and first ledger entry (so a replay of the
     /// ledger raises the same alert, not a second one).

@@ -92,7 +92,7 @@ pub use detection::AlertRecord;
 mod trace;
 pub use trace::{Exposure, Holdings};
 mod activity;
-pub use activity::{HOUR_MS, HourlyActivity};
+pub use activity::HourlyActivity;
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).

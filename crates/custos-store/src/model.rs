@@ -1,7 +1,7 @@
 //! The records the store keeps. Personal data only ever appears here sealed (`Vec<u8>`
 //! produced by custos-crypto) or as keyed-hash indexes (hex `String`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether a staff member may act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub struct CaseRecord {
 }
 
 /// One access decision, allowed or denied. Append-only.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessRecord {
     /// The entry's index in the ledger (0 until the ledger has sequenced it).
     pub seq: i64,

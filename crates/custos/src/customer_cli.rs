@@ -47,11 +47,7 @@ pub async fn run(command: CustomerCommand) -> Result<(), Fatal> {
         token,
     } = command;
     let token = match (token_file, token) {
-        (Some(path), _) => std::fs::read_to_string(&path)
-            .map(|t| t.trim().to_owned())
-            .map_err(|e| {
-                Fatal::new("token_file", format!("cannot read {}: {e}", path.display()))
-            })?,
+        (Some(path), _) => crate::serve::read_token_file(&path)?,
         (None, Some(token)) => token,
         (None, None) => {
             return Err(Fatal::new("usage", "give --token-file or set CUSTOS_TOKEN"));

@@ -81,15 +81,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let app = started.app.clone();
     let admin_token_path = started.admin_token_path.clone();
     let server = tokio::spawn(serve::serve_until_signal(started));
-    let admin_token = std::fs::read_to_string(&admin_token_path)
-        .map_err(|e| {
-            Fatal::new(
-                "admin_token",
-                format!("cannot read {}: {e}", admin_token_path.display()),
-            )
-        })?
-        .trim()
-        .to_owned();
+    let admin_token = serve::read_token_file(&admin_token_path)?;
     if empty {
         eprintln!(
             "Loading the demo company into {} ...",
@@ -105,15 +97,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         eprintln!("A short working day, with two insiders ...");
         let insiders = demo_activity::run(&base, &admin_token, &loaded).await?;
         // Wait (bounded) until the detector has read everything the day wrote.
-        let end = app.access.size();
         let deadline = Instant::now() + ALERT_WAIT;
-        while app
-            .store
-            .consumer_cursor(custos_detector::DETECTOR)
-            .await
-            .map_err(store_err)?
-            < end
-        {
+        while !app.detector_caught_up().await.map_err(store_err)? {
             if Instant::now() > deadline {
                 eprintln!("the detector has not caught up after {ALERT_WAIT:?}; alerts may follow");
                 break;

@@ -187,6 +187,13 @@ pub fn create_data_dir(data_dir: &Path) -> Result<(), Fatal> {
         })
 }
 
+/// A bearer token kept in a file (as `admin.token` is), without its line end.
+pub fn read_token_file(path: &Path) -> Result<String, Fatal> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| Fatal::new("token_file", format!("cannot read {}: {e}", path.display())))
+}
+
 /// Where the ledger lives inside a data directory.
 pub fn ledger_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger")

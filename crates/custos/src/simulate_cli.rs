@@ -205,8 +205,7 @@ async fn simulate(
         simulated_clock: true,
     };
     let (app, admin_token_path) = serve::open(&serve_args).await?;
-    let admin = std::fs::read_to_string(&admin_token_path)
-        .map_err(|e| Fatal::new("data_dir", format!("cannot read the admin token: {e}")))?;
+    let admin = serve::read_token_file(&admin_token_path)?;
     let gateway = Gateway::new(app.clone());
     eprintln!(
         "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",

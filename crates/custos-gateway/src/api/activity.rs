@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use custos_detector::baseline::median;
 use custos_policy::Action;
-use custos_store::{HOUR_MS, HourlyActivity};
+use custos_store::HourlyActivity;
+use custos_store::calendar::HOUR_MS;
 use serde::{Deserialize, Serialize};
 
 use super::json;
@@ -145,12 +147,11 @@ pub(super) async fn person(
             .map(|start| {
                 let (views, reveals) = own.get(&start).copied().unwrap_or_default();
                 let of_peers = |pick: fn(&(u64, u64)) -> u64| {
-                    median(
-                        peers
-                            .values()
-                            .map(|p| p.get(&start).map_or(0, pick))
-                            .collect(),
-                    )
+                    let mut counts: Vec<f64> = peers
+                        .values()
+                        .map(|p| p.get(&start).map_or(0, pick) as f64)
+                        .collect();
+                    median(&mut counts).unwrap_or(0.0)
                 };
                 PersonHour {
                     start,
@@ -276,17 +277,4 @@ fn window(ex: &Exchange, query: Option<String>) -> Result<(i64, i64), ApiError> 
 /// The hour starts from `first` up to (not including) `end`.
 fn hours(first: i64, end: i64) -> impl Iterator<Item = i64> {
     (first..end).step_by(HOUR_MS as usize)
-}
-
-fn median(mut values: Vec<u64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid] as f64
-    } else {
-        (values[mid - 1] + values[mid]) as f64 / 2.0
-    }
 }

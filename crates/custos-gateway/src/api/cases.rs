@@ -118,7 +118,7 @@ pub(super) async fn create_case(
             .key()
             .seal(
                 &customer.id,
-                &format!("case_reason/{id}"),
+                &reason_context(&id),
                 input.reason.trim().as_bytes(),
             )
             .map_err(|_| ApiError::internal())?;
@@ -209,4 +209,9 @@ pub(super) async fn close_case(
     }
     .await;
     app.finish(ex, result).await
+}
+
+/// What a case's sealed reason is bound to (with its customer): the case itself.
+pub(super) fn reason_context(case_id: &str) -> String {
+    format!("case_reason/{case_id}")
 }

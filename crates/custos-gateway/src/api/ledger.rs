@@ -51,6 +51,17 @@ fn ledger_error(e: AccessError) -> ApiError {
     }
 }
 
+/// The ledger's directory and verifier key, for reading its files beside the writer
+/// (a full verification, an evidence bundle) without holding the ledger's lock.
+pub(super) async fn files_beside_writer(
+    app: &SharedApp,
+) -> Result<(std::path::PathBuf, String), ApiError> {
+    app.access
+        .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
+        .await
+        .map_err(ledger_error)
+}
+
 fn text(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
@@ -312,11 +323,7 @@ pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> R
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
-        let (dir, key) = app
-            .access
-            .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
-            .await
-            .map_err(ledger_error)?;
+        let (dir, key) = files_beside_writer(&app).await?;
         let started = std::time::Instant::now();
         // Reads every tile: off the async threads, and without the ledger's lock.
         let outcome = tokio::task::spawn_blocking(move || {

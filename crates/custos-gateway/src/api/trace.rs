@@ -110,11 +110,7 @@ async fn evidence(
     if subjects.is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    let (dir, key) = app
-        .access
-        .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
-        .await
-        .map_err(|_| ApiError::ledger_unavailable())?;
+    let (dir, key) = super::ledger::files_beside_writer(app).await?;
     // The newest entries wait for the next signed checkpoint (the sequencer signs one a
     // second): wait for it a little rather than refuse a fresh trace.
     let mut waited = 0;

@@ -141,7 +141,7 @@ pub(super) async fn issue_link(
         if app.store.customer(&id).await?.is_none() {
             return Err(ApiError::not_found("customer"));
         }
-        let expires_at = ex.at() + i64::from(hours) * 3_600_000;
+        let expires_at = ex.at() + i64::from(hours) * custos_store::calendar::HOUR_MS;
         let token = app.keyring.customer_link(&id, expires_at);
         app.record_intent(&mut ex).await?;
         Ok(json(
@@ -238,7 +238,7 @@ impl App {
                 }
                 None => None,
             };
-            let action = r.action.clone();
+            let action = r.action;
             let fields = match action.as_str() {
                 "reveal" | "search" => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
@@ -268,7 +268,7 @@ fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, A
         .key()
         .open_string(
             &case.customer_id,
-            &format!("case_reason/{}", case.id),
+            &super::cases::reason_context(&case.id),
             &case.reason,
         )
         .map_err(|_| ApiError::internal())?;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use super::chart;
 use super::page::{self, age, csrf_field, document, when};
 use super::{Page, Shared, Visitor, segment};
+use custos_store::{AccessRecord, AlertRecord};
+
 use crate::api::{OrgActivity, PersonActivity};
 
 /// Most ledger entries an alert's page lists.
@@ -17,39 +19,13 @@ const MAX_ENTRIES_SHOWN: usize = 50;
 
 #[derive(Deserialize)]
 struct AlertList {
-    alerts: Vec<Alert>,
+    alerts: Vec<AlertRecord>,
 }
 
+/// Ledger entries as `GET /v1/ledger/entries` gives them.
 #[derive(Deserialize)]
-struct Alert {
-    id: String,
-    created_at: i64,
-    staff_id: String,
-    org: String,
-    severity: String,
-    kind: String,
-    reasons: Vec<String>,
-    entries: Vec<u64>,
-    action: String,
-    status: String,
-}
-
-#[derive(Deserialize)]
-struct EntryList {
-    entries: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Entry {
-    pub seq: u64,
-    pub at: i64,
-    pub staff_id: String,
-    pub action: String,
-    pub customer_id: Option<String>,
-    pub fields: Vec<String>,
-    pub case_id: Option<String>,
-    pub decision: String,
-    pub reason_code: String,
+pub(super) struct EntryList {
+    pub(super) entries: Vec<AccessRecord>,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +116,7 @@ pub(super) async fn alert(
 
 async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
     visitor.analyst()?;
-    let alert: Alert = console
+    let alert: AlertRecord = console
         .get(visitor, &format!("/v1/alerts/{}", segment(id)))
         .await?;
     let entries = entries(console, visitor, &alert.entries).await?;
@@ -179,7 +155,7 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
 
 /// The ledger entries at `indexes` (at most [`MAX_ENTRIES_SHOWN`]), read in as few
 /// calls as their spread allows.
-async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<Vec<Entry>> {
+async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<Vec<AccessRecord>> {
     let mut wanted: Vec<u64> = indexes.iter().copied().take(MAX_ENTRIES_SHOWN).collect();
     wanted.sort_unstable();
     let mut found = Vec::new();
@@ -194,18 +170,16 @@ async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<V
                 &format!("/v1/ledger/entries?from={from}&limit={}", last - from + 1),
             )
             .await?;
-        found.extend(
-            list.entries
-                .into_iter()
-                .filter(|e| wanted[i..i + span].binary_search(&e.seq).is_ok()),
-        );
+        found.extend(list.entries.into_iter().filter(|e| {
+            u64::try_from(e.seq).is_ok_and(|seq| wanted[i..i + span].binary_search(&seq).is_ok())
+        }));
         i += span;
     }
     Ok(found)
 }
 
 /// A table of ledger entries, each linking to its inclusion proof.
-pub(super) fn entry_table(entries: &[Entry], total: usize) -> Markup {
+pub(super) fn entry_table(entries: &[AccessRecord], total: usize) -> Markup {
     html! {
         @if total > entries.len() {
             p.muted { "Showing " (entries.len()) " of " (total) "." }
@@ -342,8 +316,8 @@ async fn person_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
     ))
 }
 
-fn alerts_of(alerts: &[Alert], keep: impl Fn(&Alert) -> bool) -> Markup {
-    let mine: Vec<&Alert> = alerts.iter().filter(|a| keep(a)).collect();
+fn alerts_of(alerts: &[AlertRecord], keep: impl Fn(&AlertRecord) -> bool) -> Markup {
+    let mine: Vec<&AlertRecord> = alerts.iter().filter(|a| keep(a)).collect();
     html! {
         @if mine.is_empty() { p { "None." } } @else {
             ul { @for a in mine {

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use maud::html;
 use serde::Deserialize;
 
-use super::analyst::{Entry, entry_table};
+use super::analyst::{EntryList, entry_table};
 use super::page::{self, csrf_field, document};
 use super::signin::CsrfForm;
 use super::{Call, Page, Shared, Visitor};
@@ -16,11 +16,6 @@ use crate::api::Verification;
 #[derive(Deserialize)]
 pub(super) struct EntryQuery {
     index: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct EntryList {
-    entries: Vec<Entry>,
 }
 
 /// `GET /ledger`.
@@ -120,7 +115,11 @@ pub(super) async fn entry(
             &format!("/v1/ledger/entries?from={index}&limit=1"),
         )
         .await?;
-    let Some(entry) = list.entries.into_iter().find(|e| e.seq == index) else {
+    let Some(entry) = list
+        .entries
+        .into_iter()
+        .find(|e| u64::try_from(e.seq) == Ok(index))
+    else {
         return Err(page::problem(
             StatusCode::NOT_FOUND,
             Some(&visitor.session),

@@ -154,7 +154,8 @@ impl Sessions {
 
     /// Whether `form_token` matches the sign-in cookie of the request.
     pub fn signin_token_ok(&self, headers: &HeaderMap, form_token: &str) -> bool {
-        cookie(headers, SIGNIN_COOKIE).is_some_and(|c| same(&c, form_token))
+        cookie(headers, SIGNIN_COOKIE)
+            .is_some_and(|c| custos_crypto::constant_time_eq(c.as_bytes(), form_token.as_bytes()))
     }
 
     /// The `Set-Cookie` value that removes cookie `name`.
@@ -195,15 +196,7 @@ impl Sessions {
 
 /// Whether a form's CSRF token is the session's (constant time).
 pub fn csrf_ok(session: &Session, form_token: &str) -> bool {
-    same(&session.csrf, form_token)
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    custos_crypto::constant_time_eq(session.csrf.as_bytes(), form_token.as_bytes())
 }
 
 fn key(id: &str) -> String {

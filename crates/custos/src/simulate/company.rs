@@ -12,11 +12,8 @@ use super::rng;
 /// Local midnight starting day 0: Monday 2026-01-05 00:00 at UTC+8, unix ms.
 pub const EPOCH_MS: i64 = 1_767_542_400_000;
 /// The company's offset from UTC (China Standard Time).
-pub const UTC_OFFSET_MS: i64 = 8 * 3_600_000;
-/// One day in milliseconds.
-pub const DAY_MS: i64 = 86_400_000;
-/// One hour in milliseconds.
-pub const HOUR_MS: i64 = 3_600_000;
+pub const UTC_OFFSET_MS: i64 = 8 * HOUR_MS;
+pub use custos_store::calendar::{DAY_MS, HOUR_MS};
 
 /// The company itself and its outsourcing partners, largest partners first.
 const ORGS: [(&str, bool, f64); 5] = [

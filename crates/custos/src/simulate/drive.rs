@@ -117,18 +117,15 @@ impl Gateway {
 
     /// Waits until the detector has read every ledger entry (including its own).
     async fn detector_caught_up(&self) -> Result<(), String> {
-        loop {
-            let cursor = self
-                .app
-                .store
-                .consumer_cursor(custos_detector::DETECTOR)
-                .await
-                .map_err(|e| e.to_string())?;
-            if cursor >= self.app.access.size() {
-                return Ok(());
-            }
+        while !self
+            .app
+            .detector_caught_up()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        Ok(())
     }
 }
 

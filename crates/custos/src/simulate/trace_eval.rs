@@ -160,18 +160,15 @@ pub async fn evaluate(
         times.push(ms);
         let ours: HashSet<&String> = ranked.ours(RING_TOP).into_iter().collect();
         let anchor: HashSet<&String> = ranked.anchor(RING_TOP).into_iter().collect();
-        let missed: Vec<String> = source
-            .staff
-            .iter()
-            .filter(|s| !ours.contains(s))
-            .cloned()
-            .collect();
-        let missed_anchor: Vec<String> = source
-            .staff
-            .iter()
-            .filter(|s| !anchor.contains(s))
-            .cloned()
-            .collect();
+        let not_in = |top: &HashSet<&String>| -> Vec<String> {
+            source
+                .staff
+                .iter()
+                .filter(|s| !top.contains(s))
+                .cloned()
+                .collect()
+        };
+        let (missed, missed_anchor) = (not_in(&ours), not_in(&anchor));
         let found = members.len() - missed.len();
         let found_anchor = members.len() - missed_anchor.len();
         rings.push(RingResult {
