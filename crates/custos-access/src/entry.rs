@@ -42,6 +42,15 @@
 //! The detector's own entries (role `system`) name its act in `action`
 //! (`suspend_staff`, `lower_quota`, `require_step_up`), the person in `target` and the
 //! rule that fired in `reason_code`.
+//!
+//! # Canary allocation
+//!
+//! When the gateway gives a canary to a person, it opens a case for the canary on their
+//! queue and records it first as the [`SYSTEM`] principal with action
+//! [`ALLOCATE_CANARY`]: `customer_id` the canary, `case_id` the case, `target` the
+//! person, `fields` the case's facts as for `create_case`. The detector reads it to
+//! exempt that person's own touches of that canary; entries are readable only by
+//! analysts and admins, and the person sees an ordinary case.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +67,10 @@ pub const CASE_CONTACT_INBOUND: &str = "contact:inbound";
 pub const CASE_CONTACT_NONE: &str = "contact:none";
 /// Prefix of a `create_case` entry's fact naming the staff member who asked for the case.
 pub const CASE_REQUESTED_BY: &str = "requested_by:";
+/// Staff id and role of the entries the server writes itself.
+pub const SYSTEM: &str = "system";
+/// Action of the entry that gives a canary to a person (module docs).
+pub const ALLOCATE_CANARY: &str = "allocate_canary";
 /// Prefix of the reason code of a `reveal` allowed with a step-up justification; the
 /// deciding policy's id follows (module docs).
 pub const REASON_STEP_UP: &str = "step_up:";

@@ -26,6 +26,8 @@ const DATA_KEY_FIELD: &str = "data-key";
 const KEK_LABEL: &[u8] = b"custos/kek/v1";
 const INDEX_LABEL: &[u8] = b"custos/index/v1";
 const CANARY_LABEL: &[u8] = b"custos/canary/v1";
+const CANARY_HOLDER_LABEL: &[u8] = b"holder";
+const CANARY_ID_FIELD: &str = "canary-id";
 const LINK_LABEL: &[u8] = b"custos/customer-link/v1";
 const PSEUDONYM_LABEL: &[u8] = b"custos/pseudonym/v1";
 
@@ -167,6 +169,63 @@ impl Keyring {
     #[must_use]
     pub fn canary_mark(&self, customer_id: &str) -> String {
         hex::encode(hmac_sha256(&self.canary_key, &[customer_id.as_bytes()]))
+    }
+
+    /// The mark that says "this canary was allocated to this person" without naming
+    /// either: HMAC-SHA256(canary key, "holder" || len(customer id) || customer id ||
+    /// staff id), hex. The length prefix keeps `("ab", "c")` and `("a", "bc")` apart.
+    #[must_use]
+    pub fn canary_holder_mark(&self, customer_id: &str, staff_id: &str) -> String {
+        let len = u64::try_from(customer_id.len()).unwrap_or(u64::MAX);
+        hex::encode(hmac_sha256(
+            &self.canary_key,
+            &[
+                CANARY_HOLDER_LABEL,
+                &len.to_be_bytes(),
+                customer_id.as_bytes(),
+                staff_id.as_bytes(),
+            ],
+        ))
+    }
+
+    /// The AEAD key for canary ids, HMAC-SHA256(canary key, "canary-id"): one key per
+    /// primitive.
+    fn canary_id_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(&self.canary_key, &[CANARY_ID_FIELD.as_bytes()]))
+    }
+
+    /// Seals a canary's customer id so the server can later allocate the canary without
+    /// the database saying which customer it is: AES-256-GCM-SIV under a key derived from the
+    /// canary key, bound to the canary's mark (`canary_mark`).
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] only for ids beyond AES-GCM-SIV's limits.
+    pub fn seal_canary_id(&self, customer_id: &str) -> Result<Vec<u8>, CryptoError> {
+        let mark = self.canary_mark(customer_id);
+        seal_with(
+            &self.canary_id_key(),
+            &mark,
+            CANARY_ID_FIELD,
+            customer_id.as_bytes(),
+        )
+    }
+
+    /// Opens what [`Keyring::seal_canary_id`] sealed under `mark`, and checks that the id
+    /// is the one the mark names.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Unseal`] if the value was sealed under another mark or key, was
+    /// modified, or names a customer whose mark is not `mark`;
+    /// [`CryptoError::Malformed`] if it has the wrong version, length or encoding.
+    pub fn open_canary_id(&self, mark: &str, sealed: &[u8]) -> Result<String, CryptoError> {
+        let bytes = open_with(&self.canary_id_key(), mark, CANARY_ID_FIELD, sealed)?;
+        let id = String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::Malformed)?;
+        if !crate::constant_time_eq(self.canary_mark(&id).as_bytes(), mark.as_bytes()) {
+            return Err(CryptoError::Unseal);
+        }
+        Ok(id)
     }
 
     /// Generates a fresh random data key for `customer_id` and returns it
@@ -316,6 +375,31 @@ mod tests {
         }
         let sealed = dk.seal("cust-1", "name", "张三".as_bytes()).unwrap();
         assert_eq!(&*dk.open_string("cust-1", "name", &sealed).unwrap(), "张三");
+    }
+
+    #[test]
+    fn canary_ids_open_only_under_their_mark() {
+        let kr = keyring(1);
+        let sealed = kr.seal_canary_id("cus_canary").unwrap();
+        let mark = kr.canary_mark("cus_canary");
+        assert_eq!(kr.open_canary_id(&mark, &sealed).unwrap(), "cus_canary");
+        // Moved to another canary's row, opened with another master key, or modified.
+        let other = kr.canary_mark("cus_other");
+        assert!(kr.open_canary_id(&other, &sealed).is_err());
+        assert!(keyring(2).open_canary_id(&mark, &sealed).is_err());
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(kr.open_canary_id(&mark, &flipped).is_err());
+        // Holder marks tell people and canaries apart, and do not run the two together.
+        assert_ne!(
+            kr.canary_holder_mark("ab", "c"),
+            kr.canary_holder_mark("a", "bc")
+        );
+        assert_ne!(
+            kr.canary_holder_mark("c1", "alice"),
+            kr.canary_holder_mark("c1", "bob")
+        );
+        assert_ne!(kr.canary_holder_mark("c1", "alice"), kr.canary_mark("c1"));
     }
 
     #[test]

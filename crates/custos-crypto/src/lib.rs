@@ -10,7 +10,7 @@
 //!   │           └── seals each field (AES-256-GCM-SIV, AAD = customer id + field name)
 //!   ├── HMAC-SHA256(master, "custos/index/v1") -> blind-index key
 //!   │     └── HMAC-SHA256 of a normalised phone / email / account id, for exact lookup
-//!   ├── HMAC-SHA256(master, "custos/canary/v1") -> canary-mark key
+//!   ├── HMAC-SHA256(master, "custos/canary/v1") -> canary key (canary and holder marks, sealed canary ids)
 //!   ├── HMAC-SHA256(master, "custos/customer-link/v1") -> signs customer access links
 //!   └── HMAC-SHA256(master, "custos/pseudonym/v1") -> staff pseudonyms shown to customers
 //! ```

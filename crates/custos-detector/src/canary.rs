@@ -1,11 +1,15 @@
 //! Canary customers: planted records that no legitimate case ever names. Any view,
 //! reveal or search that touches one — allowed or denied — is a critical finding and
-//! suspends the person.
+//! suspends the person, unless the gateway allocated that canary to that person (a case
+//! it opened on their queue; `custos_access::entry`, "Canary allocation").
 //!
-//! The store holds only keyed marks of canary ids ([`Keyring::canary_mark`]), so which
-//! customers are canaries is known to the detector and to no one reading the database.
+//! The store holds only keyed marks of canary ids ([`Keyring::canary_mark`]) and of
+//! (canary, holder) pairs ([`Keyring::canary_holder_mark`]), so which customers are
+//! canaries, and who holds which, is known to the detector and to no one reading the
+//! database.
 
 use custos_access::AccessRecord;
+use custos_access::entry::{ALLOCATE_CANARY, SYSTEM};
 use custos_crypto::Keyring;
 use custos_store::Store;
 
@@ -19,25 +23,54 @@ pub const PLANT_ACTION: &str = "plant_canaries";
 /// Actions through which a person reaches a customer's record.
 const TOUCHING: [&str; 3] = ["view", "reveal", "search"];
 
-/// The canary marks in force.
-pub struct Marks(HashSet<String>);
+/// The canary marks in force, and the holder marks of allocated canaries.
+pub struct Marks {
+    canaries: HashSet<String>,
+    holders: HashSet<String>,
+}
 
 impl Marks {
     /// Reads every mark from the store.
     pub async fn load(store: &Store) -> Result<Marks, String> {
-        let marks = store.canary_marks().await.map_err(|e| e.to_string())?;
-        Ok(Marks(marks.into_iter().collect()))
+        let canaries = store.canary_marks().await.map_err(|e| e.to_string())?;
+        let holders = store
+            .canary_holder_marks()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Marks {
+            canaries: canaries.into_iter().collect(),
+            holders: holders.into_iter().collect(),
+        })
     }
 
     /// Number of canaries.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.canaries.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.canaries.is_empty()
     }
+
+    /// Takes note of an allocation the gateway recorded (its claim is in the store
+    /// already, so a reload would find it too; this spares the reload).
+    pub fn observe_allocation(&mut self, record: &AccessRecord, keyring: &Keyring) {
+        if let (Some(canary), Some(holder)) = (&record.customer_id, &record.target)
+            && allocates_canary(record)
+        {
+            self.holders
+                .insert(keyring.canary_holder_mark(canary, holder));
+        }
+    }
+}
+
+/// Whether `record` is the gateway giving a canary to a person.
+pub fn allocates_canary(record: &AccessRecord) -> bool {
+    record.action == ALLOCATE_CANARY
+        && record.staff_id == SYSTEM
+        && record.role == SYSTEM
+        && record.decision == "allow"
 }
 
 /// Whether `record` is a planting of canaries, whatever its outcome: the marks are
@@ -52,7 +85,11 @@ pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<
         return None;
     }
     let customer = record.customer_id.as_deref()?;
-    if !marks.0.contains(&keyring.canary_mark(customer)) {
+    if !marks.canaries.contains(&keyring.canary_mark(customer))
+        || marks
+            .holders
+            .contains(&keyring.canary_holder_mark(customer, &record.staff_id))
+    {
         return None;
     }
     let verb = match record.action.as_str() {
@@ -102,7 +139,10 @@ mod tests {
     #[test]
     fn only_touches_of_marked_customers_are_findings() {
         let keyring = Keyring::new(&MasterKey::from_bytes([3; 32]));
-        let marks = Marks([keyring.canary_mark("cus_canary")].into_iter().collect());
+        let marks = Marks {
+            canaries: [keyring.canary_mark("cus_canary")].into_iter().collect(),
+            holders: HashSet::new(),
+        };
         for action in TOUCHING {
             for decision in ["allow", "deny"] {
                 let found = check(
@@ -139,5 +179,58 @@ mod tests {
             check(&record("view", Some("cus_canary"), "allow"), &marks, &other),
             None
         );
+    }
+
+    #[test]
+    fn an_allocated_canary_is_its_holders_alone() {
+        let keyring = Keyring::new(&MasterKey::from_bytes([3; 32]));
+        let mut marks = Marks {
+            canaries: [keyring.canary_mark("cus_canary")].into_iter().collect(),
+            holders: HashSet::new(),
+        };
+        let mut allocation = record(ALLOCATE_CANARY, Some("cus_canary"), "allow");
+        allocation.target = Some("alice".into());
+        // Only the system's allowed entry allocates: not a person's, not a failed one.
+        for (staff, role, decision) in [
+            ("alice", "support", "allow"),
+            (SYSTEM, "support", "allow"),
+            (SYSTEM, SYSTEM, "error"),
+        ] {
+            let forged = AccessRecord {
+                staff_id: staff.into(),
+                role: role.into(),
+                decision: decision.into(),
+                ..allocation.clone()
+            };
+            marks.observe_allocation(&forged, &keyring);
+            assert!(
+                check(
+                    &record("reveal", Some("cus_canary"), "allow"),
+                    &marks,
+                    &keyring
+                )
+                .is_some()
+            );
+        }
+        allocation.staff_id = SYSTEM.into();
+        allocation.role = SYSTEM.into();
+        marks.observe_allocation(&allocation, &keyring);
+        for action in TOUCHING {
+            assert_eq!(
+                check(
+                    &record(action, Some("cus_canary"), "allow"),
+                    &marks,
+                    &keyring
+                ),
+                None,
+                "the holder's own {action}"
+            );
+            let mut bob = record(action, Some("cus_canary"), "allow");
+            bob.staff_id = "bob".into();
+            assert!(
+                check(&bob, &marks, &keyring).is_some(),
+                "anyone else's {action}"
+            );
+        }
     }
 }

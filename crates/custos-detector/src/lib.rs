@@ -36,6 +36,7 @@ pub use webhook::AlertsConfig;
 
 use std::time::Duration;
 
+use custos_access::entry::SYSTEM;
 use custos_access::{AccessLog, AccessRecord};
 use custos_crypto::Keyring;
 use custos_store::{AlertRecord, StaffStatus, Store, now_millis};
@@ -209,7 +210,10 @@ impl Detector {
         for record in records {
             // The server's and the detector's own records (role `system`, which no staff
             // entry can have); never by id, which an admin could give a person.
-            if record.role == "system" {
+            // The server's own entries are no one's behaviour; an allocation among them
+            // says whose touches of a canary are legitimate from here on.
+            if record.role == SYSTEM {
+                self.marks.observe_allocation(record, &self.keyring);
                 continue;
             }
             if canary::plants_canaries(record) {
@@ -315,7 +319,7 @@ impl Detector {
             at,
             staff_id: DETECTOR.to_owned(),
             org: "-".to_owned(),
-            role: "system".to_owned(),
+            role: SYSTEM.to_owned(),
             action: action.to_owned(),
             customer_id: None,
             fields: Vec::new(),

@@ -39,6 +39,9 @@ pub struct Config {
     /// The web console's sessions (`[console]`).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// Canary allocation (`[canaries]`).
+    #[serde(default)]
+    pub canaries: CanaryConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -76,6 +79,37 @@ impl Default for ConsoleConfig {
             idle_minutes: 15,
             max_hours: 12,
             secure_cookie: false,
+        }
+    }
+}
+
+/// Canary allocation (section `[canaries]`): with a rate above 0, each case the CRM
+/// opens for a person is followed, with that chance, by a case Custos opens for them on a
+/// canary allocated to them alone among their peers (same organisation and role).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// The chance per case opened for a person (0 to 1; 0, the default, allocates
+    /// nothing). Each allocation puts one more case on a person's queue: 0.05 adds one
+    /// for every twenty, 1 doubles every queue.
+    pub allocation_rate: f64,
+    /// The reasons an allocated canary's case shows, one drawn at random; they should
+    /// read like the reasons the CRM writes (1 to 500 characters each).
+    pub case_reasons: Vec<String>,
+}
+
+impl Default for CanaryConfig {
+    fn default() -> Self {
+        CanaryConfig {
+            allocation_rate: 0.0,
+            case_reasons: [
+                "Customer asked to be called back",
+                "Follow-up on an earlier contact",
+                "Confirm the customer's contact details",
+                "Question about a recent order",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
     }
 }
@@ -131,6 +165,7 @@ impl Default for Config {
             detector: custos_detector::ModelConfig::default(),
             restrictions: Restrictions::default(),
             console: ConsoleConfig::default(),
+            canaries: CanaryConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
@@ -229,6 +264,22 @@ impl Config {
                 "console.max_hours must be from 1 to 168".into(),
             ));
         }
+        let canaries = &self.canaries;
+        if !(0.0..=1.0).contains(&canaries.allocation_rate) {
+            return Err(ConfigError(
+                "canaries.allocation_rate must be a number from 0 to 1".into(),
+            ));
+        }
+        let reasons_ok = !canaries.case_reasons.is_empty()
+            && canaries
+                .case_reasons
+                .iter()
+                .all(|r| (1..=500).contains(&r.trim().chars().count()));
+        if !reasons_ok {
+            return Err(ConfigError(
+                "canaries.case_reasons must list at least one reason of 1 to 500 characters".into(),
+            ));
+        }
         self.alerts
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -281,5 +332,23 @@ mod tests {
         assert!(e.to_string().contains("console.max_hours"), "{e}");
         config.console.max_hours = 8;
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn canary_allocation_is_bounded_and_needs_reasons() {
+        let mut config = Config::default();
+        assert_eq!(config.canaries.allocation_rate, 0.0, "off unless asked for");
+        for rate in [-0.1, 1.5, f64::NAN] {
+            config.canaries.allocation_rate = rate;
+            let e = config.validate().unwrap_err();
+            assert!(e.to_string().contains("canaries.allocation_rate"), "{e}");
+        }
+        config.canaries.allocation_rate = 0.1;
+        assert!(config.validate().is_ok());
+        for reasons in [vec![], vec!["  ".to_owned()], vec!["x".repeat(501)]] {
+            config.canaries.case_reasons = reasons;
+            let e = config.validate().unwrap_err();
+            assert!(e.to_string().contains("canaries.case_reasons"), "{e}");
+        }
     }
 }

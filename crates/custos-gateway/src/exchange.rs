@@ -15,6 +15,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use custos_access::entry::SYSTEM;
 use custos_store::{AccessRecord, now_millis};
 use serde::de::DeserializeOwned;
 
@@ -336,29 +337,62 @@ impl App {
     }
 }
 
+/// Something the server itself did, for the ledger (recorded as the `system` principal).
+pub struct SystemEvent {
+    /// The entry's action.
+    pub action: &'static str,
+    /// When, unix milliseconds.
+    pub at: i64,
+    /// The customer it concerns, if any.
+    pub customer_id: Option<String>,
+    /// The case it concerns, if any.
+    pub case_id: Option<String>,
+    /// The person or object it names.
+    pub target: Option<String>,
+    /// Facts of the event (ids and fixed words only, never personal data).
+    pub fields: Vec<String>,
+    /// Why.
+    pub reason_code: String,
+}
+
 impl App {
     /// Records an event of the server itself (start with its configuration digest, key
-    /// creation) in the ledger, as the `system` principal.
+    /// creation) in the ledger, as the `system` principal, at the current time.
     pub async fn record_event(
         &self,
         action: &'static str,
         target: String,
         reason_code: String,
     ) -> Result<u64, ApiError> {
+        self.record_system(SystemEvent {
+            action,
+            at: now_millis(),
+            customer_id: None,
+            case_id: None,
+            target: Some(target),
+            fields: Vec::new(),
+            reason_code,
+        })
+        .await
+    }
+
+    /// Records `event` in the ledger as the `system` principal; returns its index.
+    pub async fn record_system(&self, event: SystemEvent) -> Result<u64, ApiError> {
+        let action = event.action;
         let record = AccessRecord {
             seq: 0,
             request_id: format!("evt_{}", hex::encode(custos_crypto::random_bytes::<12>())),
-            at: now_millis(),
-            staff_id: "system".to_owned(),
+            at: event.at,
+            staff_id: SYSTEM.to_owned(),
             org: self.config.company_org.clone(),
-            role: "system".to_owned(),
+            role: SYSTEM.to_owned(),
             action: action.to_owned(),
-            customer_id: None,
-            fields: Vec::new(),
-            case_id: None,
-            target: Some(target),
+            customer_id: event.customer_id,
+            fields: event.fields,
+            case_id: event.case_id,
+            target: event.target,
             decision: ALLOW.to_owned(),
-            reason_code,
+            reason_code: event.reason_code,
             client: None,
         };
         self.access.record(record).await.map_err(|e| {

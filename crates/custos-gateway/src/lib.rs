@@ -5,6 +5,7 @@
 //! (harvest ceiling) → [`vault`] (fetch, unseal, [`mask`]) → [`exchange`] (durable access
 //! record) → answer. [`exchange`] owns the invariant "no answer without a durable record".
 
+pub mod allocation;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -1,5 +1,5 @@
-//! Storage for detection: canary marks, alerts, and consumer cursors (how far a ledger
-//! consumer such as the detector has read).
+//! Storage for detection: canary marks and allocations, alerts, and consumer cursors (how
+//! far a ledger consumer such as the detector has read).
 
 use crate::error::db_err;
 use crate::{Pools, Store, StoreError};
@@ -33,9 +33,20 @@ pub struct AlertRecord {
     pub updated_at: i64,
 }
 
-const INSERT_CANARY_MARK: &str =
-    "INSERT INTO canary_marks (mark) VALUES ($1) ON CONFLICT (mark) DO NOTHING";
+const INSERT_CANARY_MARK: &str = "INSERT INTO canary_marks (mark, sealed_id) VALUES ($1, $2) \
+     ON CONFLICT (mark) DO NOTHING";
 const SELECT_CANARY_MARKS: &str = "SELECT mark FROM canary_marks";
+/// Allocatable canaries no one of the peer group ($1) holds, the least held first, ties
+/// in random order (so peer groups do not all draw the same canary).
+const SELECT_ALLOCATABLE: &str = "SELECT m.mark AS mark, m.sealed_id AS sealed_id, \
+     COUNT(a.holder_mark) AS holders \
+     FROM canary_marks m LEFT JOIN canary_allocations a ON a.canary_mark = m.mark \
+     WHERE m.sealed_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM canary_allocations p \
+         WHERE p.canary_mark = m.mark AND p.peer_group = $1) \
+     GROUP BY m.mark, m.sealed_id ORDER BY holders, random() LIMIT $2";
+const INSERT_ALLOCATION: &str = "INSERT INTO canary_allocations \
+     (holder_mark, canary_mark, peer_group) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const SELECT_HOLDER_MARKS: &str = "SELECT holder_mark FROM canary_allocations";
 const INSERT_ALERT: &str = "INSERT INTO alerts \
      (id, created_at, staff_id, org, severity, kind, reasons, entries, action, status, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
@@ -45,6 +56,26 @@ const UPDATE_ALERT_STATUS: &str = "UPDATE alerts SET status = $2, updated_at = $
 const SELECT_CURSOR: &str = "SELECT next_seq FROM consumer_cursors WHERE name = $1";
 const UPSERT_CURSOR: &str = "INSERT INTO consumer_cursors (name, next_seq) VALUES ($1, $2) \
      ON CONFLICT (name) DO UPDATE SET next_seq = excluded.next_seq";
+
+/// A canary as planted: its mark and, when it can be allocated, its sealed id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanaryMark {
+    /// Keyed hash of the canary's customer id.
+    pub mark: String,
+    /// The id sealed under the canary key (`Keyring::seal_canary_id`).
+    pub sealed_id: Option<Vec<u8>>,
+}
+
+/// A canary that may be given to a person.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AllocatableCanary {
+    /// Keyed hash of its customer id.
+    pub mark: String,
+    /// Its customer id, sealed.
+    pub sealed_id: Vec<u8>,
+    /// How many people hold it already.
+    pub holders: i64,
+}
 
 #[derive(sqlx::FromRow)]
 struct AlertRow {
@@ -84,11 +115,12 @@ impl TryFrom<AlertRow> for AlertRecord {
 
 impl Store {
     /// Adds canary marks (keyed hashes of canary customer ids); existing ones are kept.
-    pub async fn insert_canary_marks(&self, marks: &[String]) -> Result<(), StoreError> {
-        for mark in marks {
+    pub async fn insert_canary_marks(&self, marks: &[CanaryMark]) -> Result<(), StoreError> {
+        for canary in marks {
             with_pool!(self, |pool| {
                 sqlx::query(INSERT_CANARY_MARK)
-                    .bind(mark)
+                    .bind(&canary.mark)
+                    .bind(canary.sealed_id.as_deref())
                     .execute(pool)
                     .await
                     .map_err(db_err)?;
@@ -101,6 +133,57 @@ impl Store {
     pub async fn canary_marks(&self) -> Result<Vec<String>, StoreError> {
         let marks: Vec<String> = with_pool!(self, |pool| {
             sqlx::query_scalar(SELECT_CANARY_MARKS)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(marks)
+    }
+
+    /// Up to `limit` canaries that can be given to a person of `peer_group`: none of that
+    /// group holds them, the least held first.
+    pub async fn allocatable_canaries(
+        &self,
+        peer_group: &str,
+        limit: u32,
+    ) -> Result<Vec<AllocatableCanary>, StoreError> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as::<_, AllocatableCanary>(SELECT_ALLOCATABLE)
+                .bind(peer_group)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(rows)
+    }
+
+    /// Records that the canary `canary_mark` was given to the person of `holder_mark`
+    /// (in `peer_group`). False, and nothing stored, when that person already holds it
+    /// or someone of the group does (a concurrent allocation won).
+    pub async fn insert_canary_allocation(
+        &self,
+        holder_mark: &str,
+        canary_mark: &str,
+        peer_group: &str,
+    ) -> Result<bool, StoreError> {
+        let added = with_pool!(self, |pool| {
+            sqlx::query(INSERT_ALLOCATION)
+                .bind(holder_mark)
+                .bind(canary_mark)
+                .bind(peer_group)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        Ok(added > 0)
+    }
+
+    /// Every holder mark: who was given which canary, readable only with the key.
+    pub async fn canary_holder_marks(&self) -> Result<Vec<String>, StoreError> {
+        let marks: Vec<String> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SELECT_HOLDER_MARKS)
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?

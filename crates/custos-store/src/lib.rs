@@ -88,7 +88,7 @@ macro_rules! with_pool {
 
 pub mod calendar;
 mod detection;
-pub use detection::AlertRecord;
+pub use detection::{AlertRecord, AllocatableCanary, CanaryMark};
 mod trace;
 pub use trace::{Exposure, Holdings};
 mod activity;

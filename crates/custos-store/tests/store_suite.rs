@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use custos_store::{
-    AccessFilter, AccessRecord, Backend, CaseRecord, CaseStatus, CustomerRecord, Exposure,
-    Holdings, IndexColumn, StaffRecord, StaffStatus, Store, StoreError, TokenRecord, now_millis,
+    AccessFilter, AccessRecord, AllocatableCanary, Backend, CanaryMark, CaseRecord, CaseStatus,
+    CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord, StaffStatus, Store, StoreError,
+    TokenRecord, now_millis,
 };
 use sqlx::Connection;
 
@@ -153,6 +154,7 @@ suite!(
     access_batch_of_1000_in_one_call,
     clones_share_the_store,
     trace_reads_indexes_exposures_and_holdings,
+    canary_allocation_one_per_peer_group_least_held_first,
 );
 
 // ----- builders -----
@@ -646,6 +648,95 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
     let only_bob = store.holdings(&people[1..2], 0, 1000).await.unwrap();
     assert_eq!(only_bob.len(), 1);
     assert_eq!(only_bob[0].staff_id, "bob");
+}
+
+async fn canary_allocation_one_per_peer_group_least_held_first(store: Store) {
+    let canary = |mark: &str, sealed: Option<&[u8]>| CanaryMark {
+        mark: mark.to_owned(),
+        sealed_id: sealed.map(<[u8]>::to_vec),
+    };
+    store
+        .insert_canary_marks(&[
+            canary("m1", Some(b"s1")),
+            canary("m2", Some(b"s2")),
+            // Planted before allocation existed: never offered.
+            canary("m_old", None),
+        ])
+        .await
+        .unwrap();
+    let marks = |list: Vec<AllocatableCanary>| -> Vec<(String, i64)> {
+        list.into_iter().map(|c| (c.mark, c.holders)).collect()
+    };
+    let offered = store
+        .allocatable_canaries("acme/support", 10)
+        .await
+        .unwrap();
+    assert_eq!(offered.len(), 2);
+    assert!(offered.iter().all(|c| c.holders == 0 && c.mark != "m_old"));
+    let m1 = offered.iter().find(|c| c.mark == "m1").unwrap();
+    assert_eq!(m1.sealed_id, b"s1".to_vec());
+
+    assert!(
+        store
+            .insert_canary_allocation("h_alice", "m1", "acme/support")
+            .await
+            .unwrap()
+    );
+    // The same person again, or a peer of hers (a race lost): refused, nothing stored.
+    assert!(
+        !store
+            .insert_canary_allocation("h_alice", "m1", "acme/support")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_canary_allocation("h_bob", "m1", "acme/support")
+            .await
+            .unwrap()
+    );
+    // Her peers are offered only what no peer holds; another group, the least held first.
+    assert_eq!(
+        marks(
+            store
+                .allocatable_canaries("acme/support", 10)
+                .await
+                .unwrap()
+        ),
+        vec![("m2".to_owned(), 0)]
+    );
+    assert_eq!(
+        marks(
+            store
+                .allocatable_canaries("partner/sales", 10)
+                .await
+                .unwrap()
+        ),
+        vec![("m2".to_owned(), 0), ("m1".to_owned(), 1)]
+    );
+    assert!(
+        store
+            .insert_canary_allocation("h_carol", "m1", "partner/sales")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_canary_allocation("h_dave", "m2", "acme/support")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .allocatable_canaries("acme/support", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut holders = store.canary_holder_marks().await.unwrap();
+    holders.sort();
+    assert_eq!(holders, vec!["h_alice", "h_carol", "h_dave"]);
+    assert_eq!(store.canary_marks().await.unwrap().len(), 3);
 }
 
 async fn cases_open_close_and_filters(store: Store) {

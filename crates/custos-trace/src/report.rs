@@ -155,8 +155,9 @@ pub struct SuspectReport {
 pub struct CanaryReport {
     /// The canary customer's id.
     pub customer: String,
-    /// Everyone who viewed or revealed it: near-proof, as no case is ever opened for a
-    /// canary in good faith.
+    /// Everyone who viewed or revealed it: near-proof, as no case is opened for a canary
+    /// in good faith except the one Custos opened for the person it allocated it to
+    /// (`allocated`), and it went to no one else of their organisation and role.
     pub exposed: Vec<CanaryExposure>,
 }
 
@@ -171,6 +172,10 @@ pub struct CanaryExposure {
     pub kind: ExposureKind,
     /// First exposure in the window (unix milliseconds).
     pub first_at: i64,
+    /// Whether Custos allocated this canary to this person (a case on their queue): the
+    /// leak carries their fingerprint. Else they reached a canary no case of theirs named,
+    /// which the detector flagged when it happened.
+    pub allocated: bool,
 }
 
 /// A group whose union explains the file.
@@ -293,6 +298,7 @@ pub async fn trace(
     params.p_elsewhere = options.p_elsewhere;
 
     let marks: HashSet<String> = store.canary_marks().await?.into_iter().collect();
+    let holders: HashSet<String> = store.canary_holder_marks().await?.into_iter().collect();
     let customers: Vec<LeakedCustomer> = matched
         .customers
         .iter()
@@ -377,18 +383,26 @@ pub async fn trace(
         canaries: ranked
             .canaries
             .iter()
-            .map(|c| CanaryReport {
-                customer: matched.customers[c.customer as usize].clone(),
-                exposed: c
-                    .exposed
-                    .iter()
-                    .map(|e| CanaryExposure {
-                        staff: name(e.staff),
-                        org: e.org.clone(),
-                        kind: e.kind,
-                        first_at: e.first_at,
-                    })
-                    .collect(),
+            .map(|c| {
+                let customer = &matched.customers[c.customer as usize];
+                CanaryReport {
+                    customer: customer.clone(),
+                    exposed: c
+                        .exposed
+                        .iter()
+                        .map(|e| {
+                            let staff = name(e.staff);
+                            CanaryExposure {
+                                allocated: holders
+                                    .contains(&keyring.canary_holder_mark(customer, &staff)),
+                                staff,
+                                org: e.org.clone(),
+                                kind: e.kind,
+                                first_at: e.first_at,
+                            }
+                        })
+                        .collect(),
+                }
             })
             .collect(),
         suspects: listed

@@ -205,30 +205,6 @@ async fn trace_cli_names_the_harvester_with_evidence_that_checks() {
     );
 }
 
-/// A multipart/form-data body with `file` as its one file part.
-fn multipart(file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "custos-test-boundary-7d1f";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"leak.csv\"\r\nContent-Type: text/csv\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(c: &Client, token: &str, query: &str, file: &[u8]) -> Answer {
-    let (content_type, body) = multipart(file);
-    c.send(
-        c.http
-            .post(format!("{}/v1/trace{query}", c.base))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body),
-    )
-    .await
-}
-
 /// `POST /v1/trace`: an analyst gets the ranking, on both stores; an agent is refused;
 /// bad uploads and options get their codes; the trace is in the ledger without the
 /// file's content.
@@ -240,7 +216,7 @@ async fn trace_api_ranks_for_analysts_only() {
         let c = server.client();
         let file = leak_csv();
 
-        let a = upload(&c, &analyst, "", file.as_bytes()).await;
+        let a = c.trace_upload(&analyst, "", file.as_bytes()).await;
         assert_eq!(a.status, 200, "{backend:?}: {}", a.text);
         assert_eq!(a.body["suspects"][0]["staff"], "alice", "{}", a.text);
         assert_eq!(a.body["matched"], 8);
@@ -249,13 +225,15 @@ async fn trace_api_ranks_for_analysts_only() {
         // GB18030 and tab-separated: the same answer.
         let tabbed = file.replace(',', "\t");
         let (gbk, _, _) = encoding_rs::GB18030.encode(&tabbed);
-        let a = upload(&c, &analyst, "?top=2", &gbk).await;
+        let a = c.trace_upload(&analyst, "?top=2", &gbk).await;
         assert_eq!(a.status, 200, "{backend:?}: {}", a.text);
         assert_eq!(a.body["suspects"][0]["staff"], "alice", "{}", a.text);
         assert_eq!(a.body["suspects"].as_array().unwrap().len(), 2);
 
         // A window that ends before anyone's access: nobody to suspect.
-        let a = upload(&c, &analyst, "?until=2001-01-01", file.as_bytes()).await;
+        let a = c
+            .trace_upload(&analyst, "?until=2001-01-01", file.as_bytes())
+            .await;
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(
             a.body["suspects"].as_array().unwrap().len(),
@@ -265,12 +243,14 @@ async fn trace_api_ranks_for_analysts_only() {
         );
 
         let agent = server.staff("dave", "support", "custos").await;
-        let a = upload(&c, &agent, "", file.as_bytes()).await;
+        let a = c.trace_upload(&agent, "", file.as_bytes()).await;
         assert_eq!(a.status, 403, "{}", a.text);
 
-        let a = upload(&c, &analyst, "?since=yesterday", file.as_bytes()).await;
+        let a = c
+            .trace_upload(&analyst, "?since=yesterday", file.as_bytes())
+            .await;
         assert_eq!((a.status, a.code()), (400, "trace_bad_time"), "{}", a.text);
-        let a = upload(&c, &analyst, "", b"").await;
+        let a = c.trace_upload(&analyst, "", b"").await;
         assert_eq!(
             (a.status, a.code()),
             (400, "trace_empty_file"),

@@ -13,6 +13,7 @@ use custos_store::{CaseRecord, CaseStatus};
 use serde::{Deserialize, Serialize};
 
 use super::json;
+use crate::allocation::Trigger;
 use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
 use crate::vault::Opened;
 use crate::{ApiError, SharedApp};
@@ -75,7 +76,7 @@ pub(super) async fn create_case(
         }
         ex.customer_id = Some(input.customer.clone());
         ex.target = Some(input.assignee.clone());
-        let id = format!("case_{}", hex::encode(custos_crypto::random_bytes::<8>()));
+        let id = new_case_id();
         ex.case_id = Some(id.clone());
         app.authorize(
             &mut ex,
@@ -103,9 +104,9 @@ pub(super) async fn create_case(
             .customer(&input.customer)
             .await?
             .ok_or_else(|| ApiError::not_found("customer"))?;
-        if app.store.staff(&input.assignee).await?.is_none() {
+        let Some(assignee) = app.store.staff(&input.assignee).await? else {
             return Err(ApiError::not_found("assignee"));
-        }
+        };
         if let Some(requester) = &input.requested_by
             && app.store.staff(requester).await?.is_none()
         {
@@ -136,14 +137,28 @@ pub(super) async fn create_case(
                 closed_at: None,
             })
             .await?;
+        app.maybe_allocate_canary(
+            &assignee,
+            &Trigger {
+                channel: &input.channel,
+                inbound: input.inbound,
+                at: ex.at(),
+            },
+        )
+        .await;
         Ok(json(StatusCode::CREATED, Created { id }))
     }
     .await;
     app.finish(ex, result).await
 }
 
+/// A fresh case id.
+pub(crate) fn new_case_id() -> String {
+    format!("case_{}", hex::encode(custos_crypto::random_bytes::<8>()))
+}
+
 /// The `create_case` entry's facts, in the order custos_access::entry documents.
-fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
+pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
     let mut facts = vec![
         format!("{CASE_CHANNEL}{channel}"),
         if inbound {
@@ -212,6 +227,6 @@ pub(super) async fn close_case(
 }
 
 /// What a case's sealed reason is bound to (with its customer): the case itself.
-pub(super) fn reason_context(case_id: &str) -> String {
+pub(crate) fn reason_context(case_id: &str) -> String {
     format!("case_reason/{case_id}")
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_crypto::IndexKind;
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CaseStatus, CustomerRecord, IndexColumn};
+use custos_store::{CanaryMark, CaseStatus, CustomerRecord, IndexColumn};
 use serde::{Deserialize, Serialize};
 
 use super::json;
@@ -174,8 +174,9 @@ async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiE
 
 /// Plant canary customers (admin): NDJSON like an import. They are stored exactly like
 /// other customers; only a keyed mark, which the detector reads, says what they are. Any
-/// later view, reveal or search hit on one suspends the person. Keep the returned ids
-/// secret: no case may ever be opened for them.
+/// later view, reveal or search hit on one suspends the person, except the person Custos
+/// allocated it to (`[canaries] allocation_rate`). Keep the returned ids secret: the CRM
+/// must never open a case for them.
 #[utoipa::path(post, path = "/v1/canaries", tag = "customers",
     request_body(content = String, content_type = "application/x-ndjson"),
     responses((status = 200, body = Imported), (status = 400), (status = 403), (status = 413)),
@@ -217,10 +218,20 @@ pub(super) async fn plant_canaries(
         }
         // Marks first: a mark without its customer is harmless, a canary without its
         // mark would be an unguarded fake record.
-        let marks: Vec<String> = records
+        // Each with its id sealed, so the server can later allocate it (crate::allocation).
+        let marks = records
             .iter()
-            .map(|r| app.keyring.canary_mark(&r.id))
-            .collect();
+            .map(|r| {
+                Ok(CanaryMark {
+                    mark: app.keyring.canary_mark(&r.id),
+                    sealed_id: Some(
+                        app.keyring
+                            .seal_canary_id(&r.id)
+                            .map_err(|_| ApiError::internal())?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
         app.store.insert_canary_marks(&marks).await?;
         // The record comes after the marks (the detector reloads them when it reads it)
         // and before the customers exist (no canary without its record).

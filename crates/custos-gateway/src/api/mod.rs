@@ -16,6 +16,7 @@ mod trace;
 mod transparency;
 
 pub use activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
+pub(crate) use cases::{case_facts, new_case_id, reason_context};
 pub use customers::CASE_HEADER;
 pub use ledger::Verification;
 pub use transparency::{

@@ -411,6 +411,28 @@ impl Client {
         r.body["id"].as_str().expect("id").to_owned()
     }
 
+    /// `POST /v1/trace{query}` with `file` as the multipart upload's one file part.
+    pub async fn trace_upload(&self, token: &str, query: &str, file: &[u8]) -> Answer {
+        let boundary = "custos-test-boundary-7d1f";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"leak.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            self.http
+                .post(format!("{}/v1/trace{query}", self.base))
+                .bearer_auth(token)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn open_case(&self, crm: &str, customer: &str, assignee: &str) -> String {
         let r = self
             .post(crm, "/v1/cases", json!({"customer": customer, "assignee": assignee, "channel": "phone", "reason": "delivery question"}))

@@ -1,0 +1,167 @@
+//! Canary allocation: fake-object allocation (Papadimitriou & Garcia-Molina, "Data
+//! Leakage Detection", IEEE TKDE 2011) for a vault where every value a person gets comes
+//! through a case on their queue.
+//!
+//! With `[canaries] allocation_rate` above 0, each case the CRM opens for a person is
+//! followed, with that chance, by a case Custos opens for them on a canary: an ordinary
+//! looking case (the trigger's channel and contact, a reason from `case_reasons`) whose
+//! customer is synthetic. A person who harvests their queue takes the canary with the
+//! rest, so a leaked list that carries it names them. This module owns the invariant
+//! "a canary goes to at most one person of a peer group (organisation and role)": the
+//! store's unique key on (canary, peer group) decides races, and the least held canary
+//! is chosen first, so overlaps between people stay as few as the pool allows.
+//!
+//! Durability order, for one allocation:
+//! 1. the claim (`canary_allocations`): harmless alone, it only keeps the canary from
+//!    the person's peers;
+//! 2. the ledger entry ([`ALLOCATE_CANARY`], as the system): from here the detector
+//!    exempts this person's own touches of this canary;
+//! 3. the case: only now can the person open the canary.
+//!
+//! A failure stops the allocation where it is and never fails the CRM's request.
+
+use custos_access::entry::ALLOCATE_CANARY;
+use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+
+use crate::api::{case_facts, new_case_id, reason_context};
+use crate::exchange::SystemEvent;
+use crate::vault::Opened;
+use crate::{ApiError, App};
+
+/// Candidates read per allocation: enough to get past a few lost races.
+const CANDIDATES: u32 = 8;
+
+/// Reason code of the allocation entry.
+const REASON: &str = "canary_allocation";
+
+/// What became of one chance to allocate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// The draw said no (or allocation is off).
+    NotDrawn,
+    /// Every allocatable canary is held by one of the person's peers already.
+    PoolExhausted,
+    /// A canary was given, on a new case on the person's queue.
+    Allocated,
+}
+
+impl Allocation {
+    fn label(self) -> &'static str {
+        match self {
+            Allocation::NotDrawn => "not_drawn",
+            Allocation::PoolExhausted => "pool_exhausted",
+            Allocation::Allocated => "allocated",
+        }
+    }
+}
+
+/// The facts of the case that gave the person the chance, mirrored by the canary's
+/// case so it reads like the person's other work.
+pub struct Trigger<'a> {
+    /// The channel of the CRM's case.
+    pub channel: &'a str,
+    /// Whether a contact from the customer stood behind it.
+    pub inbound: bool,
+    /// When it was opened (unix milliseconds).
+    pub at: i64,
+}
+
+impl App {
+    /// Draws against `[canaries] allocation_rate` and, when drawn, gives `assignee` a
+    /// canary no peer of theirs holds, on a case of its own (module docs). Errors are
+    /// logged and counted, never returned: the CRM's case stands either way.
+    pub async fn maybe_allocate_canary(
+        &self,
+        assignee: &StaffRecord,
+        trigger: &Trigger<'_>,
+    ) -> Allocation {
+        let rate = self.config.canaries.allocation_rate;
+        let draw = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) as f64 / 2f64.powi(64);
+        let outcome = if draw >= rate {
+            Ok(Allocation::NotDrawn)
+        } else {
+            self.allocate_canary(assignee, trigger).await
+        };
+        let label = match &outcome {
+            Ok(a) => a.label(),
+            Err(e) => {
+                tracing::error!(code = e.code, "canary allocation failed");
+                "failed"
+            }
+        };
+        metrics::counter!("custos_canary_allocations_total", "outcome" => label).increment(1);
+        outcome.unwrap_or(Allocation::NotDrawn)
+    }
+
+    async fn allocate_canary(
+        &self,
+        assignee: &StaffRecord,
+        trigger: &Trigger<'_>,
+    ) -> Result<Allocation, ApiError> {
+        let peer_group = format!("{}/{}", assignee.org, assignee.role);
+        let mut canary = None;
+        for candidate in self
+            .store
+            .allocatable_canaries(&peer_group, CANDIDATES)
+            .await?
+        {
+            let Ok(id) = self
+                .keyring
+                .open_canary_id(&candidate.mark, &candidate.sealed_id)
+            else {
+                // Sealed under another master key, or altered: never allocated.
+                tracing::warn!("a canary's sealed id does not open; skipped");
+                continue;
+            };
+            let holder = self.keyring.canary_holder_mark(&id, &assignee.id);
+            if self
+                .store
+                .insert_canary_allocation(&holder, &candidate.mark, &peer_group)
+                .await?
+            {
+                canary = Some(id);
+                break;
+            }
+        }
+        let Some(canary) = canary else {
+            return Ok(Allocation::PoolExhausted);
+        };
+        let record = self
+            .store
+            .customer(&canary)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        let case_id = new_case_id();
+        let reasons = &self.config.canaries.case_reasons;
+        let pick = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) % reasons.len() as u64;
+        let reason = reasons[usize::try_from(pick).unwrap_or(0)].trim();
+        let sealed_reason = Opened::new(&self.keyring, &record)?
+            .key()
+            .seal(&record.id, &reason_context(&case_id), reason.as_bytes())
+            .map_err(|_| ApiError::internal())?;
+        self.record_system(SystemEvent {
+            action: ALLOCATE_CANARY,
+            at: trigger.at,
+            customer_id: Some(canary.clone()),
+            case_id: Some(case_id.clone()),
+            target: Some(assignee.id.clone()),
+            fields: case_facts(trigger.channel, trigger.inbound, None),
+            reason_code: REASON.to_owned(),
+        })
+        .await?;
+        self.store
+            .insert_case(&CaseRecord {
+                id: case_id,
+                customer_id: canary,
+                assignee: assignee.id.clone(),
+                channel: trigger.channel.to_owned(),
+                reason: sealed_reason,
+                status: CaseStatus::Open,
+                created_by: custos_access::entry::SYSTEM.to_owned(),
+                created_at: trigger.at,
+                closed_at: None,
+            })
+            .await?;
+        Ok(Allocation::Allocated)
+    }
+}
