@@ -40,6 +40,15 @@
 //! someone who only ever viewed, too: with a weighted `H_i` the weight would cancel
 //! and they would score like a revealer of the same size.
 //!
+//! **Canaries.** A canary exists only inside Custos: unlike a real customer, it cannot
+//! have reached the leak from elsewhere except through someone who held it. Its
+//! "elsewhere" density is `ε/N` instead of `1/N` (`ε` = [`Params::canary_elsewhere`],
+//! default 0.001), so its term is `ln((1 − p)·N·m_it/(H_i·ε) + p)`: holding a leaked
+//! canary weighs about `ln(1/ε)` ≈ 6.9 nats more than holding an ordinary record,
+//! while not holding one still costs `ln p`, as for any record. With canaries allocated
+//! to one person per peer group (the gateway's `[canaries] allocation_rate`), a leak that
+//! carries one all but names that person even when it has two or three rows.
+//!
 //! **P&GM guilt**, for reference: Papadimitriou & Garcia-Molina, "Data Leakage
 //! Detection", IEEE TKDE 23(1), 2011, estimate
 //! `Pr{G_i | S} = 1 − Π_{t ∈ S∩R_i} (1 − (1 − p)/|V_t|)`. [`Suspect::pgm_guilt`] is
@@ -130,6 +139,10 @@ pub struct Params {
     pub ring_max_members: usize,
     /// How many of the best suspects a ring may draw from. Default 200.
     pub ring_candidates: usize,
+    /// `ε`: how much less likely than a real customer a canary is to have reached a
+    /// leak from elsewhere (module docs); in (0, 1]. Default 0.001; 1 treats canaries
+    /// like any record.
+    pub canary_elsewhere: f64,
 }
 
 impl Params {
@@ -143,6 +156,7 @@ impl Params {
             ring_min_gain: 1000f64.ln(),
             ring_max_members: 50,
             ring_candidates: 200,
+            canary_elsewhere: 0.001,
         }
     }
 
@@ -159,6 +173,9 @@ impl Params {
         let bad = |name, reason| Err(RankError::BadParameter { name, reason });
         if !(self.p_elsewhere > 0.0 && self.p_elsewhere < 1.0) {
             return bad("p_elsewhere", "must be strictly between 0 and 1");
+        }
+        if !(self.canary_elsewhere > 0.0 && self.canary_elsewhere <= 1.0) {
+            return bad("canary_elsewhere", "must be greater than 0 and at most 1");
         }
         if !(self.view_weight > 0.0 && self.view_weight <= 1.0) {
             return bad("view_weight", "must be greater than 0 and at most 1");
@@ -347,7 +364,7 @@ pub fn rank(
         }
     }
     let holdings = Holdings::build(customers.len(), staff.len(), exposures)?;
-    let model = Model::new(params, holdings, staff, customers.len());
+    let model = Model::new(params, holdings, staff, customers);
     let suspects = model.suspects(staff);
     let canaries = canaries(customers, exposures, staff);
 
@@ -491,6 +508,10 @@ struct Model {
     /// `(1 − p)·N/p`: with it, `ln((1 − p)·N·x + p) = ln p + ln_1p(a_over_p·x)`,
     /// which keeps precision when `x` is tiny.
     a_over_p: f64,
+    /// `a_over_p / ε`, the same for a canary.
+    a_over_p_canary: f64,
+    /// Per leaked customer, whether it is a canary.
+    canary: Vec<bool>,
     ln_p: f64,
     /// `1 − p`, for P&GM.
     one_minus_p: f64,
@@ -504,11 +525,20 @@ struct Model {
 }
 
 impl Model {
-    fn new(params: &Params, holdings: Holdings, staff: &[Staff], leaked: usize) -> Self {
+    fn new(
+        params: &Params,
+        holdings: Holdings,
+        staff: &[Staff],
+        customers: &[LeakedCustomer],
+    ) -> Self {
         let p = params.p_elsewhere;
+        let leaked = customers.len();
+        let a_over_p = (1.0 - p) * params.vault_customers as f64 / p;
         let mut model = Model {
             holdings,
-            a_over_p: (1.0 - p) * params.vault_customers as f64 / p,
+            a_over_p,
+            a_over_p_canary: a_over_p / params.canary_elsewhere,
+            canary: customers.iter().map(|c| c.canary).collect(),
             ln_p: p.ln(),
             one_minus_p: 1.0 - p,
             view_weight: params.view_weight,
@@ -522,6 +552,15 @@ impl Model {
             model.h[s] = member.holdings_weight.max(held);
         }
         model
+    }
+
+    /// `a_over_p` for leaked customer `t` (module docs, "Canaries").
+    fn a(&self, t: usize) -> f64 {
+        if self.canary[t] {
+            self.a_over_p_canary
+        } else {
+            self.a_over_p
+        }
     }
 
     /// `m` of holding `k`.
@@ -550,7 +589,7 @@ impl Model {
             for k in range {
                 let m = self.m(k);
                 let v = f64::from(hs.holders[hs.customer[k] as usize]);
-                score += (self.a_over_p * m / h).ln_1p();
+                score += (self.a(hs.customer[k] as usize) * m / h).ln_1p();
                 ln_innocent += (-self.one_minus_p * m / v).ln_1p();
                 evidence_weight += m / v;
                 records_revealed += usize::from(hs.reveal[k]);
@@ -599,7 +638,7 @@ impl Model {
             let k1 = (members.len() + 1) as f64;
             let mut base = self.leaked * self.ln_p;
             for &t in touched.iter() {
-                next[t] = (self.a_over_p * s[t] / k1).ln_1p();
+                next[t] = (self.a(t) * s[t] / k1).ln_1p();
                 base += next[t];
             }
             let mut best: Option<(f64, usize)> = None;
@@ -611,7 +650,7 @@ impl Model {
                 for k in hs.of(j) {
                     let t = hs.customer[k] as usize;
                     let x = s[t] + self.m(k) / self.h[j];
-                    ll += (self.a_over_p * x / k1).ln_1p() - next[t];
+                    ll += (self.a(t) * x / k1).ln_1p() - next[t];
                 }
                 if best.is_none_or(|(b, _)| ll > b) {
                     best = Some((ll, ci));
@@ -781,7 +820,9 @@ mod tests {
     fn parameters_are_validated() {
         let customers = [LeakedCustomer::default(); 3];
         type Spoil = fn(&mut Params);
-        let cases: [(&str, Spoil); 9] = [
+        let cases: [(&str, Spoil); 11] = [
+            ("canary_elsewhere", |p| p.canary_elsewhere = 0.0),
+            ("canary_elsewhere", |p| p.canary_elsewhere = 2.0),
             ("p_elsewhere", |p| p.p_elsewhere = 0.0),
             ("p_elsewhere", |p| p.p_elsewhere = 1.0),
             ("p_elsewhere", |p| p.p_elsewhere = f64::NAN),
@@ -864,5 +905,47 @@ mod tests {
         // P&GM: one holder each, so 1 − (1 − 0.7)(1 − 0.14).
         assert!((s.pgm_guilt - (1.0 - 0.3 * 0.86)).abs() < 1e-12);
         assert!((s.evidence_weight - 1.2).abs() < 1e-12);
+    }
+
+    /// Module docs, "Canaries": a 3-row leak, two rows from the insider (their allocated
+    /// canary and a customer many held) and one from elsewhere. A colleague who held
+    /// few customers, both real rows among them, outscores the insider when the canary
+    /// counts as an ordinary record; as a canary it names the insider.
+    #[test]
+    fn a_leaked_canary_outweighs_ordinary_records() {
+        let mut customers = [LeakedCustomer::default(); 3];
+        let (canary, shared, elsewhere) = (0, 1, 2);
+        let (insider, colleague) = (0, 1);
+        let exposures = [
+            reveal(insider, canary, 1),
+            reveal(insider, shared, 2),
+            reveal(colleague, shared, 3),
+            reveal(colleague, elsewhere, 4),
+        ];
+        let mut people = staff(2);
+        people[insider as usize].holdings_weight = 400.0;
+        people[colleague as usize].holdings_weight = 30.0;
+        let first = |customers: &[LeakedCustomer], params: &Params| {
+            rank(customers, &exposures, &people, params)
+                .unwrap()
+                .suspects[0]
+                .staff
+        };
+        let params = Params::new(6000);
+        assert_eq!(first(&customers, &params), colleague, "no canary flagged");
+        customers[canary as usize].canary = true;
+        assert_eq!(first(&customers, &params), insider);
+        let report = rank(&customers, &exposures, &people, &params).unwrap();
+        // ε = 0.001 adds ln(1/ε) to the insider's canary term (up to the `+ p`).
+        let term = |a: f64| (0.7 * 6000.0 * a / 400.0 + 0.3f64).ln();
+        let expected =
+            3.0 * 0.3f64.ln() + term(1.0 / 0.001) - 0.3f64.ln() + term(1.0) - 0.3f64.ln();
+        assert!((report.suspects[0].score - expected).abs() < 1e-9);
+        // ε = 1 is the ordinary model again.
+        let plain = Params {
+            canary_elsewhere: 1.0,
+            ..Params::new(6000)
+        };
+        assert_eq!(first(&customers, &plain), colleague);
     }
 }

@@ -2,7 +2,7 @@
 //! gateway opened in process on a fresh data directory with a simulated clock.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use custos::simulate::company::{Company, EPOCH_MS};
@@ -39,6 +39,14 @@ pub struct SimulateArgs {
     /// Canary customers planted among them.
     #[arg(long, default_value_t = 100)]
     pub canaries: u32,
+    /// Canaries planted for allocation only, beyond `--canaries`: no one's own pick
+    /// reaches them (see `--allocation-rate`).
+    #[arg(long, default_value_t = 0)]
+    pub allocation_pool: u32,
+    /// Sets the configuration's `[canaries] allocation_rate`: the chance, per case the CRM
+    /// opens for a person, that Custos also gives them a canary on a case of its own.
+    #[arg(long)]
+    pub allocation_rate: Option<f64>,
     /// Write the evaluation as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -85,6 +93,29 @@ pub struct SimulateArgs {
     /// Leaks cut per insider and size for `--trace-eval`.
     #[arg(long, default_value_t = 5)]
     pub leaks_per_insider: u32,
+}
+
+/// A copy of the configuration at `path` with `[canaries] allocation_rate = rate`, written
+/// into the data directory; its path. (Validated, like any, when the gateway loads it.)
+fn with_allocation_rate(path: &Path, rate: f64, data_dir: &Path) -> Result<PathBuf, Fatal> {
+    let bad = |e: String| Fatal::new("config_invalid", e);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let canaries = table
+        .entry("canaries")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(canaries) = canaries else {
+        return Err(bad(format!("{}: canaries is not a table", path.display())));
+    };
+    canaries.insert("allocation_rate".to_owned(), toml::Value::Float(rate));
+    let out = data_dir.join("simulated-company-allocation.toml");
+    let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
+    std::fs::write(&out, text)
+        .map_err(|e| Fatal::new("data_dir", format!("cannot write {}: {e}", out.display())))?;
+    Ok(out)
 }
 
 /// The simulated company's gateway configuration: its time zone, working hours, and
@@ -178,6 +209,10 @@ async fn simulate(
             path
         }
     };
+    let config_path = match args.allocation_rate {
+        Some(rate) => with_allocation_rate(&config_path, rate, data_dir)?,
+        None => config_path,
+    };
     let config =
         Config::load(Some(&config_path)).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
     let quota: HashMap<String, u32> = ["support", "sales", "team_lead"]
@@ -193,6 +228,7 @@ async fn simulate(
     let vault = Vault {
         customers: args.customers,
         canaries: args.canaries,
+        allocation_pool: args.allocation_pool,
     };
     let plan = Plan::new(company, vault, scenarios, quota, args.seed)
         .map_err(|e| Fatal::new("scenario_invalid", e))?;

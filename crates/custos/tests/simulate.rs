@@ -182,6 +182,55 @@ fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
     assert_eq!(t["suspects"][0]["records"], 28, "{t}");
 }
 
+/// Canary allocation in a run: the insider's queue gets canaries with their cases, they
+/// take them with the rest and are not flagged for it, and every leak that carries one
+/// names them.
+#[test]
+fn allocated_canaries_ride_along_in_a_harvest_and_name_the_insider() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("night.toml");
+    std::fs::write(&scenario, BULK_NIGHT).unwrap();
+    let config = dir.path().join("no-actions.toml");
+    std::fs::write(&config, NO_ACTIONS).unwrap();
+    let report = dir.path().join("report.json");
+    let out = custos()
+        .args(["simulate", "--staff", "40", "--days", "2"])
+        .args(["--customers", "3000", "--canaries", "0", "--seed", "5"])
+        .args(["--allocation-pool", "3000", "--allocation-rate", "0.3"])
+        .arg("--quiet")
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--config")
+        .arg(&config)
+        .arg("--report")
+        .arg(&report)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--trace-eval", "--leaks-per-insider", "4"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let insider = &r["insiders"][0];
+    let allocated = insider["allocated_canaries_revealed"].as_u64().unwrap();
+    let taken = insider["records_revealed_before_suspension"]
+        .as_u64()
+        .unwrap();
+    // About 3 canaries per 10 cases, the pool being ample for everyone's cases.
+    assert!(
+        allocated * 10 >= taken && allocated <= taken,
+        "{allocated} canaries with {taken} customers"
+    );
+    let kinds = insider["alert_kinds"].as_array().unwrap();
+    assert!(!kinds.iter().any(|k| k == "canary_hit"), "{kinds:?}");
+    let mut carried = 0;
+    for size in r["trace"]["single"].as_array().unwrap() {
+        assert_eq!(size["with_canary_top1"], size["with_canary"], "{size}");
+        carried += size["with_canary"].as_u64().unwrap();
+    }
+    assert!(carried > 0, "{}", r["trace"]);
+}
+
 #[test]
 fn a_broken_scenario_is_named_and_nothing_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -41,6 +41,7 @@ struct CanaryExposure {
     staff: String,
     org: String,
     first_at: i64,
+    allocated: bool,
 }
 
 #[derive(Deserialize)]
@@ -127,10 +128,13 @@ pub(super) async fn upload(
             }
             @if !report.canaries.is_empty() {
                 h2.bad { "Canary records in the file" }
-                p { "A canary is never opened for real work: whoever was exposed to one is near-proof." }
+                p { "A canary is never opened for real work, except by the one person of a team Custos gave it to: whoever was exposed to one is near-proof." }
                 ul { @for c in &report.canaries {
                     li { (c.customer) ": "
-                        @for e in &c.exposed { (e.staff) " (" (e.org) ", " (when(e.first_at)) ") " } }
+                        @for e in &c.exposed {
+                            (e.staff) " (" (e.org) ", " (when(e.first_at))
+                            @if e.allocated { ", allocated to them" } ") "
+                        } }
                 } }
             }
             h2 { "Suspects, most likely first" }

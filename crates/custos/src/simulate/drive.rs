@@ -138,6 +138,9 @@ pub struct InsiderOutcome {
     pub revealed: HashSet<u32>,
     /// Canary customers they tried to open.
     pub canaries_touched: u32,
+    /// Canaries Custos allocated to them whose fields they revealed (vault numbers):
+    /// part of what a leak of theirs carries.
+    pub allocated_revealed: HashSet<u32>,
     /// Abusive requests refused (quota, policy, suspension).
     pub refused: u64,
 }
@@ -169,6 +172,8 @@ pub struct Vault {
     pub ids: Vec<String>,
     /// The customers in plaintext, as imported.
     pub people: Vec<crate::demo_data::DemoCustomer>,
+    /// Vault number of each canary, by id.
+    pub canary_numbers: HashMap<String, u32>,
 }
 
 /// Loads the company into the gateway and runs the plan day by day.
@@ -231,6 +236,7 @@ pub async fn run(
                         if let Some(c) = done.revealed {
                             o.revealed.insert(c);
                         }
+                        o.allocated_revealed.extend(done.allocated_revealed);
                         o.canaries_touched += u32::from(done.canary);
                         o.refused += done.refused;
                     }
@@ -262,6 +268,7 @@ struct Done {
     contact: bool,
     first_access: Option<i64>,
     revealed: Option<u32>,
+    allocated_revealed: Vec<u32>,
     canary: bool,
     refused: u64,
     suspended: bool,
@@ -284,6 +291,7 @@ async fn run_script(
         contact: false,
         first_access: None,
         revealed: None,
+        allocated_revealed: Vec::new(),
         canary: false,
         refused: 0,
         suspended: false,
@@ -428,17 +436,120 @@ async fn work_contact(
         }
     }
     if let Some(after) = contact.close_after_s {
-        let answer = gateway
+        close_case(gateway, token, &case_id, at + i64::from(after) * 1000, done).await?;
+    }
+    if gateway.app.config.canaries.allocation_rate > 0.0 {
+        // After the contact, a look at the queue: what Custos put there.
+        let after = contact
+            .close_after_s
+            .unwrap_or(0)
+            .max(contact.reveal_after_s)
+            + 30;
+        let fields = if contact.reveal.is_empty() {
+            vec!["phone"]
+        } else {
+            contact.reveal.clone()
+        };
+        work_allocated(
+            gateway,
+            token,
+            vault,
+            script,
+            &fields,
+            at + i64::from(after) * 1000,
+            done,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn close_case(
+    gateway: &Gateway,
+    token: &str,
+    case_id: &str,
+    at: i64,
+    done: &mut Done,
+) -> Result<(), String> {
+    let answer = gateway
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/close"),
+            token,
+            at,
+            None,
+            None,
+        )
+        .await?;
+    note(done, &answer);
+    Ok(())
+}
+
+/// Works the cases Custos opened on the person's queue for canaries allocated to them.
+/// The simulated person knows them by their customer (a real one sees ordinary cases;
+/// these are the only ones on the queue not from a contact of theirs). An honest person
+/// views the customer and, half the time, reveals the phone to call back; an insider
+/// at work reveals `fields`, as from every case. Either closes the case.
+async fn work_allocated(
+    gateway: &Gateway,
+    token: &str,
+    vault: &Vault,
+    script: &Script,
+    fields: &[&str],
+    at: i64,
+    done: &mut Done,
+) -> Result<(), String> {
+    let me = gateway
+        .call(Method::GET, "/v1/me", token, at, None, None)
+        .await?;
+    note(done, &me);
+    let cases = me.body["open_cases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut rng = rng::stream(at as u64, "allocated", script.staff as u64);
+    for case in &cases {
+        let (Some(case_id), Some(customer)) = (case["id"].as_str(), case["customer"].as_str())
+        else {
+            continue;
+        };
+        let Some(&number) = vault.canary_numbers.get(customer) else {
+            continue;
+        };
+        let view = gateway
             .call(
-                Method::POST,
-                &format!("/v1/cases/{case_id}/close"),
+                Method::GET,
+                &format!("/v1/customers/{customer}"),
                 token,
-                at + i64::from(after) * 1000,
-                None,
+                at + 5_000,
+                Some(case_id),
                 None,
             )
             .await?;
-        note(done, &answer);
+        note(done, &view);
+        if view.status != StatusCode::OK {
+            return Ok(());
+        }
+        let reveal = match script.insider {
+            Some(_) => fields,
+            None if rng.random_bool(0.5) => &["phone"][..],
+            None => &[][..],
+        };
+        if !reveal.is_empty() {
+            let answer = gateway
+                .post_json(
+                    &format!("/v1/customers/{customer}/reveal"),
+                    token,
+                    at + 20_000,
+                    json!({"fields": reveal, "case": case_id, "reason": "call-back"}),
+                )
+                .await?;
+            note(done, &answer);
+            if answer.status == StatusCode::OK && script.insider.is_some() {
+                done.allocated_revealed.push(number);
+            }
+        }
+        close_case(gateway, token, case_id, at + 60_000, done).await?;
     }
     Ok(())
 }
@@ -521,14 +632,18 @@ async fn create_vault(
         vault.people.extend(people);
     }
     // A canary sharing a phone with a customer is refused (409): draw again.
+    let canaries = (plan.vault.canaries + plan.vault.allocation_pool) as usize;
     for attempt in 0..10 {
-        if plan.vault.canaries == 0 {
+        if canaries == 0 {
             return Ok(vault);
         }
         let mut rng = rng::stream(seed, "canaries", attempt);
-        let people =
-            crate::demo_data::people(&mut rng, plan.vault.canaries as usize, 1_000_000_000);
+        let people = crate::demo_data::people(&mut rng, canaries, 1_000_000_000);
         if let Some(ids) = upload(gateway, admin, "/v1/canaries", &people, at).await? {
+            vault.canary_numbers = (total..)
+                .zip(&ids)
+                .map(|(n, id)| (id.clone(), n as u32))
+                .collect();
             vault.ids.extend(ids);
             vault.people.extend(people);
             return Ok(vault);

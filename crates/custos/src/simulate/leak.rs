@@ -35,6 +35,9 @@ pub struct Truth {
     pub rows: usize,
     /// Of which from the source's reveals.
     pub from_source: usize,
+    /// Of those, canaries (allocated to the source: the only canaries a source reveals
+    /// and keeps revealing).
+    pub canaries: usize,
     /// Of which real customers the source never held.
     pub from_elsewhere: usize,
     /// Of which numbers not in the vault.
@@ -141,6 +144,7 @@ pub fn cut(source: &Source, rows: usize, noise: f64, rng: &mut StdRng) -> Leak {
             staff: source.staff.clone(),
             rows: picked.len(),
             from_source: own.len(),
+            canaries: own.iter().filter(|&&c| c >= source.real).count(),
             from_elsewhere: elsewhere,
             not_in_vault: unknown_rows,
             format,

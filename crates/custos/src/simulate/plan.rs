@@ -13,13 +13,19 @@ use super::rng;
 use super::scenario::{CaseSource, Hours, Scenario};
 
 /// The vault as the plan sees it: customers `0..customers` are real, the next
-/// `canaries` are canaries (which no honest contact ever reaches).
+/// `canaries` are canaries (which no honest contact ever reaches), and the last
+/// `allocation_pool` are canaries too, which no one's own pick reaches either.
 #[derive(Clone, Copy, Debug)]
 pub struct Vault {
     /// Real customers.
     pub customers: u32,
-    /// Canary customers.
+    /// Canary customers, among what an insider may pick.
     pub canaries: u32,
+    /// Further canaries, reached only as Custos allocates them (`[canaries]
+    /// allocation_rate`). Kept out of insiders' picks: in a real vault of millions a
+    /// pool of thousands is too small a share to be picked by chance, which this small
+    /// simulated vault would not show.
+    pub allocation_pool: u32,
 }
 
 /// One insider: a person and the scenario they follow.
@@ -372,6 +378,7 @@ mod tests {
         Plan::new(
             Company::generate(600, 30, 9),
             Vault {
+                allocation_pool: 0,
                 customers: 10_000,
                 canaries: 10,
             },

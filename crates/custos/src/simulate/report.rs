@@ -49,6 +49,8 @@ pub struct InsiderReport {
     pub records_revealed_unprotected: u64,
     /// Canary customers they tried to open.
     pub canaries_touched: u32,
+    /// Canaries Custos allocated to them whose fields they revealed.
+    pub allocated_canaries_revealed: u64,
     /// The kinds of alert raised on them.
     pub alert_kinds: Vec<String>,
 }
@@ -240,6 +242,7 @@ pub fn evaluate(
             hours_to_detect: detect.map(|t| hours(first, t)),
             hours_to_suspend: suspend.map(|t| hours(first, t)),
             records_revealed_before_suspension: o.revealed.len() as u64,
+            allocated_canaries_revealed: o.allocated_revealed.len() as u64,
             records_revealed_unprotected: unprotected[i],
             canaries_touched: o.canaries_touched,
             alert_kinds: kinds,

@@ -64,6 +64,10 @@ pub struct SizeResult {
     /// Leaks where the anchor's first place was shared by suspects of equal guilt
     /// (broken by staff id).
     pub anchor_top1_ties: u32,
+    /// Leaks carrying at least one canary the insider revealed (one allocated to them).
+    pub with_canary: u32,
+    /// Of those, leaks whose first suspect was the insider.
+    pub with_canary_top1: u32,
 }
 
 /// One ring's leak.
@@ -120,6 +124,8 @@ pub async fn evaluate(
             top1_anchor: 0,
             top1_anchor_rate: None,
             anchor_top1_ties: 0,
+            with_canary: 0,
+            with_canary_top1: 0,
         };
         for source in &sources {
             if source.revealed.len() < needed.max(1) {
@@ -133,7 +139,12 @@ pub async fn evaluate(
                 times.push(ms);
                 result.leaks += 1;
                 let insider = source.staff.first();
-                result.top1 += u32::from(ranked.ours(1).first().copied() == insider);
+                let top1 = ranked.ours(1).first().copied() == insider;
+                result.top1 += u32::from(top1);
+                if cut.truth.canaries > 0 {
+                    result.with_canary += 1;
+                    result.with_canary_top1 += u32::from(top1);
+                }
                 result.top1_anchor += u32::from(ranked.anchor(1).first().copied() == insider);
                 result.anchor_top1_ties += u32::from(ranked.anchor_tied_at(1) > 1);
             }
@@ -206,7 +217,7 @@ pub fn customer_numbers(outcome: &Outcome) -> HashMap<&str, u32> {
 }
 
 /// The leak source made of the insiders `insiders` (indexes into [`Plan::insiders`]):
-/// what they revealed abusively, and every customer they held in any way (`numbers`:
+/// what they revealed abusively (allocated canaries included), and every customer they held in any way (`numbers`:
 /// [`customer_numbers`]).
 pub async fn source<'a>(
     app: &SharedApp,
@@ -222,6 +233,7 @@ pub async fn source<'a>(
         let id = &outcome.staff_ids[plan.insiders[i].staff];
         staff.push(id.clone());
         revealed.extend(outcome.insiders[i].revealed.iter().copied());
+        revealed.extend(outcome.insiders[i].allocated_revealed.iter().copied());
         let records = app
             .store
             .access_records(&AccessFilter {
