@@ -3,7 +3,9 @@
 //! through a case on their queue.
 //!
 //! With `[canaries] allocation_rate` above 0, each case the CRM opens for a person is
-//! followed, with that chance, by a case Custos opens for them on a canary: an ordinary
+//! followed, with that chance (`allocation_rate_self_requested` instead, if higher, for a
+//! case the person asked for themselves: how one reaches customers no contact brought),
+//! by a case Custos opens for them on a canary: an ordinary
 //! looking case (the trigger's channel and contact, a reason from `case_reasons`) whose
 //! customer is synthetic. A person who harvests their queue takes the canary with the
 //! rest, so a leaked list that carries it names them. This module owns the invariant
@@ -62,20 +64,30 @@ pub struct Trigger<'a> {
     pub channel: &'a str,
     /// Whether a contact from the customer stood behind it.
     pub inbound: bool,
+    /// Whether the assignee asked the CRM for it themselves.
+    pub self_requested: bool,
     /// When it was opened (unix milliseconds).
     pub at: i64,
 }
 
 impl App {
-    /// Draws against `[canaries] allocation_rate` and, when drawn, gives `assignee` a
-    /// canary no peer of theirs holds, on a case of its own (module docs). Errors are
+    /// Draws against `[canaries] allocation_rate` (or `allocation_rate_self_requested`
+    /// when higher, for a case the assignee asked for) and, when drawn, gives `assignee`
+    /// a canary no peer of theirs holds, on a case of its own (module docs). Errors are
     /// logged and counted, never returned: the CRM's case stands either way.
     pub async fn maybe_allocate_canary(
         &self,
         assignee: &StaffRecord,
         trigger: &Trigger<'_>,
     ) -> Allocation {
-        let rate = self.config.canaries.allocation_rate;
+        let config = &self.config.canaries;
+        let rate = if trigger.self_requested {
+            config
+                .allocation_rate
+                .max(config.allocation_rate_self_requested)
+        } else {
+            config.allocation_rate
+        };
         let draw = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) as f64 / 2f64.powi(64);
         let outcome = if draw >= rate {
             Ok(Allocation::NotDrawn)

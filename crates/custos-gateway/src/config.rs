@@ -86,6 +86,7 @@ impl Default for ConsoleConfig {
 /// Canary allocation (section `[canaries]`): with a rate above 0, each case the CRM
 /// opens for a person is followed, with that chance, by a case Custos opens for them on a
 /// canary allocated to them alone among their peers (same organisation and role).
+/// `crate::allocation` has the details.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CanaryConfig {
@@ -93,6 +94,10 @@ pub struct CanaryConfig {
     /// nothing). Each allocation puts one more case on a person's queue: 0.05 adds one
     /// for every twenty, 1 doubles every queue.
     pub allocation_rate: f64,
+    /// The chance instead for a case the person asked the CRM for themselves
+    /// (`requested_by` is the assignee), if higher: the one way to reach a customer no
+    /// contact brought, so the way a harvest goes (0 to 1; default 0).
+    pub allocation_rate_self_requested: f64,
     /// The reasons an allocated canary's case shows, one drawn at random; they should
     /// read like the reasons the CRM writes (1 to 500 characters each).
     pub case_reasons: Vec<String>,
@@ -102,6 +107,7 @@ impl Default for CanaryConfig {
     fn default() -> Self {
         CanaryConfig {
             allocation_rate: 0.0,
+            allocation_rate_self_requested: 0.0,
             case_reasons: [
                 "Customer asked to be called back",
                 "Follow-up on an earlier contact",
@@ -265,10 +271,18 @@ impl Config {
             ));
         }
         let canaries = &self.canaries;
-        if !(0.0..=1.0).contains(&canaries.allocation_rate) {
-            return Err(ConfigError(
-                "canaries.allocation_rate must be a number from 0 to 1".into(),
-            ));
+        for (key, rate) in [
+            ("allocation_rate", canaries.allocation_rate),
+            (
+                "allocation_rate_self_requested",
+                canaries.allocation_rate_self_requested,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ConfigError(format!(
+                    "canaries.{key} must be a number from 0 to 1"
+                )));
+            }
         }
         let reasons_ok = !canaries.case_reasons.is_empty()
             && canaries
@@ -344,6 +358,14 @@ mod tests {
             assert!(e.to_string().contains("canaries.allocation_rate"), "{e}");
         }
         config.canaries.allocation_rate = 0.1;
+        assert!(config.validate().is_ok());
+        config.canaries.allocation_rate_self_requested = 1.01;
+        let e = config.validate().unwrap_err();
+        assert!(
+            e.to_string().contains("allocation_rate_self_requested"),
+            "{e}"
+        );
+        config.canaries.allocation_rate_self_requested = 0.3;
         assert!(config.validate().is_ok());
         for reasons in [vec![], vec!["  ".to_owned()], vec!["x".repeat(501)]] {
             config.canaries.case_reasons = reasons;

@@ -47,6 +47,10 @@ pub struct SimulateArgs {
     /// opens for a person, that Custos also gives them a canary on a case of its own.
     #[arg(long)]
     pub allocation_rate: Option<f64>,
+    /// Sets `[canaries] allocation_rate_self_requested`: the chance instead for a case a
+    /// person asked for themselves.
+    #[arg(long)]
+    pub allocation_rate_self_requested: Option<f64>,
     /// Write the evaluation as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -95,9 +99,13 @@ pub struct SimulateArgs {
     pub leaks_per_insider: u32,
 }
 
-/// A copy of the configuration at `path` with `[canaries] allocation_rate = rate`, written
+/// A copy of the configuration at `path` with the `[canaries]` rates given set, written
 /// into the data directory; its path. (Validated, like any, when the gateway loads it.)
-fn with_allocation_rate(path: &Path, rate: f64, data_dir: &Path) -> Result<PathBuf, Fatal> {
+fn with_allocation_rates(
+    path: &Path,
+    rates: &[(&str, Option<f64>)],
+    data_dir: &Path,
+) -> Result<PathBuf, Fatal> {
     let bad = |e: String| Fatal::new("config_invalid", e);
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
@@ -110,7 +118,11 @@ fn with_allocation_rate(path: &Path, rate: f64, data_dir: &Path) -> Result<PathB
     let toml::Value::Table(canaries) = canaries else {
         return Err(bad(format!("{}: canaries is not a table", path.display())));
     };
-    canaries.insert("allocation_rate".to_owned(), toml::Value::Float(rate));
+    for (key, rate) in rates {
+        if let Some(rate) = rate {
+            canaries.insert((*key).to_owned(), toml::Value::Float(*rate));
+        }
+    }
     let out = data_dir.join("simulated-company-allocation.toml");
     let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
     std::fs::write(&out, text)
@@ -209,9 +221,17 @@ async fn simulate(
             path
         }
     };
-    let config_path = match args.allocation_rate {
-        Some(rate) => with_allocation_rate(&config_path, rate, data_dir)?,
-        None => config_path,
+    let rates = [
+        ("allocation_rate", args.allocation_rate),
+        (
+            "allocation_rate_self_requested",
+            args.allocation_rate_self_requested,
+        ),
+    ];
+    let config_path = if rates.iter().any(|(_, r)| r.is_some()) {
+        with_allocation_rates(&config_path, &rates, data_dir)?
+    } else {
+        config_path
     };
     let config =
         Config::load(Some(&config_path)).map_err(|e| Fatal::new(e.code(), e.to_string()))?;

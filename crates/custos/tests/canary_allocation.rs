@@ -178,3 +178,36 @@ async fn no_allocation_unless_configured() {
     assert!(canary_cases(&c, &w.agent, &canaries).await.is_empty());
     assert_eq!(open_cases(&c, &w.agent).await.len(), 6);
 }
+
+/// `allocation_rate_self_requested`: only the cases a person asked for themselves bring
+/// a canary (the route to customers no contact brought).
+#[tokio::test]
+async fn self_requested_cases_can_carry_canaries_alone() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        Options {
+            config_toml: Some("[canaries]\nallocation_rate_self_requested = 1.0\n".to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(&server).await;
+    let c = server.client();
+    server.staff("dave", "support", "custos").await;
+    let canaries = plant(&server, 3);
+    let open = |requested_by: Option<&str>| {
+        let mut case = serde_json::json!({"customer": w.customer, "assignee": "alice", "channel": "phone", "reason": "follow-up", "inbound": false});
+        if let Some(who) = requested_by {
+            case["requested_by"] = who.into();
+        }
+        case
+    };
+    for asked_by in [None, Some("dave")] {
+        let r = c.post(&w.crm, "/v1/cases", open(asked_by)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    assert!(canary_cases(&c, &w.agent, &canaries).await.is_empty());
+    let r = c.post(&w.crm, "/v1/cases", open(Some("alice"))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(canary_cases(&c, &w.agent, &canaries).await.len(), 1);
+}

@@ -142,6 +142,7 @@ pub(super) async fn create_case(
             &Trigger {
                 channel: &input.channel,
                 inbound: input.inbound,
+                self_requested: input.requested_by.as_deref() == Some(assignee.id.as_str()),
                 at: ex.at(),
             },
         )
