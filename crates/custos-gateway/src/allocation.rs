@@ -88,7 +88,9 @@ impl App {
         } else {
             config.allocation_rate
         };
-        let draw = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) as f64 / 2f64.powi(64);
+        // 53 random bits: uniform on [0, 1), so a rate of 1 always draws and 0 never.
+        let draw = (u64::from_be_bytes(custos_crypto::random_bytes::<8>()) >> 11) as f64
+            / (1u64 << 53) as f64;
         let outcome = if draw >= rate {
             Ok(Allocation::NotDrawn)
         } else {
