@@ -28,20 +28,6 @@ async fn canary_cases(c: &Client, token: &str, canaries: &HashSet<String>) -> Ve
         .collect()
 }
 
-fn plant(server: &Server, count: usize) -> HashSet<String> {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(["canary", "plant", &count.to_string(), "--url", &server.base])
-        .env("CUSTOS_TOKEN", &server.admin)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 #[tokio::test]
 async fn allocated_canaries_fingerprint_one_person_per_peer_group() {
     for backend in Backend::all() {
@@ -58,7 +44,7 @@ async fn allocated_canaries_fingerprint_one_person_per_peer_group() {
         let c = server.client();
         assert_eq!(open_cases(&c, &w.agent).await.len(), 1);
         let dave = server.staff("dave", "support", "custos").await;
-        let canaries = plant(&server, 2);
+        let canaries: HashSet<String> = plant_canaries(&server, 2).into_iter().collect();
 
         // The CRM's answer names only its own case; alice's queue shows one more, on a
         // canary, through the same channel.
@@ -171,7 +157,7 @@ async fn no_allocation_unless_configured() {
     let server = Server::start(Backend::Sqlite).await;
     let w = world(&server).await;
     let c = server.client();
-    let canaries = plant(&server, 3);
+    let canaries: HashSet<String> = plant_canaries(&server, 3).into_iter().collect();
     for _ in 0..5 {
         c.open_case(&w.crm, &w.customer, "alice").await;
     }
@@ -194,7 +180,7 @@ async fn self_requested_cases_can_carry_canaries_alone() {
     let w = world(&server).await;
     let c = server.client();
     server.staff("dave", "support", "custos").await;
-    let canaries = plant(&server, 3);
+    let canaries: HashSet<String> = plant_canaries(&server, 3).into_iter().collect();
     let open = |requested_by: Option<&str>| {
         let mut case = serde_json::json!({"customer": w.customer, "assignee": "alice", "channel": "phone", "reason": "follow-up", "inbound": false});
         if let Some(who) = requested_by {

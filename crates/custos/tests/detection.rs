@@ -4,24 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use serde_json::{Value, json};
-
-fn plant(server: &Server, count: usize) -> Vec<String> {
-    let o = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(["canary", "plant", &count.to_string(), "--url", &server.base])
-        .env("CUSTOS_TOKEN", &server.admin)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -35,7 +19,7 @@ async fn canary_touch_suspends_and_alerts() {
         let mut server = Server::start(backend).await;
         let w = world(&server).await;
         let c = server.client();
-        let canaries = plant(&server, 5);
+        let canaries = plant_canaries(&server, 5);
         assert_eq!(canaries.len(), 5);
         assert!(
             canaries.iter().all(|id| id.starts_with("cus_")),

@@ -99,16 +99,21 @@ customers_per_day = 1000
 reveals_per_hour = 1000
 ";
 
-#[test]
-fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("night.toml");
+/// Runs the bulk-night insider among `staff` people for `days` days on 3,000 customers,
+/// with no detector action and `extra` arguments, in `dir`; the report.
+fn simulate_night(
+    dir: &std::path::Path,
+    staff: &str,
+    days: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let scenario = dir.join("night.toml");
     std::fs::write(&scenario, BULK_NIGHT).unwrap();
-    let config = dir.path().join("no-actions.toml");
+    let config = dir.join("no-actions.toml");
     std::fs::write(&config, NO_ACTIONS).unwrap();
-    let report = dir.path().join("report.json");
+    let report = dir.join("report.json");
     let out = custos()
-        .args(["simulate", "--staff", "60", "--days", "5"])
+        .args(["simulate", "--staff", staff, "--days", days])
         .args(["--customers", "3000", "--canaries", "0", "--seed", "5"])
         .arg("--quiet")
         .arg("--scenario")
@@ -118,17 +123,39 @@ fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
         .arg("--report")
         .arg(&report)
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--cut-leak", "night", "--rows", "40", "--noise", "0.3"])
-        .arg("--out")
-        .arg(dir.path().join("leak.csv"))
-        .arg("--truth")
-        .arg(dir.path().join("truth.json"))
-        .args(["--trace-eval", "--leaks-per-insider", "2"])
+        .arg(dir.join("data"))
+        .args(extra)
         .output()
         .unwrap();
     assert_success(&out);
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
+#[test]
+fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let leak = dir.path().join("leak.csv");
+    let truth = dir.path().join("truth.json");
+    let r = simulate_night(
+        dir.path(),
+        "60",
+        "5",
+        &[
+            "--cut-leak",
+            "night",
+            "--rows",
+            "40",
+            "--noise",
+            "0.3",
+            "--out",
+            leak.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+            "--trace-eval",
+            "--leaks-per-insider",
+            "2",
+        ],
+    );
     let taken = r["insiders"][0]["records_revealed_before_suspension"]
         .as_u64()
         .unwrap();
@@ -152,8 +179,7 @@ fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
 
     // The cut leak: 28 of the insider's customers and 12 from elsewhere, and tracing it
     // with `custos trace` names the insider.
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
     assert_eq!(
         (
             truth["rows"].as_u64(),
@@ -167,7 +193,7 @@ fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
     let traced = dir.path().join("trace.json");
     let out = custos()
         .arg("trace")
-        .arg(dir.path().join("leak.csv"))
+        .arg(&leak)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--report")
@@ -188,29 +214,20 @@ fn a_leak_cut_from_what_an_insider_took_traces_back_to_them() {
 #[test]
 fn allocated_canaries_ride_along_in_a_harvest_and_name_the_insider() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("night.toml");
-    std::fs::write(&scenario, BULK_NIGHT).unwrap();
-    let config = dir.path().join("no-actions.toml");
-    std::fs::write(&config, NO_ACTIONS).unwrap();
-    let report = dir.path().join("report.json");
-    let out = custos()
-        .args(["simulate", "--staff", "40", "--days", "2"])
-        .args(["--customers", "3000", "--canaries", "0", "--seed", "5"])
-        .args(["--allocation-pool", "3000", "--allocation-rate", "0.3"])
-        .arg("--quiet")
-        .arg("--scenario")
-        .arg(&scenario)
-        .arg("--config")
-        .arg(&config)
-        .arg("--report")
-        .arg(&report)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--trace-eval", "--leaks-per-insider", "4"])
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = simulate_night(
+        dir.path(),
+        "40",
+        "2",
+        &[
+            "--allocation-pool",
+            "3000",
+            "--allocation-rate",
+            "0.3",
+            "--trace-eval",
+            "--leaks-per-insider",
+            "4",
+        ],
+    );
     let insider = &r["insiders"][0];
     let allocated = insider["allocated_canaries_revealed"].as_u64().unwrap();
     let taken = insider["records_revealed_before_suspension"]

@@ -442,6 +442,21 @@ impl Client {
     }
 }
 
+/// Plants `count` canaries through `custos canary plant` (as admin); their ids.
+pub fn plant_canaries(server: &Server, count: usize) -> Vec<String> {
+    let o = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["canary", "plant", &count.to_string(), "--url", &server.base])
+        .env("CUSTOS_TOKEN", &server.admin)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Reads every access record (as admin).
 pub async fn access_records(server: &Server, query: &str) -> Vec<Value> {
     let r = server
