@@ -154,6 +154,8 @@ pub struct Outcome {
     pub requests: u64,
     /// Honest contacts worked.
     pub honest_contacts: u64,
+    /// Cases on allocated canaries worked in honest work.
+    pub honest_canary_cases: u64,
     /// Honest views or reveals refused.
     pub honest_refused: u64,
     /// People who worked, per day summed (the staff-days of the false-alert rate).
@@ -242,6 +244,7 @@ pub async fn run(
                     }
                     None => {
                         outcome.honest_contacts += u64::from(done.contact);
+                        outcome.honest_canary_cases += done.canary_cases;
                         outcome.honest_refused += done.refused;
                     }
                 }
@@ -269,6 +272,8 @@ struct Done {
     first_access: Option<i64>,
     revealed: Option<u32>,
     allocated_revealed: Vec<u32>,
+    /// Cases on allocated canaries worked.
+    canary_cases: u64,
     canary: bool,
     refused: u64,
     suspended: bool,
@@ -292,6 +297,7 @@ async fn run_script(
         first_access: None,
         revealed: None,
         allocated_revealed: Vec::new(),
+        canary_cases: 0,
         canary: false,
         refused: 0,
         suspended: false,
@@ -517,6 +523,7 @@ async fn work_allocated(
         let Some(&number) = vault.canary_numbers.get(customer) else {
             continue;
         };
+        done.canary_cases += 1;
         let view = gateway
             .call(
                 Method::GET,

@@ -140,6 +140,9 @@ pub struct Report {
     pub requests: u64,
     /// Honest contacts worked.
     pub honest_contacts: u64,
+    /// Cases on allocated canaries that honest work came across (what allocation costs
+    /// honest queues, against `honest_contacts`).
+    pub honest_canary_cases: u64,
     /// Honest requests refused (quotas, policy, suspension).
     pub honest_refused: u64,
     /// Wall-clock seconds of the protected run.
@@ -339,6 +342,7 @@ pub fn evaluate(
         org_alerts,
         requests: outcome.requests,
         honest_contacts: outcome.honest_contacts,
+        honest_canary_cases: outcome.honest_canary_cases,
         honest_refused: outcome.honest_refused,
         wall_seconds,
         trace: None,
