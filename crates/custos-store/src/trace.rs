@@ -1,6 +1,11 @@
 //! Reads for leak attribution: the customers behind many blind indexes at once, who was
-//! exposed to them, and how much each person held in a time window. All of it reads
-//! blind indexes and the access log only: no customer field is decrypted.
+//! exposed to them in a time window, and how much each person held. All of it reads
+//! blind indexes and the access index only: no customer field is decrypted. The
+//! per-pair and per-person summaries (`access_holdings`, `staff_holdings`) are kept by
+//! the database as access records are inserted (migration `0003_holdings`), so a trace
+//! over the whole log reads no access record except for its evidence.
+
+use std::collections::HashMap;
 
 use crate::error::db_err;
 use crate::{IndexColumn, Pools, Store, StoreError, builder_for};
@@ -9,30 +14,29 @@ use crate::{IndexColumn, Pools, Store, StoreError, builder_for};
 /// PostgreSQL's of 65,535.
 const BATCH: usize = 1000;
 
-/// An allowed view or reveal of a customer by a person, with the ledger index that
-/// records it.
+/// A person's allowed views and reveals of one customer in a window, summarised.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exposure {
-    /// Ledger index of the access record.
-    pub seq: i64,
-    /// When, unix milliseconds.
-    pub at: i64,
     /// The person.
     pub staff_id: String,
-    /// Their organisation at the time.
-    pub org: String,
     /// The customer.
     pub customer_id: String,
-    /// Whether a field was revealed (else the masked card was viewed).
+    /// Their first view or reveal of the customer in the window, unix milliseconds.
+    pub first_at: i64,
+    /// Their last.
+    pub last_at: i64,
+    /// Whether a field was revealed in the window (else the masked card was only viewed).
     pub reveal: bool,
 }
 
-/// How many customers a person held in a window: what a leak of theirs is drawn from.
+/// How many customers a person held at the end of a window: what a leak of theirs is
+/// drawn from. A customer viewed or revealed before the window's start is still held
+/// (data once shown is not given back), so only the window's end matters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holdings {
     /// The person.
     pub staff_id: String,
-    /// Their organisation (the latest seen in the window).
+    /// Their organisation: the one of their latest access record before the window's end.
     pub org: String,
     /// Distinct customers with at least one field revealed.
     pub revealed: u64,
@@ -41,11 +45,18 @@ pub struct Holdings {
 }
 
 #[derive(sqlx::FromRow)]
-struct ExposureRow {
-    seq: i64,
+struct PairRow {
+    customer_id: String,
+    staff_id: String,
+    first_at: i64,
+    last_at: i64,
+    revealed_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
     at: i64,
     staff_id: String,
-    org: String,
     customer_id: String,
     action: String,
 }
@@ -58,23 +69,43 @@ struct HoldingsRow {
     viewed_only: i64,
 }
 
-const SELECT_EXPOSURES: &str = "SELECT seq, at, staff_id, org, customer_id, action \
+/// The pairs of the leaked customers with any access in the window; bound in order: the
+/// end, the start, then the customer ids of the `IN (…)` list.
+const SELECT_PAIRS: &str = "SELECT customer_id, staff_id, first_at, last_at, revealed_at \
+     FROM access_holdings WHERE first_at < ";
+
+const SELECT_RECORDS: &str = "SELECT at, staff_id, customer_id, action \
      FROM access_records WHERE decision = 'allow' AND action IN ('view', 'reveal') \
      AND at >= ";
 
-/// Per (person, customer): revealed or only viewed; then counted per person. The
-/// organisation is the one of the person's latest record before the window's end. Bound
-/// in order: the end, the start, the end, then the staff ids of the `IN (…)` list.
+const SELECT_SEQS: &str = "SELECT seq, customer_id FROM access_records \
+     WHERE decision = 'allow' AND action IN ('view', 'reveal') \
+     AND customer_id IS NOT NULL AND staff_id = ";
+
+const MAX_AT: &str = "SELECT MAX(at) FROM access_records";
+
+/// The organisation of a person's latest record before the window's end, bound first.
 const HOLDINGS_ORG: &str = "SELECT h.staff_id AS staff_id, \
      (SELECT a.org FROM access_records a WHERE a.staff_id = h.staff_id AND a.at < ";
-const HOLDINGS_WINDOW: &str = " ORDER BY a.seq DESC LIMIT 1) AS org, \
-     SUM(h.r) AS revealed, SUM(1 - h.r) AS viewed_only \
-     FROM (SELECT staff_id, customer_id, \
-           MAX(CASE WHEN action = 'reveal' THEN 1 ELSE 0 END) AS r \
-           FROM access_records \
-           WHERE decision = 'allow' AND action IN ('view', 'reveal') \
-           AND customer_id IS NOT NULL AND at >= ";
-const HOLDINGS_STAFF: &str = " GROUP BY staff_id, customer_id) h GROUP BY h.staff_id";
+
+/// When nothing is recorded at or after the window's end, every pair is held by then:
+/// the per-person counts are the answer. Bound after the end: the staff ids.
+const HOLDINGS_ALL: &str = " ORDER BY a.seq DESC LIMIT 1) AS org, \
+     h.revealed AS revealed, h.viewed_only AS viewed_only \
+     FROM staff_holdings h WHERE h.staff_id IN (";
+
+/// Otherwise count the pairs first held before the end (bound again, twice), then the
+/// staff ids.
+const HOLDINGS_BEFORE: &str = " ORDER BY a.seq DESC LIMIT 1) AS org, \
+     h.revealed AS revealed, h.viewed_only AS viewed_only \
+     FROM (SELECT staff_id, \
+           SUM(CASE WHEN revealed_at < ";
+const HOLDINGS_BEFORE_COUNT: &str = " THEN 1 ELSE 0 END) AS revealed, \
+           SUM(CASE WHEN revealed_at < ";
+const HOLDINGS_BEFORE_FROM: &str = " THEN 0 ELSE 1 END) AS viewed_only \
+           FROM access_holdings WHERE first_at < ";
+const HOLDINGS_BEFORE_STAFF: &str = " AND staff_id IN (";
+const HOLDINGS_BEFORE_GROUP: &str = " GROUP BY staff_id) h";
 
 impl Store {
     /// For each of `indexes` (blind indexes, hex) of one kind, the customers stored under
@@ -107,18 +138,80 @@ impl Store {
         Ok(out)
     }
 
-    /// Every allowed view and reveal of `customer_ids` with `since <= at < until`,
-    /// ordered by ledger index.
+    /// Who was exposed to `customer_ids` with `since <= at < until`: per person and
+    /// customer, their allowed views and reveals in the window summarised, ordered by
+    /// first access, then person, then customer.
+    ///
+    /// Read from `access_holdings`, one row per pair. A pair whose accesses all fall in
+    /// the window is its own summary; one with accesses on both sides of a bound cannot
+    /// say which fall inside, so that customer's records in the window are read instead.
+    /// A whole-log trace reads no record.
     pub async fn exposures(
         &self,
         customer_ids: &[String],
         since: i64,
         until: i64,
     ) -> Result<Vec<Exposure>, StoreError> {
-        let mut rows: Vec<ExposureRow> = Vec::new();
+        let mut out = Vec::new();
+        let mut straddling: Vec<String> = Vec::new();
         for chunk in customer_ids.chunks(BATCH) {
-            let batch: Vec<ExposureRow> = with_pool!(self, |pool| {
-                let mut qb = builder_for(pool, SELECT_EXPOSURES);
+            let rows: Vec<PairRow> = with_pool!(self, |pool| {
+                let mut qb = builder_for(pool, SELECT_PAIRS);
+                qb.push_bind(until)
+                    .push(" AND last_at >= ")
+                    .push_bind(since)
+                    .push(" AND customer_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+            });
+            for r in rows {
+                if r.first_at >= since && r.last_at < until {
+                    out.push(Exposure {
+                        reveal: r.revealed_at.is_some(),
+                        staff_id: r.staff_id,
+                        customer_id: r.customer_id,
+                        first_at: r.first_at,
+                        last_at: r.last_at,
+                    });
+                } else if straddling.last() != Some(&r.customer_id) {
+                    straddling.push(r.customer_id);
+                }
+            }
+        }
+        if !straddling.is_empty() {
+            straddling.sort_unstable();
+            straddling.dedup();
+            out.retain(|e| straddling.binary_search(&e.customer_id).is_err());
+            out.extend(
+                self.exposures_from_records(&straddling, since, until)
+                    .await?,
+            );
+        }
+        out.sort_unstable_by(|a, b| {
+            (a.first_at, &a.staff_id, &a.customer_id).cmp(&(
+                b.first_at,
+                &b.staff_id,
+                &b.customer_id,
+            ))
+        });
+        Ok(out)
+    }
+
+    /// [`Store::exposures`] of `customer_ids` summarised from their access records.
+    async fn exposures_from_records(
+        &self,
+        customer_ids: &[String],
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<Exposure>, StoreError> {
+        let mut pairs: HashMap<(String, String), Exposure> = HashMap::new();
+        for chunk in customer_ids.chunks(BATCH) {
+            let rows: Vec<RecordRow> = with_pool!(self, |pool| {
+                let mut qb = builder_for(pool, SELECT_RECORDS);
                 qb.push_bind(since)
                     .push(" AND at < ")
                     .push_bind(until)
@@ -130,49 +223,96 @@ impl Store {
                 qb.push(")");
                 qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
             });
-            rows.extend(batch);
+            for r in rows {
+                let reveal = r.action == "reveal";
+                pairs
+                    .entry((r.customer_id.clone(), r.staff_id.clone()))
+                    .and_modify(|e| {
+                        e.first_at = e.first_at.min(r.at);
+                        e.last_at = e.last_at.max(r.at);
+                        e.reveal |= reveal;
+                    })
+                    .or_insert(Exposure {
+                        staff_id: r.staff_id,
+                        customer_id: r.customer_id,
+                        first_at: r.at,
+                        last_at: r.at,
+                        reveal,
+                    });
+            }
         }
-        rows.sort_unstable_by_key(|r| r.seq);
-        Ok(rows
-            .into_iter()
-            .map(|r| Exposure {
-                seq: r.seq,
-                at: r.at,
-                reveal: r.action == "reveal",
-                staff_id: r.staff_id,
-                org: r.org,
-                customer_id: r.customer_id,
-            })
-            .collect())
+        Ok(pairs.into_values().collect())
     }
 
-    /// What each of `staff_ids` held with `since <= at < until`, ordered by staff id
-    /// (people who held nobody in the window are left out).
+    /// The ledger indexes of `staff_id`'s allowed views and reveals with
+    /// `since <= at < until`, with the customer of each, in ledger order: the evidence
+    /// behind a suspect.
+    pub async fn exposure_seqs(
+        &self,
+        staff_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = with_pool!(self, |pool| {
+            let mut qb = builder_for(pool, SELECT_SEQS);
+            qb.push_bind(staff_id)
+                .push(" AND at >= ")
+                .push_bind(since)
+                .push(" AND at < ")
+                .push_bind(until)
+                .push(" ORDER BY seq");
+            qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        });
+        Ok(rows)
+    }
+
+    /// What each of `staff_ids` held at `until` (see [`Holdings`]), ordered by staff id
+    /// (people who held nobody are left out).
+    ///
+    /// When no access is recorded at or after `until` (a trace up to now), the per-person
+    /// counts kept as records are indexed answer it in one small read; otherwise the
+    /// pairs first held before `until` are counted.
     pub async fn holdings(
         &self,
         staff_ids: &[String],
-        since: i64,
         until: i64,
     ) -> Result<Vec<Holdings>, StoreError> {
+        let latest: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(MAX_AT)
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?
+        });
+        let everything = latest.is_none_or(|at| at < until);
         let mut rows: Vec<HoldingsRow> = Vec::new();
         for chunk in staff_ids.chunks(BATCH) {
             let batch: Vec<HoldingsRow> = with_pool!(self, |pool| {
                 let mut qb = builder_for(pool, HOLDINGS_ORG);
-                qb.push_bind(until)
-                    .push(HOLDINGS_WINDOW)
-                    .push_bind(since)
-                    .push(" AND at < ")
-                    .push_bind(until)
-                    .push(" AND staff_id IN (");
+                qb.push_bind(until);
+                if everything {
+                    qb.push(HOLDINGS_ALL);
+                } else {
+                    qb.push(HOLDINGS_BEFORE)
+                        .push_bind(until)
+                        .push(HOLDINGS_BEFORE_COUNT)
+                        .push_bind(until)
+                        .push(HOLDINGS_BEFORE_FROM)
+                        .push_bind(until)
+                        .push(HOLDINGS_BEFORE_STAFF);
+                }
                 let mut list = qb.separated(", ");
                 for id in chunk {
                     list.push_bind(id.as_str());
                 }
-                qb.push(")").push(HOLDINGS_STAFF);
+                qb.push(")");
+                if !everything {
+                    qb.push(HOLDINGS_BEFORE_GROUP);
+                }
                 qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
             });
             rows.extend(batch);
         }
+        rows.retain(|r| r.revealed + r.viewed_only > 0);
         rows.sort_unstable_by(|a, b| a.staff_id.cmp(&b.staff_id));
         Ok(rows
             .into_iter()

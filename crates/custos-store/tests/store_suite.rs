@@ -155,6 +155,7 @@ suite!(
     clones_share_the_store,
     trace_reads_indexes_exposures_and_holdings,
     canary_allocation_one_per_peer_group_least_held_first,
+    holdings_summaries_equal_a_scan_of_the_records,
 );
 
 // ----- builders -----
@@ -597,20 +598,28 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
     // Window [100, 500): carol's reveal is before it, alice's reveal of b at its end.
     let ids: Vec<String> = ["a", "b", "c"].map(str::to_owned).to_vec();
     let exposures = store.exposures(&ids, 100, 500).await.unwrap();
-    let seen: Vec<(i64, &str, &str, bool)> = exposures
+    let seen: Vec<(&str, &str, i64, i64, bool)> = exposures
         .iter()
-        .map(|e: &Exposure| (e.seq, e.staff_id.as_str(), e.customer_id.as_str(), e.reveal))
+        .map(|e: &Exposure| {
+            (
+                e.staff_id.as_str(),
+                e.customer_id.as_str(),
+                e.first_at,
+                e.last_at,
+                e.reveal,
+            )
+        })
         .collect();
     assert_eq!(
         seen,
         vec![
-            (0, "alice", "a", false),
-            (1, "alice", "a", true),
-            (2, "alice", "b", false),
-            (3, "bob", "a", false),
-            (5, "bob", "b", false),
+            ("alice", "a", 100, 110, true),
+            ("alice", "b", 120, 120, false),
+            ("bob", "a", 130, 130, false),
+            ("bob", "b", 150, 150, false),
         ],
-        "allowed views and reveals in the window, in ledger order; no denial, no search"
+        "allowed views and reveals in the window, one per person and customer, by first \
+         access; no denial, no search, nothing outside the window"
     );
     assert!(
         store
@@ -619,11 +628,35 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
             .unwrap()
             .is_empty()
     );
+    let whole = store.exposures(&ids, 0, i64::MAX).await.unwrap();
+    assert_eq!(whole.len(), 5, "carol's reveal of c is in the whole log");
+    assert!(
+        whole
+            .iter()
+            .any(|e| e.staff_id == "alice" && e.customer_id == "b" && e.reveal)
+    );
+
+    // Evidence: the person's ledger entries in the window, in order.
+    assert_eq!(
+        store.exposure_seqs("alice", 100, 500).await.unwrap(),
+        vec![
+            (0, "a".to_owned()),
+            (1, "a".to_owned()),
+            (2, "b".to_owned())
+        ]
+    );
+    assert!(
+        store
+            .exposure_seqs("dave", 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let people: Vec<String> = ["alice", "bob", "carol", "dave"]
         .map(str::to_owned)
         .to_vec();
-    let holdings = store.holdings(&people, 100, 500).await.unwrap();
+    let holdings = store.holdings(&people, 500).await.unwrap();
     assert_eq!(
         holdings,
         vec![
@@ -639,15 +672,159 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
                 revealed: 0,
                 viewed_only: 2,
             },
+            Holdings {
+                staff_id: "carol".into(),
+                org: "acme".into(),
+                revealed: 1,
+                viewed_only: 0,
+            },
         ],
-        "one customer counts once, revealed if any reveal; the latest org"
+        "one customer counts once, revealed if any reveal before the end; held since \
+         before any start; the latest org"
     );
-    let later = store.holdings(&people, 0, 1000).await.unwrap();
+    let later = store.holdings(&people, 1000).await.unwrap();
     assert_eq!(later[0].revealed, 2, "alice revealed b later");
-    assert_eq!(later.len(), 3, "carol is in the wider window");
-    let only_bob = store.holdings(&people[1..2], 0, 1000).await.unwrap();
+    assert_eq!(later[0].viewed_only, 0);
+    assert_eq!(later.len(), 3, "dave only searched");
+    let only_bob = store.holdings(&people[1..2], 1000).await.unwrap();
     assert_eq!(only_bob.len(), 1);
     assert_eq!(only_bob[0].staff_id, "bob");
+    assert!(
+        store.holdings(&people, 50).await.unwrap().len() == 1,
+        "only carol by 50"
+    );
+}
+
+/// A log with repeats, reveals after views, out-of-order times, denials, searches, a
+/// move between organisations and replayed batches, in the shape the indexer writes it.
+fn constructed_log() -> Vec<AccessRecord> {
+    let mut state: u64 = 0x5eed;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    (0..600)
+        .map(|n| {
+            let staff = format!("s{}", next(7));
+            let customer = format!("c{}", next(40));
+            let action = ["view", "view", "reveal", "search"][next(4) as usize];
+            let decision = if next(10) == 0 { "deny" } else { "allow" };
+            let at = 1000 + i64::try_from(n * 10 + next(50)).unwrap();
+            AccessRecord {
+                org: if n > 400 && staff == "s3" {
+                    "partner"
+                } else {
+                    "acme"
+                }
+                .to_owned(),
+                action: action.to_owned(),
+                ..access(n as usize, &staff, Some(&customer), decision, at)
+            }
+        })
+        .collect()
+}
+
+/// What `exposures` and `holdings` must say, computed from the records themselves.
+fn expected_from_records(
+    log: &[AccessRecord],
+    since: i64,
+    until: i64,
+) -> (Vec<(String, String, i64, i64, bool)>, Vec<Holdings>) {
+    use std::collections::BTreeMap;
+    let exposing =
+        |r: &&AccessRecord| r.decision == "allow" && (r.action == "view" || r.action == "reveal");
+    let mut pairs: BTreeMap<(String, String), (i64, i64, bool)> = BTreeMap::new();
+    for r in log
+        .iter()
+        .filter(exposing)
+        .filter(|r| r.at >= since && r.at < until)
+    {
+        let key = (r.staff_id.clone(), r.customer_id.clone().unwrap());
+        let e = pairs.entry(key).or_insert((r.at, r.at, false));
+        e.0 = e.0.min(r.at);
+        e.1 = e.1.max(r.at);
+        e.2 |= r.action == "reveal";
+    }
+    let mut exposures: Vec<_> = pairs
+        .into_iter()
+        .map(|((s, c), (first, last, reveal))| (s, c, first, last, reveal))
+        .collect();
+    exposures.sort_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
+
+    let mut held: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for r in log.iter().filter(exposing).filter(|r| r.at < until) {
+        let revealed = held
+            .entry(r.staff_id.clone())
+            .or_default()
+            .entry(r.customer_id.clone().unwrap())
+            .or_default();
+        *revealed |= r.action == "reveal";
+    }
+    let holdings = held
+        .into_iter()
+        .map(|(staff_id, customers)| {
+            let org = log
+                .iter()
+                .filter(|r| r.staff_id == staff_id && r.at < until)
+                .max_by_key(|r| r.seq)
+                .unwrap()
+                .org
+                .clone();
+            let revealed = customers.values().filter(|&&r| r).count() as u64;
+            Holdings {
+                staff_id,
+                org,
+                revealed,
+                viewed_only: customers.len() as u64 - revealed,
+            }
+        })
+        .collect();
+    (exposures, holdings)
+}
+
+/// Checks the store's summaries against a scan of `log`, for the whole log and windows
+/// that cut through people's accesses.
+async fn assert_summaries_match(store: &Store, log: &[AccessRecord]) {
+    let customers: Vec<String> = (0..40).map(|c| format!("c{c}")).collect();
+    let staff: Vec<String> = (0..7).map(|s| format!("s{s}")).collect();
+    for (since, until) in [
+        (0, i64::MAX),
+        (1000, 7100),
+        (2500, i64::MAX),
+        (0, 3000),
+        (2000, 4000),
+        (4321, 4322),
+    ] {
+        let (exposures, holdings) = expected_from_records(log, since, until);
+        let got: Vec<_> = store
+            .exposures(&customers, since, until)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.staff_id, e.customer_id, e.first_at, e.last_at, e.reveal))
+            .collect();
+        assert_eq!(got, exposures, "exposures in [{since}, {until})");
+        assert_eq!(
+            store.holdings(&staff, until).await.unwrap(),
+            holdings,
+            "holdings at {until}"
+        );
+    }
+}
+
+async fn holdings_summaries_equal_a_scan_of_the_records(store: Store) {
+    let log = constructed_log();
+    // In the indexer's chunks, each batch replaying part of the one before (a restart).
+    for start in (0..log.len()).step_by(100) {
+        let from = start.saturating_sub(30);
+        store
+            .append_access(&log[from..(start + 100).min(log.len())])
+            .await
+            .unwrap();
+    }
+    assert_summaries_match(&store, &log).await;
 }
 
 async fn canary_allocation_one_per_peer_group_least_held_first(store: Store) {
@@ -1050,6 +1227,91 @@ async fn sqlite_file_is_private_and_reopens() {
     assert_eq!(request_ids(&stored), ["req-1", "req-2"]);
     assert_seq_strictly_increasing(&stored);
     store.close().await;
+}
+
+/// Stores indexed before the holdings summaries existed get them filled by the
+/// migration, and kept up from then on.
+#[tokio::test]
+async fn sqlite_migration_fills_holdings_of_records_indexed_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custos.db");
+    let log = constructed_log();
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.append_access(&log[..450]).await.unwrap();
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // Back to the schema before migration `0003_holdings` (its tables, trigger and
+    // record gone), so that reopening runs it on the records already indexed.
+    for sql in [
+        "DROP TRIGGER access_records_holdings",
+        "DROP TABLE access_holdings",
+        "DROP TABLE staff_holdings",
+        "DELETE FROM _sqlx_migrations WHERE version = 3",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_summaries_match(&store, &log[..450]).await;
+    store.append_access(&log[400..]).await.unwrap();
+    assert_summaries_match(&store, &log).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_migration_fills_holdings_of_records_indexed_before() {
+    if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let admin_url =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let name = unique_database_name();
+    // The name is generated here from digits only, so formatting it into SQL is safe.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = with_database(&admin_url, &name);
+    let log = constructed_log();
+    let outcome = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let store = Store::open_postgres(&url, 2).await.unwrap();
+            store.append_access(&log[..450]).await.unwrap();
+            store.close().await;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            for sql in [
+                "DROP TRIGGER access_records_holdings ON access_records",
+                "DROP FUNCTION access_records_holdings()",
+                "DROP TABLE access_holdings",
+                "DROP TABLE staff_holdings",
+                "DELETE FROM _sqlx_migrations WHERE version = 3",
+            ] {
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+            let store = Store::open_postgres(&url, 2).await.unwrap();
+            assert_summaries_match(&store, &log[..450]).await;
+            store.append_access(&log[400..]).await.unwrap();
+            assert_summaries_match(&store, &log).await;
+            store.close().await;
+        }
+    })
+    .await;
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
+    let _ = admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    dropped.unwrap();
 }
 
 #[tokio::test]

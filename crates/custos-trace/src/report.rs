@@ -16,7 +16,9 @@ use crate::rank::{self, Exposure, ExposureKind, LeakedCustomer, Params, RankErro
 /// What a trace is asked.
 #[derive(Clone, Debug)]
 pub struct TraceOptions {
-    /// Accesses from this time on count (unix milliseconds, inclusive).
+    /// Accesses from this time on count as exposures to the leaked customers (unix
+    /// milliseconds, inclusive). Holdings, the size of what a person could have leaked,
+    /// count everything before `until`.
     pub since: i64,
     /// Accesses before this time count (unix milliseconds, exclusive).
     pub until: i64,
@@ -142,7 +144,8 @@ pub struct SuspectReport {
     pub exclusive_records: usize,
     /// Papadimitriou & Garcia-Molina's guilt estimate, for reference.
     pub pgm_guilt: f64,
-    /// Every customer they held in the window, leaked or not.
+    /// Every customer they held at the window's end, leaked or not (including customers
+    /// viewed or revealed before its start: data once shown is still held).
     pub holdings: u64,
     /// Their first access to a leaked customer in the window (unix milliseconds).
     pub first_access: i64,
@@ -264,7 +267,7 @@ pub enum Step {
     Read(usize),
     /// The rows were matched: this many distinct customers.
     Matched(usize),
-    /// The access log was read: this many views and reveals of them.
+    /// The access index was read: this many (person, customer) pairs exposed.
     Gathered(usize),
     /// The suspects were ranked.
     Ranked,
@@ -317,40 +320,44 @@ pub async fn trace(
         .exposures(&matched.customers, options.since, options.until)
         .await?;
     let mut staff_ids = Interner::default();
-    let mut exposures = Vec::with_capacity(found.len());
-    let mut seqs: Vec<Vec<u64>> = Vec::new();
+    // Each (person, customer) summary stands for its first and last exposure: ranking
+    // reads per pair only whether any was a reveal and the earliest and latest times.
+    let mut exposures = Vec::with_capacity(found.len() * 2);
     for e in &found {
         let Some(&customer) = customer_key.get(e.customer_id.as_str()) else {
             continue;
         };
         let staff = staff_ids.intern(&e.staff_id);
-        if staff as usize == seqs.len() {
-            seqs.push(Vec::new());
-        }
-        seqs[staff as usize].push(u64::try_from(e.seq).unwrap_or(0));
+        let kind = if e.reveal {
+            ExposureKind::Reveal
+        } else {
+            ExposureKind::View
+        };
         exposures.push(Exposure {
             staff,
             customer,
-            kind: if e.reveal {
-                ExposureKind::Reveal
-            } else {
-                ExposureKind::View
-            },
-            at: e.at,
+            kind,
+            at: e.first_at,
         });
+        if e.last_at != e.first_at {
+            exposures.push(Exposure {
+                staff,
+                customer,
+                kind,
+                at: e.last_at,
+            });
+        }
     }
+    let people = staff_ids.names().len();
     let mut staff: Vec<Staff> = vec![
         Staff {
             org: String::new(),
             holdings_weight: 0.0,
         };
-        seqs.len()
+        people
     ];
-    let mut holdings = vec![0u64; seqs.len()];
-    for h in store
-        .holdings(staff_ids.names(), options.since, options.until)
-        .await?
-    {
+    let mut holdings = vec![0u64; people];
+    for h in store.holdings(staff_ids.names(), options.until).await? {
         if let Some(k) = staff_ids.get(&h.staff_id) {
             let s = &mut staff[k as usize];
             s.org = h.org;
@@ -358,7 +365,7 @@ pub async fn trace(
             holdings[k as usize] = h.revealed + h.viewed_only;
         }
     }
-    progress(Step::Gathered(exposures.len()));
+    progress(Step::Gathered(found.len()));
 
     let ranked = rank::rank(&customers, &exposures, &staff, &params)?;
     progress(Step::Ranked);
@@ -423,10 +430,20 @@ pub async fn trace(
         ring: (!ranked.ring.members.is_empty()).then(|| ring_report(&ranked.ring)),
         org_rings: ranked.org_rings.iter().map(ring_report).collect(),
     };
-    let entries = listed
-        .iter()
-        .map(|s| std::mem::take(&mut seqs[s.staff as usize]))
-        .collect();
+    // The evidence: only the listed suspects' ledger entries are read, each person's
+    // accesses in the window kept if they were of a leaked customer.
+    let mut entries = Vec::with_capacity(listed.len());
+    for s in &listed {
+        let seqs = store
+            .exposure_seqs(&name(s.staff), options.since, options.until)
+            .await?;
+        entries.push(
+            seqs.into_iter()
+                .filter(|(_, customer)| customer_key.contains_key(customer.as_str()))
+                .map(|(seq, _)| u64::try_from(seq).unwrap_or(0))
+                .collect(),
+        );
+    }
     Ok(Trace { report, entries })
 }
 

@@ -102,7 +102,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
         bar.set_message(match step {
             Step::Read(rows) => format!("{rows} rows"),
             Step::Matched(customers) => format!("{customers} customers"),
-            Step::Gathered(exposures) => format!("{exposures} accesses"),
+            Step::Gathered(pairs) => format!("{pairs} people × customers exposed"),
             Step::Ranked => "ranked".to_owned(),
         });
         bar.inc(1);

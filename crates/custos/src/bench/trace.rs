@@ -14,12 +14,13 @@
 //!    of each leaked row's normalised number: what matching computes before its lookups).
 //! 2. **Trace** `--runs` times: [`custos_trace::trace`] on the leaked file's bytes, the
 //!    whole window, timing each [`Step`] as the progress callback hears of it: read
-//!    (parse and normalise), match (blind indexes and lookups), gather (exposures of the
-//!    matched customers and the holdings of the people exposed, from the access log)
-//!    and rank.
+//!    (parse and normalise), match (blind indexes and lookups), gather (who was exposed
+//!    to the matched customers and the holdings of the people exposed, from the access
+//!    index's summaries) and rank; what follows ranking (the listed suspects' evidence
+//!    entries and the report) is `report_s`.
 //! 3. **Breakdown** (once, after the runs): the match step's keyed hashes and its
-//!    lookups ([`Store::customers_by_indexes`]), and the gather step's two reads of the
-//!    access log ([`Store::exposures`] and [`Store::holdings`]), each timed on its own.
+//!    lookups ([`Store::customers_by_indexes`]), and the gather step's two reads
+//!    ([`Store::exposures`] and [`Store::holdings`]), each timed on its own.
 //!
 //! Output: one JSON line per run and one summary line (medians) on stdout, appended to
 //! `target/bench/results.jsonl`. No phone number is ever printed.
@@ -265,11 +266,11 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
             match step {
                 Step::Read(n) => line["rows_with_identifier"] = json!(n),
                 Step::Matched(n) => line["customers_matched"] = json!(n),
-                Step::Gathered(n) => line["exposures"] = json!(n),
+                Step::Gathered(n) => line["exposed_pairs"] = json!(n),
                 Step::Ranked => {}
             }
         }
-        // What is left after ranking: building the report.
+        // What is left after ranking: the evidence entries and the report.
         line["report_s"] = json!(secs(start.elapsed() - previous.duration_since(start)));
         let r = &traced.report;
         counts = json!({
@@ -328,12 +329,12 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         exposed.sort_unstable();
         exposed.dedup();
         let holdings = store
-            .holdings(&exposed, 0, i64::MAX)
+            .holdings(&exposed, i64::MAX)
             .await
             .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
         let holdings_s = secs(t.elapsed());
         summary["gather_breakdown"] = json!({
-            "exposures_s": exposures_s, "exposures": exposures.len(),
+            "exposures_s": exposures_s, "exposed_pairs": exposures.len(),
             "holdings_s": holdings_s, "holdings_staff": holdings.len(),
         });
     }
