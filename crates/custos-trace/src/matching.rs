@@ -2,7 +2,7 @@
 //! indexes only (the vault is never decrypted). The normalised values live only until
 //! their keyed hashes are computed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use custos_crypto::{IndexKind, Keyring};
 use custos_store::{IndexColumn, Store, StoreError};
@@ -26,7 +26,6 @@ pub struct Matched {
 
 /// The identifiers of one kind, and for each row which of them it holds.
 struct Column {
-    kind: IndexKind,
     store: IndexColumn,
     /// Distinct blind indexes (hex), numbered in first-seen order.
     indexes: Interner,
@@ -34,21 +33,55 @@ struct Column {
     rows: Vec<Vec<u32>>,
 }
 
-impl Column {
-    fn new(kind: IndexKind, store: IndexColumn, rows: usize) -> Column {
-        Column {
-            kind,
-            store,
-            indexes: Interner::default(),
-            rows: vec![Vec::new(); rows],
-        }
-    }
+/// One row's blind indexes (hex): its phones', emails' and account ids'.
+pub type RowIndexes = [Vec<String>; 3];
 
-    fn add(&mut self, keyring: &Keyring, row: usize, normalized: &str) {
-        let hex = keyring.blind_index(self.kind, normalized).to_hex();
-        let number = self.indexes.intern(&hex);
-        self.rows[row].push(number);
-    }
+/// The kinds of identifier matched, with the store column of each.
+const KINDS: [(IndexKind, IndexColumn); 3] = [
+    (IndexKind::Phone, IndexColumn::Phone),
+    (IndexKind::Email, IndexColumn::Email),
+    (IndexKind::AccountId, IndexColumn::AccountId),
+];
+
+/// The blind indexes of each row's identifiers, in row order. The keyed hashes dominate
+/// matching's own work (one HMAC per identifier), so the rows are split over the
+/// available cores.
+pub fn hash_rows(keyring: &Keyring, rows: &[LeakRow]) -> Vec<RowIndexes> {
+    let hash = |rows: &[LeakRow]| -> Vec<RowIndexes> {
+        rows.iter()
+            .map(|row| {
+                let of = |kind: IndexKind, values: &[String]| -> Vec<String> {
+                    values
+                        .iter()
+                        .map(|v| keyring.blind_index(kind, v).to_hex())
+                        .collect()
+                };
+                [
+                    of(KINDS[0].0, &row.phones),
+                    of(KINDS[1].0, &row.emails),
+                    of(KINDS[2].0, &row.account_ids),
+                ]
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = rows.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rows
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || hash(part)))
+            .collect();
+        // Hashing has no failure on any input; a panic there is a bug, raised again here
+        // as it would be on one thread.
+        parts
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Matches `rows` against the vault's blind indexes.
@@ -61,32 +94,31 @@ pub async fn match_rows(
     keyring: &Keyring,
     rows: &[LeakRow],
 ) -> Result<Matched, StoreError> {
-    let mut columns = [
-        Column::new(IndexKind::Phone, IndexColumn::Phone, rows.len()),
-        Column::new(IndexKind::Email, IndexColumn::Email, rows.len()),
-        Column::new(IndexKind::AccountId, IndexColumn::AccountId, rows.len()),
-    ];
-    for (i, row) in rows.iter().enumerate() {
-        for phone in &row.phones {
-            columns[0].add(keyring, i, phone);
-        }
-        for email in &row.emails {
-            columns[1].add(keyring, i, email);
-        }
-        for account in &row.account_ids {
-            columns[2].add(keyring, i, account);
+    let mut columns = KINDS.map(|(_, store)| Column {
+        store,
+        indexes: Interner::default(),
+        rows: vec![Vec::new(); rows.len()],
+    });
+    for (i, hashed) in hash_rows(keyring, rows).into_iter().enumerate() {
+        for (column, hexes) in columns.iter_mut().zip(hashed) {
+            for hex in hexes {
+                let number = column.indexes.intern(&hex);
+                column.rows[i].push(number);
+            }
         }
     }
     // Per column, per distinct index: the customers stored under it.
     let mut found: Vec<Vec<Vec<String>>> = Vec::with_capacity(columns.len());
     for column in &columns {
         let mut by_index = vec![Vec::new(); column.indexes.names().len()];
-        for (index, customer) in store
-            .customers_by_indexes(column.store, column.indexes.names())
-            .await?
-        {
-            if let Some(p) = column.indexes.get(&index) {
-                by_index[p as usize].push(customer);
+        if !by_index.is_empty() {
+            for (index, customer) in store
+                .customers_by_indexes(column.store, column.indexes.names())
+                .await?
+            {
+                if let Some(p) = column.indexes.get(&index) {
+                    by_index[p as usize].push(customer);
+                }
             }
         }
         found.push(by_index);
@@ -94,22 +126,23 @@ pub async fn match_rows(
 
     let mut matched = Matched::default();
     let mut seen: HashSet<&str> = HashSet::new();
+    // Reused for every row: most rows name one customer, so a sorted vector beats a set.
+    let mut named: Vec<&str> = Vec::new();
     for i in 0..rows.len() {
-        let named: BTreeSet<&str> = columns
-            .iter()
-            .zip(&found)
-            .flat_map(|(column, by_index)| {
-                column.rows[i]
-                    .iter()
-                    .flat_map(move |&p| by_index[p as usize].iter().map(String::as_str))
-            })
-            .collect();
+        named.clear();
+        for (column, by_index) in columns.iter().zip(&found) {
+            for &p in &column.rows[i] {
+                named.extend(by_index[p as usize].iter().map(String::as_str));
+            }
+        }
+        named.sort_unstable();
+        named.dedup();
         match named.len() {
             0 => matched.rows_unmatched += 1,
             1 => matched.rows_matched += 1,
             _ => matched.rows_ambiguous += 1,
         }
-        for customer in named {
+        for &customer in &named {
             if seen.insert(customer) {
                 matched.customers.push(customer.to_owned());
             }

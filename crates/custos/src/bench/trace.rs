@@ -299,11 +299,9 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         // The match step's two parts: the keyed hashes, and the lookups.
         let t = Instant::now();
         let mut seen = std::collections::HashSet::new();
-        let indexes: Vec<String> = leak
-            .rows
-            .iter()
-            .flat_map(|r| r.phones.iter())
-            .map(|p| keyring.blind_index(IndexKind::Phone, p).to_hex())
+        let indexes: Vec<String> = custos_trace::matching::hash_rows(keyring, &leak.rows)
+            .into_iter()
+            .flat_map(|[phones, _, _]| phones)
             .filter(|h| seen.insert(h.clone()))
             .collect();
         let hash_s = secs(t.elapsed());
