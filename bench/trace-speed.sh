@@ -24,6 +24,7 @@ mkdir -p "$OUT"
 
 python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
 cargo build --release -p custos >&2
+CUSTOS="${CARGO_TARGET_DIR:-target}/release/custos"
 
 reuse=()
 if [ "${REUSE:-0}" = 1 ] && [ -f "$DIR/custos.db" ]; then
@@ -36,7 +37,7 @@ COMMIT=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- crates/custos-trace crates/custos-store crates/custos-crypto crates/custos/src || COMMIT="$COMMIT-dirty"
 echo "== machine: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB RAM, commit $COMMIT, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-./target/release/custos bench trace --dir "$DIR" --customers "$CUSTOMERS" --records "$RECORDS" \
+"$CUSTOS" bench trace --dir "$DIR" --customers "$CUSTOMERS" --records "$RECORDS" \
   --staff "$STAFF" --leak-rows "$LEAK_ROWS" --runs "$RUNS" --export "$DIR/csv" "${reuse[@]}" \
   | tee "$OUT/trace-custos.jsonl"
 python3 bench/trace_duckdb.py "$DIR/csv" "$RUNS" | tee "$OUT/trace-duckdb.jsonl" | tee -a "$OUT/results.jsonl"
