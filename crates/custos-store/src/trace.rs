@@ -2,7 +2,7 @@
 //! exposed to them in a time window, and how much each person held. All of it reads
 //! blind indexes and the access index only: no customer field is decrypted. The
 //! per-pair and per-person summaries (`access_holdings`, `staff_holdings`) are kept by
-//! the database as access records are inserted (migration `0003_holdings`), so a trace
+//! the database as access records are inserted (migration `0004_holdings`), so a trace
 //! over the whole log reads no access record except for its evidence.
 
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ const LOOKUP_BATCH: usize = 50_000;
 
 /// Per index column (phone, email, account id): each index of the array joined to the
 /// customers under it, through the covering index `(…_idx, id)` (migration
-/// `0004_blind_index_lookup`). `CROSS JOIN` makes SQLite walk the array and seek the
+/// `0005_blind_index_lookup`). `CROSS JOIN` makes SQLite walk the array and seek the
 /// index, never the other way round.
 const LOOKUP_SQLITE: [&str; 3] = [
     "SELECT j.value, c.id FROM json_each($1) AS j CROSS JOIN customers AS c ON c.phone_idx = j.value",

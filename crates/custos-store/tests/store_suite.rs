@@ -1242,13 +1242,13 @@ async fn sqlite_migration_fills_holdings_of_records_indexed_before() {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    // Back to the schema before migration `0003_holdings` (its tables, trigger and
+    // Back to the schema before migration `0004_holdings` (its tables, trigger and
     // record gone), so that reopening runs it on the records already indexed.
     for sql in [
         "DROP TRIGGER access_records_holdings",
         "DROP TABLE access_holdings",
         "DROP TABLE staff_holdings",
-        "DELETE FROM _sqlx_migrations WHERE version = 3",
+        "DELETE FROM _sqlx_migrations WHERE version = 4",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
@@ -1289,7 +1289,7 @@ async fn postgres_migration_fills_holdings_of_records_indexed_before() {
                 "DROP FUNCTION access_records_holdings()",
                 "DROP TABLE access_holdings",
                 "DROP TABLE staff_holdings",
-                "DELETE FROM _sqlx_migrations WHERE version = 3",
+                "DELETE FROM _sqlx_migrations WHERE version = 4",
             ] {
                 sqlx::query(sql).execute(&mut conn).await.unwrap();
             }
