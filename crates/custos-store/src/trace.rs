@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::error::db_err;
 use crate::{IndexColumn, Pools, Store, StoreError, builder_for};
 
-/// Values bound per statement: well under SQLite's limit of 32,766 variables and
+/// Staff ids bound per `IN (…)` list: well under SQLite's limit of 32,766 variables and
 /// PostgreSQL's of 65,535.
 const BATCH: usize = 1000;
 
@@ -44,9 +44,25 @@ pub struct Holdings {
     pub viewed_only: u64,
 }
 
-/// Blind indexes looked up per statement, bound as one JSON array: one statement instead
-/// of a thousand-value `IN` list per thousand indexes.
+/// Values looked up per statement (blind indexes, customer ids), bound as one JSON array:
+/// one statement instead of a thousand-value `IN` list per thousand values.
 const LOOKUP_BATCH: usize = 50_000;
+
+/// `values`, distinct and in (SQLite's) index order, as JSON arrays of at most
+/// [`LOOKUP_BATCH`]: consecutive lookups then walk the index's pages forward instead of
+/// jumping about it.
+fn sorted_json_batches(values: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut sorted: Vec<&str> = values.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
+        .chunks(LOOKUP_BATCH)
+        .map(|chunk| {
+            serde_json::to_string(chunk)
+                .map_err(|_| StoreError::Database("cannot encode lookup values".into()))
+        })
+        .collect()
+}
 
 /// Per index column (phone, email, account id): each index of the array joined to the
 /// customers under it, through the covering index `(…_idx, id)` (migration
@@ -91,14 +107,27 @@ struct HoldingsRow {
     viewed_only: i64,
 }
 
-/// The pairs of the leaked customers with any access in the window; bound in order: the
-/// end, the start, then the customer ids of the `IN (…)` list.
-const SELECT_PAIRS: &str = "SELECT customer_id, staff_id, first_at, last_at, revealed_at \
-     FROM access_holdings WHERE first_at < ";
+/// The pairs of the customers of a JSON array (`$1`) with any access in the window
+/// (`$2` its end, `$3` its start), through `access_holdings`' primary key.
+const SELECT_PAIRS_SQLITE: &str = "SELECT h.customer_id, h.staff_id, h.first_at, h.last_at, \
+     h.revealed_at FROM json_each($1) AS j CROSS JOIN access_holdings AS h \
+     ON h.customer_id = j.value WHERE h.first_at < $2 AND h.last_at >= $3";
+const SELECT_PAIRS_POSTGRES: &str = "SELECT h.customer_id, h.staff_id, h.first_at, h.last_at, \
+     h.revealed_at FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
+     JOIN access_holdings AS h ON h.customer_id = j.value \
+     WHERE h.first_at < $2 AND h.last_at >= $3";
 
-const SELECT_RECORDS: &str = "SELECT at, staff_id, customer_id, action \
-     FROM access_records WHERE decision = 'allow' AND action IN ('view', 'reveal') \
-     AND at >= ";
+/// The allowed views and reveals of the customers of a JSON array (`$1`) in the window
+/// (`$2` its start, `$3` its end).
+const SELECT_RECORDS_SQLITE: &str = "SELECT r.at, r.staff_id, r.customer_id, r.action \
+     FROM json_each($1) AS j CROSS JOIN access_records AS r ON r.customer_id = j.value \
+     WHERE r.decision = 'allow' AND r.action IN ('view', 'reveal') \
+     AND r.at >= $2 AND r.at < $3";
+const SELECT_RECORDS_POSTGRES: &str = "SELECT r.at, r.staff_id, r.customer_id, r.action \
+     FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
+     JOIN access_records AS r ON r.customer_id = j.value \
+     WHERE r.decision = 'allow' AND r.action IN ('view', 'reveal') \
+     AND r.at >= $2 AND r.at < $3";
 
 const SELECT_SEQS: &str = "SELECT seq, customer_id FROM access_records \
      WHERE decision = 'allow' AND action IN ('view', 'reveal') \
@@ -142,13 +171,8 @@ impl Store {
             IndexColumn::Email => 1,
             IndexColumn::AccountId => 2,
         };
-        // In index order, so that consecutive lookups walk the index's pages forward.
-        let mut sorted: Vec<&str> = indexes.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
         let mut out = Vec::new();
-        for chunk in sorted.chunks(LOOKUP_BATCH) {
-            let json = serde_json::to_string(chunk)
-                .map_err(|_| StoreError::Database("cannot encode blind indexes".into()))?;
+        for json in sorted_json_batches(indexes)? {
             let rows: Vec<(String, String)> = with_pool!(self, |pool, sql = {
                 sqlite: LOOKUP_SQLITE[k],
                 postgres: LOOKUP_POSTGRES[k],
@@ -180,19 +204,18 @@ impl Store {
     ) -> Result<Vec<Exposure>, StoreError> {
         let mut out = Vec::new();
         let mut straddling: Vec<String> = Vec::new();
-        for chunk in customer_ids.chunks(BATCH) {
-            let rows: Vec<PairRow> = with_pool!(self, |pool| {
-                let mut qb = builder_for(pool, SELECT_PAIRS);
-                qb.push_bind(until)
-                    .push(" AND last_at >= ")
-                    .push_bind(since)
-                    .push(" AND customer_id IN (");
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_str());
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        for json in sorted_json_batches(customer_ids)? {
+            let rows: Vec<PairRow> = with_pool!(self, |pool, sql = {
+                sqlite: SELECT_PAIRS_SQLITE,
+                postgres: SELECT_PAIRS_POSTGRES,
+            }| {
+                sqlx::query_as(sql)
+                    .bind(json)
+                    .bind(until)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?
             });
             for r in rows {
                 if r.first_at >= since && r.last_at < until {
@@ -235,19 +258,18 @@ impl Store {
         until: i64,
     ) -> Result<Vec<Exposure>, StoreError> {
         let mut pairs: HashMap<(String, String), Exposure> = HashMap::new();
-        for chunk in customer_ids.chunks(BATCH) {
-            let rows: Vec<RecordRow> = with_pool!(self, |pool| {
-                let mut qb = builder_for(pool, SELECT_RECORDS);
-                qb.push_bind(since)
-                    .push(" AND at < ")
-                    .push_bind(until)
-                    .push(" AND customer_id IN (");
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_str());
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        for json in sorted_json_batches(customer_ids)? {
+            let rows: Vec<RecordRow> = with_pool!(self, |pool, sql = {
+                sqlite: SELECT_RECORDS_SQLITE,
+                postgres: SELECT_RECORDS_POSTGRES,
+            }| {
+                sqlx::query_as(sql)
+                    .bind(json)
+                    .bind(since)
+                    .bind(until)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?
             });
             for r in rows {
                 let reveal = r.action == "reveal";
