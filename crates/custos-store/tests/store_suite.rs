@@ -726,12 +726,15 @@ fn constructed_log() -> Vec<AccessRecord> {
         .collect()
 }
 
+/// An exposure as compared: person, customer, first and last access, revealed.
+type ExposureRow = (String, String, i64, i64, bool);
+
 /// What `exposures` and `holdings` must say, computed from the records themselves.
 fn expected_from_records(
     log: &[AccessRecord],
     since: i64,
     until: i64,
-) -> (Vec<(String, String, i64, i64, bool)>, Vec<Holdings>) {
+) -> (Vec<ExposureRow>, Vec<Holdings>) {
     use std::collections::BTreeMap;
     let exposing =
         |r: &&AccessRecord| r.decision == "allow" && (r.action == "view" || r.action == "reveal");
