@@ -8,7 +8,8 @@
 #
 # Environment: TRACE_BENCH_DIR (where the data goes; default target/bench/trace-data,
 # removed at the end unless KEEP=1), REUSE=1 to trace a store generated earlier in the
-# same place, STAFF (default 2000). Needs python3 with duckdb (`pip install duckdb`).
+# same place, STAFF (default 2000), CARGO_TARGET_DIR (where the binary is built). Needs
+# python3 with duckdb (`pip install duckdb`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
