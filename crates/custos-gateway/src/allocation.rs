@@ -5,19 +5,19 @@
 //! With `[canaries] allocation_rate` above 0, each case the CRM opens for a person is
 //! followed, with that chance (`allocation_rate_self_requested` instead, if higher, for a
 //! case the person asked for themselves: how one reaches customers no contact brought),
-//! by a case Custos opens for them on a canary: an ordinary
-//! looking case (the trigger's channel and contact, a reason from `case_reasons`) whose
-//! customer is synthetic. A person who harvests their queue takes the canary with the
+//! by a case Custos opens for them on a canary: an ordinary-looking case (the trigger's
+//! channel and contact, a reason from `case_reasons`) whose customer is synthetic. A person who harvests their queue takes the canary with the
 //! rest, so a leaked list that carries it names them. This module owns the invariant
 //! "a canary goes to at most one person of a peer group (organisation and role)": the
 //! store's unique key on (canary, peer group) decides races, and the least held canary
 //! is chosen first, so overlaps between people stay as few as the pool allows.
 //!
 //! Durability order, for one allocation:
-//! 1. the claim (`canary_allocations`): harmless alone, it only keeps the canary from
-//!    the person's peers;
-//! 2. the ledger entry ([`ALLOCATE_CANARY`], as the system): from here the detector
-//!    exempts this person's own touches of this canary;
+//! 1. the claim (`canary_allocations`): it keeps the canary from the person's peers and,
+//!    read by a restarting detector, exempts the person; alone (the steps below failed) it
+//!    can only exempt their searches of a canary they have no case to open;
+//! 2. the ledger entry ([`ALLOCATE_CANARY`], as the system): the record of the act; the
+//!    running detector exempts this person's own touches of this canary from here;
 //! 3. the case: only now can the person open the canary.
 //!
 //! A failure stops the allocation where it is and never fails the CRM's request.
