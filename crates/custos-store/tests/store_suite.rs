@@ -42,11 +42,30 @@ where
     }
 }
 
-/// Runs `test` on a fresh PostgreSQL database, dropping it afterwards (also when the test
-/// fails).
+/// Runs `test` on a fresh PostgreSQL store, dropping its database afterwards (also when
+/// the test fails).
 async fn run_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(Store) -> Fut,
+    F: FnOnce(Store) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    with_postgres_database(|url| async move {
+        let store = Store::open_postgres(&url, 4).await.expect("open postgres");
+        assert_eq!(store.backend(), Backend::Postgres);
+        let outcome = tokio::spawn(test(store.clone())).await;
+        store.close().await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    })
+    .await;
+}
+
+/// Runs `test` with the URL of a fresh PostgreSQL database, dropped afterwards (also when
+/// the test fails); skipped with `TEST_SKIP_POSTGRES=1`.
+async fn with_postgres_database<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
@@ -69,12 +88,7 @@ where
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let store = Store::open_postgres(&with_database(&admin_url, &name), 4)
-        .await
-        .expect("open postgres");
-    assert_eq!(store.backend(), Backend::Postgres);
-    let outcome = tokio::spawn(test(store.clone())).await;
-    store.close().await;
+    let outcome = tokio::spawn(test(with_database(&admin_url, &name))).await;
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -1266,55 +1280,29 @@ async fn sqlite_migration_fills_holdings_of_records_indexed_before() {
 
 #[tokio::test]
 async fn postgres_migration_fills_holdings_of_records_indexed_before() {
-    if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-        return;
-    }
-    let admin_url =
-        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    let name = unique_database_name();
-    // The name is generated here from digits only, so formatting it into SQL is safe.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = with_database(&admin_url, &name);
-    let log = constructed_log();
-    let outcome = tokio::spawn({
-        let url = url.clone();
-        async move {
-            let store = Store::open_postgres(&url, 2).await.unwrap();
-            store.append_access(&log[..450]).await.unwrap();
-            store.close().await;
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            for sql in [
-                "DROP TRIGGER access_records_holdings ON access_records",
-                "DROP FUNCTION access_records_holdings()",
-                "DROP TABLE access_holdings",
-                "DROP TABLE staff_holdings",
-                "DELETE FROM _sqlx_migrations WHERE version = 4",
-            ] {
-                sqlx::query(sql).execute(&mut conn).await.unwrap();
-            }
-            conn.close().await.unwrap();
-            let store = Store::open_postgres(&url, 2).await.unwrap();
-            assert_summaries_match(&store, &log[..450]).await;
-            store.append_access(&log[400..]).await.unwrap();
-            assert_summaries_match(&store, &log).await;
-            store.close().await;
+    with_postgres_database(|url| async move {
+        let log = constructed_log();
+        let store = Store::open_postgres(&url, 2).await.unwrap();
+        store.append_access(&log[..450]).await.unwrap();
+        store.close().await;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            "DROP TRIGGER access_records_holdings ON access_records",
+            "DROP FUNCTION access_records_holdings()",
+            "DROP TABLE access_holdings",
+            "DROP TABLE staff_holdings",
+            "DELETE FROM _sqlx_migrations WHERE version = 4",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
         }
+        conn.close().await.unwrap();
+        let store = Store::open_postgres(&url, 2).await.unwrap();
+        assert_summaries_match(&store, &log[..450]).await;
+        store.append_access(&log[400..]).await.unwrap();
+        assert_summaries_match(&store, &log).await;
+        store.close().await;
     })
     .await;
-    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await;
-    let _ = admin.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-    dropped.unwrap();
 }
 
 #[tokio::test]
