@@ -64,22 +64,38 @@ fn sorted_json_batches(values: &[String]) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
+/// One statement over the values of the JSON array bound as `$1` (`j.value`), spelled
+/// for each backend: `(SQLite, PostgreSQL)`. On SQLite, `CROSS JOIN` makes the planner
+/// walk the array and seek the joined table's index, never the other way round.
+macro_rules! over_json_array {
+    ($select:literal, $join:literal) => {
+        (
+            concat!($select, " FROM json_each($1) AS j CROSS JOIN ", $join),
+            concat!(
+                $select,
+                " FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) JOIN ",
+                $join
+            ),
+        )
+    };
+}
+
 /// Per index column (phone, email, account id): each index of the array joined to the
 /// customers under it, through the covering index `(…_idx, id)` (migration
-/// `0005_blind_index_lookup`). `CROSS JOIN` makes SQLite walk the array and seek the
-/// index, never the other way round.
-const LOOKUP_SQLITE: [&str; 3] = [
-    "SELECT j.value, c.id FROM json_each($1) AS j CROSS JOIN customers AS c ON c.phone_idx = j.value",
-    "SELECT j.value, c.id FROM json_each($1) AS j CROSS JOIN customers AS c ON c.email_idx = j.value",
-    "SELECT j.value, c.id FROM json_each($1) AS j CROSS JOIN customers AS c ON c.account_idx = j.value",
-];
-const LOOKUP_POSTGRES: [&str; 3] = [
-    "SELECT j.value, c.id FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
-     JOIN customers AS c ON c.phone_idx = j.value",
-    "SELECT j.value, c.id FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
-     JOIN customers AS c ON c.email_idx = j.value",
-    "SELECT j.value, c.id FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
-     JOIN customers AS c ON c.account_idx = j.value",
+/// `0005_blind_index_lookup`).
+const LOOKUP: [(&str, &str); 3] = [
+    over_json_array!(
+        "SELECT j.value, c.id",
+        "customers AS c ON c.phone_idx = j.value"
+    ),
+    over_json_array!(
+        "SELECT j.value, c.id",
+        "customers AS c ON c.email_idx = j.value"
+    ),
+    over_json_array!(
+        "SELECT j.value, c.id",
+        "customers AS c ON c.account_idx = j.value"
+    ),
 ];
 
 #[derive(sqlx::FromRow)]
@@ -109,25 +125,20 @@ struct HoldingsRow {
 
 /// The pairs of the customers of a JSON array (`$1`) with any access in the window
 /// (`$2` its end, `$3` its start), through `access_holdings`' primary key.
-const SELECT_PAIRS_SQLITE: &str = "SELECT h.customer_id, h.staff_id, h.first_at, h.last_at, \
-     h.revealed_at FROM json_each($1) AS j CROSS JOIN access_holdings AS h \
-     ON h.customer_id = j.value WHERE h.first_at < $2 AND h.last_at >= $3";
-const SELECT_PAIRS_POSTGRES: &str = "SELECT h.customer_id, h.staff_id, h.first_at, h.last_at, \
-     h.revealed_at FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
-     JOIN access_holdings AS h ON h.customer_id = j.value \
-     WHERE h.first_at < $2 AND h.last_at >= $3";
+const SELECT_PAIRS: (&str, &str) = over_json_array!(
+    "SELECT h.customer_id, h.staff_id, h.first_at, h.last_at, h.revealed_at",
+    "access_holdings AS h ON h.customer_id = j.value \
+     WHERE h.first_at < $2 AND h.last_at >= $3"
+);
 
 /// The allowed views and reveals of the customers of a JSON array (`$1`) in the window
 /// (`$2` its start, `$3` its end).
-const SELECT_RECORDS_SQLITE: &str = "SELECT r.at, r.staff_id, r.customer_id, r.action \
-     FROM json_each($1) AS j CROSS JOIN access_records AS r ON r.customer_id = j.value \
+const SELECT_RECORDS: (&str, &str) = over_json_array!(
+    "SELECT r.at, r.staff_id, r.customer_id, r.action",
+    "access_records AS r ON r.customer_id = j.value \
      WHERE r.decision = 'allow' AND r.action IN ('view', 'reveal') \
-     AND r.at >= $2 AND r.at < $3";
-const SELECT_RECORDS_POSTGRES: &str = "SELECT r.at, r.staff_id, r.customer_id, r.action \
-     FROM jsonb_array_elements_text($1::TEXT::JSONB) AS j(value) \
-     JOIN access_records AS r ON r.customer_id = j.value \
-     WHERE r.decision = 'allow' AND r.action IN ('view', 'reveal') \
-     AND r.at >= $2 AND r.at < $3";
+     AND r.at >= $2 AND r.at < $3"
+);
 
 const SELECT_SEQS: &str = "SELECT seq, customer_id FROM access_records \
      WHERE decision = 'allow' AND action IN ('view', 'reveal') \
@@ -174,8 +185,8 @@ impl Store {
         let mut out = Vec::new();
         for json in sorted_json_batches(indexes)? {
             let rows: Vec<(String, String)> = with_pool!(self, |pool, sql = {
-                sqlite: LOOKUP_SQLITE[k],
-                postgres: LOOKUP_POSTGRES[k],
+                sqlite: LOOKUP[k].0,
+                postgres: LOOKUP[k].1,
             }| {
                 sqlx::query_as(sql)
                     .bind(json)
@@ -206,8 +217,8 @@ impl Store {
         let mut straddling: Vec<String> = Vec::new();
         for json in sorted_json_batches(customer_ids)? {
             let rows: Vec<PairRow> = with_pool!(self, |pool, sql = {
-                sqlite: SELECT_PAIRS_SQLITE,
-                postgres: SELECT_PAIRS_POSTGRES,
+                sqlite: SELECT_PAIRS.0,
+                postgres: SELECT_PAIRS.1,
             }| {
                 sqlx::query_as(sql)
                     .bind(json)
@@ -260,8 +271,8 @@ impl Store {
         let mut pairs: HashMap<(String, String), Exposure> = HashMap::new();
         for json in sorted_json_batches(customer_ids)? {
             let rows: Vec<RecordRow> = with_pool!(self, |pool, sql = {
-                sqlite: SELECT_RECORDS_SQLITE,
-                postgres: SELECT_RECORDS_POSTGRES,
+                sqlite: SELECT_RECORDS.0,
+                postgres: SELECT_RECORDS.1,
             }| {
                 sqlx::query_as(sql)
                     .bind(json)
