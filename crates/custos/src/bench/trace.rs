@@ -130,13 +130,9 @@ fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
+/// The detector's median, 0 for no runs.
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    custos_detector::baseline::median(&mut v).unwrap_or(0.0)
 }
 
 /// The 11-digit mobile number of customer (or outsider) `i`: distinct for every `i`
