@@ -13,8 +13,8 @@
 //! (ledger order is not exactly time order) counts in the current day.
 //!
 //! Cases: the origins of open cases ([`CaseOrigins`]) are taken from every record,
-//! including those of roles the person model ignores (the CRM integration opens the
-//! cases), and expire when a day closes.
+//! including those of roles the person model ignores (the system's own canary cases),
+//! and expire when a day closes.
 
 use std::collections::HashMap;
 
@@ -68,11 +68,9 @@ impl Default for ModelConfig {
             peer_window_days: 7,
             learn_flagged_days: false,
             // `customer`: customers reading their own accesses (access transparency).
-            ignore_roles: vec![
-                "system".to_owned(),
-                "integration".to_owned(),
-                "customer".to_owned(),
-            ],
+            // Integrations and admins are watched like people: a stolen CRM token is
+            // the first thing a harvester would use.
+            ignore_roles: vec!["system".to_owned(), "customer".to_owned()],
         }
     }
 }
@@ -253,7 +251,7 @@ impl Model {
             return Vec::new();
         }
         self.state.last_seq = record.seq;
-        // Before the role filter: cases are opened by the CRM integration, an ignored role.
+        // Before the role filter: the system opens canary cases, and it is an ignored role.
         self.state
             .cases
             .observe(record, &self.state.config.features);
@@ -743,8 +741,9 @@ mod tests {
         for r in &traffic() {
             model.observe(r);
         }
-        // The CRM is not watched, but the facts of its cases were kept.
-        assert!(model.person_values("crm").is_none());
+        // The CRM is watched like a person (its own day: opening cases reads no one),
+        // and the facts of its cases were kept for the assignees.
+        assert_eq!(value(&model, "crm", Feature::DistinctCustomers), Some(0.0));
         assert_eq!(
             value(&model, "alice", Feature::DistinctCustomers),
             Some(2.0)

@@ -25,8 +25,9 @@
 use custos_access::entry::ALLOCATE_CANARY;
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 
-use crate::api::{case_facts, new_case_id, reason_context};
+use crate::api::{case_facts, reason_context};
 use crate::exchange::SystemEvent;
+use crate::ids::new_case_id;
 use crate::vault::Opened;
 use crate::{ApiError, App};
 

@@ -21,6 +21,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller for a staff entry; `company_org` tells the company from partners.
+    pub fn of(staff: StaffRecord, company_org: &str) -> Caller {
+        let partner = staff.org != company_org;
+        Caller { staff, partner }
+    }
+
     /// The Cedar principal for this caller.
     pub fn principal(&self) -> custos_policy::Principal<'_> {
         custos_policy::Principal {
@@ -100,6 +106,5 @@ pub async fn authenticate(
         .staff_by_token_hash(&hash)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    let partner = staff.org != company_org;
-    Ok(Caller { staff, partner })
+    Ok(Caller::of(staff, company_org))
 }

@@ -22,11 +22,25 @@ use serde::de::DeserializeOwned;
 use crate::App;
 use crate::auth::{self, Caller, SessionCredential};
 use crate::error::ApiError;
+use crate::ids::IssuedId;
 use crate::quota::Charge;
 
 /// Request header with the time of a simulated request, unix milliseconds; accepted only
 /// by a server started with `--simulated-clock`.
 pub const SIMULATED_TIME_HEADER: &str = "x-custos-simulated-time";
+
+/// The latest simulated time accepted: the last millisecond of year 9999. Every time
+/// computed from a request's time (quota windows, link expiry, restriction ends) stays
+/// far inside `i64` from there.
+pub const MAX_SIMULATED_TIME_MS: i64 = 253_402_300_799_999;
+
+/// How far a caller's simulated time may fall behind the latest time they used: enough
+/// for a driver's overlapping work to arrive out of order (the simulator closes a case
+/// up to 25 minutes after the contact while the next slice starts 5 minutes later), and
+/// no more than the shortest quota window. Quotas themselves never judge a window at an
+/// earlier time than the latest (see [`crate::quota::Quotas::advance_clock`]), so the
+/// tolerance moves records, never ceilings.
+pub const SIMULATED_REWIND_TOLERANCE_MS: i64 = 60 * 60_000;
 
 /// Response header carrying the ledger index of the request's record.
 pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
@@ -34,6 +48,10 @@ pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
 /// Principal and role of records made by a customer reading their own accesses (no staff
 /// entry can have this role).
 pub const CUSTOMER_PRINCIPAL: &str = "customer";
+
+/// Prefix of the one fact recorded for a request that named an id of the wrong shape:
+/// `malformed:customer` or `malformed:case` (the value itself is never recorded).
+pub const MALFORMED: &str = "malformed:";
 
 /// Decision recorded for an answered request.
 pub const ALLOW: &str = "allow";
@@ -76,13 +94,15 @@ pub struct Exchange {
     client: Option<String>,
     action: &'static str,
     caller: Option<Caller>,
-    /// The customer the request concerned, if any.
-    pub customer_id: Option<String>,
+    /// The customer the request concerned, if any: always a well-formed issued id
+    /// ([`Exchange::name_customer`]), so no value sent where an id belongs reaches the
+    /// append-only ledger.
+    customer_id: Option<String>,
     /// Field names revealed or searched by; for `create_case`, the case's facts
     /// (`channel:…`, `contact:…`, `requested_by:…`: see [`custos_access::entry`]).
     pub fields: Vec<String>,
-    /// The case the request named, if any.
-    pub case_id: Option<String>,
+    /// The case the request named, if any; well-formed like `customer_id`.
+    case_id: Option<String>,
     /// What an administrative action acted on (a staff id, a token id); for
     /// `create_case`, the assignee.
     pub target: Option<String>,
@@ -94,6 +114,9 @@ pub struct Exchange {
     intent_index: Option<u64>,
     /// Whether the request came from a customer signed in with their access link.
     customer_principal: bool,
+    /// The kind of id the request named in a malformed way, if any (recorded without
+    /// its value).
+    malformed: Option<IssuedId>,
 }
 
 impl Exchange {
@@ -101,6 +124,35 @@ impl Exchange {
     /// request carried on a server with a simulated clock.
     pub fn at(&self) -> i64 {
         self.at
+    }
+
+    /// Names the customer the request concerns. An id not of the issued shape
+    /// ([`IssuedId::Customer`]) is refused as `invalid_id` and recorded only as
+    /// malformed ([`MALFORMED`]), never with its value: it may be a phone number.
+    pub fn name_customer(&mut self, id: &str) -> Result<(), ApiError> {
+        self.customer_id = self.well_formed(IssuedId::Customer, id)?;
+        Ok(())
+    }
+
+    /// Names the case the request concerns; checked like [`Exchange::name_customer`].
+    pub fn name_case(&mut self, id: &str) -> Result<(), ApiError> {
+        self.case_id = self.well_formed(IssuedId::Case, id)?;
+        Ok(())
+    }
+
+    /// The customer named so far.
+    pub fn customer(&self) -> Option<&str> {
+        self.customer_id.as_deref()
+    }
+
+    fn well_formed(&mut self, kind: IssuedId, id: &str) -> Result<Option<String>, ApiError> {
+        match kind.check(id) {
+            Ok(()) => Ok(Some(id.to_owned())),
+            Err(e) => {
+                self.malformed = Some(kind);
+                Err(e)
+            }
+        }
     }
 
     /// Records the request as made by a customer (signed in with a customer access
@@ -131,6 +183,7 @@ impl App {
             clock_error,
             intent_index: None,
             customer_principal: false,
+            malformed: None,
         }
     }
 
@@ -150,12 +203,14 @@ impl App {
         value
             .to_str()
             .ok()
+            // One spelling per time: digits only, no sign, no leading zero.
+            .filter(|v| !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<i64>().ok())
-            .filter(|t| *t > 0)
+            .filter(|t| (1..=MAX_SIMULATED_TIME_MS).contains(t))
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_simulated_time",
-                    "the simulated time is a positive whole number of unix milliseconds",
+                    format!("the simulated time is a whole number of unix milliseconds from 1 to {MAX_SIMULATED_TIME_MS} (the end of year 9999)"),
                 )
             })
     }
@@ -177,6 +232,20 @@ impl App {
         )
         .await?;
         ex.caller = Some(caller.clone());
+        if self.config.simulated_clock {
+            // Time moves forward per caller: going back to a used-up window is refused.
+            self.quotas
+                .advance_clock(&caller.staff.id, ex.at, SIMULATED_REWIND_TOLERANCE_MS)
+                .map_err(|latest| {
+                    ApiError::bad_request(
+                        "simulated_time_rewind",
+                        format!(
+                            "simulated time only moves forward for each caller: yours was already at {latest} (unix ms); a request may be at most {} minutes earlier",
+                            SIMULATED_REWIND_TOLERANCE_MS / 60_000
+                        ),
+                    )
+                })?;
+        }
         Ok(caller)
     }
 
@@ -327,7 +396,11 @@ impl App {
             role,
             action: ex.action.to_owned(),
             customer_id: ex.customer_id.clone(),
-            fields: ex.fields.clone(),
+            // A malformed id is recorded as such, never with its value.
+            fields: match ex.malformed {
+                Some(kind) => vec![format!("{MALFORMED}{}", kind.name())],
+                None => ex.fields.clone(),
+            },
             case_id: ex.case_id.clone(),
             target: ex.target.clone(),
             decision: decision.to_owned(),
@@ -526,6 +599,24 @@ pub fn valid_text_between(
         Err(ApiError::bad_request(
             "invalid_text",
             format!("{what} must be {min_chars} to {max_chars} characters"),
+        ))
+    } else {
+        no_control_characters(what, text)
+    }
+}
+
+/// Refuses text holding a control character (NUL, line breaks, escapes) or an invisible
+/// direction or width override: stored text is shown to people in the console and read
+/// by other systems, where such characters cut, hide or reorder what is displayed.
+pub fn no_control_characters(what: &str, text: &str) -> Result<(), ApiError> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if text.chars().any(hidden) {
+        Err(ApiError::bad_request(
+            "control_character",
+            format!("{what} must not contain control, direction or zero-width characters"),
         ))
     } else {
         Ok(())

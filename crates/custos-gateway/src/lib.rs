@@ -12,6 +12,7 @@ pub mod config;
 mod console;
 pub mod error;
 pub mod exchange;
+pub mod ids;
 pub mod mask;
 pub mod quota;
 pub mod vault;

@@ -110,9 +110,19 @@ struct Usage {
     reveals: VecDeque<i64>,
     /// One entry per search, oldest first.
     searches: VecDeque<i64>,
+    /// The latest time this person's counters were charged or asked at: windows are
+    /// judged at no earlier time, so a clock that goes back (a simulated one moved by
+    /// the caller, or a stepped system clock) never reopens a window.
+    latest: i64,
 }
 
 impl Usage {
+    /// `now`, or the latest time seen if that is later; remembers it.
+    fn clock(&mut self, now: i64) -> i64 {
+        self.latest = self.latest.max(now);
+        self.latest
+    }
+
     fn expire(&mut self, now: i64) {
         self.customers.retain(|_, first| *first > now - DAY_MS);
         while self.reveals.front().is_some_and(|t| *t <= now - HOUR_MS) {
@@ -227,6 +237,7 @@ impl Quotas {
         let limits = &limits;
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let usage = all.entry(staff.to_owned()).or_default();
+        let now = usage.clock(now);
         usage.expire(now);
         match charge {
             Charge::Customer { id, reveals } => {
@@ -281,11 +292,26 @@ impl Quotas {
         Ok(())
     }
 
+    /// Moves `staff`'s clock to `at`, refusing a time more than `tolerance_ms` before
+    /// the latest one seen for them (returned as the error). For servers whose requests
+    /// carry their own (simulated) time: a caller may not go back to a window they
+    /// already used up, and records cannot claim an hour the caller has left.
+    pub fn advance_clock(&self, staff: &str, at: i64, tolerance_ms: i64) -> Result<(), i64> {
+        let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let usage = all.entry(staff.to_owned()).or_default();
+        if at < usage.latest.saturating_sub(tolerance_ms) {
+            return Err(usage.latest);
+        }
+        usage.clock(at);
+        Ok(())
+    }
+
     /// Counts a charge that was allowed in the past (rebuilding after a restart).
     /// Records must be replayed oldest first.
     pub fn replay(&self, staff: &str, charge: Charge<'_>, at: i64) {
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let usage = all.entry(staff.to_owned()).or_default();
+        usage.clock(at);
         match charge {
             Charge::Customer { id, reveals } => {
                 usage.customers.entry(id.to_owned()).or_insert(at);
@@ -303,6 +329,7 @@ impl Quotas {
         let (limits, _) = self.effective(staff, limits, now);
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let usage = all.entry(staff.to_owned()).or_default();
+        let now = usage.clock(now);
         usage.expire(now);
         let left = |max: Option<u32>, used: usize| {
             max.map(|m| m.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX)))

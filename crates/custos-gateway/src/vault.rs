@@ -68,6 +68,27 @@ fn crypto_failure(e: CryptoError) -> ApiError {
     ApiError::internal()
 }
 
+/// Refuses control characters in attribute names and in every string inside their values.
+fn valid_attributes(
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    fn walk(value: &serde_json::Value) -> Result<(), ApiError> {
+        match value {
+            serde_json::Value::String(s) => {
+                crate::exchange::no_control_characters("attribute values", s)
+            }
+            serde_json::Value::Array(items) => items.iter().try_for_each(walk),
+            serde_json::Value::Object(map) => valid_attributes(map),
+            _ => Ok(()),
+        }
+    }
+    for (name, value) in attributes {
+        crate::exchange::no_control_characters("attribute names", name)?;
+        walk(value)?;
+    }
+    Ok(())
+}
+
 /// Validates, normalises and seals `input` as customer `id`.
 pub fn seal_customer(
     keyring: &Keyring,
@@ -76,6 +97,7 @@ pub fn seal_customer(
     input: &NewCustomer,
 ) -> Result<CustomerRecord, ApiError> {
     crate::exchange::valid_text("name", &input.name, 200)?;
+    valid_attributes(&input.attributes)?;
     let phone = input
         .phone
         .as_deref()
@@ -189,9 +211,4 @@ impl<'a> Opened<'a> {
             attributes,
         })
     }
-}
-
-/// A fresh customer id.
-pub fn new_customer_id() -> String {
-    format!("cus_{}", hex::encode(custos_crypto::random_bytes::<8>()))
 }

@@ -63,6 +63,10 @@ pub enum LedgerError {
     /// A note or checkpoint could not be parsed, or is not for this log.
     #[error("bad note: {0}")]
     BadNote(String),
+    /// A cosigned checkpoint carries no witness cosignature the ledger does not hold
+    /// already (nothing to add, nothing is written).
+    #[error("no new witness cosignature on the checkpoint")]
+    NoNewCosignature,
     /// A cosigned checkpoint is not the ledger's current checkpoint.
     #[error("checkpoint is not the current checkpoint of this ledger")]
     StaleCheckpoint,
@@ -92,6 +96,7 @@ impl LedgerError {
             LedgerError::UnknownWitness { .. } => "unknown_witness",
             LedgerError::BadNote(_) => "bad_note",
             LedgerError::StaleCheckpoint => "stale_checkpoint",
+            LedgerError::NoNewCosignature => "no_new_cosignature",
             LedgerError::BadKey(_) => "bad_key",
             LedgerError::OutOfRange(_) => "out_of_range",
             LedgerError::InvalidPath(_) => "invalid_path",

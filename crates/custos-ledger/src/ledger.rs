@@ -628,6 +628,17 @@ impl Ledger {
             .map_err(|e| LedgerError::Corrupt(format!("stored checkpoint: {e}")))?;
         let mut sigs: Vec<Signature> = stored_sigs.iter().filter(|s| ours(s)).cloned().collect();
         let new_witness: Vec<&Signature> = verified.iter().filter(|s| !ours(s)).collect();
+        // Only a witness signature not already stored changes anything: a re-post of the
+        // checkpoint (with or without known cosignatures) is refused before any write.
+        let same = |a: &Signature, b: &Signature| {
+            a.name() == b.name() && a.id() == b.id() && a.signature() == b.signature()
+        };
+        if new_witness
+            .iter()
+            .all(|n| stored_sigs.iter().any(|old| same(old, n)))
+        {
+            return Err(LedgerError::NoNewCosignature);
+        }
         for old in stored_sigs.iter().filter(|s| !ours(s)) {
             if !new_witness
                 .iter()

@@ -141,6 +141,27 @@ fn cosignatures_from_configured_witnesses_only() {
     l.add_cosignature(&format!("{cp}{line2}"), &keys).unwrap();
     assert_eq!(l.checkpoint().unwrap(), format!("{cp}{line1}{line2}"));
 
+    // Re-posts add nothing and write nothing: the plain checkpoint, or one carrying
+    // cosignatures the ledger holds already, in any order.
+    let file = f.dir().join("checkpoint");
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for repost in [
+        cp.clone(),
+        format!("{cp}{line1}"),
+        format!("{cp}{line2}{line1}"),
+    ] {
+        let err = l.add_cosignature(&repost, &keys).unwrap_err();
+        assert_eq!(err.code(), "no_new_cosignature", "{repost}");
+    }
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        before
+    );
+    assert_eq!(l.checkpoint().unwrap(), format!("{cp}{line1}{line2}"));
+    // With no witness configured, nothing is ever accepted.
+    assert!(l.add_cosignature(&cp, &[]).is_err());
+
     // Unknown witness.
     let bad = cosign("stranger.example/w", &stranger, &body, 1_700_000_000);
     let err = l.add_cosignature(&format!("{cp}{bad}"), &keys).unwrap_err();

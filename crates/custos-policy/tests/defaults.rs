@@ -92,6 +92,55 @@ fn reads_need_an_open_case_assigned_to_the_caller_for_that_customer() {
     }
 }
 
+/// Who can ever see a plaintext value (README, "Who sees what"): only the roles that
+/// serve customers, and only under their own open case. Every other role is refused by
+/// `serves-customers` even with a case that names it as the assignee, partner or not.
+#[test]
+fn only_roles_that_serve_customers_ever_read_a_record() {
+    let engine = PolicyEngine::embedded().unwrap();
+    let roles = [
+        ("support", true),
+        ("sales", true),
+        ("team_lead", true),
+        ("security_analyst", false),
+        ("admin", false),
+        ("integration", false),
+        ("customer", false),
+        ("system", false),
+        ("", false),
+        ("Support", false),
+    ];
+    for (role, serves) in roles {
+        for partner in [false, true] {
+            let p = Principal {
+                partner,
+                ..staff("x", role)
+            };
+            for action in READS {
+                let d = engine.decide(&on_customer(p, action, "cus_1", case("cus_1", "x", true)));
+                let partner_email = partner && action == Action::RevealEmail;
+                let expected = match (serves, partner_email) {
+                    (true, false) => (
+                        true,
+                        if action == Action::View {
+                            "view-with-case"
+                        } else {
+                            "reveal-with-case"
+                        },
+                    ),
+                    (true, true) => (false, "partner-no-email"),
+                    (false, _) => (false, "serves-customers"),
+                };
+                assert_eq!(
+                    (d.allowed, d.reason_code.as_str()),
+                    expected,
+                    "{role:?} partner={partner} {action:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn suspended_staff_are_denied_everything() {
     let engine = PolicyEngine::embedded().unwrap();

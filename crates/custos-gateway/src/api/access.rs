@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_detector::RestrictionKind;
 use custos_policy::Action;
-use custos_store::{AccessFilter, AccessRecord};
+use custos_store::{AccessFilter, AccessRecord, StaffStatus};
 use serde::{Deserialize, Serialize};
 
 use super::json;
@@ -59,8 +59,7 @@ pub(super) async fn list_access(
             valid_id("staff", s)?;
         }
         if let Some(c) = &q.customer {
-            valid_id("customer", c)?;
-            ex.customer_id = Some(c.clone());
+            ex.name_customer(c)?;
         }
         let filter = AccessFilter {
             staff_id: q.staff,
@@ -117,15 +116,19 @@ pub(super) struct Me {
     open_cases: Vec<OpenCase>,
 }
 
-/// The caller: identity, remaining quotas and open cases.
+/// The caller: identity, remaining quotas and open cases. A suspended person is told
+/// only that: 403 `forbidden` (policy `suspended`), nothing about their cases or customers.
 #[utoipa::path(get, path = "/v1/me", tag = "access",
-    responses((status = 200, body = Me), (status = 401)),
+    responses((status = 200, body = Me), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Response {
     let mut ex = app.begin(&info, "me");
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         let staff = &caller.staff;
+        if staff.status == StaffStatus::Suspended {
+            return Err(ApiError::forbidden("suspended"));
+        }
         let limits = app.config.quota_for(&staff.role);
         let open_cases = app
             .store

@@ -120,12 +120,12 @@ pub(super) async fn person(
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
         valid_id("staff", &id)?;
-        ex.target = Some(id.clone());
         let staff = app
             .store
             .staff(&id)
             .await?
             .ok_or_else(|| ApiError::not_found("staff"))?;
+        ex.target = Some(id.clone());
         let (first, last) = window(&ex, query)?;
         let rows = app.store.hourly_activity(&staff.org, first, last).await?;
         let mut own: BTreeMap<i64, (u64, u64)> = BTreeMap::new();

@@ -8,15 +8,17 @@ use axum::response::Response;
 use custos_access::entry::{
     CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
 };
-use custos_policy::{AccessRequest, Action, Resource};
-use custos_store::{CaseRecord, CaseStatus};
+use custos_policy::{AccessRequest, Action, CaseContext, Resource};
+use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 use serde::{Deserialize, Serialize};
 
 use super::json;
 use crate::allocation::Trigger;
+use crate::auth::Caller;
 use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
+use crate::ids::new_case_id;
 use crate::vault::Opened;
-use crate::{ApiError, SharedApp};
+use crate::{ApiError, App, SharedApp};
 
 /// Channels a contact can come through.
 pub const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
@@ -69,15 +71,14 @@ pub(super) async fn create_case(
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
-        valid_id("customer", &input.customer)?;
+        ex.name_customer(&input.customer)?;
         valid_id("staff", &input.assignee)?;
         if let Some(requester) = &input.requested_by {
             valid_id("staff", requester)?;
         }
-        ex.customer_id = Some(input.customer.clone());
         ex.target = Some(input.assignee.clone());
         let id = new_case_id();
-        ex.case_id = Some(id.clone());
+        ex.name_case(&id)?;
         app.authorize(
             &mut ex,
             &AccessRequest {
@@ -107,6 +108,7 @@ pub(super) async fn create_case(
         let Some(assignee) = app.store.staff(&input.assignee).await? else {
             return Err(ApiError::not_found("assignee"));
         };
+        app.require_serving_assignee(&assignee, &customer.id, &id)?;
         if let Some(requester) = &input.requested_by
             && app.store.staff(requester).await?.is_none()
         {
@@ -153,11 +155,6 @@ pub(super) async fn create_case(
     app.finish(ex, result).await
 }
 
-/// A fresh case id.
-pub(crate) fn new_case_id() -> String {
-    format!("case_{}", hex::encode(custos_crypto::random_bytes::<8>()))
-}
-
 /// The `create_case` entry's facts, in the order custos_access::entry documents.
 pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
     let mut facts = vec![
@@ -188,14 +185,13 @@ pub(super) async fn close_case(
     let mut ex = app.begin(&info, "close_case");
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
-        valid_id("case", &id)?;
-        ex.case_id = Some(id.clone());
+        ex.name_case(&id)?;
         let case = app
             .store
             .case(&id)
             .await?
             .ok_or_else(|| ApiError::not_found("case"))?;
-        ex.customer_id = Some(case.customer_id.clone());
+        ex.name_customer(&case.customer_id)?;
         app.authorize(
             &mut ex,
             &AccessRequest {
@@ -225,6 +221,47 @@ pub(super) async fn close_case(
     }
     .await;
     app.finish(ex, result).await
+}
+
+impl App {
+    /// Refuses a case for anyone the policy would not let read this customer under it
+    /// (`serves-customers`: security analysts, admins, the CRM and other integrations).
+    /// A case is how a record opens, so a case for such a person is either useless or a
+    /// way around the policy. The assignee is asked about in good standing: a suspended
+    /// person may still be given cases, which they cannot use until resumed.
+    fn require_serving_assignee(
+        &self,
+        assignee: &StaffRecord,
+        customer: &str,
+        case_id: &str,
+    ) -> Result<(), ApiError> {
+        let person = Caller::of(assignee.clone(), &self.config.company_org);
+        let decision = self.policy.decide(&AccessRequest {
+            principal: custos_policy::Principal {
+                suspended: false,
+                ..person.principal()
+            },
+            action: Action::View,
+            resource: Resource::Customer { id: customer },
+            case: Some(CaseContext {
+                id: case_id,
+                customer,
+                assignee: &assignee.id,
+                open: true,
+            }),
+        });
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(
+                "assignee_not_serving",
+                format!(
+                    "cases are assigned only to staff whose role serves customers; the policy refuses this assignee ({})",
+                    decision.reason_code
+                ),
+            ))
+        }
+    }
 }
 
 /// What a case's sealed reason is bound to (with its customer): the case itself.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json;
 use crate::exchange::{
-    Exchange, RequestInfo, json_error, parse_json, parse_query, read_body, valid_id, valid_text,
+    Exchange, RequestInfo, json_error, parse_json, parse_query, read_body, valid_text,
     valid_text_between,
 };
 use crate::quota::Charge;
@@ -23,6 +23,10 @@ use crate::{ApiError, App, SharedApp, auth::Caller};
 
 /// Header naming the case a view is for.
 pub const CASE_HEADER: &str = "x-custos-case";
+
+/// A well-formed customer id that is never issued (all zero): what a search with no
+/// match looks up open cases for, so that a miss costs what a hit does.
+const NO_CUSTOMER: &str = "cus_0000000000000000";
 
 /// Most customers one import request may carry.
 const MAX_IMPORT: usize = 100_000;
@@ -95,10 +99,10 @@ pub(super) async fn create_customer(
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::CreateCustomer)
             .await?;
-        let id = vault::new_customer_id();
+        let id = crate::ids::new_customer_id();
         let input: NewCustomer = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)?;
-        ex.customer_id = Some(id.clone());
+        ex.name_customer(&id)?;
         app.record_intent(&mut ex).await?;
         app.store
             .insert_customers(std::slice::from_ref(&record))
@@ -161,7 +165,7 @@ async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiE
         }
         let input: NewCustomer =
             serde_json::from_slice(line).map_err(|e| json_error(&e, Some(n + 1)))?;
-        let id = vault::new_customer_id();
+        let id = crate::ids::new_customer_id();
         let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)
             .map_err(|e| ApiError {
                 message: format!("line {}: {}", n + 1, e.message),
@@ -207,7 +211,7 @@ pub(super) async fn plant_canaries(
                 if let Some(existing) = found.first() {
                     // The answer says a value belongs to a customer: the record says whose,
                     // so the question is traceable like a search.
-                    ex.customer_id = Some(existing.id.clone());
+                    ex.name_customer(&existing.id)?;
                     return Err(ApiError::new(
                         StatusCode::CONFLICT,
                         "canary_collision",
@@ -283,8 +287,7 @@ impl App {
     ) -> Result<(), ApiError> {
         let case = match case_id {
             Some(id) => {
-                valid_id("case", id)?;
-                ex.case_id = Some(id.to_owned());
+                ex.name_case(id)?;
                 self.store.case(id).await?
             }
             None => None,
@@ -327,8 +330,7 @@ pub(super) async fn view(
     let mut ex = app.begin(&info, "view");
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
-        valid_id("customer", &id)?;
-        ex.customer_id = Some(id.clone());
+        ex.name_customer(&id)?;
         let case = info
             .headers
             .get(CASE_HEADER)
@@ -374,8 +376,7 @@ pub(super) async fn reveal(
     let mut ex = app.begin(&info, "reveal");
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
-        valid_id("customer", &id)?;
-        ex.customer_id = Some(id.clone());
+        ex.name_customer(&id)?;
         let request: RevealRequest =
             parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         let fields: BTreeSet<&str> = request.fields.iter().map(String::as_str).collect();
@@ -499,24 +500,43 @@ pub(super) async fn search(
         app.charge(&ex, &caller, Charge::Search)?;
         let normalized = normalized.map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
         let index = app.keyring.blind_index(kind, &normalized).to_hex();
-        let candidates = app
+        // Ids only (a covering index): the sealed record is read for a customer served.
+        let mut candidates: Vec<String> = app
             .store
-            .customers_by_index(column, &index, app.config.search_limit)
-            .await?;
+            .customers_by_indexes(column, std::slice::from_ref(&index))
+            .await?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        candidates.sort_unstable();
+        if app.config.search_limit > 0 {
+            candidates.truncate(app.config.search_limit as usize);
+        }
         // The record names the customer served, or else the first one matched: a match
         // the caller was not served is still a touch (canaries are found this way).
-        ex.customer_id = candidates.first().map(|c| c.id.clone());
+        if let Some(first) = candidates.first() {
+            ex.name_customer(first)?;
+        }
         let mut results = Vec::new();
-        for candidate in &candidates {
+        // The same store work whether or not the number belongs to a customer: one
+        // open-case lookup per candidate, and one for a customer id no one has when
+        // there is none; a record is read and unsealed only for a customer the caller
+        // is served. Otherwise the answer's time would tell a number in the vault from
+        // one that is not, on an empty result either way.
+        let probes = candidates
+            .iter()
+            .map(String::as_str)
+            .chain(candidates.is_empty().then_some(NO_CUSTOMER));
+        for probe in probes {
             let cases = app
                 .store
-                .open_cases(&caller.staff.id, Some(&candidate.id), 1)
+                .open_cases(&caller.staff.id, Some(probe), 1)
                 .await?;
             let Some(case) = cases.first() else { continue };
             let allowed = app.policy.decide(&AccessRequest {
                 principal: caller.principal(),
                 action: Action::View,
-                resource: Resource::Customer { id: &candidate.id },
+                resource: Resource::Customer { id: probe },
                 case: Some(CaseContext {
                     id: &case.id,
                     customer: &case.customer_id,
@@ -524,12 +544,16 @@ pub(super) async fn search(
                     open: true,
                 }),
             });
-            if allowed.allowed {
-                if results.is_empty() {
-                    ex.customer_id = Some(candidate.id.clone());
-                }
-                results.push(Opened::new(&app.keyring, candidate)?.masked()?);
+            if !allowed.allowed {
+                continue;
             }
+            let Some(record) = app.store.customer(probe).await? else {
+                continue;
+            };
+            if results.is_empty() {
+                ex.name_customer(probe)?;
+            }
+            results.push(Opened::new(&app.keyring, &record)?.masked()?);
         }
         ex.reason = Some(
             match (candidates.is_empty(), results.is_empty()) {

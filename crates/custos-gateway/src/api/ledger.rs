@@ -41,7 +41,8 @@ fn ledger_error(e: AccessError) -> ApiError {
             code,
             "no such ledger index, size or resource",
         ),
-        "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint" => {
+        "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint"
+        | "no_new_cosignature" => {
             ApiError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
         }
         _ => {
@@ -111,8 +112,9 @@ async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, A
             StatusCode::OK,
             [
                 (header::CONTENT_TYPE, "application/octet-stream"),
-                // Full tiles never change (C2SP tlog-tiles); partial ones may be replaced.
-                (header::CACHE_CONTROL, "no-cache"),
+                // Full tiles never change (C2SP tlog-tiles), but they are read with a
+                // credential: no shared or browser cache keeps them.
+                (header::CACHE_CONTROL, "no-store"),
             ],
             bytes,
         )

@@ -16,7 +16,7 @@ mod trace;
 mod transparency;
 
 pub use activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
-pub(crate) use cases::{case_facts, new_case_id, reason_context};
+pub(crate) use cases::{case_facts, reason_context};
 pub use customers::CASE_HEADER;
 pub use ledger::Verification;
 pub use transparency::{
@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
@@ -61,7 +61,21 @@ pub fn router(app: SharedApp) -> Router {
     let api = api_router(app.clone());
     // The console calls the API in process, through the same middleware.
     let console = crate::console::router(app, api.clone().layer(middleware::from_fn(observe)));
-    api.merge(console).layer(middleware::from_fn(observe))
+    api.merge(console)
+        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(no_store))
+}
+
+/// Every answer says `Cache-Control: no-store` unless its handler chose otherwise (the
+/// console's stylesheet): reveals, masked views, search results, tokens and customer
+/// links must never be kept by a browser, a proxy or a client cache.
+async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The API and operations endpoints, with JSON 404/405.

@@ -121,10 +121,11 @@ pub(super) async fn issue_token(
         app.authorize_vault(&info, &mut ex, Action::ManageStaff)
             .await?;
         valid_id("staff", &id)?;
-        ex.target = Some(id.clone());
+        // Named in the record only once it is known to be a staff id, not any value.
         if app.store.staff(&id).await?.is_none() {
             return Err(ApiError::not_found("staff"));
         }
+        ex.target = Some(id.clone());
         app.record_intent(&mut ex).await?;
         let (token_id, token) = auth::issue_token(&app.store, &id).await?;
         Ok(json(StatusCode::CREATED, IssuedToken { token_id, token }))
@@ -174,6 +175,10 @@ async fn set_status(
         app.authorize_vault(info, &mut ex, Action::SuspendStaff)
             .await?;
         valid_id("staff", id)?;
+        // Named in the record only once it is known to be a staff id, not any value.
+        if app.store.staff(id).await?.is_none() {
+            return Err(ApiError::not_found("staff"));
+        }
         ex.target = Some(id.to_owned());
         app.record_intent(&mut ex).await?;
         if !app.store.set_staff_status(id, status).await? {
