@@ -188,6 +188,7 @@ fn policy_ids_follow_file_and_source_order() {
         embedded.policy_ids(),
         [
             "suspended",
+            "serves-customers",
             "view-with-case",
             "reveal-with-case",
             "partner-no-email",

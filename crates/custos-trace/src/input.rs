@@ -559,11 +559,9 @@ fn decide_layout(
             }
         })
         .collect();
-    let first_has_identifier = first
-        .0
-        .iter()
-        .zip(&kinds)
-        .any(|(cell, &kind)| kind.is_identifier() && cell_is(cell, kind, phones));
+    // Of any kind, in any column: a first line holding an email above a column of
+    // phone numbers is a row, not a header, and a row may match a customer.
+    let first_has_identifier = first.0.iter().any(|cell| holds_identifier(cell, phones));
     let header = !first_has_identifier && (any_named || kinds.iter().any(|k| k.is_identifier()));
 
     let columns = if header {
@@ -623,6 +621,17 @@ fn cell_is(cell: &str, kind: ColumnKind, phones: &PhoneReader) -> bool {
         ColumnKind::Name => looks_like_name(cell),
         ColumnKind::Other => false,
     }
+}
+
+/// Whether a cell holds something that may identify a customer: a phone number, an
+/// email or an account id, or what free-text reading could take one from (an `@`, seven
+/// digits). Header cells hold none of these.
+fn holds_identifier(cell: &str, phones: &PhoneReader) -> bool {
+    [ColumnKind::Phone, ColumnKind::Email, ColumnKind::AccountId]
+        .into_iter()
+        .any(|kind| cell_is(cell, kind, phones))
+        || cell.contains('@')
+        || cell.chars().filter(char::is_ascii_digit).count() >= 7
 }
 
 /// Letters (1 to 10), an optional `-` or `_`, then at least 4 digits. In free text

@@ -188,6 +188,35 @@ fn plain_text_one_value_per_line() {
     assert_eq!(file.blank_lines, 1);
 }
 
+/// A first line that holds an identifier of another kind than the column below it is a
+/// row: header detection must never swallow a row that may match a customer.
+#[test]
+fn a_first_row_of_another_identifier_kind_is_not_a_header() {
+    for (text, first) in [
+        (
+            "Zhang.San@Example.com\n13800138000\n13900139000\n18612345678\n",
+            "email",
+        ),
+        (
+            "ACC-0012345678\n13800138000\n13900139000\n18612345678\n",
+            "account",
+        ),
+        (
+            "13800138000\nzhang@example.com\nli@example.com\nwang@example.org\n",
+            "phone",
+        ),
+        (
+            "张三,zhang@example.com\n李四,13900139000\n王五,18612345678\n",
+            "csv",
+        ),
+    ] {
+        let file = read(text);
+        assert!(!file.layout.header, "{first}: {:?}", file.layout);
+        assert_eq!(file.rows.len(), text.lines().count(), "{first}");
+        assert_eq!(file.rows[0].line, 1, "{first}");
+    }
+}
+
 #[test]
 fn plain_text_with_a_header() {
     let file = read("手机号\n13800138000\n13900139000\n");

@@ -272,6 +272,12 @@ async fn simulate(
         args.customers,
         args.seed
     );
+    for (scenario, cast) in plan.idle_scenarios() {
+        eprintln!(
+            "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
+            scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
+        );
+    }
     let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
     let started = Instant::now();
     let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
@@ -365,9 +371,23 @@ async fn cut_leak(
         .await
         .map_err(|e| Fatal::new("simulation_failed", e))?;
     if source.revealed.is_empty() {
+        let why = if insiders
+            .iter()
+            .all(|&i| plan.insiders[i].active_days.is_empty())
+        {
+            format!(
+                "they never acted: their start day lies past the run's {} days (raise --days)",
+                args.days
+            )
+        } else {
+            let refused: u64 = insiders.iter().map(|&i| outcome.insiders[i].refused).sum();
+            format!(
+                "every reveal they tried was refused ({refused} refusals: quota, policy or suspension)"
+            )
+        };
         return Err(Fatal::new(
             "cut_leak_empty",
-            format!("{name} revealed no customer in this run: there is nothing to leak"),
+            format!("{name} revealed no customer in this run, so there is nothing to leak: {why}"),
         ));
     }
     let mut rng = custos::simulate::rng::stream(args.seed, "cut-leak", 0);

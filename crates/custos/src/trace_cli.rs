@@ -81,7 +81,22 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     let keyring = Keyring::new(&master);
     let store = match &args.database_url {
         Some(url) => Store::open_postgres(url, 4).await,
-        None => Store::open_sqlite(&crate::sqlite_path(&args.data_dir)).await,
+        None => {
+            // A trace reads; it never creates a store. An empty one made here would
+            // answer "0 matched": a false "this leak is not from us".
+            let path = crate::sqlite_path(&args.data_dir);
+            if !path.is_file() {
+                return Err(Fatal::new(
+                    "no_store",
+                    format!(
+                        "{} holds no {}: a server on PostgreSQL keeps its store there, so give --database-url",
+                        args.data_dir.display(),
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                ));
+            }
+            Store::open_sqlite(&path).await
+        }
     }
     .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
     let file = std::fs::read(&args.file).map_err(|e| {

@@ -116,7 +116,12 @@ async fn canary_touch_suspends_and_alerts() {
         server.restart();
         let c = server.client();
         let carol = server.staff("carol", "support", "custos").await;
-        assert_eq!(c.view(&carol, &canaries[2], "case_none").await.status, 403);
+        assert_eq!(
+            c.view(&carol, &canaries[2], "case_0000000000000000")
+                .await
+                .status,
+            403
+        );
         assert_eq!(alerts_of(&c, &w.analyst, "carol").await.len(), 1);
         assert_eq!(alerts_of(&c, &w.analyst, "alice").await.len(), 1);
         assert_eq!(alerts_of(&c, &w.analyst, "bob").await.len(), 1);

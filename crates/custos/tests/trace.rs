@@ -276,3 +276,33 @@ async fn trace_api_ranks_for_analysts_only() {
         assert!(!text.contains(&phone(2)[3..]), "{text}");
     }
 }
+
+/// A trace on the data directory of a server whose store is elsewhere (PostgreSQL) and
+/// without `--database-url` refuses, and creates nothing: an empty store made as a side
+/// effect would answer "0 matched", a false "not from us".
+#[tokio::test]
+async fn trace_refuses_a_data_dir_without_its_store() {
+    if !Backend::all().contains(&Backend::Postgres) {
+        return;
+    }
+    let server = Server::start(Backend::Postgres).await;
+    harvested(&server).await;
+    let dir = server.dir.path();
+    let leak = dir.join("leak.csv");
+    std::fs::write(&leak, leak_csv()).unwrap();
+    let data_dir = server.data_dir();
+    let before = server.stored_files();
+    let o = custos(&[
+        "trace",
+        leak.to_str().unwrap(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("error[no_store]"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--database-url"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("matched"), "{}", stdout(&o));
+    assert!(!server.sqlite_path().exists());
+    assert_eq!(server.stored_files(), before);
+}

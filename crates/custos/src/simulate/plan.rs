@@ -112,6 +112,21 @@ fn field(name: &str) -> &'static str {
 }
 
 impl Plan {
+    /// Scenarios whose insiders never act in this run (every start day lies past its
+    /// last day, or after they left), with how many insiders each has.
+    pub fn idle_scenarios(&self) -> Vec<(&Scenario, usize)> {
+        self.scenarios
+            .iter()
+            .enumerate()
+            .filter_map(|(s, scenario)| {
+                let cast: Vec<&Insider> =
+                    self.insiders.iter().filter(|i| i.scenario == s).collect();
+                (!cast.is_empty() && cast.iter().all(|i| i.active_days.is_empty()))
+                    .then_some((scenario, cast.len()))
+            })
+            .collect()
+    }
+
     /// Casts the insiders of `scenarios` among `company`'s staff.
     pub fn new(
         company: Company,
