@@ -115,7 +115,11 @@ fn a_full_disk_refuses_appends_and_the_ledger_resumes_when_space_returns() {
             }
         }
     };
-    assert_eq!(l.size(), refused_at, "nothing of a refused batch is counted");
+    assert_eq!(
+        l.size(),
+        refused_at,
+        "nothing of a refused batch is counted"
+    );
     assert_eq!(
         wal_len(&f),
         before,
@@ -132,14 +136,20 @@ fn a_full_disk_refuses_appends_and_the_ledger_resumes_when_space_returns() {
     }
     let e = l.publish_checkpoint(2).unwrap_err();
     assert_eq!(e.code(), "ledger_io", "{e}");
-    assert_eq!(l.checkpoint().unwrap(), published, "no checkpoint was signed");
+    assert_eq!(
+        l.checkpoint().unwrap(),
+        published,
+        "no checkpoint was signed"
+    );
     let e = l.append(&refused_batch(2000)).unwrap_err();
     assert_eq!(e.code(), "ledger_io", "{e}");
 
     // Space returns: the same ledger value writes again, at the refused index.
     drop(file);
     std::fs::remove_file(&filler).unwrap();
-    let resumed: Vec<Vec<u8>> = (0..5).map(|i| format!("resumed-{i}").into_bytes()).collect();
+    let resumed: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("resumed-{i}").into_bytes())
+        .collect();
     assert_eq!(l.append(&resumed).unwrap(), refused_at);
     assert!(l.publish_checkpoint(3).unwrap().is_some());
     assert_eq!(l.checkpoint_size(), refused_at + 5);
