@@ -43,6 +43,20 @@
 //! (`suspend_staff`, `lower_quota`, `require_step_up`), the person in `target` and the
 //! rule that fired in `reason_code`.
 //!
+//! # Refused writes
+//!
+//! When the ledger refused writes (a full disk, a failing device) and then writes again,
+//! the first entry written is the writer's own: the [`SYSTEM`] principal (org `-`) with
+//! action [`LEDGER_WRITES_REFUSED`], `at` the time writes resumed, `reason_code` the
+//! ledger error's code (e.g. `ledger_io`) and `fields` —
+//!
+//! - `from:<unix ms>` ([`REFUSED_FROM`]): the first refused write;
+//! - `until:<unix ms>` ([`REFUSED_UNTIL`]): the last refused write;
+//! - `refused_records:<n>` ([`REFUSED_RECORDS`]): how many records were refused (their
+//!   requests were answered 503 `ledger_unavailable`).
+//!
+//! Only times and a count: the refused records themselves are not written anywhere.
+//!
 //! # Canary allocation
 //!
 //! When the gateway gives a canary to a person, it opens a case for the canary on their
@@ -71,6 +85,15 @@ pub const CASE_REQUESTED_BY: &str = "requested_by:";
 pub const SYSTEM: &str = "system";
 /// Action of the entry that gives a canary to a person (module docs).
 pub const ALLOCATE_CANARY: &str = "allocate_canary";
+/// Action of the entry that says the ledger refused writes between two times (module
+/// docs).
+pub const LEDGER_WRITES_REFUSED: &str = "ledger_writes_refused";
+/// Prefix of a `ledger_writes_refused` fact: the first refused write, unix ms.
+pub const REFUSED_FROM: &str = "from:";
+/// Prefix of a `ledger_writes_refused` fact: the last refused write, unix ms.
+pub const REFUSED_UNTIL: &str = "until:";
+/// Prefix of a `ledger_writes_refused` fact: how many records were refused.
+pub const REFUSED_RECORDS: &str = "refused_records:";
 /// Prefix of the reason code of a `reveal` allowed with a step-up justification; the
 /// deciding policy's id follows (module docs).
 pub const REASON_STEP_UP: &str = "step_up:";

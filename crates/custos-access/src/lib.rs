@@ -18,6 +18,10 @@
 //! 4. only then does the writer acknowledge every request in the batch, each with its
 //!    ledger index, or all with the same error.
 //!
+//! A refused append fails its batch closed and the writer keeps trying (see `sequencer`):
+//! [`AccessLog::health`] says that writes are refused and since when, and once the ledger
+//! writes again its first entry records the refusal (`entry`, "Refused writes").
+//!
 //! Downstream of the ledger, nothing is authoritative: the access index ([`index`]) copies
 //! entries into the store's `access_records` table for queries, through the same
 //! restart-safe [`Subscription`] any other consumer uses, and can be rebuilt from it.
@@ -68,6 +72,31 @@ impl AccessError {
     }
 }
 
+/// Whether the ledger takes records, as the writer last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerHealth {
+    /// The last append succeeded (or none failed since the start).
+    Writing,
+    /// Appends are refused (every request is answered `ledger_unavailable`); the writer
+    /// retries with every batch and about once a second.
+    Refusing(WritesRefused),
+    /// The writer has stopped (shutdown, or a bug): nothing is recorded until a restart.
+    Stopped,
+}
+
+/// A period in which the ledger refused writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritesRefused {
+    /// The first refused append, unix milliseconds.
+    pub since_ms: i64,
+    /// The last refused append, unix milliseconds.
+    pub last_ms: i64,
+    /// Records refused so far.
+    pub records: u64,
+    /// The ledger error's stable code (e.g. `ledger_io`).
+    pub code: &'static str,
+}
+
 /// Handle to the access log; cheap to clone.
 #[derive(Clone)]
 pub struct AccessLog {
@@ -77,6 +106,8 @@ pub struct AccessLog {
     size: watch::Receiver<u64>,
     /// Number of entries copied into the access index.
     indexed: watch::Receiver<u64>,
+    /// Set by the writer: whether appends succeed.
+    health: watch::Receiver<LedgerHealth>,
     store: Store,
 }
 
@@ -88,12 +119,14 @@ impl AccessLog {
         let ledger = Arc::new(RwLock::new(ledger));
         let (size_tx, size_rx) = watch::channel(size);
         let (indexed_tx, indexed_rx) = watch::channel(0);
-        let queue = sequencer::start(ledger.clone(), size_tx)?;
+        let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
+        let queue = sequencer::start(ledger.clone(), size_tx, health_tx)?;
         let log = AccessLog {
             queue,
             ledger,
             size: size_rx,
             indexed: indexed_rx,
+            health: health_rx,
             store,
         };
         index::start(&log, indexed_tx).await?;
@@ -128,6 +161,11 @@ impl AccessLog {
             .access_records(filter)
             .await
             .map_err(|e| AccessError::Index(e.to_string()))
+    }
+
+    /// Whether the ledger currently takes records (cheap: no I/O).
+    pub fn health(&self) -> LedgerHealth {
+        self.health.borrow().clone()
     }
 
     /// Number of durable entries.

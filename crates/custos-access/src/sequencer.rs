@@ -3,15 +3,23 @@
 //!
 //! It runs on its own OS thread: appends block on fsync, and a dedicated thread costs no
 //! hand-off per batch (a `spawn_blocking` per batch measurably did).
+//!
+//! A refused append (full disk, failing device) fails every request of its batch and
+//! puts the writer in the *refusing* state ([`LedgerHealth::Refusing`]); the ledger has
+//! already cut the refused batch off its files. Every later batch is tried again, and
+//! when no request comes the writer probes about once a second, so writing resumes by
+//! itself once the disk accepts writes. The first entry written then says that writes
+//! were refused and between which times (`entry` module docs, "Refused writes").
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use custos_ledger::Ledger;
+use custos_ledger::{Ledger, MAX_ENTRY_LEN};
+use custos_store::now_millis;
 use tokio::sync::{oneshot, watch};
 
-use crate::{AccessError, AccessRecord, entry};
+use crate::{AccessError, AccessRecord, LedgerHealth, WritesRefused, entry};
 
 /// The most records one group commit writes at once.
 pub const MAX_BATCH: usize = 2048;
@@ -29,15 +37,43 @@ pub(crate) struct Pending {
     ack: oneshot::Sender<Result<u64, String>>,
 }
 
+/// The writer's view of the ledger's health, published to [`crate::AccessLog::health`];
+/// says [`LedgerHealth::Stopped`] when the writer thread ends (also by a panic).
+struct Health(watch::Sender<LedgerHealth>);
+
+impl Drop for Health {
+    fn drop(&mut self) {
+        self.0.send_replace(LedgerHealth::Stopped);
+    }
+}
+
+/// The writer thread's state.
+struct Writer<'a> {
+    ledger: &'a RwLock<Ledger>,
+    size: &'a watch::Sender<u64>,
+    health: Health,
+    /// Set from the first refused append until an append succeeds again.
+    refused: Option<WritesRefused>,
+}
+
 /// Starts the writer thread; returns its queue.
 pub(crate) fn start(
     ledger: Arc<RwLock<Ledger>>,
     size: watch::Sender<u64>,
+    health: watch::Sender<LedgerHealth>,
 ) -> Result<SyncSender<Pending>, AccessError> {
     let (queue, rx) = sync_channel(QUEUE_DEPTH);
     std::thread::Builder::new()
         .name("custos-ledger-writer".into())
-        .spawn(move || write_batches(&ledger, &size, &rx))
+        .spawn(move || {
+            let mut writer = Writer {
+                ledger: &ledger,
+                size: &size,
+                health: Health(health),
+                refused: None,
+            };
+            writer.run(&rx);
+        })
         .map_err(|e| AccessError::Write(format!("cannot start the ledger writer: {e}")))?;
     Ok(queue)
 }
@@ -63,60 +99,150 @@ pub(crate) async fn submit(
     }
 }
 
-fn write_batches(ledger: &RwLock<Ledger>, size: &watch::Sender<u64>, rx: &Receiver<Pending>) {
-    // Publish right away on start, so a ledger always has a checkpoint to verify.
-    publish(ledger);
-    let mut last_publish = Instant::now();
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let wait = CHECKPOINT_INTERVAL.saturating_sub(last_publish.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(first) => {
-                batch.push(first);
-                // Everything that queued while the previous batch was written.
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(p) => batch.push(p),
-                        Err(_) => break,
+impl Writer<'_> {
+    fn run(&mut self, rx: &Receiver<Pending>) {
+        // Publish right away on start, so a ledger always has a checkpoint to verify.
+        publish(self.ledger);
+        let mut last_publish = Instant::now();
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let wait = CHECKPOINT_INTERVAL.saturating_sub(last_publish.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(first) => {
+                    batch.push(first);
+                    // Everything that queued while the previous batch was written.
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(p) => batch.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    self.append(&mut batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // No request came: while writes are refused, probe with the
+                    // refusal entry alone, so the ledger (and `/healthz`) recovers
+                    // without waiting for traffic.
+                    if self.refused.is_some() {
+                        self.append(&mut batch);
                     }
                 }
-                append(ledger, size, &mut batch);
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            if last_publish.elapsed() >= CHECKPOINT_INTERVAL {
+                publish(self.ledger);
+                last_publish = Instant::now();
+            }
         }
-        if last_publish.elapsed() >= CHECKPOINT_INTERVAL {
-            publish(ledger);
-            last_publish = Instant::now();
+        // The queue closed (shutdown): whatever is durable gets a checkpoint.
+        publish(self.ledger);
+    }
+
+    /// Appends the batch (possibly empty) in one ledger call and answers every request
+    /// in it. After refused writes, the batch is preceded by the entry that says so
+    /// (`entry` module docs, "Refused writes"); it is written with the batch or not at
+    /// all, so it is always the first entry after the refusal.
+    fn append(&mut self, batch: &mut Vec<Pending>) {
+        let now = now_millis();
+        let mut entries = Vec::with_capacity(batch.len() + 1);
+        if let Some(refused) = &self.refused {
+            entries.push(entry::encode(&refusal_record(refused, now)));
+        }
+        // Each request's position in `entries`; a record too large for one entry is
+        // refused alone instead of failing the whole batch.
+        let mut slots = Vec::with_capacity(batch.len());
+        for pending in batch.iter() {
+            let e = entry::encode(&pending.record);
+            if e.len() > MAX_ENTRY_LEN {
+                slots.push(None);
+            } else {
+                slots.push(Some(entries.len() as u64));
+                entries.push(e);
+            }
+        }
+        let outcome = {
+            let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
+            ledger.append(&entries).map(|first| (first, ledger.size()))
+        };
+        let outcome = match outcome {
+            Ok((first, new_size)) => {
+                self.size.send_replace(new_size);
+                if let Some(refused) = self.refused.take() {
+                    tracing::warn!(
+                        from_ms = refused.since_ms,
+                        until_ms = refused.last_ms,
+                        refused_records = refused.records,
+                        index = first,
+                        "ledger writes again; the refusal is recorded"
+                    );
+                    self.health.0.send_replace(LedgerHealth::Writing);
+                }
+                Ok(first)
+            }
+            Err(e) => {
+                let code = e.code();
+                metrics::counter!("custos_ledger_append_failures_total", "code" => code)
+                    .increment(1);
+                match &mut self.refused {
+                    Some(refused) => {
+                        refused.last_ms = now;
+                        refused.records += batch.len() as u64;
+                        tracing::debug!(error = %e, code, records = batch.len(), "ledger append refused again");
+                    }
+                    None => {
+                        self.refused = Some(WritesRefused {
+                            since_ms: now,
+                            last_ms: now,
+                            records: batch.len() as u64,
+                            code,
+                        });
+                        tracing::error!(error = %e, code, records = batch.len(), "ledger append failed; failing requests closed until it writes again");
+                    }
+                }
+                if let Some(refused) = &self.refused {
+                    self.health
+                        .0
+                        .send_replace(LedgerHealth::Refusing(refused.clone()));
+                }
+                Err(e.to_string())
+            }
+        };
+        metrics::histogram!("custos_ledger_batch_entries").record(entries.len() as f64);
+        for (pending, slot) in batch.drain(..).zip(slots) {
+            let answer = match (&outcome, slot) {
+                (Ok(first), Some(pos)) => Ok(first + pos),
+                (Ok(_), None) => Err(format!(
+                    "the record is larger than the {MAX_ENTRY_LEN} bytes of a ledger entry"
+                )),
+                (Err(reason), _) => Err(reason.clone()),
+            };
+            // A requester that gave up (client gone) needs no answer.
+            let _ = pending.ack.send(answer);
         }
     }
-    // The queue closed (shutdown): whatever is durable gets a checkpoint.
-    publish(ledger);
 }
 
-fn append(ledger: &RwLock<Ledger>, size: &watch::Sender<u64>, batch: &mut Vec<Pending>) {
-    let entries: Vec<Vec<u8>> = batch.iter().map(|p| entry::encode(&p.record)).collect();
-    let count = entries.len();
-    let outcome = {
-        let mut ledger = ledger.write().unwrap_or_else(|p| p.into_inner());
-        ledger.append(&entries).map(|first| (first, ledger.size()))
-    };
-    let outcome = match outcome {
-        Ok((first, new_size)) => {
-            size.send_replace(new_size);
-            Ok(first)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, code = e.code(), records = count, "ledger append failed; failing requests closed");
-            Err(e.to_string())
-        }
-    };
-    metrics::histogram!("custos_ledger_batch_entries").record(count as f64);
-    for (i, pending) in batch.drain(..).enumerate() {
-        // A requester that gave up (client gone) needs no answer.
-        let _ = pending
-            .ack
-            .send(outcome.clone().map(|first| first + i as u64));
+/// The entry recording that writes were refused (`entry` module docs).
+fn refusal_record(refused: &WritesRefused, now: i64) -> AccessRecord {
+    AccessRecord {
+        seq: 0,
+        request_id: format!("evt_ledger_{}_{}", refused.since_ms, now),
+        at: now,
+        staff_id: entry::SYSTEM.to_owned(),
+        org: "-".to_owned(),
+        role: entry::SYSTEM.to_owned(),
+        action: entry::LEDGER_WRITES_REFUSED.to_owned(),
+        customer_id: None,
+        fields: vec![
+            format!("{}{}", entry::REFUSED_FROM, refused.since_ms),
+            format!("{}{}", entry::REFUSED_UNTIL, refused.last_ms),
+            format!("{}{}", entry::REFUSED_RECORDS, refused.records),
+        ],
+        case_id: None,
+        target: None,
+        decision: "allow".to_owned(),
+        reason_code: refused.code.to_owned(),
+        client: None,
     }
 }
 

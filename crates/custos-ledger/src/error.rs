@@ -9,7 +9,9 @@ use std::path::PathBuf;
 /// loading a [`crate::LedgerKey`].
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// A filesystem operation failed.
+    /// A filesystem operation failed. After a failed `append` or
+    /// `publish_checkpoint` the ledger stays usable: the call can be retried
+    /// once the disk accepts writes again.
     #[error("ledger I/O error on {path}: {source}")]
     Io {
         /// File or directory involved.
@@ -17,11 +19,6 @@ pub enum LedgerError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A previous write failed part-way; the in-memory state may not match
-    /// the disk any more, so the ledger refuses writes until it is reopened
-    /// (reopening runs recovery).
-    #[error("ledger is poisoned by an earlier failed write; reopen it to recover")]
-    Poisoned,
     /// Another process (or another `Ledger` in this process) holds the lock.
     #[error("ledger directory {0} is locked by another writer")]
     Locked(PathBuf),
@@ -86,7 +83,6 @@ impl LedgerError {
     pub fn code(&self) -> &'static str {
         match self {
             LedgerError::Io { .. } => "ledger_io",
-            LedgerError::Poisoned => "ledger_poisoned",
             LedgerError::Locked(_) => "ledger_locked",
             LedgerError::Corrupt(_) => "ledger_corrupt",
             LedgerError::HistoryMismatch(_) => "history_mismatch",

@@ -27,7 +27,34 @@
 //! 2. `sync_data` of `wal`. **This is the commit point**: `append` returns,
 //!    and only then are the in-memory tree and tail updated. One fsync per
 //!    batch, no rename, no directory fsync, no rewriting of older entries.
-//!    On an I/O error the ledger is poisoned until reopened.
+//!
+//! The ledger remembers the WAL's *durable length*: the end of the last frame
+//! whose `sync_data` succeeded (or what `open` recovered and synced). On an
+//! I/O error in step 1 or 2 (a full disk, a failing device) the batch is
+//! refused and nothing in memory changes; the file may hold all or part of
+//! the refused frame past the durable length. Before anything else is written
+//! the ledger **settles** the WAL back to its durable length:
+//!
+//! * `set_len(durable length)` then `sync_all` of `wal`. Only when both
+//!   succeed is the ledger settled; `append` tries right after the failure
+//!   and again at the start of every later `append` and `publish_checkpoint`,
+//!   which fail with the same kind of I/O error while it does not succeed
+//!   (fail closed: nothing is acknowledged that is not durable, and nothing
+//!   new is written after a frame that was refused).
+//! * Once settled, the next `append` writes at the durable length, i.e. at
+//!   the index where the refused batch would have gone. So the ledger
+//!   resumes by itself when writes succeed again (space returned), without
+//!   a gap in the indexes and without a reopen.
+//!
+//! The refused entries never reach the tree, a bundle or a checkpoint: only
+//! acknowledged entries are in memory, and the truncation is durable before
+//! any later frame is written, so an index whose write failed is only ever
+//! signed with the entry that was later acknowledged there. A crash while
+//! not settled is a crash during `append` (see Recovery): the refused frame
+//! is cut if torn, and if it happens to be complete it is recovered as the
+//! next entries — nothing had been written after it. (After a failed fsync
+//! the kernel may drop the dirty pages; only pages of the refused frame can
+//! be affected, since every earlier frame had been synced.)
 //!
 //! `publish_checkpoint` (about once a second). Every file here is written as
 //! `<name>.tmp`, fsynced and renamed, and its directory fsynced (see
@@ -46,8 +73,17 @@
 //! 3. `checkpoint` (signed note). **Commit point of the checkpoint**: it
 //!    covers only bundles and tiles made durable by step 1;
 //! 4. `wal` truncated to 0 and `sync_all`ed: every record in it is now in
-//!    the bundles. An I/O error here poisons the ledger (the checkpoint is
-//!    already durable).
+//!    the bundles. On an I/O error here (the checkpoint is already durable)
+//!    the durable length becomes 0 and the ledger is unsettled: the next
+//!    `append` or `publish_checkpoint` truncates again first. Until then the
+//!    file still holds records the bundles cover, which recovery skips.
+//!
+//! A failure in steps 1–3 changes nothing in memory (`tail` is drained only
+//! after step 1 is durable, `published` only after step 3), leaves at worst
+//! `*.tmp` files (overwritten by the next publish, deleted by `open`) and
+//! complete bundles or tiles of entries that are durable in the WAL, which the
+//! next publish writes again with the same bytes. Publishing is retried about
+//! once a second by the caller.
 //!
 //! # Recovery (`open`)
 //!
@@ -175,7 +211,13 @@ pub struct Ledger {
     wal_buf: Vec<u8>,
     published: Option<Published>,
     last_time_ms: u64,
-    poisoned: bool,
+    /// Length of `wal` up to the end of the last synced frame (module docs,
+    /// "Durability order").
+    wal_durable_len: u64,
+    /// Whether `wal` may be longer than `wal_durable_len`, or its last
+    /// truncation may not be durable: set by a failed write, cleared by
+    /// `settle`.
+    unsettled: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -185,7 +227,7 @@ impl std::fmt::Debug for Ledger {
             .field("origin", &self.key.origin())
             .field("size", &self.tree.size())
             .field("checkpoint_size", &self.published_size())
-            .field("poisoned", &self.poisoned)
+            .field("unsettled", &self.unsettled)
             .finish_non_exhaustive()
     }
 }
@@ -359,7 +401,8 @@ impl Ledger {
             wal_buf: Vec::new(),
             published,
             last_time_ms: state.map_or(0, |s| s.time_ms),
-            poisoned: false,
+            wal_durable_len: scan.valid_len,
+            unsettled: false,
         };
         ledger.repair_hash_tiles()?;
         for p in cleanup {
@@ -436,13 +479,12 @@ impl Ledger {
     /// write-ahead file; `publish_checkpoint` moves them into the tiles).
     /// An empty batch returns the current size and writes nothing.
     ///
-    /// On an I/O error the ledger is poisoned (every later write fails with
-    /// `ledger_poisoned`) until it is reopened; entries of the failed batch
-    /// may or may not be present after recovery.
+    /// On an I/O error (`ledger_io`) the batch is refused: nothing of it is
+    /// acknowledged or kept in memory, and the write-ahead file is cut back to
+    /// its durable length before anything else is written (module docs,
+    /// "Durability order"). The ledger stays usable: a later call writes the
+    /// next batch at the same index once the disk accepts writes again.
     pub fn append(&mut self, entries: &[Vec<u8>]) -> Result<u64, LedgerError> {
-        if self.poisoned {
-            return Err(LedgerError::Poisoned);
-        }
         if let Some((position, e)) = entries
             .iter()
             .enumerate()
@@ -457,7 +499,9 @@ impl Ledger {
         if entries.is_empty() {
             return Ok(first);
         }
+        self.settle()?;
         wal::encode(&mut self.wal_buf, first, entries);
+        let frame_len = self.wal_buf.len() as u64;
         self.wal_dirty = true;
         let written = self
             .wal
@@ -467,15 +511,41 @@ impl Ledger {
             self.wal_buf = Vec::new();
         }
         if let Err(e) = written {
-            self.poisoned = true;
+            // Refused: cut the frame off now if possible, else before the
+            // next write.
+            self.unsettled = true;
+            let _ = self.settle();
             return Err(LedgerError::io(self.dir.join(WAL), e));
         }
         // Commit point passed: update memory.
+        self.wal_durable_len += frame_len;
         for e in entries {
             self.tree.push_entry(e);
         }
         self.tail.extend(entries.iter().cloned());
         Ok(first)
+    }
+
+    /// Whether a failed write has not been cleaned up yet: the next `append`
+    /// or `publish_checkpoint` first cuts the write-ahead file back to its
+    /// durable length (and fails if it still cannot).
+    pub fn is_unsettled(&self) -> bool {
+        self.unsettled
+    }
+
+    /// After a failed write: cuts `wal` back to its durable length and makes
+    /// that durable. A no-op when nothing failed.
+    fn settle(&mut self) -> Result<(), LedgerError> {
+        if !self.unsettled {
+            return Ok(());
+        }
+        self.wal
+            .set_len(self.wal_durable_len)
+            .and_then(|()| self.wal.sync_all())
+            .map_err(|e| LedgerError::io(self.dir.join(WAL), e))?;
+        self.unsettled = false;
+        self.wal_dirty = self.wal_durable_len > 0;
+        Ok(())
     }
 
     /// Signs and durably writes a checkpoint for the current size if the
@@ -485,12 +555,11 @@ impl Ledger {
     ///
     /// Writes the entry bundles and hash tiles of everything appended since
     /// the last checkpoint, then `state`, then `checkpoint`, then empties the
-    /// write-ahead file. An I/O error while emptying it (the checkpoint is
-    /// already durable by then) poisons the ledger.
+    /// write-ahead file. After an I/O error nothing in memory has changed
+    /// but the write-ahead file may need cutting back (module docs); a later
+    /// call does that first and publishes again.
     pub fn publish_checkpoint(&mut self, now_unix_ms: u64) -> Result<Option<String>, LedgerError> {
-        if self.poisoned {
-            return Err(LedgerError::Poisoned);
-        }
+        self.settle()?;
         if now_unix_ms < self.last_time_ms {
             return Err(LedgerError::ClockBackwards {
                 now_ms: now_unix_ms,
@@ -567,10 +636,12 @@ impl Ledger {
         });
 
         // 4. Every WAL record is now in the tiles: empty the file.
+        //    Whatever happens, nothing in the file is needed any more.
+        self.wal_durable_len = 0;
         if self.wal_dirty {
             let reset = self.wal.set_len(0).and_then(|()| self.wal.sync_all());
             if let Err(e) = reset {
-                self.poisoned = true;
+                self.unsettled = true;
                 return Err(LedgerError::io(self.dir.join(WAL), e));
             }
             self.wal_dirty = false;
@@ -591,9 +662,6 @@ impl Ledger {
         cosigned_note: &str,
         witness_keys: &[String],
     ) -> Result<(), LedgerError> {
-        if self.poisoned {
-            return Err(LedgerError::Poisoned);
-        }
         let note = Note::from_bytes(cosigned_note.as_bytes())
             .map_err(|e| LedgerError::BadNote(e.to_string()))?;
         // Is it ours at all? (signature and origin)

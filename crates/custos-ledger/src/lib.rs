@@ -10,7 +10,8 @@
 //!
 //! * [`LedgerKey`] — the checkpoint signing key.
 //! * [`Ledger`] — open/recover, `append` (durable on return: one fsync of
-//!   an append-only write-ahead file),
+//!   an append-only write-ahead file; a failed one is refused and cut off,
+//!   and the next one that succeeds takes its index),
 //!   `publish_checkpoint`, reads, proofs, `resource` for HTTP serving,
 //!   `add_cosignature`.
 //! * [`check_proof`], [`verify`], [`TileSource`], [`DirSource`] — offline checks.

@@ -13,6 +13,7 @@ mod serve;
 mod simulate_cli;
 mod trace_cli;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,13 +67,38 @@ enum Command {
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // A log line that cannot be written is lost, never a panic: tracing-subscriber reports
+    // its own write errors with `eprintln!`, which panics when standard error fails.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter)
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Standard error for the log. A write that fails (a full disk under a redirected log,
+/// `/dev/full`, a closed pipe) drops the line and reports success, so logging never takes
+/// a request or the server down.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Writes a line to standard error, ignoring failure (`eprintln!` would panic).
+fn report(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A start-up failure: a message for the operator and a stable code.
@@ -112,7 +138,9 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error[runtime]: cannot start the async runtime: {e}");
+            report(format_args!(
+                "error[runtime]: cannot start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -131,7 +159,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error[{}]: {}", e.code, e.message);
+            report(format_args!("error[{}]: {}", e.code, e.message));
             ExitCode::from(2)
         }
     }

@@ -50,8 +50,10 @@ pub struct Started {
 
 pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
     let started = start(&args).await?;
-    println!("custos listening on http://{}", started.addr);
-    let _ = std::io::stdout().flush();
+    // Ignored if standard output fails: the server runs on without it.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "custos listening on http://{}", started.addr);
+    let _ = out.flush();
     serve_until_signal(started).await
 }
 

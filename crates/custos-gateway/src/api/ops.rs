@@ -1,21 +1,49 @@
 //! Operations endpoints: liveness and metrics. They touch no customer data and are not
 //! access-recorded.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use custos_access::LedgerHealth;
 
 use crate::SharedApp;
+use crate::error::ApiError;
 
-/// Liveness: the store answers.
+/// Health: whether the ledger takes records and the store answers. 200
+/// `{"status":"ok"}`; otherwise 503 with the error envelope naming why:
+/// `ledger_unavailable` (writes refused since a time, with the ledger's error code, or
+/// the writer stopped) or `store_unavailable`. The ledger part costs no I/O.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, description = "store reachable"), (status = 503, description = "store unreachable")))]
+    responses((status = 200, description = "ledger writing and store reachable"),
+        (status = 503, description = "`ledger_unavailable` or `store_unavailable`, with why")))]
 pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
+    let unavailable = |code, message: String| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).into_response()
+    };
+    match app.access.health() {
+        LedgerHealth::Writing => {}
+        LedgerHealth::Refusing(r) => {
+            return unavailable(
+                "ledger_unavailable",
+                format!(
+                    "the ledger refuses writes ({}) since {} (unix ms), last at {}; requests are refused until it writes again, which it retries by itself",
+                    r.code, r.since_ms, r.last_ms
+                ),
+            );
+        }
+        LedgerHealth::Stopped => {
+            return unavailable(
+                "ledger_unavailable",
+                "the ledger writer has stopped; requests are refused until a restart".into(),
+            );
+        }
+    }
     match app.store.count_open_cases().await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+            unavailable("store_unavailable", "the store does not answer".into())
         }
     }
 }
