@@ -108,6 +108,8 @@ pub struct AccessLog {
     indexed: watch::Receiver<u64>,
     /// Set by the writer: whether appends succeed.
     health: watch::Receiver<LedgerHealth>,
+    /// Stops the writer thread ([`AccessLog::close`]).
+    stop: Arc<sequencer::Stop>,
     store: Store,
 }
 
@@ -120,17 +122,26 @@ impl AccessLog {
         let (size_tx, size_rx) = watch::channel(size);
         let (indexed_tx, indexed_rx) = watch::channel(0);
         let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
-        let queue = sequencer::start(ledger.clone(), size_tx, health_tx)?;
+        let (queue, stop) = sequencer::start(ledger.clone(), size_tx, health_tx)?;
         let log = AccessLog {
             queue,
             ledger,
             size: size_rx,
             indexed: indexed_rx,
             health: health_rx,
+            stop,
             store,
         };
         index::start(&log, indexed_tx).await?;
         Ok(log)
+    }
+
+    /// Stops the writer after a final checkpoint and waits until it has ended: from then
+    /// on every record is refused (`ledger_unavailable`). For shutdown, before anything
+    /// removes or copies the ledger's files.
+    pub async fn close(&self) {
+        let stop = self.stop.clone();
+        let _ = tokio::task::spawn_blocking(move || stop.stop_and_join()).await;
     }
 
     /// Appends `record` and returns its ledger index once it is durable.

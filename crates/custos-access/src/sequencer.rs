@@ -11,8 +11,10 @@
 //! itself once the disk accepts writes. The first entry written then says that writes
 //! were refused and between which times (`entry` module docs, "Refused writes").
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use custos_ledger::{Ledger, MAX_ENTRY_LEN};
@@ -47,10 +49,32 @@ impl Drop for Health {
     }
 }
 
+/// How the writer thread is stopped: the handles of every [`crate::AccessLog`] clone
+/// keep its queue open, so closing is a flag the thread reads at least once a second,
+/// and a join, so that whoever removes the ledger's files does so after the last write.
+#[derive(Default)]
+pub(crate) struct Stop {
+    closing: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Stop {
+    /// Asks the writer to stop and waits until it has (after its final checkpoint).
+    /// Records queued but not yet written are refused (their requests fail closed).
+    pub(crate) fn stop_and_join(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The writer thread's state.
 struct Writer<'a> {
     ledger: &'a RwLock<Ledger>,
     size: &'a watch::Sender<u64>,
+    stop: &'a Stop,
     health: Health,
     /// Set from the first refused append until an append succeeds again.
     refused: Option<WritesRefused>,
@@ -61,21 +85,25 @@ pub(crate) fn start(
     ledger: Arc<RwLock<Ledger>>,
     size: watch::Sender<u64>,
     health: watch::Sender<LedgerHealth>,
-) -> Result<SyncSender<Pending>, AccessError> {
+) -> Result<(SyncSender<Pending>, Arc<Stop>), AccessError> {
     let (queue, rx) = sync_channel(QUEUE_DEPTH);
-    std::thread::Builder::new()
+    let stop = Arc::new(Stop::default());
+    let stop_in_thread = stop.clone();
+    let thread = std::thread::Builder::new()
         .name("custos-ledger-writer".into())
         .spawn(move || {
             let mut writer = Writer {
                 ledger: &ledger,
                 size: &size,
+                stop: &stop_in_thread,
                 health: Health(health),
                 refused: None,
             };
             writer.run(&rx);
         })
         .map_err(|e| AccessError::Write(format!("cannot start the ledger writer: {e}")))?;
-    Ok(queue)
+    *stop.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+    Ok((queue, stop))
 }
 
 /// Queues `record` and waits for its durable ledger index.
@@ -129,12 +157,16 @@ impl Writer<'_> {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if self.stop.closing.load(Ordering::SeqCst) {
+                break;
+            }
             if last_publish.elapsed() >= CHECKPOINT_INTERVAL {
                 publish(self.ledger);
                 last_publish = Instant::now();
             }
         }
-        // The queue closed (shutdown): whatever is durable gets a checkpoint.
+        // The queue closed or the log was closed (shutdown): whatever is durable gets a
+        // checkpoint.
         publish(self.ledger);
     }
 

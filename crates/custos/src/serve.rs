@@ -233,15 +233,17 @@ fn fingerprint(config: &Config, policy: &PolicyEngine) -> String {
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn serve_until_signal(started: Started) -> Result<(), Fatal> {
     let router = custos_gateway::router(started.app.clone());
-    axum::serve(
+    let served = axum::serve(
         started.listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| Fatal::new("serve", e.to_string()))?;
+    .map_err(|e| Fatal::new("serve", e.to_string()));
+    // Whatever ended the serving: a last checkpoint over every durable entry.
+    started.app.access.close().await;
     started.app.store.close().await;
-    Ok(())
+    served.map(|_| ())
 }
 
 async fn shutdown_signal() {

@@ -261,88 +261,82 @@ async fn simulate(
         simulated_clock: true,
     };
     let (app, admin_token_path) = serve::open(&serve_args).await?;
-    let admin = serve::read_token_file(&admin_token_path)?;
-    let gateway = Gateway::new(app.clone());
-    eprintln!(
-        "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
-        args.staff,
-        plan.insiders.len(),
-        plan.scenarios.len(),
-        args.days,
-        args.customers,
-        args.seed
-    );
-    for (scenario, cast) in plan.idle_scenarios() {
+    let result = async {
+        let admin = serve::read_token_file(&admin_token_path)?;
+        let gateway = Gateway::new(app.clone());
         eprintln!(
-            "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
-            scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
+            "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
+            args.staff,
+            plan.insiders.len(),
+            plan.scenarios.len(),
+            args.days,
+            args.customers,
+            args.seed
         );
-    }
-    let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
-    let started = Instant::now();
-    let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
-        .await
-        .map_err(|e| Fatal::new("simulation_failed", e))?;
-    progress.finish();
-    let wall = started.elapsed().as_secs_f64();
-    let alerts = raised_alerts(&app).await?;
-    let unprotected = report::unprotected_harvest(&plan);
-    let mut report = report::evaluate(
-        &plan,
-        args.seed,
-        &outcome,
-        &alerts,
-        &unprotected,
-        EPOCH_MS,
-        wall,
-    );
-    if args.trace_eval {
-        let progress = custos::demo_load::bar(1, "tracing", args.quiet);
-        let evaluation = trace_eval::evaluate(
-            &app,
-            &plan,
-            &outcome,
-            args.seed,
-            args.noise,
-            args.leaks_per_insider,
-        )
-        .await
-        .map_err(|e| Fatal::new("simulation_failed", e))?;
-        progress.finish_and_clear();
-        report.trace = Some(evaluation);
-    }
-    println!("{}", report.table());
-    if let Some(name) = &args.cut_leak {
-        cut_leak(args, name, &app, &plan, &outcome).await?;
-    }
-    if let Some(path) = &args.report {
-        let json =
-            serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
-        std::fs::write(path, json)
-            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
-        println!("report written to {}", path.display());
-    }
-    if let Some(path) = &args.features {
-        let rows = export::features_csv(&app, &plan, path)
-            .await
-            .map_err(|e| Fatal::new("report", e))?;
-        println!("{rows} person-days written to {}", path.display());
-    }
-    // The sequencer publishes the last checkpoint within a second; wait for it so the
-    // directory is not removed under it.
-    for _ in 0..50 {
-        let (size, published) = app
-            .access
-            .with_ledger(|l| Ok((l.size(), l.checkpoint_size())))
-            .await
-            .unwrap_or((0, 0));
-        if published >= size {
-            break;
+        for (scenario, cast) in plan.idle_scenarios() {
+            eprintln!(
+                "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
+                scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
+            );
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
+        let started = Instant::now();
+        let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
+            .await
+            .map_err(|e| Fatal::new("simulation_failed", e))?;
+        progress.finish();
+        let wall = started.elapsed().as_secs_f64();
+        let alerts = raised_alerts(&app).await?;
+        let unprotected = report::unprotected_harvest(&plan);
+        let mut report = report::evaluate(
+            &plan,
+            args.seed,
+            &outcome,
+            &alerts,
+            &unprotected,
+            EPOCH_MS,
+            wall,
+        );
+        if args.trace_eval {
+            let progress = custos::demo_load::bar(1, "tracing", args.quiet);
+            let evaluation = trace_eval::evaluate(
+                &app,
+                &plan,
+                &outcome,
+                args.seed,
+                args.noise,
+                args.leaks_per_insider,
+            )
+            .await
+            .map_err(|e| Fatal::new("simulation_failed", e))?;
+            progress.finish_and_clear();
+            report.trace = Some(evaluation);
+        }
+        println!("{}", report.table());
+        if let Some(name) = &args.cut_leak {
+            cut_leak(args, name, &app, &plan, &outcome).await?;
+        }
+        if let Some(path) = &args.report {
+            let json =
+                serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
+            std::fs::write(path, json)
+                .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
+            println!("report written to {}", path.display());
+        }
+        if let Some(path) = &args.features {
+            let rows = export::features_csv(&app, &plan, path)
+                .await
+                .map_err(|e| Fatal::new("report", e))?;
+            println!("{rows} person-days written to {}", path.display());
+        }
+        Ok(())
     }
+    .await;
+    // The writer publishes a last checkpoint and stops before anyone removes the
+    // directory (a temporary one is removed right after).
+    app.access.close().await;
     app.store.close().await;
-    Ok(())
+    result
 }
 
 /// Writes `--out` (and `--truth`): a leak cut from what `name` (a staff id or a ring

@@ -272,3 +272,45 @@ fn a_broken_scenario_is_named_and_nothing_runs() {
     );
     assert!(!dir.path().join("data").exists());
 }
+
+/// A scenario whose insiders start after the run's last day is named in a warning, a
+/// leak cut from one says why it is empty, and the temporary data directory is removed
+/// only after the ledger's writer stopped (no I/O error at the end).
+#[test]
+fn a_scenario_that_never_acts_is_said_and_the_run_ends_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("late.toml");
+    std::fs::write(
+        &scenario,
+        BULK_NIGHT
+            .replace("name = \"night\"", "name = \"late\"")
+            .replace("start_day = [1, 1]", "start_day = [9, 12]"),
+    )
+    .unwrap();
+    let out = custos()
+        .args([
+            "simulate",
+            "--staff",
+            "40",
+            "--days",
+            "2",
+            "--customers",
+            "500",
+        ])
+        .args(["--canaries", "0", "--seed", "3", "--quiet", "--scenario"])
+        .arg(&scenario)
+        .args(["--cut-leak", "late", "--out"])
+        .arg(dir.path().join("leak.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: scenario late") && stderr.contains("never act"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[cut_leak_empty]"), "{stderr}");
+    assert!(stderr.contains("never acted"), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(!stderr.contains("I/O error"), "{stderr}");
+}
