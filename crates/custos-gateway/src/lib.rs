@@ -14,6 +14,7 @@ pub mod error;
 pub mod exchange;
 pub mod mask;
 pub mod quota;
+pub mod rejection;
 pub mod vault;
 
 use std::sync::Arc;
