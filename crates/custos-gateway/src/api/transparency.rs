@@ -281,20 +281,6 @@ impl App {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_expiry_past_the_end_of_time_is_refused() {
-        assert_eq!(link_expiry(0, 1).unwrap(), 3_600_000);
-        for now in [i64::MAX, i64::MAX - 3_599_999] {
-            assert_eq!(link_expiry(now, 1).unwrap_err().code, "time_out_of_range");
-        }
-        assert!(link_expiry(i64::MAX - 3_600_000, 1).is_ok());
-    }
-}
-
 fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, ApiError> {
     let reason = opened
         .key()
@@ -309,4 +295,18 @@ fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, A
         reason: reason.as_str().to_owned(),
         opened_at: case.created_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_expiry_past_the_end_of_time_is_refused() {
+        assert_eq!(link_expiry(0, 1).unwrap(), 3_600_000);
+        for now in [i64::MAX, i64::MAX - 3_599_999] {
+            assert_eq!(link_expiry(now, 1).unwrap_err().code, "time_out_of_range");
+        }
+        assert!(link_expiry(i64::MAX - 3_600_000, 1).is_ok());
+    }
 }
