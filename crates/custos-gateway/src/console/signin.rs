@@ -166,16 +166,16 @@ pub(super) async fn customer_link(
 }
 
 /// The token of a link address: the query must be exactly `link=<token>` with the
-/// token's own characters (no percent-encoding, no other parameter), so one link has
-/// one address.
+/// token's own characters (those of an id and of base64url; no percent-encoding, no
+/// other parameter), so one link has one address.
 fn link_token(uri: &Uri) -> Result<&str, LinkError> {
     let query = uri.query().unwrap_or("");
     match query.strip_prefix("link=") {
         Some(token)
             if !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+                && token.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
+                }) =>
         {
             Ok(token)
         }
