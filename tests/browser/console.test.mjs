@@ -213,6 +213,18 @@ async function revealsLeft(page) {
   return Number(await row.locator('strong').innerText());
 }
 
+/** A new customer access link for the demo's customer, issued by the CRM through the
+ * API (a link opens the customer's page once); its path and query. */
+async function newCustomerLink() {
+  const response = await fetch(url(`/v1/customers/${demo.customer}/link`), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${demo.tokens.crm}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  assert.equal(response.status, 201);
+  return (await response.json()).path;
+}
+
 /** Whether the document is wider than the window (horizontal scrolling of the page). */
 async function overflow(page) {
   return page.evaluate(() => ({
@@ -509,6 +521,12 @@ test('(f) customer: the access link in a fresh browser shows the accesses made t
   // A customer is not staff.
   const denied = await goto(customer, '/cases');
   assert.equal(denied.status(), 403);
+  // The link opens the page once: in another browser it opens nothing.
+  const again = await newPage();
+  const used = await goto(again, demo.customerLink);
+  assert.equal(used.status(), 401);
+  assert.equal(await text(again, 'section.problem code'), 'link_used');
+  await again.context().close();
   // A tampered link opens nothing.
   const fresh = await newPage();
   const bad = await goto(fresh, demo.customerLink.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
@@ -650,8 +668,9 @@ test('(h) phone width and keyboard-only sign-in', { timeout: 120_000 }, async ()
   await goto(phone, '/trace');
   await check('trace');
 
+  // The demo's link was used in (f) and opens the page once: the CRM issues a new one.
   const customer = await newPage(PHONE);
-  await goto(customer, demo.customerLink);
+  await goto(customer, await newCustomerLink());
   await customer.locator('#accesses').waitFor();
   const o = await overflow(customer);
   if (o.scrollWidth > o.innerWidth) problems.push(`customer: ${o.scrollWidth}px > ${o.innerWidth}px (${o.wide.join(', ')})`);

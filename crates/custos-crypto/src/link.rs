@@ -5,6 +5,12 @@
 //! base64url (no padding) of HMAC-SHA256(link key, `cl1` || 0x00 || customer
 //! id || 0x00 || expiry). Customer ids are opaque (`cus_…`), never personal
 //! data, and hold no `.`; the whole token is URL-safe.
+//!
+//! Each link has exactly one spelling: the expiry in plain decimal (no sign, no
+//! leading zero) and the tag in canonical base64url. A token whose signature would
+//! verify under another spelling of the same fields is refused as
+//! [`LinkError::NotCanonical`], so one link is always one string (it can be recognised,
+//! e.g. as already used, by its exact text).
 
 use base64::Engine as _;
 
@@ -22,15 +28,20 @@ pub enum LinkError {
     /// A valid link whose time is over.
     #[error("the customer access link has expired; ask for a new one")]
     Expired,
+    /// Fields of a genuine link written in another spelling than the issued one.
+    #[error("the customer access link is not in its issued form; open it exactly as given")]
+    NotCanonical,
 }
 
 impl LinkError {
-    /// A stable machine-readable code: `link_invalid` or `link_expired`.
+    /// A stable machine-readable code: `link_invalid`, `link_expired` or
+    /// `link_not_canonical`.
     #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             LinkError::Invalid => "link_invalid",
             LinkError::Expired => "link_expired",
+            LinkError::NotCanonical => "link_not_canonical",
         }
     }
 }
@@ -53,6 +64,7 @@ impl Keyring {
     /// # Errors
     ///
     /// [`LinkError::Invalid`] for anything not signed by this keyring,
+    /// [`LinkError::NotCanonical`] for a genuine link spelt otherwise than issued,
     /// [`LinkError::Expired`] for a genuine link past its time.
     pub fn open_customer_link(&self, token: &str, now: i64) -> Result<(String, i64), LinkError> {
         let mut parts = token.split('.');
@@ -72,6 +84,12 @@ impl Keyring {
         let expected = self.link_tag(id, expires_at);
         if !crate::constant_time_eq(&given, &expected) || id.is_empty() {
             return Err(LinkError::Invalid);
+        }
+        // `parse` also reads `+5`, `05`: the tag signs the value, so only the exact
+        // issued text is accepted. (The base64 decoder already refuses non-canonical
+        // tags.)
+        if expiry != expires_at.to_string() {
+            return Err(LinkError::NotCanonical);
         }
         if now >= expires_at {
             return Err(LinkError::Expired);
@@ -138,6 +156,25 @@ mod tests {
             keyring(8).open_customer_link(&link, 0),
             Err(LinkError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_genuine_link_in_another_spelling_is_refused() {
+        let k = keyring(7);
+        let link = k.customer_link("cus_abc", 1_000);
+        for respelt in [".+1000.", ".01000.", ".0001000."] {
+            let other = link.replace(".1000.", respelt);
+            assert_eq!(
+                k.open_customer_link(&other, 0),
+                Err(LinkError::NotCanonical),
+                "{other}"
+            );
+        }
+        // A tag with other trailing bits decodes to the same bytes in lenient decoders.
+        let mut bits = link.clone();
+        let last = bits.pop().unwrap();
+        bits.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(k.open_customer_link(&bits, 0).is_err());
     }
 
     #[test]

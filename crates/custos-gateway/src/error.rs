@@ -125,6 +125,8 @@ impl IntoResponse for ApiError {
             },
         });
         let mut response = (self.status, body).into_response();
+        // Ours already: the rejection middleware leaves it as it is.
+        response.extensions_mut().insert(crate::rejection::Answered);
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod ids;
 pub mod mask;
 pub mod quota;
+pub mod rejection;
 pub mod vault;
 
 use std::sync::Arc;

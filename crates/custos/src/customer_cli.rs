@@ -1,6 +1,7 @@
 //! `custos customer link ID`: a customer access link, issued by the running server
 //! through its API (so the issuance is in the ledger) to an admin or the CRM integration.
-//! Opening the link shows the customer every access to their record.
+//! Opening the link shows the customer every access to their record; it opens one
+//! session, in one browser.
 
 use custos_store::calendar::utc;
 use std::path::PathBuf;
@@ -14,8 +15,9 @@ pub enum CustomerCommand {
     Link {
         /// The customer's id (`cus_…`).
         customer: String,
-        /// Hours the link stays valid, 1 to 720.
-        #[arg(long, default_value_t = 24)]
+        /// Hours the link stays valid, 1 to 168. The link opens the customer's page
+        /// once (in one browser); another visit needs a new link.
+        #[arg(long, default_value_t = custos_gateway::api::DEFAULT_LINK_HOURS)]
         hours: u32,
         /// The server's base URL.
         #[arg(long, default_value = "http://127.0.0.1:8700")]

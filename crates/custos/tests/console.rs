@@ -563,3 +563,243 @@ async fn a_customer_link_shows_every_access_and_nothing_else() {
     assert_eq!(r.status, 401);
     assert!(!stranger.cookies.contains_key("custos_session"));
 }
+
+/// Asserts a console error page with `status` and `code`, and its security headers.
+fn assert_problem(page: &Page, status: u16, code: &str, what: &str) {
+    assert_eq!(
+        (page.status, page.code()),
+        (status, code),
+        "{what}: {}",
+        page.text
+    );
+    assert!(
+        page.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html")),
+        "{what}"
+    );
+    assert_strict(page);
+}
+
+#[tokio::test]
+async fn a_form_goes_back_only_to_one_of_the_console_pages() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let mut analyst = Browser::new(&server);
+    let csrf = analyst.sign_in(&w.analyst).await;
+    // Resuming an active person changes nothing; each answer is the redirect `back`.
+    for bad in [
+        "/\\evil.example/phish",
+        "/\t/evil.example/phish",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "/\\/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/%5Cevil.example",
+        "/%09/evil.example",
+        "/%2F%2Fevil.example",
+        "/%2f%2fevil.example",
+        "/staff/%2F%2Fevil.example",
+        "/staff/bob\u{0}",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "/unknown",
+        "/staff/bob/../../evil",
+        "/staff/bob?x=//evil.example",
+        " /staff/bob",
+    ] {
+        let r = analyst
+            .post("/staff/bob/resume", &[("csrf", &csrf), ("back", bad)])
+            .await;
+        assert_eq!(
+            (r.status, r.location()),
+            (303, "/alerts"),
+            "{bad:?}: {}",
+            r.text
+        );
+        assert_strict(&r);
+    }
+    for good in [
+        "/staff/bob",
+        "/orgs/huaxin-bpo",
+        "/alerts?status=all",
+        "/alerts",
+    ] {
+        let r = analyst
+            .post("/staff/bob/resume", &[("csrf", &csrf), ("back", good)])
+            .await;
+        assert_eq!((r.status, r.location()), (303, good), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn the_framework_refusals_on_console_paths_are_console_pages() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let mut analyst = Browser::new(&server);
+    let csrf = analyst.sign_in(&w.analyst).await;
+    let mut agent = Browser::new(&server);
+    let agent_csrf = agent.sign_in(&w.agent).await;
+
+    // Bad UTF-8 in every kind of path parameter of the console.
+    for path in ["/alerts/%FF", "/staff/%FF%FE", "/orgs/%C3%28"] {
+        let r = analyst.get(path).await;
+        assert_problem(&r, 400, "invalid_path", path);
+    }
+    let r = agent.get("/cases/%FF").await;
+    assert_problem(&r, 400, "invalid_path", "/cases/%FF");
+    for path in ["/alerts/%FF/acknowledge", "/staff/bob/%FF"] {
+        let r = analyst.post(path, &[("csrf", &csrf)]).await;
+        assert_problem(&r, 400, "invalid_path", path);
+    }
+    let r = agent
+        .post("/cases/%FF/reveal", &[("csrf", &agent_csrf)])
+        .await;
+    assert_problem(&r, 400, "invalid_path", "reveal");
+
+    // A query that does not deserialize.
+    let r = analyst.get("/ledger/entry?index=abc").await;
+    assert_problem(&r, 400, "invalid_query", "index=abc");
+
+    // Forms with a field missing: a reveal, the sign-in, an analyst's act.
+    let reveal = format!("/cases/{}/reveal", w.case);
+    let r = agent.post(&reveal, &[("csrf", &agent_csrf)]).await;
+    assert_problem(&r, 422, "invalid_form", "reveal without fields");
+    let mut visitor = Browser::new(&server);
+    let r = visitor.post("/signin", &[("token", "cst_x")]).await;
+    assert_problem(&r, 422, "invalid_form", "sign-in without its token");
+    let r = analyst.post("/staff/bob/suspend", &[]).await;
+    assert_problem(&r, 422, "invalid_form", "act without csrf");
+
+    // Forms without their content type.
+    for (b, path) in [
+        (&mut visitor, "/signin"),
+        (&mut analyst, "/ledger/verify"),
+        (&mut agent, reveal.as_str()),
+    ] {
+        let request = b
+            .http
+            .post(format!("{}{path}", b.base))
+            .body(format!("csrf={csrf}"));
+        let r = b.send(request).await;
+        assert_problem(&r, 415, "unsupported_media_type", path);
+    }
+
+    // Oversized request headers, signed in or not.
+    for path in ["/signin", "/customer", "/alerts", "/customer/enter?link=x"] {
+        let request = analyst
+            .http
+            .get(format!("{}{path}", analyst.base))
+            .header("x-filler", "f".repeat(60 * 1024));
+        let r = analyst.send(request).await;
+        assert_problem(&r, 431, "headers_too_large", path);
+    }
+
+    // Nothing of the refused requests happened: bob is not suspended.
+    assert_eq!(
+        server.client().get(&w.partner_agent, "/v1/me").await.status,
+        200
+    );
+    // Every console answer is no-store, the stylesheet too.
+    let css = visitor.get("/console.css").await;
+    assert_eq!(css.status, 200);
+    assert_strict(&css);
+}
+
+#[tokio::test]
+async fn a_customer_link_opens_one_session_in_its_issued_form_only() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let link_path = format!("/v1/customers/{}/link", w.customer);
+
+    // 24 hours by default, at most 168.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let r = c.post(&w.crm, &link_path, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let validity = r.body["expires_at"].as_i64().unwrap() - before;
+    assert!(
+        (24 * 3_600_000 - 60_000..=24 * 3_600_000 + 60_000).contains(&validity),
+        "{validity}"
+    );
+    let r = c
+        .post(&w.crm, &link_path, json!({"valid_hours": 169}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_link_hours"));
+    let r = c
+        .post(&w.crm, &link_path, json!({"valid_hours": 168}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let path = r.body["path"].as_str().unwrap().to_owned();
+    assert_eq!(path, format!("/customer/enter?link={token}"));
+    let expiry = token.split('.').nth(2).unwrap().to_owned();
+
+    // Other spellings of the same link open nothing, and do not use it up.
+    let mut stranger = Browser::new(&server);
+    let respelt = |from: &str, to: &str| token.replacen(from, to, 1);
+    for variant in [
+        format!(
+            "/customer/enter?link={}",
+            respelt(&format!(".{expiry}."), &format!(".0{expiry}."))
+        ),
+        format!(
+            "/customer/enter?link={}",
+            respelt(&format!(".{expiry}."), &format!(".%2B{expiry}."))
+        ),
+        format!(
+            "/customer/enter?link={}",
+            respelt(&format!(".{expiry}."), &format!(".+{expiry}."))
+        ),
+        format!("/customer/enter?link={}", token.replace('.', "%2E")),
+        format!("/customer/enter?link={token}&x=1"),
+        format!("/customer/enter?x=1&link={token}"),
+        format!("/customer/enter?link={token}&link={token}"),
+        format!("/customer/enter?link={token}%20"),
+    ] {
+        let r = stranger.get(&variant).await;
+        assert_problem(&r, 401, "link_not_canonical", &variant);
+        assert!(
+            !stranger.cookies.contains_key("custos_session"),
+            "{variant}"
+        );
+    }
+    let r = stranger.get("/customer/enter").await;
+    assert_problem(&r, 401, "link_invalid", "no link");
+
+    // The first visit: a session cookie and a redirect to an address without the secret.
+    let mut b = Browser::new(&server);
+    let r = b.get(&path).await;
+    assert_eq!((r.status, r.location()), (303, "/customer"), "{}", r.text);
+    assert_strict(&r);
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("custos_session="))
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(!cookie.contains(&token));
+    let page = b.get("/customer").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains(&token), "the secret is not on the page");
+
+    // Again in the same browser: on to the page, no second session.
+    let r = b.get(&path).await;
+    assert_eq!((r.status, r.location()), (303, "/customer"), "{}", r.text);
+    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+    // Anywhere else, the used link opens nothing.
+    let mut other = Browser::new(&server);
+    let r = other.get(&path).await;
+    assert_problem(&r, 401, "link_used", "second browser");
+    assert!(!other.cookies.contains_key("custos_session"));
+    assert_eq!(other.get("/customer").await.location(), "/signin");
+    // The first session goes on.
+    assert_eq!(b.get("/customer").await.status, 200);
+}

@@ -53,7 +53,7 @@ async fn issues_links_through_the_api_and_refuses_with_stable_codes() {
             "--token-file",
             token_file.to_str().unwrap(),
             "--hours",
-            "720",
+            "168",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -83,7 +83,7 @@ async fn issues_links_through_the_api_and_refuses_with_stable_codes() {
     assert_eq!(failure(&o), "not_found");
     let o = link(&server, &w.customer, &["--token", "cst_not_a_token"]);
     assert_eq!(failure(&o), "unauthenticated");
-    for hours in ["0", "721"] {
+    for hours in ["0", "169", "720"] {
         let o = link(&server, &w.customer, &["--token", &w.crm, "--hours", hours]);
         assert_eq!(failure(&o), "invalid_link_hours");
     }

@@ -20,7 +20,8 @@ pub(crate) use cases::{case_facts, reason_context};
 pub use customers::CASE_HEADER;
 pub use ledger::Verification;
 pub use transparency::{
-    CaseSummary, CustomerAccess, CustomerAccesses, MAX_LINK_HOURS, valid_link_hours,
+    CaseSummary, CustomerAccess, CustomerAccesses, DEFAULT_LINK_HOURS, MAX_LINK_HOURS,
+    valid_link_hours,
 };
 
 use std::time::Instant;
@@ -58,7 +59,7 @@ impl utoipa::Modify for BearerAuth {
 /// The full router: API, operations endpoints, the web console, JSON 404/405, metrics
 /// middleware.
 pub fn router(app: SharedApp) -> Router {
-    let api = api_router(app.clone());
+    let api = api_router(app.clone()).layer(middleware::from_fn(crate::rejection::api));
     // The console calls the API in process, through the same middleware.
     let console = crate::console::router(app, api.clone().layer(middleware::from_fn(observe)));
     api.merge(console)

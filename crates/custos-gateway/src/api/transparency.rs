@@ -24,8 +24,12 @@ use crate::{ApiError, App, SharedApp};
 /// Most access records one answer covers (the newest are kept).
 const MAX_ACCESSES: u32 = 10_000;
 
-/// Longest validity of a customer access link, in hours (30 days).
-pub const MAX_LINK_HOURS: u32 = 720;
+/// Longest validity of a customer access link, in hours (7 days): a link is a bearer
+/// secret until it is first opened, so it should not outlive the contact it was sent in.
+pub const MAX_LINK_HOURS: u32 = 168;
+
+/// Validity of a link when the request names none, in hours.
+pub const DEFAULT_LINK_HOURS: u32 = 24;
 
 /// One access to a customer's record, as the customer sees it.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -75,14 +79,14 @@ pub struct CustomerAccesses {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LinkRequest {
-    /// Hours the link stays valid, 1 to 720 (default 24).
+    /// Hours the link stays valid, 1 to 168 (default 24).
     valid_hours: Option<u32>,
 }
 
 /// A customer access link.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Link {
-    /// The signed token; give it to the customer only.
+    /// The signed token; give it to the customer only. It opens one console session.
     token: String,
     /// Path of the console page that signs the customer in with it.
     path: String,
@@ -137,11 +141,11 @@ pub(super) async fn issue_link(
         } else {
             crate::exchange::parse_json::<LinkRequest>(&bytes)?.valid_hours
         };
-        let hours = valid_link_hours(hours.unwrap_or(24))?;
+        let hours = valid_link_hours(hours.unwrap_or(DEFAULT_LINK_HOURS))?;
+        let expires_at = link_expiry(ex.at(), hours)?;
         if app.store.customer(&id).await?.is_none() {
             return Err(ApiError::not_found("customer"));
         }
-        let expires_at = ex.at() + i64::from(hours) * custos_store::calendar::HOUR_MS;
         let token = app.keyring.customer_link(&id, expires_at);
         app.record_intent(&mut ex).await?;
         Ok(json(
@@ -167,6 +171,20 @@ pub fn valid_link_hours(hours: u32) -> Result<u32, ApiError> {
             format!("a link is valid for 1 to {MAX_LINK_HOURS} hours"),
         ))
     }
+}
+
+/// When a link issued at `now` (unix ms) for `hours` expires; checked, as the time of a
+/// request can come from its `X-Custos-Simulated-Time` header.
+fn link_expiry(now: i64, hours: u32) -> Result<i64, ApiError> {
+    i64::from(hours)
+        .checked_mul(custos_store::calendar::HOUR_MS)
+        .and_then(|validity| now.checked_add(validity))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "time_out_of_range",
+                "the request's time is too far in the future for a link's expiry",
+            )
+        })
 }
 
 impl App {
@@ -277,4 +295,18 @@ fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, A
         reason: reason.as_str().to_owned(),
         opened_at: case.created_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_expiry_past_the_end_of_time_is_refused() {
+        assert_eq!(link_expiry(0, 1).unwrap(), 3_600_000);
+        for now in [i64::MAX, i64::MAX - 3_599_999] {
+            assert_eq!(link_expiry(now, 1).unwrap_err().code, "time_out_of_range");
+        }
+        assert!(link_expiry(i64::MAX - 3_600_000, 1).is_ok());
+    }
 }

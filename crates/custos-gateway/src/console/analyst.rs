@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::chart;
 use super::page::{self, age, csrf_field, document, when};
-use super::{Page, Shared, Visitor, segment};
+use super::{Page, Shared, Visitor, return_to, segment};
 use custos_store::{AccessRecord, AlertRecord};
 
 use crate::api::{OrgActivity, PersonActivity};
@@ -258,12 +258,9 @@ async fn act_on(console: &Shared, visitor: &Visitor, uri: &str, form: ActForm) -
     console
         .post::<serde_json::Value>(visitor, uri, None)
         .await?;
-    // Back only to a console page (never an address from elsewhere).
-    let back = form
-        .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
-        .unwrap_or_else(|| "/alerts".to_owned());
-    Ok(page::see_other(&back, &[]))
+    // Back only to one of the console's own pages.
+    let back = return_to(form.back.as_deref(), "/alerts");
+    Ok(page::see_other(back, &[]))
 }
 
 /// `GET /staff/{id}`: a person's last 24 hours against their peers and quota.

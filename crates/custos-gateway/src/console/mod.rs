@@ -90,6 +90,7 @@ pub fn router(app: SharedApp, api: Router) -> Router {
         .route("/customer/enter", get(signin::customer_link))
         .route("/customer", get(customer::accesses))
         .with_state(console)
+        .layer(axum::middleware::from_fn(page::guard))
 }
 
 /// `/`: the start page of the signed-in role, or the sign-in page.
@@ -223,6 +224,71 @@ impl IntoResponse for Detour {
 
 /// What a page handler builds: the page, or the one shown instead.
 type Page<T = Response> = Result<T, Detour>;
+
+/// The console pages a form may send the browser back to after it acted, as route
+/// templates (`*`: one id segment). Kept next to [`router`]: each is one of its GET
+/// pages.
+const RETURN_PAGES: &[&str] = &[
+    "/",
+    "/cases",
+    "/cases/*",
+    "/alerts",
+    "/alerts/*",
+    "/staff/*",
+    "/orgs/*",
+    "/ledger",
+    "/trace",
+    "/customer",
+];
+
+/// `candidate` if it is the address of one of the console's own pages
+/// ([`RETURN_PAGES`], ids as the API spells them, and for the alert queue its `status`
+/// filter), else `fallback`. An allow-list rather than a filter: browsers read `/\host`,
+/// `/<TAB>/host` and the like as another host, so nothing but a known shape is followed.
+fn return_to<'a>(candidate: Option<&'a str>, fallback: &'a str) -> &'a str {
+    candidate.filter(|c| is_return_page(c)).unwrap_or(fallback)
+}
+
+fn is_return_page(candidate: &str) -> bool {
+    let (path, query) = match candidate.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (candidate, None),
+    };
+    // Each segment as `valid_id` allows an id (no `%`, `\`, blanks or controls), and
+    // never `.` or `..`.
+    let segment_ok =
+        |s: &str| crate::exchange::valid_id("page", s).is_ok() && s != "." && s != "..";
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    if !segments.iter().all(|s| segment_ok(s)) {
+        return false;
+    }
+    let matches = RETURN_PAGES.iter().any(|template| {
+        let wanted: Vec<&str> = template[1..].split('/').filter(|s| !s.is_empty()).collect();
+        wanted.len() == segments.len()
+            && wanted
+                .iter()
+                .zip(&segments)
+                .all(|(w, s)| *w == "*" || w == s)
+    });
+    let query_ok = match query {
+        None => true,
+        Some(q) => {
+            path == "/alerts"
+                && matches!(
+                    q,
+                    "status=open" | "status=acknowledged" | "status=dismissed" | "status=all"
+                )
+        }
+    };
+    matches && query_ok
+}
 
 /// `value` as one segment of an API path: an id from an address cannot reach another
 /// route (`/`, `?`, `..`).
@@ -403,4 +469,52 @@ fn help_for(code: &str, message: &str, session: &Session) -> Option<maud::Markup
         p { (text) }
         p { a href=(back) { "Back" } }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_console_own_pages_are_return_addresses() {
+        for good in [
+            "/",
+            "/alerts",
+            "/alerts/al_1",
+            "/alerts?status=all",
+            "/staff/custos.support.001",
+            "/orgs/huaxin-bpo",
+            "/cases/case_1",
+        ] {
+            assert_eq!(return_to(Some(good), "/x"), good, "{good}");
+        }
+        for bad in [
+            "//evil.example/phish",
+            "/\\evil.example/phish",
+            "/\\/evil.example",
+            "/\t/evil.example/phish",
+            "/\n/evil.example",
+            "/alerts/\u{7f}",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/%2F%2Fevil.example",
+            "/alerts/%2F%2Fevil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " /alerts",
+            "/alerts/",
+            "/alerts/..",
+            "/alerts/.",
+            "/alerts/a/b",
+            "/unknown",
+            "/signout",
+            "/alerts?status=open&x=1",
+            "/alerts/a?status=all",
+            "/alerts#x",
+            "",
+        ] {
+            assert_eq!(return_to(Some(bad), "/alerts"), "/alerts", "{bad:?}");
+        }
+        assert_eq!(return_to(None, "/alerts"), "/alerts");
+    }
 }

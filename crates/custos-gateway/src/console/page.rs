@@ -1,16 +1,21 @@
 //! The frame every console page shares: the HTML document, navigation by role, the
 //! security headers, error pages and small formatting helpers.
 //!
-//! Every page answers with a strict Content-Security-Policy (no script at all, styles
-//! only from the console's own stylesheet, forms only to the console), is never cached
-//! (pages may show revealed values) and is never framed.
+//! Every answer, including the framework's refusals (rewritten by [`guard`]), comes
+//! with a strict Content-Security-Policy (no script at all, styles only from the
+//! console's own stylesheet, forms only to the console), is never cached (pages may
+//! show revealed values; the customer link's answers carry a session) and is never
+//! framed.
 
+use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::session::{Session, Who};
+use crate::rejection::{self, Answered, Refusal};
 
 /// The policy of every console page: nothing but the console's stylesheet, its own
 /// forms and inline SVG without scripts.
@@ -122,23 +127,55 @@ pub fn problem(
     )
 }
 
-/// Serves the stylesheet.
+/// Serves the stylesheet (not cached either: every console answer is `no-store`, one
+/// rule without exceptions; it is small).
 pub fn stylesheet() -> Response {
-    let mut r = with_headers(
+    with_headers(
         StatusCode::OK,
         "text/css; charset=utf-8",
         STYLESHEET.to_owned(),
-    );
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
-    r
+    )
+}
+
+/// Middleware of every console route: request headers over the limit and the
+/// framework's own refusals (a path segment that is not UTF-8, a query or form that
+/// does not deserialize, a missing content type) become the console's error page with
+/// a stable code; every answer gets the security headers.
+pub async fn guard(request: Request, next: Next) -> Response {
+    if rejection::headers_too_large(request.headers()) {
+        return refused(Refusal::HEADERS_TOO_LARGE);
+    }
+    let mut response = match rejection::foreign(next.run(request).await).await {
+        Ok(refusal) => refused(refusal),
+        Err(response) => response,
+    };
+    security_headers(response.headers_mut());
+    response
+}
+
+/// The error page for a refusal made before any console handler ran.
+fn refused(refusal: Refusal) -> Response {
+    problem(
+        refusal.status,
+        None,
+        refusal.code,
+        refusal.message,
+        Some(html! { p { a href="/" { "Back to the console" } } }),
+    )
 }
 
 /// A body of `content_type` with the console's security headers.
 pub fn with_headers(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut r = (status, body).into_response();
+    r.extensions_mut().insert(Answered);
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    security_headers(h);
+    r
+}
+
+/// The headers every console answer carries (see the module docs).
+fn security_headers(h: &mut HeaderMap) {
     h.insert(
         HeaderName::from_static("content-security-policy"),
         HeaderValue::from_static(CSP),
@@ -156,7 +193,6 @@ pub fn with_headers(status: StatusCode, content_type: &'static str, body: String
         HeaderName::from_static("x-frame-options"),
         HeaderValue::from_static("DENY"),
     );
-    r
 }
 
 /// A redirect (303, so a form's POST becomes a GET), with the security headers and any
@@ -183,7 +219,8 @@ pub use custos_store::calendar::utc as when;
 
 /// How long ago `ms` was, at `now`, in the largest whole unit.
 pub fn age(ms: i64, now: i64) -> String {
-    let mins = (now - ms).max(0) / 60_000;
+    // Saturating: a time from a record is data, not a trusted small number.
+    let mins = now.saturating_sub(ms).max(0) / 60_000;
     match mins {
         0 => "just now".to_owned(),
         1..=59 => format!("{mins} min ago"),

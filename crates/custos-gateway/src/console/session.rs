@@ -12,6 +12,10 @@
 //!
 //! Sessions live in one node's memory: behind a load balancer, pin a browser to a node
 //! (the API itself needs no pinning).
+//!
+//! A customer access link opens one session only: the links that opened one are kept
+//! (their SHA-256, until they expire) in the same memory, so like the sessions they are
+//! forgotten when the node restarts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +33,11 @@ pub const SESSION_COOKIE: &str = "custos_session";
 pub const SIGNIN_COOKIE: &str = "custos_signin";
 /// Most sessions held at once: beyond it, the oldest idle one is dropped.
 const MAX_SESSIONS: usize = 10_000;
+/// Most used customer links remembered at once. Only genuine links get here (their
+/// signature was checked), so the cap is against an issuer gone wild, not an attacker;
+/// beyond it no new customer session opens until some expire (refusing is safe,
+/// forgetting a used link would not be).
+const MAX_USED_LINKS: usize = 100_000;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
@@ -70,6 +79,8 @@ pub enum Who {
 /// The sessions of this node.
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// SHA-256 of the customer links that opened a session, with their expiry (unix ms).
+    used_links: Mutex<HashMap<String, i64>>,
     idle: Duration,
     max_age: Duration,
     secure: bool,
@@ -81,6 +92,7 @@ impl Sessions {
     pub fn new(idle: Duration, max_age: Duration, secure: bool) -> Sessions {
         Sessions {
             map: Mutex::new(HashMap::new()),
+            used_links: Mutex::new(HashMap::new()),
             idle,
             max_age,
             secure,
@@ -128,6 +140,20 @@ impl Sessions {
         let session = map.get_mut(&key)?;
         session.last_seen = now;
         Some((key, session.clone()))
+    }
+
+    /// Marks the customer link `token`, valid until `expires_at` (unix ms), as used at
+    /// `now`; false when it was used before (or too many links are in use, see
+    /// [`MAX_USED_LINKS`]). Call only for a link whose signature was checked, with its
+    /// one canonical spelling.
+    pub fn claim_link(&self, token: &str, expires_at: i64, now: i64) -> bool {
+        let mut used = self.used_links.lock().unwrap_or_else(|e| e.into_inner());
+        // An expired link is refused by its signature's time; no need to remember it.
+        used.retain(|_, until| *until > now);
+        if used.len() >= MAX_USED_LINKS {
+            return false;
+        }
+        used.insert(key(token), expires_at).is_none()
     }
 
     /// Keeps `evidence` with the session `key` (its last trace).
@@ -287,6 +313,16 @@ mod tests {
         assert!(sessions.get(&h).is_none(), "idle timeout of zero");
         let twice = headers(&format!("{SESSION_COOKIE}=a; {SESSION_COOKIE}=b"));
         assert_eq!(cookie(&twice, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn a_link_is_claimed_once_and_forgotten_after_it_expires() {
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(600), false);
+        assert!(sessions.claim_link("cl1.a.100.t", 100, 0));
+        assert!(!sessions.claim_link("cl1.a.100.t", 100, 50));
+        assert!(sessions.claim_link("cl1.b.100.t", 100, 50));
+        // Past its expiry the entry goes (the link itself no longer opens anything).
+        assert!(sessions.claim_link("cl1.a.100.t", 100, 100));
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Signing in and out. Staff sign in with their API token: the console checks it with
 //! `GET /v1/me` (so the sign-in is recorded like any request) and keeps only its hash in
 //! the session. A customer signs in by opening their customer access link; the link's
-//! token leaves the address bar at once (a redirect), and the session ends when the
-//! link does.
+//! token leaves the address bar at once (a redirect), it opens one session only, and
+//! the session ends when the link does.
 
 use axum::Form;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+use custos_crypto::LinkError;
 use maud::html;
 use serde::Deserialize;
 
@@ -26,11 +26,6 @@ pub(super) struct SigninForm {
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
     pub(super) csrf: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct LinkQuery {
-    link: String,
 }
 
 #[derive(Deserialize)]
@@ -131,37 +126,72 @@ pub(super) async fn signout(
     Ok(page::see_other("/signin", &[cleared]))
 }
 
-/// `GET /customer/enter?link=…`: a customer opens their access link.
+/// `GET /customer/enter?link=…`: a customer opens their access link. The link must be
+/// in its issued form (the query exactly `link=<token>`), and opens one session only:
+/// the answer is a redirect to `/customer` with the session cookie, so the token leaves
+/// the address bar at once, and a second visit with the same link opens nothing (the
+/// same customer's own live session is sent on to their page).
 pub(super) async fn customer_link(
     State(console): State<Shared>,
-    query: Result<Query<LinkQuery>, QueryRejection>,
+    visitor: Option<Visitor>,
+    uri: Uri,
 ) -> Response {
-    let opened = query
-        .map_err(|_| custos_crypto::LinkError::Invalid)
-        .and_then(|q| {
-            console
-                .app
-                .keyring
-                .open_customer_link(&q.link, custos_store::now_millis())
-        });
-    match opened {
-        Ok((id, until)) => {
-            let session = console.sessions.open(
-                SessionCredential::Customer {
-                    customer_id: id.clone(),
-                },
-                Who::Customer { id, until },
-            );
-            page::see_other("/customer", &[session])
+    let now = custos_store::now_millis();
+    let opened = link_token(&uri).and_then(|token| {
+        let (id, until) = console.app.keyring.open_customer_link(token, now)?;
+        Ok((token, id, until))
+    });
+    let (token, id, until) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return link_refused(e.code(), &e.to_string()),
+    };
+    if !console.sessions.claim_link(token, until, now) {
+        if let Some(Who::Customer { id: own, .. }) = visitor.as_ref().map(|v| &v.session.who)
+            && *own == id
+        {
+            return page::see_other("/customer", &[]);
         }
-        Err(e) => page::problem(
-            StatusCode::UNAUTHORIZED,
-            None,
-            e.code(),
-            &e.to_string(),
-            Some(html! {
-                p { "Ask the company's customer service for a new link to see who accessed your data." }
-            }),
-        ),
+        return link_refused(
+            "link_used",
+            "This access link was already used to open your page, and opens it only once.",
+        );
     }
+    let session = console.sessions.open(
+        SessionCredential::Customer {
+            customer_id: id.clone(),
+        },
+        Who::Customer { id, until },
+    );
+    page::see_other("/customer", &[session])
+}
+
+/// The token of a link address: the query must be exactly `link=<token>` with the
+/// token's own characters (those of an id and of base64url; no percent-encoding, no
+/// other parameter), so one link has one address.
+fn link_token(uri: &Uri) -> Result<&str, LinkError> {
+    let query = uri.query().unwrap_or("");
+    match query.strip_prefix("link=") {
+        Some(token)
+            if !token.is_empty()
+                && token.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
+                }) =>
+        {
+            Ok(token)
+        }
+        _ if query.contains("link=") => Err(LinkError::NotCanonical),
+        _ => Err(LinkError::Invalid),
+    }
+}
+
+fn link_refused(code: &str, message: &str) -> Response {
+    page::problem(
+        StatusCode::UNAUTHORIZED,
+        None,
+        code,
+        message,
+        Some(html! {
+            p { "Ask the company's customer service for a new link to see who accessed your data." }
+        }),
+    )
 }
