@@ -140,6 +140,13 @@ impl Exchange {
         Ok(())
     }
 
+    /// Names an issued id (a customer's, for the customer portal) as what an act is on;
+    /// checked like [`Exchange::name_customer`].
+    pub fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ApiError> {
+        self.target = self.well_formed(kind, id)?;
+        Ok(())
+    }
+
     /// The customer named so far.
     pub fn customer(&self) -> Option<&str> {
         self.customer_id.as_deref()

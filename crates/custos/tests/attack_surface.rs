@@ -191,6 +191,9 @@ async fn a_value_sent_as_an_id_never_reaches_the_record() {
         c.get(&server.admin, &format!("/v1/access?customer={n}"))
             .await,
         c.get(&w.agent, &format!("/v1/customers/cus_{n}")).await,
+        c.get(&w.crm, &format!("/v1/customers/{n}/accesses")).await,
+        c.post_empty(&w.crm, &format!("/v1/customers/{n}/link"))
+            .await,
     ];
     for a in &answers {
         assert_eq!((a.status, a.code()), (400, "invalid_id"), "{}", a.text);

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::json;
 use crate::auth::SessionCredential;
-use crate::exchange::{Exchange, RequestInfo, valid_id};
+use crate::exchange::{Exchange, RequestInfo};
+use crate::ids::IssuedId;
 use crate::vault::Opened;
 use crate::{ApiError, App, SharedApp};
 
@@ -107,8 +108,7 @@ pub(super) async fn accesses(
 ) -> Response {
     let mut ex = app.begin(&info, "customer_accesses");
     let result = async {
-        valid_id("customer", &id)?;
-        ex.target = Some(id.clone());
+        ex.name_target(IssuedId::Customer, &id)?;
         app.authorize_portal(&info, &mut ex, &id).await?;
         let body = app.customer_accesses(&id).await?;
         Ok(json(StatusCode::OK, body))
@@ -133,8 +133,7 @@ pub(super) async fn issue_link(
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::CustomerPortal)
             .await?;
-        valid_id("customer", &id)?;
-        ex.target = Some(id.clone());
+        ex.name_target(IssuedId::Customer, &id)?;
         let bytes = crate::exchange::read_body(body, app.config.body_limit_bytes).await?;
         let hours = if bytes.iter().all(u8::is_ascii_whitespace) {
             None
