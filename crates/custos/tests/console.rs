@@ -428,6 +428,22 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
     assert!(org.text.contains("<svg"));
     let ledger = analyst.get("/ledger").await;
     assert_eq!(ledger.status, 200, "{}", ledger.text);
+    // The root hash as the CLI prints it: hex of the checkpoint's base64 root.
+    let shown = |text: &str| {
+        let cp_root = text
+            .split("<pre>")
+            .nth(1)
+            .and_then(|note| note.lines().nth(2))
+            .unwrap_or_default()
+            .to_owned();
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(cp_root.trim())
+            .unwrap_or_default();
+        (raw.len() == 32).then(|| hex::encode(raw))
+    };
+    let hex_root = shown(&ledger.text).expect("a checkpoint with a root");
+    assert!(ledger.text.contains(&hex_root), "{}", ledger.text);
     let r = analyst.post("/ledger/verify", &[("csrf", "forged")]).await;
     assert_eq!((r.status, r.code()), (403, "csrf_failed"));
     let r = analyst.post("/ledger/verify", &[("csrf", &csrf)]).await;

@@ -41,7 +41,7 @@ pub(super) async fn overview(State(console): State<Shared>, visitor: Visitor) ->
                         dl.fields {
                             dt { "Origin" } dd { (origin) }
                             dt { "Entries" } dd #ledger-size { (size) }
-                            dt { "Root hash" } dd { (root) }
+                            dt { "Root hash" } dd { (root_hex(root)) }
                         }
                         details { summary { "The signed note" } pre { (checkpoint.as_deref().unwrap_or("")) } }
                     }
@@ -80,7 +80,7 @@ pub(super) async fn verify(
                     p.ok { "Verified: the ledger is intact." }
                     dl.fields {
                         dt { "Entries" } dd { (v.size) }
-                        dt { "Root hash" } dd { (v.root.as_deref().unwrap_or("")) }
+                        dt { "Root hash" } dd { (root_hex(v.root.as_deref().unwrap_or(""))) }
                         dt { "Took" } dd { (v.millis) " ms" }
                     }
                     details { summary { "The verified checkpoint" } pre { (v.checkpoint.as_deref().unwrap_or("")) } }
@@ -157,4 +157,14 @@ pub(super) async fn entry(
             p { a href="/ledger" { "Back to the ledger" } }
         },
     ))
+}
+
+/// A root hash as the CLI prints it (lowercase hex); the checkpoint and the API carry it
+/// in base64, which stays visible in the signed note.
+fn root_hex(base64_root: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(base64_root.trim())
+        .map(hex::encode)
+        .unwrap_or_else(|_| base64_root.to_owned())
 }
