@@ -9,6 +9,9 @@ use std::time::Instant;
 
 use common::*;
 
+/// Half the difference the open-case lookup alone made in a debug build.
+const MAX_DIFFERENCE_MS: f64 = 0.4;
+
 /// Paired samples, interleaved, compared by their median
 /// difference, against the cost of the lookup that used to differ.
 #[tokio::test]
@@ -71,8 +74,10 @@ async fn a_search_miss_and_a_hit_off_ones_cases_take_the_same_time() {
     let d = median(&mut diffs);
     let b = median(&mut base);
     eprintln!("median paired difference {d:.4} ms over a median miss of {b:.4} ms");
+    // Measured on this test in a debug build (BENCHMARKS.md, "Search timing"): before
+    // the miss path did the open-case lookup, 0.82 to 0.91 ms; after, -0.28 to +0.15 ms.
     assert!(
-        d.abs() < 0.05 * b.max(1.0),
+        d.abs() < MAX_DIFFERENCE_MS,
         "hit − miss = {d:.4} ms (miss {b:.4} ms)"
     );
 }
