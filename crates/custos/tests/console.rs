@@ -405,6 +405,18 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
     let r = b.get(&format!("/cases/{}", w.case)).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.contains("Your access is suspended"), "{}", r.text);
+    // Signing in anew while suspended says so, not "invalid token".
+    let mut fresh = Browser::new(&server);
+    let signin = fresh.get("/signin").await;
+    let r = fresh
+        .post(
+            "/signin",
+            &[("signin", &signin.hidden("signin")), ("token", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("Your access is suspended"), "{}", r.text);
+    assert!(!r.text.contains(&w.case), "{}", r.text);
     let r = analyst
         .post(
             "/staff/alice/resume",

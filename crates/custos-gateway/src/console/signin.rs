@@ -99,6 +99,16 @@ pub(super) async fn submit(
     let reply = console
         .call(&credential, client, Method::GET, "/v1/me", Call::default())
         .await;
+    // `/v1/me` refuses a valid token only for a suspended person: say so, not "invalid".
+    if reply.status == StatusCode::FORBIDDEN {
+        return signin_page(
+            &console,
+            StatusCode::FORBIDDEN,
+            Some(
+                "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded.",
+            ),
+        );
+    }
     if !reply.status.is_success() {
         return invalid();
     }
