@@ -537,6 +537,11 @@ pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ApiError {
                 e.column()
             ),
         )
+    } else if let Some(field) = missing_field(e) {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("request body lacks the required field `{field}` (line {line})"),
+        )
     } else if e.is_data() {
         ApiError::bad_request(
             "invalid_body",
@@ -554,6 +559,18 @@ pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ApiError {
             ),
         )
     }
+}
+
+/// The name of a required field serde found missing. It comes from our own schema, never
+/// from the request, so it may be echoed (checked to be a plain field name anyway).
+fn missing_field(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let name = text.strip_prefix("missing field `")?.split('`').next()?;
+    (e.is_data()
+        && !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    .then(|| name.to_owned())
 }
 
 /// Parses a query string into `T`; `expected` tells the caller what is accepted (the

@@ -463,3 +463,35 @@ async fn a_cosignature_post_changes_nothing_unless_it_brings_a_new_witness_signa
     }
     let _ = w;
 }
+
+/// A missing required field is named (it comes from the schema); an unknown or mistyped
+/// one is not echoed (it comes from the request, and may be personal data).
+#[tokio::test]
+async fn a_missing_field_is_named_and_nothing_sent_is_echoed() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let r = c
+        .post(
+            &w.agent,
+            &format!("/v1/customers/{}/reveal", w.customer),
+            json!({"fields": ["phone"], "case": w.case}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.text);
+    assert!(r.text.contains("`reason`"), "{}", r.text);
+    let r = c
+        .post(
+            &w.crm,
+            "/v1/customers",
+            json!({"name": "Li Na", "13900139000": "x"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "unknown_field"), "{}", r.text);
+    assert!(!r.text.contains("13900139000"), "{}", r.text);
+    let r = c
+        .post(&w.crm, "/v1/customers", json!({"name": ["13900139000"]}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.text);
+    assert!(!r.text.contains("13900139000"), "{}", r.text);
+}
