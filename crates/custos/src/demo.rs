@@ -201,7 +201,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
             app.access.size()
         )?;
         crate::output::outln!(
-            "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base}/ledger --key {key}"
+            "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base} --key {key}"
         )?;
     }
     if args.load_only {

@@ -127,7 +127,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     store.close().await;
     let traced = result.map_err(trace_fatal)?;
     let report = &traced.report;
-    crate::output::text(&format!("{}", table(report)))?;
+    crate::output::text(&table(report))?;
     if let Some(path) = &args.report {
         let json =
             serde_json::to_vec_pretty(report).map_err(|e| Fatal::new("report", e.to_string()))?;
