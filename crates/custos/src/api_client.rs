@@ -22,8 +22,10 @@ pub fn base_url(url: &str) -> String {
 /// The bearer token options of a command calling the API.
 #[derive(clap::Args, Clone, Default)]
 pub struct TokenArgs {
-    /// File holding the bearer token (as `DATA/admin.token` does).
-    #[arg(long, conflicts_with = "token")]
+    /// File holding the bearer token (as `DATA/admin.token` does); wins over --token and
+    /// CUSTOS_TOKEN.
+    // No `conflicts_with`: clap would count a CUSTOS_TOKEN in the environment as --token.
+    #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Bearer token (prefer --token-file or CUSTOS_TOKEN: arguments are visible to
     /// other users of the machine).

@@ -85,10 +85,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let server = tokio::spawn(serve::serve_until_signal(started));
     let admin_token = serve::read_token_file(&admin_token_path)?;
     if empty {
-        eprintln!(
+        crate::report(format_args!(
             "Loading the demo company into {} ...",
             args.data_dir.display()
-        );
+        ));
         let company = demo_data::generate(args.customers, DEMO_SEED);
         let loaded = demo_load::load(&base, &admin_token, &company, args.cases_per_agent, false)
             .await
@@ -96,13 +96,15 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
         serve::write_secret(&tokens_path, &json)?;
-        eprintln!("A short working day, with two insiders ...");
+        crate::report(format_args!("A short working day, with two insiders ..."));
         let insiders = demo_activity::run(&base, &admin_token, &loaded).await?;
         // Wait (bounded) until the detector has read everything the day wrote.
         let deadline = Instant::now() + ALERT_WAIT;
         while !app.detector_caught_up().await.map_err(store_err)? {
             if Instant::now() > deadline {
-                eprintln!("the detector has not caught up after {ALERT_WAIT:?}; alerts may follow");
+                crate::report(format_args!(
+                    "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
+                ));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -110,7 +112,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
         for who in insiders {
             if !alerts.iter().any(|a| a.staff_id == who) {
-                eprintln!("no alert about {who} yet");
+                crate::report(format_args!("no alert about {who} yet"));
             }
         }
     }

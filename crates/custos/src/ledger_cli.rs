@@ -277,7 +277,13 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                     let ledger =
                         custos_ledger::Ledger::open(&serve::ledger_dir(&dir), &origin, key)
                             .map_err(|e| match e {
-                                custos_ledger::LedgerError::Locked(_) => serve::in_use(&dir),
+                                custos_ledger::LedgerError::Locked(_) => {
+                                    let busy = serve::in_use(&dir);
+                                    Fatal::new(
+                                        busy.code,
+                                        format!("{}; or ask it with --url", busy.message),
+                                    )
+                                }
                                 e => ledger_fatal(e),
                             })?;
                     ledger.tlog_proof(index).map_err(ledger_fatal)?

@@ -264,7 +264,7 @@ async fn simulate(
     let result = async {
         let admin = serve::read_token_file(&admin_token_path)?;
         let gateway = Gateway::new(app.clone());
-        eprintln!(
+        crate::report(format_args!(
             "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
             args.staff,
             plan.insiders.len(),
@@ -272,12 +272,12 @@ async fn simulate(
             args.days,
             args.customers,
             args.seed
-        );
+        ));
         for (scenario, cast) in plan.idle_scenarios() {
-            eprintln!(
+            crate::report(format_args!(
                 "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
                 scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
-            );
+            ));
         }
         let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
         let started = Instant::now();

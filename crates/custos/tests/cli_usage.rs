@@ -235,7 +235,8 @@ async fn canary_plant_tokens_and_api_errors() {
             "--token-file",
             admin_file.to_str().unwrap(),
         ],
-        None,
+        // The file wins over a token in the environment.
+        Some("cst_nope"),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
