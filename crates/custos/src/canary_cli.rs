@@ -7,6 +7,8 @@ use rand::rngs::StdRng;
 use custos::demo_data::{self, DemoCustomer};
 
 use crate::Fatal;
+use crate::api_client::{self, TokenArgs};
+use crate::output::outln;
 
 /// `custos canary` subcommands.
 #[derive(clap::Subcommand)]
@@ -15,14 +17,17 @@ pub enum CanaryCommand {
     Plant {
         /// How many.
         count: usize,
-        /// The server's base URL.
+        /// The server's base URL (a trailing `/ledger` is ignored).
         #[arg(long, default_value = "http://127.0.0.1:8700")]
         url: String,
-        /// An admin's bearer token.
-        #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
-        token: String,
+        /// An admin's token.
+        #[command(flatten)]
+        token: TokenArgs,
     },
 }
+
+/// Who may plant canaries.
+const WHOSE: &str = "an admin's token";
 
 /// Most canaries one call plants (one import's worth).
 const MAX_PLANT: usize = 10_000;
@@ -30,10 +35,13 @@ const MAX_PLANT: usize = 10_000;
 /// Runs one `custos canary` subcommand.
 pub async fn run(command: CanaryCommand) -> Result<(), Fatal> {
     let CanaryCommand::Plant { count, url, token } = command;
+    let token = token.require(WHOSE)?;
     let planted = plant(&url, &token, count).await?;
-    eprintln!("planted {count} canary customers; their ids (keep them secret):");
+    crate::report(format_args!(
+        "planted {count} canary customers; their ids (keep them secret):"
+    ));
     for (id, _) in planted {
-        println!("{id}");
+        outln!("{id}")?;
     }
     Ok(())
 }
@@ -52,6 +60,7 @@ pub async fn plant(
         ));
     }
     let client = reqwest::Client::new();
+    let base = api_client::base_url(url);
     // A collision with a stored customer is refused by the server; a fresh draw (new
     // seed, new serial range) makes another one vanishingly unlikely.
     for _ in 0..3 {
@@ -65,26 +74,17 @@ pub async fn plant(
             );
             body.push('\n');
         }
-        let response = client
-            .post(format!("{}/v1/canaries", url.trim_end_matches('/')))
+        let request = client
+            .post(format!("{base}/v1/canaries"))
             .bearer_auth(token)
             .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Fatal::new("http", e.to_string()))?;
-        let status = response.status();
-        let answer: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| Fatal::new("http", e.to_string()))?;
-        if status == reqwest::StatusCode::CONFLICT && answer["error"]["code"] == "canary_collision"
-        {
-            continue;
-        }
-        if !status.is_success() {
-            return Err(Fatal::new("http", format!("{status}: {answer}")));
-        }
+            .body(body);
+        let response = api_client::send(request, &base).await?;
+        let answer: serde_json::Value = match api_client::success(response, WHOSE).await {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(e) if e.code() == "canary_collision" => continue,
+            Err(e) => return Err(e),
+        };
         let ids = answer["ids"].as_array().into_iter().flatten();
         return Ok(ids
             .map(|id| id.as_str().unwrap_or_default().to_owned())

@@ -51,8 +51,10 @@ min_peers = 0
 const ALERT_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
-    serve::create_data_dir(&args.data_dir)?;
+    // Claimed first: a second demo on this directory is refused before it writes here.
+    let mut claim = serve::claim_data_dir(&args.data_dir)?;
     let config_path = args.data_dir.join("demo.toml");
+    claim.created_file(config_path.clone());
     std::fs::write(&config_path, DEMO_CONFIG).map_err(|e| {
         Fatal::new(
             "demo_config",
@@ -67,7 +69,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         database_url: args.database_url.clone(),
         simulated_clock: false,
     };
-    let started = serve::start(&serve_args).await?;
+    let started = serve::start_claimed(&serve_args, claim).await?;
     let base = format!("http://{}", started.addr);
     let tokens_path = args.data_dir.join("demo-tokens.json");
     let store_err = |e: custos_store::StoreError| Fatal::new(e.code(), e.to_string());
@@ -83,10 +85,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let server = tokio::spawn(serve::serve_until_signal(started));
     let admin_token = serve::read_token_file(&admin_token_path)?;
     if empty {
-        eprintln!(
+        crate::report(format_args!(
             "Loading the demo company into {} ...",
             args.data_dir.display()
-        );
+        ));
         let company = demo_data::generate(args.customers, DEMO_SEED);
         let loaded = demo_load::load(&base, &admin_token, &company, args.cases_per_agent, false)
             .await
@@ -94,13 +96,15 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
         serve::write_secret(&tokens_path, &json)?;
-        eprintln!("A short working day, with two insiders ...");
+        crate::report(format_args!("A short working day, with two insiders ..."));
         let insiders = demo_activity::run(&base, &admin_token, &loaded).await?;
         // Wait (bounded) until the detector has read everything the day wrote.
         let deadline = Instant::now() + ALERT_WAIT;
         while !app.detector_caught_up().await.map_err(store_err)? {
             if Instant::now() > deadline {
-                eprintln!("the detector has not caught up after {ALERT_WAIT:?}; alerts may follow");
+                crate::report(format_args!(
+                    "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
+                ));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -108,7 +112,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
         for who in insiders {
             if !alerts.iter().any(|a| a.staff_id == who) {
-                eprintln!("no alert about {who} yet");
+                crate::report(format_args!("no alert about {who} yet"));
             }
         }
     }
@@ -125,8 +129,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let open_cases = app.store.count_open_cases().await.map_err(store_err)?;
     let agent = demo_activity::staff(&loaded, demo_activity::AGENT)?;
     let crm = demo_activity::staff(&loaded, demo_activity::CRM)?;
-    println!("Custos demo running at {base}");
-    println!("  console:            {base}/   (sign in with one of these tokens)");
+    crate::output::outln!("Custos demo running at {base}")?;
+    crate::output::outln!("  console:            {base}/   (sign in with one of these tokens)")?;
     for (what, id, token) in [
         (
             "security analyst",
@@ -150,26 +154,26 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         ),
         ("CRM integration", crm.id.as_str(), crm.token.as_str()),
     ] {
-        println!("    {what:<18} {id:<28} {token}");
+        crate::output::outln!("    {what:<18} {id:<28} {token}")?;
     }
     if let Some((case, customer)) = agent.cases.first() {
         let link =
             customer_cli::issue_link(&reqwest::Client::new(), &base, &crm.token, customer, 24)
                 .await?;
-        println!(
+        crate::output::outln!(
             "  customer link:      {} (customer {customer}, expires {})",
             link.url,
             custos_store::calendar::utc(link.expires_at)
-        );
-        println!(
+        )?;
+        crate::output::outln!(
             "    the customer sees every access to their record: sign in as {} and open their case",
             agent.id
-        );
-        println!("  try, as support agent {}:", agent.id);
-        println!(
+        )?;
+        crate::output::outln!("  try, as support agent {}:", agent.id)?;
+        crate::output::outln!(
             "    curl -H 'Authorization: Bearer {}' -H 'X-Custos-Case: {case}' {base}/v1/customers/{customer}",
             agent.token
-        );
+        )?;
     }
     let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
@@ -177,30 +181,30 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         *kinds.entry(a.kind.as_str()).or_default() += 1;
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    println!(
+    crate::output::outln!(
         "  alerts:             {} ({}), in the console's alert queue",
         alerts.len(),
         kinds.join(", ")
-    );
+    )?;
     let canaries = app.store.canary_marks().await.map_err(store_err)?.len();
-    println!(
+    crate::output::outln!(
         "  customers: {customers} ({canaries} of them planted canaries), open cases: {open_cases}"
-    );
-    println!("  admin token:        {}", admin_token_path.display());
-    println!(
+    )?;
+    crate::output::outln!("  admin token:        {}", admin_token_path.display())?;
+    crate::output::outln!(
         "  every staff token:  {} (id, role, org, token, open cases)",
         tokens_path.display()
-    );
-    println!("  API description:    {base}/openapi.json");
+    )?;
+    crate::output::outln!("  API description:    {base}/openapi.json")?;
     let verifier_key = app.access.with_ledger(|l| Ok(l.verifier_key())).await;
     if let Ok(key) = verifier_key {
-        println!(
+        crate::output::outln!(
             "  ledger ({} entries), verify it as an auditor would:",
             app.access.size()
-        );
-        println!(
-            "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base}/ledger --key {key}"
-        );
+        )?;
+        crate::output::outln!(
+            "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base} --key {key}"
+        )?;
     }
     if args.load_only {
         server.abort();

@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 
 use custos_gateway::Config;
 use custos_ledger::{
-    CheckedBundle, DirSource, FetchError, LedgerKey, TileSource, check_bundle, check_proof, verify,
+    CheckedBundle, DirSource, EvidenceError, FetchError, LedgerKey, ProofError, TileSource,
+    VerifyError, check_bundle, check_proof, verify,
 };
 
 use crate::Fatal;
+use crate::api_client::{self, TokenArgs, printable};
+use crate::output::{self, outln};
 use crate::serve::{self, write_secret};
 
 /// `custos ledger` subcommands.
@@ -24,15 +27,19 @@ pub enum LedgerCommand {
         /// The server's configuration file (for `ledger_origin`).
         #[arg(long, env = "CUSTOS_CONFIG")]
         config: Option<PathBuf>,
+        /// The data directory is a simulated-clock run's (`serve --simulated-clock`,
+        /// `custos simulate`): its ledger origin is `<ledger_origin>/simulated`.
+        #[arg(long)]
+        simulated_clock: bool,
     },
     /// Recompute the whole tree from the tiles and check it against the latest signed
     /// checkpoint; with --state, prove consistency with the checkpoint saved there by the
     /// previous run, then save the new one.
     Verify {
         /// A ledger directory (e.g. DATA/ledger, or a mirror of one).
-        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        #[arg(long, conflicts_with = "url")]
         dir: Option<PathBuf>,
-        /// The ledger's base URL, e.g. http://127.0.0.1:8700/ledger.
+        /// The server's URL: http://127.0.0.1:8700 or http://127.0.0.1:8700/ledger.
         #[arg(long)]
         url: Option<String>,
         /// The verifier key (as printed by `custos ledger key`).
@@ -41,30 +48,29 @@ pub enum LedgerCommand {
         /// File holding the checkpoint verified last time; updated on success.
         #[arg(long)]
         state: Option<PathBuf>,
-        /// Bearer token for entry bundles over HTTP (security_analyst or admin).
-        #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        /// Token for entry bundles over HTTP (security_analyst or admin).
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Print entry INDEX with its inclusion proof as a C2SP tlog-proof.
     Prove {
         /// Ledger index of the entry.
         index: u64,
-        /// The server's base URL, e.g. http://127.0.0.1:8700 (asks the running server).
-        #[arg(
-            long,
-            conflicts_with = "data_dir",
-            required_unless_present = "data_dir"
-        )]
+        /// The running server's URL: http://127.0.0.1:8700 or http://127.0.0.1:8700/ledger.
+        #[arg(long, conflicts_with = "data_dir")]
         url: Option<String>,
-        /// Bearer token (security_analyst or admin) for --url.
-        #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        /// Token (security_analyst or admin) for --url.
+        #[command(flatten)]
+        token: TokenArgs,
         /// Read a stopped server's data directory instead.
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// The server's configuration file (for `ledger_origin`), with --data-dir.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// With --data-dir: the data directory is a simulated-clock run's.
+        #[arg(long)]
+        simulated_clock: bool,
     },
     /// Check a tlog-proof file offline: the checkpoint signature and the inclusion proof.
     CheckProof {
@@ -96,24 +102,74 @@ fn ledger_fatal(e: custos_ledger::LedgerError) -> Fatal {
     Fatal::new(e.code(), e.to_string())
 }
 
+/// Who may read entry bundles and proofs over HTTP.
+const WHOSE: &str = "a security_analyst or admin token";
+
+/// The ledger origin of the data directory `data_dir` (from the configuration, with
+/// `/simulated` for a simulated-clock run's), checked against its key file, which must
+/// exist: a mistyped path never gets a new key. A simulated run's key asked for as a
+/// real one (or the reverse) is refused with a hint rather than a bare origin mismatch.
+fn data_dir_origin(
+    data_dir: &Path,
+    config: Option<&Path>,
+    simulated_clock: bool,
+) -> Result<(LedgerKey, String), Fatal> {
+    let path = serve::ledger_key_path(data_dir);
+    if !path.is_file() {
+        // DATA/ledger given for DATA is the likely slip.
+        let parent = data_dir
+            .parent()
+            .filter(|p| data_dir.ends_with("ledger") && serve::ledger_key_path(p).is_file());
+        let hint = match parent {
+            Some(p) => format!(" (did you mean --data-dir {}?)", p.display()),
+            None => ": start the server once to create it".to_owned(),
+        };
+        return Err(Fatal::new(
+            "no_ledger_key",
+            format!("{} does not exist{hint}", path.display()),
+        ));
+    }
+    let real = origin(config)?;
+    let simulated = format!("{real}/simulated");
+    let (wanted, other) = if simulated_clock {
+        (simulated, real)
+    } else {
+        (real, simulated)
+    };
+    match LedgerKey::load_or_create(&path, &wanted) {
+        Ok((key, _)) => Ok((key, wanted)),
+        Err(e) => {
+            // Which kind of run made the key decides the hint.
+            if LedgerKey::load_or_create(&path, &other).is_ok() {
+                let message = if simulated_clock {
+                    format!(
+                        "{} was made for the real origin {other:?}, not a simulated-clock run's: leave out --simulated-clock",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "{} was made for origin {other:?}: this data directory is a simulated-clock run's (serve --simulated-clock or custos simulate; its records are not real events); pass --simulated-clock to use it",
+                        path.display()
+                    )
+                };
+                Err(Fatal::new("simulated_ledger", message))
+            } else {
+                Err(ledger_fatal(e))
+            }
+        }
+    }
+}
+
 /// Runs one `custos ledger` subcommand.
 pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
     match command {
-        LedgerCommand::Key { data_dir, config } => {
-            let path = serve::ledger_key_path(&data_dir);
-            if !path.is_file() {
-                return Err(Fatal::new(
-                    "no_ledger_key",
-                    format!(
-                        "{} does not exist: start the server once to create it",
-                        path.display()
-                    ),
-                ));
-            }
-            let (key, _) = LedgerKey::load_or_create(&path, &origin(config.as_deref())?)
-                .map_err(ledger_fatal)?;
-            println!("{}", key.verifier_key());
-            Ok(())
+        LedgerCommand::Key {
+            data_dir,
+            config,
+            simulated_clock,
+        } => {
+            let (key, _) = data_dir_origin(&data_dir, config.as_deref(), simulated_clock)?;
+            outln!("{}", key.verifier_key())
         }
         LedgerCommand::Verify {
             dir,
@@ -128,39 +184,69 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                 })?),
                 _ => None,
             };
+            // Why the source could not be read, when it could not: reported as such,
+            // never as a verification failure.
+            let unreadable = std::sync::Arc::new(std::sync::Mutex::new(None::<Fatal>));
             let source: Box<dyn TileSource + Send> = match (dir, url) {
-                (Some(dir), _) => Box::new(DirSource::new(dir)),
-                (None, Some(url)) => Box::new(HttpSource::new(&url, token)?),
-                (None, None) => return Err(Fatal::new("usage", "give --dir or --url")),
+                (Some(dir), _) => {
+                    check_ledger_dir(&dir)?;
+                    Box::new(DirSource::new(dir))
+                }
+                (None, Some(url)) => Box::new(HttpSource {
+                    base: api_client::base_url(&url),
+                    token: token.get()?,
+                    client: reqwest::Client::new(),
+                    runtime: tokio::runtime::Handle::current(),
+                    unreadable: unreadable.clone(),
+                }),
+                (None, None) => {
+                    return Err(Fatal::new(
+                        "usage",
+                        "give --dir DIR (a ledger directory, e.g. DATA/ledger) or --url URL (the server, e.g. http://127.0.0.1:8700)",
+                    ));
+                }
             };
             let report = tokio::task::spawn_blocking(move || {
                 verify(source.as_ref(), &key, previous.as_deref())
             })
             .await
             .map_err(|e| Fatal::new("verify", e.to_string()))?;
-            let report = report.map_err(|e| {
-                let at = e
-                    .first_bad_index()
-                    .map(|i| format!(" (first bad entry: index {i})"))
-                    .unwrap_or_default();
-                Fatal::new(e.code(), format!("ledger verification FAILED: {e}{at}"))
+            let report = report.map_err(|e| match e {
+                VerifyError::Fetch { .. } => unreadable
+                    .lock()
+                    .ok()
+                    .and_then(|mut u| u.take())
+                    .unwrap_or_else(|| {
+                        Fatal::new("ledger_unreadable", format!("cannot read the ledger: {e}"))
+                    }),
+                VerifyError::BadKey(_) => Fatal::new(
+                    e.code(),
+                    format!("{e} (give the key `custos ledger key` prints)"),
+                ),
+                _ => {
+                    let at = e
+                        .first_bad_index()
+                        .map(|i| format!(" (first bad entry: index {i})"))
+                        .unwrap_or_default();
+                    Fatal::failed(e.code(), format!("ledger verification FAILED: {e}{at}"))
+                }
             })?;
-            println!(
+            outln!(
                 "ledger verified: size {} root {}",
                 report.size,
                 hex::encode(report.root)
-            );
+            )?;
+            if let Some(path) = &state {
+                // Saved only after success: a failed run keeps the last good checkpoint.
+                // Before the last line, so a closed output cannot skip it.
+                write_state(path, &report.checkpoint)?;
+            }
             match report.previous_size {
                 Some(old) if report.consistent_with_previous => {
-                    println!("consistent with the saved checkpoint of size {old}");
+                    outln!("consistent with the saved checkpoint of size {old}")
                 }
-                _ => println!("no saved checkpoint to compare with"),
+                _ => outln!("no saved checkpoint to compare with"),
             }
-            if let Some(path) = state {
-                // Saved only after success: a failed run keeps the last good checkpoint.
-                write_state(&path, &report.checkpoint)?;
-            }
-            Ok(())
         }
         LedgerCommand::Prove {
             index,
@@ -168,47 +254,50 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
             token,
             data_dir,
             config,
+            simulated_clock,
         } => {
             let proof = match (url, data_dir) {
                 (Some(url), _) => {
-                    let token = token.ok_or_else(|| {
-                        Fatal::new("usage", "--url needs --token or CUSTOS_TOKEN")
-                    })?;
-                    let response = reqwest::Client::new()
-                        .get(format!(
-                            "{}/v1/ledger/proof/entry?index={index}",
-                            url.trim_end_matches('/')
-                        ))
-                        .bearer_auth(token)
-                        .send()
-                        .await
-                        .map_err(|e| Fatal::new("http", e.to_string()))?;
-                    let status = response.status();
-                    let body = response
-                        .text()
-                        .await
-                        .map_err(|e| Fatal::new("http", e.to_string()))?;
-                    if !status.is_success() {
-                        return Err(Fatal::new("http", format!("{status}: {body}")));
-                    }
-                    body
+                    let token = token.require(WHOSE)?;
+                    let base = api_client::base_url(&url);
+                    let request = reqwest::Client::new()
+                        .get(format!("{base}/v1/ledger/proof/entry?index={index}"))
+                        .bearer_auth(token);
+                    let response = api_client::send(request, &base).await?;
+                    let response = api_client::success(response, WHOSE).await?;
+                    response.text().await.map_err(|e| {
+                        Fatal::new(
+                            "server_unreachable",
+                            format!("cannot read the answer of {base}: {}", e.without_url()),
+                        )
+                    })?
                 }
                 (None, Some(dir)) => {
-                    // Never create a key or a ledger on a mistyped path.
-                    if !serve::ledger_key_path(&dir).is_file() {
-                        return Err(Fatal::new(
-                            "no_ledger_key",
-                            format!("{} holds no ledger key", dir.display()),
-                        ));
-                    }
-                    let (ledger, _) = serve::open_ledger(&dir, &origin(config.as_deref())?)?;
+                    let (key, origin) = data_dir_origin(&dir, config.as_deref(), simulated_clock)?;
+                    let ledger =
+                        custos_ledger::Ledger::open(&serve::ledger_dir(&dir), &origin, key)
+                            .map_err(|e| match e {
+                                custos_ledger::LedgerError::Locked(_) => {
+                                    let busy = serve::in_use(&dir);
+                                    Fatal::new(
+                                        busy.code,
+                                        format!("{}; or ask it with --url", busy.message),
+                                    )
+                                }
+                                e => ledger_fatal(e),
+                            })?;
                     ledger.tlog_proof(index).map_err(ledger_fatal)?
                 }
-                (None, None) => return Err(Fatal::new("usage", "give --url or --data-dir")),
+                (None, None) => {
+                    return Err(Fatal::new(
+                        "usage",
+                        "give --url URL (the running server, e.g. http://127.0.0.1:8700) or --data-dir DIR (a stopped server's data directory)",
+                    ));
+                }
             };
-            print!("{proof}");
+            output::text(&proof)?;
             if !proof.ends_with('\n') {
-                println!();
+                outln!()?;
             }
             Ok(())
         }
@@ -216,16 +305,21 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
             let text = std::fs::read_to_string(&file).map_err(|e| {
                 Fatal::new("proof_file", format!("cannot read {}: {e}", file.display()))
             })?;
-            let checked = check_proof(&text, &key)
-                .map_err(|e| Fatal::new(e.code(), format!("proof check FAILED: {e}")))?;
-            println!(
+            let checked = check_proof(&text, &key).map_err(|e| match e {
+                ProofError::BadKey(_) => Fatal::new(
+                    e.code(),
+                    format!("{e} (give the key `custos ledger key` prints)"),
+                ),
+                _ => Fatal::failed(e.code(), format!("proof check FAILED: {e}")),
+            })?;
+            outln!(
                 "proof verified: entry {} is in the tree of size {} with root {}",
                 checked.index,
                 checked.size,
                 hex::encode(checked.root)
-            );
+            )?;
             if let Some(entry) = checked.entry {
-                println!("{}", String::from_utf8_lossy(&entry));
+                outln!("{}", String::from_utf8_lossy(&entry))?;
             }
             Ok(())
         }
@@ -236,28 +330,68 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                     format!("cannot read {}: {e}", file.display()),
                 )
             })?;
-            let checked = check_bundle(&bytes, &key)
-                .map_err(|e| Fatal::new(e.code(), format!("evidence check FAILED: {e}")))?;
+            let checked = check_bundle(&bytes, &key).map_err(|e| match e {
+                EvidenceError::BadKey(_) => Fatal::new(
+                    e.code(),
+                    format!("{e} (give the key `custos ledger key` prints)"),
+                ),
+                _ => Fatal::failed(e.code(), format!("evidence check FAILED: {e}")),
+            })?;
             check_subjects(&checked)?;
-            println!(
+            outln!(
                 "evidence verified: {} entries against the signed checkpoint of {} at size {} (root {})",
                 checked.entries.len(),
                 printable(&checked.origin),
                 checked.size,
                 hex::encode(checked.root)
-            );
+            )?;
             for s in &checked.subjects {
-                println!(
+                outln!(
                     "{}: {} ({} entries verified, each made by {})",
                     printable(&s.subject),
                     printable(&s.claim),
                     s.entries.len(),
                     printable(&s.subject)
-                );
+                )?;
             }
             Ok(())
         }
     }
+}
+
+/// Refuses, before verifying, a `--dir` that is no ledger directory at all: a missing
+/// path, a data directory (which holds `ledger/`), anything without a checkpoint or
+/// tiles. These are usage mistakes and must not read as a tampered ledger. A directory
+/// with tiles but no checkpoint is a ledger that lost it: verification reports that.
+fn check_ledger_dir(dir: &Path) -> Result<(), Fatal> {
+    if !dir.is_dir() {
+        return Err(Fatal::new(
+            "ledger_unreadable",
+            format!(
+                "cannot read the ledger: {} is not a directory (give a ledger directory, e.g. DATA/ledger)",
+                dir.display()
+            ),
+        ));
+    }
+    if dir.join("checkpoint").exists() || dir.join("tile").is_dir() {
+        return Ok(());
+    }
+    let hint = if serve::ledger_dir(dir).is_dir() {
+        format!(
+            "{} is a data directory: did you mean {}?",
+            dir.display(),
+            serve::ledger_dir(dir).display()
+        )
+    } else {
+        format!(
+            "{} holds no ledger (no checkpoint, no tiles): give a ledger directory, e.g. DATA/ledger",
+            dir.display()
+        )
+    };
+    Err(Fatal::new(
+        "not_a_ledger_dir",
+        format!("cannot read the ledger: {hint}"),
+    ))
 }
 
 /// Every entry a subject cites must be a Custos access record made by that subject: the
@@ -267,19 +401,19 @@ fn check_subjects(checked: &CheckedBundle) -> Result<(), Fatal> {
     for s in &checked.subjects {
         for &index in &s.entries {
             let bytes = checked.entry(index).ok_or_else(|| {
-                Fatal::new(
+                Fatal::failed(
                     "evidence_missing_entry",
                     format!("evidence check FAILED: entry {index} is not in the bundle"),
                 )
             })?;
             let record = custos_access::entry::decode(index, bytes).map_err(|e| {
-                Fatal::new(
+                Fatal::failed(
                     e.code(),
                     format!("evidence check FAILED: entry {index} is not a Custos access record"),
                 )
             })?;
             if record.staff_id != s.subject {
-                return Err(Fatal::new(
+                return Err(Fatal::failed(
                     "evidence_subject_mismatch",
                     format!(
                         "evidence check FAILED: entry {index}, cited for {}, was made by someone else",
@@ -290,13 +424,6 @@ fn check_subjects(checked: &CheckedBundle) -> Result<(), Fatal> {
         }
     }
     Ok(())
-}
-
-/// Text from a bundle, safe for a terminal: control characters (escape sequences) become `?`.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 /// Replaces the state file atomically (temp file, fsync, rename), so a crash leaves the
@@ -312,39 +439,63 @@ fn write_state(path: &Path, checkpoint: &str) -> Result<(), Fatal> {
     })
 }
 
-/// A [`TileSource`] over HTTP. `verify` is synchronous, so each fetch blocks on the
-/// runtime from the blocking thread it runs on.
+/// A [`TileSource`] over HTTP, at `<base>/ledger`. `verify` is synchronous, so each
+/// fetch blocks on the runtime from the blocking thread it runs on.
 struct HttpSource {
     base: String,
     token: Option<String>,
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
+    /// Why a fetch could not read the ledger (no token, refused, unreachable): set by the
+    /// failing fetch, reported instead of a verification failure.
+    unreadable: std::sync::Arc<std::sync::Mutex<Option<Fatal>>>,
 }
 
 impl HttpSource {
-    fn new(base: &str, token: Option<String>) -> Result<HttpSource, Fatal> {
-        Ok(HttpSource {
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-            client: reqwest::Client::new(),
-            runtime: tokio::runtime::Handle::current(),
-        })
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Fatal> {
+        let mut request = self.client.get(format!("{}/ledger/{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = api_client::send(request, &self.base).await?;
+        match response.status() {
+            // No checkpoint at all is no Custos ledger at this address (a new server
+            // publishes its first one within seconds); a missing tile under a
+            // checkpoint is the ledger's fault and verification names it.
+            reqwest::StatusCode::NOT_FOUND if path == "checkpoint" => Err(Fatal::new(
+                "ledger_unreadable",
+                format!(
+                    "cannot read the ledger: {}/ledger/checkpoint does not exist (is {} a Custos server? give its base URL, e.g. http://127.0.0.1:8700)",
+                    self.base, self.base
+                ),
+            )),
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            _ => {
+                let response = api_client::success(response, WHOSE).await?;
+                let bytes = response.bytes().await.map_err(|e| {
+                    Fatal::new(
+                        "server_unreachable",
+                        format!(
+                            "cannot read the answer of {}: {}",
+                            self.base,
+                            e.without_url()
+                        ),
+                    )
+                })?;
+                Ok(Some(bytes.to_vec()))
+            }
+        }
     }
 }
 
 impl TileSource for HttpSource {
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, FetchError> {
-        self.runtime.block_on(async {
-            let mut request = self.client.get(format!("{}/{path}", self.base));
-            if let Some(token) = &self.token {
-                request = request.bearer_auth(token);
+        self.runtime.block_on(self.get(path)).map_err(|e| {
+            let message = format!("{}: {}", e.code(), e.message);
+            if let Ok(mut slot) = self.unreadable.lock() {
+                slot.get_or_insert(e);
             }
-            let response = request.send().await?;
-            match response.status() {
-                reqwest::StatusCode::NOT_FOUND => Ok(None),
-                s if s.is_success() => Ok(Some(response.bytes().await?.to_vec())),
-                s => Err(format!("{path}: HTTP {s}").into()),
-            }
+            message.into()
         })
     }
 }

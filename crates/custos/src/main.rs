@@ -3,12 +3,14 @@
 //! A thin binary: argument parsing and start-up live here, everything else in the
 //! library crates (see the workspace README for the data flow).
 
+mod api_client;
 mod bench;
 mod canary_cli;
 mod customer_cli;
 mod demo;
 mod demo_activity;
 mod ledger_cli;
+mod output;
 mod serve;
 mod simulate_cli;
 mod trace_cli;
@@ -101,19 +103,55 @@ fn report(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// A start-up failure: a message for the operator and a stable code.
+/// Why a command ended without success; decides the exit status (see the README):
+/// 1 when something was checked and found wrong, 2 for everything else that went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Usage, could not read, could not start: nothing was found wrong. Exit 2.
+    Error,
+    /// A ledger, proof or evidence bundle was checked and found wrong. Exit 1.
+    Failed,
+    /// Standard output was closed by its reader (`| head`): a normal end, exit 0.
+    OutputClosed,
+}
+
+/// A command's failure: a message for the operator and a stable code.
 #[derive(Debug)]
 pub struct Fatal {
-    code: &'static str,
+    code: std::borrow::Cow<'static, str>,
     message: String,
+    ending: Ending,
 }
 
 impl Fatal {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure that found nothing wrong in what it was to check (exit 2).
+    fn new(code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
         Fatal {
-            code,
+            code: code.into(),
             message: message.into(),
+            ending: Ending::Error,
         }
+    }
+
+    /// A check that ran and found the ledger, proof or evidence wrong (exit 1).
+    fn failed(code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Fatal {
+            ending: Ending::Failed,
+            ..Fatal::new(code, message)
+        }
+    }
+
+    /// Standard output was closed: the command ends quietly.
+    fn output_closed() -> Self {
+        Fatal {
+            ending: Ending::OutputClosed,
+            ..Fatal::new("output_closed", "standard output was closed")
+        }
+    }
+
+    /// The stable code.
+    fn code(&self) -> &str {
+        &self.code
     }
 }
 
@@ -158,10 +196,17 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            report(format_args!("error[{}]: {}", e.code, e.message));
-            ExitCode::from(2)
-        }
+        Err(e) => match e.ending {
+            Ending::OutputClosed => ExitCode::SUCCESS,
+            Ending::Failed => {
+                report(format_args!("error[{}]: {}", e.code, e.message));
+                ExitCode::from(1)
+            }
+            Ending::Error => {
+                report(format_args!("error[{}]: {}", e.code, e.message));
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

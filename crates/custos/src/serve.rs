@@ -46,6 +46,8 @@ pub struct Started {
     pub addr: SocketAddr,
     pub listener: tokio::net::TcpListener,
     pub admin_token_path: PathBuf,
+    /// The data directory, held against a second Custos while this one runs.
+    _claim: DataDirClaim,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
@@ -57,21 +59,139 @@ pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
     serve_until_signal(started).await
 }
 
-/// Opens everything and binds the listener; does not serve yet.
+/// Claims the data directory, binds the listener and opens everything; does not serve yet.
 pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
-    let (app, admin_token_path) = open(args).await?;
+    start_claimed(args, claim_data_dir(&args.data_dir)?).await
+}
+
+/// [`start`] on a data directory already claimed (the demo writes its configuration
+/// there first). On failure the claim is dropped, removing what this run created.
+pub async fn start_claimed(args: &ServeArgs, mut claim: DataDirClaim) -> Result<Started, Fatal> {
+    // Bound before anything is opened: a port in use fails before a key or a store is made.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Fatal::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Fatal::new("listen", e.to_string()))?;
+    let (app, admin_token_path) = open(args).await?;
+    claim.keep();
     Ok(Started {
         app,
         addr,
         listener,
         admin_token_path,
+        _claim: claim,
     })
+}
+
+/// The file in a data directory holding the pid of the Custos running on it; locked
+/// (advisory, released when the process ends however it ends) while it runs.
+pub fn pid_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("custos.pid")
+}
+
+/// A data directory this process runs on: its pid file is locked and holds our pid. If
+/// the start fails ([`DataDirClaim::keep`] not called), dropping it removes what this
+/// run created (the pid file, listed files, the directories), and only while the
+/// directories hold nothing else.
+pub struct DataDirClaim {
+    /// Held open for the lock.
+    _lock: std::fs::File,
+    /// Files this run created, removed with the directories.
+    files: Vec<PathBuf>,
+    /// Directories this run created, innermost first.
+    dirs: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl DataDirClaim {
+    /// Notes a file this run wrote into a directory it created.
+    pub fn created_file(&mut self, path: PathBuf) {
+        self.files.push(path);
+    }
+
+    /// The start succeeded: nothing is removed.
+    pub fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for DataDirClaim {
+    fn drop(&mut self) {
+        if self.kept || self.dirs.is_empty() {
+            return;
+        }
+        // `remove_dir` refuses a directory that is not empty: what anyone else put there
+        // (or a key this run already made) stays, and so does the directory.
+        let Some(data_dir) = self.dirs.first() else {
+            return;
+        };
+        let only_ours = std::fs::read_dir(data_dir)
+            .is_ok_and(|entries| entries.flatten().all(|e| self.files.contains(&e.path())));
+        if only_ours {
+            for f in &self.files {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Creates (if missing) and claims `data_dir` for this process: a second Custos on the
+/// same directory is refused with `data_dir_in_use`, naming the pid of the first.
+pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Fatal> {
+    let dirs: Vec<PathBuf> = data_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    create_data_dir(data_dir)?;
+    let path = pid_path(data_dir);
+    let io =
+        |e: std::io::Error| Fatal::new("data_dir", format!("cannot lock {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(in_use(data_dir)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.sync_all());
+    let claim = DataDirClaim {
+        _lock: file,
+        files: vec![pid_path(data_dir)],
+        dirs,
+        kept: false,
+    };
+    written.map_err(io)?;
+    Ok(claim)
+}
+
+/// `data_dir_in_use`: another Custos holds `data_dir` (named by the pid in its pid file).
+pub fn in_use(data_dir: &Path) -> Fatal {
+    let pid = std::fs::read_to_string(pid_path(data_dir))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
+    Fatal::new(
+        "data_dir_in_use",
+        format!(
+            "another Custos is already running on the data directory {} ({pid}): stop it first, or give another data directory",
+            data_dir.display()
+        ),
+    )
 }
 
 /// Opens keys, configuration, policies, store and ledger, records the start, starts the
@@ -214,7 +334,10 @@ pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Fata
     if created {
         tracing::warn!(path = %ledger_key_path(data_dir).display(), "created a new ledger signing key; its verifier key is printed by `custos ledger key`");
     }
-    let ledger = Ledger::open(&ledger_dir(data_dir), origin, key).map_err(fatal)?;
+    let ledger = Ledger::open(&ledger_dir(data_dir), origin, key).map_err(|e| match e {
+        custos_ledger::LedgerError::Locked(_) => in_use(data_dir),
+        e => fatal(e),
+    })?;
     Ok((ledger, created))
 }
 

@@ -264,7 +264,7 @@ async fn simulate(
     let result = async {
         let admin = serve::read_token_file(&admin_token_path)?;
         let gateway = Gateway::new(app.clone());
-        eprintln!(
+        crate::report(format_args!(
             "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
             args.staff,
             plan.insiders.len(),
@@ -272,12 +272,12 @@ async fn simulate(
             args.days,
             args.customers,
             args.seed
-        );
+        ));
         for (scenario, cast) in plan.idle_scenarios() {
-            eprintln!(
+            crate::report(format_args!(
                 "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
                 scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
-            );
+            ));
         }
         let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
         let started = Instant::now();
@@ -312,7 +312,7 @@ async fn simulate(
             progress.finish_and_clear();
             report.trace = Some(evaluation);
         }
-        println!("{}", report.table());
+        crate::output::outln!("{}", report.table())?;
         if let Some(name) = &args.cut_leak {
             cut_leak(args, name, &app, &plan, &outcome).await?;
         }
@@ -321,13 +321,13 @@ async fn simulate(
                 serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
             std::fs::write(path, json)
                 .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
-            println!("report written to {}", path.display());
+            crate::output::outln!("report written to {}", path.display())?;
         }
         if let Some(path) = &args.features {
             let rows = export::features_csv(&app, &plan, path)
                 .await
                 .map_err(|e| Fatal::new("report", e))?;
-            println!("{rows} person-days written to {}", path.display());
+            crate::output::outln!("{rows} person-days written to {}", path.display())?;
         }
         Ok(())
     }
@@ -392,12 +392,12 @@ async fn cut_leak(
     };
     if let Some(path) = &args.out {
         write(path, &leak.bytes)?;
-        println!(
+        crate::output::outln!(
             "leak of {} rows ({} from {name}) written to {}",
             leak.truth.rows,
             leak.truth.from_source,
             path.display()
-        );
+        )?;
     }
     if let Some(path) = &args.truth {
         let json = serde_json::to_vec_pretty(&leak.truth)

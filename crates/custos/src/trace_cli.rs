@@ -127,13 +127,13 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     store.close().await;
     let traced = result.map_err(trace_fatal)?;
     let report = &traced.report;
-    print!("{}", table(report));
+    crate::output::text(&table(report))?;
     if let Some(path) = &args.report {
         let json =
             serde_json::to_vec_pretty(report).map_err(|e| Fatal::new("report", e.to_string()))?;
         std::fs::write(path, json)
             .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
-        println!("report written to {}", path.display());
+        crate::output::outln!("report written to {}", path.display())?;
     }
     if let Some(path) = &args.evidence {
         let subjects = traced.evidence_subjects(args.evidence_top);
@@ -154,13 +154,13 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
             .map_err(|e| Fatal::new("evidence", e.to_string()))?;
         std::fs::write(path, json)
             .map_err(|e| Fatal::new("evidence", format!("cannot write {}: {e}", path.display())))?;
-        println!(
+        crate::output::outln!(
             "evidence for {} suspects ({} ledger entries) written to {}; check it with `custos ledger check-evidence {} --key \"$(custos ledger key --data-dir …)\"`",
             bundle.subjects.len(),
             bundle.entries.len(),
             path.display(),
             path.display()
-        );
+        )?;
     }
     Ok(())
 }

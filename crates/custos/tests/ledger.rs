@@ -237,7 +237,7 @@ async fn tiles_verify_prove_and_check_over_http() {
         "--key",
         &key,
     ]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("proof check FAILED"), "{}", stderr(&o));
 }
 
@@ -347,7 +347,8 @@ async fn tampering_is_detected_and_refused() {
         "--key",
         &key,
     ]);
-    assert!(!o.status.success());
+    // Exit 1: checked and found wrong (a usage mistake would exit 2).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("verification FAILED"), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!("index {target}")),

@@ -87,9 +87,8 @@ fn fatal(code: &'static str) -> impl Fn(String) -> Fatal {
     move |m| Fatal::new(code, m)
 }
 
-fn emit(line: &Value) {
-    println!("{line}");
-    let _ = std::io::stdout().flush();
+fn emit(line: &Value) -> Result<(), Fatal> {
+    crate::output::outln!("{line}")
 }
 
 fn note(message: &str) {
@@ -124,7 +123,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
         "measure": "setup", "work_dir": work.0.display().to_string(), "work_dir_from": why,
         "filesystem": fs_type, "device": device, "seconds": args.seconds, "warmup": args.warmup,
         "entry_bytes_mean": mean_entry_len(), "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-    }));
+    }))?;
 
     let metrics = PrometheusBuilder::new()
         .set_buckets_for_metric(
@@ -148,17 +147,17 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
     for &w in &args.writers {
         let gc = group_commit(&work.0, w, &args, &metrics).await?;
         errors += gc.errors;
-        emit(&gc.json);
+        emit(&gc.json)?;
         let raw = raw_append(&work.0, w, gc.mean_batch, &args).await?;
-        emit(&raw);
-        emit(&ledger_direct(&work.0, w, gc.mean_batch, &args).await?);
+        emit(&raw)?;
+        emit(&ledger_direct(&work.0, w, gc.mean_batch, &args).await?)?;
         let pgv = match &pg {
             Some(settings) => {
                 let v =
                     postgres_insert(&args.postgres_url, w, gc.mean_batch, &args, settings).await;
                 match v {
                     Ok(v) => {
-                        emit(&v);
+                        emit(&v)?;
                         Some(v)
                     }
                     Err(e) => {
@@ -177,10 +176,10 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
 
     let proofs = proofs(&work.0, &args).await?;
     for p in &proofs {
-        emit(p);
+        emit(p)?;
     }
 
-    summary(&rows, &proofs);
+    summary(&rows, &proofs)?;
     if errors > 0 {
         return Err(Fatal::new(
             "bench_errors",
@@ -545,14 +544,15 @@ fn postgres_probe(url: &str) -> Option<Value> {
                 "server_version": v.first(), "fsync": v.get(1), "synchronous_commit": v.get(2),
                 "wal_sync_method": v.get(3), "data_directory": v.get(4),
             });
-            emit(&json!({"measure": "postgres_setup", "settings": settings}));
+            // A closed output ends the run at the next line it prints.
+            let _ = emit(&json!({"measure": "postgres_setup", "settings": settings}));
             Some(settings)
         }
         Err(e) => {
             note(&format!(
                 "PostgreSQL anchor skipped: cannot reach the server with psql ({e})"
             ));
-            emit(&json!({"measure": "postgres_setup", "skipped": e}));
+            let _ = emit(&json!({"measure": "postgres_setup", "skipped": e}));
             None
         }
     }
@@ -794,12 +794,12 @@ fn num(v: &Value, k: &str) -> f64 {
     v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) {
-    println!();
-    println!(
+fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> Result<(), Fatal> {
+    crate::output::outln!()?;
+    crate::output::outln!(
         "Durable appends (entries/s; group commit through AccessLog with its SQLite access index running)"
-    );
-    println!(
+    )?;
+    crate::output::outln!(
         "{:>7} {:>12} {:>9} {:>9} {:>10} {:>14} {:>9} {:>14} {:>9}",
         "writers",
         "group-commit",
@@ -810,7 +810,7 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) {
         "raw/gc",
         "PostgreSQL",
         "gc/pg"
-    );
+    )?;
     for (w, gc, raw, pg) in rows {
         let g = num(gc, "entries_per_s");
         let r = num(raw, "entries_per_s");
@@ -821,7 +821,7 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) {
             }
             None => ("skipped".to_owned(), "-".to_owned()),
         };
-        println!(
+        crate::output::outln!(
             "{:>7} {:>12.0} {:>9} {:>9} {:>10.1} {:>14.0} {:>8.2}× {:>14} {:>9}",
             w,
             g,
@@ -832,28 +832,28 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) {
             r / g.max(1.0),
             pg_rate,
             pg_ratio
-        );
+        )?;
     }
-    println!("Targets: ≥ 100,000 entries/s; raw/gc ≤ 2×; gc/pg ≥ 10×.");
+    crate::output::outln!("Targets: ≥ 100,000 entries/s; raw/gc ≤ 2×; gc/pg ≥ 10×.")?;
     for p in proofs {
         let m = p.get("measure").and_then(Value::as_str).unwrap_or("");
         if m == "proof_ledger_build" {
-            println!(
+            crate::output::outln!(
                 "Proof ledger: {} entries appended in {} s ({} entries/s, batches of {})",
                 num(p, "entries"),
                 num(p, "seconds"),
                 num(p, "entries_per_s"),
                 BUILD_CHUNK
-            );
+            )?;
         } else {
-            println!(
+            crate::output::outln!(
                 "{m:>18}: p50 {} µs, p99 {} µs over {} proofs (tree of {})",
                 num(p, "p50_us"),
                 num(p, "p99_us"),
                 num(p, "proofs"),
                 num(p, "tree_size")
-            );
+            )?;
         }
     }
-    println!("Target: inclusion proof ≤ 50 µs.");
+    crate::output::outln!("Target: inclusion proof ≤ 50 µs.")
 }

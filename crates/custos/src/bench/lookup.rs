@@ -124,7 +124,7 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
         "seconds": args.duration, "req_per_s": rate.round(),
         "p50_ms": pct(0.50) as f64 / 1000.0, "p99_ms": pct(0.99) as f64 / 1000.0,
     });
-    println!("{report}");
+    crate::output::outln!("{report}")?;
     if errors > 0 {
         return Err(Fatal::new(
             "bench_errors",

@@ -101,9 +101,8 @@ fn io_fatal(path: &Path) -> impl Fn(std::io::Error) -> Fatal + '_ {
 }
 
 /// Prints a result line and appends it to `target/bench/results.jsonl`.
-fn emit(line: &Value) {
-    println!("{line}");
-    let _ = std::io::stdout().flush();
+fn emit(line: &Value) -> Result<(), Fatal> {
+    crate::output::outln!("{line}")?;
     let dir = Path::new("target/bench");
     if std::fs::create_dir_all(dir).is_ok()
         && let Ok(mut f) = std::fs::OpenOptions::new()
@@ -113,6 +112,7 @@ fn emit(line: &Value) {
     {
         let _ = writeln!(f, "{line}");
     }
+    Ok(())
 }
 
 fn note(message: &str) {
@@ -223,7 +223,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         "db_bytes": db_bytes,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "loadavg": loadavg(),
-    }));
+    }))?;
 
     let options = TraceOptions {
         since: 0,
@@ -278,7 +278,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
             "top_suspect_records": r.suspects.first().map(|s| s.records),
         });
         line["report"] = counts.clone();
-        emit(&line);
+        emit(&line)?;
         totals.push(secs(total));
     }
     let mut summary = json!({
@@ -336,7 +336,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
             "holdings_s": holdings_s, "holdings_staff": holdings.len(),
         });
     }
-    emit(&summary);
+    emit(&summary)?;
     Ok(())
 }
 

@@ -1,0 +1,150 @@
+//! What every CLI command calling the server's API shares: the base URL as the user may
+//! type it, the bearer token (from `--token-file`, `--token` or `CUSTOS_TOKEN`), and one
+//! readable form for failures (`error[server_unreachable]: …`, or the API's own
+//! `{"error":{"code","message"}}` as `error[<code>]: <message>`), never raw JSON.
+
+use std::path::PathBuf;
+
+use crate::Fatal;
+
+/// The server's base URL from what the user gave: a trailing `/` and a trailing
+/// `/ledger` are dropped, so `http://host:8700`, `http://host:8700/` and
+/// `http://host:8700/ledger` all name the same server (the ledger's tiles are
+/// under `<base>/ledger`, the API under `<base>/v1`).
+pub fn base_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix("/ledger")
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The bearer token options of a command calling the API.
+#[derive(clap::Args, Clone, Default)]
+pub struct TokenArgs {
+    /// File holding the bearer token (as `DATA/admin.token` does); wins over --token and
+    /// CUSTOS_TOKEN.
+    // No `conflicts_with`: clap would count a CUSTOS_TOKEN in the environment as --token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Bearer token (prefer --token-file or CUSTOS_TOKEN: arguments are visible to
+    /// other users of the machine).
+    #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl TokenArgs {
+    /// The token, if one was given; the file wins over `--token`/`CUSTOS_TOKEN`.
+    pub fn get(&self) -> Result<Option<String>, Fatal> {
+        match (&self.token_file, &self.token) {
+            (Some(path), _) => crate::serve::read_token_file(path).map(Some),
+            (None, Some(token)) => Ok(Some(token.clone())),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The token; without one, a usage error saying how to give it and whose it must be.
+    pub fn require(&self, whose: &str) -> Result<String, Fatal> {
+        self.get()?.ok_or_else(|| {
+            Fatal::new(
+                "usage",
+                format!("no token: give --token-file FILE or set CUSTOS_TOKEN ({whose})"),
+            )
+        })
+    }
+}
+
+/// Sends `request` to the server at `base`; a failure to reach it is
+/// `server_unreachable` (without the URL's query, which may name a record).
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    base: &str,
+) -> Result<reqwest::Response, Fatal> {
+    request.send().await.map_err(|e| {
+        Fatal::new(
+            "server_unreachable",
+            format!("cannot reach {base}: {}", e.without_url()),
+        )
+    })
+}
+
+/// Passes a successful answer through; turns any other into the API's error as
+/// `error[<code>]: <message>`. `whose` names the token the call needs, for the hint
+/// on 401 and 403.
+pub async fn success(response: reqwest::Response, whose: &str) -> Result<reqwest::Response, Fatal> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    Err(refusal(status, &body, whose))
+}
+
+/// The readable form of a refused call: the envelope's code and message when there is
+/// one (with a hint on what token is needed), else the HTTP status alone.
+pub fn refusal(status: reqwest::StatusCode, body: &[u8], whose: &str) -> Fatal {
+    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let error = &envelope["error"];
+    let (Some(code), Some(message)) = (error["code"].as_str(), error["message"].as_str()) else {
+        return Fatal::new("http", format!("the server answered HTTP {status}"));
+    };
+    let message = printable(message);
+    let message = match status.as_u16() {
+        401 => format!("{message}: give {whose} with --token-file FILE or CUSTOS_TOKEN"),
+        403 => format!("{message}: this needs {whose}"),
+        _ => message,
+    };
+    Fatal::new(stable_code(code), message)
+}
+
+/// A code from the server, if it looks like one (short, `a-z0-9_`); anything else is
+/// shown as `api_error` (a hostile or broken server cannot write to the terminal).
+fn stable_code(code: &str) -> String {
+    let sane = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if sane { code } else { "api_error" }.to_owned()
+}
+
+/// Text from the server, safe for a terminal: control characters become `?`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_accepts_both_forms() {
+        for url in [
+            "http://h:8700",
+            "http://h:8700/",
+            "http://h:8700/ledger",
+            "http://h:8700/ledger/",
+        ] {
+            assert_eq!(base_url(url), "http://h:8700", "{url}");
+        }
+        assert_eq!(base_url("http://h/x/ledger"), "http://h/x");
+    }
+
+    #[test]
+    fn refusals_read_as_code_and_message() {
+        let body = br#"{"error":{"code":"forbidden","message":"denied by policy (p1)"}}"#;
+        let f = refusal(reqwest::StatusCode::FORBIDDEN, body, "an admin's token");
+        assert_eq!(f.code(), "forbidden");
+        assert_eq!(
+            f.message,
+            "denied by policy (p1): this needs an admin's token"
+        );
+        let f = refusal(reqwest::StatusCode::BAD_GATEWAY, b"<html>", "x");
+        assert_eq!(
+            (f.code(), f.message.as_str()),
+            ("http", "the server answered HTTP 502 Bad Gateway")
+        );
+    }
+}
