@@ -831,3 +831,42 @@ async fn a_customer_link_opens_one_session_in_its_issued_form_only() {
     // The first session goes on.
     assert_eq!(b.get("/customer").await.status, 200);
 }
+
+/// An alert page offers the action that fits the person's state: a canary hit suspended
+/// them, so Resume; once resumed, Suspend.
+#[tokio::test]
+async fn an_alert_offers_the_action_that_fits_the_person() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let canaries = plant_canaries(&server, 1);
+    let r = c
+        .view(&w.agent, &canaries[0], "case_0000000000000000")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let alerts = alerts_of(&c, &w.analyst, "alice").await;
+    let id = alerts[0]["id"].as_str().unwrap().to_owned();
+    // The detector's suspension lands shortly after its alert.
+    for _ in 0..100 {
+        if c.get(&w.agent, "/v1/me").await.status == 403 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut analyst = Browser::new(&server);
+    let csrf = analyst.sign_in(&w.analyst).await;
+    let page = analyst.get(&format!("/alerts/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Resume this person"), "{}", page.text);
+    assert!(!page.text.contains("Suspend this person"), "{}", page.text);
+    let r = analyst
+        .post(
+            "/staff/alice/resume",
+            &[("csrf", &csrf), ("back", &format!("/alerts/{id}"))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = analyst.get(&format!("/alerts/{id}")).await;
+    assert!(page.text.contains("Suspend this person"), "{}", page.text);
+    assert!(!page.text.contains("Resume this person"), "{}", page.text);
+}

@@ -120,6 +120,13 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
         .get(visitor, &format!("/v1/alerts/{}", segment(id)))
         .await?;
     let entries = entries(console, visitor, &alert.entries).await?;
+    // The person's status now, so that only the action that fits it is offered.
+    let person: PersonActivity = console
+        .get(
+            visitor,
+            &format!("/v1/staff/{}/activity?hours=1", segment(&alert.staff_id)),
+        )
+        .await?;
     let back = format!("/alerts/{}", alert.id);
     Ok(document(
         &format!("Alert: {}", alert.kind.replace('_', " ")),
@@ -144,8 +151,11 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
                 @if alert.status != "dismissed" {
                     (act_button(visitor, &format!("/alerts/{}/dismiss", alert.id), "Dismiss as a false alarm", &back, "secondary"))
                 }
-                (act_button(visitor, &format!("/staff/{}/suspend", alert.staff_id), "Suspend this person", &back, "danger"))
-                (act_button(visitor, &format!("/staff/{}/resume", alert.staff_id), "Resume this person", &back, "secondary"))
+                @if person.status == "active" {
+                    (act_button(visitor, &format!("/staff/{}/suspend", alert.staff_id), "Suspend this person", &back, "danger"))
+                } @else {
+                    (act_button(visitor, &format!("/staff/{}/resume", alert.staff_id), "Resume this person", &back, "secondary"))
+                }
             }
             h2 { "Ledger entries behind it" }
             (entry_table(&entries, alert.entries.len()))
