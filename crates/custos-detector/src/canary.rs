@@ -92,21 +92,32 @@ pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<
     {
         return None;
     }
-    let verb = match record.action.as_str() {
-        "view" => "opened",
-        "reveal" => "revealed fields of",
-        _ => "searched for and found",
-    };
-    let outcome = if record.decision == "allow" {
-        "and was served"
-    } else {
-        "and was refused"
+    // Exactly what the person got: a search that matched a canary on none of their
+    // cases is allowed (`no_open_case`) yet returned nothing.
+    let what = match (record.action.as_str(), record.decision == "allow") {
+        ("view", true) => {
+            format!("opened canary customer {customer} and was shown its masked record")
+        }
+        ("reveal", true) => format!(
+            "revealed {} of canary customer {customer} and was given the values",
+            record.fields.join(", ")
+        ),
+        ("search", true) if record.reason_code == "on_open_case" => {
+            format!("searched for canary customer {customer} and was shown it, masked")
+        }
+        ("search", true) => format!(
+            "searched for a number of canary customer {customer}; the search returned nothing, as the canary is on none of their cases"
+        ),
+        (action, _) => format!(
+            "tried to {action} canary customer {customer} and was refused ({})",
+            record.reason_code
+        ),
     };
     Some(Finding {
         kind: "canary_hit",
         severity: "critical",
         reasons: vec![format!(
-            "{verb} canary customer {customer} {outcome}: a planted record that no legitimate case names"
+            "{what}: a planted record that no legitimate case names"
         )],
         suspend: true,
     })
@@ -134,6 +145,31 @@ mod tests {
             reason_code: "x".into(),
             client: None,
         }
+    }
+
+    /// The reason says what the person got, not only that the canary was touched.
+    #[test]
+    fn the_reason_says_exactly_what_was_returned() {
+        let keyring = Keyring::new(&MasterKey::from_bytes([3; 32]));
+        let marks = Marks {
+            canaries: [keyring.canary_mark("cus_canary")].into_iter().collect(),
+            holders: HashSet::new(),
+        };
+        let reason = |action: &str, decision: &str, reason_code: &str| {
+            let r = AccessRecord {
+                reason_code: reason_code.into(),
+                fields: vec!["phone".into()],
+                ..record(action, Some("cus_canary"), decision)
+            };
+            check(&r, &marks, &keyring).unwrap().reasons.remove(0)
+        };
+        assert!(reason("search", "allow", "no_open_case").contains("returned nothing"));
+        assert!(reason("search", "allow", "on_open_case").contains("shown it, masked"));
+        assert!(reason("view", "allow", "view-with-case").contains("masked record"));
+        assert!(reason("reveal", "allow", "reveal-with-case").contains("revealed phone"));
+        let refused = reason("view", "deny", "forbidden");
+        assert!(refused.contains("refused (forbidden)"), "{refused}");
+        assert!(!refused.contains("shown"), "{refused}");
     }
 
     #[test]
