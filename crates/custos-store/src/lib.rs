@@ -182,12 +182,12 @@ const CLOSE_CASE: &str =
 const SELECT_OPEN_CASES: &str = concat!(
     "SELECT ",
     case_cols!(),
-    " FROM cases WHERE assignee = $1 AND status = 'open' ORDER BY created_at, id LIMIT $2"
+    " FROM cases WHERE assignee = $1 AND status = 'open' ORDER BY created_at DESC, id DESC LIMIT $2"
 );
 const SELECT_OPEN_CASES_FOR_CUSTOMER: &str = concat!(
     "SELECT ",
     case_cols!(),
-    " FROM cases WHERE assignee = $1 AND status = 'open' AND customer_id = $2 ORDER BY created_at, id LIMIT $3"
+    " FROM cases WHERE assignee = $1 AND status = 'open' AND customer_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"
 );
 const COUNT_OPEN_CASES: &str = "SELECT COUNT(*) FROM cases WHERE status = 'open'";
 
@@ -554,8 +554,8 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Open cases assigned to `assignee`, only about `customer` if given, oldest first,
-    /// at most `limit` of them (0 = no limit).
+    /// Open cases assigned to `assignee`, only about `customer` if given, newest first
+    /// (a limited list shows the latest work), at most `limit` of them (0 = no limit).
     pub async fn open_cases(
         &self,
         assignee: &str,

@@ -964,19 +964,19 @@ async fn cases_open_close_and_filters(store: Store) {
     let ids = |cases: Vec<CaseRecord>| cases.into_iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.open_cases("alice", None, 0).await.unwrap()),
-        ["k1", "k2", "k4"]
+        ["k4", "k2", "k1"]
     );
     assert_eq!(
         ids(store.open_cases("alice", None, 2).await.unwrap()),
-        ["k1", "k2"]
+        ["k4", "k2"]
     );
     assert_eq!(
         ids(store.open_cases("alice", Some("c1"), 10).await.unwrap()),
-        ["k1", "k4"]
+        ["k4", "k1"]
     );
     assert_eq!(
         ids(store.open_cases("alice", Some("c1"), 1).await.unwrap()),
-        ["k1"]
+        ["k4"]
     );
     assert_eq!(
         ids(store.open_cases("bob", Some("c2"), 10).await.unwrap()),
