@@ -81,6 +81,10 @@ pub const CASE_CONTACT_INBOUND: &str = "contact:inbound";
 pub const CASE_CONTACT_NONE: &str = "contact:none";
 /// Prefix of a `create_case` entry's fact naming the staff member who asked for the case.
 pub const CASE_REQUESTED_BY: &str = "requested_by:";
+/// Prefix of the one fact (`fields`) of an entry whose request named a customer or case
+/// id not of the shape Custos issues: `malformed:customer` or `malformed:case`. The
+/// value itself is never recorded (it may be a phone number sent where an id belongs).
+pub const MALFORMED: &str = "malformed:";
 /// Staff id and role of the entries the server writes itself.
 pub const SYSTEM: &str = "system";
 /// Action of the entry that gives a canary to a person (module docs).

@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use custos_access::entry::SYSTEM;
+use custos_access::entry::{MALFORMED, SYSTEM};
 use custos_store::{AccessRecord, now_millis};
 use serde::de::DeserializeOwned;
 
@@ -48,10 +48,6 @@ pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
 /// Principal and role of records made by a customer reading their own accesses (no staff
 /// entry can have this role).
 pub const CUSTOMER_PRINCIPAL: &str = "customer";
-
-/// Prefix of the one fact recorded for a request that named an id of the wrong shape:
-/// `malformed:customer` or `malformed:case` (the value itself is never recorded).
-pub const MALFORMED: &str = "malformed:";
 
 /// Decision recorded for an answered request.
 pub const ALLOW: &str = "allow";
@@ -145,11 +141,6 @@ impl Exchange {
     pub fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ApiError> {
         self.target = self.well_formed(kind, id)?;
         Ok(())
-    }
-
-    /// The customer named so far.
-    pub fn customer(&self) -> Option<&str> {
-        self.customer_id.as_deref()
     }
 
     fn well_formed(&mut self, kind: IssuedId, id: &str) -> Result<Option<String>, ApiError> {
