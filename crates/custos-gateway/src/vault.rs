@@ -55,7 +55,8 @@ pub struct MaskedCustomer {
     pub email: Option<String>,
     /// Masked account id, e.g. `****5678`.
     pub account_id: Option<String>,
-    /// Names of the free attributes (values stay sealed).
+    /// Names of the free attributes. Their values stay sealed: no Cedar action reveals
+    /// them (a reveal names only [`FIELDS`]), so they never leave the vault.
     pub attributes: Vec<String>,
 }
 

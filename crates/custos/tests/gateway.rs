@@ -617,6 +617,18 @@ async fn bad_input_is_rejected_and_changes_nothing() {
             );
             assert!(answer.body["error"]["message"].is_string());
         }
+        // An attribute name is not a revealable field, and the refusal says why.
+        let attribute = c
+            .reveal(&w.agent, &w.customer, &w.case, &["attributes"])
+            .await;
+        assert_eq!(attribute.code(), "invalid_field");
+        let why = attribute.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            why.contains("attributes") && why.contains("never leave the vault"),
+            "{why}"
+        );
         // The invalid phone value is not echoed back.
         let r = c
             .post(

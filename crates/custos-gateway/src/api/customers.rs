@@ -394,7 +394,11 @@ pub(super) async fn reveal(
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_field",
-                    format!("fields must be among {}", FIELDS.join(", ")),
+                    format!(
+                        "fields must be among {}; free attributes are listed by name only: \
+                         no Cedar action reveals them, so their values never leave the vault",
+                        FIELDS.join(", ")
+                    ),
                 )
             })?;
         ex.fields = request.fields.clone();
