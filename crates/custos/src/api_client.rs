@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use crate::Fatal;
+use custos_client::{Answer, Client, Http};
+
+use crate::Failure;
 
 /// The server's base URL from what the user gave: a trailing `/` and a trailing
 /// `/ledger` are dropped, so `http://host:8700`, `http://host:8700/` and
@@ -35,7 +37,7 @@ pub struct TokenArgs {
 
 impl TokenArgs {
     /// The token, if one was given; the file wins over `--token`/`CUSTOS_TOKEN`.
-    pub fn get(&self) -> Result<Option<String>, Fatal> {
+    pub fn get(&self) -> Result<Option<String>, Failure> {
         match (&self.token_file, &self.token) {
             (Some(path), _) => crate::serve::read_token_file(path).map(Some),
             (None, Some(token)) => Ok(Some(token.clone())),
@@ -44,9 +46,9 @@ impl TokenArgs {
     }
 
     /// The token; without one, a usage error saying how to give it and whose it must be.
-    pub fn require(&self, whose: &str) -> Result<String, Fatal> {
+    pub fn require(&self, whose: &str) -> Result<String, Failure> {
         self.get()?.ok_or_else(|| {
-            Fatal::new(
+            Failure::new(
                 "usage",
                 format!("no token: give --token-file FILE or set CUSTOS_TOKEN ({whose})"),
             )
@@ -54,47 +56,38 @@ impl TokenArgs {
     }
 }
 
-/// Sends `request` to the server at `base`; a failure to reach it is
-/// `server_unreachable` (without the URL's query, which may name a record).
-pub async fn send(
-    request: reqwest::RequestBuilder,
-    base: &str,
-) -> Result<reqwest::Response, Fatal> {
-    request.send().await.map_err(|e| {
-        Fatal::new(
-            "server_unreachable",
-            format!("cannot reach {base}: {}", e.without_url()),
-        )
-    })
+/// The typed client of the server at `url` (as the user typed it, see [`base_url`]).
+pub fn client(url: &str) -> Client<Http> {
+    Client::new(Http::new(&base_url(url)))
 }
 
 /// Passes a successful answer through; turns any other into the API's error as
 /// `error[<code>]: <message>`. `whose` names the token the call needs, for the hint
 /// on 401 and 403.
-pub async fn success(response: reqwest::Response, whose: &str) -> Result<reqwest::Response, Fatal> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
+pub fn accepted(answer: Answer, whose: &str) -> Result<Answer, Failure> {
+    if answer.is_success() {
+        Ok(answer)
+    } else {
+        Err(refusal(answer.status, &answer.body, whose))
     }
-    let body = response.bytes().await.unwrap_or_default();
-    Err(refusal(status, &body, whose))
 }
 
 /// The readable form of a refused call: the envelope's code and message when there is
 /// one (with a hint on what token is needed), else the HTTP status alone.
-pub fn refusal(status: reqwest::StatusCode, body: &[u8], whose: &str) -> Fatal {
-    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+pub fn refusal(status: u16, envelope: &serde_json::Value, whose: &str) -> Failure {
     let error = &envelope["error"];
     let (Some(code), Some(message)) = (error["code"].as_str(), error["message"].as_str()) else {
-        return Fatal::new("http", format!("the server answered HTTP {status}"));
+        let status = reqwest::StatusCode::from_u16(status)
+            .map_or_else(|_| status.to_string(), |s| s.to_string());
+        return Failure::new("http", format!("the server answered HTTP {status}"));
     };
     let message = printable(message);
-    let message = match status.as_u16() {
+    let message = match status {
         401 => format!("{message}: give {whose} with --token-file FILE or CUSTOS_TOKEN"),
         403 => format!("{message}: this needs {whose}"),
         _ => message,
     };
-    Fatal::new(stable_code(code), message)
+    Failure::new(stable_code(code), message)
 }
 
 /// A code from the server, if it looks like one (short, `a-z0-9_`); anything else is
@@ -134,16 +127,17 @@ mod tests {
 
     #[test]
     fn refusals_read_as_code_and_message() {
-        let body = br#"{"error":{"code":"forbidden","message":"denied by policy (p1)"}}"#;
-        let f = refusal(reqwest::StatusCode::FORBIDDEN, body, "an admin's token");
+        let body =
+            serde_json::json!({"error":{"code":"forbidden","message":"denied by policy (p1)"}});
+        let f = refusal(403, &body, "an admin's token");
         assert_eq!(f.code(), "forbidden");
         assert_eq!(
-            f.message,
+            f.message(),
             "denied by policy (p1): this needs an admin's token"
         );
-        let f = refusal(reqwest::StatusCode::BAD_GATEWAY, b"<html>", "x");
+        let f = refusal(502, &serde_json::Value::Null, "x");
         assert_eq!(
-            (f.code(), f.message.as_str()),
+            (f.code(), f.message()),
             ("http", "the server answered HTTP 502 Bad Gateway")
         );
     }

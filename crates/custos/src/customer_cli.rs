@@ -5,9 +5,11 @@
 
 use custos_store::calendar::utc;
 
-use crate::Fatal;
+use crate::Failure;
+use custos_client::{Client, Http};
+
 use crate::api_client::{self, TokenArgs};
-use crate::output::outln;
+use custos_sim::outln;
 
 /// `custos customer` subcommands.
 #[derive(clap::Subcommand)]
@@ -38,7 +40,7 @@ pub struct IssuedLink {
 }
 
 /// Runs one `custos customer` subcommand.
-pub async fn run(command: CustomerCommand) -> Result<(), Fatal> {
+pub async fn run(command: CustomerCommand) -> Result<(), Failure> {
     let CustomerCommand::Link {
         customer,
         hours,
@@ -46,7 +48,7 @@ pub async fn run(command: CustomerCommand) -> Result<(), Fatal> {
         token,
     } = command;
     let token = token.require(WHOSE)?;
-    let link = issue_link(&reqwest::Client::new(), &url, &token, &customer, hours).await?;
+    let link = issue_link(&api_client::client(&url), &token, &customer, hours).await?;
     outln!("{}", link.url)?;
     outln!("expires {}", utc(link.expires_at))
 }
@@ -54,32 +56,29 @@ pub async fn run(command: CustomerCommand) -> Result<(), Fatal> {
 /// Who may issue customer links.
 const WHOSE: &str = "the token of an admin or the CRM integration";
 
-/// Asks the server at `base` for an access link to `customer`'s record, valid `hours`.
+/// Asks the server for an access link to `customer`'s record, valid `hours`.
 pub async fn issue_link(
-    client: &reqwest::Client,
-    base: &str,
+    client: &Client<Http>,
     token: &str,
     customer: &str,
     hours: u32,
-) -> Result<IssuedLink, Fatal> {
+) -> Result<IssuedLink, Failure> {
     // The server's own checks, before anything is sent: an id is also part of the path.
     custos_gateway::exchange::valid_id("customer", customer)
         .and_then(|()| custos_gateway::api::valid_link_hours(hours))
-        .map_err(|e| Fatal::new(e.code, e.message))?;
-    let base = api_client::base_url(base);
-    let request = client
-        .post(format!("{base}/v1/customers/{customer}/link"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "valid_hours": hours }));
-    let response = api_client::send(request, &base).await?;
-    let response = api_client::success(response, WHOSE).await?;
-    let answer: serde_json::Value = response.json().await.unwrap_or_default();
-    match (answer["path"].as_str(), answer["expires_at"].as_i64()) {
+        .map_err(|e| Failure::new(e.code, e.message))?;
+    let base = client.transport().base();
+    let answer = client.issue_link(token, customer, Some(hours)).await?;
+    let answer = api_client::accepted(answer, WHOSE)?;
+    match (
+        answer.body["path"].as_str(),
+        answer.body["expires_at"].as_i64(),
+    ) {
         (Some(path), Some(expires_at)) => Ok(IssuedLink {
             url: format!("{base}{path}"),
             expires_at,
         }),
-        _ => Err(Fatal::new(
+        _ => Err(Failure::new(
             "unexpected_answer",
             format!("{base} answered without a link: is it a Custos server?"),
         )),

@@ -1,17 +1,18 @@
 //! `custos demo`: the gateway on 127.0.0.1:8700 with ./custos-data, a demo company loaded
 //! through the API on first start followed by a short working day with two insiders (see
-//! [`demo_activity`]); at every start, the console's address, a sign-in token per role and
+//! [`custos_sim::demo::activity`]); at every start, the console's address, a sign-in token per role and
 //! a fresh customer access link.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use custos::demo_data::{self, DEMO_SEED};
-use custos::demo_load;
+use custos_sim::demo::activity as demo_activity;
+use custos_sim::demo::data::{self as demo_data, DEMO_SEED};
+use custos_sim::demo::load as demo_load;
 
 use crate::serve::{self, ServeArgs};
-use crate::{Fatal, customer_cli, demo_activity};
+use crate::{Failure, api_client, customer_cli};
 
 /// Options of `custos demo`.
 #[derive(clap::Args)]
@@ -50,13 +51,13 @@ min_peers = 0
 /// How long the first start waits for the detector to read the demo's working day.
 const ALERT_WAIT: Duration = Duration::from_secs(30);
 
-pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
+pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     // Claimed first: a second demo on this directory is refused before it writes here.
     let mut claim = serve::claim_data_dir(&args.data_dir)?;
     let config_path = args.data_dir.join("demo.toml");
     claim.created_file(config_path.clone());
     std::fs::write(&config_path, DEMO_CONFIG).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "demo_config",
             format!("cannot write {}: {e}", config_path.display()),
         )
@@ -72,7 +73,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let started = serve::start_claimed(&serve_args, claim).await?;
     let base = format!("http://{}", started.addr);
     let tokens_path = args.data_dir.join("demo-tokens.json");
-    let store_err = |e: custos_store::StoreError| Fatal::new(e.code(), e.to_string());
+    let store_err = |e: custos_store::StoreError| Failure::new(e.code(), e.to_string());
     let empty = started
         .app
         .store
@@ -84,25 +85,26 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let admin_token_path = started.admin_token_path.clone();
     let server = tokio::spawn(serve::serve_until_signal(started));
     let admin_token = serve::read_token_file(&admin_token_path)?;
+    let client = api_client::client(&base);
     if empty {
-        crate::report(format_args!(
+        custos_sim::stdout::note(format_args!(
             "Loading the demo company into {} ...",
             args.data_dir.display()
         ));
         let company = demo_data::generate(args.customers, DEMO_SEED);
-        let loaded = demo_load::load(&base, &admin_token, &company, args.cases_per_agent, false)
+        let loaded = demo_load::load(&client, &admin_token, &company, args.cases_per_agent, false)
             .await
-            .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
+            .map_err(|e| Failure::new("demo_load", e.to_string()))?;
         let json = serde_json::to_string_pretty(&loaded)
-            .map_err(|e| Fatal::new("demo_load", e.to_string()))?;
+            .map_err(|e| Failure::new("demo_load", e.to_string()))?;
         serve::write_secret(&tokens_path, &json)?;
-        crate::report(format_args!("A short working day, with two insiders ..."));
-        let insiders = demo_activity::run(&base, &admin_token, &loaded).await?;
+        custos_sim::stdout::note(format_args!("A short working day, with two insiders ..."));
+        let insiders = demo_activity::run(&client, &admin_token, &loaded).await?;
         // Wait (bounded) until the detector has read everything the day wrote.
         let deadline = Instant::now() + ALERT_WAIT;
         while !app.detector_caught_up().await.map_err(store_err)? {
             if Instant::now() > deadline {
-                crate::report(format_args!(
+                custos_sim::stdout::note(format_args!(
                     "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
                 ));
                 break;
@@ -112,12 +114,12 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
         for who in insiders {
             if !alerts.iter().any(|a| a.staff_id == who) {
-                crate::report(format_args!("no alert about {who} yet"));
+                custos_sim::stdout::note(format_args!("no alert about {who} yet"));
             }
         }
     }
     let loaded = demo_load::read_tokens(&tokens_path).ok_or_else(|| {
-        Fatal::new(
+        Failure::new(
             "demo_tokens",
             format!(
                 "cannot read {}: did the first load stop half-way? Start again with an empty data directory",
@@ -129,8 +131,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     let open_cases = app.store.count_open_cases().await.map_err(store_err)?;
     let agent = demo_activity::staff(&loaded, demo_activity::AGENT)?;
     let crm = demo_activity::staff(&loaded, demo_activity::CRM)?;
-    crate::output::outln!("Custos demo running at {base}")?;
-    crate::output::outln!("  console:            {base}/   (sign in with one of these tokens)")?;
+    custos_sim::outln!("Custos demo running at {base}")?;
+    custos_sim::outln!("  console:            {base}/   (sign in with one of these tokens)")?;
     for (what, id, token) in [
         (
             "security analyst",
@@ -154,23 +156,21 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         ),
         ("CRM integration", crm.id.as_str(), crm.token.as_str()),
     ] {
-        crate::output::outln!("    {what:<18} {id:<28} {token}")?;
+        custos_sim::outln!("    {what:<18} {id:<28} {token}")?;
     }
     if let Some((case, customer)) = agent.cases.first() {
-        let link =
-            customer_cli::issue_link(&reqwest::Client::new(), &base, &crm.token, customer, 24)
-                .await?;
-        crate::output::outln!(
+        let link = customer_cli::issue_link(&client, &crm.token, customer, 24).await?;
+        custos_sim::outln!(
             "  customer link:      {} (customer {customer}, expires {})",
             link.url,
             custos_store::calendar::utc(link.expires_at)
         )?;
-        crate::output::outln!(
+        custos_sim::outln!(
             "    the customer sees every access to their record: sign in as {} and open their case",
             agent.id
         )?;
-        crate::output::outln!("  try, as support agent {}:", agent.id)?;
-        crate::output::outln!(
+        custos_sim::outln!("  try, as support agent {}:", agent.id)?;
+        custos_sim::outln!(
             "    curl -H 'Authorization: Bearer {}' -H 'X-Custos-Case: {case}' {base}/v1/customers/{customer}",
             agent.token
         )?;
@@ -181,28 +181,28 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
         *kinds.entry(a.kind.as_str()).or_default() += 1;
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    crate::output::outln!(
+    custos_sim::outln!(
         "  alerts:             {} ({}), in the console's alert queue",
         alerts.len(),
         kinds.join(", ")
     )?;
     let canaries = app.store.canary_marks().await.map_err(store_err)?.len();
-    crate::output::outln!(
+    custos_sim::outln!(
         "  customers: {customers} ({canaries} of them planted canaries), open cases: {open_cases}"
     )?;
-    crate::output::outln!("  admin token:        {}", admin_token_path.display())?;
-    crate::output::outln!(
+    custos_sim::outln!("  admin token:        {}", admin_token_path.display())?;
+    custos_sim::outln!(
         "  every staff token:  {} (id, role, org, token, open cases)",
         tokens_path.display()
     )?;
-    crate::output::outln!("  API description:    {base}/openapi.json")?;
+    custos_sim::outln!("  API description:    {base}/openapi.json")?;
     let verifier_key = app.access.with_ledger(|l| Ok(l.verifier_key())).await;
     if let Ok(key) = verifier_key {
-        crate::output::outln!(
+        custos_sim::outln!(
             "  ledger ({} entries), verify it as an auditor would:",
             app.access.size()
         )?;
-        crate::output::outln!(
+        custos_sim::outln!(
             "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base} --key {key}"
         )?;
     }
@@ -212,5 +212,5 @@ pub async fn run(args: DemoArgs) -> Result<(), Fatal> {
     }
     server
         .await
-        .map_err(|e| Fatal::new("serve", e.to_string()))?
+        .map_err(|e| Failure::new("serve", e.to_string()))?
 }

@@ -11,10 +11,13 @@ use custos_ledger::{
     VerifyError, check_bundle, check_proof, verify,
 };
 
-use crate::Fatal;
+use crate::Failure;
+use custos_client::{Client, Http};
+
 use crate::api_client::{self, TokenArgs, printable};
-use crate::output::{self, outln};
 use crate::serve::{self, write_secret};
+use custos_sim::outln;
+use custos_sim::stdout as output;
 
 /// `custos ledger` subcommands.
 #[derive(clap::Subcommand)]
@@ -92,14 +95,14 @@ pub enum LedgerCommand {
     },
 }
 
-fn origin(config: Option<&Path>) -> Result<String, Fatal> {
+fn origin(config: Option<&Path>) -> Result<String, Failure> {
     Config::load(config)
         .map(|c| c.ledger_origin)
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))
+        .map_err(|e| Failure::new(e.code(), e.to_string()))
 }
 
-fn ledger_fatal(e: custos_ledger::LedgerError) -> Fatal {
-    Fatal::new(e.code(), e.to_string())
+fn ledger_fatal(e: custos_ledger::LedgerError) -> Failure {
+    Failure::new(e.code(), e.to_string())
 }
 
 /// Who may read entry bundles and proofs over HTTP.
@@ -113,7 +116,7 @@ fn data_dir_origin(
     data_dir: &Path,
     config: Option<&Path>,
     simulated_clock: bool,
-) -> Result<(LedgerKey, String), Fatal> {
+) -> Result<(LedgerKey, String), Failure> {
     let path = serve::ledger_key_path(data_dir);
     if !path.is_file() {
         // DATA/ledger given for DATA is the likely slip.
@@ -124,7 +127,7 @@ fn data_dir_origin(
             Some(p) => format!(" (did you mean --data-dir {}?)", p.display()),
             None => ": start the server once to create it".to_owned(),
         };
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "no_ledger_key",
             format!("{} does not exist{hint}", path.display()),
         ));
@@ -152,7 +155,7 @@ fn data_dir_origin(
                         path.display()
                     )
                 };
-                Err(Fatal::new("simulated_ledger", message))
+                Err(Failure::new("simulated_ledger", message))
             } else {
                 Err(ledger_fatal(e))
             }
@@ -161,7 +164,7 @@ fn data_dir_origin(
 }
 
 /// Runs one `custos ledger` subcommand.
-pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
+pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
     match command {
         LedgerCommand::Key {
             data_dir,
@@ -180,27 +183,26 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
         } => {
             let previous = match &state {
                 Some(p) if p.exists() => Some(std::fs::read_to_string(p).map_err(|e| {
-                    Fatal::new("state_file", format!("cannot read {}: {e}", p.display()))
+                    Failure::new("state_file", format!("cannot read {}: {e}", p.display()))
                 })?),
                 _ => None,
             };
             // Why the source could not be read, when it could not: reported as such,
             // never as a verification failure.
-            let unreadable = std::sync::Arc::new(std::sync::Mutex::new(None::<Fatal>));
+            let unreadable = std::sync::Arc::new(std::sync::Mutex::new(None::<Failure>));
             let source: Box<dyn TileSource + Send> = match (dir, url) {
                 (Some(dir), _) => {
                     check_ledger_dir(&dir)?;
                     Box::new(DirSource::new(dir))
                 }
                 (None, Some(url)) => Box::new(HttpSource {
-                    base: api_client::base_url(&url),
+                    client: api_client::client(&url),
                     token: token.get()?,
-                    client: reqwest::Client::new(),
                     runtime: tokio::runtime::Handle::current(),
                     unreadable: unreadable.clone(),
                 }),
                 (None, None) => {
-                    return Err(Fatal::new(
+                    return Err(Failure::new(
                         "usage",
                         "give --dir DIR (a ledger directory, e.g. DATA/ledger) or --url URL (the server, e.g. http://127.0.0.1:8700)",
                     ));
@@ -210,16 +212,16 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                 verify(source.as_ref(), &key, previous.as_deref())
             })
             .await
-            .map_err(|e| Fatal::new("verify", e.to_string()))?;
+            .map_err(|e| Failure::new("verify", e.to_string()))?;
             let report = report.map_err(|e| match e {
                 VerifyError::Fetch { .. } => unreadable
                     .lock()
                     .ok()
                     .and_then(|mut u| u.take())
                     .unwrap_or_else(|| {
-                        Fatal::new("ledger_unreadable", format!("cannot read the ledger: {e}"))
+                        Failure::new("ledger_unreadable", format!("cannot read the ledger: {e}"))
                     }),
-                VerifyError::BadKey(_) => Fatal::new(
+                VerifyError::BadKey(_) => Failure::new(
                     e.code(),
                     format!("{e} (give the key `custos ledger key` prints)"),
                 ),
@@ -228,7 +230,7 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                         .first_bad_index()
                         .map(|i| format!(" (first bad entry: index {i})"))
                         .unwrap_or_default();
-                    Fatal::failed(e.code(), format!("ledger verification FAILED: {e}{at}"))
+                    Failure::failed(e.code(), format!("ledger verification FAILED: {e}{at}"))
                 }
             })?;
             outln!(
@@ -259,18 +261,10 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
             let proof = match (url, data_dir) {
                 (Some(url), _) => {
                     let token = token.require(WHOSE)?;
-                    let base = api_client::base_url(&url);
-                    let request = reqwest::Client::new()
-                        .get(format!("{base}/v1/ledger/proof/entry?index={index}"))
-                        .bearer_auth(token);
-                    let response = api_client::send(request, &base).await?;
-                    let response = api_client::success(response, WHOSE).await?;
-                    response.text().await.map_err(|e| {
-                        Fatal::new(
-                            "server_unreachable",
-                            format!("cannot read the answer of {base}: {}", e.without_url()),
-                        )
-                    })?
+                    let answer = api_client::client(&url)
+                        .get(&token, &format!("/v1/ledger/proof/entry?index={index}"))
+                        .await?;
+                    api_client::accepted(answer, WHOSE)?.text
                 }
                 (None, Some(dir)) => {
                     let (key, origin) = data_dir_origin(&dir, config.as_deref(), simulated_clock)?;
@@ -279,9 +273,9 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                             .map_err(|e| match e {
                                 custos_ledger::LedgerError::Locked(_) => {
                                     let busy = serve::in_use(&dir);
-                                    Fatal::new(
-                                        busy.code,
-                                        format!("{}; or ask it with --url", busy.message),
+                                    Failure::new(
+                                        busy.code().to_owned(),
+                                        format!("{}; or ask it with --url", busy.message()),
                                     )
                                 }
                                 e => ledger_fatal(e),
@@ -289,7 +283,7 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
                     ledger.tlog_proof(index).map_err(ledger_fatal)?
                 }
                 (None, None) => {
-                    return Err(Fatal::new(
+                    return Err(Failure::new(
                         "usage",
                         "give --url URL (the running server, e.g. http://127.0.0.1:8700) or --data-dir DIR (a stopped server's data directory)",
                     ));
@@ -303,14 +297,14 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
         }
         LedgerCommand::CheckProof { file, key } => {
             let text = std::fs::read_to_string(&file).map_err(|e| {
-                Fatal::new("proof_file", format!("cannot read {}: {e}", file.display()))
+                Failure::new("proof_file", format!("cannot read {}: {e}", file.display()))
             })?;
             let checked = check_proof(&text, &key).map_err(|e| match e {
-                ProofError::BadKey(_) => Fatal::new(
+                ProofError::BadKey(_) => Failure::new(
                     e.code(),
                     format!("{e} (give the key `custos ledger key` prints)"),
                 ),
-                _ => Fatal::failed(e.code(), format!("proof check FAILED: {e}")),
+                _ => Failure::failed(e.code(), format!("proof check FAILED: {e}")),
             })?;
             outln!(
                 "proof verified: entry {} is in the tree of size {} with root {}",
@@ -325,17 +319,17 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
         }
         LedgerCommand::CheckEvidence { file, key } => {
             let bytes = std::fs::read(&file).map_err(|e| {
-                Fatal::new(
+                Failure::new(
                     "evidence_file",
                     format!("cannot read {}: {e}", file.display()),
                 )
             })?;
             let checked = check_bundle(&bytes, &key).map_err(|e| match e {
-                EvidenceError::BadKey(_) => Fatal::new(
+                EvidenceError::BadKey(_) => Failure::new(
                     e.code(),
                     format!("{e} (give the key `custos ledger key` prints)"),
                 ),
-                _ => Fatal::failed(e.code(), format!("evidence check FAILED: {e}")),
+                _ => Failure::failed(e.code(), format!("evidence check FAILED: {e}")),
             })?;
             check_subjects(&checked)?;
             outln!(
@@ -363,9 +357,9 @@ pub async fn run(command: LedgerCommand) -> Result<(), Fatal> {
 /// path, a data directory (which holds `ledger/`), anything without a checkpoint or
 /// tiles. These are usage mistakes and must not read as a tampered ledger. A directory
 /// with tiles but no checkpoint is a ledger that lost it: verification reports that.
-fn check_ledger_dir(dir: &Path) -> Result<(), Fatal> {
+fn check_ledger_dir(dir: &Path) -> Result<(), Failure> {
     if !dir.is_dir() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "ledger_unreadable",
             format!(
                 "cannot read the ledger: {} is not a directory (give a ledger directory, e.g. DATA/ledger)",
@@ -388,7 +382,7 @@ fn check_ledger_dir(dir: &Path) -> Result<(), Fatal> {
             dir.display()
         )
     };
-    Err(Fatal::new(
+    Err(Failure::new(
         "not_a_ledger_dir",
         format!("cannot read the ledger: {hint}"),
     ))
@@ -397,23 +391,23 @@ fn check_ledger_dir(dir: &Path) -> Result<(), Fatal> {
 /// Every entry a subject cites must be a Custos access record made by that subject: the
 /// proofs only show the entries are in the log, not that they are about whom the bundle
 /// says. Messages name indexes, never what the entries hold.
-fn check_subjects(checked: &CheckedBundle) -> Result<(), Fatal> {
+fn check_subjects(checked: &CheckedBundle) -> Result<(), Failure> {
     for s in &checked.subjects {
         for &index in &s.entries {
             let bytes = checked.entry(index).ok_or_else(|| {
-                Fatal::failed(
+                Failure::failed(
                     "evidence_missing_entry",
                     format!("evidence check FAILED: entry {index} is not in the bundle"),
                 )
             })?;
             let record = custos_access::entry::decode(index, bytes).map_err(|e| {
-                Fatal::failed(
+                Failure::failed(
                     e.code(),
                     format!("evidence check FAILED: entry {index} is not a Custos access record"),
                 )
             })?;
             if record.staff_id != s.subject {
-                return Err(Fatal::failed(
+                return Err(Failure::failed(
                     "evidence_subject_mismatch",
                     format!(
                         "evidence check FAILED: entry {index}, cited for {}, was made by someone else",
@@ -428,11 +422,11 @@ fn check_subjects(checked: &CheckedBundle) -> Result<(), Fatal> {
 
 /// Replaces the state file atomically (temp file, fsync, rename), so a crash leaves the
 /// old or the new checkpoint, never half of one.
-fn write_state(path: &Path, checkpoint: &str) -> Result<(), Fatal> {
+fn write_state(path: &Path, checkpoint: &str) -> Result<(), Failure> {
     let tmp = path.with_extension("tmp");
     write_secret(&tmp, checkpoint.trim_end())?;
     std::fs::rename(&tmp, path).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "state_file",
             format!("cannot write {}: {e}", path.display()),
         )
@@ -442,47 +436,37 @@ fn write_state(path: &Path, checkpoint: &str) -> Result<(), Fatal> {
 /// A [`TileSource`] over HTTP, at `<base>/ledger`. `verify` is synchronous, so each
 /// fetch blocks on the runtime from the blocking thread it runs on.
 struct HttpSource {
-    base: String,
+    client: Client<Http>,
     token: Option<String>,
-    client: reqwest::Client,
     runtime: tokio::runtime::Handle,
     /// Why a fetch could not read the ledger (no token, refused, unreachable): set by the
     /// failing fetch, reported instead of a verification failure.
-    unreadable: std::sync::Arc<std::sync::Mutex<Option<Fatal>>>,
+    unreadable: std::sync::Arc<std::sync::Mutex<Option<Failure>>>,
 }
 
 impl HttpSource {
-    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Fatal> {
-        let mut request = self.client.get(format!("{}/ledger/{path}", self.base));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = api_client::send(request, &self.base).await?;
-        match response.status() {
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        let token = self.token.as_deref().unwrap_or_default();
+        let answer = self
+            .client
+            .get_raw(token, &format!("/ledger/{path}"))
+            .await?;
+        let base = self.client.transport().base();
+        match answer.status {
             // No checkpoint at all is no Custos ledger at this address (a new server
             // publishes its first one within seconds); a missing tile under a
             // checkpoint is the ledger's fault and verification names it.
-            reqwest::StatusCode::NOT_FOUND if path == "checkpoint" => Err(Fatal::new(
+            404 if path == "checkpoint" => Err(Failure::new(
                 "ledger_unreadable",
                 format!(
-                    "cannot read the ledger: {}/ledger/checkpoint does not exist (is {} a Custos server? give its base URL, e.g. http://127.0.0.1:8700)",
-                    self.base, self.base
+                    "cannot read the ledger: {base}/ledger/checkpoint does not exist (is {base} a Custos server? give its base URL, e.g. http://127.0.0.1:8700)"
                 ),
             )),
-            reqwest::StatusCode::NOT_FOUND => Ok(None),
-            _ => {
-                let response = api_client::success(response, WHOSE).await?;
-                let bytes = response.bytes().await.map_err(|e| {
-                    Fatal::new(
-                        "server_unreachable",
-                        format!(
-                            "cannot read the answer of {}: {}",
-                            self.base,
-                            e.without_url()
-                        ),
-                    )
-                })?;
-                Ok(Some(bytes.to_vec()))
+            404 => Ok(None),
+            200..300 => Ok(Some(answer.bytes)),
+            status => {
+                let envelope = serde_json::from_slice(&answer.bytes).unwrap_or_default();
+                Err(api_client::refusal(status, &envelope, WHOSE))
             }
         }
     }
@@ -491,7 +475,7 @@ impl HttpSource {
 impl TileSource for HttpSource {
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, FetchError> {
         self.runtime.block_on(self.get(path)).map_err(|e| {
-            let message = format!("{}: {}", e.code(), e.message);
+            let message = format!("{}: {}", e.code(), e.message());
             if let Ok(mut slot) = self.unreadable.lock() {
                 slot.get_or_insert(e);
             }

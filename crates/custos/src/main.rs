@@ -4,13 +4,11 @@
 //! library crates (see the workspace README for the data flow).
 
 mod api_client;
-mod bench;
+mod bench_cli;
 mod canary_cli;
 mod customer_cli;
 mod demo;
-mod demo_activity;
 mod ledger_cli;
-mod output;
 mod serve;
 mod simulate_cli;
 mod trace_cli;
@@ -20,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use custos_sim::{Ending, Failure};
 
 #[derive(Parser)]
 #[command(
@@ -49,7 +48,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks: protected lookups over HTTP, ledger appends and proofs.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(bench_cli::BenchCommand),
     /// Canary customers: plant them through the running server.
     #[command(subcommand)]
     Canary(canary_cli::CanaryCommand),
@@ -98,63 +97,6 @@ impl Write for LogWriter {
     }
 }
 
-/// Writes a line to standard error, ignoring failure (`eprintln!` would panic).
-fn report(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// Why a command ended without success; decides the exit status (see the README):
-/// 1 when something was checked and found wrong, 2 for everything else that went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// Usage, could not read, could not start: nothing was found wrong. Exit 2.
-    Error,
-    /// A ledger, proof or evidence bundle was checked and found wrong. Exit 1.
-    Failed,
-    /// Standard output was closed by its reader (`| head`): a normal end, exit 0.
-    OutputClosed,
-}
-
-/// A command's failure: a message for the operator and a stable code.
-#[derive(Debug)]
-pub struct Fatal {
-    code: std::borrow::Cow<'static, str>,
-    message: String,
-    ending: Ending,
-}
-
-impl Fatal {
-    /// A failure that found nothing wrong in what it was to check (exit 2).
-    fn new(code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Fatal {
-            code: code.into(),
-            message: message.into(),
-            ending: Ending::Error,
-        }
-    }
-
-    /// A check that ran and found the ledger, proof or evidence wrong (exit 1).
-    fn failed(code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Fatal {
-            ending: Ending::Failed,
-            ..Fatal::new(code, message)
-        }
-    }
-
-    /// Standard output was closed: the command ends quietly.
-    fn output_closed() -> Self {
-        Fatal {
-            ending: Ending::OutputClosed,
-            ..Fatal::new("output_closed", "standard output was closed")
-        }
-    }
-
-    /// The stable code.
-    fn code(&self) -> &str {
-        &self.code
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's terminal shows progress and where things are, not one line per request.
@@ -176,7 +118,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            report(format_args!(
+            custos_sim::stdout::note(format_args!(
                 "error[runtime]: cannot start the async runtime: {e}"
             ));
             return ExitCode::FAILURE;
@@ -186,7 +128,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Bench(command) => bench::run(command).await,
+            Command::Bench(command) => bench_cli::run(command).await,
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
             Command::Customer(command) => customer_cli::run(command).await,
@@ -196,14 +138,14 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.ending {
+        Err(e) => match e.ending() {
             Ending::OutputClosed => ExitCode::SUCCESS,
             Ending::Failed => {
-                report(format_args!("error[{}]: {}", e.code, e.message));
+                custos_sim::stdout::note(&e);
                 ExitCode::from(1)
             }
             Ending::Error => {
-                report(format_args!("error[{}]: {}", e.code, e.message));
+                custos_sim::stdout::note(&e);
                 ExitCode::from(2)
             }
         },

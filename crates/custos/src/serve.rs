@@ -12,7 +12,7 @@ use custos_policy::PolicyEngine;
 use custos_store::Store;
 use std::io::Write;
 
-use crate::Fatal;
+use crate::Failure;
 
 /// Options of `custos serve`.
 #[derive(clap::Args, Clone)]
@@ -50,7 +50,7 @@ pub struct Started {
     _claim: DataDirClaim,
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
+pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let started = start(&args).await?;
     // Ignored if standard output fails: the server runs on without it.
     let mut out = std::io::stdout();
@@ -60,20 +60,20 @@ pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
 }
 
 /// Claims the data directory, binds the listener and opens everything; does not serve yet.
-pub async fn start(args: &ServeArgs) -> Result<Started, Fatal> {
+pub async fn start(args: &ServeArgs) -> Result<Started, Failure> {
     start_claimed(args, claim_data_dir(&args.data_dir)?).await
 }
 
 /// [`start`] on a data directory already claimed (the demo writes its configuration
 /// there first). On failure the claim is dropped, removing what this run created.
-pub async fn start_claimed(args: &ServeArgs, mut claim: DataDirClaim) -> Result<Started, Fatal> {
+pub async fn start_claimed(args: &ServeArgs, mut claim: DataDirClaim) -> Result<Started, Failure> {
     // Bound before anything is opened: a port in use fails before a key or a store is made.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| Fatal::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| Failure::new("listen", format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Fatal::new("listen", e.to_string()))?;
+        .map_err(|e| Failure::new("listen", e.to_string()))?;
     let (app, admin_token_path) = open(args).await?;
     claim.keep();
     Ok(Started {
@@ -142,7 +142,7 @@ impl Drop for DataDirClaim {
 
 /// Creates (if missing) and claims `data_dir` for this process: a second Custos on the
 /// same directory is refused with `data_dir_in_use`, naming the pid of the first.
-pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Fatal> {
+pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Failure> {
     let dirs: Vec<PathBuf> = data_dir
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -150,8 +150,9 @@ pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Fatal> {
         .collect();
     create_data_dir(data_dir)?;
     let path = pid_path(data_dir);
-    let io =
-        |e: std::io::Error| Fatal::new("data_dir", format!("cannot lock {}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        Failure::new("data_dir", format!("cannot lock {}: {e}", path.display()))
+    };
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -180,12 +181,12 @@ pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Fatal> {
 }
 
 /// `data_dir_in_use`: another Custos holds `data_dir` (named by the pid in its pid file).
-pub fn in_use(data_dir: &Path) -> Fatal {
+pub fn in_use(data_dir: &Path) -> Failure {
     let pid = std::fs::read_to_string(pid_path(data_dir))
         .ok()
         .and_then(|t| t.trim().parse::<u32>().ok())
         .map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
-    Fatal::new(
+    Failure::new(
         "data_dir_in_use",
         format!(
             "another Custos is already running on the data directory {} ({pid}): stop it first, or give another data directory",
@@ -196,10 +197,10 @@ pub fn in_use(data_dir: &Path) -> Fatal {
 
 /// Opens keys, configuration, policies, store and ledger, records the start, starts the
 /// detector and bootstraps the first admin (its token file is the returned path).
-pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
+pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Failure> {
     create_data_dir(&args.data_dir)?;
     let mut config =
-        Config::load(args.config.as_deref()).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        Config::load(args.config.as_deref()).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     if args.simulated_clock {
         config.simulated_clock = true;
         config.ledger_origin = format!("{}/simulated", config.ledger_origin);
@@ -209,9 +210,9 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         Some(dir) => PolicyEngine::load_dir(dir),
         None => PolicyEngine::embedded(),
     }
-    .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+    .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let (master, created) = MasterKey::load_or_create(&args.data_dir.join("master.key"))
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     if created {
         tracing::warn!(path = %args.data_dir.join("master.key").display(), "created a new master key; back it up: without it the vault cannot be read");
     }
@@ -219,7 +220,7 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         Some(url) => Store::open_postgres(url, 16).await,
         None => Store::open_sqlite(&crate::sqlite_path(&args.data_dir)).await,
     }
-    .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
+    .map_err(|e| Failure::new(e.code(), format!("cannot open the store: {e}")))?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -241,7 +242,7 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         metrics,
     )
     .await
-    .map_err(|e| Fatal::new(e.code, e.message))?;
+    .map_err(|e| Failure::new(e.code, e.message))?;
     // Key events and what is in force go into the ledger before anything is served.
     let mut events = vec![("server_start", "config".to_owned(), fingerprint)];
     if created {
@@ -253,7 +254,7 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
     for (action, target, reason) in events {
         app.record_event(action, target, reason)
             .await
-            .map_err(|e| Fatal::new(e.code, e.message))?;
+            .map_err(|e| Failure::new(e.code, e.message))?;
     }
     custos_detector::start(
         app.access.clone(),
@@ -273,12 +274,12 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
         },
     )
     .await
-    .map_err(|e| Fatal::new("detector", format!("cannot start the detector: {e}")))?;
+    .map_err(|e| Failure::new("detector", format!("cannot start the detector: {e}")))?;
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()
         .await
-        .map_err(|e| Fatal::new(e.code, e.message))?
+        .map_err(|e| Failure::new(e.code, e.message))?
     {
         for action in ["create_staff", "issue_token"] {
             app.record_event(
@@ -287,7 +288,7 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
                 "bootstrap".to_owned(),
             )
             .await
-            .map_err(|e| Fatal::new(e.code, e.message))?;
+            .map_err(|e| Failure::new(e.code, e.message))?;
         }
         write_secret(&admin_token_path, &token)?;
         tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");
@@ -296,13 +297,13 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Fatal> {
 }
 
 /// Creates the data directory (and its parents) readable only by its owner, if missing.
-pub fn create_data_dir(data_dir: &Path) -> Result<(), Fatal> {
+pub fn create_data_dir(data_dir: &Path) -> Result<(), Failure> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(data_dir)
         .map_err(|e| {
-            Fatal::new(
+            Failure::new(
                 "data_dir",
                 format!("cannot create {}: {e}", data_dir.display()),
             )
@@ -310,10 +311,10 @@ pub fn create_data_dir(data_dir: &Path) -> Result<(), Fatal> {
 }
 
 /// A bearer token kept in a file (as `admin.token` is), without its line end.
-pub fn read_token_file(path: &Path) -> Result<String, Fatal> {
+pub fn read_token_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_owned())
-        .map_err(|e| Fatal::new("token_file", format!("cannot read {}: {e}", path.display())))
+        .map_err(|e| Failure::new("token_file", format!("cannot read {}: {e}", path.display())))
 }
 
 /// Where the ledger lives inside a data directory.
@@ -327,8 +328,8 @@ pub fn ledger_key_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Opens (creating on first start) the ledger key and the ledger, running recovery.
-pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Fatal> {
-    let fatal = |e: custos_ledger::LedgerError| Fatal::new(e.code(), e.to_string());
+pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Failure> {
+    let fatal = |e: custos_ledger::LedgerError| Failure::new(e.code(), e.to_string());
     let (key, created) =
         LedgerKey::load_or_create(&ledger_key_path(data_dir), origin).map_err(fatal)?;
     if created {
@@ -354,7 +355,7 @@ fn fingerprint(config: &Config, policy: &PolicyEngine) -> String {
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn serve_until_signal(started: Started) -> Result<(), Fatal> {
+pub async fn serve_until_signal(started: Started) -> Result<(), Failure> {
     let router = custos_gateway::router(started.app.clone());
     let served = axum::serve(
         started.listener,
@@ -362,7 +363,7 @@ pub async fn serve_until_signal(started: Started) -> Result<(), Fatal> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| Fatal::new("serve", e.to_string()));
+    .map_err(|e| Failure::new("serve", e.to_string()));
     // Whatever ended the serving: a last checkpoint over every durable entry.
     started.app.access.close().await;
     started.app.store.close().await;
@@ -385,7 +386,7 @@ async fn shutdown_signal() {
 }
 
 /// Writes a secret to a new file readable only by its owner.
-pub fn write_secret(path: &Path, content: &str) -> Result<(), Fatal> {
+pub fn write_secret(path: &Path, content: &str) -> Result<(), Failure> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -393,14 +394,14 @@ pub fn write_secret(path: &Path, content: &str) -> Result<(), Fatal> {
         .mode(0o600)
         .open(path)
         .map_err(|e| {
-            Fatal::new(
+            Failure::new(
                 "secret_file",
                 format!("cannot write {}: {e}", path.display()),
             )
         })?;
     // An existing file keeps its mode on open; make sure it is private before writing.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "secret_file",
             format!("cannot restrict {}: {e}", path.display()),
         )
@@ -409,7 +410,7 @@ pub fn write_secret(path: &Path, content: &str) -> Result<(), Fatal> {
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
         .map_err(|e| {
-            Fatal::new(
+            Failure::new(
                 "secret_file",
                 format!("cannot write {}: {e}", path.display()),
             )

@@ -1,21 +1,21 @@
-//! `custos simulate`: runs the simulator (library module `custos::simulate`) against a
+//! `custos simulate`: runs the simulator (library module `custos_sim::simulate`) against a
 //! gateway opened in process on a fresh data directory with a simulated clock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use custos::simulate::company::{Company, EPOCH_MS};
-use custos::simulate::drive::{self, Gateway};
-use custos::simulate::export;
-use custos::simulate::leak;
-use custos::simulate::plan::{Plan, Vault};
-use custos::simulate::report::{self, RaisedAlert};
-use custos::simulate::scenario::Scenario;
-use custos::simulate::trace_eval;
 use custos_gateway::Config;
+use custos_sim::simulate::company::{Company, EPOCH_MS};
+use custos_sim::simulate::drive::{self, Gateway};
+use custos_sim::simulate::export;
+use custos_sim::simulate::leak;
+use custos_sim::simulate::plan::{Plan, Vault};
+use custos_sim::simulate::report::{self, RaisedAlert};
+use custos_sim::simulate::scenario::Scenario;
+use custos_sim::simulate::trace_eval;
 
-use crate::Fatal;
+use crate::Failure;
 use crate::serve::{self, ServeArgs};
 
 /// Options of `custos simulate`.
@@ -105,8 +105,8 @@ fn with_allocation_rates(
     path: &Path,
     rates: &[(&str, Option<f64>)],
     data_dir: &Path,
-) -> Result<PathBuf, Fatal> {
-    let bad = |e: String| Fatal::new("config_invalid", e);
+) -> Result<PathBuf, Failure> {
+    let bad = |e: String| Failure::new("config_invalid", e);
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     let mut table: toml::Table = text
@@ -126,7 +126,7 @@ fn with_allocation_rates(
     let out = data_dir.join("simulated-company-allocation.toml");
     let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
     std::fs::write(&out, text)
-        .map_err(|e| Fatal::new("data_dir", format!("cannot write {}: {e}", out.display())))?;
+        .map_err(|e| Failure::new("data_dir", format!("cannot write {}: {e}", out.display())))?;
     Ok(out)
 }
 
@@ -151,15 +151,15 @@ reveals_per_hour = 40
 searches_per_day = 400
 ";
 
-pub async fn run(args: SimulateArgs) -> Result<(), Fatal> {
+pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     if !(0.0..=1.0).contains(&args.noise) || args.rows == 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "invalid_argument",
             "--rows must be at least 1 and --noise between 0 and 1",
         ));
     }
     if args.staff == 0 || args.days == 0 || args.customers == 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "invalid_argument",
             "--staff, --days and --customers must be at least 1",
         ));
@@ -167,7 +167,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), Fatal> {
     let scenarios = args
         .scenarios
         .iter()
-        .map(|p| Scenario::load(p).map_err(|e| Fatal::new(e.code(), e.to_string())))
+        .map(|p| Scenario::load(p).map_err(|e| Failure::new(e.code(), e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let (data_dir, temporary) = match &args.data_dir {
         Some(dir) => (dir.clone(), false),
@@ -185,7 +185,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), Fatal> {
         }
     };
     if data_dir.exists() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "data_dir",
             format!(
                 "{} exists; a simulation needs a fresh data directory",
@@ -204,9 +204,9 @@ async fn simulate(
     args: &SimulateArgs,
     scenarios: Vec<Scenario>,
     data_dir: &std::path::Path,
-) -> Result<(), Fatal> {
+) -> Result<(), Failure> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "data_dir",
             format!("cannot create {}: {e}", data_dir.display()),
         )
@@ -216,7 +216,7 @@ async fn simulate(
         None => {
             let path = data_dir.join("simulated-company.toml");
             std::fs::write(&path, COMPANY_CONFIG).map_err(|e| {
-                Fatal::new("data_dir", format!("cannot write {}: {e}", path.display()))
+                Failure::new("data_dir", format!("cannot write {}: {e}", path.display()))
             })?;
             path
         }
@@ -234,7 +234,7 @@ async fn simulate(
         config_path
     };
     let config =
-        Config::load(Some(&config_path)).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        Config::load(Some(&config_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let quota: HashMap<String, u32> = ["support", "sales", "team_lead"]
         .iter()
         .filter_map(|role| {
@@ -251,7 +251,7 @@ async fn simulate(
         allocation_pool: args.allocation_pool,
     };
     let plan = Plan::new(company, vault, scenarios, quota, args.seed)
-        .map_err(|e| Fatal::new("scenario_invalid", e))?;
+        .map_err(|e| Failure::new("scenario_invalid", e))?;
     let serve_args = ServeArgs {
         data_dir: data_dir.to_owned(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -264,7 +264,7 @@ async fn simulate(
     let result = async {
         let admin = serve::read_token_file(&admin_token_path)?;
         let gateway = Gateway::new(app.clone());
-        crate::report(format_args!(
+        custos_sim::stdout::note(format_args!(
             "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
             args.staff,
             plan.insiders.len(),
@@ -274,16 +274,16 @@ async fn simulate(
             args.seed
         ));
         for (scenario, cast) in plan.idle_scenarios() {
-            crate::report(format_args!(
+            custos_sim::stdout::note(format_args!(
                 "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
                 scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
             ));
         }
-        let progress = custos::demo_load::bar(args.days as usize, "days", args.quiet);
+        let progress = custos_sim::progress::bar(args.days as usize, "days", args.quiet);
         let started = Instant::now();
         let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
             .await
-            .map_err(|e| Fatal::new("simulation_failed", e))?;
+            .map_err(|e| Failure::new("simulation_failed", e))?;
         progress.finish();
         let wall = started.elapsed().as_secs_f64();
         let alerts = raised_alerts(&app).await?;
@@ -298,7 +298,7 @@ async fn simulate(
             wall,
         );
         if args.trace_eval {
-            let progress = custos::demo_load::bar(1, "tracing", args.quiet);
+            let progress = custos_sim::progress::bar(1, "tracing", args.quiet);
             let evaluation = trace_eval::evaluate(
                 &app,
                 &plan,
@@ -308,26 +308,26 @@ async fn simulate(
                 args.leaks_per_insider,
             )
             .await
-            .map_err(|e| Fatal::new("simulation_failed", e))?;
+            .map_err(|e| Failure::new("simulation_failed", e))?;
             progress.finish_and_clear();
             report.trace = Some(evaluation);
         }
-        crate::output::outln!("{}", report.table())?;
+        custos_sim::outln!("{}", report.table())?;
         if let Some(name) = &args.cut_leak {
             cut_leak(args, name, &app, &plan, &outcome).await?;
         }
         if let Some(path) = &args.report {
             let json =
-                serde_json::to_vec_pretty(&report).map_err(|e| Fatal::new("report", e.to_string()))?;
+                serde_json::to_vec_pretty(&report).map_err(|e| Failure::new("report", e.to_string()))?;
             std::fs::write(path, json)
-                .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
-            crate::output::outln!("report written to {}", path.display())?;
+                .map_err(|e| Failure::new("report", format!("cannot write {}: {e}", path.display())))?;
+            custos_sim::outln!("report written to {}", path.display())?;
         }
         if let Some(path) = &args.features {
             let rows = export::features_csv(&app, &plan, path)
                 .await
-                .map_err(|e| Fatal::new("report", e))?;
-            crate::output::outln!("{rows} person-days written to {}", path.display())?;
+                .map_err(|e| Failure::new("report", e))?;
+            custos_sim::outln!("{rows} person-days written to {}", path.display())?;
         }
         Ok(())
     }
@@ -347,7 +347,7 @@ async fn cut_leak(
     app: &custos_gateway::SharedApp,
     plan: &Plan,
     outcome: &drive::Outcome,
-) -> Result<(), Fatal> {
+) -> Result<(), Failure> {
     let insiders: Vec<usize> = (0..plan.insiders.len())
         .filter(|&i| {
             outcome.staff_ids[plan.insiders[i].staff] == name
@@ -355,7 +355,7 @@ async fn cut_leak(
         })
         .collect();
     if insiders.is_empty() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "cut_leak_unknown",
             format!("{name} is neither an insider's staff id nor a scenario of this run"),
         ));
@@ -363,7 +363,7 @@ async fn cut_leak(
     let numbers = trace_eval::customer_numbers(outcome);
     let source = trace_eval::source(app, plan, outcome, &numbers, &insiders)
         .await
-        .map_err(|e| Fatal::new("simulation_failed", e))?;
+        .map_err(|e| Failure::new("simulation_failed", e))?;
     if source.revealed.is_empty() {
         let why = if insiders
             .iter()
@@ -379,20 +379,20 @@ async fn cut_leak(
                 "every reveal they tried was refused ({refused} refusals: quota, policy or suspension)"
             )
         };
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "cut_leak_empty",
             format!("{name} revealed no customer in this run, so there is nothing to leak: {why}"),
         ));
     }
-    let mut rng = custos::simulate::rng::stream(args.seed, "cut-leak", 0);
+    let mut rng = custos_sim::simulate::rng::stream(args.seed, "cut-leak", 0);
     let leak = leak::cut(&source, args.rows, args.noise, &mut rng);
     let write = |path: &PathBuf, bytes: &[u8]| {
         std::fs::write(path, bytes)
-            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| Failure::new("report", format!("cannot write {}: {e}", path.display())))
     };
     if let Some(path) = &args.out {
         write(path, &leak.bytes)?;
-        crate::output::outln!(
+        custos_sim::outln!(
             "leak of {} rows ({} from {name}) written to {}",
             leak.truth.rows,
             leak.truth.from_source,
@@ -401,15 +401,15 @@ async fn cut_leak(
     }
     if let Some(path) = &args.truth {
         let json = serde_json::to_vec_pretty(&leak.truth)
-            .map_err(|e| Fatal::new("report", e.to_string()))?;
+            .map_err(|e| Failure::new("report", e.to_string()))?;
         write(path, &json)?;
     }
     Ok(())
 }
 
 /// Every alert with the simulated time of the ledger entry behind it.
-async fn raised_alerts(app: &custos_gateway::SharedApp) -> Result<Vec<RaisedAlert>, Fatal> {
-    let fail = |e: String| Fatal::new("simulation_failed", e);
+async fn raised_alerts(app: &custos_gateway::SharedApp) -> Result<Vec<RaisedAlert>, Failure> {
+    let fail = |e: String| Failure::new("simulation_failed", e);
     let alerts = app
         .store
         .alerts(None, u32::MAX)

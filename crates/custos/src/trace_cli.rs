@@ -9,7 +9,7 @@ use custos_ledger::{DirSource, LedgerKey, build_bundle};
 use custos_store::Store;
 use custos_trace::{STEPS, Step, TraceOptions, parse_time};
 
-use crate::Fatal;
+use crate::Failure;
 use crate::serve;
 
 /// Options of `custos trace`.
@@ -56,7 +56,7 @@ pub struct TraceArgs {
 }
 
 /// Runs `custos trace`.
-pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
+pub async fn run(args: TraceArgs) -> Result<(), Failure> {
     let since = match &args.since {
         Some(t) => parse_time(t).map_err(trace_fatal)?,
         None => 0,
@@ -68,7 +68,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     };
     let key_path = args.data_dir.join("master.key");
     if !key_path.is_file() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "data_dir",
             format!(
                 "{} has no master key: give the data directory of a server",
@@ -77,7 +77,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
         ));
     }
     let (master, _) =
-        MasterKey::load_or_create(&key_path).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        MasterKey::load_or_create(&key_path).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let keyring = Keyring::new(&master);
     let store = match &args.database_url {
         Some(url) => Store::open_postgres(url, 4).await,
@@ -86,7 +86,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
             // answer "0 matched": a false "this leak is not from us".
             let path = crate::sqlite_path(&args.data_dir);
             if !path.is_file() {
-                return Err(Fatal::new(
+                return Err(Failure::new(
                     "no_store",
                     format!(
                         "{} holds no {}: a server on PostgreSQL keeps its store there, so give --database-url",
@@ -98,9 +98,9 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
             Store::open_sqlite(&path).await
         }
     }
-    .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
+    .map_err(|e| Failure::new(e.code(), format!("cannot open the store: {e}")))?;
     let file = std::fs::read(&args.file).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "trace_file",
             format!("cannot read {}: {e}", args.file.display()),
         )
@@ -112,7 +112,7 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
         top: args.top,
         p_elsewhere: args.p_elsewhere,
     };
-    let bar = custos::demo_load::bar(STEPS as usize, "tracing", args.quiet);
+    let bar = custos_sim::progress::bar(STEPS as usize, "tracing", args.quiet);
     let progress = |step: Step| {
         bar.set_message(match step {
             Step::Read(rows) => format!("{rows} rows"),
@@ -127,18 +127,18 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     store.close().await;
     let traced = result.map_err(trace_fatal)?;
     let report = &traced.report;
-    crate::output::text(&table(report))?;
+    custos_sim::stdout::text(&table(report))?;
     if let Some(path) = &args.report {
         let json =
-            serde_json::to_vec_pretty(report).map_err(|e| Fatal::new("report", e.to_string()))?;
+            serde_json::to_vec_pretty(report).map_err(|e| Failure::new("report", e.to_string()))?;
         std::fs::write(path, json)
-            .map_err(|e| Fatal::new("report", format!("cannot write {}: {e}", path.display())))?;
-        crate::output::outln!("report written to {}", path.display())?;
+            .map_err(|e| Failure::new("report", format!("cannot write {}: {e}", path.display())))?;
+        custos_sim::outln!("report written to {}", path.display())?;
     }
     if let Some(path) = &args.evidence {
         let subjects = traced.evidence_subjects(args.evidence_top);
         if subjects.is_empty() {
-            return Err(Fatal::new(
+            return Err(Failure::new(
                 "evidence_empty",
                 "no suspect: there is no evidence to bundle",
             ));
@@ -147,14 +147,15 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
         let source = DirSource::new(&ledger_dir);
         let origin = checkpoint_origin(&ledger_dir)?;
         let (key, _) = LedgerKey::load_or_create(&serve::ledger_key_path(&args.data_dir), &origin)
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let bundle = build_bundle(&source, &key.verifier_key(), subjects)
-            .map_err(|e| Fatal::new(e.code(), format!("cannot build the evidence: {e}")))?;
+            .map_err(|e| Failure::new(e.code(), format!("cannot build the evidence: {e}")))?;
         let json = serde_json::to_vec_pretty(&bundle)
-            .map_err(|e| Fatal::new("evidence", e.to_string()))?;
-        std::fs::write(path, json)
-            .map_err(|e| Fatal::new("evidence", format!("cannot write {}: {e}", path.display())))?;
-        crate::output::outln!(
+            .map_err(|e| Failure::new("evidence", e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| {
+            Failure::new("evidence", format!("cannot write {}: {e}", path.display()))
+        })?;
+        custos_sim::outln!(
             "evidence for {} suspects ({} ledger entries) written to {}; check it with `custos ledger check-evidence {} --key \"$(custos ledger key --data-dir …)\"`",
             bundle.subjects.len(),
             bundle.entries.len(),
@@ -165,15 +166,15 @@ pub async fn run(args: TraceArgs) -> Result<(), Fatal> {
     Ok(())
 }
 
-fn trace_fatal(e: custos_trace::TraceError) -> Fatal {
-    Fatal::new(e.code(), e.to_string())
+fn trace_fatal(e: custos_trace::TraceError) -> Failure {
+    Failure::new(e.code(), e.to_string())
 }
 
 /// The origin the ledger's checkpoints are signed for: the first line of the latest
 /// one (a simulated run's differs from a real server's).
-fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Fatal> {
+fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
-        Fatal::new(
+        Failure::new(
             "evidence_not_checkpointed",
             format!("the ledger has no checkpoint yet: {e}"),
         )
@@ -182,7 +183,7 @@ fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Fatal> {
         .next()
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| Fatal::new("evidence", "the ledger checkpoint has no origin line"))
+        .ok_or_else(|| Failure::new("evidence", "the ledger checkpoint has no origin line"))
 }
 
 /// The report as a terminal table.

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use common::*;
-use custos::demo_data::{self, DEMO_SEED};
+use custos_sim::demo::data::{self as demo_data, DEMO_SEED};
 use serde_json::json;
 
 const CUSTOMERS: usize = 2000;

@@ -34,7 +34,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::Fatal;
+use crate::Failure;
 
 const ORIGIN: &str = "custos.bench/ledger";
 const BATCH_METRIC: &str = "custos_ledger_batch_entries";
@@ -83,21 +83,21 @@ impl Drop for WorkDir {
     }
 }
 
-fn fatal(code: &'static str) -> impl Fn(String) -> Fatal {
-    move |m| Fatal::new(code, m)
+fn fatal(code: &'static str) -> impl Fn(String) -> Failure {
+    move |m| Failure::new(code, m)
 }
 
-fn emit(line: &Value) -> Result<(), Fatal> {
-    crate::output::outln!("{line}")
+fn emit(line: &Value) -> Result<(), Failure> {
+    crate::outln!("{line}")
 }
 
 fn note(message: &str) {
     eprintln!("bench ledger: {message}");
 }
 
-pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
+pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
     if args.writers.is_empty() || args.writers.contains(&0) || args.seconds == 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_args",
             "--writers needs positive counts and --seconds must be positive",
         ));
@@ -116,7 +116,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
         now_millis()
     ));
     std::fs::create_dir_all(&work)
-        .map_err(|e| Fatal::new("bench_dir", format!("{}: {e}", work.display())))?;
+        .map_err(|e| Failure::new("bench_dir", format!("{}: {e}", work.display())))?;
     let work = WorkDir(work.canonicalize().unwrap_or(work));
     let (fs_type, device) = filesystem_of(&work.0);
     emit(&json!({
@@ -133,7 +133,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
             ],
         )
         .and_then(|b| b.install_recorder())
-        .map_err(|e| Fatal::new("bench_metrics", e.to_string()))?;
+        .map_err(|e| Failure::new("bench_metrics", e.to_string()))?;
 
     let pg = if args.no_postgres {
         note("PostgreSQL anchor skipped (--no-postgres)");
@@ -163,7 +163,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
                     Err(e) => {
                         note(&format!(
                             "PostgreSQL anchor for W={w} failed: {}",
-                            e.message
+                            e.message()
                         ));
                         None
                     }
@@ -181,7 +181,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Fatal> {
 
     summary(&rows, &proofs)?;
     if errors > 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_errors",
             format!("{errors} records were not acknowledged"),
         ));
@@ -275,20 +275,20 @@ async fn group_commit(
     w: usize,
     args: &LedgerArgs,
     metrics: &PrometheusHandle,
-) -> Result<GroupCommit, Fatal> {
+) -> Result<GroupCommit, Failure> {
     note(&format!("group commit, {w} writers"));
     let dir = work.join(format!("group-commit-w{w}"));
-    std::fs::create_dir_all(&dir).map_err(|e| Fatal::new("bench_dir", e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::new("bench_dir", e.to_string()))?;
     let (key, _) = LedgerKey::load_or_create(&dir.join("ledger.key"), ORIGIN)
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let ledger = Ledger::open(&dir.join("ledger"), ORIGIN, key)
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let store = Store::open_sqlite(&dir.join("custos.db"))
         .await
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let log = AccessLog::start(ledger, store)
         .await
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
 
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
@@ -330,7 +330,7 @@ async fn group_commit(
     let mut latencies = Vec::new();
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await.map_err(|e| Fatal::new("bench", e.to_string()))?;
+        let (l, e) = t.await.map_err(|e| Failure::new("bench", e.to_string()))?;
         latencies.extend(l);
         errors += e;
     }
@@ -386,7 +386,7 @@ async fn raw_append(
     w: usize,
     mean_batch: f64,
     args: &LedgerArgs,
-) -> Result<Value, Fatal> {
+) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
     note(&format!(
         "raw append + fsync, batches of {batch} (W={w}'s mean)"
@@ -424,7 +424,7 @@ async fn raw_append(
         Ok::<_, String>((batches, latencies))
     })
     .await
-    .map_err(|e| Fatal::new("bench", e.to_string()))?
+    .map_err(|e| Failure::new("bench", e.to_string()))?
     .map_err(fatal("bench_raw"))?;
     let secs = args.seconds as f64;
     Ok(json!({
@@ -445,7 +445,7 @@ async fn ledger_direct(
     w: usize,
     mean_batch: f64,
     args: &LedgerArgs,
-) -> Result<Value, Fatal> {
+) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
     note(&format!(
         "Ledger::append alone, batches of {batch} (W={w}'s mean)"
@@ -456,8 +456,8 @@ async fn ledger_direct(
         .collect();
     let (warmup, seconds) = (args.warmup, args.seconds);
     let (batches, latencies) = tokio::task::spawn_blocking(move || {
-        let err = |e: custos_ledger::LedgerError| Fatal::new(e.code(), e.to_string());
-        std::fs::create_dir_all(&dir).map_err(|e| Fatal::new("bench_dir", e.to_string()))?;
+        let err = |e: custos_ledger::LedgerError| Failure::new(e.code(), e.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::new("bench_dir", e.to_string()))?;
         let (key, _) = LedgerKey::load_or_create(&dir.join("ledger.key"), ORIGIN).map_err(err)?;
         let mut ledger = Ledger::open(&dir.join("ledger"), ORIGIN, key).map_err(err)?;
         let start = Instant::now();
@@ -478,10 +478,10 @@ async fn ledger_direct(
             }
         }
         latencies.sort_unstable();
-        Ok::<_, Fatal>((batches, latencies))
+        Ok::<_, Failure>((batches, latencies))
     })
     .await
-    .map_err(|e| Fatal::new("bench", e.to_string()))??;
+    .map_err(|e| Failure::new("bench", e.to_string()))??;
     let secs = args.seconds as f64;
     Ok(json!({
         "measure": "ledger_append_direct", "writers": w, "batch_entries": batch,
@@ -564,7 +564,7 @@ async fn postgres_insert(
     mean_batch: f64,
     args: &LedgerArgs,
     settings: &Value,
-) -> Result<Value, Fatal> {
+) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
     let connections = w.min(MAX_PG_CONNECTIONS);
     note(&format!(
@@ -572,7 +572,7 @@ async fn postgres_insert(
     ));
     let db = format!("custos_bench_ledger_w{w}");
     let db_url = with_database(url, &db)
-        .ok_or_else(|| Fatal::new("bench_postgres", "cannot parse --postgres-url"))?;
+        .ok_or_else(|| Failure::new("bench_postgres", "cannot parse --postgres-url"))?;
     psql(
         url,
         &[
@@ -605,13 +605,13 @@ async fn postgres_measure(
     connections: usize,
     batch: usize,
     args: &LedgerArgs,
-) -> Result<(u64, u64, Vec<u64>), Fatal> {
+) -> Result<(u64, u64, Vec<u64>), Failure> {
     // The store's own migrations create the production `access_records` table (same
     // columns, indexes and append-only triggers); `append_access` is the production
     // batch INSERT.
     let store = Store::open_postgres(db_url, connections as u32)
         .await
-        .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let seq = Arc::new(AtomicI64::new(0));
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
@@ -659,7 +659,7 @@ async fn postgres_measure(
     let mut errors = 0;
     let mut latencies = Vec::new();
     for t in tasks {
-        let (r, e, l) = t.await.map_err(|e| Fatal::new("bench", e.to_string()))?;
+        let (r, e, l) = t.await.map_err(|e| Failure::new("bench", e.to_string()))?;
         rows += r;
         errors += e;
         latencies.extend(l);
@@ -670,7 +670,7 @@ async fn postgres_measure(
 
 // ----- proofs -----
 
-async fn proofs(work: &Path, args: &LedgerArgs) -> Result<Vec<Value>, Fatal> {
+async fn proofs(work: &Path, args: &LedgerArgs) -> Result<Vec<Value>, Failure> {
     let dir = work.join("proofs");
     let (entries, count) = (args.proof_entries.max(2), args.proofs.max(1));
     note(&format!(
@@ -678,12 +678,12 @@ async fn proofs(work: &Path, args: &LedgerArgs) -> Result<Vec<Value>, Fatal> {
     ));
     tokio::task::spawn_blocking(move || proofs_blocking(&dir, entries, count))
         .await
-        .map_err(|e| Fatal::new("bench", e.to_string()))?
+        .map_err(|e| Failure::new("bench", e.to_string()))?
 }
 
-fn proofs_blocking(dir: &Path, entries: u64, count: usize) -> Result<Vec<Value>, Fatal> {
-    let err = |e: custos_ledger::LedgerError| Fatal::new(e.code(), e.to_string());
-    std::fs::create_dir_all(dir).map_err(|e| Fatal::new("bench_dir", e.to_string()))?;
+fn proofs_blocking(dir: &Path, entries: u64, count: usize) -> Result<Vec<Value>, Failure> {
+    let err = |e: custos_ledger::LedgerError| Failure::new(e.code(), e.to_string());
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new("bench_dir", e.to_string()))?;
     let (key, _) = LedgerKey::load_or_create(&dir.join("ledger.key"), ORIGIN).map_err(err)?;
     let mut ledger = Ledger::open(&dir.join("ledger"), ORIGIN, key).map_err(err)?;
     let mut build = Duration::ZERO;
@@ -794,12 +794,12 @@ fn num(v: &Value, k: &str) -> f64 {
     v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> Result<(), Fatal> {
-    crate::output::outln!()?;
-    crate::output::outln!(
+fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> Result<(), Failure> {
+    crate::outln!()?;
+    crate::outln!(
         "Durable appends (entries/s; group commit through AccessLog with its SQLite access index running)"
     )?;
-    crate::output::outln!(
+    crate::outln!(
         "{:>7} {:>12} {:>9} {:>9} {:>10} {:>14} {:>9} {:>14} {:>9}",
         "writers",
         "group-commit",
@@ -821,7 +821,7 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> R
             }
             None => ("skipped".to_owned(), "-".to_owned()),
         };
-        crate::output::outln!(
+        crate::outln!(
             "{:>7} {:>12.0} {:>9} {:>9} {:>10.1} {:>14.0} {:>8.2}× {:>14} {:>9}",
             w,
             g,
@@ -834,11 +834,11 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> R
             pg_ratio
         )?;
     }
-    crate::output::outln!("Targets: ≥ 100,000 entries/s; raw/gc ≤ 2×; gc/pg ≥ 10×.")?;
+    crate::outln!("Targets: ≥ 100,000 entries/s; raw/gc ≤ 2×; gc/pg ≥ 10×.")?;
     for p in proofs {
         let m = p.get("measure").and_then(Value::as_str).unwrap_or("");
         if m == "proof_ledger_build" {
-            crate::output::outln!(
+            crate::outln!(
                 "Proof ledger: {} entries appended in {} s ({} entries/s, batches of {})",
                 num(p, "entries"),
                 num(p, "seconds"),
@@ -846,7 +846,7 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> R
                 BUILD_CHUNK
             )?;
         } else {
-            crate::output::outln!(
+            crate::outln!(
                 "{m:>18}: p50 {} µs, p99 {} µs over {} proofs (tree of {})",
                 num(p, "p50_us"),
                 num(p, "p99_us"),
@@ -855,5 +855,5 @@ fn summary(rows: &[(usize, Value, Value, Option<Value>)], proofs: &[Value]) -> R
             )?;
         }
     }
-    crate::output::outln!("Target: inclusion proof ≤ 50 µs.")
+    crate::outln!("Target: inclusion proof ≤ 50 µs.")
 }

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use serde::Serialize;
 
-use crate::demo_data::DemoCustomer;
+use crate::demo::data::DemoCustomer;
 
 /// What a leak is cut from.
 pub struct Source<'a> {
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn a_cut_leak_reads_back_as_its_truth() {
         let mut rng = StdRng::seed_from_u64(7);
-        let people = crate::demo_data::people(&mut rng, 300, 0);
+        let people = crate::demo::data::people(&mut rng, 300, 0);
         let source = Source {
             staff: vec!["s1".to_owned()],
             people: &people,
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn a_small_source_gives_a_smaller_leak() {
         let mut rng = StdRng::seed_from_u64(8);
-        let people = crate::demo_data::people(&mut rng, 100, 0);
+        let people = crate::demo::data::people(&mut rng, 100, 0);
         let source = Source {
             staff: vec!["s1".to_owned()],
             people: &people,

@@ -38,7 +38,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::Fatal;
+use crate::Failure;
 
 /// Customers inserted per transaction.
 const CUSTOMER_BATCH: usize = 10_000;
@@ -96,13 +96,13 @@ pub struct TraceBenchArgs {
     quiet: bool,
 }
 
-fn io_fatal(path: &Path) -> impl Fn(std::io::Error) -> Fatal + '_ {
-    move |e| Fatal::new("bench_io", format!("{}: {e}", path.display()))
+fn io_fatal(path: &Path) -> impl Fn(std::io::Error) -> Failure + '_ {
+    move |e| Failure::new("bench_io", format!("{}: {e}", path.display()))
 }
 
 /// Prints a result line and appends it to `target/bench/results.jsonl`.
-fn emit(line: &Value) -> Result<(), Fatal> {
-    crate::output::outln!("{line}")?;
+fn emit(line: &Value) -> Result<(), Failure> {
+    crate::outln!("{line}")?;
     let dir = Path::new("target/bench");
     if std::fs::create_dir_all(dir).is_ok()
         && let Ok(mut f) = std::fs::OpenOptions::new()
@@ -156,15 +156,15 @@ fn staff_id(i: u64) -> String {
 
 /// Runs `custos bench trace`: generates (unless `--reuse`), traces `--runs` times, prints
 /// and records the results.
-pub async fn run(args: TraceBenchArgs) -> Result<(), Fatal> {
+pub async fn run(args: TraceBenchArgs) -> Result<(), Failure> {
     if args.runs == 0 || args.staff == 0 || args.customers == 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_args",
             "--runs, --staff and --customers must be positive",
         ));
     }
     if args.customers >= 500_000_000 || args.leak_rows >= 500_000_000 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_args",
             "--customers and --leak-rows must stay below 500 million (distinct numbers)",
         ));
@@ -174,7 +174,7 @@ pub async fn run(args: TraceBenchArgs) -> Result<(), Fatal> {
     let key_path = args.dir.join("master.key");
     if args.reuse {
         if !db.is_file() || !key_path.is_file() || !args.dir.join(LEAK_FILE).is_file() {
-            return Err(Fatal::new(
+            return Err(Failure::new(
                 "bench_reuse",
                 format!(
                     "{} holds no generated store: run without --reuse first",
@@ -183,7 +183,7 @@ pub async fn run(args: TraceBenchArgs) -> Result<(), Fatal> {
             ));
         }
     } else if db.exists() || key_path.exists() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_dir",
             format!(
                 "{} already holds a store: use --reuse, or remove it",
@@ -192,22 +192,22 @@ pub async fn run(args: TraceBenchArgs) -> Result<(), Fatal> {
         ));
     }
     let (master, _) =
-        MasterKey::load_or_create(&key_path).map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+        MasterKey::load_or_create(&key_path).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let keyring = Keyring::new(&master);
     let store = Store::open_sqlite(&db)
         .await
-        .map_err(|e| Fatal::new(e.code(), format!("cannot open the store: {e}")))?;
+        .map_err(|e| Failure::new(e.code(), format!("cannot open the store: {e}")))?;
     let result = bench(&args, &store, &keyring).await;
     store.close().await;
     result
 }
 
-async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Result<(), Fatal> {
+async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Result<(), Failure> {
     let meta_path = args.dir.join(META_FILE);
     let meta = if args.reuse {
         let text = std::fs::read(&meta_path).map_err(io_fatal(&meta_path))?;
         serde_json::from_slice::<Value>(&text)
-            .map_err(|e| Fatal::new("bench_reuse", e.to_string()))?
+            .map_err(|e| Failure::new("bench_reuse", e.to_string()))?
     } else {
         let meta = generate(args, store, keyring).await?;
         std::fs::write(&meta_path, meta.to_string()).map_err(io_fatal(&meta_path))?;
@@ -247,7 +247,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         let start = Instant::now();
         let traced = custos_trace::trace(store, keyring, &file, &options, &progress)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let total = start.elapsed();
         let marks = marks.into_inner().unwrap_or_default();
         let mut previous = start;
@@ -292,10 +292,10 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
 
     if !args.no_breakdown {
         let leak = custos_trace::input::read_leak(&file, "CN")
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let matched = custos_trace::matching::match_rows(store, keyring, &leak.rows)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         // The match step's two parts: the keyed hashes, and the lookups.
         let t = Instant::now();
         let mut seen = std::collections::HashSet::new();
@@ -309,7 +309,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         let found = store
             .customers_by_indexes(custos_store::IndexColumn::Phone, &indexes)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let lookup_s = secs(t.elapsed());
         summary["match_breakdown"] = json!({
             "hash_s": hash_s, "indexes": indexes.len(),
@@ -319,7 +319,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         let exposures = store
             .exposures(&matched.customers, 0, i64::MAX)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let exposures_s = secs(t.elapsed());
         let t = Instant::now();
         // The staff exposed to the leaked customers, whose holdings the trace reads.
@@ -329,7 +329,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
         let holdings = store
             .holdings(&exposed, i64::MAX)
             .await
-            .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let holdings_s = secs(t.elapsed());
         summary["gather_breakdown"] = json!({
             "exposures_s": exposures_s, "exposed_pairs": exposures.len(),
@@ -341,19 +341,23 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
 }
 
 /// Fills the store, writes the leaked file (and the CSV export); returns what was made.
-async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Result<Value, Fatal> {
+async fn generate(
+    args: &TraceBenchArgs,
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<Value, Failure> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     // The generated numbers normalise as `normalize_phone` does: check a sample.
     for i in (0..args.customers).step_by((args.customers / 1000).max(1) as usize) {
         let n = mobile(i);
         let normalized = normalize_phone(&n.to_string(), "CN").map_err(|e| {
-            Fatal::new(
+            Failure::new(
                 "bench_generate",
                 format!("a generated number did not normalise: {e}"),
             )
         })?;
         if normalized != e164(n) {
-            return Err(Fatal::new(
+            return Err(Failure::new(
                 "bench_generate",
                 "a generated number normalises unexpectedly",
             ));
@@ -366,7 +370,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
         }
         None => None,
     };
-    let csv = |name: &str| -> Result<Option<BufWriter<std::fs::File>>, Fatal> {
+    let csv = |name: &str| -> Result<Option<BufWriter<std::fs::File>>, Failure> {
         match &export {
             Some(dir) => {
                 let path = dir.join(name);
@@ -376,7 +380,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
             None => Ok(None),
         }
     };
-    let write_err = |e: std::io::Error| Fatal::new("bench_export", e.to_string());
+    let write_err = |e: std::io::Error| Failure::new("bench_export", e.to_string());
 
     // Customers.
     let t = Instant::now();
@@ -384,7 +388,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
     if let Some(w) = out.as_mut() {
         writeln!(w, "id,phone_idx").map_err(write_err)?;
     }
-    let bar = custos::demo_load::bar(args.customers as usize, "customers", args.quiet);
+    let bar = crate::progress::bar(args.customers as usize, "customers", args.quiet);
     let mut batch = Vec::with_capacity(CUSTOMER_BATCH);
     for i in 0..args.customers {
         let idx = keyring
@@ -413,7 +417,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
             store
                 .insert_customers(&batch)
                 .await
-                .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             bar.inc(batch.len() as u64);
             batch.clear();
         }
@@ -434,7 +438,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
     }
     let staff: Vec<String> = (0..args.staff).map(staff_id).collect();
     let orgs: Vec<String> = (0..ORGS).map(|o| format!("org-{o:02}")).collect();
-    let bar = custos::demo_load::bar(args.records as usize, "records", args.quiet);
+    let bar = crate::progress::bar(args.records as usize, "records", args.quiet);
     let mut batch = Vec::with_capacity(ACCESS_BATCH);
     let mut line = String::new();
     for seq in 0..args.records {
@@ -477,7 +481,7 @@ async fn generate(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Re
             store
                 .append_access(&batch)
                 .await
-                .map_err(|e| Fatal::new(e.code(), e.to_string()))?;
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             bar.inc(batch.len() as u64);
             batch.clear();
         }

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custos::demo_load;
+use custos_client::{Client, Http};
 
-use crate::Fatal;
+use crate::Failure;
+use crate::demo::load;
 
 /// Options of `custos bench lookup`.
 #[derive(clap::Args)]
@@ -35,9 +36,10 @@ struct Target {
     customer: String,
 }
 
-pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
-    let loaded = demo_load::read_tokens(&args.tokens).ok_or_else(|| {
-        Fatal::new(
+/// Runs the benchmark and prints its JSON line.
+pub async fn run(args: LookupArgs) -> Result<(), Failure> {
+    let loaded = load::read_tokens(&args.tokens).ok_or_else(|| {
+        Failure::new(
             "bench_tokens",
             format!("cannot read {}", args.tokens.display()),
         )
@@ -56,15 +58,16 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
             .collect(),
     );
     if targets.is_empty() {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_tokens",
             "no open cases in the tokens file",
         ));
     }
-    let client = reqwest::Client::builder()
+    let pool = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()
-        .map_err(|e| Fatal::new("bench_client", e.to_string()))?;
+        .map_err(|e| Failure::new("bench_client", e.to_string()))?;
+    let client = Client::new(Http::with_client(pool, &loaded.url));
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
     let end = measure_from + Duration::from_secs(args.duration);
@@ -72,7 +75,6 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
         .map(|w| {
             let client = client.clone();
             let targets = targets.clone();
-            let base = loaded.url.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
@@ -85,13 +87,9 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
                         break;
                     }
                     let ok = client
-                        .get(format!("{base}/v1/customers/{}", t.customer))
-                        .bearer_auth(&t.token)
-                        .header("x-custos-case", &t.case)
-                        .send()
+                        .view(&t.token, &t.customer, &t.case)
                         .await
-                        .map(|r| r.status().is_success())
-                        .unwrap_or(false);
+                        .is_ok_and(|answer| answer.is_success());
                     if sent >= measure_from {
                         if ok {
                             latencies.push(sent.elapsed().as_micros() as u64);
@@ -107,7 +105,7 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
     let mut latencies = Vec::new();
     let mut errors = 0;
     for w in workers {
-        let (l, e) = w.await.map_err(|e| Fatal::new("bench", e.to_string()))?;
+        let (l, e) = w.await.map_err(|e| Failure::new("bench", e.to_string()))?;
         latencies.extend(l);
         errors += e;
     }
@@ -124,9 +122,9 @@ pub async fn run(args: LookupArgs) -> Result<(), Fatal> {
         "seconds": args.duration, "req_per_s": rate.round(),
         "p50_ms": pct(0.50) as f64 / 1000.0, "p99_ms": pct(0.99) as f64 / 1000.0,
     });
-    crate::output::outln!("{report}")?;
+    crate::outln!("{report}")?;
     if errors > 0 {
-        return Err(Fatal::new(
+        return Err(Failure::new(
             "bench_errors",
             format!("{errors} requests failed"),
         ));

@@ -9,11 +9,8 @@
 //!   exported for DuckDB doing the equivalent join and count ([`trace`]; run by
 //!   `bench/trace-speed.sh`).
 
-mod ledger;
-mod lookup;
-mod trace;
-
-use crate::Fatal;
+use custos_sim::Failure;
+use custos_sim::bench::{ledger, lookup, trace};
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -28,7 +25,8 @@ pub enum BenchCommand {
     Trace(trace::TraceBenchArgs),
 }
 
-pub async fn run(command: BenchCommand) -> Result<(), Fatal> {
+/// Runs one benchmark.
+pub async fn run(command: BenchCommand) -> Result<(), Failure> {
     match command {
         BenchCommand::Lookup(args) => lookup::run(args).await,
         BenchCommand::Ledger(args) => ledger::run(args).await,

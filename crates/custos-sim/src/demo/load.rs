@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::demo_data::DemoCompany;
+use custos_client::{Answer, Client, ClientError, Http, NewCase, NewStaff};
+
+use crate::demo::data::DemoCompany;
+use crate::progress::bar;
 
 /// Customers per import request.
 const IMPORT_CHUNK: usize = 1000;
@@ -48,76 +50,67 @@ pub struct LoadError {
     reason: String,
 }
 
-fn fail(step: &'static str) -> impl Fn(reqwest::Error) -> LoadError {
-    move |e| LoadError {
-        step,
-        reason: e.without_url().to_string(),
+impl LoadError {
+    fn at(step: &'static str) -> impl Fn(ClientError) -> LoadError {
+        move |e| LoadError {
+            step,
+            reason: e.to_string(),
+        }
+    }
+
+    /// A refused call, with the server's code (never the body: it may name a customer).
+    fn refused(step: &'static str, answer: &Answer) -> LoadError {
+        LoadError {
+            step,
+            reason: format!("HTTP {} {}", answer.status, answer.code()),
+        }
     }
 }
 
-/// A progress bar over `len` items named `what` (hidden when `quiet`).
-pub fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// Passes a successful answer through; a refusal is the step's failure.
+fn accepted(step: &'static str, answer: Answer) -> Result<Answer, LoadError> {
+    if answer.is_success() {
+        Ok(answer)
+    } else {
+        Err(LoadError::refused(step, &answer))
     }
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: String,
-    token: &str,
-    body: Option<serde_json::Value>,
-) -> Result<serde_json::Value, reqwest::Error> {
-    let mut request = client.post(url).bearer_auth(token);
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    request.send().await?.error_for_status()?.json().await
 }
 
 /// Loads `company` with `cases_per_agent` open cases per agent; `quiet` hides progress.
 pub async fn load(
-    base: &str,
+    client: &Client<Http>,
     admin_token: &str,
     company: &DemoCompany,
     cases_per_agent: usize,
     quiet: bool,
 ) -> Result<Loaded, LoadError> {
-    let client = reqwest::Client::new();
-
     let progress = bar(company.staff.len(), "staff", quiet);
     let staff: Vec<StaffToken> = futures::stream::iter(&company.staff)
         .map(|s| {
-            let client = &client;
             let progress = &progress;
             async move {
-                let body =
-                    serde_json::json!({"id": s.id, "name": s.name, "role": s.role, "org": s.org});
-                post(client, format!("{base}/v1/staff"), admin_token, Some(body))
+                let new = NewStaff {
+                    id: &s.id,
+                    name: &s.name,
+                    role: s.role,
+                    org: s.org,
+                };
+                let created = client
+                    .create_staff(admin_token, &new)
                     .await
-                    .map_err(fail("staff"))?;
-                let issued = post(
-                    client,
-                    format!("{base}/v1/staff/{}/tokens", s.id),
-                    admin_token,
-                    None,
-                )
-                .await
-                .map_err(fail("tokens"))?;
+                    .map_err(LoadError::at("staff"))?;
+                accepted("staff", created)?;
+                let issued = client
+                    .issue_token(admin_token, &s.id)
+                    .await
+                    .map_err(LoadError::at("tokens"))?;
+                let issued = accepted("tokens", issued)?;
                 progress.inc(1);
                 Ok::<_, LoadError>(StaffToken {
                     id: s.id.clone(),
                     role: s.role.to_owned(),
                     org: s.org.to_owned(),
-                    token: issued["token"].as_str().unwrap_or_default().to_owned(),
+                    token: issued.body["token"].as_str().unwrap_or_default().to_owned(),
                     cases: Vec::new(),
                 })
             }
@@ -130,27 +123,13 @@ pub async fn load(
     let progress = bar(company.customers.len(), "customers", quiet);
     let mut customer_ids = Vec::with_capacity(company.customers.len());
     for chunk in company.customers.chunks(IMPORT_CHUNK) {
-        let mut ndjson = Vec::new();
-        for c in chunk {
-            serde_json::to_writer(&mut ndjson, c).map_err(|e| LoadError {
-                step: "import",
-                reason: e.to_string(),
-            })?;
-            ndjson.push(b'\n');
-        }
-        let response: serde_json::Value = client
-            .post(format!("{base}/v1/customers/import"))
-            .bearer_auth(admin_token)
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson)
-            .send()
+        let ndjson = custos_client::ndjson(chunk).map_err(LoadError::at("import"))?;
+        let imported = client
+            .import(admin_token, ndjson)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(fail("import"))?
-            .json()
-            .await
-            .map_err(fail("import"))?;
-        let ids = response["ids"].as_array().cloned().unwrap_or_default();
+            .map_err(LoadError::at("import"))?;
+        let imported = accepted("import", imported)?;
+        let ids = imported.body["ids"].as_array().cloned().unwrap_or_default();
         customer_ids.extend(ids.iter().filter_map(|v| v.as_str().map(str::to_owned)));
         progress.inc(chunk.len() as u64);
     }
@@ -179,20 +158,26 @@ pub async fn load(
     let channels = ["phone", "chat", "email", "store"];
     let opened: Vec<(usize, String, String)> = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(n, (agent, customer))| {
-            let client = &client;
             let crm = &crm;
             let progress = &progress;
-            let assignee = staff[agent].id.clone();
+            let assignee = &staff[agent].id;
             async move {
-                let body = serde_json::json!({
-                    "customer": customer, "assignee": assignee,
-                    "channel": channels[n % channels.len()], "reason": "customer asked about an order",
-                });
-                let created = post(client, format!("{base}/v1/cases"), crm, Some(body))
+                let case = NewCase {
+                    customer: &customer,
+                    assignee,
+                    channel: channels[n % channels.len()],
+                    reason: "customer asked about an order",
+                    inbound: true,
+                    requested_by: None,
+                };
+                let created = client
+                    .create_case(crm, &case)
                     .await
-                    .map_err(fail("cases"))?;
+                    .map_err(LoadError::at("cases"))?;
+                let created = accepted("cases", created)?;
                 progress.inc(1);
-                Ok::<_, LoadError>((agent, created["id"].as_str().unwrap_or_default().to_owned(), customer))
+                let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+                Ok::<_, LoadError>((agent, id, customer))
             }
         })
         .buffered(PARALLEL)
@@ -205,7 +190,7 @@ pub async fn load(
         staff[agent].cases.push((case, customer));
     }
     Ok(Loaded {
-        url: base.to_owned(),
+        url: client.transport().base().to_owned(),
         customer_ids,
         staff,
     })

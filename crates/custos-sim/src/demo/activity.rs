@@ -8,12 +8,12 @@
 use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{Value, json};
 
-use custos::demo_load::{Loaded, StaffToken};
+use custos_client::{Answer, Client, Http, NewCase, RevealRequest, Search};
 
-use crate::Fatal;
-use crate::canary_cli;
+use crate::Failure;
+use crate::demo::canaries;
+use crate::demo::load::{Loaded, StaffToken};
 
 /// The walkthrough's security analyst.
 pub const ANALYST: &str = "custos.security_analyst.001";
@@ -47,45 +47,35 @@ const CANARIES: usize = 5;
 /// Requests in flight.
 const PARALLEL: usize = 8;
 
-fn fatal(e: reqwest::Error) -> Fatal {
-    Fatal::new("demo_activity", e.without_url().to_string())
-}
-
 /// The demo staff member `id`.
-pub fn staff<'a>(loaded: &'a Loaded, id: &str) -> Result<&'a StaffToken, Fatal> {
+pub fn staff<'a>(loaded: &'a Loaded, id: &str) -> Result<&'a StaffToken, Failure> {
     loaded
         .staff
         .iter()
         .find(|s| s.id == id)
-        .ok_or_else(|| Fatal::new("demo_activity", format!("no demo staff member {id}")))
+        .ok_or_else(|| Failure::new("demo_activity", format!("no demo staff member {id}")))
 }
 
-/// Sends a request; answers its status and JSON body (null if there is none).
-async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), Fatal> {
-    let response = request.send().await.map_err(fatal)?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
+/// A refusal where the day needs success, with the server's code.
+fn refused(what: &str, answer: &Answer) -> Failure {
+    Failure::new(
+        "demo_activity",
+        format!("{what}: HTTP {} {}", answer.status, answer.code()),
+    )
 }
 
-/// Runs the working day against the gateway at `base` (`admin_token` plants the
-/// canaries); returns the staff ids the detector is expected to alert about.
+/// Runs the working day against the gateway (`admin_token` plants the canaries);
+/// returns the staff ids the detector is expected to alert about.
 pub async fn run(
-    base: &str,
+    client: &Client<Http>,
     admin_token: &str,
     loaded: &Loaded,
-) -> Result<[&'static str; 2], Fatal> {
-    let client = reqwest::Client::new();
-    let view = |who: &StaffToken, customer: &str, case: &str| {
-        client
-            .get(format!("{base}/v1/customers/{customer}"))
-            .bearer_auth(&who.token)
-            .header("x-custos-case", case)
-    };
-    let reveal = |who: &StaffToken, customer: &str, case: &str| {
-        client
-            .post(format!("{base}/v1/customers/{customer}/reveal"))
-            .bearer_auth(&who.token)
-            .json(&json!({"fields": ["phone"], "case": case, "reason": "call the customer back"}))
+) -> Result<[&'static str; 2], Failure> {
+    let reveal_phone = |case| RevealRequest {
+        fields: &["phone"],
+        case,
+        reason: "call the customer back",
+        step_up_reason: None,
     };
 
     // Ordinary work: each colleague opens their customers and calls one back.
@@ -96,18 +86,15 @@ pub async fn run(
     futures::stream::iter(colleagues)
         .map(|who| async move {
             for (n, (case, customer)) in who.cases.iter().enumerate() {
-                let (status, body) = send(view(who, customer, case)).await?;
-                if status != 200 {
-                    return Err(Fatal::new(
-                        "demo_activity",
-                        format!(
-                            "{} could not open their case's customer: {status} {body}",
-                            who.id
-                        ),
-                    ));
+                let view = client.view(&who.token, customer, case).await?;
+                if view.status != 200 {
+                    let what = format!("{} could not open their case's customer", who.id);
+                    return Err(refused(&what, &view));
                 }
                 if n == 0 {
-                    send(reveal(who, customer, case)).await?;
+                    client
+                        .reveal(&who.token, customer, &reveal_phone(case))
+                        .await?;
                 }
             }
             Ok(())
@@ -133,46 +120,43 @@ pub async fn run(
         .take(HARVEST)
         .collect();
     let cases: Vec<(String, &String)> = futures::stream::iter(targets)
-        .map(|customer| {
-            let request = client
-                .post(format!("{base}/v1/cases"))
-                .bearer_auth(&crm.token)
-                .json(&json!({
-                    "customer": customer, "assignee": HARVESTER,
-                    "channel": "phone", "reason": "follow-up on a sales lead",
-                }));
-            async move {
-                match send(request).await? {
-                    (201, body) => {
-                        Ok((body["id"].as_str().unwrap_or_default().to_owned(), customer))
-                    }
-                    (status, body) => Err(Fatal::new(
-                        "demo_activity",
-                        format!("the CRM could not open a case: {status} {body}"),
-                    )),
-                }
+        .map(|customer| async move {
+            let case = NewCase {
+                customer,
+                assignee: HARVESTER,
+                channel: "phone",
+                reason: "follow-up on a sales lead",
+                inbound: true,
+                requested_by: None,
+            };
+            let created = client.create_case(&crm.token, &case).await?;
+            if created.status != 201 {
+                return Err(refused("the CRM could not open a case", &created));
             }
+            let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+            Ok((id, customer))
         })
         .buffered(PARALLEL)
         .try_collect()
         .await?;
     // Refusals are expected once the detector lowers the harvester's quota.
     for (case, customer) in &cases {
-        send(view(harvester, customer, case)).await?;
-        send(reveal(harvester, customer, case)).await?;
+        client.view(&harvester.token, customer, case).await?;
+        client
+            .reveal(&harvester.token, customer, &reveal_phone(case))
+            .await?;
     }
 
     // The canary searcher: looks a planted canary up by its phone number.
-    let canaries = canary_cli::plant(base, admin_token, CANARIES).await?;
+    let canaries = match canaries::plant(client, admin_token, CANARIES).await? {
+        Ok(planted) => planted,
+        Err(answer) => return Err(refused("cannot plant the canaries", &answer)),
+    };
     let searcher = staff(loaded, CANARY_SEARCHER)?;
     if let Some((_, canary)) = canaries.first() {
-        send(
-            client
-                // A national mobile number: digits only, nothing to escape.
-                .get(format!("{base}/v1/customers?phone={}", canary.phone))
-                .bearer_auth(&searcher.token),
-        )
-        .await?;
+        client
+            .search(&searcher.token, Search::Phone(&canary.phone))
+            .await?;
     }
     Ok([HARVESTER, CANARY_SEARCHER])
 }

@@ -13,12 +13,14 @@ use std::collections::{HashMap, HashSet};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
 use futures::StreamExt;
 use rand::Rng;
-use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use custos_client::{
+    Answer, Client, ClientError, Method, NewCase, NewStaff, RawAnswer, Request, RevealRequest,
+    Search, Transport,
+};
 use custos_gateway::SharedApp;
 
 use super::company::{EPOCH_MS, local_time};
@@ -34,85 +36,80 @@ const SLICE_MS: i64 = 5 * 60_000;
 /// The CRM integration's staff id.
 pub const CRM: &str = "sim-crm";
 
-/// The gateway as the driver uses it.
-pub struct Gateway {
+/// The gateway's router as a [`Transport`]: each request goes through the same router,
+/// middleware and handlers as over HTTP, without a socket.
+pub struct InProcess {
     router: Router,
-    app: SharedApp,
 }
 
-/// An answer: status and JSON body (Null when not JSON).
-struct Answer {
-    status: StatusCode,
-    body: Value,
+impl Transport for InProcess {
+    async fn send(&self, request: Request) -> Result<RawAnswer, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            base: "the gateway in process".into(),
+            reason,
+        };
+        let method = match request.method {
+            Method::Get => axum::http::Method::GET,
+            Method::Post => axum::http::Method::POST,
+            Method::Delete => axum::http::Method::DELETE,
+        };
+        let mut builder = axum::http::Request::builder()
+            .method(method)
+            .uri(&request.path);
+        if let Some(token) = &request.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        let body = match request.body {
+            Some((content_type, bytes)) => {
+                builder = builder.header("content-type", content_type);
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        let request = builder
+            .body(body)
+            .map_err(|e| ClientError::Request(e.to_string()))?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(RawAnswer {
+            status,
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
+/// The gateway as the driver uses it: the typed client over its router, and the app
+/// (to wait for the detector).
+pub struct Gateway {
+    client: Client<InProcess>,
+    app: SharedApp,
 }
 
 impl Gateway {
     /// Wraps a started app.
     pub fn new(app: SharedApp) -> Gateway {
         Gateway {
-            router: custos_gateway::router(app.clone()),
+            client: Client::new(InProcess {
+                router: custos_gateway::router(app.clone()),
+            }),
             app,
         }
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        at: i64,
-        case: Option<&str>,
-        body: Option<(&'static str, Vec<u8>)>,
-    ) -> Result<Answer, String> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"))
-            .header("x-custos-simulated-time", at.to_string());
-        if let Some(case) = case {
-            request = request.header("x-custos-case", case);
-        }
-        let body = match body {
-            Some((content_type, bytes)) => {
-                request = request.header("content-type", content_type);
-                Body::from(bytes)
-            }
-            None => Body::empty(),
-        };
-        let request = request.body(body).map_err(|e| e.to_string())?;
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
-    }
-
-    async fn post_json(
-        &self,
-        path: &str,
-        token: &str,
-        at: i64,
-        body: Value,
-    ) -> Result<Answer, String> {
-        let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-        self.call(
-            Method::POST,
-            path,
-            token,
-            at,
-            None,
-            Some(("application/json", bytes)),
-        )
-        .await
+    /// The client, with requests carrying simulated time `at`.
+    fn at(&self, at: i64) -> Client<InProcess> {
+        self.client.at(at)
     }
 
     /// Waits until the detector has read every ledger entry (including its own).
@@ -173,7 +170,7 @@ pub struct Vault {
     /// Customer ids the gateway gave.
     pub ids: Vec<String>,
     /// The customers in plaintext, as imported.
-    pub people: Vec<crate::demo_data::DemoCustomer>,
+    pub people: Vec<crate::demo::data::DemoCustomer>,
     /// Vault number of each canary, by id.
     pub canary_numbers: HashMap<String, u32>,
 }
@@ -313,15 +310,10 @@ async fn run_script(
             };
             done.first_access = Some(script.at);
             let answer = gateway
-                .call(
-                    Method::GET,
-                    &format!("/v1/customers?phone={phone}"),
-                    token,
-                    script.at,
-                    None,
-                    None,
-                )
-                .await?;
+                .at(script.at)
+                .search(token, Search::Phone(&phone))
+                .await
+                .map_err(|e| e.to_string())?;
             note(&mut done, &answer);
         }
         Work::Contact(contact) => {
@@ -346,10 +338,9 @@ async fn run_script(
 /// Counts an answer to one of the person's requests.
 fn note(done: &mut Done, answer: &Answer) {
     done.requests += 1;
-    if answer.status.is_client_error() {
+    if answer.is_refused() {
         done.refused += 1;
-        let message = answer.body["error"]["message"].as_str().unwrap_or("");
-        if message.contains("(suspended)") {
+        if answer.message().contains("(suspended)") {
             done.suspended = true;
         }
     }
@@ -370,17 +361,23 @@ async fn work_contact(
     const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
     let customer = &vault.ids[contact.customer as usize];
     let at = script.at;
-    let mut case = json!({
-        "customer": customer,
-        "assignee": staff_id,
-        "channel": CHANNELS[contact.customer as usize % 4],
-        "reason": if contact.inbound { "customer enquiry" } else { "follow-up" },
-        "inbound": contact.inbound,
-    });
-    if contact.requested {
-        case["requested_by"] = json!(staff_id);
-    }
-    let created = gateway.post_json("/v1/cases", crm, at, case).await?;
+    let case = NewCase {
+        customer,
+        assignee: staff_id,
+        channel: CHANNELS[contact.customer as usize % 4],
+        reason: if contact.inbound {
+            "customer enquiry"
+        } else {
+            "follow-up"
+        },
+        inbound: contact.inbound,
+        requested_by: contact.requested.then_some(staff_id),
+    };
+    let created = gateway
+        .at(at)
+        .create_case(crm, &case)
+        .await
+        .map_err(|e| e.to_string())?;
     done.requests += 1;
     let Some(case_id) = created.body["id"].as_str().map(str::to_owned) else {
         return Err(format!(
@@ -392,52 +389,50 @@ async fn work_contact(
     if contact.search_first {
         let phone = &vault.people[contact.customer as usize].phone;
         let answer = gateway
-            .call(
-                Method::GET,
-                &format!("/v1/customers?phone={phone}"),
-                token,
-                at + 3_000,
-                None,
-                None,
-            )
-            .await?;
+            .at(at + 3_000)
+            .search(token, Search::Phone(phone))
+            .await
+            .map_err(|e| e.to_string())?;
         note(done, &answer);
     }
     let view_at = at + i64::from(contact.view_after_s) * 1000;
     done.first_access = Some(view_at);
     done.canary = is_canary;
     let view = gateway
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{customer}"),
-            token,
-            view_at,
-            Some(&case_id),
-            None,
-        )
-        .await?;
+        .at(view_at)
+        .view(token, customer, &case_id)
+        .await
+        .map_err(|e| e.to_string())?;
     note(done, &view);
-    if view.status != StatusCode::OK {
+    if view.status != 200 {
         return Ok(());
     }
     if !contact.reveal.is_empty() {
         let reveal_at = at + i64::from(contact.reveal_after_s) * 1000;
-        let path = format!("/v1/customers/{customer}/reveal");
-        let mut request = json!({"fields": contact.reveal, "case": case_id, "reason": "call-back"});
+        let mut request = RevealRequest {
+            fields: &contact.reveal,
+            case: &case_id,
+            reason: "call-back",
+            step_up_reason: None,
+        };
         let mut answer = gateway
-            .post_json(&path, token, reveal_at, request.clone())
-            .await?;
+            .at(reveal_at)
+            .reveal(token, customer, &request)
+            .await
+            .map_err(|e| e.to_string())?;
         note(done, &answer);
-        if answer.body["error"]["code"] == "step_up_required" {
+        if answer.code() == "step_up_required" {
             // Under a step-up the person justifies the reveal and tries again (an
             // insider as readily as anyone).
-            request["step_up_reason"] = json!("customer asked to be called back about an order");
+            request.step_up_reason = Some("customer asked to be called back about an order");
             answer = gateway
-                .post_json(&path, token, reveal_at + 20_000, request)
-                .await?;
+                .at(reveal_at + 20_000)
+                .reveal(token, customer, &request)
+                .await
+                .map_err(|e| e.to_string())?;
             note(done, &answer);
         }
-        if answer.status == StatusCode::OK && !is_canary {
+        if answer.status == 200 && !is_canary {
             done.revealed = Some(contact.customer);
         }
     }
@@ -479,15 +474,10 @@ async fn close_case(
     done: &mut Done,
 ) -> Result<(), String> {
     let answer = gateway
-        .call(
-            Method::POST,
-            &format!("/v1/cases/{case_id}/close"),
-            token,
-            at,
-            None,
-            None,
-        )
-        .await?;
+        .at(at)
+        .close_case(token, case_id)
+        .await
+        .map_err(|e| e.to_string())?;
     note(done, &answer);
     Ok(())
 }
@@ -506,9 +496,7 @@ async fn work_allocated(
     at: i64,
     done: &mut Done,
 ) -> Result<(), String> {
-    let me = gateway
-        .call(Method::GET, "/v1/me", token, at, None, None)
-        .await?;
+    let me = gateway.at(at).me(token).await.map_err(|e| e.to_string())?;
     note(done, &me);
     let cases = me.body["open_cases"]
         .as_array()
@@ -525,17 +513,12 @@ async fn work_allocated(
         };
         done.canary_cases += 1;
         let view = gateway
-            .call(
-                Method::GET,
-                &format!("/v1/customers/{customer}"),
-                token,
-                at + 5_000,
-                Some(case_id),
-                None,
-            )
-            .await?;
+            .at(at + 5_000)
+            .view(token, customer, case_id)
+            .await
+            .map_err(|e| e.to_string())?;
         note(done, &view);
-        if view.status != StatusCode::OK {
+        if view.status != 200 {
             return Ok(());
         }
         let reveal = match script.insider {
@@ -544,16 +527,19 @@ async fn work_allocated(
             None => &[][..],
         };
         if !reveal.is_empty() {
+            let request = RevealRequest {
+                fields: reveal,
+                case: case_id,
+                reason: "call-back",
+                step_up_reason: None,
+            };
             let answer = gateway
-                .post_json(
-                    &format!("/v1/customers/{customer}/reveal"),
-                    token,
-                    at + 20_000,
-                    json!({"fields": reveal, "case": case_id, "reason": "call-back"}),
-                )
-                .await?;
+                .at(at + 20_000)
+                .reveal(token, customer, &request)
+                .await
+                .map_err(|e| e.to_string())?;
             note(done, &answer);
-            if answer.status == StatusCode::OK && script.insider.is_some() {
+            if answer.status == 200 && script.insider.is_some() {
                 done.allocated_revealed.push(number);
             }
         }
@@ -578,30 +564,28 @@ async fn create_staff(
     people.push((CRM.to_owned(), "integration", plan.company.orgs[0].name));
     let created: Vec<Result<(String, String), String>> = futures::stream::iter(people)
         .map(|(id, role, org)| async move {
-            let answer = gateway
-                .post_json(
-                    "/v1/staff",
-                    admin,
-                    at,
-                    json!({"id": id, "name": format!("Simulated {id}"), "role": role, "org": org}),
-                )
-                .await?;
-            if answer.status != StatusCode::CREATED {
+            let client = gateway.at(at);
+            let name = format!("Simulated {id}");
+            let new = NewStaff {
+                id: &id,
+                name: &name,
+                role,
+                org,
+            };
+            let answer = client
+                .create_staff(admin, &new)
+                .await
+                .map_err(|e| e.to_string())?;
+            if answer.status != 201 {
                 return Err(format!(
                     "cannot create {id}: {} {}",
                     answer.status, answer.body
                 ));
             }
-            let token = gateway
-                .call(
-                    Method::POST,
-                    &format!("/v1/staff/{id}/tokens"),
-                    admin,
-                    at,
-                    None,
-                    None,
-                )
-                .await?;
+            let token = client
+                .issue_token(admin, &id)
+                .await
+                .map_err(|e| e.to_string())?;
             let token = token.body["token"]
                 .as_str()
                 .ok_or_else(|| format!("no token for {id}: {}", token.body))?
@@ -630,9 +614,9 @@ async fn create_vault(
         let n = IMPORT_CHUNK.min(total - vault.ids.len());
         let mut rng = rng::stream(seed, "customers", chunk_index);
         chunk_index += 1;
-        let people = crate::demo_data::people(&mut rng, n, serial);
+        let people = crate::demo::data::people(&mut rng, n, serial);
         serial += n as u64;
-        let ids = upload(gateway, admin, "/v1/customers/import", &people, at).await?;
+        let ids = upload(gateway, admin, Upload::Customers, &people, at).await?;
         // Phones are unique within a chunk; a rare clash across chunks is refused by the
         // gateway as a whole chunk, which is then drawn again.
         let Some(ids) = ids else { continue };
@@ -646,8 +630,8 @@ async fn create_vault(
             return Ok(vault);
         }
         let mut rng = rng::stream(seed, "canaries", attempt);
-        let people = crate::demo_data::people(&mut rng, canaries, 1_000_000_000);
-        if let Some(ids) = upload(gateway, admin, "/v1/canaries", &people, at).await? {
+        let people = crate::demo::data::people(&mut rng, canaries, 1_000_000_000);
+        if let Some(ids) = upload(gateway, admin, Upload::Canaries, &people, at).await? {
             vault.canary_numbers = (total..)
                 .zip(&ids)
                 .map(|(n, id)| (id.clone(), n as u32))
@@ -660,34 +644,33 @@ async fn create_vault(
     Err("cannot plant canaries: every draw collided with a customer".into())
 }
 
+/// What an upload creates.
+#[derive(Clone, Copy, Debug)]
+enum Upload {
+    Customers,
+    Canaries,
+}
+
 /// Posts `people` as NDJSON; `None` when refused for a duplicate (409).
 async fn upload(
     gateway: &Gateway,
     admin: &str,
-    path: &str,
-    people: &[crate::demo_data::DemoCustomer],
+    what: Upload,
+    people: &[crate::demo::data::DemoCustomer],
     at: i64,
 ) -> Result<Option<Vec<String>>, String> {
-    let mut ndjson = Vec::new();
-    for p in people {
-        serde_json::to_writer(&mut ndjson, p).map_err(|e| e.to_string())?;
-        ndjson.push(b'\n');
+    let ndjson = custos_client::ndjson(people).map_err(|e| e.to_string())?;
+    let client = gateway.at(at);
+    let answer = match what {
+        Upload::Customers => client.import(admin, ndjson).await,
+        Upload::Canaries => client.plant_canaries(admin, ndjson).await,
     }
-    let answer = gateway
-        .call(
-            Method::POST,
-            path,
-            admin,
-            at,
-            None,
-            Some(("application/x-ndjson", ndjson)),
-        )
-        .await?;
-    if answer.status == StatusCode::CONFLICT {
+    .map_err(|e| e.to_string())?;
+    if answer.status == 409 {
         return Ok(None);
     }
-    if !answer.status.is_success() {
-        return Err(format!("{path}: {} {}", answer.status, answer.body));
+    if !answer.is_success() {
+        return Err(format!("{what:?}: {} {}", answer.status, answer.body));
     }
     let ids: Vec<String> = answer.body["ids"]
         .as_array()
@@ -699,7 +682,7 @@ async fn upload(
         .unwrap_or_default();
     if ids.len() != people.len() {
         return Err(format!(
-            "{path}: {} ids for {} customers",
+            "{what:?}: {} ids for {} customers",
             ids.len(),
             people.len()
         ));

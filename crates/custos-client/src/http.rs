@@ -1,0 +1,73 @@
+//! The HTTP transport, over reqwest.
+
+use crate::{ClientError, Method, RawAnswer, Request, Transport};
+
+/// Sends requests to a server at a base URL (`http://127.0.0.1:8700`).
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    /// A transport to the server at `base` (a trailing `/` is dropped).
+    pub fn new(base: &str) -> Http {
+        Http::with_client(reqwest::Client::new(), base)
+    }
+
+    /// The same, over a configured reqwest client (timeouts, pool size).
+    pub fn with_client(client: reqwest::Client, base: &str) -> Http {
+        Http {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The reqwest client, for requests the typed calls do not cover (multipart).
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            base: self.base.clone(),
+            // The URL's query may name a customer's phone or email.
+            reason: e.without_url().to_string(),
+        }
+    }
+}
+
+impl Transport for Http {
+    async fn send(&self, request: Request) -> Result<RawAnswer, ClientError> {
+        let url = format!("{}{}", self.base, request.path);
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.client.request(method, url);
+        if let Some(token) = &request.token {
+            builder = builder.bearer_auth(token);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some((content_type, bytes)) = request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let response = builder.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok(RawAnswer {
+            status,
+            bytes: bytes.to_vec(),
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! The bodies and queries the client sends, as the API describes them (`/openapi.json`).
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+
+/// `POST /v1/customers/{id}/reveal`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RevealRequest<'a> {
+    /// Fields to reveal: `name`, `phone`, `email`, `account_id`.
+    pub fields: &'a [&'a str],
+    /// The case the reveal is for.
+    pub case: &'a str,
+    /// Why (kept in the ledger).
+    pub reason: &'a str,
+    /// The justification a step-up restriction asks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_up_reason: Option<&'a str>,
+}
+
+/// `POST /v1/cases`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewCase<'a> {
+    /// Customer id.
+    pub customer: &'a str,
+    /// Staff id of the assignee.
+    pub assignee: &'a str,
+    /// One of phone, chat, email, store.
+    pub channel: &'a str,
+    /// Why the customer contacted the company.
+    pub reason: &'a str,
+    /// Whether the customer started the contact.
+    pub inbound: bool,
+    /// The staff member on whose behalf the CRM opens the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<&'a str>,
+}
+
+/// `POST /v1/staff`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewStaff<'a> {
+    /// Staff id.
+    pub id: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// Role.
+    pub role: &'a str,
+    /// Organisation.
+    pub org: &'a str,
+}
+
+/// `GET /v1/customers?…`: exactly one identifier.
+#[derive(Clone, Copy, Debug)]
+pub enum Search<'a> {
+    /// By phone number, in any common notation.
+    Phone(&'a str),
+    /// By email.
+    Email(&'a str),
+    /// By the company's account id.
+    AccountId(&'a str),
+}
+
+/// Characters kept as they are in a query value: RFC 3986 unreserved.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Search<'_> {
+    /// The path and query of the search.
+    pub fn path(&self) -> String {
+        let (key, value) = match self {
+            Search::Phone(v) => ("phone", v),
+            Search::Email(v) => ("email", v),
+            Search::AccountId(v) => ("account_id", v),
+        };
+        format!(
+            "/v1/customers?{key}={}",
+            utf8_percent_encode(value, QUERY_VALUE)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_values_are_percent_encoded() {
+        assert_eq!(
+            Search::Phone("+86 138-0013 8000").path(),
+            "/v1/customers?phone=%2B86%20138-0013%208000"
+        );
+        assert_eq!(
+            Search::Email("a&b=c@x.cn").path(),
+            "/v1/customers?email=a%26b%3Dc%40x.cn"
+        );
+    }
+}
