@@ -27,10 +27,13 @@ struct PerWindow {
     searches_per_day: Option<u32>,
 }
 
+/// A restriction on the agent; shown in the console's words (the API's note names
+/// request fields).
 #[derive(Deserialize)]
 struct Restricted {
+    kind: String,
     until: i64,
-    note: String,
+    quota_share: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +41,7 @@ struct OpenCase {
     id: String,
     customer: String,
     channel: String,
+    reason: String,
     created_at: i64,
 }
 
@@ -79,15 +83,16 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
             @if me.open_cases.is_empty() {
                 p { "No open cases are assigned to you. Cases are opened in the CRM when a customer contacts us; customer records open only through them." }
             } @else {
-                div.scroll { table {
+                div.scroll { table #cases .rows {
                     caption.muted { "Newest first. Open a case to see its customer's card." }
-                    thead { tr { th { "Case" } th { "Channel" } th { "Opened" } } }
+                    thead { tr { th { "Case" } th { "Reason" } th { "Channel" } th { "Opened" } } }
                     tbody {
                         @for c in &me.open_cases {
                             tr {
-                                td { a href={ "/cases/" (c.id) } { (c.id) } }
-                                td { (c.channel) }
-                                td { (when(c.created_at)) }
+                                td.id data-label="Case" { a href={ "/cases/" (c.id) } { (c.id) } }
+                                td data-label="Reason" { (c.reason) }
+                                td data-label="Channel" { (c.channel) }
+                                td.time data-label="Opened" { (when(c.created_at)) }
                             }
                         }
                     }
@@ -126,9 +131,32 @@ fn quotas(me: &Me) -> Markup {
                 (row("Searches today", me.remaining.searches_per_day, limits.searches_per_day))
             }
             @if let Some(r) = &me.restricted {
-                p.bad role="status" { "Restricted until " (when(r.until)) ": " (r.note) }
+                p.bad role="status" #restricted {
+                    (restriction_words(&r.kind, r.until, r.quota_share))
+                    " Security reviews the alert and may lift it sooner."
+                }
             }
         }
+    }
+}
+
+/// A restriction a risk alert put on the agent (`kind` as the API names it, ending at
+/// `until`, leaving `quota_share` of each limit), in words: for the quota box and for a
+/// refusal it caused.
+pub(super) fn restriction_words(kind: &str, until: i64, quota_share: Option<f64>) -> String {
+    let until = when(until);
+    let lowered = match quota_share {
+        Some(share) => format!("to {:.0}% of their limits ", share * 100.0),
+        None => String::new(),
+    };
+    if kind == "lower_quota" {
+        format!(
+            "A risk alert on your recent access lowered your quotas {lowered}until {until}; until then every reveal needs a step-up justification."
+        )
+    } else {
+        format!(
+            "A risk alert on your recent access requires a step-up justification with every reveal until {until}."
+        )
     }
 }
 
@@ -184,7 +212,8 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
         "Customer card",
         Some(&visitor.session),
         html! {
-            p.muted { "Case " (open.id) " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
+            p.muted { "Case " span.id { (open.id) } " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
+            p #case-reason { strong { "Reason: " } (open.reason) }
             section.card aria-label="Customer" {
                 dl.fields {
                     @for (field, value) in values {
