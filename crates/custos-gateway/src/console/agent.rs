@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::page::{self, csrf_field, document, when};
+use super::page::{self, csrf_field, document, when, when_cell};
 use super::{Call, Page, Shared, Visitor};
 
 #[derive(Deserialize)]
@@ -63,8 +63,9 @@ pub(super) struct RevealForm {
     csrf: String,
     field: String,
     reason: String,
+    /// The step-up justification, sent to the API as `step_up_reason`.
     #[serde(default)]
-    step_up_reason: String,
+    justification: String,
 }
 
 /// `GET /cases`: my open cases and quotas.
@@ -92,7 +93,7 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
                                 td.id data-label="Case" { a href={ "/cases/" (c.id) } { (c.id) } }
                                 td data-label="Reason" { (c.reason) }
                                 td data-label="Channel" { (c.channel) }
-                                td.time data-label="Opened" { (when(c.created_at)) }
+                                td data-label="Opened" { (when_cell(c.created_at)) }
                             }
                         }
                     }
@@ -247,8 +248,8 @@ fn reveal_form(
             label for="reason" { "Why you need it in full" }
             textarea #reason name="reason" rows="2" minlength="3" maxlength="500" required {}
             @if restricted {
-                label for="step_up_reason" { "Step-up justification (at least 20 characters)" }
-                textarea #step_up_reason name="step_up_reason" rows="2" minlength="20" maxlength="1000" required {}
+                label for="justification" { "Step-up justification (at least 20 characters)" }
+                textarea #justification name="justification" rows="2" minlength="20" maxlength="1000" required {}
             }
             p.muted { "The reveal is recorded with your reason's existence (not its text) and counts against your hourly reveal quota." }
             button type="submit" { "Reveal" }
@@ -276,8 +277,8 @@ async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: Reve
         "case": open.id,
         "reason": form.reason,
     });
-    if !form.step_up_reason.trim().is_empty() {
-        body["step_up_reason"] = serde_json::Value::String(form.step_up_reason);
+    if !form.justification.trim().is_empty() {
+        body["step_up_reason"] = serde_json::Value::String(form.justification);
     }
     let revealed: Revealed = console
         .post(

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::chart;
-use super::page::{self, age, csrf_field, document, when};
+use super::page::{self, age, csrf_field, document, when, when_cell};
 use super::{Page, Shared, Visitor, return_to, segment};
 use custos_store::{AccessRecord, AlertRecord};
 
@@ -263,7 +263,7 @@ pub(super) fn entry_table(entries: &[AccessRecord]) -> Markup {
                 @for e in entries {
                     tr {
                         td data-label="Index" { a href={ "/ledger/entry?index=" (e.seq) } { (e.seq) } }
-                        td.time data-label="When" { (when(e.at)) }
+                        td data-label="When" { (when_cell(e.at)) }
                         td.id data-label="Who" { (e.staff_id) }
                         td data-label="Action" { (e.action) }
                         td.id data-label="Customer" { (e.customer_id.as_deref().unwrap_or("")) }

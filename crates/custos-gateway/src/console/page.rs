@@ -220,6 +220,16 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
 /// print).
 pub use custos_store::calendar::utc as when;
 
+/// [`when`] in a table cell: it may wrap between the date and the time, never inside
+/// either (a browser breaks a narrow column at a date's hyphens).
+pub fn when_cell(ms: i64) -> Markup {
+    let text = when(ms);
+    match text.split_once(' ') {
+        Some((date, time)) => html! { span.nowrap { (date) } " " span.nowrap { (time) } },
+        None => html! { (text) },
+    }
+}
+
 /// A length of time in words, in its largest whole unit: a quota's window, a wait, an
 /// age.
 pub fn duration(ms: i64) -> String {

@@ -11,7 +11,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{self, csrf_field, document, when};
+use super::page::{self, csrf_field, document, when, when_cell};
 use super::{Call, Detour, Page, Shared, Visitor, segment};
 
 /// Suspects whose evidence the console bundles.
@@ -163,7 +163,7 @@ pub(super) async fn upload(
                         tr { td data-label="#" { (i + 1) } td.id data-label="Person" { a href={ "/staff/" (s.staff) } { (s.staff) } }
                              td.id data-label="Org" { (s.org) } td data-label="Score" { (format!("{:.2}", s.score)) }
                              td data-label="Leaked records they had" { (s.records) } td data-label="Revealed" { (s.records_revealed) }
-                             td.time data-label="First access" { (when(s.first_access)) } td.time data-label="Last access" { (when(s.last_access)) } }
+                             td data-label="First access" { (when_cell(s.first_access)) } td data-label="Last access" { (when_cell(s.last_access)) } }
                     } }
                 } }
             }
