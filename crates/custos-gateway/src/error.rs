@@ -14,8 +14,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation without request values.
     pub message: String,
-    /// Facts of the refusal beside the message.
-    pub details: Details,
+    /// Facts of the refusal beside the message, if it has any (boxed: errors travel in
+    /// `Err`, and most have none).
+    pub details: Option<Box<Details>>,
 }
 
 /// Facts of a refusal as data, beside its message, for clients that word it themselves
@@ -52,7 +53,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: Details::default(),
+            details: None,
         }
     }
     /// 400 with a code.
@@ -111,12 +112,12 @@ impl ApiError {
     /// admits the request again.
     pub fn quota_exceeded(which: &str, window_secs: u64, retry_after: u64) -> Self {
         ApiError {
-            details: Details {
+            details: Some(Box::new(Details {
                 quota: Some(which.to_owned()),
                 window_secs: Some(window_secs),
                 retry_after: Some(retry_after.max(1)),
                 ..Details::default()
-            },
+            })),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
@@ -148,7 +149,7 @@ struct Body<'a> {
     code: &'a str,
     message: &'a str,
     #[serde(flatten)]
-    details: &'a Details,
+    details: Option<&'a Details>,
 }
 
 impl IntoResponse for ApiError {
@@ -157,13 +158,13 @@ impl IntoResponse for ApiError {
             error: Body {
                 code: self.code,
                 message: &self.message,
-                details: &self.details,
+                details: self.details.as_deref(),
             },
         });
         let mut response = (self.status, body).into_response();
         // Ours already: the rejection middleware leaves it as it is.
         response.extensions_mut().insert(crate::rejection::Answered);
-        if let Some(secs) = self.details.retry_after {
+        if let Some(secs) = self.details.as_ref().and_then(|d| d.retry_after) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -303,23 +303,26 @@ impl App {
                 let error = ApiError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
                 match e.lowered_until {
                     // Say why the ceiling is lower than the caller may expect.
-                    Some(until_ms) => ApiError {
-                        message: format!(
-                            "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
-                            error.message,
-                            (self.config.restrictions.lower_quota_share * 100.0).round()
-                        ),
-                        details: Details {
-                            quota: error.details.quota.clone(),
-                            window_secs: error.details.window_secs,
-                            retry_after: error.details.retry_after,
-                            ..self.restriction_details(Active {
-                                kind: RestrictionKind::LowerQuota,
-                                until_ms,
-                            })
-                        },
-                        ..error
-                    },
+                    Some(until_ms) => {
+                        let quota = *error.details.clone().unwrap_or_default();
+                        ApiError {
+                            message: format!(
+                                "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
+                                error.message,
+                                (self.config.restrictions.lower_quota_share * 100.0).round()
+                            ),
+                            details: Some(Box::new(Details {
+                                quota: quota.quota,
+                                window_secs: quota.window_secs,
+                                retry_after: quota.retry_after,
+                                ..self.restriction_details(Active {
+                                    kind: RestrictionKind::LowerQuota,
+                                    until_ms,
+                                })
+                            })),
+                            ..error
+                        }
+                    }
                     None => error,
                 }
             })

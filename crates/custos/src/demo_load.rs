@@ -177,6 +177,14 @@ pub async fn load(
         .collect();
     let progress = bar(plan.len(), "cases", quiet);
     let channels = ["phone", "chat", "email", "store"];
+    // Varied, as a CRM's are: the reason is what tells an agent's cases apart.
+    let reasons = [
+        "asked where an order is",
+        "wants to change the delivery address",
+        "reports a double charge on the card",
+        "asks to update the phone number",
+        "return of a damaged item",
+    ];
     let opened: Vec<(usize, String, String)> = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(n, (agent, customer))| {
             let client = &client;
@@ -186,13 +194,17 @@ pub async fn load(
             async move {
                 let body = serde_json::json!({
                     "customer": customer, "assignee": assignee,
-                    "channel": channels[n % channels.len()], "reason": "customer asked about an order",
+                    "channel": channels[n % channels.len()], "reason": reasons[n % reasons.len()],
                 });
                 let created = post(client, format!("{base}/v1/cases"), crm, Some(body))
                     .await
                     .map_err(fail("cases"))?;
                 progress.inc(1);
-                Ok::<_, LoadError>((agent, created["id"].as_str().unwrap_or_default().to_owned(), customer))
+                Ok::<_, LoadError>((
+                    agent,
+                    created["id"].as_str().unwrap_or_default().to_owned(),
+                    customer,
+                ))
             }
         })
         .buffered(PARALLEL)

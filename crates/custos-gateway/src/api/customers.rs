@@ -266,7 +266,7 @@ impl App {
             custos_detector::RestrictionKind::StepUp => "",
         };
         Err(ApiError {
-            details: self.restriction_details(active),
+            details: Some(Box::new(self.restriction_details(active))),
             ..ApiError::new(
                 StatusCode::FORBIDDEN,
                 "step_up_required",

@@ -221,12 +221,13 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
 pub use custos_store::calendar::utc as when;
 
 /// [`when`] in a table cell: it may wrap between the date and the time, never inside
-/// either (a browser breaks a narrow column at a date's hyphens).
+/// either (a browser breaks a narrow column at a date's hyphens). One element, as a
+/// reflowed row wants of a cell.
 pub fn when_cell(ms: i64) -> Markup {
     let text = when(ms);
     match text.split_once(' ') {
-        Some((date, time)) => html! { span.nowrap { (date) } " " span.nowrap { (time) } },
-        None => html! { (text) },
+        Some((date, time)) => html! { span { span.nowrap { (date) } " " span.nowrap { (time) } } },
+        None => html! { span { (text) } },
     }
 }
 
