@@ -12,9 +12,10 @@
 //!    [`RestrictionHook`] (`risk_lower_quota`: lowered quotas and a step-up
 //!    justification for reveals; `risk_step_up`: the justification only), for 24 hours;
 //! 2. a ledger entry saying the detector acted, and why;
-//! 3. the alert (its id derives from the rule, the person and the ledger entry, so a
-//!    replay after a crash finds it and does not act twice), then its delivery to the
-//!    [`webhook`], if one is configured (best effort, in the background);
+//! 3. the alert, citing the ledger entries behind it (its id derives from the rule, the
+//!    person and the raising entry, so a replay after a crash finds it and does not act
+//!    twice), then its delivery to the [`webhook`], if one is configured (best effort,
+//!    in the background);
 //! 4. after the whole batch, the cursor.
 //!
 //! A crash anywhere replays from the cursor: steps already done are found done (a
@@ -267,10 +268,6 @@ impl Detector {
             return Ok(());
         }
         let store_err = |e: custos_store::StoreError| e.to_string();
-        let entries = match finding.day_start {
-            Some(since) => self.cited(&record.staff_id, since, seq).await?,
-            None => vec![seq],
-        };
         let now = self.clock.now(record);
         let restriction = RestrictionKind::of_finding(finding.kind);
         let action = if finding.suspend {
@@ -297,6 +294,11 @@ impl Detector {
             kind.alert_action()
         } else {
             "none"
+        };
+        // After the act: reading what the alert cites must not delay it.
+        let entries = match finding.day_start {
+            Some(since) => self.cited(&record.staff_id, since, seq).await?,
+            None => vec![seq],
         };
         let alert = AlertRecord {
             id,
