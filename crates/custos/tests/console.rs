@@ -502,6 +502,50 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
     );
     assert!(!r.text.contains(PHONE), "the leaked values are not shown");
     assert_eq!(traces(&access_records(&server, "").await), 1);
+
+    // The form says what the reader decodes and takes the accesses' window, which the
+    // API gets as given: it says what is wrong with one; a good one is on the report.
+    for encoding in [
+        "UTF-8 (with or without a byte-order mark)",
+        "UTF-16 with a byte-order mark",
+        "GB18030",
+        "name=\"since\"",
+        "name=\"until\"",
+    ] {
+        assert!(form.text.contains(encoding), "{encoding} in {}", form.text);
+    }
+    let window = |since, until| {
+        [
+            ("csrf", csrf.as_str()),
+            ("since", since),
+            ("until", until),
+            ("file", leak.as_str()),
+        ]
+    };
+    let r = analyst
+        .upload("/trace", &window("2030-01-02", "2030-01-01"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "trace_bad_window"),
+        "{}",
+        r.text
+    );
+    let r = analyst.upload("/trace", &window("2000-01-01", "")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.text
+            .contains("<dd id=\"window\">from 2000-01-01 00:00:00 UTC up to now</dd>"),
+        "{}",
+        r.text
+    );
+    let r = analyst
+        .upload(
+            "/trace",
+            &[("csrf", &csrf), ("region", "US"), ("file", &leak)],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_upload"), "{}", r.text);
 }
 
 #[tokio::test]
