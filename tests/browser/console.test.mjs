@@ -225,7 +225,8 @@ async function newCustomerLink() {
   return (await response.json()).path;
 }
 
-/** Whether the document is wider than the window (horizontal scrolling of the page). */
+/** Whether the document is wider than the window (horizontal scrolling of the page),
+ * and the ids on the page that are broken over lines (at a hyphen, say). */
 async function overflow(page) {
   return page.evaluate(() => ({
     scrollWidth: document.documentElement.scrollWidth,
@@ -235,7 +236,42 @@ async function overflow(page) {
         && !e.closest('.scroll') && !e.closest('pre') && !e.closest('details:not([open])'))
       .slice(0, 5)
       .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''}`),
+    broken: [...document.querySelectorAll('main .id, main a[href^="/staff/"], main a[href^="/orgs/"], main a[href^="/cases/case_"]')]
+      .filter((e) => !e.closest('details:not([open])') && !e.parentElement.closest('.id'))
+      .flatMap((e) => {
+        const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+        const broken = [];
+        for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+          if (!t.textContent.trim()) continue;
+          const range = document.createRange();
+          range.selectNodeContents(t);
+          const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+          if (lines.size > 1) broken.push(t.textContent.trim());
+        }
+        return broken;
+      })
+      .slice(0, 5),
   }));
+}
+
+/** The ledger indexes the alert page at its current address lists, following its
+ * "next" links to the last page. */
+async function citedOnPages(page) {
+  const indexes = [];
+  for (;;) {
+    indexes.push(...await page.locator('a[href^="/ledger/entry?index="]').evaluateAll((as) =>
+      as.map((a) => Number(new URL(a.href).searchParams.get('index')))));
+    const next = page.locator('a[rel=next]');
+    if (await next.count() === 0) return indexes;
+    await navigate(page, () => next.click());
+  }
+}
+
+/** `GET path` of the API as `token`; the JSON answer. */
+async function api(token, p) {
+  const response = await fetch(url(p), { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(response.status, 200, `${p}: ${response.status}`);
+  return response.json();
 }
 
 before(async () => {
@@ -281,16 +317,22 @@ test('(a) analyst: alert queue, an alert, suspending and resuming its person', {
   }
   await shot(analyst, 'alerts');
 
-  // An alert about a person the detector left active: the lowered quota.
+  // An alert about a person the detector left active: the lowered quota. The queue says
+  // what drove it in plain words, not only its score.
   const target = queue.find((a) => a.done === 'quotas lowered');
+  assert.doesNotMatch(target.why, /risk score/, `the score line is for the alert page: ${target.why}`);
+  assert.match(target.why, /customers .*today; peers' median/, `the drivers: ${target.why}`);
   await navigate(analyst, () => analyst.locator(`#alerts a[href="${target.href}"]`).click());
   assert.equal(new URL(analyst.url()).pathname, target.href);
   assert.match(await text(analyst, 'h1'), /^Alert: risk lower quota$/);
   assert.equal(await text(analyst, '#alert-status'), 'open');
-  const entries = analyst.locator('table tbody tr');
-  assert.ok((await entries.count()) > 0, 'the alert lists the ledger entries behind it');
-  assert.ok((await analyst.locator('a[href^="/ledger/entry?index="]').count()) > 0);
+  assert.match(await text(analyst, '#score'), /^risk score [\d.]+ reached the lower_quota threshold/);
   await shot(analyst, 'alert');
+  // Every entry the alert cites is listed (a page at a time), oldest first.
+  const cited = (await api(demo.analystToken, `/v1${target.href}`)).entries;
+  assert.ok(cited.length > 1, `a risk alert cites the person's day: ${cited}`);
+  assert.deepEqual(await citedOnPages(analyst), cited);
+  await goto(analyst, target.href);
 
   // The org page.
   await navigate(analyst, () => analyst.locator('dl.fields a[href^="/orgs/"]').click());
@@ -339,6 +381,12 @@ test('(b) support agent: a case, a reveal with a reason, the quota drops by one'
   const caseLinks = await agent.locator('a[href^="/cases/case_"]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   assert.deepEqual(new Set(caseLinks), new Set(me.cases.map(([c]) => `/cases/${c}`)), 'the page lists exactly my open cases');
   assert.ok(caseLinks.includes(`/cases/${demo.linkCase}`), 'the customer link\'s case is mine');
+  // Each case says why it was opened (as the API does).
+  const reasons = await agent.locator('#cases tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => [tr.querySelector('a').getAttribute('href').slice('/cases/'.length), tr.querySelector('td[data-label=Reason]').innerText.trim()]));
+  const mine = (await api(demo.agentToken, '/v1/me')).open_cases;
+  assert.deepEqual(reasons, mine.map((c) => [c.id, c.reason]));
+  assert.ok(reasons.every(([, r]) => r.length > 0), `a reason per case: ${JSON.stringify(reasons)}`);
   await shot(agent, 'cases');
 
   // Reveal the phone number of each case's customer (the one with the customer link
@@ -419,13 +467,22 @@ test('(d) leak trace: an uploaded file, its suspects and the evidence bundle', {
   const file = path.join(ARTIFACTS, 'leak.csv');
   fs.writeFileSync(file, csv);
 
+  // The form says what the reader decodes, and takes the window of the accesses: today
+  // (UTC), when the reveals were made.
+  await goto(analyst, '/trace');
+  assert.match(await text(analyst, '#file-help'),
+    /UTF-8 \(with or without a byte-order mark\), UTF-16 with a byte-order mark, or GB18030/);
+  const today = new Date().toISOString().slice(0, 10);
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  await analyst.locator('#since').fill(today);
+  await analyst.locator('#until').fill(tomorrow);
   // The reveals are a moment old; the trace waits for the checkpoint that covers them
   // (the ledger signs one about once a second) rather than refuse the evidence.
-  await goto(analyst, '/trace');
   await analyst.locator('#file').setInputFiles(file);
   const response = await navigate(analyst, () => analyst.getByRole('button', { name: 'Trace' }).click());
   assert.equal(response.status(), 200);
   assert.equal(await text(analyst, 'h1'), 'Leak trace: suspects');
+  assert.equal(await text(analyst, '#window'), `from ${today} 00:00:00 UTC up to ${tomorrow} 00:00:00 UTC`);
   // Rows: records other than the header and blank lines (delimiters only).
   const records = phones.length + noise.filter((l) => /[^,\s]/.test(l)).length;
   assert.equal(Number(await text(analyst, '#rows')), records, 'rows read');
@@ -630,11 +687,12 @@ test('(h) phone width and keyboard-only sign-in', { timeout: 120_000 }, async ()
   assert.equal(new URL(phone.url()).pathname, '/cases', 'Enter signs in');
 
   const problems = [];
-  const check = async (name) => {
-    const o = await overflow(phone);
+  const check = async (name, page = phone) => {
+    const o = await overflow(page);
     assert.equal(o.innerWidth, PHONE.width);
     if (o.scrollWidth > o.innerWidth) problems.push(`${name}: ${o.scrollWidth}px > ${o.innerWidth}px (${o.wide.join(', ')})`);
-    await shot(phone, `phone-${name}`);
+    if (o.broken.length > 0) problems.push(`${name}: ids broken over lines: ${o.broken.join(', ')}`);
+    await shot(page, `phone-${name}`);
   };
   await check('cases');
   await goto(phone, `/cases/${demo.linkCase}`);
@@ -649,14 +707,21 @@ test('(h) phone width and keyboard-only sign-in', { timeout: 120_000 }, async ()
   await check('denied');
 
   await phone.context().clearCookies();
+  await goto(phone, '/signin');
+  await check('signin');
   await signIn(phone, demo.analystToken);
   await check('alerts');
-  const alertHref = await phone.locator('#alerts tbody tr a[href^="/alerts/"]').first().getAttribute('href');
-  await goto(phone, alertHref);
-  await check('alert');
+  await goto(phone, '/alerts?status=all');
+  await check('alerts-all');
+  for (const alertHref of await phone.locator('#alerts tbody tr a[href^="/alerts/"]').evaluateAll((as) => as.map((a) => a.getAttribute('href')))) {
+    await goto(phone, alertHref);
+    await check(`alert-${alertHref.slice('/alerts/'.length)}`);
+  }
   const person = await phone.locator('dl.fields a[href^="/staff/"]').getAttribute('href');
   await goto(phone, person);
   await check('person');
+  await goto(phone, await phone.locator('main a[href^="/orgs/"]').first().getAttribute('href'));
+  await check('org');
   await goto(phone, '/ledger');
   await check('ledger');
   await navigate(phone, () => phone.getByRole('button', { name: 'Verify now' }).click());
@@ -667,14 +732,16 @@ test('(h) phone width and keyboard-only sign-in', { timeout: 120_000 }, async ()
   await check('ledger-entry');
   await goto(phone, '/trace');
   await check('trace');
+  await phone.locator('#file').setInputFiles(path.join(ARTIFACTS, 'leak.csv'));
+  await navigate(phone, () => phone.getByRole('button', { name: 'Trace' }).click());
+  await phone.locator('#suspects').waitFor();
+  await check('trace-suspects');
 
   // The demo's link was used in (f) and opens the page once: the CRM issues a new one.
   const customer = await newPage(PHONE);
   await goto(customer, await newCustomerLink());
   await customer.locator('#accesses').waitFor();
-  const o = await overflow(customer);
-  if (o.scrollWidth > o.innerWidth) problems.push(`customer: ${o.scrollWidth}px > ${o.innerWidth}px (${o.wide.join(', ')})`);
-  await shot(customer, 'phone-customer');
+  await check('customer', customer);
   await customer.context().close();
   await phone.context().close();
 

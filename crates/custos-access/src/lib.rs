@@ -153,6 +153,25 @@ impl AccessLog {
     /// call starts is visible (it waits for the indexer to reach that point).
     pub async fn read(&self, filter: &AccessFilter) -> Result<Vec<AccessRecord>, AccessError> {
         let target = *self.size.borrow();
+        self.read_indexed(filter, target).await
+    }
+
+    /// Like [`AccessLog::read`], but waits only until entry `index` is indexed: for a
+    /// reader behind the ledger (the detector), which needs no more than that.
+    pub async fn read_through(
+        &self,
+        filter: &AccessFilter,
+        index: u64,
+    ) -> Result<Vec<AccessRecord>, AccessError> {
+        self.read_indexed(filter, index.saturating_add(1)).await
+    }
+
+    /// Reads from the access index once it holds the first `target` entries.
+    async fn read_indexed(
+        &self,
+        filter: &AccessFilter,
+        target: u64,
+    ) -> Result<Vec<AccessRecord>, AccessError> {
         let mut indexed = self.indexed.clone();
         // The watch guard is not `Send`: keep only whether the wait succeeded.
         let caught_up = matches!(

@@ -120,6 +120,7 @@ pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<
             "{what}: a planted record that no legitimate case names"
         )],
         suspend: true,
+        day_start: None,
     })
 }
 

@@ -231,6 +231,11 @@ impl FeatureConfig {
         self.local(at).div_euclid(DAY_MS)
     }
 
+    /// When local day `day` begins, unix milliseconds.
+    pub fn day_start(&self, day: i64) -> i64 {
+        day.saturating_mul(DAY_MS) - i64::from(self.utc_offset_minutes) * 60_000
+    }
+
     /// The local hour number of a time (hours since the epoch in the configured offset).
     pub fn hour_of(&self, at: i64) -> i64 {
         self.local(at).div_euclid(HOUR_MS)
@@ -432,6 +437,22 @@ fn is_ceiling(reason_code: &str) -> bool {
     matches!(reason_code, "quota_exceeded" | "step_up_required")
 }
 
+/// Whether a record is a refusal by policy, which counts as a denial.
+fn is_denial(record: &AccessRecord) -> bool {
+    record.decision == "deny" && !is_ceiling(&record.reason_code)
+}
+
+fn is_access(kind: Kind) -> bool {
+    matches!(kind, Kind::View | Kind::Reveal | Kind::Search)
+}
+
+/// Whether a record counts in its person's features: an access (view, reveal, search)
+/// or a refusal by policy. The others (reading one's own quotas, a ceiling's refusal)
+/// say nothing about them.
+pub fn counts(record: &AccessRecord) -> bool {
+    is_denial(record) || is_access(kind(&record.action))
+}
+
 fn kind(action: &str) -> Kind {
     match action {
         "view" => Kind::View,
@@ -531,12 +552,12 @@ impl PersonDay {
         let mut delta = Delta::default();
         let kind = kind(&record.action);
         let allowed = record.decision == "allow";
-        if record.decision == "deny" && !is_ceiling(&record.reason_code) {
+        if is_denial(record) {
             self.denials += 1;
             delta.denials = 1;
         }
         let customer = record.customer_id.as_deref().map(fingerprint);
-        if !matches!(kind, Kind::View | Kind::Reveal | Kind::Search) {
+        if !is_access(kind) {
             return delta;
         }
         self.accesses += 1;

@@ -12,9 +12,10 @@
 //!    [`RestrictionHook`] (`risk_lower_quota`: lowered quotas and a step-up
 //!    justification for reveals; `risk_step_up`: the justification only), for 24 hours;
 //! 2. a ledger entry saying the detector acted, and why;
-//! 3. the alert (its id derives from the rule, the person and the ledger entry, so a
-//!    replay after a crash finds it and does not act twice), then its delivery to the
-//!    [`webhook`], if one is configured (best effort, in the background);
+//! 3. the alert, citing the ledger entries behind it (its id derives from the rule, the
+//!    person and the raising entry, so a replay after a crash finds it and does not act
+//!    twice), then its delivery to the [`webhook`], if one is configured (best effort,
+//!    in the background);
 //! 4. after the whole batch, the cursor.
 //!
 //! A crash anywhere replays from the cursor: steps already done are found done (a
@@ -39,7 +40,7 @@ use std::time::Duration;
 use custos_access::entry::SYSTEM;
 use custos_access::{AccessLog, AccessRecord};
 use custos_crypto::Keyring;
-use custos_store::{AlertRecord, StaffStatus, Store, now_millis};
+use custos_store::{AccessFilter, AlertRecord, StaffStatus, Store, now_millis};
 
 /// The detector's name in the ledger (as the acting principal) and its cursor's name.
 pub const DETECTOR: &str = "detector";
@@ -53,6 +54,13 @@ const REPLAY_CHUNK: u64 = 10_000;
 /// Wait before retrying after the store or ledger failed.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Most ledger entries an alert cites: a person's day can hold many thousands (a
+/// stolen integration token), and every alert listing carries them.
+pub const MAX_CITED: usize = 1000;
+
+/// Records read per call when collecting the entries an alert cites.
+const CITE_PAGE: u32 = 1000;
+
 /// What a rule found in one ledger record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -64,6 +72,11 @@ pub struct Finding {
     pub reasons: Vec<String>,
     /// Whether the person is suspended on it.
     pub suspend: bool,
+    /// For a finding on a person's day so far: when that local day began (unix ms).
+    /// Their records from then to the one that raised it are what it judged, and its
+    /// alert cites them. None: the alert cites the raising record alone (a canary hit;
+    /// an organisation's day, whose records are everyone's).
+    pub day_start: Option<i64>,
 }
 
 /// Which time the detector stamps its alerts and its own ledger entries with.
@@ -282,6 +295,11 @@ impl Detector {
         } else {
             "none"
         };
+        // After the act: reading what the alert cites must not delay it.
+        let entries = match finding.day_start {
+            Some(since) => self.cited(&record.staff_id, since, seq).await?,
+            None => vec![seq],
+        };
         let alert = AlertRecord {
             id,
             created_at: now,
@@ -290,7 +308,7 @@ impl Detector {
             severity: finding.severity.to_owned(),
             kind: finding.kind.to_owned(),
             reasons: finding.reasons,
-            entries: vec![seq],
+            entries,
             action: action.to_owned(),
             status: "open".to_owned(),
             updated_at: now,
@@ -303,6 +321,42 @@ impl Detector {
             .increment(1);
         tracing::warn!(subject = %subject, kind = finding.kind, seq, "alert raised");
         Ok(())
+    }
+
+    /// The ledger indexes of `staff`'s records from `since` to entry `last` (the one
+    /// that raised a finding) that count in their features, oldest first: at most
+    /// [`MAX_CITED`], the first of them and `last` itself.
+    async fn cited(&self, staff: &str, since: i64, last: u64) -> Result<Vec<u64>, String> {
+        let mut cited = Vec::new();
+        let mut filter = AccessFilter {
+            staff_id: Some(staff.to_owned()),
+            since: Some(since),
+            limit: CITE_PAGE,
+            ..AccessFilter::default()
+        };
+        'read: loop {
+            let page = self
+                .access
+                .read_through(&filter, last)
+                .await
+                .map_err(|e| e.to_string())?;
+            for record in &page {
+                let seq = u64::try_from(record.seq).map_err(|_| "negative ledger index")?;
+                if seq >= last || cited.len() + 1 == MAX_CITED {
+                    break 'read;
+                }
+                if features::counts(record) {
+                    cited.push(seq);
+                }
+            }
+            match page.last() {
+                Some(end) if page.len() == CITE_PAGE as usize => filter.after_seq = Some(end.seq),
+                _ => break,
+            }
+        }
+        // Always the raising record, also when it is a little older than its day.
+        cited.push(last);
+        Ok(cited)
     }
 
     /// Writes the ledger entry of an act of the detector, at `at` (unix milliseconds).
@@ -405,6 +459,7 @@ mod tests {
             severity: "critical",
             reasons: vec!["test".into()],
             suspend: true,
+            day_start: None,
         };
         d.act(&record, finding.clone()).await.unwrap();
         let alert = d
@@ -451,6 +506,7 @@ mod tests {
             severity: "high",
             reasons: vec!["test".into()],
             suspend: false,
+            day_start: None,
         };
         d.act(&record, finding.clone()).await.unwrap();
         let id = alert_id(finding.kind, "alice", seq);
@@ -474,5 +530,77 @@ mod tests {
         // Acting again (a replay) finds the alert and imposes nothing twice.
         d.act(&record, finding).await.unwrap();
         assert_eq!(imposed.lock().unwrap().len(), 1);
+    }
+
+    /// A finding on a person's day cites their records of the day that count in their
+    /// features, up to the one that raised it, and no one else's.
+    #[tokio::test]
+    async fn a_risk_alert_cites_the_person_day_up_to_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = detector(dir.path(), Clock::Records).await;
+        let day = 1_000_000_000_000 - 1_000_000_000_000 % 86_400_000;
+        let record = |at, staff: &str, action: &str| AccessRecord {
+            staff_id: staff.into(),
+            action: action.into(),
+            ..view_at(at)
+        };
+        let mut seqs = Vec::new();
+        for r in [
+            record(day - 1000, "alice", "view"),
+            record(day + 1000, "alice", "view"),
+            record(day + 2000, "bob", "view"),
+            record(day + 3000, "alice", "me"),
+            record(day + 4000, "alice", "reveal"),
+            record(day + 5000, "alice", "search"),
+            record(day + 6000, "alice", "view"),
+        ] {
+            seqs.push(d.access.record(r).await.unwrap());
+        }
+        let trigger = AccessRecord {
+            seq: i64::try_from(seqs[4]).unwrap(),
+            ..record(day + 4000, "alice", "reveal")
+        };
+        let finding = Finding {
+            kind: "risk_step_up",
+            severity: "medium",
+            reasons: vec!["test".into()],
+            suspend: false,
+            day_start: Some(day),
+        };
+        d.act(&trigger, finding.clone()).await.unwrap();
+        let alert = d
+            .store
+            .alert(&alert_id(finding.kind, "alice", seqs[4]))
+            .await
+            .unwrap()
+            .expect("alert stored");
+        // Not the day before, bob's, the quota read, nor what came after.
+        assert_eq!(alert.entries, vec![seqs[1], seqs[4]]);
+
+        // A long day: the first of it and the raising record, no more than the bound.
+        let mut more = Vec::new();
+        for i in 0..MAX_CITED as i64 + 10 {
+            more.push(
+                d.access
+                    .record(record(day + 10_000 + i, "carol", "view"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let last = *more.last().unwrap();
+        let trigger = AccessRecord {
+            seq: i64::try_from(last).unwrap(),
+            ..record(day + 20_000, "carol", "view")
+        };
+        d.act(&trigger, finding.clone()).await.unwrap();
+        let alert = d
+            .store
+            .alert(&alert_id(finding.kind, "carol", last))
+            .await
+            .unwrap()
+            .expect("alert stored");
+        let mut expected = more[..MAX_CITED - 1].to_vec();
+        expected.push(last);
+        assert_eq!(alert.entries, expected);
     }
 }

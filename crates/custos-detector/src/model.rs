@@ -326,6 +326,7 @@ impl Model {
                 severity: thresholds.severity(assessment.action).as_str(),
                 reasons,
                 suspend: assessment.action == Action::Suspend,
+                day_start: Some(self.state.config.features.day_start(day)),
             });
         }
         if let Some(f) = self.org_finding(org_index, day) {
@@ -670,6 +671,7 @@ impl Model {
                 feature.describe(values[i])
             )],
             suspend: false,
+            day_start: None,
         })
     }
 }

@@ -3,9 +3,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// An error answer: `{"error":{"code":"...","message":"..."}}`.
+/// An error answer: `{"error":{"code":"...","message":"...", ...details}}`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status of the answer.
@@ -14,8 +14,36 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation without request values.
     pub message: String,
-    /// Seconds until a quota admits the request again.
+    /// Facts of the refusal beside the message, if it has any (boxed: errors travel in
+    /// `Err`, and most have none).
+    pub details: Option<Box<Details>>,
+}
+
+/// Facts of a refusal as data, beside its message, for clients that word it themselves
+/// (the web console does) rather than parse the message. Each is present only where it
+/// applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Details {
+    /// The ceiling reached (`quota_exceeded`): `customers_per_day`, `reveals_per_hour`
+    /// or `searches_per_day`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+    /// The length of that ceiling's sliding window, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_secs: Option<u64>,
+    /// Seconds until the ceiling admits the request again (also `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The risk-alert restriction behind the refusal: `lower_quota` (the ceiling was
+    /// lowered) or `step_up` (`step_up_required`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restriction: Option<String>,
+    /// When that restriction ends, unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_until: Option<i64>,
+    /// The share of each ceiling left under a `lower_quota` restriction (0 to 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_share: Option<f64>,
 }
 
 impl ApiError {
@@ -25,7 +53,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            retry_after: None,
+            details: None,
         }
     }
     /// 400 with a code.
@@ -80,10 +108,16 @@ impl ApiError {
             "internal error; see the server log",
         )
     }
-    /// 429 with the time until the quota admits the request again.
-    pub fn quota_exceeded(which: &str, retry_after: u64) -> Self {
+    /// 429 for the ceiling `which` of a `window_secs` window, with the time until it
+    /// admits the request again.
+    pub fn quota_exceeded(which: &str, window_secs: u64, retry_after: u64) -> Self {
         ApiError {
-            retry_after: Some(retry_after.max(1)),
+            details: Some(Box::new(Details {
+                quota: Some(which.to_owned()),
+                window_secs: Some(window_secs),
+                retry_after: Some(retry_after.max(1)),
+                ..Details::default()
+            })),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
@@ -114,6 +148,8 @@ struct Envelope<'a> {
 struct Body<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(flatten)]
+    details: Option<&'a Details>,
 }
 
 impl IntoResponse for ApiError {
@@ -122,12 +158,13 @@ impl IntoResponse for ApiError {
             error: Body {
                 code: self.code,
                 message: &self.message,
+                details: self.details.as_deref(),
             },
         });
         let mut response = (self.status, body).into_response();
         // Ours already: the rejection middleware leaves it as it is.
         response.extensions_mut().insert(crate::rejection::Answered);
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.details.as_ref().and_then(|d| d.retry_after) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

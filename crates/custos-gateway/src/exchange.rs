@@ -16,14 +16,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custos_access::entry::{MALFORMED, SYSTEM};
+use custos_detector::RestrictionKind;
 use custos_store::{AccessRecord, now_millis};
 use serde::de::DeserializeOwned;
 
 use crate::App;
 use crate::auth::{self, Caller, SessionCredential};
-use crate::error::ApiError;
+use crate::error::{ApiError, Details};
 use crate::ids::IssuedId;
-use crate::quota::Charge;
+use crate::quota::{Active, Charge};
 
 /// Request header with the time of a simulated request, unix milliseconds; accepted only
 /// by a server started with `--simulated-clock`.
@@ -299,20 +300,43 @@ impl App {
             .try_charge(&caller.staff.id, &limits, charge, ex.at)
             .map_err(|e| {
                 metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
-                let error = ApiError::quota_exceeded(e.which, e.retry_after_secs);
+                let error = ApiError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
                 match e.lowered_until {
                     // Say why the ceiling is lower than the caller may expect.
-                    Some(until) => ApiError {
-                        message: format!(
-                            "{}; it is lowered to {}% of its limit by a risk alert until {until} (unix ms), see GET /v1/me",
-                            error.message,
-                            (self.config.restrictions.lower_quota_share * 100.0).round()
-                        ),
-                        ..error
-                    },
+                    Some(until_ms) => {
+                        let quota = *error.details.clone().unwrap_or_default();
+                        ApiError {
+                            message: format!(
+                                "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
+                                error.message,
+                                (self.config.restrictions.lower_quota_share * 100.0).round()
+                            ),
+                            details: Some(Box::new(Details {
+                                quota: quota.quota,
+                                window_secs: quota.window_secs,
+                                retry_after: quota.retry_after,
+                                ..self.restriction_details(Active {
+                                    kind: RestrictionKind::LowerQuota,
+                                    until_ms,
+                                })
+                            })),
+                            ..error
+                        }
+                    }
                     None => error,
                 }
             })
+    }
+
+    /// The facts of the restriction `active` behind a refusal, for its [`Details`].
+    pub fn restriction_details(&self, active: Active) -> Details {
+        Details {
+            restriction: Some(active.kind.as_str().to_owned()),
+            restricted_until: Some(active.until_ms),
+            quota_share: (active.kind == RestrictionKind::LowerQuota)
+                .then_some(self.config.restrictions.lower_quota_share),
+            ..Details::default()
+        }
     }
 
     /// Makes the request's record durable, then releases the answer (see module docs).

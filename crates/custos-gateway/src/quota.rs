@@ -49,6 +49,8 @@ pub enum Charge<'a> {
 pub struct Exceeded {
     /// Which ceiling: `customers_per_day`, `reveals_per_hour` or `searches_per_day`.
     pub which: &'static str,
+    /// The length of its sliding window, seconds.
+    pub window_secs: u64,
     /// Seconds until enough of the window has passed.
     pub retry_after_secs: u64,
     /// The end of the `lower_quota` restriction the ceiling was lowered by, unix
@@ -239,6 +241,13 @@ impl Quotas {
         let usage = all.entry(staff.to_owned()).or_default();
         let now = usage.clock(now);
         usage.expire(now);
+        // The ceiling `which` of a `window_ms` window, which admits again at `free_at`.
+        let exceeded = |which, free_at, window_ms: i64| Exceeded {
+            which,
+            window_secs: u64::try_from(window_ms / 1000).unwrap_or(0),
+            retry_after_secs: wait_secs(free_at, now, window_ms),
+            lowered_until,
+        };
         match charge {
             Charge::Customer { id, reveals } => {
                 let new_customer = !usage.customers.contains_key(id);
@@ -247,11 +256,7 @@ impl Quotas {
                     && usage.customers.len() >= max as usize
                 {
                     let oldest = usage.customers.values().min().copied().unwrap_or(now);
-                    return Err(Exceeded {
-                        which: "customers_per_day",
-                        retry_after_secs: wait_secs(oldest + DAY_MS, now, DAY_MS),
-                        lowered_until,
-                    });
+                    return Err(exceeded("customers_per_day", oldest + DAY_MS, DAY_MS));
                 }
                 if let Some(max) = limits.reveals_per_hour
                     && reveals > 0
@@ -262,11 +267,7 @@ impl Quotas {
                         .checked_sub(max as usize + 1)
                         .and_then(|i| usage.reveals.get(i))
                         .map_or(now + HOUR_MS, |t| t + HOUR_MS);
-                    return Err(Exceeded {
-                        which: "reveals_per_hour",
-                        retry_after_secs: wait_secs(free_at, now, HOUR_MS),
-                        lowered_until,
-                    });
+                    return Err(exceeded("reveals_per_hour", free_at, HOUR_MS));
                 }
                 if new_customer {
                     usage.customers.insert(id.to_owned(), now);
@@ -280,11 +281,7 @@ impl Quotas {
                     && usage.searches.len() >= max as usize
                 {
                     let oldest = usage.searches.front().copied().unwrap_or(now);
-                    return Err(Exceeded {
-                        which: "searches_per_day",
-                        retry_after_secs: wait_secs(oldest + DAY_MS, now, DAY_MS),
-                        lowered_until,
-                    });
+                    return Err(exceeded("searches_per_day", oldest + DAY_MS, DAY_MS));
                 }
                 usage.searches.push_back(now);
             }
@@ -363,7 +360,7 @@ mod tests {
         assert!(q.try_charge("s", &limits(), view("b"), 2).is_ok());
         let e = q.try_charge("s", &limits(), view("c"), 3).unwrap_err();
         assert_eq!(e.which, "customers_per_day");
-        assert_eq!(e.retry_after_secs, 86_400);
+        assert_eq!((e.window_secs, e.retry_after_secs), (86_400, 86_400));
         // After a day the first customer leaves the window.
         assert!(q.try_charge("s", &limits(), view("c"), DAY_MS + 1).is_ok());
     }
@@ -377,7 +374,7 @@ mod tests {
         };
         assert!(q.try_charge("s", &limits(), reveal(2), 0).is_ok());
         let e = q.try_charge("s", &limits(), reveal(2), 10).unwrap_err();
-        assert_eq!(e.which, "reveals_per_hour");
+        assert_eq!((e.which, e.window_secs), ("reveals_per_hour", 3600));
         assert!(q.try_charge("s", &limits(), reveal(1), 20).is_ok());
         assert_eq!(q.remaining("s", &limits(), 30).reveals_per_hour, Some(0));
         assert_eq!(

@@ -22,7 +22,10 @@ pub struct AlertRecord {
     pub kind: String,
     /// Why, in plain words.
     pub reasons: Vec<String>,
-    /// Ledger indexes of the entries behind it.
+    /// Ledger indexes of the entries behind it, oldest first, ending with the one that
+    /// raised it: for a risk alert about a person, their records of that day that count
+    /// in the score (at most `custos_detector::MAX_CITED`: the day's first ones and the
+    /// raising one); otherwise the raising one.
     pub entries: Vec<u64>,
     /// What the detector did: `none`, `suspended`, `quota_lowered` or
     /// `step_up_required`.

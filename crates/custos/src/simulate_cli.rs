@@ -417,7 +417,8 @@ async fn raised_alerts(app: &custos_gateway::SharedApp) -> Result<Vec<RaisedAler
         .map_err(|e| fail(e.to_string()))?;
     let mut raised = Vec::with_capacity(alerts.len());
     for alert in alerts {
-        let Some(&seq) = alert.entries.first() else {
+        // The raising entry comes last (the others are the day that led to it).
+        let Some(&seq) = alert.entries.last() else {
             continue;
         };
         let entry = app

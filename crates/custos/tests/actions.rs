@@ -297,6 +297,17 @@ async fn lower_quota_is_enforced_until_the_alert_is_dismissed() {
         );
         let message = r.body["error"]["message"].as_str().unwrap();
         assert!(message.contains("step_up_reason"), "{message}");
+        // The facts beside the message, for clients that word them themselves.
+        assert_eq!(
+            (
+                &r.body["error"]["restriction"],
+                &r.body["error"]["restricted_until"],
+                &r.body["error"]["quota_share"]
+            ),
+            (&json!("lower_quota"), &json!(until), &json!(0.25)),
+            "{}",
+            r.text
+        );
         let r = alice.reveal(&w.customer, &w.case, Some("too short")).await;
         assert_eq!((r.status, r.code()), (400, "invalid_text"), "{}", r.text);
         let r = alice.reveal(&w.customer, &w.case, Some(STEP_UP)).await;
@@ -315,6 +326,24 @@ async fn lower_quota_is_enforced_until_the_alert_is_dismissed() {
                 .as_str()
                 .unwrap()
                 .contains("lowered to 25%")
+        );
+        let e = &r.body["error"];
+        assert_eq!(
+            (&e["quota"], &e["window_secs"], &e["restriction"]),
+            (
+                &json!("reveals_per_hour"),
+                &json!(3600),
+                &json!("lower_quota")
+            ),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            e["retry_after"].as_u64(),
+            r.headers["retry-after"]
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
         );
 
         // The ledger has the detector's act, the refusal and the step-ups, never the

@@ -502,6 +502,50 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
     );
     assert!(!r.text.contains(PHONE), "the leaked values are not shown");
     assert_eq!(traces(&access_records(&server, "").await), 1);
+
+    // The form says what the reader decodes and takes the accesses' window, which the
+    // API gets as given: it says what is wrong with one; a good one is on the report.
+    for encoding in [
+        "UTF-8 (with or without a byte-order mark)",
+        "UTF-16 with a byte-order mark",
+        "GB18030",
+        "name=\"since\"",
+        "name=\"until\"",
+    ] {
+        assert!(form.text.contains(encoding), "{encoding} in {}", form.text);
+    }
+    let window = |since, until| {
+        [
+            ("csrf", csrf.as_str()),
+            ("since", since),
+            ("until", until),
+            ("file", leak.as_str()),
+        ]
+    };
+    let r = analyst
+        .upload("/trace", &window("2030-01-02", "2030-01-01"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "trace_bad_window"),
+        "{}",
+        r.text
+    );
+    let r = analyst.upload("/trace", &window("2000-01-01", "")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.text
+            .contains("<dd id=\"window\">from 2000-01-01 00:00:00 UTC up to now</dd>"),
+        "{}",
+        r.text
+    );
+    let r = analyst
+        .upload(
+            "/trace",
+            &[("csrf", &csrf), ("region", "US"), ("file", &leak)],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_upload"), "{}", r.text);
 }
 
 #[tokio::test]
@@ -869,4 +913,244 @@ async fn an_alert_offers_the_action_that_fits_the_person() {
     let page = analyst.get(&format!("/alerts/{id}")).await;
     assert!(page.text.contains("Suspend this person"), "{}", page.text);
     assert!(!page.text.contains("Resume this person"), "{}", page.text);
+}
+
+/// Normal support quotas, and a detector tuned so that a few new customers in a row are
+/// a `risk_lower_quota` finding: peers only, the step-up and lower-quota thresholds
+/// equal, suspension out of reach.
+const RESTRICTING: &str = r#"
+[quota.support]
+customers_per_day = 80
+reveals_per_hour = 20
+searches_per_day = 200
+
+[detector.score.warmup]
+min_days = 1000
+min_peers = 0
+
+[detector.score.thresholds]
+step_up = 1.0
+lower_quota = 1.0
+suspend = 1000.0
+"#;
+
+/// Two quiet colleagues of alice view one customer each; alice views her world case's
+/// customer `repeats` times (nothing the score weighs: one customer), then six new ones,
+/// which raises `risk_lower_quota`. Returns that alert.
+async fn restricted_alice(server: &Server, w: &World, repeats: usize) -> serde_json::Value {
+    let c = server.client();
+    for (i, peer) in ["carol", "dave"].into_iter().enumerate() {
+        let token = server.staff(peer, "support", "custos").await;
+        let customer = c
+            .create_customer(
+                &w.crm,
+                &format!("Peer {i}"),
+                &format!("1391111000{i}"),
+                &format!("p{i}@example.com"),
+                &format!("ACC-11{i:08}"),
+            )
+            .await;
+        let case = c.open_case(&w.crm, &customer, peer).await;
+        assert_eq!(c.view(&token, &customer, &case).await.status, 200);
+    }
+    for _ in 0..repeats {
+        let r = c.view(&w.agent, &w.customer, &w.case).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for i in 0..6 {
+        let customer = c
+            .create_customer(
+                &w.crm,
+                &format!("Customer {i}"),
+                &format!("1392222000{i}"),
+                &format!("c{i}@example.com"),
+                &format!("ACC-22{i:08}"),
+            )
+            .await;
+        let case = c.open_case(&w.crm, &customer, "alice").await;
+        let r = c.view(&w.agent, &customer, &case).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let alerts = alerts_of(&c, &w.analyst, "alice").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"], "risk_lower_quota", "{}", alerts[0]);
+    alerts[0].clone()
+}
+
+/// The ledger indexes an alert page links to, in order.
+fn entry_links(page: &Page) -> Vec<u64> {
+    page.text
+        .split("href=\"/ledger/entry?index=")
+        .skip(1)
+        .map(|rest| rest.split_once('"').unwrap().0.parse().unwrap())
+        .collect()
+}
+
+/// A risk alert cites every entry of the person's day behind it, and its page lists them
+/// all, 50 a page; the queue says in plain words what drove it, not only the score.
+#[tokio::test]
+async fn an_alert_page_lists_every_cited_entry_and_the_queue_says_why() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        Options {
+            config_toml: Some(RESTRICTING.to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(&server).await;
+    let alert = restricted_alice(&server, &w, 55).await;
+    let cited: Vec<u64> = alert["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_u64().unwrap())
+        .collect();
+    // The 55 views of one customer and the new customers' views up to the finding.
+    assert!(cited.len() > 55, "{alert}");
+    assert!(
+        cited.windows(2).all(|p| p[0] < p[1]),
+        "oldest first: {cited:?}"
+    );
+
+    let mut analyst = Browser::new(&server);
+    analyst.sign_in(&w.analyst).await;
+    let id = alert["id"].as_str().unwrap();
+    let first = analyst.get(&format!("/alerts/{id}")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(entry_links(&first), cited[..50], "the first 50, in order");
+    assert!(
+        first
+            .text
+            .contains(&format!("Entries 1–50 of {}", cited.len())),
+        "{}",
+        first.text
+    );
+    assert!(first.text.contains(&format!("/alerts/{id}?page=2")));
+    let second = analyst.get(&format!("/alerts/{id}?page=2")).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(entry_links(&second), cited[50..], "the rest");
+    assert!(second.text.contains(&format!("/alerts/{id}?page=1")));
+    // The page number is bounded, and must be one.
+    assert_eq!(
+        entry_links(&analyst.get(&format!("/alerts/{id}?page=0")).await),
+        cited[..50]
+    );
+    assert_eq!(
+        entry_links(&analyst.get(&format!("/alerts/{id}?page=99")).await),
+        cited[50..]
+    );
+    let r = analyst.get(&format!("/alerts/{id}?page=two")).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    // The queue names what drove the score (the reasons after the score line).
+    let reasons: Vec<&str> = alert["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(reasons[0].starts_with("risk score"), "{reasons:?}");
+    let queue = analyst.get("/alerts").await;
+    let driver = reasons[1].split(';').next().unwrap();
+    assert!(queue.text.contains(driver), "{driver} in {}", queue.text);
+}
+
+/// Agents read restrictions and the refusals they cause in words and UTC times: no unix
+/// milliseconds, API paths or request field names. Their cases say why each was opened.
+#[tokio::test]
+async fn an_agent_reads_restrictions_and_refusals_in_words() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        Options {
+            config_toml: Some(RESTRICTING.to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(&server).await;
+    let c = server.client();
+    let refund = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": "alice", "channel": "chat", "reason": "Refund for order 4411 not received"}),
+        )
+        .await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    restricted_alice(&server, &w, 0).await;
+    let until = c.get(&w.agent, "/v1/me").await.body["restricted"]["until"]
+        .as_i64()
+        .unwrap();
+    let for_programs = |page: &Page| {
+        for machine in ["unix ms", "/v1/", "step_up_reason", &until.to_string()] {
+            assert!(!page.text.contains(machine), "{machine} in {}", page.text);
+        }
+    };
+
+    let mut b = Browser::new(&server);
+    let csrf = b.sign_in(&w.agent).await;
+    let cases = b.get("/cases").await;
+    assert_eq!(cases.status, 200, "{}", cases.text);
+    for_programs(&cases);
+    assert!(cases.text.contains("Refund for order 4411 not received"));
+    assert!(cases.text.contains("delivery question"));
+    assert!(
+        cases
+            .text
+            .contains("lowered your quotas to 25% of their limits until 20"),
+        "{}",
+        cases.text
+    );
+    let card = b.get(&format!("/cases/{}", w.case)).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    for_programs(&card);
+    assert!(card.text.contains("Step-up justification"));
+
+    // A reveal without the justification (the form asks for it; the API refuses).
+    let reveal = format!("/cases/{}/reveal", w.case);
+    let r = b
+        .post(
+            &reveal,
+            &[("csrf", &csrf), ("field", "phone"), ("reason", "call back")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "step_up_required"),
+        "{}",
+        r.text
+    );
+    for_programs(&r);
+    assert!(
+        r.text
+            .contains("every reveal needs a step-up justification"),
+        "{}",
+        r.text
+    );
+
+    // The lowered hourly ceiling (5 of 20), then the refusal says when it refills.
+    let justified = [
+        ("csrf", csrf.as_str()),
+        ("field", "phone"),
+        ("reason", "call back"),
+        (
+            "justification",
+            "the customer disputes a refund on the phone now",
+        ),
+    ];
+    for _ in 0..5 {
+        let r = b.post(&reveal, &justified).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = b.post(&reveal, &justified).await;
+    assert_eq!((r.status, r.code()), (429, "quota_exceeded"), "{}", r.text);
+    for_programs(&r);
+    for words in [
+        "field reveals over 1 hour",
+        "It refills over 1 hour",
+        "lowered your quotas to 25% of their limits",
+    ] {
+        assert!(r.text.contains(words), "{words} in {}", r.text);
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::json;
 use crate::exchange::{RequestInfo, parse_query, valid_id};
 use crate::quota::Remaining;
+use crate::vault::Opened;
 use crate::{ApiError, Quota, SharedApp};
 
 /// Most records one call returns.
@@ -84,6 +85,8 @@ pub(super) struct OpenCase {
     id: String,
     customer: String,
     channel: String,
+    /// Why the case was opened, as the CRM wrote it: what tells one case from another.
+    reason: String,
     created_at: i64,
 }
 
@@ -95,6 +98,8 @@ pub(super) struct Restricted {
     kind: String,
     /// When it ends, unix milliseconds (security may lift it earlier).
     until: i64,
+    /// The share of each limit left (0 to 1), for `lower_quota`.
+    quota_share: Option<f64>,
     /// What it means, in plain words.
     note: String,
 }
@@ -130,18 +135,23 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
             return Err(ApiError::forbidden("suspended"));
         }
         let limits = app.config.quota_for(&staff.role);
-        let open_cases = app
-            .store
-            .open_cases(&staff.id, None, 100)
-            .await?
-            .into_iter()
-            .map(|c| OpenCase {
-                id: c.id,
-                customer: c.customer_id,
-                channel: c.channel,
-                created_at: c.created_at,
-            })
-            .collect();
+        let mut open_cases = Vec::new();
+        for case in app.store.open_cases(&staff.id, None, 100).await? {
+            // A case names an existing customer (the store refuses one that does not).
+            let customer = app
+                .store
+                .customer(&case.customer_id)
+                .await?
+                .ok_or_else(ApiError::internal)?;
+            let reason = super::cases::reason_of(&Opened::new(&app.keyring, &customer)?, &case)?;
+            open_cases.push(OpenCase {
+                id: case.id,
+                customer: case.customer_id,
+                channel: case.channel,
+                reason,
+                created_at: case.created_at,
+            });
+        }
         Ok(json(
             StatusCode::OK,
             Me {
@@ -163,6 +173,7 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
                     Restricted {
                         kind: active.kind.as_str().to_owned(),
                         until: active.until_ms,
+                        quota_share: app.restriction_details(active).quota_share,
                         note,
                     }
                 }),

@@ -268,3 +268,12 @@ impl App {
 pub(crate) fn reason_context(case_id: &str) -> String {
     format!("case_reason/{case_id}")
 }
+
+/// The reason `case` was opened for, as written; `opened` is its customer.
+pub(super) fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ApiError> {
+    let reason = opened
+        .key()
+        .open_string(&case.customer_id, &reason_context(&case.id), &case.reason)
+        .map_err(|_| ApiError::internal())?;
+    Ok(reason.as_str().to_owned())
+}

@@ -265,14 +265,17 @@ impl App {
             custos_detector::RestrictionKind::LowerQuota => " and your quotas are lowered",
             custos_detector::RestrictionKind::StepUp => "",
         };
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "step_up_required",
-            format!(
-                "a risk alert on your recent access requires a step-up justification for every reveal until {} (unix ms){lowered}: send step_up_reason with the request, {STEP_UP_MIN_CHARS} to {STEP_UP_MAX_CHARS} characters saying why this reveal is needed (it is checked, not stored; security reviews the alert)",
-                active.until_ms
-            ),
-        ))
+        Err(ApiError {
+            details: Some(Box::new(self.restriction_details(active))),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                "step_up_required",
+                format!(
+                    "a risk alert on your recent access requires a step-up justification for every reveal until {} (unix ms){lowered}: send step_up_reason with the request, {STEP_UP_MIN_CHARS} to {STEP_UP_MAX_CHARS} characters saying why this reveal is needed (it is checked, not stored; security reviews the alert)",
+                    active.until_ms
+                ),
+            )
+        })
     }
 
     /// Loads the case a request names and asks Cedar whether `action` on `customer` is

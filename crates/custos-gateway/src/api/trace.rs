@@ -46,7 +46,8 @@ const MAX_EVIDENCE: usize = 20;
 /// Trace a leaked list to the staff it most likely came from (security_analyst, admin).
 ///
 /// The body is `multipart/form-data` with the file in a part named `file` (CSV, TSV or
-/// plain text; UTF-8, UTF-16 or GB18030), at most `import_limit_bytes` in all.
+/// plain text; UTF-8 with or without a byte-order mark, UTF-16 with one, or GB18030), at
+/// most `import_limit_bytes` in all.
 #[utoipa::path(post, path = "/v1/trace", tag = "trace", params(TraceQuery),
     responses((status = 200, body = Object), (status = 400), (status = 403), (status = 413)),
     security(("bearer" = [])))]

@@ -281,17 +281,9 @@ impl App {
 }
 
 fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, ApiError> {
-    let reason = opened
-        .key()
-        .open_string(
-            &case.customer_id,
-            &super::cases::reason_context(&case.id),
-            &case.reason,
-        )
-        .map_err(|_| ApiError::internal())?;
     Ok(CaseSummary {
         channel: case.channel.clone(),
-        reason: reason.as_str().to_owned(),
+        reason: super::cases::reason_of(opened, case)?,
         opened_at: case.created_at,
     })
 }

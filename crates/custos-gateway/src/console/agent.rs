@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::page::{self, csrf_field, document, when};
+use super::page::{self, csrf_field, document, when, when_cell};
 use super::{Call, Page, Shared, Visitor};
 
 #[derive(Deserialize)]
@@ -27,10 +27,13 @@ struct PerWindow {
     searches_per_day: Option<u32>,
 }
 
+/// A restriction on the agent; shown in the console's words (the API's note names
+/// request fields).
 #[derive(Deserialize)]
 struct Restricted {
+    kind: String,
     until: i64,
-    note: String,
+    quota_share: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +41,7 @@ struct OpenCase {
     id: String,
     customer: String,
     channel: String,
+    reason: String,
     created_at: i64,
 }
 
@@ -59,8 +63,9 @@ pub(super) struct RevealForm {
     csrf: String,
     field: String,
     reason: String,
+    /// The step-up justification, sent to the API as `step_up_reason`.
     #[serde(default)]
-    step_up_reason: String,
+    justification: String,
 }
 
 /// `GET /cases`: my open cases and quotas.
@@ -79,15 +84,16 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
             @if me.open_cases.is_empty() {
                 p { "No open cases are assigned to you. Cases are opened in the CRM when a customer contacts us; customer records open only through them." }
             } @else {
-                div.scroll { table {
+                div.scroll { table #cases .rows {
                     caption.muted { "Newest first. Open a case to see its customer's card." }
-                    thead { tr { th { "Case" } th { "Channel" } th { "Opened" } } }
+                    thead { tr { th { "Case" } th { "Reason" } th { "Channel" } th { "Opened" } } }
                     tbody {
                         @for c in &me.open_cases {
                             tr {
-                                td { a href={ "/cases/" (c.id) } { (c.id) } }
-                                td { (c.channel) }
-                                td { (when(c.created_at)) }
+                                td.id data-label="Case" { a href={ "/cases/" (c.id) } { (c.id) } }
+                                td data-label="Reason" { (c.reason) }
+                                td data-label="Channel" { (c.channel) }
+                                td data-label="Opened" { (when_cell(c.created_at)) }
                             }
                         }
                     }
@@ -126,9 +132,32 @@ fn quotas(me: &Me) -> Markup {
                 (row("Searches today", me.remaining.searches_per_day, limits.searches_per_day))
             }
             @if let Some(r) = &me.restricted {
-                p.bad role="status" { "Restricted until " (when(r.until)) ": " (r.note) }
+                p.bad role="status" #restricted {
+                    (restriction_words(&r.kind, r.until, r.quota_share))
+                    " Security reviews the alert and may lift it sooner."
+                }
             }
         }
+    }
+}
+
+/// A restriction a risk alert put on the agent (`kind` as the API names it, ending at
+/// `until`, leaving `quota_share` of each limit), in words: for the quota box and for a
+/// refusal it caused.
+pub(super) fn restriction_words(kind: &str, until: i64, quota_share: Option<f64>) -> String {
+    let until = when(until);
+    let lowered = match quota_share {
+        Some(share) => format!("to {:.0}% of their limits ", share * 100.0),
+        None => String::new(),
+    };
+    if kind == "lower_quota" {
+        format!(
+            "A risk alert on your recent access lowered your quotas {lowered}until {until}; until then every reveal needs a step-up justification."
+        )
+    } else {
+        format!(
+            "A risk alert on your recent access requires a step-up justification with every reveal until {until}."
+        )
     }
 }
 
@@ -184,7 +213,8 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
         "Customer card",
         Some(&visitor.session),
         html! {
-            p.muted { "Case " (open.id) " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
+            p.muted { "Case " span.id { (open.id) } " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
+            p #case-reason { strong { "Reason: " } (open.reason) }
             section.card aria-label="Customer" {
                 dl.fields {
                     @for (field, value) in values {
@@ -218,8 +248,8 @@ fn reveal_form(
             label for="reason" { "Why you need it in full" }
             textarea #reason name="reason" rows="2" minlength="3" maxlength="500" required {}
             @if restricted {
-                label for="step_up_reason" { "Step-up justification (at least 20 characters)" }
-                textarea #step_up_reason name="step_up_reason" rows="2" minlength="20" maxlength="1000" required {}
+                label for="justification" { "Step-up justification (at least 20 characters)" }
+                textarea #justification name="justification" rows="2" minlength="20" maxlength="1000" required {}
             }
             p.muted { "The reveal is recorded with your reason's existence (not its text) and counts against your hourly reveal quota." }
             button type="submit" { "Reveal" }
@@ -247,8 +277,8 @@ async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: Reve
         "case": open.id,
         "reason": form.reason,
     });
-    if !form.step_up_reason.trim().is_empty() {
-        body["step_up_reason"] = serde_json::Value::String(form.step_up_reason);
+    if !form.justification.trim().is_empty() {
+        body["step_up_reason"] = serde_json::Value::String(form.justification);
     }
     let revealed: Revealed = console
         .post(

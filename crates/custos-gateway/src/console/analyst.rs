@@ -8,14 +8,17 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::chart;
-use super::page::{self, age, csrf_field, document, when};
+use super::page::{self, age, csrf_field, document, when, when_cell};
 use super::{Page, Shared, Visitor, return_to, segment};
 use custos_store::{AccessRecord, AlertRecord};
 
 use crate::api::{OrgActivity, PersonActivity};
 
-/// Most ledger entries an alert's page lists.
-const MAX_ENTRIES_SHOWN: usize = 50;
+/// Ledger entries an alert's page lists at a time.
+const ENTRIES_PER_PAGE: usize = 50;
+
+/// Reasons the queue shows of each alert (its page shows them all).
+const QUEUE_REASONS: usize = 3;
 
 #[derive(Deserialize)]
 struct AlertList {
@@ -31,6 +34,12 @@ pub(super) struct EntryList {
 #[derive(Deserialize)]
 pub(super) struct QueueQuery {
     status: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct AlertQuery {
+    /// The page of the cited entries, from 1.
+    page: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -75,18 +84,21 @@ async fn queue_page(console: &Shared, visitor: &Visitor, q: QueueQuery) -> Page 
             @if list.alerts.is_empty() {
                 p { "No " (status) " alerts." }
             } @else {
-                div.scroll { table #alerts {
+                div.scroll { table #alerts .rows {
                     thead { tr { th { "Severity" } th { "Person" } th { "Org" } th { "Why" } th { "Age" } th { "Done" } th { "Status" } } }
                     tbody {
                         @for a in &list.alerts {
                             tr {
-                                td class={ "sev-" (a.severity) } { (a.severity) }
-                                td { a href={ "/staff/" (a.staff_id) } { (a.staff_id) } }
-                                td { a href={ "/orgs/" (a.org) } { (a.org) } }
-                                td { a href={ "/alerts/" (a.id) } { (a.reasons.first().map_or(a.kind.as_str(), String::as_str)) } }
-                                td { (age(a.created_at, now)) }
-                                td { (action_words(&a.action)) }
-                                td { (a.status) }
+                                td data-label="Severity" class={ "sev-" (a.severity) } { (a.severity) }
+                                td.id data-label="Person" { a href={ "/staff/" (a.staff_id) } { (a.staff_id) } }
+                                td.id data-label="Org" { a href={ "/orgs/" (a.org) } { (a.org) } }
+                                td data-label="Why" { div {
+                                    a href={ "/alerts/" (a.id) } { (kind_words(&a.kind)) }
+                                    (why(a, QUEUE_REASONS))
+                                } }
+                                td data-label="Age" { (age(a.created_at, now)) }
+                                td data-label="Done" { (action_words(&a.action)) }
+                                td data-label="Status" { (a.status) }
                             }
                         }
                     }
@@ -94,6 +106,36 @@ async fn queue_page(console: &Shared, visitor: &Visitor, q: QueueQuery) -> Page 
             }
         },
     ))
+}
+
+/// An alert's kind in words (`risk_lower_quota`: "risk lower quota").
+fn kind_words(kind: &str) -> String {
+    kind.replace('_', " ")
+}
+
+/// The detector's model puts a risk alert's score against its threshold first; the
+/// reasons after it say in plain words what drove the score.
+fn score_line(alert: &AlertRecord) -> Option<&str> {
+    alert
+        .kind
+        .starts_with("risk_")
+        .then(|| alert.reasons.first().map(String::as_str))
+        .flatten()
+}
+
+/// An alert's reasons in plain words, strongest first, at most `top` of them: for a
+/// risk alert what drove its score ([`score_line`] says only how far it went).
+fn why(alert: &AlertRecord, top: usize) -> Markup {
+    let plain = match score_line(alert) {
+        Some(_) if alert.reasons.len() > 1 => &alert.reasons[1..],
+        _ => &alert.reasons[..],
+    };
+    html! {
+        ul.reasons {
+            @for r in plain.iter().take(top) { li { (r) } }
+            @if plain.len() > top { li.muted { "and " (plain.len() - top) " more" } }
+        }
+    }
 }
 
 fn action_words(action: &str) -> &str {
@@ -105,21 +147,29 @@ fn action_words(action: &str) -> &str {
     }
 }
 
-/// `GET /alerts/{id}`: an alert, the entries behind it, and what can be done.
+/// `GET /alerts/{id}?page=N`: an alert, the entries behind it (a page of them), and
+/// what can be done.
 pub(super) async fn alert(
     State(console): State<Shared>,
     visitor: Visitor,
     Path(id): Path<String>,
+    Query(q): Query<AlertQuery>,
 ) -> Page {
-    alert_page(&console, &visitor, &id).await
+    alert_page(&console, &visitor, &id, q.page).await
 }
 
-async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
+async fn alert_page(console: &Shared, visitor: &Visitor, id: &str, page: Option<usize>) -> Page {
     visitor.analyst()?;
     let alert: AlertRecord = console
         .get(visitor, &format!("/v1/alerts/{}", segment(id)))
         .await?;
-    let entries = entries(console, visitor, &alert.entries).await?;
+    let cited = alert.entries.len();
+    let pages = cited.div_ceil(ENTRIES_PER_PAGE).max(1);
+    // Bounded: a page past the end shows the last one.
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let first = (page - 1) * ENTRIES_PER_PAGE;
+    let shown = &alert.entries[first..cited.min(first + ENTRIES_PER_PAGE)];
+    let entries = entries(console, visitor, shown).await?;
     // The person's status now, so that only the action that fits it is offered.
     let person: PersonActivity = console
         .get(
@@ -128,21 +178,23 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
         )
         .await?;
     let back = format!("/alerts/{}", alert.id);
+    let at_page = |n: usize| format!("/alerts/{}?page={n}#entries", alert.id);
     Ok(document(
-        &format!("Alert: {}", alert.kind.replace('_', " ")),
+        &format!("Alert: {}", kind_words(&alert.kind)),
         Some(&visitor.session),
         html! {
             section.card {
                 dl.fields {
                     dt { "Severity" } dd class={ "sev-" (alert.severity) } { (alert.severity) }
-                    dt { "Person" } dd { a href={ "/staff/" (alert.staff_id) } { (alert.staff_id) } }
-                    dt { "Org" } dd { a href={ "/orgs/" (alert.org) } { (alert.org) } }
+                    dt { "Person" } dd.id { a href={ "/staff/" (alert.staff_id) } { (alert.staff_id) } }
+                    dt { "Org" } dd.id { a href={ "/orgs/" (alert.org) } { (alert.org) } }
                     dt { "Raised" } dd { (when(alert.created_at)) }
                     dt { "Detector did" } dd { (action_words(&alert.action)) }
                     dt { "Status" } dd #alert-status { (alert.status) }
                 }
                 h2 { "Why" }
-                ul { @for r in &alert.reasons { li { (r) } } }
+                @if let Some(score) = score_line(&alert) { p #score { (score) } }
+                (why(&alert, usize::MAX))
             }
             div.actions {
                 @if alert.status == "open" {
@@ -157,16 +209,30 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str) -> Page {
                     (act_button(visitor, &format!("/staff/{}/resume", alert.staff_id), "Resume this person", &back, "secondary"))
                 }
             }
-            h2 { "Ledger entries behind it" }
-            (entry_table(&entries, alert.entries.len()))
+            h2 #entries { "Ledger entries behind it" }
+            p.muted #entries-shown {
+                @if pages > 1 {
+                    "Entries " (first + 1) "–" (first + shown.len()) " of " (cited) ", oldest first."
+                } @else {
+                    (cited) @if cited == 1 { " entry." } @else { " entries, oldest first." }
+                }
+            }
+            (entry_table(&entries))
+            @if pages > 1 {
+                nav.actions aria-label="Pages of entries" {
+                    @if page > 1 { a rel="prev" href=(at_page(page - 1)) { "Previous " (ENTRIES_PER_PAGE) } }
+                    span { "Page " (page) " of " (pages) }
+                    @if page < pages { a rel="next" href=(at_page(page + 1)) { "Next " (ENTRIES_PER_PAGE.min(cited - first - shown.len())) } }
+                }
+            }
         },
     ))
 }
 
-/// The ledger entries at `indexes` (at most [`MAX_ENTRIES_SHOWN`]), read in as few
-/// calls as their spread allows.
+/// The ledger entries at `indexes` (a page of them), read in as few calls as their
+/// spread allows.
 async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<Vec<AccessRecord>> {
-    let mut wanted: Vec<u64> = indexes.iter().copied().take(MAX_ENTRIES_SHOWN).collect();
+    let mut wanted: Vec<u64> = indexes.to_vec();
     wanted.sort_unstable();
     let mut found = Vec::new();
     let mut i = 0;
@@ -189,24 +255,21 @@ async fn entries(console: &Shared, visitor: &Visitor, indexes: &[u64]) -> Page<V
 }
 
 /// A table of ledger entries, each linking to its inclusion proof.
-pub(super) fn entry_table(entries: &[AccessRecord], total: usize) -> Markup {
+pub(super) fn entry_table(entries: &[AccessRecord]) -> Markup {
     html! {
-        @if total > entries.len() {
-            p.muted { "Showing " (entries.len()) " of " (total) "." }
-        }
-        div.scroll { table {
+        div.scroll { table.entries.rows {
             thead { tr { th { "Index" } th { "When" } th { "Who" } th { "Action" } th { "Customer" } th { "Fields" } th { "Case" } th { "Decision" } } }
             tbody {
                 @for e in entries {
                     tr {
-                        td { a href={ "/ledger/entry?index=" (e.seq) } { (e.seq) } }
-                        td { (when(e.at)) }
-                        td { (e.staff_id) }
-                        td { (e.action) }
-                        td { (e.customer_id.as_deref().unwrap_or("")) }
-                        td { (e.fields.join(", ")) }
-                        td { (e.case_id.as_deref().unwrap_or("")) }
-                        td { (e.decision) " (" (e.reason_code) ")" }
+                        td data-label="Index" { a href={ "/ledger/entry?index=" (e.seq) } { (e.seq) } }
+                        td data-label="When" { (when_cell(e.at)) }
+                        td.id data-label="Who" { (e.staff_id) }
+                        td data-label="Action" { (e.action) }
+                        td.id data-label="Customer" { (e.customer_id.as_deref().unwrap_or("")) }
+                        td data-label="Fields" { (e.fields.join(", ")) }
+                        td.id data-label="Case" { (e.case_id.as_deref().unwrap_or("")) }
+                        td data-label="Decision" { (e.decision) " (" (e.reason_code) ")" }
                     }
                 }
             }
@@ -329,8 +392,8 @@ fn alerts_of(alerts: &[AlertRecord], keep: impl Fn(&AlertRecord) -> bool) -> Mar
         @if mine.is_empty() { p { "None." } } @else {
             ul { @for a in mine {
                 li { span class={ "sev-" (a.severity) } { (a.severity) } " · " (when(a.created_at)) " · "
-                     a href={ "/alerts/" (a.id) } { (a.reasons.first().map_or(a.kind.as_str(), String::as_str)) }
-                     " · " (a.status) }
+                     a href={ "/alerts/" (a.id) } { (kind_words(&a.kind)) } " · " (a.status)
+                     (why(a, 1)) }
             } }
         }
     }
@@ -379,10 +442,10 @@ async fn org_page(console: &Shared, visitor: &Visitor, org: &str) -> Page {
             h2 { "Last 24 hours, all its staff, per hour" }
             (chart::render(&points, None, ""))
             h2 { "People active in the last 24 hours" }
-            div.scroll { table {
+            div.scroll { table #people {
                 thead { tr { th { "Person" } th { "Role" } th { "Views" } th { "Fields revealed" } } }
                 tbody { @for p in &a.people {
-                    tr { td { a href={ "/staff/" (p.id) } { (p.id) } } td { (p.role) } td { (p.views) } td { (p.reveals) } }
+                    tr { td.id { a href={ "/staff/" (p.id) } { (p.id) } } td { (p.role) } td { (p.views) } td { (p.reveals) } }
                 } }
             } }
             h2 { "Alerts" }

@@ -5,7 +5,7 @@
 
 use maud::{Markup, html};
 
-use super::page::when;
+use super::page::{when, when_cell};
 
 /// One hour of the chart.
 pub struct Point {
@@ -93,7 +93,7 @@ pub fn render(points: &[Point], quota: Option<u32>, peers: &str) -> Markup {
             div.scroll { table {
                 thead { tr { th { "Hour" } th { "Views" } th { "Fields revealed" } @if !peers.is_empty() { th { "Peers' median" } } } }
                 tbody { @for p in points {
-                    tr { td { (when(p.start)) } td { (p.views) } td { (p.reveals) }
+                    tr { td { (when_cell(p.start)) } td { (p.views) } td { (p.reveals) }
                          @if let Some(m) = p.peer_reveals { td { (m) } } }
                 } }
             } }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use maud::html;
 
-use super::page::{document, when};
+use super::page::{document, when, when_cell};
 use super::session::Who;
 use super::{Page, Shared, Visitor};
 use crate::api::CustomerAccesses;
@@ -30,14 +30,15 @@ pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) ->
                     thead { tr { th { "When" } th { "Organisation" } th { "Role" } th { "Person" } th { "What" } th { "Why (case)" } } }
                     tbody { @for a in &list.accesses {
                         tr {
-                            td data-label="When" { (when(a.at)) }
+                            td data-label="When" { (when_cell(a.at)) }
                             td data-label="Organisation" { (a.org) }
                             td data-label="Role" { (a.role) }
-                            td data-label="Person" { (a.staff) }
-                            td data-label="What" {
+                            td.id data-label="Person" { (a.staff) }
+                            // One element per cell: a reflowed row puts each child in a grid cell.
+                            td data-label="What" { span {
                                 (what(&a.action, &a.fields))
                                 @if a.decision != "allow" { " — " strong.bad { "refused" } }
-                            }
+                            } }
                             td data-label="Why (case)" { @if let Some(c) = &a.case { (c.channel) ": " (c.reason) } @else { span.muted { "no case" } } }
                         }
                     } }

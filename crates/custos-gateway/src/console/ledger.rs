@@ -145,7 +145,7 @@ pub(super) async fn entry(
         &format!("Ledger entry {index}"),
         Some(&visitor.session),
         html! {
-            (entry_table(std::slice::from_ref(&entry), 1))
+            (entry_table(std::slice::from_ref(&entry)))
             h2 { "Inclusion proof" }
             @match proof {
                 Some(p) => {

@@ -312,6 +312,8 @@ struct ErrorEnvelope {
 struct ErrorBody {
     code: String,
     message: String,
+    #[serde(flatten)]
+    details: crate::error::Details,
 }
 
 /// What an internal call carries besides method and path.
@@ -425,25 +427,81 @@ impl Reply {
         })
     }
 
-    /// The page for an API error: its message (which says why and what to do) and code.
+    /// The page for an API error: what happened (the message, which says why and what
+    /// to do, or for the refusals an agent meets the console's own words from the
+    /// error's facts) and its code.
     fn problem(&self, visitor: &Visitor) -> Response {
-        let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&self.body) {
-            Ok(e) => (e.error.code, e.error.message),
-            Err(_) => ("internal".to_owned(), "The request failed.".to_owned()),
+        let error = match serde_json::from_slice::<ErrorEnvelope>(&self.body) {
+            Ok(e) => e.error,
+            Err(_) => ErrorBody {
+                code: "internal".to_owned(),
+                message: "The request failed.".to_owned(),
+                details: crate::error::Details::default(),
+            },
         };
         // A session whose token was revoked or whose person was removed is over.
         if self.status == StatusCode::UNAUTHORIZED {
             return page::see_other("/signin", &[]);
         }
-        let help = help_for(&code, &message, &visitor.session);
-        page::problem(self.status, Some(&visitor.session), &code, &message, help)
+        let message =
+            in_words(&error, custos_store::now_millis()).unwrap_or_else(|| error.message.clone());
+        let help = help_for(&error, &visitor.session);
+        page::problem(
+            self.status,
+            Some(&visitor.session),
+            &error.code,
+            &message,
+            help,
+        )
     }
+}
+
+/// The refusals an agent meets whose API message is for programs (times in unix ms,
+/// field names), in words from the error's facts at `now`.
+fn in_words(error: &ErrorBody, now: i64) -> Option<String> {
+    let d = &error.details;
+    let restricted = || {
+        d.restriction
+            .as_deref()
+            .zip(d.restricted_until)
+            .map(|(kind, until)| agent::restriction_words(kind, until, d.quota_share))
+    };
+    match error.code.as_str() {
+        "quota_exceeded" => {
+            let what = match d.quota.as_deref()? {
+                "customers_per_day" => "different customers opened",
+                "reveals_per_hour" => "field reveals",
+                "searches_per_day" => "searches",
+                _ => return None,
+            };
+            let window = page::duration(millis(d.window_secs?));
+            let wait = millis(d.retry_after?);
+            let mut text = format!(
+                "You have reached your quota of {what} over {window}. The next one is possible in {} (at {}).",
+                page::duration(wait),
+                page::when(now.saturating_add(wait))
+            );
+            if let Some(restricted) = restricted() {
+                text = format!("{text} {restricted}");
+            }
+            Some(text)
+        }
+        "step_up_required" => restricted(),
+        _ => None,
+    }
+}
+
+/// `secs` seconds in milliseconds (saturating: the count is data from an answer).
+fn millis(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)
 }
 
 /// What to do next, for the refusals an agent meets (a policy denial names its policy
 /// in the message: `denied by policy (<id>)`).
-fn help_for(code: &str, message: &str, session: &Session) -> Option<maud::Markup> {
-    let text = match code {
+fn help_for(error: &ErrorBody, session: &Session) -> Option<maud::Markup> {
+    let message = &error.message;
+    let refill;
+    let text = match error.code.as_str() {
         "forbidden" if message.contains("(suspended)") => {
             "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded."
         }
@@ -454,7 +512,14 @@ fn help_for(code: &str, message: &str, session: &Session) -> Option<maud::Markup
             "Customer records open only for an open case assigned to you. If the customer is in contact with you, ask for a case to be opened in the CRM; it then appears under My cases."
         }
         "quota_exceeded" => {
-            "Your quota protects customers from bulk harvesting. It refills over the window shown; if your work needs more, ask your team lead."
+            refill = match error.details.window_secs {
+                Some(secs) => format!(
+                    "Your quota protects customers from bulk harvesting. It refills over {}, as older uses leave the window; if your work needs more, ask your team lead.",
+                    page::duration(millis(secs))
+                ),
+                None => "Your quota protects customers from bulk harvesting; if your work needs more, ask your team lead.".to_owned(),
+            };
+            &refill
         }
         "step_up_required" => {
             "Give a step-up justification (at least 20 characters) with the reveal; security reviews it."

@@ -215,17 +215,41 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
     r
 }
 
+/// A time as every console page shows it: `2026-12-02 14:05:10 UTC` (no script runs in
+/// the browser to turn it into the reader's zone, and UTC is what the ledger and the CLI
+/// print).
 pub use custos_store::calendar::utc as when;
 
-/// How long ago `ms` was, at `now`, in the largest whole unit.
+/// [`when`] in a table cell: it may wrap between the date and the time, never inside
+/// either (a browser breaks a narrow column at a date's hyphens). One element, as a
+/// reflowed row wants of a cell.
+pub fn when_cell(ms: i64) -> Markup {
+    let text = when(ms);
+    match text.split_once(' ') {
+        Some((date, time)) => html! { span { span.nowrap { (date) } " " span.nowrap { (time) } } },
+        None => html! { span { (text) } },
+    }
+}
+
+/// A length of time in words, in its largest whole unit: a quota's window, a wait, an
+/// age.
+pub fn duration(ms: i64) -> String {
+    let mins = ms.max(0) / 60_000;
+    match mins {
+        0 => "less than a minute".to_owned(),
+        1..=59 => format!("{mins} min"),
+        60..=119 => "1 hour".to_owned(),
+        120..=2879 => format!("{} hours", mins / 60),
+        _ => format!("{} days", mins / 1440),
+    }
+}
+
+/// How long ago `ms` was, at `now`.
 pub fn age(ms: i64, now: i64) -> String {
     // Saturating: a time from a record is data, not a trusted small number.
-    let mins = now.saturating_sub(ms).max(0) / 60_000;
-    match mins {
-        0 => "just now".to_owned(),
-        1..=59 => format!("{mins} min ago"),
-        60..=2879 => format!("{} h ago", mins / 60),
-        _ => format!("{} days ago", mins / 1440),
+    match now.saturating_sub(ms) {
+        ..60_000 => "just now".to_owned(),
+        ago => format!("{} ago", duration(ago)),
     }
 }
 
@@ -234,8 +258,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ages_in_the_largest_whole_unit() {
-        assert_eq!(age(0, 90 * 60_000), "1 h ago");
+    fn times_in_words_in_the_largest_whole_unit() {
+        assert_eq!(age(0, 90 * 60_000), "1 hour ago");
         assert_eq!(age(0, 30_000), "just now");
+        assert_eq!(age(60_000, 0), "just now");
+        assert_eq!(duration(3_600_000), "1 hour");
+        assert_eq!(duration(86_400_000), "24 hours");
+        assert_eq!(duration(12 * 60_000 + 59_999), "12 min");
+        assert_eq!(duration(3 * 86_400_000), "3 days");
+        assert_eq!(duration(1_000), "less than a minute");
     }
 }

@@ -11,8 +11,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{self, csrf_field, document, when};
-use super::{Call, Detour, Page, Shared, Visitor};
+use super::page::{self, csrf_field, document, when, when_cell};
+use super::{Call, Detour, Page, Shared, Visitor, segment};
 
 /// Suspects whose evidence the console bundles.
 const EVIDENCE_TOP: usize = 5;
@@ -28,6 +28,8 @@ struct Report {
     suspects: Vec<Suspect>,
     ring: Option<Ring>,
     evidence: Option<serde_json::Value>,
+    since: i64,
+    until: i64,
 }
 
 #[derive(Deserialize)]
@@ -69,12 +71,21 @@ pub(super) async fn form(visitor: Visitor) -> Page {
         "Leak trace",
         Some(&visitor.session),
         html! {
-            // The CSRF field comes first: the upload is checked before the file is read.
+            // The CSRF field comes first: the upload is checked before the file is read;
+            // the window's fields before the file, which is passed on as it arrives.
             form.stack method="post" enctype="multipart/form-data" action="/trace" {
                 (csrf_field(&visitor.session))
+                fieldset.window aria-describedby="window-help" {
+                    legend { "Accesses in (optional)" }
+                    label for="since" { "From (UTC)" }
+                    input #since type="date" name="since";
+                    label for="until" { "Before (UTC)" }
+                    input #until type="date" name="until";
+                }
+                p #window-help .muted { "Accesses to the leaked customers count from the start of the first day up to the start of the second; what each person held in all counts everything before the second. Empty: from the first record, up to now." }
                 label for="file" { "Leaked list" }
                 input #file type="file" name="file" required aria-describedby="file-help";
-                p #file-help .muted { "CSV, TSV or plain text, UTF-8 or GB18030, any columns. Phone numbers, emails and account ids are matched through the blind indexes; the file is not kept." }
+                p #file-help .muted { "CSV, TSV or plain text, any columns; UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark, or GB18030 (which includes GBK and GB2312). Phone numbers, emails and account ids are matched through the blind indexes; the file is not kept." }
                 button type="submit" { "Trace" }
             }
         },
@@ -93,18 +104,19 @@ pub(super) async fn upload(
     let limit = console.app.config.import_limit_bytes;
     // Random, so that no file can contain it by design.
     let boundary = hex::encode(custos_crypto::random_bytes::<16>());
+    let (window, file) = file_part(&visitor, &headers, body, &boundary, limit).await?;
     let call = Call {
         content_type: Some(format!("multipart/form-data; boundary={boundary}")),
-        body: Some(file_part(&visitor, &headers, body, &boundary, limit).await?),
+        body: Some(file),
         case: None,
     };
+    // The window goes to the API as given: it checks it and says what is wrong.
+    let mut uri = format!("/v1/trace?top=20&evidence={EVIDENCE_TOP}");
+    for (name, value) in &window {
+        uri.push_str(&format!("&{name}={}", segment(value)));
+    }
     let report: Report = console
-        .call_as(
-            &visitor,
-            Method::POST,
-            &format!("/v1/trace?top=20&evidence={EVIDENCE_TOP}"),
-            call,
-        )
+        .call_as(&visitor, Method::POST, &uri, call)
         .await
         .decode(&visitor)?;
     let evidence = report
@@ -120,6 +132,10 @@ pub(super) async fn upload(
         html! {
             section.card {
                 dl.fields {
+                    dt { "Accesses" } dd #window {
+                        "from " @if report.since <= 0 { "the first record" } @else { (when(report.since)) }
+                        " up to " @if report.until == i64::MAX { "now" } @else { (when(report.until)) }
+                    }
                     dt { "Rows" } dd #rows { (report.rows) }
                     dt { "Matched" } dd #matched { (report.matched) " (" (report.customers) " customers)" }
                     dt { "Unmatched" } dd { (report.unmatched) }
@@ -141,12 +157,13 @@ pub(super) async fn upload(
             @if report.suspects.is_empty() {
                 p { "No one's access explains the file's rows." }
             } @else {
-                div.scroll { table #suspects {
+                div.scroll { table #suspects .rows {
                     thead { tr { th { "#" } th { "Person" } th { "Org" } th { "Score" } th { "Leaked records they had" } th { "Revealed" } th { "First access" } th { "Last access" } } }
                     tbody { @for (i, s) in report.suspects.iter().enumerate() {
-                        tr { td { (i + 1) } td { a href={ "/staff/" (s.staff) } { (s.staff) } } td { (s.org) }
-                             td { (format!("{:.2}", s.score)) } td { (s.records) } td { (s.records_revealed) }
-                             td { (when(s.first_access)) } td { (when(s.last_access)) } }
+                        tr { td data-label="#" { (i + 1) } td.id data-label="Person" { a href={ "/staff/" (s.staff) } { (s.staff) } }
+                             td.id data-label="Org" { (s.org) } td data-label="Score" { (format!("{:.2}", s.score)) }
+                             td data-label="Leaked records they had" { (s.records) } td data-label="Revealed" { (s.records_revealed) }
+                             td data-label="First access" { (when_cell(s.first_access)) } td data-label="Last access" { (when_cell(s.last_access)) } }
                     } }
                 } }
             }
@@ -162,16 +179,20 @@ pub(super) async fn upload(
     ))
 }
 
-/// The upload's first part must be the session's CSRF token; the second, the file,
-/// becomes the only part of the body passed on, between `forward_boundary`s. A stream:
-/// the API enforces its size limit on it and wipes what it reads.
+/// Fields of the upload form that set the trace's window, passed on as they are.
+const WINDOW_FIELDS: [&str; 2] = ["since", "until"];
+
+/// The upload's first part must be the session's CSRF token; then come the window's
+/// fields, if any (returned, the empty ones left out); the file, last, becomes the only
+/// part of the body passed on, between `forward_boundary`s. A stream: the API enforces
+/// its size limit on it and wipes what it reads.
 async fn file_part(
     visitor: &Visitor,
     headers: &HeaderMap,
     body: Body,
     forward_boundary: &str,
     limit: usize,
-) -> Page<Body> {
+) -> Page<(Vec<(&'static str, String)>, Body)> {
     let refused = |message: &str| {
         Detour::from(page::problem(
             StatusCode::BAD_REQUEST,
@@ -190,7 +211,9 @@ async fn file_part(
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(limit as u64 + 64 * 1024)
-            .for_field("csrf", 256),
+            .for_field("csrf", 256)
+            .for_field("since", 64)
+            .for_field("until", 64),
     );
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
@@ -199,12 +222,31 @@ async fn file_part(
         _ => None,
     };
     visitor.check_csrf(token.as_deref().unwrap_or(""))?;
-    let file = match multipart.next_field().await {
-        Ok(Some(field)) if field.name() == Some("file") => field,
-        _ => {
+    let mut window = Vec::new();
+    let file = loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            _ => {
+                return Err(refused(
+                    "The upload form sends one file, in a part named file.",
+                ));
+            }
+        };
+        let name = field.name().unwrap_or("");
+        if name == "file" {
+            break field;
+        }
+        let Some(&name) = WINDOW_FIELDS.iter().find(|&&w| w == name) else {
             return Err(refused(
-                "The upload form sends one file, in a part named file.",
+                "The upload form sends the window's days and one file, nothing else.",
             ));
+        };
+        let value = field
+            .text()
+            .await
+            .map_err(|_| refused("A day of the window is too long; give it as YYYY-MM-DD."))?;
+        if !value.trim().is_empty() {
+            window.push((name, value.trim().to_owned()));
         }
     };
     let head = format!(
@@ -214,7 +256,7 @@ async fn file_part(
     let parts = futures::stream::once(async move { Ok(Bytes::from(head)) })
         .chain(file.map_err(std::io::Error::other))
         .chain(futures::stream::once(async move { Ok(Bytes::from(tail)) }));
-    Ok(Body::from_stream(parts))
+    Ok((window, Body::from_stream(parts)))
 }
 
 /// `GET /trace/evidence.json`: the session's last evidence bundle.

@@ -156,6 +156,14 @@ pub async fn load(
         .collect();
     let progress = bar(plan.len(), "cases", quiet);
     let channels = ["phone", "chat", "email", "store"];
+    // Varied, as a CRM's are: the reason is what tells an agent's cases apart.
+    let reasons = [
+        "asked where an order is",
+        "wants to change the delivery address",
+        "reports a double charge on the card",
+        "asks to update the phone number",
+        "return of a damaged item",
+    ];
     let opened: Vec<(usize, String, String)> = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(n, (agent, customer))| {
             let crm = &crm;
@@ -166,7 +174,7 @@ pub async fn load(
                     customer: &customer,
                     assignee,
                     channel: channels[n % channels.len()],
-                    reason: "customer asked about an order",
+                    reason: reasons[n % reasons.len()],
                     inbound: true,
                     requested_by: None,
                 };
