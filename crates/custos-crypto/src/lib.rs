@@ -62,7 +62,7 @@ pub use error::CryptoError;
 pub use index::{BlindIndex, IndexKind};
 pub use link::LinkError;
 pub use master::MasterKey;
-pub use normalize::{normalize_account_id, normalize_email, normalize_phone};
+pub use normalize::{normalize_account_id, normalize_email, normalize_phone, phone_char};
 
 use sha2::{Digest, Sha256};
 

@@ -17,11 +17,12 @@ fn invalid(kind: &'static str) -> CryptoError {
     CryptoError::InvalidValue { kind }
 }
 
-/// Maps full-width forms (common from Chinese input methods) and other
-/// separators to ASCII; `None` for any character not allowed in a phone
-/// number. Letters are rejected on purpose: they would let the parser read
-/// extensions or vanity numbers, which are not what a lookup means.
-fn phone_char(c: char) -> Option<char> {
+/// The ASCII form of a phone character, as [`normalize_phone`] reads it: full-width
+/// forms (common from Chinese input methods) and other separators map to ASCII; `None`
+/// for any character not allowed in a phone number. Letters are rejected on purpose:
+/// they would let the parser read extensions or vanity numbers, which are not what a
+/// lookup means. Leak tracing finds phone numbers in free text with the same map.
+pub fn phone_char(c: char) -> Option<char> {
     match c {
         '0'..='9' | '+' | '-' | '(' | ')' | '.' | ' ' => Some(c),
         // U+FF10..=U+FF19 FULLWIDTH DIGIT ZERO..NINE.

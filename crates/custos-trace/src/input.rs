@@ -47,7 +47,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use custos_crypto::{normalize_account_id, normalize_email, normalize_phone};
+use custos_crypto::{normalize_account_id, normalize_email, normalize_phone, phone_char};
 use serde::Serialize;
 
 /// Largest file [`read_leak`] accepts, in bytes (512 MiB): far above any list worth
@@ -1018,22 +1018,6 @@ fn extract_phones(run: &str, phones: &PhoneReader, out: &mut Vec<String>) {
 
 // ---------------------------------------------------------------------------------------
 // Phone numbers
-
-/// The ASCII form of a phone character, as `normalize_phone` maps it (full-width forms
-/// from Chinese input methods, dashes, spaces); `None` for anything else.
-fn phone_char(c: char) -> Option<char> {
-    match c {
-        '0'..='9' | '+' | '-' | '(' | ')' | '.' | ' ' => Some(c),
-        '\u{FF10}'..='\u{FF19}' => char::from_u32(u32::from(c) - 0xFF10 + u32::from(b'0')),
-        '\u{FF0B}' => Some('+'),
-        '\u{FF0D}' | '\u{2010}'..='\u{2015}' | '\u{2212}' => Some('-'),
-        '\u{FF08}' => Some('('),
-        '\u{FF09}' => Some(')'),
-        '\u{FF0E}' => Some('.'),
-        '\t' | '\u{3000}' | '\u{00A0}' => Some(' '),
-        _ => None,
-    }
-}
 
 /// Normalises phone numbers like `normalize_phone`, with a fast path for Chinese
 /// mobile numbers: `normalize_phone` parses about 200,000 numbers a second, and a leak
