@@ -10,8 +10,6 @@
 //! The client does not know how a request travels. [`Http`] sends it over HTTP; the
 //! simulator implements [`Transport`] to hand requests to the gateway's router in
 //! process, with each request carrying its simulated time ([`Client::at`]).
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod http;
 mod wire;

@@ -28,9 +28,6 @@
 //! [C2SP tlog-cosignature]: https://c2sp.org/tlog-cosignature
 //! [C2SP tlog-proof]: https://c2sp.org/tlog-proof
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod checkpoint;
 mod cosign;
 mod error;

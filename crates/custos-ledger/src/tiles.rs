@@ -10,15 +10,15 @@
 use crate::error::LedgerError;
 
 /// Width of a full tile or entry bundle (C2SP tlog-tiles, "Merkle Tree").
-pub const TILE_WIDTH: u64 = 256;
+pub(crate) const TILE_WIDTH: u64 = 256;
 /// Tree levels spanned by one tile level.
-pub const TILE_HEIGHT: u8 = 8;
+pub(crate) const TILE_HEIGHT: u8 = 8;
 /// Largest entry an entry bundle can hold (uint16 length prefix).
 pub const MAX_ENTRY_LEN: usize = 65535;
 
 /// Which kind of tile a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TileKind {
+pub(crate) enum TileKind {
     /// A hash tile at this tile level (0..=63).
     Hash(u8),
     /// An entry bundle.
@@ -27,7 +27,7 @@ pub enum TileKind {
 
 /// A parsed tile or entry-bundle coordinate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TileCoord {
+pub(crate) struct TileCoord {
     /// Hash tile level or entry bundle.
     pub kind: TileKind,
     /// Index of the tile within its level.
@@ -38,7 +38,7 @@ pub struct TileCoord {
 
 /// A parsed resource path relative to the log root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
+pub(crate) enum Resource {
     /// `checkpoint`
     Checkpoint,
     /// `tile/…`
@@ -47,7 +47,7 @@ pub enum Resource {
 
 impl TileCoord {
     /// A full tile of this kind and index.
-    pub fn full(kind: TileKind, index: u64) -> Self {
+    pub(crate) fn full(kind: TileKind, index: u64) -> Self {
         TileCoord {
             kind,
             index,
@@ -56,12 +56,12 @@ impl TileCoord {
     }
 
     /// Whether this is a partial tile.
-    pub fn is_partial(&self) -> bool {
+    pub(crate) fn is_partial(&self) -> bool {
         u64::from(self.width) < TILE_WIDTH
     }
 
     /// The canonical path, e.g. `tile/0/x001/234.p/5` or `tile/entries/000`.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let mut s = String::from("tile/");
         match self.kind {
             TileKind::Hash(l) => s.push_str(&l.to_string()),
@@ -77,14 +77,14 @@ impl TileCoord {
 
     /// The path of the directory holding this tile's partial versions
     /// (`…/<N>.p`).
-    pub fn partial_dir(&self) -> String {
+    pub(crate) fn partial_dir(&self) -> String {
         TileCoord::full(self.kind, self.index).path() + ".p"
     }
 }
 
 /// Encodes N as zero-padded 3-digit path elements, all but the last
 /// prefixed with `x` (C2SP tlog-tiles, "Merkle Tree").
-pub fn encode_index(mut n: u64) -> String {
+pub(crate) fn encode_index(mut n: u64) -> String {
     let mut groups = vec![format!("{:03}", n % 1000)];
     n /= 1000;
     while n > 0 {
@@ -122,7 +122,7 @@ fn three_digits(s: &str) -> Option<u64> {
 }
 
 /// Parses a resource path strictly per C2SP tlog-tiles.
-pub fn parse_resource(path: &str) -> Result<Resource, LedgerError> {
+pub(crate) fn parse_resource(path: &str) -> Result<Resource, LedgerError> {
     if path == "checkpoint" {
         return Ok(Resource::Checkpoint);
     }
@@ -185,7 +185,7 @@ pub fn parse_resource(path: &str) -> Result<Resource, LedgerError> {
 /// Same result as `tlog_tiles::Tile::new_tiles(8, old, new)`, which we do
 /// not use because its `u8` shift arithmetic overflows for sizes ≥ 2^56 and
 /// its coordinates carry the sumdb height.
-pub fn new_hash_tiles(old: u64, new: u64) -> Vec<TileCoord> {
+pub(crate) fn new_hash_tiles(old: u64, new: u64) -> Vec<TileCoord> {
     let mut out = Vec::new();
     for level in 0u8..8 {
         let shift = u32::from(level) * u32::from(TILE_HEIGHT);
@@ -212,7 +212,7 @@ pub fn new_hash_tiles(old: u64, new: u64) -> Vec<TileCoord> {
 }
 
 /// Encodes entries as a bundle: big-endian uint16 length prefix + bytes each.
-pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+pub(crate) fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
         debug_assert!(e.len() <= MAX_ENTRY_LEN);
@@ -224,7 +224,7 @@ pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
 
 /// Decodes a bundle. Returns the entries decoded before the first problem
 /// and whether the whole input was consumed cleanly.
-pub fn decode_bundle(data: &[u8]) -> (Vec<Vec<u8>>, bool) {
+pub(crate) fn decode_bundle(data: &[u8]) -> (Vec<Vec<u8>>, bool) {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -242,13 +242,13 @@ pub fn decode_bundle(data: &[u8]) -> (Vec<Vec<u8>>, bool) {
 }
 
 /// Decodes a bundle that must hold exactly `width` entries.
-pub fn decode_bundle_exact(data: &[u8], width: usize) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn decode_bundle_exact(data: &[u8], width: usize) -> Option<Vec<Vec<u8>>> {
     let (entries, clean) = decode_bundle(data);
     (clean && entries.len() == width).then_some(entries)
 }
 
 /// Byte length of the first `n` entries of an encoded bundle, if present.
-pub fn bundle_prefix_len(data: &[u8], n: usize) -> Option<usize> {
+pub(crate) fn bundle_prefix_len(data: &[u8], n: usize) -> Option<usize> {
     let mut off = 0usize;
     for _ in 0..n {
         let hdr = data.get(off..off + 2)?;

@@ -10,23 +10,23 @@ use tlog_tiles::{Hash, HashReader, node_hash, record_hash, split_stored_hash_ind
 
 /// All complete-subtree hashes of a tree.
 #[derive(Debug, Default, Clone)]
-pub struct Tree {
+pub(crate) struct Tree {
     levels: Vec<Vec<Hash>>,
 }
 
 impl Tree {
     /// Number of leaves.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.levels.first().map_or(0, |l| l.len() as u64)
     }
 
     /// Appends an entry (hashing it as a leaf).
-    pub fn push_entry(&mut self, entry: &[u8]) {
+    pub(crate) fn push_entry(&mut self, entry: &[u8]) {
         self.push_leaf(record_hash(entry));
     }
 
     /// Appends a leaf hash, completing parent subtrees as they fill.
-    pub fn push_leaf(&mut self, leaf: Hash) {
+    pub(crate) fn push_leaf(&mut self, leaf: Hash) {
         let mut h = leaf;
         let mut k = 0;
         loop {
@@ -44,7 +44,7 @@ impl Tree {
     }
 
     /// Hashes at a tree level in `[start, start+count)`, if all present.
-    pub fn hashes(&self, level: usize, start: u64, count: u64) -> Option<&[Hash]> {
+    pub(crate) fn hashes(&self, level: usize, start: u64, count: u64) -> Option<&[Hash]> {
         let l = self.levels.get(level)?;
         let s = usize::try_from(start).ok()?;
         let e = s.checked_add(usize::try_from(count).ok()?)?;
@@ -52,12 +52,12 @@ impl Tree {
     }
 
     /// The leaf hash at `index`.
-    pub fn leaf(&self, index: u64) -> Option<Hash> {
+    pub(crate) fn leaf(&self, index: u64) -> Option<Hash> {
         self.hashes(0, index, 1).map(|h| h[0])
     }
 
     /// Root of the tree of the first `size` leaves.
-    pub fn root_at(&self, size: u64) -> Option<Hash> {
+    pub(crate) fn root_at(&self, size: u64) -> Option<Hash> {
         if size > self.size() {
             return None;
         }
@@ -65,7 +65,7 @@ impl Tree {
     }
 
     /// Inclusion proof of leaf `index` in the tree of `size` leaves.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Option<Vec<Hash>> {
+    pub(crate) fn inclusion_proof(&self, index: u64, size: u64) -> Option<Vec<Hash>> {
         if index >= size || size > self.size() {
             return None;
         }
@@ -73,7 +73,7 @@ impl Tree {
     }
 
     /// Consistency proof from `old` to `new` leaves; empty from the empty tree.
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Option<Vec<Hash>> {
+    pub(crate) fn consistency_proof(&self, old: u64, new: u64) -> Option<Vec<Hash>> {
         if old > new || new > self.size() {
             return None;
         }

@@ -473,7 +473,7 @@ fn all_checkpoints_are_pairwise_consistent() {
     }
 }
 
-pub fn base64_decode32(s: &str) -> H {
+fn base64_decode32(s: &str) -> H {
     use base64::prelude::*;
     BASE64_STANDARD.decode(s).unwrap().try_into().unwrap()
 }

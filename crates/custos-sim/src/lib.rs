@@ -12,7 +12,6 @@
 //! * [`bench`] — the harnesses behind BENCHMARKS.md.
 //! * [`Failure`], [`stdout`] and [`progress`] — what the harnesses and the binary's
 //!   commands share to report.
-#![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod demo;

@@ -13,7 +13,7 @@ use crate::Failure;
 /// `/ledger` are dropped, so `http://host:8700`, `http://host:8700/` and
 /// `http://host:8700/ledger` all name the same server (the ledger's tiles are
 /// under `<base>/ledger`, the API under `<base>/v1`).
-pub fn base_url(url: &str) -> String {
+pub(crate) fn base_url(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');
     url.strip_suffix("/ledger")
         .unwrap_or(url)
@@ -23,7 +23,7 @@ pub fn base_url(url: &str) -> String {
 
 /// The bearer token options of a command calling the API.
 #[derive(clap::Args, Clone, Default)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// File holding the bearer token (as `DATA/admin.token` does); wins over --token and
     /// CUSTOS_TOKEN.
     // No `conflicts_with`: clap would count a CUSTOS_TOKEN in the environment as --token.
@@ -37,7 +37,7 @@ pub struct TokenArgs {
 
 impl TokenArgs {
     /// The token, if one was given; the file wins over `--token`/`CUSTOS_TOKEN`.
-    pub fn get(&self) -> Result<Option<String>, Failure> {
+    pub(crate) fn get(&self) -> Result<Option<String>, Failure> {
         match (&self.token_file, &self.token) {
             (Some(path), _) => crate::serve::read_token_file(path).map(Some),
             (None, Some(token)) => Ok(Some(token.clone())),
@@ -46,7 +46,7 @@ impl TokenArgs {
     }
 
     /// The token; without one, a usage error saying how to give it and whose it must be.
-    pub fn require(&self, whose: &str) -> Result<String, Failure> {
+    pub(crate) fn require(&self, whose: &str) -> Result<String, Failure> {
         self.get()?.ok_or_else(|| {
             Failure::new(
                 "usage",
@@ -57,14 +57,14 @@ impl TokenArgs {
 }
 
 /// The typed client of the server at `url` (as the user typed it, see [`base_url`]).
-pub fn client(url: &str) -> Client<Http> {
+pub(crate) fn client(url: &str) -> Client<Http> {
     Client::new(Http::new(&base_url(url)))
 }
 
 /// Passes a successful answer through; turns any other into the API's error as
 /// `error[<code>]: <message>`. `whose` names the token the call needs, for the hint
 /// on 401 and 403.
-pub fn accepted(answer: Answer, whose: &str) -> Result<Answer, Failure> {
+pub(crate) fn accepted(answer: Answer, whose: &str) -> Result<Answer, Failure> {
     if answer.is_success() {
         Ok(answer)
     } else {
@@ -74,7 +74,7 @@ pub fn accepted(answer: Answer, whose: &str) -> Result<Answer, Failure> {
 
 /// The readable form of a refused call: the envelope's code and message when there is
 /// one (with a hint on what token is needed), else the HTTP status alone.
-pub fn refusal(status: u16, envelope: &serde_json::Value, whose: &str) -> Failure {
+pub(crate) fn refusal(status: u16, envelope: &serde_json::Value, whose: &str) -> Failure {
     let error = &envelope["error"];
     let (Some(code), Some(message)) = (error["code"].as_str(), error["message"].as_str()) else {
         let status = reqwest::StatusCode::from_u16(status)
@@ -102,7 +102,7 @@ fn stable_code(code: &str) -> String {
 }
 
 /// Text from the server, safe for a terminal: control characters become `?`.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

@@ -14,7 +14,7 @@ use custos_sim::bench::{ledger, lookup, trace};
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Measure protected lookups over HTTP against a freshly loaded server.
     Lookup(lookup::LookupArgs),
     /// Measure durable ledger appends (group commit) against raw append + fsync and
@@ -26,7 +26,7 @@ pub enum BenchCommand {
 }
 
 /// Runs one benchmark.
-pub async fn run(command: BenchCommand) -> Result<(), Failure> {
+pub(crate) async fn run(command: BenchCommand) -> Result<(), Failure> {
     match command {
         BenchCommand::Lookup(args) => lookup::run(args).await,
         BenchCommand::Ledger(args) => ledger::run(args).await,

@@ -9,7 +9,7 @@ use custos_sim::outln;
 
 /// `custos canary` subcommands.
 #[derive(clap::Subcommand)]
-pub enum CanaryCommand {
+pub(crate) enum CanaryCommand {
     /// Plant N canary customers; their ids go to standard output (keep them secret).
     Plant {
         /// How many.
@@ -27,7 +27,7 @@ pub enum CanaryCommand {
 const WHOSE: &str = "an admin's token";
 
 /// Runs one `custos canary` subcommand.
-pub async fn run(command: CanaryCommand) -> Result<(), Failure> {
+pub(crate) async fn run(command: CanaryCommand) -> Result<(), Failure> {
     let CanaryCommand::Plant { count, url, token } = command;
     let token = token.require(WHOSE)?;
     let client = api_client::client(&url);

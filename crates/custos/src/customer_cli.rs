@@ -13,7 +13,7 @@ use custos_sim::outln;
 
 /// `custos customer` subcommands.
 #[derive(clap::Subcommand)]
-pub enum CustomerCommand {
+pub(crate) enum CustomerCommand {
     /// Issue an access link for a customer and print it with its expiry.
     Link {
         /// The customer's id (`cus_…`).
@@ -32,7 +32,7 @@ pub enum CustomerCommand {
 }
 
 /// A customer access link as the server issued it.
-pub struct IssuedLink {
+pub(crate) struct IssuedLink {
     /// The full URL the customer opens.
     pub url: String,
     /// When it stops working, unix milliseconds.
@@ -40,7 +40,7 @@ pub struct IssuedLink {
 }
 
 /// Runs one `custos customer` subcommand.
-pub async fn run(command: CustomerCommand) -> Result<(), Failure> {
+pub(crate) async fn run(command: CustomerCommand) -> Result<(), Failure> {
     let CustomerCommand::Link {
         customer,
         hours,
@@ -57,7 +57,7 @@ pub async fn run(command: CustomerCommand) -> Result<(), Failure> {
 const WHOSE: &str = "the token of an admin or the CRM integration";
 
 /// Asks the server for an access link to `customer`'s record, valid `hours`.
-pub async fn issue_link(
+pub(crate) async fn issue_link(
     client: &Client<Http>,
     token: &str,
     customer: &str,

@@ -16,7 +16,7 @@ use crate::{Failure, api_client, customer_cli};
 
 /// Options of `custos demo`.
 #[derive(clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Data directory.
     #[arg(long, default_value = "./custos-data")]
     data_dir: PathBuf,
@@ -51,7 +51,7 @@ min_peers = 0
 /// How long the first start waits for the detector to read the demo's working day.
 const ALERT_WAIT: Duration = Duration::from_secs(30);
 
-pub async fn run(args: DemoArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     // Claimed first: a second demo on this directory is refused before it writes here.
     let mut claim = serve::claim_data_dir(&args.data_dir)?;
     let config_path = args.data_dir.join("demo.toml");

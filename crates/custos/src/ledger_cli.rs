@@ -21,7 +21,7 @@ use custos_sim::stdout as output;
 
 /// `custos ledger` subcommands.
 #[derive(clap::Subcommand)]
-pub enum LedgerCommand {
+pub(crate) enum LedgerCommand {
     /// Print the checkpoint verifier key (C2SP signed-note verifier key format).
     Key {
         /// The server's data directory.
@@ -164,7 +164,7 @@ fn data_dir_origin(
 }
 
 /// Runs one `custos ledger` subcommand.
-pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
+pub(crate) async fn run(command: LedgerCommand) -> Result<(), Failure> {
     match command {
         LedgerCommand::Key {
             data_dir,

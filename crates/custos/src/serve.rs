@@ -16,7 +16,7 @@ use crate::Failure;
 
 /// Options of `custos serve`.
 #[derive(clap::Args, Clone)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Directory for the master key, the admin token, the ledger and the SQLite database.
     #[arg(long, env = "CUSTOS_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -41,7 +41,7 @@ pub struct ServeArgs {
 }
 
 /// A running gateway: its state and the address it listens on.
-pub struct Started {
+pub(crate) struct Started {
     pub app: SharedApp,
     pub addr: SocketAddr,
     pub listener: tokio::net::TcpListener,
@@ -50,7 +50,7 @@ pub struct Started {
     _claim: DataDirClaim,
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     let started = start(&args).await?;
     // Ignored if standard output fails: the server runs on without it.
     let mut out = std::io::stdout();
@@ -60,13 +60,16 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// Claims the data directory, binds the listener and opens everything; does not serve yet.
-pub async fn start(args: &ServeArgs) -> Result<Started, Failure> {
+pub(crate) async fn start(args: &ServeArgs) -> Result<Started, Failure> {
     start_claimed(args, claim_data_dir(&args.data_dir)?).await
 }
 
 /// [`start`] on a data directory already claimed (the demo writes its configuration
 /// there first). On failure the claim is dropped, removing what this run created.
-pub async fn start_claimed(args: &ServeArgs, mut claim: DataDirClaim) -> Result<Started, Failure> {
+pub(crate) async fn start_claimed(
+    args: &ServeArgs,
+    mut claim: DataDirClaim,
+) -> Result<Started, Failure> {
     // Bound before anything is opened: a port in use fails before a key or a store is made.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -87,7 +90,7 @@ pub async fn start_claimed(args: &ServeArgs, mut claim: DataDirClaim) -> Result<
 
 /// The file in a data directory holding the pid of the Custos running on it; locked
 /// (advisory, released when the process ends however it ends) while it runs.
-pub fn pid_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn pid_path(data_dir: &Path) -> PathBuf {
     data_dir.join("custos.pid")
 }
 
@@ -95,7 +98,7 @@ pub fn pid_path(data_dir: &Path) -> PathBuf {
 /// the start fails ([`DataDirClaim::keep`] not called), dropping it removes what this
 /// run created (the pid file, listed files, the directories), and only while the
 /// directories hold nothing else.
-pub struct DataDirClaim {
+pub(crate) struct DataDirClaim {
     /// Held open for the lock.
     _lock: std::fs::File,
     /// Files this run created, removed with the directories.
@@ -107,12 +110,12 @@ pub struct DataDirClaim {
 
 impl DataDirClaim {
     /// Notes a file this run wrote into a directory it created.
-    pub fn created_file(&mut self, path: PathBuf) {
+    pub(crate) fn created_file(&mut self, path: PathBuf) {
         self.files.push(path);
     }
 
     /// The start succeeded: nothing is removed.
-    pub fn keep(&mut self) {
+    pub(crate) fn keep(&mut self) {
         self.kept = true;
     }
 }
@@ -142,7 +145,7 @@ impl Drop for DataDirClaim {
 
 /// Creates (if missing) and claims `data_dir` for this process: a second Custos on the
 /// same directory is refused with `data_dir_in_use`, naming the pid of the first.
-pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Failure> {
+pub(crate) fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Failure> {
     let dirs: Vec<PathBuf> = data_dir
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -181,7 +184,7 @@ pub fn claim_data_dir(data_dir: &Path) -> Result<DataDirClaim, Failure> {
 }
 
 /// `data_dir_in_use`: another Custos holds `data_dir` (named by the pid in its pid file).
-pub fn in_use(data_dir: &Path) -> Failure {
+pub(crate) fn in_use(data_dir: &Path) -> Failure {
     let pid = std::fs::read_to_string(pid_path(data_dir))
         .ok()
         .and_then(|t| t.trim().parse::<u32>().ok())
@@ -197,7 +200,7 @@ pub fn in_use(data_dir: &Path) -> Failure {
 
 /// Opens keys, configuration, policies, store and ledger, records the start, starts the
 /// detector and bootstraps the first admin (its token file is the returned path).
-pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Failure> {
+pub(crate) async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Failure> {
     create_data_dir(&args.data_dir)?;
     let mut config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::new(e.code(), e.to_string()))?;
@@ -297,7 +300,7 @@ pub async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Failure> {
 }
 
 /// Creates the data directory (and its parents) readable only by its owner, if missing.
-pub fn create_data_dir(data_dir: &Path) -> Result<(), Failure> {
+pub(crate) fn create_data_dir(data_dir: &Path) -> Result<(), Failure> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -311,24 +314,24 @@ pub fn create_data_dir(data_dir: &Path) -> Result<(), Failure> {
 }
 
 /// A bearer token kept in a file (as `admin.token` is), without its line end.
-pub fn read_token_file(path: &Path) -> Result<String, Failure> {
+pub(crate) fn read_token_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_owned())
         .map_err(|e| Failure::new("token_file", format!("cannot read {}: {e}", path.display())))
 }
 
 /// Where the ledger lives inside a data directory.
-pub fn ledger_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn ledger_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger")
 }
 
 /// The checkpoint signing key's file inside a data directory.
-pub fn ledger_key_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn ledger_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger.key")
 }
 
 /// Opens (creating on first start) the ledger key and the ledger, running recovery.
-pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Failure> {
+pub(crate) fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), Failure> {
     let fatal = |e: custos_ledger::LedgerError| Failure::new(e.code(), e.to_string());
     let (key, created) =
         LedgerKey::load_or_create(&ledger_key_path(data_dir), origin).map_err(fatal)?;
@@ -355,7 +358,7 @@ fn fingerprint(config: &Config, policy: &PolicyEngine) -> String {
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn serve_until_signal(started: Started) -> Result<(), Failure> {
+pub(crate) async fn serve_until_signal(started: Started) -> Result<(), Failure> {
     let router = custos_gateway::router(started.app.clone());
     let served = axum::serve(
         started.listener,
@@ -386,7 +389,7 @@ async fn shutdown_signal() {
 }
 
 /// Writes a secret to a new file readable only by its owner.
-pub fn write_secret(path: &Path, content: &str) -> Result<(), Failure> {
+pub(crate) fn write_secret(path: &Path, content: &str) -> Result<(), Failure> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -20,7 +20,7 @@ use crate::serve::{self, ServeArgs};
 
 /// Options of `custos simulate`.
 #[derive(clap::Args)]
-pub struct SimulateArgs {
+pub(crate) struct SimulateArgs {
     /// Scenario files (TOML); the shipped ones are in `scenarios/`.
     #[arg(long = "scenario", required = true, num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
@@ -151,7 +151,7 @@ reveals_per_hour = 40
 searches_per_day = 400
 ";
 
-pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: SimulateArgs) -> Result<(), Failure> {
     if !(0.0..=1.0).contains(&args.noise) || args.rows == 0 {
         return Err(Failure::new(
             "invalid_argument",

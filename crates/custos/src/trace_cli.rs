@@ -14,7 +14,7 @@ use crate::serve;
 
 /// Options of `custos trace`.
 #[derive(clap::Args)]
-pub struct TraceArgs {
+pub(crate) struct TraceArgs {
     /// The leaked file: CSV, TSV or plain text, UTF-8, UTF-16 or GB18030. It is read
     /// into memory and not kept.
     pub file: PathBuf,
@@ -56,7 +56,7 @@ pub struct TraceArgs {
 }
 
 /// Runs `custos trace`.
-pub async fn run(args: TraceArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
     let since = match &args.since {
         Some(t) => parse_time(t).map_err(trace_fatal)?,
         None => 0,

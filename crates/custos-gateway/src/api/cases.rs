@@ -21,7 +21,7 @@ use crate::vault::Opened;
 use crate::{ApiError, App, SharedApp};
 
 /// Channels a contact can come through.
-pub const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+pub(super) const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
 
 /// A new case.
 #[derive(Deserialize, utoipa::ToSchema)]

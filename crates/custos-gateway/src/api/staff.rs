@@ -16,7 +16,7 @@ use crate::{ApiError, App, SharedApp, auth};
 /// Ids the server's own ledger records use as their actor; no staff entry may take one.
 const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
 
-pub const ROLES: [&str; 6] = [
+pub(super) const ROLES: [&str; 6] = [
     "support",
     "sales",
     "team_lead",

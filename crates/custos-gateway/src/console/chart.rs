@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use super::page::{when, when_cell};
 
 /// One hour of the chart.
-pub struct Point {
+pub(super) struct Point {
     /// Start of the hour, unix milliseconds.
     pub start: i64,
     /// Masked views.
@@ -27,7 +27,7 @@ const TOP: f64 = 10.0;
 
 /// The chart of `points`, with the quota line at `quota` if any; `peers` describes the
 /// peer line in the legend.
-pub fn render(points: &[Point], quota: Option<u32>, peers: &str) -> Markup {
+pub(super) fn render(points: &[Point], quota: Option<u32>, peers: &str) -> Markup {
     let max = points
         .iter()
         .flat_map(|p| [p.views, p.reveals, p.peer_reveals.unwrap_or(0.0)])

@@ -50,7 +50,7 @@ use crate::auth::SessionCredential;
 const MAX_REPLY: usize = 64 * 1024 * 1024;
 
 /// The console's shared state.
-pub struct Console {
+pub(crate) struct Console {
     app: SharedApp,
     /// The API router, called in process.
     api: Router,
@@ -60,7 +60,7 @@ pub struct Console {
 type Shared = Arc<Console>;
 
 /// The console's routes, calling `api` for everything they show or do.
-pub fn router(app: SharedApp, api: Router) -> Router {
+pub(crate) fn router(app: SharedApp, api: Router) -> Router {
     let config = &app.config.console;
     let sessions = Sessions::new(
         Duration::from_secs(u64::from(config.idle_minutes) * 60),
@@ -105,7 +105,7 @@ async fn home(visitor: Option<Visitor>) -> Response {
 }
 
 /// The TCP peer of a request, when the server runs with connect info.
-pub struct ClientAddr(pub Option<SocketAddr>);
+pub(crate) struct ClientAddr(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -121,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// A signed-in browser making a request.
-pub struct Visitor {
+pub(crate) struct Visitor {
     /// The session's key in the session map.
     key: String,
     /// The session.
@@ -208,7 +208,7 @@ impl Visitor {
 
 /// A page shown instead of the one asked for: a refusal, an API error in plain words,
 /// or the way to sign in. Boxed, because a response is large and travels in `Err`.
-pub struct Detour(Box<Response>);
+pub(crate) struct Detour(Box<Response>);
 
 impl From<Response> for Detour {
     fn from(page: Response) -> Self {
@@ -297,7 +297,7 @@ fn segment(value: &str) -> percent_encoding::PercentEncode<'_> {
 }
 
 /// An API answer.
-pub struct Reply {
+pub(crate) struct Reply {
     status: StatusCode,
     body: Bytes,
 }

@@ -19,24 +19,24 @@ use crate::rejection::{self, Answered, Refusal};
 
 /// The policy of every console page: nothing but the console's stylesheet, its own
 /// forms and inline SVG without scripts.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+pub(super) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's stylesheet, shipped in the binary.
-pub const STYLESHEET: &str = include_str!("console.css");
+pub(super) const STYLESHEET: &str = include_str!("console.css");
 
 /// Roles that work the analyst pages.
-pub fn is_analyst(role: &str) -> bool {
+pub(super) fn is_analyst(role: &str) -> bool {
     matches!(role, "security_analyst" | "admin")
 }
 
 /// A full page with the frame for `session` (or for a visitor who is not signed in).
-pub fn document(title: &str, session: Option<&Session>, body: Markup) -> Response {
+pub(super) fn document(title: &str, session: Option<&Session>, body: Markup) -> Response {
     respond(StatusCode::OK, title, session, body)
 }
 
 /// A page with a status other than 200.
-pub fn respond(
+pub(super) fn respond(
     status: StatusCode,
     title: &str,
     session: Option<&Session>,
@@ -93,13 +93,13 @@ fn nav(session: &Session) -> Markup {
 }
 
 /// The hidden field every state-changing form carries.
-pub fn csrf_field(session: &Session) -> Markup {
+pub(super) fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
 /// A page saying a request was refused or failed: what happened, the stable code, and
 /// what to do about it.
-pub fn problem(
+pub(super) fn problem(
     status: StatusCode,
     session: Option<&Session>,
     code: &str,
@@ -129,7 +129,7 @@ pub fn problem(
 
 /// Serves the stylesheet (not cached either: every console answer is `no-store`, one
 /// rule without exceptions; it is small).
-pub fn stylesheet() -> Response {
+pub(super) fn stylesheet() -> Response {
     with_headers(
         StatusCode::OK,
         "text/css; charset=utf-8",
@@ -141,7 +141,7 @@ pub fn stylesheet() -> Response {
 /// framework's own refusals (a path segment that is not UTF-8, a query or form that
 /// does not deserialize, a missing content type) become the console's error page with
 /// a stable code; every answer gets the security headers.
-pub async fn guard(request: Request, next: Next) -> Response {
+pub(super) async fn guard(request: Request, next: Next) -> Response {
     if rejection::headers_too_large(request.headers()) {
         return refused(Refusal::HEADERS_TOO_LARGE);
     }
@@ -165,7 +165,11 @@ fn refused(refusal: Refusal) -> Response {
 }
 
 /// A body of `content_type` with the console's security headers.
-pub fn with_headers(status: StatusCode, content_type: &'static str, body: String) -> Response {
+pub(super) fn with_headers(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response {
     let mut r = (status, body).into_response();
     r.extensions_mut().insert(Answered);
     let h = r.headers_mut();
@@ -197,7 +201,7 @@ fn security_headers(h: &mut HeaderMap) {
 
 /// A redirect (303, so a form's POST becomes a GET), with the security headers and any
 /// cookies to set.
-pub fn see_other(location: &str, cookies: &[String]) -> Response {
+pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut r = with_headers(
         StatusCode::SEE_OTHER,
         "text/plain; charset=utf-8",
@@ -218,12 +222,12 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
 /// A time as every console page shows it: `2026-12-02 14:05:10 UTC` (no script runs in
 /// the browser to turn it into the reader's zone, and UTC is what the ledger and the CLI
 /// print).
-pub use custos_store::calendar::utc as when;
+pub(super) use custos_store::calendar::utc as when;
 
 /// [`when`] in a table cell: it may wrap between the date and the time, never inside
 /// either (a browser breaks a narrow column at a date's hyphens). One element, as a
 /// reflowed row wants of a cell.
-pub fn when_cell(ms: i64) -> Markup {
+pub(super) fn when_cell(ms: i64) -> Markup {
     let text = when(ms);
     match text.split_once(' ') {
         Some((date, time)) => html! { span { span.nowrap { (date) } " " span.nowrap { (time) } } },
@@ -233,7 +237,7 @@ pub fn when_cell(ms: i64) -> Markup {
 
 /// A length of time in words, in its largest whole unit: a quota's window, a wait, an
 /// age.
-pub fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     let mins = ms.max(0) / 60_000;
     match mins {
         0 => "less than a minute".to_owned(),
@@ -245,7 +249,7 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// How long ago `ms` was, at `now`.
-pub fn age(ms: i64, now: i64) -> String {
+pub(super) fn age(ms: i64, now: i64) -> String {
     // Saturating: a time from a record is data, not a trusted small number.
     match now.saturating_sub(ms) {
         ..60_000 => "just now".to_owned(),

@@ -28,9 +28,9 @@ use base64::Engine as _;
 use crate::auth::SessionCredential;
 
 /// The session cookie's name.
-pub const SESSION_COOKIE: &str = "custos_session";
+pub(super) const SESSION_COOKIE: &str = "custos_session";
 /// The sign-in form's cookie (double-submit CSRF before a session exists).
-pub const SIGNIN_COOKIE: &str = "custos_signin";
+pub(super) const SIGNIN_COOKIE: &str = "custos_signin";
 /// Most sessions held at once: beyond it, the oldest idle one is dropped.
 const MAX_SESSIONS: usize = 10_000;
 /// Most used customer links remembered at once. Only genuine links get here (their
@@ -41,7 +41,7 @@ const MAX_USED_LINKS: usize = 100_000;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
-pub struct Session {
+pub(super) struct Session {
     /// Who the session speaks for.
     pub credential: SessionCredential,
     /// The token every form of this session must carry.
@@ -57,7 +57,7 @@ pub struct Session {
 
 /// Who a session is, as shown on every page.
 #[derive(Clone, Debug)]
-pub enum Who {
+pub(super) enum Who {
     /// A staff member.
     Staff {
         /// Staff id.
@@ -77,7 +77,7 @@ pub enum Who {
 }
 
 /// The sessions of this node.
-pub struct Sessions {
+pub(super) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     /// SHA-256 of the customer links that opened a session, with their expiry (unix ms).
     used_links: Mutex<HashMap<String, i64>>,
@@ -89,7 +89,7 @@ pub struct Sessions {
 impl Sessions {
     /// Sessions that end after `idle` without use or `max_age` in all; `secure` adds
     /// the cookie's `Secure` attribute (the console is served over TLS).
-    pub fn new(idle: Duration, max_age: Duration, secure: bool) -> Sessions {
+    pub(super) fn new(idle: Duration, max_age: Duration, secure: bool) -> Sessions {
         Sessions {
             map: Mutex::new(HashMap::new()),
             used_links: Mutex::new(HashMap::new()),
@@ -100,7 +100,7 @@ impl Sessions {
     }
 
     /// Opens a session; returns its `Set-Cookie` header value.
-    pub fn open(&self, credential: SessionCredential, who: Who) -> String {
+    pub(super) fn open(&self, credential: SessionCredential, who: Who) -> String {
         let id = random_token();
         let now = Instant::now();
         let session = Session {
@@ -127,7 +127,7 @@ impl Sessions {
 
     /// The live session the request's cookie names, touched; `None` when there is none
     /// or it has ended.
-    pub fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
+    pub(super) fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
         let id = cookie(headers, SESSION_COOKIE)?;
         let key = key(&id);
         let now = Instant::now();
@@ -146,7 +146,7 @@ impl Sessions {
     /// `now`; false when it was used before (or too many links are in use, see
     /// [`MAX_USED_LINKS`]). Call only for a link whose signature was checked, with its
     /// one canonical spelling.
-    pub fn claim_link(&self, token: &str, expires_at: i64, now: i64) -> bool {
+    pub(super) fn claim_link(&self, token: &str, expires_at: i64, now: i64) -> bool {
         let mut used = self.used_links.lock().unwrap_or_else(|e| e.into_inner());
         // An expired link is refused by its signature's time; no need to remember it.
         used.retain(|_, until| *until > now);
@@ -157,14 +157,14 @@ impl Sessions {
     }
 
     /// Keeps `evidence` with the session `key` (its last trace).
-    pub fn set_evidence(&self, key: &str, evidence: Option<Vec<u8>>) {
+    pub(super) fn set_evidence(&self, key: &str, evidence: Option<Vec<u8>>) {
         if let Some(s) = self.lock().get_mut(key) {
             s.evidence = evidence.map(std::sync::Arc::new);
         }
     }
 
     /// Ends the session the request's cookie names; returns the cookie that clears it.
-    pub fn close(&self, headers: &HeaderMap) -> String {
+    pub(super) fn close(&self, headers: &HeaderMap) -> String {
         if let Some(id) = cookie(headers, SESSION_COOKIE) {
             self.lock().remove(&key(&id));
         }
@@ -172,20 +172,20 @@ impl Sessions {
     }
 
     /// A fresh sign-in form token and the cookie that binds it to the browser.
-    pub fn signin_token(&self) -> (String, String) {
+    pub(super) fn signin_token(&self) -> (String, String) {
         let token = random_token();
         let cookie = self.cookie(SIGNIN_COOKIE, &token, Some(600));
         (token, cookie)
     }
 
     /// Whether `form_token` matches the sign-in cookie of the request.
-    pub fn signin_token_ok(&self, headers: &HeaderMap, form_token: &str) -> bool {
+    pub(super) fn signin_token_ok(&self, headers: &HeaderMap, form_token: &str) -> bool {
         cookie(headers, SIGNIN_COOKIE)
             .is_some_and(|c| custos_crypto::constant_time_eq(c.as_bytes(), form_token.as_bytes()))
     }
 
     /// The `Set-Cookie` value that removes cookie `name`.
-    pub fn clear(&self, name: &str) -> String {
+    pub(super) fn clear(&self, name: &str) -> String {
         self.cookie(name, "", Some(0))
     }
 
@@ -221,7 +221,7 @@ impl Sessions {
 }
 
 /// Whether a form's CSRF token is the session's (constant time).
-pub fn csrf_ok(session: &Session, form_token: &str) -> bool {
+pub(super) fn csrf_ok(session: &Session, form_token: &str) -> bool {
     custos_crypto::constant_time_eq(session.csrf.as_bytes(), form_token.as_bytes())
 }
 

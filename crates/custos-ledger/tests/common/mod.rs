@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use custos_ledger::{Ledger, LedgerKey};
 use sha2::{Digest, Sha256};
 
-pub const ORIGIN: &str = "custos.test/ledger";
+pub(crate) const ORIGIN: &str = "custos.test/ledger";
 
-pub type H = [u8; 32];
+pub(crate) type H = [u8; 32];
 
-pub fn leaf(e: &[u8]) -> H {
+pub(crate) fn leaf(e: &[u8]) -> H {
     let mut h = Sha256::new();
     h.update([0u8]);
     h.update(e);
     h.finalize().into()
 }
 
-pub fn node(l: &H, r: &H) -> H {
+pub(crate) fn node(l: &H, r: &H) -> H {
     let mut h = Sha256::new();
     h.update([1u8]);
     h.update(l);
@@ -27,7 +27,7 @@ pub fn node(l: &H, r: &H) -> H {
 }
 
 /// RFC 6962 §2.1 Merkle Tree Hash over leaf hashes.
-pub fn mth(leaves: &[H]) -> H {
+pub(crate) fn mth(leaves: &[H]) -> H {
     match leaves.len() {
         0 => Sha256::digest([]).into(),
         1 => leaves[0],
@@ -48,7 +48,7 @@ fn largest_pow2_below(n: usize) -> usize {
 }
 
 /// RFC 9162 §2.1.3.2 inclusion proof verification.
-pub fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) -> bool {
+pub(crate) fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) -> bool {
     if index >= size {
         return false;
     }
@@ -73,7 +73,7 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) ->
 }
 
 /// RFC 9162 §2.1.4.2 consistency proof verification (0 < first ≤ second).
-pub fn verify_consistency(first: u64, second: u64, fh: H, sh: H, proof: &[H]) -> bool {
+pub(crate) fn verify_consistency(first: u64, second: u64, fh: H, sh: H, proof: &[H]) -> bool {
     if first == second {
         return proof.is_empty() && fh == sh;
     }
@@ -110,7 +110,7 @@ pub fn verify_consistency(first: u64, second: u64, fh: H, sh: H, proof: &[H]) ->
     fr == fh && sr == sh && s == 0
 }
 
-pub fn entry(i: u64) -> Vec<u8> {
+pub(crate) fn entry(i: u64) -> Vec<u8> {
     // Varying lengths, including empty entries.
     let len = (i * 37 % 200) as usize;
     let mut v = format!("access-event-{i}:").into_bytes();
@@ -121,37 +121,37 @@ pub fn entry(i: u64) -> Vec<u8> {
     v
 }
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub tmp: tempfile::TempDir,
 }
 
 impl Fixture {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Fixture {
             tmp: tempfile::tempdir().unwrap(),
         }
     }
-    pub fn dir(&self) -> PathBuf {
+    pub(crate) fn dir(&self) -> PathBuf {
         self.tmp.path().join("ledger")
     }
-    pub fn key(&self) -> LedgerKey {
+    pub(crate) fn key(&self) -> LedgerKey {
         LedgerKey::load_or_create(&self.tmp.path().join("ledger.key"), ORIGIN)
             .unwrap()
             .0
     }
-    pub fn open(&self) -> Ledger {
+    pub(crate) fn open(&self) -> Ledger {
         Ledger::open(&self.dir(), ORIGIN, self.key()).unwrap()
     }
-    pub fn try_open(&self) -> Result<Ledger, custos_ledger::LedgerError> {
+    pub(crate) fn try_open(&self) -> Result<Ledger, custos_ledger::LedgerError> {
         Ledger::open(&self.dir(), ORIGIN, self.key())
     }
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir().join(rel)
     }
 }
 
 /// Appends entries `from..to` in batches of varying size.
-pub fn fill(l: &mut Ledger, from: u64, to: u64) {
+pub(crate) fn fill(l: &mut Ledger, from: u64, to: u64) {
     let mut i = from;
     let mut b = 1;
     while i < to {
@@ -164,7 +164,7 @@ pub fn fill(l: &mut Ledger, from: u64, to: u64) {
     assert_eq!(l.size(), to);
 }
 
-pub fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
         out.extend_from_slice(&(e.len() as u16).to_be_bytes());
@@ -173,7 +173,7 @@ pub fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-pub fn decode_bundle(mut d: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn decode_bundle(mut d: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while d.len() >= 2 {
         let n = u16::from_be_bytes([d[0], d[1]]) as usize;
@@ -184,13 +184,13 @@ pub fn decode_bundle(mut d: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-pub fn write(path: &Path, data: &[u8]) {
+pub(crate) fn write(path: &Path, data: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, data).unwrap();
 }
 
 /// Recursively copies a directory (files and subdirectories).
-pub fn copy_dir(src: &Path, dst: &Path) {
+pub(crate) fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();
@@ -204,7 +204,7 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 }
 
 /// Every file under `root` (relative path → contents), sorted.
-pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub(crate) fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -225,7 +225,7 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 }
 
 /// Byte offset of entry `k`'s length prefix in an encoded bundle.
-pub fn entry_offset(bundle: &[u8], k: usize) -> usize {
+pub(crate) fn entry_offset(bundle: &[u8], k: usize) -> usize {
     let mut off = 0;
     for _ in 0..k {
         off += 2 + u16::from_be_bytes([bundle[off], bundle[off + 1]]) as usize;

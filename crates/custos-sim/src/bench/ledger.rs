@@ -95,6 +95,7 @@ fn note(message: &str) {
     eprintln!("bench ledger: {message}");
 }
 
+/// Runs the benchmark, printing one JSON line per measurement and a summary.
 pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
     if args.writers.is_empty() || args.writers.contains(&0) || args.seconds == 0 {
         return Err(Failure::new(

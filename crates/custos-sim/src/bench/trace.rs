@@ -156,6 +156,7 @@ fn staff_id(i: u64) -> String {
 
 /// Runs `custos bench trace`: generates (unless `--reuse`), traces `--runs` times, prints
 /// and records the results.
+/// Runs the benchmark (generating its store first if needed), printing JSON lines.
 pub async fn run(args: TraceBenchArgs) -> Result<(), Failure> {
     if args.runs == 0 || args.staff == 0 || args.customers == 0 {
         return Err(Failure::new(

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 /// Which store a test server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 impl Backend {
     /// Backends to run a test on: SQLite always, PostgreSQL unless explicitly skipped.
-    pub fn all() -> Vec<Backend> {
+    pub(crate) fn all() -> Vec<Backend> {
         if std::env::var("TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
             vec![Backend::Sqlite]
         } else {
@@ -32,7 +32,7 @@ fn maintenance_url() -> String {
 }
 
 /// Creates a fresh PostgreSQL database and returns its URL.
-pub async fn fresh_postgres() -> String {
+pub(crate) async fn fresh_postgres() -> String {
     use sqlx::Connection;
     let base = maintenance_url();
     let mut conn = sqlx::PgConnection::connect(&base)
@@ -48,7 +48,7 @@ pub async fn fresh_postgres() -> String {
 }
 
 /// A running `custos serve`.
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -61,7 +61,7 @@ pub struct Server {
 
 /// Options for starting a server.
 #[derive(Default, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub config_toml: Option<String>,
     pub env: Vec<(String, String)>,
     pub policies: Option<PathBuf>,
@@ -72,11 +72,11 @@ pub struct Options {
 }
 
 impl Server {
-    pub async fn start(backend: Backend) -> Server {
+    pub(crate) async fn start(backend: Backend) -> Server {
         Self::start_with(backend, Options::default()).await
     }
 
-    pub async fn start_with(backend: Backend, options: Options) -> Server {
+    pub(crate) async fn start_with(backend: Backend, options: Options) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -124,19 +124,19 @@ impl Server {
     }
 
     /// Whether the data directory is on its own tmpfs (see [`Options::tmpfs_bytes`]).
-    pub fn on_tmpfs(&self) -> bool {
+    pub(crate) fn on_tmpfs(&self) -> bool {
         self.tmpfs
     }
 
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    pub fn log_path(&self) -> PathBuf {
+    pub(crate) fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
 
-    pub fn sqlite_path(&self) -> PathBuf {
+    pub(crate) fn sqlite_path(&self) -> PathBuf {
         self.data_dir().join("custos.db")
     }
 
@@ -182,7 +182,7 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and waits for it.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
@@ -190,7 +190,7 @@ impl Server {
     }
 
     /// Kills the server with SIGKILL: no shutdown code runs.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -198,12 +198,12 @@ impl Server {
     }
 
     /// Stops and starts the server on the same data.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         self.spawn();
     }
 
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client {
             http: reqwest::Client::new(),
             base: self.base.clone(),
@@ -211,7 +211,7 @@ impl Server {
     }
 
     /// Creates a staff entry and returns its token.
-    pub async fn staff(&self, id: &str, role: &str, org: &str) -> String {
+    pub(crate) async fn staff(&self, id: &str, role: &str, org: &str) -> String {
         let c = self.client();
         let r = c
             .post(
@@ -229,7 +229,7 @@ impl Server {
     }
 
     /// Files holding everything the server stored.
-    pub fn stored_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn stored_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         collect_files(&self.data_dir(), &mut out);
         out
@@ -237,7 +237,7 @@ impl Server {
 }
 
 /// Every file under `dir`, recursively.
-pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
@@ -294,7 +294,7 @@ fn drop_database(url: String) {
 
 /// A JSON answer.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Value,
     pub text: String,
@@ -302,20 +302,20 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 }
 
 /// An HTTP client bound to one server.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub base: String,
 }
 
 impl Client {
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request
             .timeout(Duration::from_secs(60))
             .send()
@@ -333,7 +333,7 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, token: &str, path: &str) -> Answer {
+    pub(crate) async fn get(&self, token: &str, path: &str) -> Answer {
         self.send(
             self.http
                 .get(format!("{}{path}", self.base))
@@ -342,7 +342,7 @@ impl Client {
         .await
     }
 
-    pub async fn view(&self, token: &str, customer: &str, case: &str) -> Answer {
+    pub(crate) async fn view(&self, token: &str, customer: &str, case: &str) -> Answer {
         self.send(
             self.http
                 .get(format!("{}/v1/customers/{customer}", self.base))
@@ -352,7 +352,7 @@ impl Client {
         .await
     }
 
-    pub async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
         self.send(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -362,7 +362,7 @@ impl Client {
         .await
     }
 
-    pub async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         token: &str,
         path: &str,
@@ -378,7 +378,7 @@ impl Client {
         .await
     }
 
-    pub async fn post_empty(&self, token: &str, path: &str) -> Answer {
+    pub(crate) async fn post_empty(&self, token: &str, path: &str) -> Answer {
         self.send(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -387,7 +387,13 @@ impl Client {
         .await
     }
 
-    pub async fn reveal(&self, token: &str, customer: &str, case: &str, fields: &[&str]) -> Answer {
+    pub(crate) async fn reveal(
+        &self,
+        token: &str,
+        customer: &str,
+        case: &str,
+        fields: &[&str],
+    ) -> Answer {
         self.post(
             token,
             &format!("/v1/customers/{customer}/reveal"),
@@ -396,7 +402,7 @@ impl Client {
         .await
     }
 
-    pub async fn create_customer(
+    pub(crate) async fn create_customer(
         &self,
         token: &str,
         name: &str,
@@ -412,7 +418,7 @@ impl Client {
     }
 
     /// `POST /v1/trace{query}` with `file` as the multipart upload's one file part.
-    pub async fn trace_upload(&self, token: &str, query: &str, file: &[u8]) -> Answer {
+    pub(crate) async fn trace_upload(&self, token: &str, query: &str, file: &[u8]) -> Answer {
         let boundary = "custos-test-boundary-7d1f";
         let mut body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"leak.csv\"\r\nContent-Type: text/csv\r\n\r\n"
@@ -433,7 +439,7 @@ impl Client {
         .await
     }
 
-    pub async fn open_case(&self, crm: &str, customer: &str, assignee: &str) -> String {
+    pub(crate) async fn open_case(&self, crm: &str, customer: &str, assignee: &str) -> String {
         let r = self
             .post(crm, "/v1/cases", json!({"customer": customer, "assignee": assignee, "channel": "phone", "reason": "delivery question"}))
             .await;
@@ -443,7 +449,7 @@ impl Client {
 }
 
 /// Plants `count` canaries through `custos canary plant` (as admin); their ids.
-pub fn plant_canaries(server: &Server, count: usize) -> Vec<String> {
+pub(crate) fn plant_canaries(server: &Server, count: usize) -> Vec<String> {
     let o = Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(["canary", "plant", &count.to_string(), "--url", &server.base])
         .env("CUSTOS_TOKEN", &server.admin)
@@ -458,7 +464,7 @@ pub fn plant_canaries(server: &Server, count: usize) -> Vec<String> {
 }
 
 /// Reads every access record (as admin).
-pub async fn access_records(server: &Server, query: &str) -> Vec<Value> {
+pub(crate) async fn access_records(server: &Server, query: &str) -> Vec<Value> {
     let r = server
         .client()
         .get(&server.admin, &format!("/v1/access?{query}"))
@@ -469,7 +475,7 @@ pub async fn access_records(server: &Server, query: &str) -> Vec<Value> {
 
 /// A company with a CRM integration, two agents (one at a partner) and one customer with
 /// an open case for each agent.
-pub struct World {
+pub(crate) struct World {
     pub crm: String,
     pub agent: String,
     pub partner_agent: String,
@@ -479,12 +485,12 @@ pub struct World {
     pub partner_case: String,
 }
 
-pub const PHONE: &str = "13800138000";
-pub const EMAIL: &str = "Zhang.Wei@Example.com";
-pub const NAME: &str = "Zhang Wei";
-pub const ACCOUNT: &str = "ACC-0012345678";
+pub(crate) const PHONE: &str = "13800138000";
+pub(crate) const EMAIL: &str = "Zhang.Wei@Example.com";
+pub(crate) const NAME: &str = "Zhang Wei";
+pub(crate) const ACCOUNT: &str = "ACC-0012345678";
 
-pub async fn world(server: &Server) -> World {
+pub(crate) async fn world(server: &Server) -> World {
     let crm = server.staff("crm", "integration", "custos").await;
     let agent = server.staff("alice", "support", "custos").await;
     let partner_agent = server.staff("bob", "support", "huaxin-bpo").await;
@@ -505,7 +511,7 @@ pub async fn world(server: &Server) -> World {
 }
 
 /// Waits (bounded, 20 s) for the alerts about `staff`, as `analyst` sees them.
-pub async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
+pub(crate) async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let r = c.get(analyst, "/v1/alerts").await;
@@ -526,7 +532,7 @@ pub async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Value> {
 }
 
 /// The ledger index an answer's access record got.
-pub fn ledger_index(a: &Answer) -> u64 {
+pub(crate) fn ledger_index(a: &Answer) -> u64 {
     a.headers["x-custos-ledger-index"]
         .to_str()
         .unwrap()
@@ -535,7 +541,7 @@ pub fn ledger_index(a: &Answer) -> u64 {
 }
 
 /// Waits (bounded, 10 s) until the served checkpoint covers `size` entries.
-pub async fn wait_for_checkpoint(c: &Client, size: u64) {
+pub(crate) async fn wait_for_checkpoint(c: &Client, size: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let r = c.get("", "/ledger/checkpoint").await;
@@ -553,7 +559,7 @@ pub async fn wait_for_checkpoint(c: &Client, size: u64) {
 }
 
 /// Runs the `custos` binary to its end.
-pub fn custos(args: &[&str]) -> std::process::Output {
+pub(crate) fn custos(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(args)
         .output()
@@ -561,11 +567,11 @@ pub fn custos(args: &[&str]) -> std::process::Output {
 }
 
 /// A finished command's standard output.
-pub fn stdout(o: &std::process::Output) -> String {
+pub(crate) fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// A finished command's standard error.
-pub fn stderr(o: &std::process::Output) -> String {
+pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
