@@ -17,10 +17,7 @@ use custos_access::AccessRecord;
 use custos_access::entry::{CASE_CONTACT_NONE, CASE_REQUESTED_BY};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds in a day.
-pub const DAY_MS: i64 = 86_400_000;
-/// Milliseconds in an hour.
-pub const HOUR_MS: i64 = 3_600_000;
+use custos_store::calendar::{DAY_MS, HOUR_MS};
 
 /// Number of features in [`Feature::ALL`] (the length of a [`DayValues`]).
 pub const N_FEATURES: usize = 11;
