@@ -62,7 +62,10 @@ pub use error::CryptoError;
 pub use index::{BlindIndex, IndexKind};
 pub use link::LinkError;
 pub use master::MasterKey;
-pub use normalize::{normalize_account_id, normalize_email, normalize_phone};
+pub use normalize::{
+    MAX_ACCOUNT_ID_CHARS, MAX_EMAIL_CHARS, MAX_PHONE_CHARS, normalize_account_id, normalize_email,
+    normalize_phone,
+};
 
 use sha2::{Digest, Sha256};
 

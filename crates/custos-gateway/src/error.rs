@@ -106,13 +106,21 @@ impl From<custos_store::StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// Every error answer of the API: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Envelope<'a> {
     error: Body<'a>,
 }
-#[derive(Serialize)]
-struct Body<'a> {
+
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub(crate) struct Body<'a> {
+    /// Stable, machine-readable code, e.g. `unauthenticated`, `invalid_id`,
+    /// `ledger_unavailable`; also the access record's reason code.
     code: &'a str,
+    /// What went wrong, in plain words; never holds a value from the request.
     message: &'a str,
 }
 

@@ -9,6 +9,7 @@ mod activity;
 mod alerts;
 mod cases;
 mod customers;
+pub(crate) mod doc;
 mod ledger;
 mod ops;
 mod staff;
@@ -36,11 +37,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{ApiError, SharedApp};
+use doc::Answers;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Custos", description = "The customer-data vault and the one door staff reach it through."),
-    modifiers(&BearerAuth)
+    paths(ledger::hash_tile, ledger::entry_tile),
+    components(schemas(
+        crate::error::Envelope, crate::error::Body, doc::Id, doc::CustomerId, doc::CaseId,
+        doc::NewStaffId, doc::Role, doc::StaffStatus, doc::AlertStatus, doc::RevealField,
+        doc::RevealFields, doc::RevealedFields, doc::Channel, doc::StaffName,
+        doc::CustomerName, doc::Reason, doc::StepUpReason, doc::Phone, doc::Email,
+        doc::AccountId, doc::AttributeValue, doc::Attributes, doc::SearchKey,
+        doc::NdjsonCustomers, doc::TraceUpload, doc::CosignedNote, crate::vault::NewCustomer,
+    )),
+    modifiers(&BearerAuth, &Answers)
 )]
 struct ApiDoc;
 
@@ -117,8 +128,16 @@ fn api_router(app: SharedApp) -> Router {
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router
-        // A wildcard route: described in the module docs of `ledger`, not in OpenAPI.
-        .route("/ledger/tile/{*path}", axum::routing::get(ledger::tile))
+        // Tile indexes span path segments (`x001/234`): wildcard routes, described in
+        // ApiDoc's `paths` with the index as one parameter.
+        .route(
+            "/ledger/tile/entries/{*index}",
+            axum::routing::get(ledger::entry_tile),
+        )
+        .route(
+            "/ledger/tile/{level}/{*index}",
+            axum::routing::get(ledger::hash_tile),
+        )
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -154,6 +173,23 @@ async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed.as_secs_f64());
     tracing::info!(%method, %route, %status, micros = elapsed.as_micros() as u64, "request");
     response
+}
+
+/// `value` if it is from 1 to `max`; otherwise 400 `invalid_query` naming `what` (a
+/// query option such as a page size: the description says its range, and the server
+/// holds callers to it rather than quietly answering something else).
+fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ApiError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    if value >= T::from(1) && value <= max {
+        Ok(value)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{what} is a whole number from 1 to {max}"),
+        ))
+    }
 }
 
 /// Serialises `body` with `status` as a JSON response.
