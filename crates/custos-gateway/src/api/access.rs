@@ -19,6 +19,7 @@ const MAX_RECORDS: u32 = 10_000;
 
 /// Filters; all optional.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccessQuery {
     /// Staff id.

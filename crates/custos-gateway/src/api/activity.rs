@@ -22,6 +22,7 @@ use crate::{ApiError, App, SharedApp};
 const MAX_HOURS: u32 = 168;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ActivityQuery {
     /// The window: this many hours up to now, 1 to 168 (default 24).

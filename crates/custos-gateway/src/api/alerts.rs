@@ -19,6 +19,7 @@ use crate::{ApiError, App, SharedApp};
 const MAX_ALERTS: u32 = 1000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AlertQuery {
     /// `open`, `acknowledged` or `dismissed`; all when absent.

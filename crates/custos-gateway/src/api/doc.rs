@@ -95,13 +95,6 @@ fn issued(kind: IssuedId) -> serde_json::Value {
 }
 
 component!(
-    /// The id of a new staff entry: an [`Id`] but none of the server's own.
-    NewStaffId => json!({
-        "allOf": [{"$ref": "#/components/schemas/Id"}, {"not": {"enum": crate::api::staff::RESERVED_IDS}}],
-        "description": format!("The new entry's id; not one of the ids the server's own records use ({}).", crate::api::staff::RESERVED_IDS.join(", ")),
-    })
-);
-component!(
     /// A role the default policy knows.
     Role => json!({"type": "string", "enum": crate::api::staff::ROLES})
 );
@@ -201,6 +194,7 @@ component!(
     Phone => json!({
         "type": "string",
         "format": "phone",
+        "examples": ["13800138000", "+86 138 0013 8000", "+1 650 253 0000"],
         "pattern": format!("^[{WHITESPACE}]*[{PHONE_CHARACTERS}]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_PHONE_CHARS),
         "description": format!("A phone number that is valid in its numbering plan (format `phone`): at most {} digits (ASCII or full-width), spaces, + ( ) . and dashes, blanks around it ignored. Without a country code it is read in the server's default region.", custos_crypto::MAX_PHONE_CHARS),
     })
@@ -212,10 +206,10 @@ component!(
         let not = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@";
         json!({
             "type": "string",
-            "format": "email",
+            "examples": ["zhang.wei@example.com"],
             "maxLength": custos_crypto::MAX_EMAIL_CHARS,
             "pattern": format!(r"^[{WHITESPACE}]*[^{not}]+@[^{not}.]+(\.[^{not}.]+)+[{WHITESPACE}]*$"),
-            "description": "An email address: one @, a domain with a dot and no empty label, no blank or control character inside; blanks around it ignored. Compared without regard to case.",
+            "description": "An email address as the server reads it (looser than RFC 5322, so no `format`): one @, a domain with a dot and no empty label, no blank or control character inside; blanks around it ignored. Compared without regard to case.",
         })
     }
 );
@@ -224,6 +218,7 @@ component!(
     AccountId => json!({
         "type": "string",
         "pattern": format!("^[{WHITESPACE}]*[A-Za-z0-9_-]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_ACCOUNT_ID_CHARS),
+        "examples": ["ACC-0000000001"],
         "description": format!("1 to {} characters of A-Z, a-z, 0-9, _ and -, blanks around them ignored; compared without regard to case.", custos_crypto::MAX_ACCOUNT_ID_CHARS),
     })
 );
@@ -240,7 +235,7 @@ component!(
                 {"type": "array", "items": {"$ref": "#/components/schemas/AttributeValue"}},
                 {
                     "type": "object",
-                    "propertyNames": {"pattern": plain},
+                    "propertyNames": {"type": "string", "pattern": plain},
                     "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
                 },
             ],
@@ -252,7 +247,7 @@ component!(
     Attributes => json!({
         "type": "object",
         "description": "Free attributes, sealed like every other field; only their names are ever shown.",
-        "propertyNames": {"pattern": format!("^[^{HIDDEN_CHARACTERS}]*$")},
+        "propertyNames": {"type": "string", "pattern": format!("^[^{HIDDEN_CHARACTERS}]*$")},
         "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
     })
 );
@@ -380,5 +375,40 @@ fn complete(operation: &mut Operation) {
                     .into(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole document builds (every schema literal is one utoipa reads) and says
+    /// what it means to: an unknown keyword would be dropped silently on the way.
+    #[test]
+    fn every_component_survives_the_round_trip() {
+        let document = serde_json::to_value(super::super::openapi()).unwrap();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "Id",
+            "CustomerId",
+            "CaseId",
+            "Phone",
+            "Email",
+            "AccountId",
+            "Attributes",
+            "AttributeValue",
+            "SearchKey",
+            "RevealFields",
+            "TraceUpload",
+            "Error",
+        ] {
+            assert!(schemas.contains_key(name), "{name} missing");
+        }
+        assert_eq!(schemas["SearchKey"]["maxProperties"], 1);
+        assert_eq!(schemas["RevealFields"]["uniqueItems"], true);
+        assert_eq!(
+            schemas["Attributes"]["propertyNames"]["pattern"],
+            format!("^[^{HIDDEN_CHARACTERS}]*$")
+        );
     }
 }

@@ -151,6 +151,7 @@ async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, A
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InclusionQuery {
     /// Ledger index of the entry.
@@ -160,6 +161,7 @@ pub(super) struct InclusionQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConsistencyQuery {
     /// The older tree size.
@@ -248,10 +250,12 @@ pub(super) async fn consistency_proof(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntriesQuery {
-    /// First ledger index (default 0).
-    from: Option<u64>,
+    /// First ledger index (default 0); past the end, the list is empty.
+    #[param(minimum = 0)]
+    from: Option<i64>,
     /// At most this many, 1 to 1,000 (default 1,000).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -271,8 +275,7 @@ pub(super) struct EntryList {
     responses(
         (status = 200, body = EntryList, description = "the entries"),
         (status = 400, description = "`invalid_query`: from and limit are whole numbers, limit 1 to 1,000"),
-        (status = 403, description = "`forbidden`: only security analysts and admins read entries"),
-        (status = 404, description = "`out_of_range`: from is past the ledger's end")),
+        (status = 403, description = "`forbidden`: only security analysts and admins read entries")),
     security(("bearer" = [])))]
 pub(super) async fn entries(
     State(app): State<SharedApp>,
@@ -284,7 +287,9 @@ pub(super) async fn entries(
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
         let q: EntriesQuery = parse_query(query, "from and limit are whole numbers")?;
-        let from = q.from.unwrap_or(0);
+        // An index as a signed 64-bit number, as described; never negative.
+        let from = u64::try_from(q.from.unwrap_or(0))
+            .map_err(|_| ApiError::bad_request("invalid_query", "from is a whole number from 0"))?;
         let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ENTRIES), MAX_ENTRIES)?;
         let size = app.access.size();
         let entries = app
@@ -299,6 +304,7 @@ pub(super) async fn entries(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntryProofQuery {
     /// Ledger index of the entry.

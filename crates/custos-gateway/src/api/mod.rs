@@ -32,7 +32,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -45,13 +45,13 @@ use doc::Answers;
     paths(ledger::hash_tile, ledger::entry_tile),
     components(schemas(
         crate::error::Envelope, crate::error::Body, doc::Id, doc::CustomerId, doc::CaseId,
-        doc::NewStaffId, doc::Role, doc::StaffStatus, doc::AlertStatus, doc::RevealField,
+        doc::Role, doc::StaffStatus, doc::AlertStatus, doc::RevealField,
         doc::RevealFields, doc::RevealedFields, doc::Channel, doc::StaffName,
         doc::CustomerName, doc::Reason, doc::StepUpReason, doc::Phone, doc::Email,
         doc::AccountId, doc::AttributeValue, doc::Attributes, doc::SearchKey,
         doc::NdjsonCustomers, doc::TraceUpload, doc::CosignedNote, crate::vault::NewCustomer,
     )),
-    modifiers(&BearerAuth, &Answers)
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
@@ -90,9 +90,48 @@ async fn no_store(request: Request, next: Next) -> Response {
     response
 }
 
+/// The OpenAPI document of [`api_router`]'s routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
 /// The API and operations endpoints, with JSON 404/405.
 fn api_router(app: SharedApp) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = api_routes();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        // Tile indexes span path segments (`x001/234`): wildcard routes, described in
+        // ApiDoc's `paths` with the index as one parameter.
+        .route(
+            "/ledger/tile/entries/{*index}",
+            axum::routing::get(ledger::entry_tile),
+        )
+        .route(
+            "/ledger/tile/{level}/{*index}",
+            axum::routing::get(ledger::hash_tile),
+        )
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .with_state(app)
+}
+
+/// The routes described in OpenAPI, and their description (completed by [`Answers`]
+/// once every route is in).
+fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(staff::create_staff))
         .routes(routes!(staff::issue_token))
         .routes(routes!(staff::revoke_token))
@@ -126,34 +165,8 @@ fn api_router(app: SharedApp) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts();
-    let openapi = std::sync::Arc::new(openapi);
-    router
-        // Tile indexes span path segments (`x001/234`): wildcard routes, described in
-        // ApiDoc's `paths` with the index as one parameter.
-        .route(
-            "/ledger/tile/entries/{*index}",
-            axum::routing::get(ledger::entry_tile),
-        )
-        .route(
-            "/ledger/tile/{level}/{*index}",
-            axum::routing::get(ledger::hash_tile),
-        )
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
-            }),
-        )
-        .fallback(|| async { ApiError::not_found("route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
-            )
-        })
-        .with_state(app)
+    Answers.modify(&mut openapi);
+    (router, openapi)
 }
 
 /// Counts and times every request by its route template. Only the template is logged:

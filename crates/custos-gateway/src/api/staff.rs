@@ -8,13 +8,13 @@ use custos_policy::Action;
 use custos_store::{StaffRecord, StaffStatus, now_millis};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{Id, NewStaffId, Role, StaffName};
+use super::doc::{Id, Role, StaffName};
 use super::json;
 use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
 use crate::{ApiError, App, SharedApp, auth};
 
 /// Ids the server's own ledger records use as their actor; no staff entry may take one.
-pub(crate) const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
+const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
 
 /// Longest display name of a staff entry.
 pub(crate) const MAX_NAME_CHARS: usize = 100;
@@ -33,7 +33,8 @@ pub const ROLES: [&str; 6] = [
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewStaff {
-    #[schema(value_type = NewStaffId)]
+    /// Not one of the ids the server's own records use (`system`, `detector`, `-`).
+    #[schema(value_type = Id)]
     id: String,
     #[schema(value_type = StaffName)]
     name: String,
@@ -86,9 +87,9 @@ pub(super) struct StatusChange {
             links(("IssueToken" = (operation_id = "issue_token", parameters(("id" = "$response.body#/id")))),
                   ("Suspend" = (operation_id = "suspend", parameters(("id" = "$response.body#/id")))),
                   ("Activity" = (operation_id = "person", parameters(("id" = "$response.body#/id")))))),
-        (status = 400, description = "a field is malformed (`invalid_id`, `reserved_id`, `invalid_text`, `control_character`, `invalid_role`) or the body is not this JSON (`malformed_json`, `invalid_body`, `unknown_field`)"),
+        (status = 400, description = "a field is malformed (`invalid_id`, `invalid_text`, `control_character`, `invalid_role`) or the body is not this JSON (`malformed_json`, `invalid_body`, `unknown_field`)"),
         (status = 403, description = "`forbidden`: only admins create staff"),
-        (status = 409, description = "`conflict`: a staff entry with this id exists")),
+        (status = 409, description = "`conflict`: a staff entry with this id exists; `reserved_id`: the id is one the server's own records use")),
     security(("bearer" = [])))]
 pub(super) async fn create_staff(
     State(app): State<SharedApp>,
@@ -103,7 +104,9 @@ pub(super) async fn create_staff(
         valid_id("staff", &input.id)?;
         ex.target = Some(input.id.clone());
         if RESERVED_IDS.contains(&input.id.as_str()) {
-            return Err(ApiError::bad_request(
+            // Well formed, and taken: by the server itself.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
                 "reserved_id",
                 format!("staff ids {} are the server's own", RESERVED_IDS.join(", ")),
             ));

@@ -24,6 +24,7 @@ const MAX_TOP: usize = 1000;
 
 /// Options of a trace; all optional.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TraceQuery {
     /// Accesses from this time on: unix ms, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC);

@@ -129,7 +129,7 @@ pub(super) async fn accesses(
 #[utoipa::path(post, path = "/v1/customers/{id}/link", tag = "transparency",
     params(("id" = CustomerId, Path, description = "customer id")),
     request_body(content = Option<LinkRequest>, content_type = "application/json",
-        description = "Optional: an empty body gives a link valid for 24 hours."),
+        description = "Optional: no body, or null, gives a link valid for 24 hours."),
     responses(
         (status = 201, body = Link, description = "the link"),
         (status = 400, description = "`invalid_link_hours`: not 1 to 168 hours; or the body is not this JSON"),
@@ -148,10 +148,11 @@ pub(super) async fn issue_link(
             .await?;
         ex.name_target(IssuedId::Customer, &id)?;
         let bytes = crate::exchange::read_body(body, app.config.body_limit_bytes).await?;
+        // No body, or JSON null, asks for the defaults.
         let hours = if bytes.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            crate::exchange::parse_json::<LinkRequest>(&bytes)?.valid_hours
+            crate::exchange::parse_json::<Option<LinkRequest>>(&bytes)?.and_then(|r| r.valid_hours)
         };
         let hours = valid_link_hours(hours.unwrap_or(DEFAULT_LINK_HOURS))?;
         let expires_at = link_expiry(ex.at(), hours)?;
