@@ -48,36 +48,40 @@ if [ -n "${ST_EXAMPLES:-}" ]; then options+=(--max-examples "$ST_EXAMPLES"); fi
 seed="${ST_SEED:-20261202}"
 if [ "$seed" != random ]; then options+=(--seed "$seed"); fi
 
+# Runs at once: schemathesis and the demo each use about one core while they run.
+jobs="${ST_JOBS:-2}"
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/custos-st.XXXXXX")"
-demo_pid=""
-stop_demo() {
-  if [ -n "$demo_pid" ] && kill -0 "$demo_pid" 2>/dev/null; then
-    kill "$demo_pid" && wait "$demo_pid" 2>/dev/null || true
-  fi
-  demo_pid=""
+# Each demo's pid is in $work/<role>/demo.pid while it runs.
+stop_demos() {
+  local file
+  for file in "$work"/*/demo.pid; do
+    [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true
+  done
 }
-trap 'stop_demo; rm -rf "$work"' EXIT
+trap 'stop_demos; wait; rm -rf "$work"' EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Starts a fresh demo in $1 on a free port; sets $base.
+# Starts a fresh demo in $1 on a free port and prints its base URL once it serves.
 start_demo() {
-  local dir="$1" port
+  local dir="$1" port pid
   port="$(free_port)"
   # The server reads every CUSTOS_ variable as configuration: start it without ours.
   env $(env | grep -o '^CUSTOS_[A-Z_]*' | sed 's/^/-u /') NO_COLOR=1 RUST_LOG=warn \
-    "$CUSTOS_BIN" demo --data-dir "$dir/data" --listen "127.0.0.1:$port" --customers 100 \
+    "$CUSTOS_BIN" demo --data-dir "$dir/data" --listen "127.0.0.1:$port" --customers 20 \
     >"$dir/demo.log" 2>&1 &
-  demo_pid=$!
-  for _ in $(seq 1 180); do
+  pid=$!
+  echo "$pid" >"$dir/demo.pid"
+  for _ in $(seq 1 600); do
     if grep -qs 'custos ledger verify --url' "$dir/demo.log"; then
-      base="http://127.0.0.1:$port"
+      echo "http://127.0.0.1:$port"
       return 0
     fi
-    kill -0 "$demo_pid" 2>/dev/null || break
-    sleep 1
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.3
   done
   echo "api tests: custos demo did not start:" >&2
   tail -40 "$dir/demo.log" >&2
@@ -97,15 +101,13 @@ print(own["id"], own["token"], other["id"])
 PY
 }
 
-failed=""
-started=$SECONDS
-for role in $roles; do
-  dir="$work/$role"
+# One role's run against its own demo; leaves its exit status in $work/<role>/status.
+run_role() {
+  local role="$1" dir="$work/$1" base staff token stand_in status=0
   mkdir -p "$dir"
-  start_demo "$dir"
+  base="$(start_demo "$dir")" || { echo 1 >"$dir/status"; return; }
   read -r staff token stand_in < <(staff_of "$dir/data/demo-tokens.json" "$role")
   echo "api tests: $role ($staff) against $base" >&2
-  status=0
   (
     cd "$here"
     CUSTOS_ST_TOKEN="$token" CUSTOS_ST_STAFF="$staff" CUSTOS_ST_STAND_IN="$stand_in" \
@@ -113,10 +115,25 @@ for role in $roles; do
       "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful \
       --no-color --report junit --report-junit-path "$reports/$role.xml" "${options[@]}"
   ) >"$reports/$role.log" 2>&1 || status=$?
-  stop_demo
-  tail -n 30 "$reports/$role.log" | sed -n '/SUMMARY/,$p'
+  kill "$(cat "$dir/demo.pid")" 2>/dev/null || true
+  rm -f "$dir/demo.pid"
+  echo "$status" >"$dir/status"
+}
+
+started=$SECONDS
+for role in $roles; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_role "$role" &
+done
+wait
+
+failed=""
+for role in $roles; do
+  status="$(cat "$work/$role/status" 2>/dev/null || echo 1)"
+  echo "== $role: $(grep -E '^=+ .* in [0-9.]+s =+$' "$reports/$role.log" | tr -d '=' | sed 's/^ *//')"
   if [ "$status" -ne 0 ]; then
     echo "api tests: $role FAILED (exit $status); see $reports/$role.log" >&2
+    sed -n '/= FAILURES =/,/= SUMMARY =/p' "$reports/$role.log" | head -200 >&2
     failed="$failed $role"
   fi
 done
