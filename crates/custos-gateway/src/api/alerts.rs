@@ -52,7 +52,10 @@ pub(super) struct AlertChange {
 /// The alert queue (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertQuery),
     responses(
-        (status = 200, body = AlertList, description = "the alerts"),
+        (status = 200, body = AlertList, description = "the alerts",
+            links(("Alert" = (operation_id = "get_alert", parameters(("id" = "$response.body#/alerts/0/id")))),
+                  ("Acknowledge" = (operation_id = "acknowledge", parameters(("id" = "$response.body#/alerts/0/id")))),
+                  ("Dismiss" = (operation_id = "dismiss", parameters(("id" = "$response.body#/alerts/0/id")))))),
         (status = 400, description = "`invalid_query`: an unknown or malformed filter"),
         (status = 403, description = "`forbidden`: only security analysts and admins read alerts")),
     security(("bearer" = [])))]

@@ -313,11 +313,20 @@ fn complete(operation: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| error(description).into());
     };
-    if recorded {
+    let reads_request = operation.request_body.is_some()
+        || operation
+            .parameters
+            .as_ref()
+            .is_some_and(|parameters| !parameters.is_empty());
+    if recorded || reads_request {
+        // The framework refuses what cannot be read (`invalid_path`, `invalid_query`); a
+        // recorded request may carry a simulated time the server does not accept.
         add(
             "400",
-            "`simulated_clock_disabled`: the request carried a simulated time this server does not accept; or a malformed part of the request (`invalid_path`, `invalid_query`, `invalid_id`, ...)",
+            "a part of the request is malformed (`invalid_path`, `invalid_query`, `invalid_id`, ...), or it carried a simulated time this server does not accept (`simulated_clock_disabled`)",
         );
+    }
+    if recorded {
         add(
             "401",
             "`unauthenticated`: no bearer token, or one that is unknown or revoked",
@@ -410,5 +419,86 @@ mod tests {
             schemas["Attributes"]["propertyNames"]["pattern"],
             format!("^[^{HIDDEN_CHARACTERS}]*$")
         );
+    }
+
+    /// Strings around every boundary of the character classes the patterns use.
+    fn samples() -> Vec<String> {
+        let mut chars: Vec<char> = (0u32..0x0300).filter_map(char::from_u32).collect();
+        chars.extend(
+            [
+                0x1680, 0x1fff, 0x2000, 0x200a, 0x200b, 0x200f, 0x2010, 0x2015, 0x2027, 0x2028,
+                0x2029, 0x202a, 0x202e, 0x202f, 0x2030, 0x205f, 0x2065, 0x2066, 0x2069, 0x206a,
+                0x2212, 0x3000, 0x4e2d, 0xfeff, 0xff08, 0xff09, 0xff0b, 0xff0d, 0xff0e, 0xff10,
+                0xff19, 0x1f600,
+            ]
+            .into_iter()
+            .filter_map(char::from_u32),
+        );
+        let mut out = vec![String::new(), " ".into(), "a b".into(), "a@b.c".into()];
+        for c in chars {
+            for s in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!(" {c}"),
+                format!("{c} "),
+                format!("{c}1380013800{c}"),
+                format!("13800138000{c}"),
+                format!("zw{c}@example.com"),
+                format!("zw@exa{c}mple.com"),
+                format!("{c}zw@example.com{c}"),
+                format!("ACC{c}"),
+            ] {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Each pattern accepts exactly what the server's check accepts, character by
+    /// character (lengths are held apart, by `maxLength` and the checks alike).
+    #[test]
+    fn patterns_accept_what_the_checks_accept() {
+        use crate::exchange::{valid_id, valid_text_between};
+        let document = serde_json::to_value(super::super::openapi()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let pattern = |name: &str| {
+            regex::Regex::new(schemas[name]["pattern"].as_str().expect(name)).expect(name)
+        };
+        type Check<'a> = &'a dyn Fn(&str) -> bool;
+        let cases: [(&str, Check); 7] = [
+            ("Id", &|s| valid_id("x", s).is_ok()),
+            ("CustomerId", &|s| IssuedId::Customer.is_well_formed(s)),
+            ("Reason", &|s| valid_text_between("x", s, 1, 1000).is_ok()),
+            ("StepUpReason", &|s| {
+                valid_text_between("x", s, 20, 1000).is_ok()
+            }),
+            ("AccountId", &|s| {
+                custos_crypto::normalize_account_id(s).is_ok()
+            }),
+            ("Email", &|s| custos_crypto::normalize_email(s).is_ok()),
+            // A phone number's validity is more than its characters: the pattern says
+            // which characters, and refuses no number the server takes.
+            ("Phone", &|s| {
+                custos_crypto::normalize_phone(s, "CN").is_ok()
+            }),
+        ];
+        let long = "This reveal is needed for the refund".to_owned();
+        for (name, check) in cases {
+            let re = pattern(name);
+            for s in samples()
+                .into_iter()
+                .chain([long.clone(), format!(" {long}\u{3000}")])
+            {
+                let (matches, accepted) = (re.is_match(&s), check(&s));
+                if name == "Phone" {
+                    assert!(
+                        matches || !accepted,
+                        "{name}: {s:?} accepted, not described"
+                    );
+                } else {
+                    assert_eq!(matches, accepted, "{name}: {s:?}");
+                }
+            }
+        }
     }
 }
