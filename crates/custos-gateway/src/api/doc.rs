@@ -22,7 +22,7 @@ use crate::ids::IssuedId;
 
 /// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
 /// character class: values the server trims may carry them around what counts.
-pub const WHITESPACE: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+const WHITESPACE: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// A schema from its JSON form. The forms are literals of this module, so a failure is
 /// a bug caught by the tests that build the document.
@@ -356,6 +356,19 @@ fn complete(operation: &mut Operation) {
                 Content::new(Some(Ref::from_schema_name("Error"))).into(),
             );
         }
+        // Set on every answer by `api::no_store`.
+        response.headers.insert(
+            "cache-control".to_owned(),
+            HeaderBuilder::new()
+                .schema(Some(schema(
+                    json!({"type": "string", "pattern": "^no-store$"}),
+                )))
+                .description(Some(
+                    "`no-store`: no answer may be kept by a browser, a proxy or a client cache.",
+                ))
+                .build()
+                .into(),
+        );
         if recorded {
             response.headers.insert(
                 REQUEST_ID_HEADER.to_owned(),
