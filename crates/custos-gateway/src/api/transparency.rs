@@ -86,7 +86,25 @@ pub struct CustomerAccesses {
 pub(super) struct LinkRequest {
     /// Hours the link stays valid, 1 to 168 (default 24).
     #[schema(minimum = 1, maximum = 168)]
+    #[serde(default, deserialize_with = "whole_hours")]
     valid_hours: Option<u32>,
+}
+
+/// Reads hours written as any JSON integer, `16.0` included: JSON Schema's `integer` is
+/// a number without a fraction, however it is spelled. The range is checked later.
+fn whole_hours<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(hours) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if hours.fract() != 0.0 {
+        return Err(serde::de::Error::custom("hours are a whole number"));
+    }
+    // Out of u32's range is out of a link's range too: `valid_link_hours` refuses it.
+    Ok(Some(if (0.0..=f64::from(u32::MAX)).contains(&hours) {
+        hours as u32
+    } else {
+        u32::MAX
+    }))
 }
 
 /// A customer access link.
