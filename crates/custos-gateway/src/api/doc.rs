@@ -4,9 +4,10 @@
 //!   emails, account ids, customer attributes), each written from the same constants as
 //!   the check it describes, so the two cannot drift apart.
 //! * [`Answers`]: the answers every operation of a kind can give, added in one place
-//!   rather than in each handler's attribute: 401 with a bearer token, 400 and 503 for
-//!   a recorded request, 413 with a body, 431 always; the error envelope on every error
-//!   answer; the headers a recorded answer carries.
+//!   rather than in each handler's attribute: 400 wherever a part of the request can be
+//!   malformed, 401 and 503 for a recorded (bearer) request, 413 with a body, 431
+//!   always; the error envelope on every error answer; `Cache-Control` on every answer,
+//!   the record's headers on a recorded one, `Retry-After` on a 429.
 //!
 //! Patterns are written for ECMA 262 and Python alike (`\uXXXX` escapes, no lookaround),
 //! the dialects of OpenAPI tools.
