@@ -47,7 +47,6 @@
 //! Errors from this crate never contain personal data or key material.
 //! [`MasterKey::load_or_create`] is Unix-only (it relies on permission bits).
 
-
 mod envelope;
 mod error;
 mod index;
@@ -60,7 +59,10 @@ pub use error::CryptoError;
 pub use index::{BlindIndex, IndexKind};
 pub use link::LinkError;
 pub use master::MasterKey;
-pub use normalize::{normalize_account_id, normalize_email, normalize_phone, phone_char};
+pub use normalize::{
+    MAX_ACCOUNT_ID_CHARS, MAX_EMAIL_CHARS, MAX_PHONE_CHARS, normalize_account_id, normalize_email,
+    normalize_phone, phone_char,
+};
 
 use sha2::{Digest, Sha256};
 

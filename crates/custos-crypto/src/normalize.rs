@@ -9,9 +9,11 @@ use crate::error::CryptoError;
 
 /// Longest phone input accepted (after trimming). Real numbers with
 /// separators are well under this; the bound keeps the parser's work small.
-const MAX_PHONE_CHARS: usize = 40;
-const MAX_EMAIL_CHARS: usize = 254;
-const MAX_ACCOUNT_ID_CHARS: usize = 64;
+pub const MAX_PHONE_CHARS: usize = 40;
+/// Longest email input accepted, blanks around it included.
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest account id accepted (after trimming).
+pub const MAX_ACCOUNT_ID_CHARS: usize = 64;
 
 fn invalid(kind: &'static str) -> CryptoError {
     CryptoError::InvalidValue { kind }
@@ -94,14 +96,20 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Cryp
 ///
 /// The result must have exactly one `@`, a non-empty local part, and a
 /// domain containing a `.` (not at either end, no empty labels), no
-/// whitespace or control characters, and at most 254 characters.
+/// whitespace or control characters, and at most 254 characters as given
+/// (blanks around it included).
 ///
 /// # Errors
 ///
 /// [`CryptoError::InvalidValue`] with kind `"email"`.
 pub fn normalize_email(input: &str) -> Result<String, CryptoError> {
+    // Counted as sent: lowercasing may lengthen a string, and an address's length
+    // cannot be said in a pattern, so a schema can only bound it as sent.
+    if input.chars().count() > MAX_EMAIL_CHARS {
+        return Err(invalid("email"));
+    }
     let email = input.trim().to_lowercase();
-    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+    if email.is_empty() {
         return Err(invalid("email"));
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {

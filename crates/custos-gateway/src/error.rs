@@ -22,7 +22,7 @@ pub struct ApiError {
 /// Facts of a refusal as data, beside its message, for clients that word it themselves
 /// (the web console does) rather than parse the message. Each is present only where it
 /// applies.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Details {
     /// The ceiling reached (`quota_exceeded`): `customers_per_day`, `reveals_per_hour`
     /// or `searches_per_day`.
@@ -140,13 +140,21 @@ impl From<custos_store::StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// Every error answer of the API: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Envelope<'a> {
     error: Body<'a>,
 }
-#[derive(Serialize)]
-struct Body<'a> {
+
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub(crate) struct Body<'a> {
+    /// Stable, machine-readable code, e.g. `unauthenticated`, `invalid_id`,
+    /// `ledger_unavailable`; also the access record's reason code.
     code: &'a str,
+    /// What went wrong, in plain words; never holds a value from the request.
     message: &'a str,
     #[serde(flatten)]
     details: Option<&'a Details>,

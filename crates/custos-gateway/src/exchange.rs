@@ -46,6 +46,9 @@ pub const SIMULATED_REWIND_TOLERANCE_MS: i64 = 60 * 60_000;
 /// Response header carrying the ledger index of the request's record.
 pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
 
+/// Response header carrying the request's id (that of its access record).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Principal and role of records made by a customer reading their own accesses (no staff
 /// entry can have this role).
 pub const CUSTOMER_PRINCIPAL: &str = "customer";
@@ -506,7 +509,7 @@ fn is_denial(status: StatusCode) -> bool {
 
 fn with_request_id(mut response: Response, request_id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-request-id", v);
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     response
 }
@@ -603,10 +606,16 @@ pub fn parse_query<T: DeserializeOwned>(
         .map_err(|_| invalid())
 }
 
-/// Ids of staff, orgs, customers, cases and tokens: 1–64 of `[A-Za-z0-9_.:-]`.
+/// Longest id of staff, orgs, tokens and alerts.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Longest reason (of a case, of a reveal).
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Ids of staff, orgs, tokens and alerts: 1–64 of `[A-Za-z0-9_.:-]`.
 pub fn valid_id(what: &str, id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= MAX_ID_CHARS
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
@@ -625,8 +634,9 @@ pub fn valid_text(what: &str, text: &str, max_chars: usize) -> Result<(), ApiErr
     valid_text_between(what, text, 1, max_chars)
 }
 
-/// Checks that a free-text field has `min_chars` to `max_chars` characters (surrounding
-/// blanks not counted), without echoing it.
+/// Checks, without echoing it, that a free-text field has at most `max_chars`
+/// characters as sent and at least `min_chars` (and one) once surrounding blanks are
+/// trimmed: the OpenAPI description says exactly this (`api::doc`).
 pub fn valid_text_between(
     what: &str,
     text: &str,
@@ -634,7 +644,7 @@ pub fn valid_text_between(
     max_chars: usize,
 ) -> Result<(), ApiError> {
     let n = text.trim().chars().count();
-    if n == 0 || n < min_chars || n > max_chars {
+    if n == 0 || n < min_chars || text.chars().count() > max_chars {
         Err(ApiError::bad_request(
             "invalid_text",
             format!("{what} must be {min_chars} to {max_chars} characters"),
@@ -643,6 +653,11 @@ pub fn valid_text_between(
         no_control_characters(what, text)
     }
 }
+
+/// The characters [`no_control_characters`] refuses, as the body of a regular
+/// expression's character class (for the OpenAPI description).
+pub const HIDDEN_CHARACTERS: &str =
+    r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff";
 
 /// Refuses text holding a control character (NUL, line breaks, escapes) or an invisible
 /// direction or width override: stored text is shown to people in the console and read

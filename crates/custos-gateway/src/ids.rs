@@ -41,6 +41,19 @@ impl IssuedId {
         }
     }
 
+    /// This kind's shape as a regular expression (for the OpenAPI description).
+    pub fn pattern(self) -> String {
+        format!("^{}[0-9a-f]{{{HEX_DIGITS}}}$", self.prefix())
+    }
+
+    /// This kind's shape in words.
+    pub fn shape(self) -> String {
+        format!(
+            "{} followed by {HEX_DIGITS} lowercase hex digits",
+            self.prefix()
+        )
+    }
+
     /// A fresh random id of this kind.
     pub fn generate(self) -> String {
         format!(
@@ -64,11 +77,7 @@ impl IssuedId {
         } else {
             Err(ApiError::bad_request(
                 "invalid_id",
-                format!(
-                    "{} id must be {} followed by {HEX_DIGITS} lowercase hex digits",
-                    self.name(),
-                    self.prefix(),
-                ),
+                format!("{} id must be {}", self.name(), self.shape()),
             ))
         }
     }

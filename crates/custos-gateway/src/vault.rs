@@ -14,21 +14,28 @@ use crate::mask;
 /// Personal fields a reveal may name, in the order they are shown.
 pub const FIELDS: [&str; 4] = ["name", "phone", "email", "account_id"];
 
+/// Longest customer name.
+pub(crate) const MAX_NAME_CHARS: usize = 200;
+
 /// A customer as submitted by an integration or an import.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
     /// Full name.
+    #[schema(value_type = crate::api::doc::CustomerName)]
     pub name: String,
     /// Phone number in any common notation; read with the configured default region.
+    #[schema(value_type = Option<crate::api::doc::Phone>)]
     pub phone: Option<String>,
     /// Email address.
+    #[schema(value_type = Option<crate::api::doc::Email>)]
     pub email: Option<String>,
     /// The company's own account id.
+    #[schema(value_type = Option<crate::api::doc::AccountId>)]
     pub account_id: Option<String>,
     /// Free attributes (sealed like every other field).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::api::doc::Attributes)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -46,6 +53,7 @@ impl Drop for NewCustomer {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MaskedCustomer {
     /// Customer id.
+    #[schema(value_type = crate::api::doc::CustomerId)]
     pub id: String,
     /// Masked name, e.g. `Z** W**`.
     pub name: String,
@@ -97,7 +105,7 @@ pub fn seal_customer(
     id: &str,
     input: &NewCustomer,
 ) -> Result<CustomerRecord, ApiError> {
-    crate::exchange::valid_text("name", &input.name, 200)?;
+    crate::exchange::valid_text("name", &input.name, MAX_NAME_CHARS)?;
     valid_attributes(&input.attributes)?;
     let phone = input
         .phone

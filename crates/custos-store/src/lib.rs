@@ -12,7 +12,6 @@
 //! placeholders too); only the bulk access-record append differs, because each database
 //! unpacks a JSON array in its own way.
 
-
 mod error;
 mod model;
 

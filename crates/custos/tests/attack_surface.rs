@@ -65,7 +65,7 @@ async fn only_roles_that_serve_customers_ever_see_a_value() {
             } else {
                 assert_eq!(
                     (r.status, r.code()),
-                    (400, "assignee_not_serving"),
+                    (409, "assignee_not_serving"),
                     "{id}: {}",
                     r.text
                 );
@@ -93,7 +93,7 @@ async fn only_roles_that_serve_customers_ever_see_a_value() {
             json!({"customer": w.customer, "assignee": "crm", "channel": "phone", "reason": "self"}),
         )
         .await;
-    assert_eq!((r.status, r.code()), (400, "assignee_not_serving"));
+    assert_eq!((r.status, r.code()), (409, "assignee_not_serving"));
     let own = legacy_case(&server, &w.customer, "crm").await;
     for case in [own.as_str(), w.case.as_str()] {
         let r = c

@@ -105,7 +105,7 @@ async fn canary_touch_suspends_and_alerts() {
                     json!({"id": reserved, "name": "Hidden", "role": "support", "org": "custos"}),
                 )
                 .await;
-            assert_eq!((r.status, r.code()), (400, "reserved_id"), "{}", r.text);
+            assert_eq!((r.status, r.code()), (409, "reserved_id"), "{}", r.text);
         }
         // Agents cannot read or handle alerts.
         assert_eq!(c.get(&w.agent, "/v1/alerts").await.status, 403);

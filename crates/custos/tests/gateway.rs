@@ -705,6 +705,7 @@ async fn observability_endpoints() {
             "{path} missing from OpenAPI"
         );
     }
+    openapi_answers_are_described(&openapi);
     let log = std::fs::read_to_string(server.log_path()).unwrap();
     let mut lines = 0;
     for line in log.lines() {
@@ -714,6 +715,66 @@ async fn observability_endpoints() {
         lines += 1;
     }
     assert!(lines > 5);
+}
+
+/// Class-level properties of the OpenAPI document, so that a new handler that forgets
+/// them fails here: every operation with bearer security documents 401; every error
+/// answer has the error envelope; every body can be refused as too large; every
+/// parameter named `id` has a pattern (the server refuses other ids).
+fn openapi_answers_are_described(openapi: &serde_json::Value) {
+    let schemas = &openapi["components"]["schemas"];
+    let resolve = |schema: &serde_json::Value| -> serde_json::Value {
+        match schema["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => schema.clone(),
+        }
+    };
+    let mut operations = 0;
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let at = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            let bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if bearer {
+                assert!(responses.contains_key("401"), "{at}: no 401");
+                assert!(responses.contains_key("503"), "{at}: no 503");
+            }
+            assert!(responses.contains_key("431"), "{at}: no 431");
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("413"), "{at}: no 413");
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{at} {status}: not the error envelope"
+                    );
+                }
+            }
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "id" {
+                    let schema = resolve(&parameter["schema"]);
+                    assert!(
+                        schema["pattern"].is_string(),
+                        "{at}: parameter id without a pattern"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations > 30, "{operations} operations");
+    let upload = &openapi["paths"]["/v1/trace"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        ["schema"];
+    let upload = resolve(upload);
+    assert_eq!(upload["properties"]["file"]["format"], "binary");
+    assert_eq!(
+        schemas["Error"]["properties"]["error"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
 }
 
 /// 9. Search quota and the customers-per-day ceiling give 429 too.

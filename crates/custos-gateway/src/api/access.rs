@@ -8,6 +8,7 @@ use custos_policy::Action;
 use custos_store::{AccessFilter, AccessRecord, StaffStatus};
 use serde::{Deserialize, Serialize};
 
+use super::doc::{CaseId, Channel, CustomerId, Id, Role};
 use super::json;
 use crate::exchange::{RequestInfo, parse_query, valid_id};
 use crate::quota::Remaining;
@@ -19,17 +20,21 @@ const MAX_RECORDS: u32 = 10_000;
 
 /// Filters; all optional.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccessQuery {
     /// Staff id.
+    #[param(value_type = Option<Id>)]
     staff: Option<String>,
     /// Customer id.
+    #[param(value_type = Option<CustomerId>)]
     customer: Option<String>,
     /// Unix milliseconds; records at or after.
     since: Option<i64>,
     /// Sequence number; records after it (for paging).
     after: Option<i64>,
-    /// At most this many (default and maximum 10,000).
+    /// At most this many, 1 to 10,000 (default 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -41,7 +46,10 @@ pub(super) struct AccessList {
 
 /// Access records, oldest first (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/access", tag = "access", params(AccessQuery),
-    responses((status = 200, body = AccessList), (status = 400), (status = 403)),
+    responses(
+        (status = 200, body = AccessList, description = "the records"),
+        (status = 400, description = "`invalid_query`: an unknown or malformed filter; `invalid_id`: a malformed staff or customer id"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read access records")),
     security(("bearer" = [])))]
 pub(super) async fn list_access(
     State(app): State<SharedApp>,
@@ -68,7 +76,7 @@ pub(super) async fn list_access(
             since: q.since,
             after_seq: q.after,
             decision: None,
-            limit: q.limit.unwrap_or(MAX_RECORDS).clamp(1, MAX_RECORDS),
+            limit: super::bounded("limit", q.limit.unwrap_or(MAX_RECORDS), MAX_RECORDS)?,
         };
         let records = app.access.read(&filter).await.map_err(|e| {
             tracing::error!(error = %e, "reading access records failed");
@@ -82,8 +90,11 @@ pub(super) async fn list_access(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct OpenCase {
+    #[schema(value_type = CaseId)]
     id: String,
+    #[schema(value_type = CustomerId)]
     customer: String,
+    #[schema(value_type = Channel)]
     channel: String,
     /// Why the case was opened, as the CRM wrote it: what tells one case from another.
     reason: String,
@@ -95,6 +106,7 @@ pub(super) struct OpenCase {
 pub(super) struct Restricted {
     /// `lower_quota` (quotas lowered, reveals need `step_up_reason`) or `step_up`
     /// (reveals need `step_up_reason`).
+    #[schema(pattern = "^(lower_quota|step_up)$")]
     kind: String,
     /// When it ends, unix milliseconds (security may lift it earlier).
     until: i64,
@@ -106,10 +118,14 @@ pub(super) struct Restricted {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Me {
+    #[schema(value_type = Id)]
     id: String,
     name: String,
+    #[schema(value_type = Role)]
     role: String,
+    #[schema(value_type = Id)]
     org: String,
+    #[schema(value_type = super::doc::StaffStatus)]
     status: String,
     /// The caller's ceilings now (lowered while `restricted` says so).
     limits: Quota,
@@ -124,7 +140,9 @@ pub(super) struct Me {
 /// The caller: identity, remaining quotas and open cases. A suspended person is told
 /// only that: 403 `forbidden` (policy `suspended`), nothing about their cases or customers.
 #[utoipa::path(get, path = "/v1/me", tag = "access",
-    responses((status = 200, body = Me), (status = 401), (status = 403)),
+    responses(
+        (status = 200, body = Me, description = "the caller"),
+        (status = 403, description = "`forbidden` (policy `suspended`): the caller is suspended")),
     security(("bearer" = [])))]
 pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Response {
     let mut ex = app.begin(&info, "me");

@@ -13,6 +13,7 @@ use custos_store::HourlyActivity;
 use custos_store::calendar::HOUR_MS;
 use serde::{Deserialize, Serialize};
 
+use super::doc::Id;
 use super::json;
 use crate::exchange::{Exchange, RequestInfo, parse_query, valid_id};
 use crate::{ApiError, App, SharedApp};
@@ -21,9 +22,11 @@ use crate::{ApiError, App, SharedApp};
 const MAX_HOURS: u32 = 168;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ActivityQuery {
     /// The window: this many hours up to now, 1 to 168 (default 24).
+    #[param(minimum = 1, maximum = 168)]
     hours: Option<u32>,
 }
 
@@ -106,8 +109,12 @@ pub struct OrgActivity {
 /// A person's views and reveals per hour against their peers' medians and quota
 /// (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/staff/{id}/activity", tag = "staff", params(
-        ("id" = String, Path, description = "staff id"), ActivityQuery),
-    responses((status = 200, body = PersonActivity), (status = 403), (status = 404)),
+        ("id" = Id, Path, description = "staff id"), ActivityQuery),
+    responses(
+        (status = 200, body = PersonActivity, description = "the activity"),
+        (status = 400, description = "`invalid_query`: hours is not a whole number from 1 to 168"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read activity"),
+        (status = 404, description = "`not_found`: no such staff entry")),
     security(("bearer" = [])))]
 pub(super) async fn person(
     State(app): State<SharedApp>,
@@ -186,8 +193,11 @@ pub(super) async fn person(
 
 /// An organisation's views and reveals per hour, and per person (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/orgs/{org}/activity", tag = "staff", params(
-        ("org" = String, Path, description = "organisation"), ActivityQuery),
-    responses((status = 200, body = OrgActivity), (status = 403)),
+        ("org" = Id, Path, description = "organisation"), ActivityQuery),
+    responses(
+        (status = 200, body = OrgActivity, description = "the activity (none for an organisation without staff)"),
+        (status = 400, description = "`invalid_query`: hours is not a whole number from 1 to 168"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read activity")),
     security(("bearer" = [])))]
 pub(super) async fn org(
     State(app): State<SharedApp>,

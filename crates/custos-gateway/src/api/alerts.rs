@@ -10,6 +10,7 @@ use custos_policy::Action;
 use custos_store::AlertRecord;
 use serde::{Deserialize, Serialize};
 
+use super::doc::{AlertStatus, Id};
 use super::json;
 use crate::exchange::{RequestInfo, parse_query, valid_id};
 use crate::{ApiError, App, SharedApp};
@@ -18,11 +19,14 @@ use crate::{ApiError, App, SharedApp};
 const MAX_ALERTS: u32 = 1000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AlertQuery {
     /// `open`, `acknowledged` or `dismissed`; all when absent.
+    #[param(value_type = Option<AlertStatus>)]
     status: Option<String>,
-    /// At most this many, newest first (default and maximum 1,000).
+    /// At most this many, newest first, 1 to 1,000 (default 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -33,11 +37,27 @@ pub(super) struct AlertList {
     alerts: Vec<AlertRecord>,
 }
 
-const STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
+/// The states of an alert.
+pub(crate) const STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
+
+/// An alert after a change of state.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AlertChange {
+    #[schema(value_type = Id)]
+    id: String,
+    #[schema(value_type = AlertStatus)]
+    status: &'static str,
+}
 
 /// The alert queue (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertQuery),
-    responses((status = 200, body = AlertList), (status = 400), (status = 403)),
+    responses(
+        (status = 200, body = AlertList, description = "the alerts",
+            links(("Alert" = (operation_id = "get_alert", parameters(("id" = "$response.body#/alerts/0/id")))),
+                  ("Acknowledge" = (operation_id = "acknowledge", parameters(("id" = "$response.body#/alerts/0/id")))),
+                  ("Dismiss" = (operation_id = "dismiss", parameters(("id" = "$response.body#/alerts/0/id")))))),
+        (status = 400, description = "`invalid_query`: an unknown or malformed filter"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read alerts")),
     security(("bearer" = [])))]
 pub(super) async fn list_alerts(
     State(app): State<SharedApp>,
@@ -57,7 +77,7 @@ pub(super) async fn list_alerts(
                 "status is one of open, acknowledged, dismissed",
             ));
         }
-        let limit = q.limit.unwrap_or(MAX_ALERTS).clamp(1, MAX_ALERTS);
+        let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ALERTS), MAX_ALERTS)?;
         let alerts = app.store.alerts(q.status.as_deref(), limit).await?;
         Ok(json(StatusCode::OK, AlertList { alerts }))
     }
@@ -67,8 +87,11 @@ pub(super) async fn list_alerts(
 
 /// One alert, whatever its age (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/alerts/{id}", tag = "alerts",
-    params(("id" = String, Path, description = "alert id")),
-    responses((status = 200, body = Object), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "alert id")),
+    responses(
+        (status = 200, body = Object, description = "the alert"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read alerts"),
+        (status = 404, description = "`not_found`: no such alert")),
     security(("bearer" = [])))]
 pub(super) async fn get_alert(
     State(app): State<SharedApp>,
@@ -94,8 +117,11 @@ pub(super) async fn get_alert(
 
 /// Acknowledge an alert: seen and being handled (security_analyst, admin).
 #[utoipa::path(post, path = "/v1/alerts/{id}/acknowledge", tag = "alerts",
-    params(("id" = String, Path, description = "alert id")),
-    responses((status = 200), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "alert id")),
+    responses(
+        (status = 200, body = AlertChange, description = "done"),
+        (status = 403, description = "`forbidden`: only security analysts and admins handle alerts"),
+        (status = 404, description = "`not_found`: no such alert")),
     security(("bearer" = [])))]
 pub(super) async fn acknowledge(
     State(app): State<SharedApp>,
@@ -109,8 +135,11 @@ pub(super) async fn acknowledge(
 /// thresholds do not change because of it; the dismissal is in the ledger. A lowered
 /// quota or step-up requirement the alert imposed is lifted.
 #[utoipa::path(post, path = "/v1/alerts/{id}/dismiss", tag = "alerts",
-    params(("id" = String, Path, description = "alert id")),
-    responses((status = 200), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "alert id")),
+    responses(
+        (status = 200, body = AlertChange, description = "done"),
+        (status = 403, description = "`forbidden`: only security analysts and admins handle alerts"),
+        (status = 404, description = "`not_found`: no such alert")),
     security(("bearer" = [])))]
 pub(super) async fn dismiss(
     State(app): State<SharedApp>,
@@ -143,7 +172,10 @@ async fn set_status(
         }
         Ok(json(
             StatusCode::OK,
-            serde_json::json!({ "id": id, "status": status }),
+            AlertChange {
+                id: id.to_owned(),
+                status,
+            },
         ))
     }
     .await;

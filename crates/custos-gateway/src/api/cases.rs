@@ -12,10 +12,11 @@ use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 use serde::{Deserialize, Serialize};
 
+use super::doc::{CaseId, Channel, CustomerId, Id, Reason};
 use super::json;
 use crate::allocation::Trigger;
 use crate::auth::Caller;
-use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
+use crate::exchange::{MAX_REASON_CHARS, RequestInfo, parse_json, read_body, valid_id, valid_text};
 use crate::ids::new_case_id;
 use crate::vault::Opened;
 use crate::{ApiError, App, SharedApp};
@@ -27,11 +28,15 @@ pub(super) const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewCase {
+    #[schema(value_type = CustomerId)]
     customer: String,
+    /// A staff member whose role serves customers.
+    #[schema(value_type = Id)]
     assignee: String,
-    /// One of phone, chat, email, store.
+    #[schema(value_type = Channel)]
     channel: String,
     /// Why the customer contacted the company (sealed under the customer's data key).
+    #[schema(value_type = Reason)]
     reason: String,
     /// Whether the customer started the contact behind the case (a call, chat, mail or
     /// store visit); false for a case with no inbound contact (outbound, follow-up).
@@ -40,6 +45,7 @@ pub(super) struct NewCase {
     inbound: bool,
     /// The staff member on whose behalf the CRM opens the case (someone who clicked
     /// "new case"); absent when the CRM opened it on its own for an inbound contact.
+    #[schema(value_type = Option<Id>)]
     requested_by: Option<String>,
 }
 
@@ -49,9 +55,22 @@ fn inbound_default() -> bool {
     true
 }
 
+/// The new case.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedCase)]
 pub(super) struct Created {
+    #[schema(value_type = CaseId)]
     id: String,
+}
+
+/// A closed case.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Closed {
+    #[schema(value_type = CaseId)]
+    id: String,
+    /// Always `closed`.
+    #[schema(pattern = "^closed$")]
+    status: &'static str,
 }
 
 /// Open a case for a customer, assigned to a staff member (integration, admin).
@@ -60,7 +79,13 @@ pub(super) struct Created {
 /// `fields`: `channel:<channel>`, `contact:inbound` or `contact:none`, and
 /// `requested_by:<staff id>` when given.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = NewCase,
-    responses((status = 201, body = Created), (status = 400), (status = 403), (status = 404)),
+    responses(
+        (status = 201, body = Created, description = "opened",
+            links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller may not open cases"),
+        (status = 404, description = "`not_found`: no such customer, assignee or requested_by"),
+        (status = 409, description = "`assignee_not_serving`: the assignee's role serves no customers")),
     security(("bearer" = [])))]
 pub(super) async fn create_case(
     State(app): State<SharedApp>,
@@ -99,7 +124,7 @@ pub(super) async fn create_case(
                 format!("channel must be one of {}", CHANNELS.join(", ")),
             ));
         }
-        valid_text("reason", &input.reason, 500)?;
+        valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
         let customer = app
             .store
             .customer(&input.customer)
@@ -174,8 +199,12 @@ pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str
 
 /// Close a case (its assignee, integration, admin); its customer's record closes with it.
 #[utoipa::path(post, path = "/v1/cases/{id}/close", tag = "cases",
-    params(("id" = String, Path, description = "case id")),
-    responses((status = 200), (status = 403), (status = 404), (status = 409)),
+    params(("id" = CaseId, Path, description = "case id")),
+    responses(
+        (status = 200, body = Closed, description = "closed"),
+        (status = 403, description = "`forbidden`: the caller may not close this case"),
+        (status = 404, description = "`not_found`: no such case"),
+        (status = 409, description = "`case_closed`: the case is closed already")),
     security(("bearer" = [])))]
 pub(super) async fn close_case(
     State(app): State<SharedApp>,
@@ -216,7 +245,10 @@ pub(super) async fn close_case(
         }
         Ok(json(
             StatusCode::OK,
-            serde_json::json!({ "id": id, "status": "closed" }),
+            Closed {
+                id,
+                status: "closed",
+            },
         ))
     }
     .await;
@@ -253,7 +285,9 @@ impl App {
         if decision.allowed {
             Ok(())
         } else {
-            Err(ApiError::bad_request(
+            // The request is well formed; the assignee's role is what stands in the way.
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
                 "assignee_not_serving",
                 format!(
                     "cases are assigned only to staff whose role serves customers; the policy refuses this assignee ({})",

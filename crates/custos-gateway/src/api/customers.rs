@@ -12,10 +12,14 @@ use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CanaryMark, CaseStatus, CustomerRecord, IndexColumn};
 use serde::{Deserialize, Serialize};
 
+use super::doc::{
+    CaseId, CustomerId, NdjsonCustomers, Reason, RevealFields, RevealedFields, SearchKey,
+    StepUpReason,
+};
 use super::json;
 use crate::exchange::{
-    Exchange, RequestInfo, json_error, parse_json, parse_query, read_body, valid_text,
-    valid_text_between,
+    Exchange, MAX_REASON_CHARS, RequestInfo, json_error, parse_json, parse_query, read_body,
+    valid_text, valid_text_between,
 };
 use crate::quota::Charge;
 use crate::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
@@ -29,16 +33,19 @@ pub const CASE_HEADER: &str = "x-custos-case";
 const NO_CUSTOMER: &str = "cus_0000000000000000";
 
 /// Most customers one import request may carry.
-const MAX_IMPORT: usize = 100_000;
+pub(crate) const MAX_IMPORT: usize = 100_000;
 
 /// Shortest accepted step-up justification: a sentence, not a token word.
-const STEP_UP_MIN_CHARS: usize = 20;
+pub(crate) const STEP_UP_MIN_CHARS: usize = 20;
 
 /// Longest accepted step-up justification.
-const STEP_UP_MAX_CHARS: usize = 1000;
+pub(crate) const STEP_UP_MAX_CHARS: usize = 1000;
 
+/// The new customer.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedCustomer)]
 pub(super) struct Created {
+    #[schema(value_type = CustomerId)]
     id: String,
 }
 
@@ -46,6 +53,7 @@ pub(super) struct Created {
 pub(super) struct Imported {
     imported: usize,
     /// The new customers' ids, in input order.
+    #[schema(value_type = Vec<CustomerId>)]
     ids: Vec<String>,
 }
 
@@ -53,27 +61,33 @@ pub(super) struct Imported {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RevealRequest {
+    /// Each field once.
+    #[schema(value_type = RevealFields)]
     fields: Vec<String>,
+    /// An open case assigned to the caller for this customer.
+    #[schema(value_type = CaseId)]
     case: String,
     /// Why the agent needs the full values (checked, not stored: it may itself hold
     /// personal data).
+    #[schema(value_type = Reason)]
     reason: String,
     /// Required while a risk alert restricts the caller (`GET /v1/me` says so under
     /// `restricted`): why this reveal is needed despite it, at least 20 characters.
     /// Checked, not stored (it may hold personal data); the record says one was given
     /// (reason code `step_up:<policy>`).
+    #[schema(value_type = Option<StepUpReason>)]
     step_up_reason: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Revealed {
     /// Field name → full value (null if the customer has no such field).
-    #[schema(value_type = Object)]
+    #[schema(value_type = RevealedFields)]
     fields: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Exactly one of the three keys.
-#[derive(Deserialize, utoipa::IntoParams)]
+/// Exactly one of the three keys (described as the `SearchKey` object).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SearchParams {
     phone: Option<String>,
@@ -88,7 +102,12 @@ pub(super) struct SearchResults {
 
 /// Create one customer (admin, integration).
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomer,
-    responses((status = 201, body = Created), (status = 400), (status = 403)),
+    responses(
+        (status = 201, body = Created, description = "created",
+            links(("Accesses" = (operation_id = "accesses", parameters(("id" = "$response.body#/id")))),
+                  ("Link" = (operation_id = "issue_link", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "a field is not valid (`invalid_text`, `control_character`, `invalid_phone`, `invalid_email`, `invalid_account_id`) or the body is not this JSON (`malformed_json`, `invalid_body`, `unknown_field`)"),
+        (status = 403, description = "`forbidden`: only admins and integrations create customers")),
     security(("bearer" = [])))]
 pub(super) async fn create_customer(
     State(app): State<SharedApp>,
@@ -115,8 +134,12 @@ pub(super) async fn create_customer(
 
 /// Import customers as NDJSON, one per line; all or nothing (admin).
 #[utoipa::path(post, path = "/v1/customers/import", tag = "customers",
-    request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = Imported), (status = 400), (status = 403), (status = 413)),
+    request_body(content = NdjsonCustomers, content_type = "application/x-ndjson",
+        description = "One new customer per line (blank lines are skipped), at least one."),
+    responses(
+        (status = 200, body = Imported, description = "all imported"),
+        (status = 400, description = "a line is not a valid customer (the message names it), none is given (`empty_import`), or there are too many (`too_many_records`)"),
+        (status = 403, description = "`forbidden`: only admins import")),
     security(("bearer" = [])))]
 pub(super) async fn import(
     State(app): State<SharedApp>,
@@ -173,6 +196,12 @@ async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiE
             })?;
         records.push(record);
     }
+    if records.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_import",
+            "the body holds no customer: send one JSON object per line",
+        ));
+    }
     Ok(records)
 }
 
@@ -182,8 +211,13 @@ async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiE
 /// allocated it to (`[canaries] allocation_rate`). Keep the returned ids secret: the CRM
 /// must never open a case for them.
 #[utoipa::path(post, path = "/v1/canaries", tag = "customers",
-    request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = Imported), (status = 400), (status = 403), (status = 413)),
+    request_body(content = NdjsonCustomers, content_type = "application/x-ndjson",
+        description = "One canary per line, as in an import."),
+    responses(
+        (status = 200, body = Imported, description = "all planted"),
+        (status = 400, description = "a line is not a valid customer (the message names it), none is given (`empty_import`), or there are too many (`too_many_records`)"),
+        (status = 403, description = "`forbidden`: only admins plant canaries"),
+        (status = 409, description = "`canary_collision`: a canary shares a phone, email or account id with a stored customer")),
     security(("bearer" = [])))]
 pub(super) async fn plant_canaries(
     State(app): State<SharedApp>,
@@ -321,9 +355,13 @@ impl App {
 
 /// The masked view of a customer, for the case named in `X-Custos-Case`.
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "customer id"),
-           ("X-Custos-Case" = String, Header, description = "an open case assigned to the caller for this customer")),
-    responses((status = 200, body = MaskedCustomer), (status = 403), (status = 429)),
+    params(("id" = CustomerId, Path, description = "customer id"),
+           ("X-Custos-Case" = CaseId, Header, description = "an open case assigned to the caller for this customer")),
+    responses(
+        (status = 200, body = MaskedCustomer, description = "the masked view"),
+        (status = 403, description = "`forbidden`: the policy refuses (no open case of the caller for this customer, a suspended caller, a role that serves no customers)"),
+        (status = 404, description = "`not_found`: no such customer"),
+        (status = 429, description = "`quota_exceeded`: a quota of the caller is used up")),
     security(("bearer" = [])))]
 pub(super) async fn view(
     State(app): State<SharedApp>,
@@ -366,9 +404,14 @@ pub(super) async fn view(
 
 /// Reveal named fields in full, for a case, with a reason; each field is its own Cedar action.
 #[utoipa::path(post, path = "/v1/customers/{id}/reveal", tag = "customers",
-    params(("id" = String, Path, description = "customer id")),
+    params(("id" = CustomerId, Path, description = "customer id")),
     request_body = RevealRequest,
-    responses((status = 200, body = Revealed), (status = 400), (status = 403), (status = 429)),
+    responses(
+        (status = 200, body = Revealed, description = "the fields in full"),
+        (status = 400, description = "a field is not valid (`invalid_field`, `invalid_id`, `invalid_text`, `control_character`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the policy refuses a field or the case; `step_up_required`: a risk alert requires `step_up_reason`"),
+        (status = 404, description = "`not_found`: no such customer"),
+        (status = 429, description = "`quota_exceeded`: a quota of the caller is used up")),
     security(("bearer" = [])))]
 pub(super) async fn reveal(
     State(app): State<SharedApp>,
@@ -405,7 +448,7 @@ pub(super) async fn reveal(
                 )
             })?;
         ex.fields = request.fields.clone();
-        valid_text("reason", &request.reason, 500)?;
+        valid_text("reason", &request.reason, MAX_REASON_CHARS)?;
         if let Some(text) = &request.step_up_reason {
             valid_text_between("step_up_reason", text, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
         }
@@ -455,8 +498,13 @@ pub(super) async fn reveal(
 /// customers on the caller's open cases; anything else returns an empty list (and is
 /// recorded), so a search is no oracle for who is a customer.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers",
-    params(SearchParams),
-    responses((status = 200, body = SearchResults), (status = 400), (status = 403), (status = 429)),
+    params(("key" = SearchKey, Query, style = Form, explode,
+        description = "exactly one of `phone`, `email`, `account_id`, as a query parameter of that name")),
+    responses(
+        (status = 200, body = SearchResults, description = "the matches on the caller's open cases, masked (often none)"),
+        (status = 400, description = "`invalid_query`: not exactly one key; `invalid_phone`, `invalid_email`, `invalid_account_id`: the value is not one"),
+        (status = 403, description = "`forbidden`: the caller's role may not search"),
+        (status = 429, description = "`quota_exceeded`: the caller's search quota is used up")),
     security(("bearer" = [])))]
 pub(super) async fn search(
     State(app): State<SharedApp>,

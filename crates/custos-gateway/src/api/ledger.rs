@@ -21,6 +21,7 @@ use custos_policy::Action;
 use custos_store::AccessRecord;
 use serde::{Deserialize, Serialize};
 
+use super::doc::CosignedNote;
 use super::json;
 use crate::exchange::{RequestInfo, parse_query, read_body};
 use crate::{ApiError, SharedApp};
@@ -29,7 +30,7 @@ use crate::{ApiError, SharedApp};
 const MAX_ENTRIES: usize = 1000;
 
 /// Largest cosigned checkpoint accepted (a checkpoint plus a few dozen signatures).
-const MAX_COSIGNED_NOTE: usize = 16 * 1024;
+pub(crate) const MAX_COSIGNED_NOTE: usize = 16 * 1024;
 
 /// An error of the ledger as an HTTP answer: bad coordinates are the caller's, anything
 /// else means the ledger cannot answer.
@@ -74,7 +75,10 @@ fn text(status: StatusCode, body: impl Into<Body>) -> Response {
 
 /// The latest signed checkpoint, with any witness cosignatures (C2SP tlog-checkpoint).
 #[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
-    responses((status = 200, description = "signed note", content_type = "text/plain")))]
+    responses(
+        (status = 200, body = String, content_type = "text/plain", description = "the signed note (UTF-8)"),
+        (status = 404, description = "`not_found`: no checkpoint signed yet"),
+        (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn checkpoint(State(app): State<SharedApp>) -> Response {
     match app.access.with_ledger(|l| Ok(l.checkpoint())).await {
         Ok(Some(note)) => text(StatusCode::OK, note),
@@ -83,24 +87,46 @@ pub(super) async fn checkpoint(State(app): State<SharedApp>) -> Response {
     }
 }
 
-/// A hash tile or entry bundle, addressed as in C2SP tlog-tiles (`/ledger/tile/0/x001/234`,
-/// `/ledger/tile/entries/000.p/5`).
-pub(super) async fn tile(
+/// A hash tile, addressed as in C2SP tlog-tiles (`/ledger/tile/0/x001/234`). Public: it
+/// holds only hashes.
+#[utoipa::path(get, path = "/ledger/tile/{level}/{index}", tag = "ledger",
+    params(("level" = u8, Path, maximum = 63, description = "the tile's level"),
+           ("index" = String, Path, pattern = "^(x[0-9]{3}/)*[0-9]{3}(\\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$",
+            description = "the tile's index in 3-digit path elements, `.p/<width>` for a partial tile (its slashes may be sent as %2F)")),
+    responses(
+        (status = 200, body = Vec<u8>, content_type = "application/octet-stream", description = "the tile's hashes"),
+        (status = 404, description = "`not_found`, `invalid_path`, `out_of_range`: no such tile"),
+        (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
+pub(super) async fn hash_tile(
+    State(app): State<SharedApp>,
+    Path((level, index)): Path<(String, String)>,
+) -> Response {
+    serve_resource(&app, format!("tile/{level}/{index}"))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// An entry bundle, addressed as in C2SP tlog-tiles (`/ledger/tile/entries/000.p/5`): it
+/// says who accessed which customer id, so reading it needs the `ReadAccess` permission
+/// and is recorded (security_analyst, admin).
+#[utoipa::path(get, path = "/ledger/tile/entries/{index}", tag = "ledger",
+    params(("index" = String, Path, pattern = "^(x[0-9]{3}/)*[0-9]{3}(\\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$",
+            description = "the bundle's index in 3-digit path elements, `.p/<width>` for a partial bundle (its slashes may be sent as %2F)")),
+    responses(
+        (status = 200, body = Vec<u8>, content_type = "application/octet-stream", description = "the entries"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read entries"),
+        (status = 404, description = "`not_found`, `invalid_path`, `out_of_range`: no such bundle")),
+    security(("bearer" = [])))]
+pub(super) async fn entry_tile(
     State(app): State<SharedApp>,
     info: RequestInfo,
-    Path(path): Path<String>,
+    Path(index): Path<String>,
 ) -> Response {
-    let resource = format!("tile/{path}");
-    if !path.starts_with("entries/") {
-        return serve_resource(&app, resource)
-            .await
-            .unwrap_or_else(IntoResponse::into_response);
-    }
     let mut ex = app.begin(&info, "read_ledger");
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
-        serve_resource(&app, resource).await
+        serve_resource(&app, format!("tile/entries/{index}")).await
     }
     .await;
     app.finish(ex, result).await
@@ -125,6 +151,7 @@ async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, A
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InclusionQuery {
     /// Ledger index of the entry.
@@ -134,6 +161,7 @@ pub(super) struct InclusionQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConsistencyQuery {
     /// The older tree size.
@@ -183,7 +211,11 @@ type ProofParts = Result<([u8; 32], Vec<[u8; 32]>), custos_ledger::LedgerError>;
 
 /// Inclusion proof of entry `index` in the tree of `size` entries.
 #[utoipa::path(get, path = "/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
-    responses((status = 200, body = Proof), (status = 400), (status = 404)))]
+    responses(
+        (status = 200, body = Proof, description = "the proof"),
+        (status = 400, description = "`invalid_query`: index and size are whole numbers"),
+        (status = 404, description = "`out_of_range`: no such index or size"),
+        (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn inclusion_proof(
     State(app): State<SharedApp>,
     RawQuery(query): RawQuery,
@@ -199,7 +231,11 @@ pub(super) async fn inclusion_proof(
 
 /// Consistency proof between tree sizes `from` and `to`.
 #[utoipa::path(get, path = "/v1/ledger/proof/consistency", tag = "ledger", params(ConsistencyQuery),
-    responses((status = 200, body = Proof), (status = 400), (status = 404)))]
+    responses(
+        (status = 200, body = Proof, description = "the proof"),
+        (status = 400, description = "`invalid_query`: from and to are whole numbers"),
+        (status = 404, description = "`out_of_range`: no such size, or from is after to"),
+        (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn consistency_proof(
     State(app): State<SharedApp>,
     RawQuery(query): RawQuery,
@@ -214,11 +250,14 @@ pub(super) async fn consistency_proof(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntriesQuery {
-    /// First ledger index (default 0).
-    from: Option<u64>,
-    /// At most this many (default and maximum 1,000).
+    /// First ledger index (default 0); past the end, the list is empty.
+    #[param(minimum = 0)]
+    from: Option<i64>,
+    /// At most this many, 1 to 1,000 (default 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -233,7 +272,10 @@ pub(super) struct EntryList {
 
 /// Decoded ledger entries from a sequence number (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/ledger/entries", tag = "ledger", params(EntriesQuery),
-    responses((status = 200, body = EntryList), (status = 400), (status = 403)),
+    responses(
+        (status = 200, body = EntryList, description = "the entries"),
+        (status = 400, description = "`invalid_query`: from and limit are whole numbers, limit 1 to 1,000"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read entries")),
     security(("bearer" = [])))]
 pub(super) async fn entries(
     State(app): State<SharedApp>,
@@ -245,8 +287,10 @@ pub(super) async fn entries(
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
         let q: EntriesQuery = parse_query(query, "from and limit are whole numbers")?;
-        let from = q.from.unwrap_or(0);
-        let limit = q.limit.unwrap_or(MAX_ENTRIES).clamp(1, MAX_ENTRIES);
+        // An index as a signed 64-bit number, as described; never negative.
+        let from = u64::try_from(q.from.unwrap_or(0))
+            .map_err(|_| ApiError::bad_request("invalid_query", "from is a whole number from 0"))?;
+        let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ENTRIES), MAX_ENTRIES)?;
         let size = app.access.size();
         let entries = app
             .access
@@ -260,6 +304,7 @@ pub(super) async fn entries(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntryProofQuery {
     /// Ledger index of the entry.
@@ -269,7 +314,10 @@ pub(super) struct EntryProofQuery {
 /// The entry with its inclusion proof and the signed checkpoint it proves against, as a
 /// C2SP tlog-proof (security_analyst, admin). Available once a checkpoint covers it.
 #[utoipa::path(get, path = "/v1/ledger/proof/entry", tag = "ledger", params(EntryProofQuery),
-    responses((status = 200, content_type = "text/plain"), (status = 403), (status = 404)),
+    responses(
+        (status = 200, body = String, content_type = "text/plain", description = "the C2SP tlog-proof (UTF-8)"),
+        (status = 403, description = "`forbidden`: only security analysts and admins read entries"),
+        (status = 404, description = "`out_of_range`, `not_found`: no such entry, or none covered by a checkpoint yet")),
     security(("bearer" = [])))]
 pub(super) async fn entry_proof(
     State(app): State<SharedApp>,
@@ -318,7 +366,9 @@ pub struct Verification {
 /// the stored hash tiles, the root and the checkpoint's signature. A failed verification
 /// is a finding, answered with `verified: false`, not an error of the request.
 #[utoipa::path(post, path = "/v1/ledger/verify", tag = "ledger",
-    responses((status = 200, body = Verification), (status = 403)),
+    responses(
+        (status = 200, body = Verification, description = "the outcome, good or bad"),
+        (status = 403, description = "`forbidden`: only security analysts and admins verify")),
     security(("bearer" = [])))]
 pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> Response {
     let mut ex = app.begin(&info, "verify_ledger");
@@ -368,8 +418,11 @@ pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> R
 /// A witness returns the current checkpoint with its cosignature lines (C2SP
 /// tlog-cosignature); accepted only from the configured `ledger_witnesses`.
 #[utoipa::path(post, path = "/v1/ledger/cosignature", tag = "ledger",
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 204), (status = 400)))]
+    request_body(content = CosignedNote, content_type = "text/plain"),
+    responses(
+        (status = 204, description = "the cosignature is stored"),
+        (status = 400, description = "refused before any write: `bad_note` (not a signed note of this ledger), `bad_signature`, `unknown_witness`, `stale_checkpoint` (not the current checkpoint), `no_new_cosignature`"),
+        (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn cosignature(State(app): State<SharedApp>, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body, MAX_COSIGNED_NOTE).await?;

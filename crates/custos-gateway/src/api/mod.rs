@@ -9,6 +9,7 @@ mod activity;
 mod alerts;
 mod cases;
 mod customers;
+pub(crate) mod doc;
 mod ledger;
 mod ops;
 mod staff;
@@ -31,15 +32,25 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{ApiError, SharedApp};
+use doc::Answers;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Custos", description = "The customer-data vault and the one door staff reach it through."),
+    paths(ledger::hash_tile, ledger::entry_tile),
+    components(schemas(
+        crate::error::Envelope, crate::error::Body, doc::Id, doc::CustomerId, doc::CaseId,
+        doc::Role, doc::StaffStatus, doc::AlertStatus, doc::RevealField,
+        doc::RevealFields, doc::RevealedFields, doc::Channel, doc::StaffName,
+        doc::CustomerName, doc::Reason, doc::StepUpReason, doc::Phone, doc::Email,
+        doc::AccountId, doc::AttributeValue, doc::Attributes, doc::SearchKey,
+        doc::NdjsonCustomers, doc::TraceUpload, doc::CosignedNote, crate::vault::NewCustomer,
+    )),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -79,9 +90,48 @@ async fn no_store(request: Request, next: Next) -> Response {
     response
 }
 
+/// The OpenAPI document of [`api_router`]'s routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
 /// The API and operations endpoints, with JSON 404/405.
 fn api_router(app: SharedApp) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = api_routes();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        // Tile indexes span path segments (`x001/234`): wildcard routes, described in
+        // ApiDoc's `paths` with the index as one parameter.
+        .route(
+            "/ledger/tile/entries/{*index}",
+            axum::routing::get(ledger::entry_tile),
+        )
+        .route(
+            "/ledger/tile/{level}/{*index}",
+            axum::routing::get(ledger::hash_tile),
+        )
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .with_state(app)
+}
+
+/// The routes described in OpenAPI, and their description (completed by [`Answers`]
+/// once every route is in).
+fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(staff::create_staff))
         .routes(routes!(staff::issue_token))
         .routes(routes!(staff::revoke_token))
@@ -115,26 +165,8 @@ fn api_router(app: SharedApp) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts();
-    let openapi = std::sync::Arc::new(openapi);
-    router
-        // A wildcard route: described in the module docs of `ledger`, not in OpenAPI.
-        .route("/ledger/tile/{*path}", axum::routing::get(ledger::tile))
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
-            }),
-        )
-        .fallback(|| async { ApiError::not_found("route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
-            )
-        })
-        .with_state(app)
+    Answers.modify(&mut openapi);
+    (router, openapi)
 }
 
 /// Counts and times every request by its route template. Only the template is logged:
@@ -154,6 +186,23 @@ async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed.as_secs_f64());
     tracing::info!(%method, %route, %status, micros = elapsed.as_micros() as u64, "request");
     response
+}
+
+/// `value` if it is from 1 to `max`; otherwise 400 `invalid_query` naming `what` (a
+/// query option such as a page size: the description says its range, and the server
+/// holds callers to it rather than quietly answering something else).
+fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ApiError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    if value >= T::from(1) && value <= max {
+        Ok(value)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{what} is a whole number from 1 to {max}"),
+        ))
+    }
 }
 
 /// Serialises `body` with `status` as a JSON response.

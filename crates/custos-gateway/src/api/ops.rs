@@ -10,12 +10,20 @@ use custos_access::LedgerHealth;
 use crate::SharedApp;
 use crate::error::ApiError;
 
+/// A healthy server's answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
 /// Health: whether the ledger takes records and the store answers. 200
 /// `{"status":"ok"}`; otherwise 503 with the error envelope naming why:
 /// `ledger_unavailable` (writes refused since a time, with the ledger's error code, or
 /// the writer stopped) or `store_unavailable`. The ledger part costs no I/O.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, description = "ledger writing and store reachable"),
+    responses((status = 200, body = Health, description = "ledger writing and store reachable"),
         (status = 503, description = "`ledger_unavailable` or `store_unavailable`, with why")))]
 pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
     let unavailable = |code, message: String| {
@@ -40,7 +48,7 @@ pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
         }
     }
     match app.store.count_open_cases().await {
-        Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Ok(_) => Json(Health { status: "ok" }).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             unavailable("store_unavailable", "the store does not answer".into())
@@ -49,7 +57,9 @@ pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus metrics")))]
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, body = String, content_type = "text/plain", description = "Prometheus metrics (text exposition format 0.0.4)"),
+    (status = 404, description = "`not_found`: this server runs without a metrics recorder")))]
 pub(super) async fn metrics(State(app): State<SharedApp>) -> Response {
     match &app.metrics {
         Some(handle) => (

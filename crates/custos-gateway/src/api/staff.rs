@@ -8,15 +8,19 @@ use custos_policy::Action;
 use custos_store::{StaffRecord, StaffStatus, now_millis};
 use serde::{Deserialize, Serialize};
 
+use super::doc::{Id, Role, StaffName};
 use super::json;
 use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
 use crate::{ApiError, App, SharedApp, auth};
 
-/// Roles the default policy knows.
 /// Ids the server's own ledger records use as their actor; no staff entry may take one.
 const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
 
-pub(super) const ROLES: [&str; 6] = [
+/// Longest display name of a staff entry.
+pub(crate) const MAX_NAME_CHARS: usize = 100;
+
+/// Roles the default policy knows.
+pub(crate) const ROLES: [&str; 6] = [
     "support",
     "sales",
     "team_lead",
@@ -29,34 +33,63 @@ pub(super) const ROLES: [&str; 6] = [
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewStaff {
+    /// Not one of the ids the server's own records use (`system`, `detector`, `-`).
+    #[schema(value_type = Id)]
     id: String,
+    #[schema(value_type = StaffName)]
     name: String,
+    #[schema(value_type = Role)]
     role: String,
+    /// The organisation: the company's own, or a partner company's.
+    #[schema(value_type = Id)]
     org: String,
 }
 
+/// The new staff entry.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedStaff)]
 pub(super) struct Created {
+    #[schema(value_type = Id)]
     id: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct IssuedToken {
     /// Id to revoke the token with.
+    #[schema(pattern = "^tok_[0-9a-f]{16}$")]
     token_id: String,
     /// The bearer token; shown once, stored only as a hash.
+    #[schema(pattern = "^cst_[A-Za-z0-9_-]{43}$")]
     token: String,
+}
+
+/// A revoked token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Revoked {
+    #[schema(value_type = Id)]
+    id: String,
+    /// Always true.
+    revoked: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct StatusChange {
+    #[schema(value_type = Id)]
     id: String,
+    #[schema(value_type = super::doc::StaffStatus)]
     status: String,
 }
 
 /// Create a staff entry (admin).
 #[utoipa::path(post, path = "/v1/staff", tag = "staff", request_body = NewStaff,
-    responses((status = 201, body = Created), (status = 400), (status = 403), (status = 409)),
+    responses(
+        (status = 201, body = Created, description = "created",
+            links(("IssueToken" = (operation_id = "issue_token", parameters(("id" = "$response.body#/id")))),
+                  ("Suspend" = (operation_id = "suspend", parameters(("id" = "$response.body#/id")))),
+                  ("Activity" = (operation_id = "person", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "a field is malformed (`invalid_id`, `invalid_text`, `control_character`, `invalid_role`) or the body is not this JSON (`malformed_json`, `invalid_body`, `unknown_field`)"),
+        (status = 403, description = "`forbidden`: only admins create staff"),
+        (status = 409, description = "`conflict`: a staff entry with this id exists; `reserved_id`: the id is one the server's own records use")),
     security(("bearer" = [])))]
 pub(super) async fn create_staff(
     State(app): State<SharedApp>,
@@ -71,13 +104,15 @@ pub(super) async fn create_staff(
         valid_id("staff", &input.id)?;
         ex.target = Some(input.id.clone());
         if RESERVED_IDS.contains(&input.id.as_str()) {
-            return Err(ApiError::bad_request(
+            // Well formed, and taken: by the server itself.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
                 "reserved_id",
                 format!("staff ids {} are the server's own", RESERVED_IDS.join(", ")),
             ));
         }
         valid_id("org", &input.org)?;
-        valid_text("name", &input.name, 100)?;
+        valid_text("name", &input.name, MAX_NAME_CHARS)?;
         if !ROLES.contains(&input.role.as_str()) {
             return Err(ApiError::bad_request(
                 "invalid_role",
@@ -108,8 +143,12 @@ pub(super) async fn create_staff(
 
 /// Issue a bearer token for a staff entry (admin).
 #[utoipa::path(post, path = "/v1/staff/{id}/tokens", tag = "staff",
-    params(("id" = String, Path, description = "staff id")),
-    responses((status = 201, body = IssuedToken), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "staff id")),
+    responses(
+        (status = 201, body = IssuedToken, description = "issued",
+            links(("Revoke" = (operation_id = "revoke_token", parameters(("id" = "$response.body#/token_id")))))),
+        (status = 403, description = "`forbidden`: only admins issue tokens"),
+        (status = 404, description = "`not_found`: no such staff entry")),
     security(("bearer" = [])))]
 pub(super) async fn issue_token(
     State(app): State<SharedApp>,
@@ -136,8 +175,11 @@ pub(super) async fn issue_token(
 
 /// Revoke a token by its id (admin); it stops working on the next request.
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "staff",
-    params(("id" = String, Path, description = "token id")),
-    responses((status = 200), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "token id")),
+    responses(
+        (status = 200, body = Revoked, description = "revoked"),
+        (status = 403, description = "`forbidden`: only admins revoke tokens"),
+        (status = 404, description = "`not_found`: no active token with this id")),
     security(("bearer" = [])))]
 pub(super) async fn revoke_token(
     State(app): State<SharedApp>,
@@ -154,10 +196,7 @@ pub(super) async fn revoke_token(
         if !app.store.revoke_token(&id, ex.at()).await? {
             return Err(ApiError::not_found("active token"));
         }
-        Ok(json(
-            StatusCode::OK,
-            serde_json::json!({ "id": id, "revoked": true }),
-        ))
+        Ok(json(StatusCode::OK, Revoked { id, revoked: true }))
     }
     .await;
     app.finish(ex, result).await
@@ -198,8 +237,12 @@ async fn set_status(
 
 /// Suspend a staff entry (admin, security_analyst): denied everything from the next request.
 #[utoipa::path(post, path = "/v1/staff/{id}/suspend", tag = "staff",
-    params(("id" = String, Path, description = "staff id")),
-    responses((status = 200, body = StatusChange), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "staff id")),
+    responses(
+        (status = 200, body = StatusChange, description = "suspended",
+            links(("Resume" = (operation_id = "resume", parameters(("id" = "$response.body#/id")))))),
+        (status = 403, description = "`forbidden`: only admins and security analysts suspend"),
+        (status = 404, description = "`not_found`: no such staff entry")),
     security(("bearer" = [])))]
 pub(super) async fn suspend(
     State(app): State<SharedApp>,
@@ -211,8 +254,11 @@ pub(super) async fn suspend(
 
 /// Resume a suspended staff entry (admin, security_analyst).
 #[utoipa::path(post, path = "/v1/staff/{id}/resume", tag = "staff",
-    params(("id" = String, Path, description = "staff id")),
-    responses((status = 200, body = StatusChange), (status = 403), (status = 404)),
+    params(("id" = Id, Path, description = "staff id")),
+    responses(
+        (status = 200, body = StatusChange, description = "active again"),
+        (status = 403, description = "`forbidden`: only admins and security analysts resume"),
+        (status = 404, description = "`not_found`: no such staff entry")),
     security(("bearer" = [])))]
 pub(super) async fn resume(
     State(app): State<SharedApp>,

@@ -14,6 +14,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::doc::TraceUpload;
 use super::json;
 use crate::exchange::{RequestInfo, parse_query};
 use crate::{ApiError, SharedApp};
@@ -23,20 +24,27 @@ const MAX_TOP: usize = 1000;
 
 /// Options of a trace; all optional.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TraceQuery {
     /// Accesses from this time on: unix ms, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC);
     /// by default from the first record.
+    #[param(pattern = "^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?)$")]
     since: Option<String>,
     /// Accesses before this time (same forms); by default all.
+    #[param(pattern = "^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?)$")]
     until: Option<String>,
-    /// Country of phone numbers written without a country code (default `CN`).
+    /// Country of phone numbers written without a country code, an ISO 3166 code known
+    /// to the phone number metadata (default `CN`).
+    #[param(pattern = "^[A-Z]{2}$")]
     region: Option<String>,
-    /// Suspects listed (default 20, at most 1,000).
+    /// Suspects listed, 1 to 1,000 (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     top: Option<usize>,
     /// Adds `evidence` to the answer: a bundle (`custos ledger check-evidence` checks it
     /// offline) of the ledger entries behind this many of the first suspects, each with
-    /// its inclusion proof and the signed checkpoint (at most 20).
+    /// its inclusion proof and the signed checkpoint (1 to 20).
+    #[param(minimum = 1, maximum = 20)]
     evidence: Option<usize>,
 }
 
@@ -49,7 +57,12 @@ const MAX_EVIDENCE: usize = 20;
 /// plain text; UTF-8 with or without a byte-order mark, UTF-16 with one, or GB18030), at
 /// most `import_limit_bytes` in all.
 #[utoipa::path(post, path = "/v1/trace", tag = "trace", params(TraceQuery),
-    responses((status = 200, body = Object), (status = 400), (status = 403), (status = 413)),
+    request_body(content = TraceUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, body = Object, description = "the ranked suspects (with `evidence` when asked)"),
+        (status = 400, description = "`invalid_upload`: not multipart with one part named file; the file cannot be read (`trace_empty_file`, `trace_bad_encoding`, `trace_no_identifiers`, `trace_malformed`); an option is not valid (`invalid_query`, `trace_bad_time`, `trace_bad_window`, `trace_bad_region`)"),
+        (status = 403, description = "`forbidden`: only security analysts and admins trace"),
+        (status = 409, description = "`evidence_not_checkpointed`: evidence was asked for entries no checkpoint covers yet; try again in a few seconds")),
     security(("bearer" = [])))]
 pub(super) async fn trace(
     State(app): State<SharedApp>,
@@ -65,7 +78,25 @@ pub(super) async fn trace(
             query,
             "options are since, until, region, top and evidence (whole numbers for top and evidence)",
         )?;
-        let evidence_top = q.evidence.map(|n| n.clamp(1, MAX_EVIDENCE));
+        let evidence_top = q
+            .evidence
+            .map(|n| super::bounded("evidence", n, MAX_EVIDENCE))
+            .transpose()?;
+        // One spelling per option, as described: no blanks, the region in capitals.
+        let spelled = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim() == v);
+        if !spelled(&q.since) || !spelled(&q.until) {
+            return Err(trace_error(TraceError::BadTime));
+        }
+        if q
+            .region
+            .as_deref()
+            .is_some_and(|r| r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(ApiError::bad_request(
+                "trace_bad_region",
+                "region is a two-letter ISO 3166 code in capitals, e.g. CN",
+            ));
+        }
         let options = TraceOptions {
             since: q
                 .since
@@ -78,7 +109,7 @@ pub(super) async fn trace(
                 .map_or(Ok(i64::MAX), parse_time)
                 .map_err(trace_error)?,
             default_region: q.region.unwrap_or_else(|| "CN".to_owned()),
-            top: q.top.unwrap_or(20).clamp(1, MAX_TOP),
+            top: super::bounded("top", q.top.unwrap_or(20), MAX_TOP)?,
             p_elsewhere: 0.3,
         };
         let file = read_file_part(&info, body, app.config.import_limit_bytes).await?;

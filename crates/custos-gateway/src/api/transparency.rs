@@ -15,6 +15,7 @@ use custos_policy::Action;
 use custos_store::{AccessFilter, CaseRecord};
 use serde::{Deserialize, Serialize};
 
+use super::doc::{Channel, CustomerId};
 use super::json;
 use crate::auth::SessionCredential;
 use crate::exchange::{Exchange, RequestInfo};
@@ -49,6 +50,7 @@ pub struct CustomerAccess {
     /// For a reveal, the fields shown in full; for a search, what was searched by.
     pub fields: Vec<String>,
     /// `allow`, or `deny` when the attempt was refused.
+    #[schema(pattern = "^(allow|deny)$")]
     pub decision: String,
     /// The case the access was made for, if any.
     pub case: Option<CaseSummary>,
@@ -57,7 +59,8 @@ pub struct CustomerAccess {
 /// The case an access was made for.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseSummary {
-    /// How the customer was in contact: `phone`, `chat`, `email`, `store`.
+    /// How the customer was in contact.
+    #[schema(value_type = Channel)]
     pub channel: String,
     /// The case's reason as written when it was opened.
     pub reason: String,
@@ -69,6 +72,7 @@ pub struct CaseSummary {
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerAccesses {
     /// The customer.
+    #[schema(value_type = CustomerId)]
     pub customer: String,
     /// Newest first.
     pub accesses: Vec<CustomerAccess>,
@@ -81,7 +85,26 @@ pub struct CustomerAccesses {
 #[serde(deny_unknown_fields)]
 pub(super) struct LinkRequest {
     /// Hours the link stays valid, 1 to 168 (default 24).
+    #[schema(minimum = 1, maximum = 168)]
+    #[serde(default, deserialize_with = "whole_hours")]
     valid_hours: Option<u32>,
+}
+
+/// Reads hours written as any JSON integer, `16.0` included: JSON Schema's `integer` is
+/// a number without a fraction, however it is spelled. The range is checked later.
+fn whole_hours<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(hours) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if hours.fract() != 0.0 {
+        return Err(serde::de::Error::custom("hours are a whole number"));
+    }
+    // Out of u32's range is out of a link's range too: `valid_link_hours` refuses it.
+    Ok(Some(if (0.0..=f64::from(u32::MAX)).contains(&hours) {
+        hours as u32
+    } else {
+        u32::MAX
+    }))
 }
 
 /// A customer access link.
@@ -98,8 +121,11 @@ pub(super) struct Link {
 /// The accesses to a customer's record (customer_portal: the CRM integration, admins;
 /// or the customer themselves through the console).
 #[utoipa::path(get, path = "/v1/customers/{id}/accesses", tag = "transparency",
-    params(("id" = String, Path, description = "customer id")),
-    responses((status = 200, body = CustomerAccesses), (status = 403), (status = 404)),
+    params(("id" = CustomerId, Path, description = "customer id")),
+    responses(
+        (status = 200, body = CustomerAccesses, description = "the accesses"),
+        (status = 403, description = "`forbidden`: the caller may not read customers' accesses"),
+        (status = 404, description = "`not_found`: no such customer")),
     security(("bearer" = [])))]
 pub(super) async fn accesses(
     State(app): State<SharedApp>,
@@ -119,9 +145,14 @@ pub(super) async fn accesses(
 
 /// Issue a customer access link (customer_portal). The body is optional.
 #[utoipa::path(post, path = "/v1/customers/{id}/link", tag = "transparency",
-    params(("id" = String, Path, description = "customer id")),
-    request_body(content = LinkRequest, content_type = "application/json"),
-    responses((status = 201, body = Link), (status = 400), (status = 403), (status = 404)),
+    params(("id" = CustomerId, Path, description = "customer id")),
+    request_body(content = Option<LinkRequest>, content_type = "application/json",
+        description = "Optional: no body, or null, gives a link valid for 24 hours."),
+    responses(
+        (status = 201, body = Link, description = "the link"),
+        (status = 400, description = "`invalid_link_hours`: not 1 to 168 hours; or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller may not issue customer links"),
+        (status = 404, description = "`not_found`: no such customer")),
     security(("bearer" = [])))]
 pub(super) async fn issue_link(
     State(app): State<SharedApp>,
@@ -135,10 +166,11 @@ pub(super) async fn issue_link(
             .await?;
         ex.name_target(IssuedId::Customer, &id)?;
         let bytes = crate::exchange::read_body(body, app.config.body_limit_bytes).await?;
+        // No body, or JSON null, asks for the defaults.
         let hours = if bytes.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            crate::exchange::parse_json::<LinkRequest>(&bytes)?.valid_hours
+            crate::exchange::parse_json::<Option<LinkRequest>>(&bytes)?.and_then(|r| r.valid_hours)
         };
         let hours = valid_link_hours(hours.unwrap_or(DEFAULT_LINK_HOURS))?;
         let expires_at = link_expiry(ex.at(), hours)?;
