@@ -6,7 +6,8 @@
 #   CUSTOS_BIN=target/release/custos bash tests/readme/run.sh
 #
 # What a reader does by hand, this script does the same way, and nothing more:
-# - `cargo run --release --` and `custos` run $CUSTOS_BIN (the README installs the binary);
+# - `cargo run --release --` and `custos` run $CUSTOS_BIN (the README installs the binary;
+#   the demo is started as the binary itself, so that its pid is the server's);
 # - the demo listens on a free loopback port instead of 8700 (HOST:8700 and 127.0.0.1:8700
 #   become that address) and runs in the background, as a reader leaves it running;
 # - DIR, the README's placeholder for the data directory, is the demo's `custos-data`;
@@ -34,7 +35,10 @@ sim_size="${README_SIM:---staff 40 --days 2 --customers 2000 --scenario scenario
 work="$(mktemp -d "${TMPDIR:-/tmp}/custos-readme.XXXXXX")"
 demo_pid=""
 cleanup() {
-  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
+  if [ -n "$demo_pid" ]; then
+    kill "$demo_pid" 2>/dev/null || true
+    wait "$demo_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,7 +66,7 @@ rewrite() {
     -e "s#--staff 1000 --days 14 --scenario scenarios/\*\.toml#$sim_size#" \
     -e '/^\s*(export\s+)?([A-Z_]+=(\.\.\.|…);?\s*)+(#.*)?$/d' \
     -e '/^bash \.ci\/test\b/d' \
-    -e "s/^custos demo\b([^#]*)(#.*)?$/custos demo --listen $addr\1 >demo.out 2>demo.err \&\nstarted_demo/" \
+    -e "s#^custos demo\b([^\#]*)(\#.*)?\$#\"\$CUSTOS_BIN\" demo --listen $addr\1 >demo.out 2>demo.err \&\nstarted_demo#" \
     "$1"
 }
 
