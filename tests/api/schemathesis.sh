@@ -57,11 +57,24 @@ if [ "$seed" != random ]; then options+=(--seed "$seed"); fi
 jobs="${ST_JOBS:-2}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/custos-st.XXXXXX")"
-# Each demo's pid is in $work/<role>/demo.pid while it runs.
+# Each demo's pid is in $work/<role>/demo.pid while it runs. A demo is not this shell's
+# child (it starts in a command substitution), so stopping one waits until it has exited
+# (a graceful shutdown takes a few seconds) before its directory may go.
+stop_demo() {
+  local file="$1" pid
+  [ -f "$file" ] || return 0
+  pid="$(cat "$file")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "$file"
+}
 stop_demos() {
   local file
   for file in "$work"/*/demo.pid; do
-    [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true
+    stop_demo "$file"
   done
 }
 trap 'stop_demos; wait; rm -rf "$work"' EXIT
@@ -120,8 +133,7 @@ run_role() {
       "$base/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful \
       --no-color --report junit --report-junit-path "$reports/$role.xml" "${options[@]}"
   ) >"$reports/$role.log" 2>&1 || status=$?
-  kill "$(cat "$dir/demo.pid")" 2>/dev/null || true
-  rm -f "$dir/demo.pid"
+  stop_demo "$dir/demo.pid"
   echo "$status" >"$dir/status"
 }
 
