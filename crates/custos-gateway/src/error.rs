@@ -41,6 +41,11 @@ pub struct Details {
     /// When that restriction ends, unix milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restricted_until: Option<i64>,
+    /// The policy that denied the request (`forbidden`): e.g. `suspended`,
+    /// `serves-customers`, `partner-no-email`, or the id of a policy of the security
+    /// team's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// The share of each ceiling left under a `lower_quota` restriction (0 to 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quota_share: Option<f64>,
@@ -68,13 +73,25 @@ impl ApiError {
             "a valid bearer token is required",
         )
     }
-    /// 403 from an authorization decision; `reason` is the deciding policy's id.
+    /// 403 from an authorization decision; `reason` is the deciding policy's id, also
+    /// given as the `policy` fact.
     pub fn forbidden(reason: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("denied by policy ({reason})"),
         )
+        .with_details(Details {
+            policy: Some(reason.to_owned()),
+            ..Details::default()
+        })
+    }
+    /// The same error, carrying `details`.
+    pub fn with_details(self, details: Details) -> Self {
+        ApiError {
+            details: Some(Box::new(details)),
+            ..self
+        }
     }
     /// 404 for an id that does not exist.
     pub fn not_found(what: &str) -> Self {

@@ -266,6 +266,7 @@ async fn default_policy() {
             "{}",
             r.body
         );
+        assert_eq!(r.body["error"]["policy"], "partner-no-email");
         // Suspension by an analyst takes effect on the next request.
         assert_eq!(
             c.post_empty(&w.analyst, "/v1/staff/alice/suspend")
@@ -281,6 +282,8 @@ async fn default_policy() {
                 .unwrap()
                 .contains("suspended")
         );
+        // The deciding policy is also a fact of its own, for clients that act on it.
+        assert_eq!(r.body["error"]["policy"], "suspended", "{}", r.body);
         assert_eq!(
             c.get(&w.agent, "/v1/customers?phone=13800138000")
                 .await

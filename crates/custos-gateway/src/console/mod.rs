@@ -497,15 +497,15 @@ fn millis(secs: u64) -> i64 {
 }
 
 /// What to do next, for the refusals an agent meets (a policy denial names its policy
-/// in the message: `denied by policy (<id>)`).
+/// as the `policy` fact).
 fn help_for(error: &ErrorBody, session: &Session) -> Option<maud::Markup> {
-    let message = &error.message;
+    let policy = error.details.policy.as_deref();
     let refill;
     let text = match error.code.as_str() {
-        "forbidden" if message.contains("(suspended)") => {
+        "forbidden" if policy == Some("suspended") => {
             "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded."
         }
-        "forbidden" if message.contains("(partner-no-email)") => {
+        "forbidden" if policy == Some("partner-no-email") => {
             "Partner staff never see a customer's email in full."
         }
         "forbidden" => {

@@ -340,7 +340,7 @@ fn note(done: &mut Done, answer: &Answer) {
     done.requests += 1;
     if answer.is_refused() {
         done.refused += 1;
-        if answer.message().contains("(suspended)") {
+        if answer.body["error"]["policy"] == "suspended" {
             done.suspended = true;
         }
     }
