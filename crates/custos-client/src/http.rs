@@ -64,9 +64,11 @@ impl Transport for Http {
         }
         let response = builder.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         Ok(RawAnswer {
             status,
+            headers,
             bytes: bytes.to_vec(),
         })
     }

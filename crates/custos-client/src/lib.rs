@@ -20,6 +20,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use ::http::HeaderMap;
+
 pub use crate::http::Http;
 pub use crate::wire::{NewCase, NewStaff, RevealRequest, Search};
 
@@ -55,11 +57,14 @@ pub struct Request {
     pub body: Option<(&'static str, Vec<u8>)>,
 }
 
-/// The server's answer: status, the body as JSON (`Null` when it is not JSON) and as text.
+/// The server's answer: status, headers, the body as JSON (`Null` when it is not JSON)
+/// and as text.
 #[derive(Clone, Debug)]
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
+    /// The headers (`Retry-After`, `X-Request-Id`, `X-Custos-Ledger-Index`, …).
+    pub headers: HeaderMap,
     /// The body as JSON, or `Null`.
     pub body: Value,
     /// The body as text (lossy UTF-8).
@@ -67,12 +72,13 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Builds an answer from a status and the body's bytes.
-    pub fn new(status: u16, bytes: &[u8]) -> Answer {
+    /// Reads a raw answer's body as JSON and as text.
+    pub fn new(raw: RawAnswer) -> Answer {
         Answer {
-            status,
-            body: serde_json::from_slice(bytes).unwrap_or(Value::Null),
-            text: String::from_utf8_lossy(bytes).into_owned(),
+            status: raw.status,
+            body: serde_json::from_slice(&raw.bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&raw.bytes).into_owned(),
+            headers: raw.headers,
         }
     }
 
@@ -102,6 +108,8 @@ impl Answer {
 pub struct RawAnswer {
     /// HTTP status.
     pub status: u16,
+    /// The headers.
+    pub headers: HeaderMap,
     /// The body.
     pub bytes: Vec<u8>,
 }
@@ -169,8 +177,7 @@ impl<T: Transport> Client<T> {
 
     /// Sends a request built by hand (the simulated time is added when set).
     pub async fn send(&self, request: Request) -> Result<Answer, ClientError> {
-        let raw = self.send_raw(request).await?;
-        Ok(Answer::new(raw.status, &raw.bytes))
+        Ok(Answer::new(self.send_raw(request).await?))
     }
 
     /// The same, answering the body's bytes as they came.

@@ -164,10 +164,7 @@ async fn demo_loads_and_nothing_leaks() {
         .strip_prefix("custos listening on ")
         .unwrap()
         .to_owned();
-    let c = Client {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let c = Client::new(&base);
     let company = demo_data::generate(CUSTOMERS, DEMO_SEED);
     let agents: Vec<&serde_json::Value> = staff
         .iter()

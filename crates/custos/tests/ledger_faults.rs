@@ -72,10 +72,7 @@ impl Spawned {
     }
 
     fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: self.base.clone(),
-        }
+        Client::new(&self.base)
     }
 
     fn still_running(&mut self) -> bool {

@@ -78,12 +78,13 @@ impl Transport for InProcess {
             .oneshot(request)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 << 20)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(RawAnswer {
-            status,
+            status: parts.status.as_u16(),
+            headers: parts.headers,
             bytes: bytes.to_vec(),
         })
     }

@@ -204,10 +204,7 @@ impl Server {
     }
 
     pub(crate) fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: self.base.clone(),
-        }
+        Client::new(&self.base)
     }
 
     /// Creates a staff entry and returns its token.
@@ -292,29 +289,37 @@ fn drop_database(url: String) {
     .join();
 }
 
-/// A JSON answer.
-#[derive(Debug, Clone)]
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub text: String,
-    pub headers: reqwest::header::HeaderMap,
-}
+/// An answer: status, headers, body as JSON and as text (the API client's own).
+pub(crate) use custos_client::Answer;
 
-impl Answer {
-    pub(crate) fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-/// An HTTP client bound to one server.
+/// An HTTP client bound to one server: the API's typed client for ordinary calls, and
+/// reqwest itself for the requests a test crafts by hand.
 #[derive(Clone)]
 pub(crate) struct Client {
-    pub http: reqwest::Client,
-    pub base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    api: custos_client::Client<custos_client::Http>,
+}
+
+/// A typed call that got no answer fails the test.
+fn answered(result: Result<Answer, custos_client::ClientError>) -> Answer {
+    result.expect("request sent")
 }
 
 impl Client {
+    /// A client of the server at `base`; every request times out after a minute.
+    pub(crate) fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("HTTP client");
+        Client {
+            api: custos_client::Client::new(custos_client::Http::with_client(http.clone(), base)),
+            http,
+            base: base.to_owned(),
+        }
+    }
+
     pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request
             .timeout(Duration::from_secs(60))
@@ -323,43 +328,24 @@ impl Client {
             .expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
+        let bytes = response.bytes().await.expect("body").to_vec();
+        Answer::new(custos_client::RawAnswer {
             status,
-            body,
-            text,
             headers,
-        }
+            bytes,
+        })
     }
 
     pub(crate) async fn get(&self, token: &str, path: &str) -> Answer {
-        self.send(
-            self.http
-                .get(format!("{}{path}", self.base))
-                .bearer_auth(token),
-        )
-        .await
+        answered(self.api.get(token, path).await)
     }
 
     pub(crate) async fn view(&self, token: &str, customer: &str, case: &str) -> Answer {
-        self.send(
-            self.http
-                .get(format!("{}/v1/customers/{customer}", self.base))
-                .bearer_auth(token)
-                .header("x-custos-case", case),
-        )
-        .await
+        answered(self.api.view(token, customer, case).await)
     }
 
     pub(crate) async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
-        self.send(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(token)
-                .json(&body),
-        )
-        .await
+        answered(self.api.post(token, path, &body).await)
     }
 
     pub(crate) async fn post_raw(
@@ -379,12 +365,7 @@ impl Client {
     }
 
     pub(crate) async fn post_empty(&self, token: &str, path: &str) -> Answer {
-        self.send(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(token),
-        )
-        .await
+        answered(self.api.post_empty(token, path).await)
     }
 
     pub(crate) async fn reveal(
@@ -394,12 +375,13 @@ impl Client {
         case: &str,
         fields: &[&str],
     ) -> Answer {
-        self.post(
-            token,
-            &format!("/v1/customers/{customer}/reveal"),
-            json!({"fields": fields, "case": case, "reason": "customer asked for a call-back"}),
-        )
-        .await
+        let request = custos_client::RevealRequest {
+            fields,
+            case,
+            reason: "customer asked for a call-back",
+            step_up_reason: None,
+        };
+        answered(self.api.reveal(token, customer, &request).await)
     }
 
     pub(crate) async fn create_customer(
