@@ -36,6 +36,8 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 
+/// How this harness names itself on standard error.
+const HARNESS: &str = "ledger";
 const ORIGIN: &str = "custos.bench/ledger";
 const BATCH_METRIC: &str = "custos_ledger_batch_entries";
 /// Connections used for the PostgreSQL anchor at most.
@@ -87,14 +89,6 @@ fn fatal(code: &'static str) -> impl Fn(String) -> Failure {
     move |m| Failure::new(code, m)
 }
 
-fn emit(line: &Value) -> Result<(), Failure> {
-    crate::outln!("{line}")
-}
-
-fn note(message: &str) {
-    eprintln!("bench ledger: {message}");
-}
-
 /// Runs the benchmark, printing one JSON line per measurement and a summary.
 pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
     if args.writers.is_empty() || args.writers.contains(&0) || args.seconds == 0 {
@@ -120,7 +114,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new("bench_dir", format!("{}: {e}", work.display())))?;
     let work = WorkDir(work.canonicalize().unwrap_or(work));
     let (fs_type, device) = filesystem_of(&work.0);
-    emit(&json!({
+    super::emit(&json!({
         "measure": "setup", "work_dir": work.0.display().to_string(), "work_dir_from": why,
         "filesystem": fs_type, "device": device, "seconds": args.seconds, "warmup": args.warmup,
         "entry_bytes_mean": mean_entry_len(), "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -137,7 +131,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new("bench_metrics", e.to_string()))?;
 
     let pg = if args.no_postgres {
-        note("PostgreSQL anchor skipped (--no-postgres)");
+        super::note(HARNESS, "PostgreSQL anchor skipped (--no-postgres)");
         None
     } else {
         postgres_probe(&args.postgres_url)
@@ -148,24 +142,24 @@ pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
     for &w in &args.writers {
         let gc = group_commit(&work.0, w, &args, &metrics).await?;
         errors += gc.errors;
-        emit(&gc.json)?;
+        super::emit(&gc.json)?;
         let raw = raw_append(&work.0, w, gc.mean_batch, &args).await?;
-        emit(&raw)?;
-        emit(&ledger_direct(&work.0, w, gc.mean_batch, &args).await?)?;
+        super::emit(&raw)?;
+        super::emit(&ledger_direct(&work.0, w, gc.mean_batch, &args).await?)?;
         let pgv = match &pg {
             Some(settings) => {
                 let v =
                     postgres_insert(&args.postgres_url, w, gc.mean_batch, &args, settings).await;
                 match v {
                     Ok(v) => {
-                        emit(&v)?;
+                        super::emit(&v)?;
                         Some(v)
                     }
                     Err(e) => {
-                        note(&format!(
-                            "PostgreSQL anchor for W={w} failed: {}",
-                            e.message()
-                        ));
+                        super::note(
+                            HARNESS,
+                            &format!("PostgreSQL anchor for W={w} failed: {}", e.message()),
+                        );
                         None
                     }
                 }
@@ -177,7 +171,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
 
     let proofs = proofs(&work.0, &args).await?;
     for p in &proofs {
-        emit(p)?;
+        super::emit(p)?;
     }
 
     summary(&rows, &proofs)?;
@@ -277,7 +271,7 @@ async fn group_commit(
     args: &LedgerArgs,
     metrics: &PrometheusHandle,
 ) -> Result<GroupCommit, Failure> {
-    note(&format!("group commit, {w} writers"));
+    super::note(HARNESS, &format!("group commit, {w} writers"));
     let dir = work.join(format!("group-commit-w{w}"));
     std::fs::create_dir_all(&dir).map_err(|e| Failure::new("bench_dir", e.to_string()))?;
     let (key, _) = LedgerKey::load_or_create(&dir.join("ledger.key"), ORIGIN)
@@ -389,9 +383,10 @@ async fn raw_append(
     args: &LedgerArgs,
 ) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
-    note(&format!(
-        "raw append + fsync, batches of {batch} (W={w}'s mean)"
-    ));
+    super::note(
+        HARNESS,
+        &format!("raw append + fsync, batches of {batch} (W={w}'s mean)"),
+    );
     let path = work.join(format!("raw-w{w}.log"));
     let buf: Vec<u8> = (0..batch as u64)
         .flat_map(|i| custos_access::entry::encode(&record(i)))
@@ -448,9 +443,10 @@ async fn ledger_direct(
     args: &LedgerArgs,
 ) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
-    note(&format!(
-        "Ledger::append alone, batches of {batch} (W={w}'s mean)"
-    ));
+    super::note(
+        HARNESS,
+        &format!("Ledger::append alone, batches of {batch} (W={w}'s mean)"),
+    );
     let dir = work.join(format!("direct-w{w}"));
     let entries: Vec<Vec<u8>> = (0..batch as u64)
         .map(|i| custos_access::entry::encode(&record(i)))
@@ -546,14 +542,15 @@ fn postgres_probe(url: &str) -> Option<Value> {
                 "wal_sync_method": v.get(3), "data_directory": v.get(4),
             });
             // A closed output ends the run at the next line it prints.
-            let _ = emit(&json!({"measure": "postgres_setup", "settings": settings}));
+            let _ = super::emit(&json!({"measure": "postgres_setup", "settings": settings}));
             Some(settings)
         }
         Err(e) => {
-            note(&format!(
-                "PostgreSQL anchor skipped: cannot reach the server with psql ({e})"
-            ));
-            let _ = emit(&json!({"measure": "postgres_setup", "skipped": e}));
+            super::note(
+                HARNESS,
+                &format!("PostgreSQL anchor skipped: cannot reach the server with psql ({e})"),
+            );
+            let _ = super::emit(&json!({"measure": "postgres_setup", "skipped": e}));
             None
         }
     }
@@ -568,9 +565,10 @@ async fn postgres_insert(
 ) -> Result<Value, Failure> {
     let batch = mean_batch.round().max(1.0) as usize;
     let connections = w.min(MAX_PG_CONNECTIONS);
-    note(&format!(
-        "PostgreSQL INSERT, batches of {batch}, {connections} connections"
-    ));
+    super::note(
+        HARNESS,
+        &format!("PostgreSQL INSERT, batches of {batch}, {connections} connections"),
+    );
     let db = format!("custos_bench_ledger_w{w}");
     let db_url = with_database(url, &db)
         .ok_or_else(|| Failure::new("bench_postgres", "cannot parse --postgres-url"))?;
@@ -587,7 +585,7 @@ async fn postgres_insert(
         url,
         &[&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")],
     ) {
-        note(&format!("could not drop database {db}: {e}"));
+        super::note(HARNESS, &format!("could not drop database {db}: {e}"));
     }
     let (rows, errors, mut latencies) = result?;
     latencies.sort_unstable();
@@ -674,9 +672,10 @@ async fn postgres_measure(
 async fn proofs(work: &Path, args: &LedgerArgs) -> Result<Vec<Value>, Failure> {
     let dir = work.join("proofs");
     let (entries, count) = (args.proof_entries.max(2), args.proofs.max(1));
-    note(&format!(
-        "building a ledger of {entries} entries for proofs"
-    ));
+    super::note(
+        HARNESS,
+        &format!("building a ledger of {entries} entries for proofs"),
+    );
     tokio::task::spawn_blocking(move || proofs_blocking(&dir, entries, count))
         .await
         .map_err(|e| Failure::new("bench", e.to_string()))?

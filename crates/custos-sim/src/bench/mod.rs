@@ -11,3 +11,29 @@
 pub mod ledger;
 pub mod lookup;
 pub mod trace;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::Failure;
+
+/// Prints a result line and appends it to `target/bench/results.jsonl`, where runs of
+/// the scripts in bench/ collect.
+pub(crate) fn emit(line: &serde_json::Value) -> Result<(), Failure> {
+    crate::outln!("{line}")?;
+    let dir = Path::new("target/bench");
+    if std::fs::create_dir_all(dir).is_ok()
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("results.jsonl"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
+    Ok(())
+}
+
+/// Progress of a harness on standard error, `bench <harness>: <message>`.
+pub(crate) fn note(harness: &str, message: &str) {
+    crate::stdout::note(format_args!("bench {harness}: {message}"));
+}

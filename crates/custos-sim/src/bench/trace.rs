@@ -41,6 +41,8 @@ use serde_json::{Value, json};
 use crate::Failure;
 
 /// Customers inserted per transaction.
+/// How this harness names itself on standard error.
+const HARNESS: &str = "trace";
 const CUSTOMER_BATCH: usize = 10_000;
 /// Access records appended per statement.
 const ACCESS_BATCH: usize = 50_000;
@@ -98,25 +100,6 @@ pub struct TraceBenchArgs {
 
 fn io_fatal(path: &Path) -> impl Fn(std::io::Error) -> Failure + '_ {
     move |e| Failure::new("bench_io", format!("{}: {e}", path.display()))
-}
-
-/// Prints a result line and appends it to `target/bench/results.jsonl`.
-fn emit(line: &Value) -> Result<(), Failure> {
-    crate::outln!("{line}")?;
-    let dir = Path::new("target/bench");
-    if std::fs::create_dir_all(dir).is_ok()
-        && let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("results.jsonl"))
-    {
-        let _ = writeln!(f, "{line}");
-    }
-    Ok(())
-}
-
-fn note(message: &str) {
-    eprintln!("bench trace: {message}");
 }
 
 /// The 1, 5 and 15 minute load averages (Linux), to show whether the machine was shared.
@@ -219,7 +202,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
     let db_bytes = std::fs::metadata(args.dir.join("custos.db"))
         .map(|m| m.len())
         .unwrap_or(0);
-    emit(&json!({
+    super::emit(&json!({
         "bench": "trace", "measure": "setup", "data": meta, "leak_bytes": file.len(),
         "db_bytes": db_bytes,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -279,7 +262,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
             "top_suspect_records": r.suspects.first().map(|s| s.records),
         });
         line["report"] = counts.clone();
-        emit(&line)?;
+        super::emit(&line)?;
         totals.push(secs(total));
     }
     let mut summary = json!({
@@ -337,7 +320,7 @@ async fn bench(args: &TraceBenchArgs, store: &Store, keyring: &Keyring) -> Resul
             "holdings_s": holdings_s, "holdings_staff": holdings.len(),
         });
     }
-    emit(&summary)?;
+    super::emit(&summary)?;
     Ok(())
 }
 
@@ -428,7 +411,10 @@ async fn generate(
         w.flush().map_err(write_err)?;
     }
     let customers_s = secs(t.elapsed());
-    note(&format!("{} customers in {customers_s} s", args.customers));
+    super::note(
+        HARNESS,
+        &format!("{} customers in {customers_s} s", args.customers),
+    );
 
     // Access records: customers drawn as floor(N * u^2), so the first are looked at
     // often and the last rarely; the leak below samples customers uniformly.
@@ -492,7 +478,10 @@ async fn generate(
         w.flush().map_err(write_err)?;
     }
     let records_s = secs(t.elapsed());
-    note(&format!("{} access records in {records_s} s", args.records));
+    super::note(
+        HARNESS,
+        &format!("{} access records in {records_s} s", args.records),
+    );
 
     // The leaked file: distinct customers of the vault and numbers it does not hold,
     // shuffled, in several spellings.
