@@ -30,6 +30,12 @@ if [ -z "${CUSTOS_BIN:-}" ]; then
 fi
 CUSTOS_BIN="$(cd "$(dirname "$CUSTOS_BIN")" && pwd)/$(basename "$CUSTOS_BIN")"
 [ -x "$CUSTOS_BIN" ] || { echo "readme: no binary at $CUSTOS_BIN" >&2; exit 1; }
+# The README tells a Debian reader to install python3-venv for its venv; so does this.
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "readme: installing Debian's python3-venv" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+fi
 sim_size="${README_SIM:---staff 40 --days 2 --customers 2000 --scenario scenarios/departing-employee.toml}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/custos-readme.XXXXXX")"
