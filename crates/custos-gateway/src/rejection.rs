@@ -3,21 +3,19 @@
 //! axum's extractors refuse a request before any handler of ours runs (a path segment
 //! that is not UTF-8, a query or form that does not deserialize, a missing content
 //! type, a body over the limit) and answer in `text/plain`. [`api`] turns each such
-//! answer on the API into the JSON envelope of [`ApiError`] with a stable code; the
+//! answer on the API into the JSON envelope of the API's errors (`crate::error`) with a stable code; the
 //! console turns it into its own error page (see `console::guard`). Both also refuse
 //! request headers over [`MAX_HEADER_BYTES`] with `431 headers_too_large` before any
 //! handler runs.
 //!
-//! Our own answers carry the [`Answered`] mark (set by [`ApiError`] and the console's
+//! Our own answers carry the [`Answered`] mark (set by `crate::error::answer` and the console's
 //! page frame), so only foreign answers are rewritten.
 
 use axum::extract::Request;
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::ApiError;
+use axum::response::Response;
 
 /// Most bytes of request header names and values together that a request may carry.
 /// Far above what a browser or API client sends (a token, a case id, cookies); the
@@ -156,7 +154,7 @@ pub async fn api(request: Request, next: Next) -> Response {
 
 /// The envelope for `refusal`; never cached (a refusal says nothing worth keeping).
 fn envelope(refusal: Refusal) -> Response {
-    let mut response = ApiError::new(refusal.status, refusal.code, refusal.message).into_response();
+    let mut response = crate::error::answer(refusal.status, refusal.code, refusal.message, None);
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -167,6 +165,7 @@ fn envelope(refusal: Refusal) -> Response {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::response::IntoResponse;
 
     /// A framework-like answer: plain text, not marked as ours.
     fn plain(status: StatusCode, body: &'static str) -> Response {
@@ -211,9 +210,11 @@ mod tests {
         }
         assert!(foreign(plain(StatusCode::OK, "fine")).await.is_err());
         assert!(
-            foreign(ApiError::not_found("x").into_response())
-                .await
-                .is_err()
+            foreign(crate::error::response(
+                custos_service::ServiceError::not_found("x")
+            ))
+            .await
+            .is_err()
         );
     }
 

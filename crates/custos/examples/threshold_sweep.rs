@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use custos_detector::Model;
 use custos_detector::model::ORG_RISK;
-use custos_gateway::Config;
+use custos_service::Config;
 use custos_store::{AccessFilter, Store};
 
 /// (step-up, lower quota, suspend) settings tried.

@@ -64,7 +64,7 @@ pub(crate) async fn issue_link(
     hours: u32,
 ) -> Result<IssuedLink, Failure> {
     // The server's own checks, before anything is sent: an id is also part of the path.
-    custos_gateway::exchange::valid_id("customer", customer)
+    custos_service::input::valid_id("customer", customer)
         .and_then(|()| custos_gateway::api::valid_link_hours(hours))
         .map_err(|e| Failure::new(e.code, e.message))?;
     let base = client.transport().base();

@@ -151,7 +151,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         ),
         (
             "admin",
-            custos_gateway::BOOTSTRAP_ADMIN,
+            custos_service::BOOTSTRAP_ADMIN,
             admin_token.as_str(),
         ),
         ("CRM integration", crm.id.as_str(), crm.token.as_str()),

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use custos_gateway::Config;
 use custos_ledger::{
     CheckedBundle, DirSource, EvidenceError, FetchError, LedgerKey, ProofError, TileSource,
     VerifyError, check_bundle, check_proof, verify,
 };
+use custos_service::Config;
 
 use crate::Failure;
 use custos_client::{Client, Http};

@@ -6,9 +6,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use custos_crypto::{Keyring, MasterKey};
-use custos_gateway::{App, Config, SharedApp};
 use custos_ledger::{Ledger, LedgerKey};
 use custos_policy::PolicyEngine;
+use custos_service::{App, Config, SharedApp};
 use custos_store::Store;
 use std::io::Write;
 
@@ -287,7 +287,7 @@ pub(crate) async fn open(args: &ServeArgs) -> Result<(SharedApp, PathBuf), Failu
         for action in ["create_staff", "issue_token"] {
             app.record_event(
                 action,
-                custos_gateway::BOOTSTRAP_ADMIN.to_owned(),
+                custos_service::BOOTSTRAP_ADMIN.to_owned(),
                 "bootstrap".to_owned(),
             )
             .await

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use custos_gateway::Config;
+use custos_service::Config;
 use custos_sim::simulate::company::{Company, EPOCH_MS};
 use custos_sim::simulate::drive::{self, Gateway};
 use custos_sim::simulate::export;
@@ -344,7 +344,7 @@ async fn simulate(
 async fn cut_leak(
     args: &SimulateArgs,
     name: &str,
-    app: &custos_gateway::SharedApp,
+    app: &custos_service::SharedApp,
     plan: &Plan,
     outcome: &drive::Outcome,
 ) -> Result<(), Failure> {
@@ -408,7 +408,7 @@ async fn cut_leak(
 }
 
 /// Every alert with the simulated time of the ledger entry behind it.
-async fn raised_alerts(app: &custos_gateway::SharedApp) -> Result<Vec<RaisedAlert>, Failure> {
+async fn raised_alerts(app: &custos_service::SharedApp) -> Result<Vec<RaisedAlert>, Failure> {
     let fail = |e: String| Failure::new("simulation_failed", e);
     let alerts = app
         .store

@@ -8,12 +8,14 @@ use custos_policy::Action;
 use custos_store::{AccessFilter, AccessRecord, StaffStatus};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{CaseId, Channel, CustomerId, Id, Role};
 use super::json;
-use crate::exchange::{RequestInfo, parse_query, valid_id};
-use crate::quota::Remaining;
-use crate::vault::Opened;
-use crate::{ApiError, Quota, SharedApp};
+use crate::input::parse_query;
+use crate::record::RequestInfo;
+use custos_service::input::valid_id;
+use custos_service::quota::Remaining;
+use custos_service::schema::{CaseId, Channel, CustomerId, Id, Role};
+use custos_service::vault::Opened;
+use custos_service::{Quota, ServiceError, SharedApp};
 
 /// Most records one call returns.
 const MAX_RECORDS: u32 = 10_000;
@@ -56,9 +58,9 @@ pub(super) async fn list_access(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_access");
+    let mut ex = app.begin(&info.meta, "read_access");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let q: AccessQuery = parse_query(
             query,
@@ -80,12 +82,12 @@ pub(super) async fn list_access(
         };
         let records = app.access.read(&filter).await.map_err(|e| {
             tracing::error!(error = %e, "reading access records failed");
-            ApiError::ledger_unavailable()
+            ServiceError::ledger_unavailable()
         })?;
         Ok(json(StatusCode::OK, AccessList { records }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -125,7 +127,7 @@ pub(super) struct Me {
     role: String,
     #[schema(value_type = Id)]
     org: String,
-    #[schema(value_type = super::doc::StaffStatus)]
+    #[schema(value_type = custos_service::schema::StaffStatus)]
     status: String,
     /// The caller's ceilings now (lowered while `restricted` says so).
     limits: Quota,
@@ -145,12 +147,12 @@ pub(super) struct Me {
         (status = 403, description = "`forbidden` (policy `suspended`): the caller is suspended")),
     security(("bearer" = [])))]
 pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Response {
-    let mut ex = app.begin(&info, "me");
+    let mut ex = app.begin(&info.meta, "me");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         let staff = &caller.staff;
         if staff.status == StaffStatus::Suspended {
-            return Err(ApiError::forbidden("suspended"));
+            return Err(ServiceError::forbidden("suspended"));
         }
         let limits = app.config.quota_for(&staff.role);
         let mut open_cases = Vec::new();
@@ -160,8 +162,8 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
                 .store
                 .customer(&case.customer_id)
                 .await?
-                .ok_or_else(ApiError::internal)?;
-            let reason = super::cases::reason_of(&Opened::new(&app.keyring, &customer)?, &case)?;
+                .ok_or_else(ServiceError::internal)?;
+            let reason = custos_service::cases::reason_of(&Opened::new(&app.keyring, &customer)?, &case)?;
             open_cases.push(OpenCase {
                 id: case.id,
                 customer: case.customer_id,
@@ -200,5 +202,5 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }

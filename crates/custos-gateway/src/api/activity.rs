@@ -13,10 +13,13 @@ use custos_store::HourlyActivity;
 use custos_store::calendar::HOUR_MS;
 use serde::{Deserialize, Serialize};
 
-use super::doc::Id;
 use super::json;
-use crate::exchange::{Exchange, RequestInfo, parse_query, valid_id};
-use crate::{ApiError, App, SharedApp};
+use crate::input::parse_query;
+use crate::record::RequestInfo;
+use custos_service::input::valid_id;
+use custos_service::record::Exchange;
+use custos_service::schema::Id;
+use custos_service::{App, ServiceError, SharedApp};
 
 /// Longest window, in hours (a week).
 const MAX_HOURS: u32 = 168;
@@ -122,16 +125,16 @@ pub(super) async fn person(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_activity");
+    let mut ex = app.begin(&info.meta, "read_activity");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         valid_id("staff", &id)?;
         let staff = app
             .store
             .staff(&id)
             .await?
-            .ok_or_else(|| ApiError::not_found("staff"))?;
+            .ok_or_else(|| ServiceError::not_found("staff"))?;
         ex.target = Some(id.clone());
         let (first, last) = window(&ex, query)?;
         let rows = app.store.hourly_activity(&staff.org, first, last).await?;
@@ -188,7 +191,7 @@ pub(super) async fn person(
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// An organisation's views and reveals per hour, and per person (security_analyst, admin).
@@ -205,9 +208,9 @@ pub(super) async fn org(
     Path(org): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_activity");
+    let mut ex = app.begin(&info.meta, "read_activity");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         valid_id("org", &org)?;
         ex.target = Some(org.clone());
@@ -219,7 +222,7 @@ pub(super) async fn org(
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 fn org_activity(
@@ -271,11 +274,11 @@ fn org_activity(
 }
 
 /// The window's first and last hour starts: `hours` hours up to the request's hour.
-fn window(ex: &Exchange, query: Option<String>) -> Result<(i64, i64), ApiError> {
+fn window(ex: &Exchange, query: Option<String>) -> Result<(i64, i64), ServiceError> {
     let q: ActivityQuery = parse_query(query, "hours is a whole number from 1 to 168")?;
     let hours = q.hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "invalid_query",
             "hours is a whole number from 1 to 168",
         ));

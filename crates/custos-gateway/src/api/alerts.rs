@@ -10,10 +10,13 @@ use custos_policy::Action;
 use custos_store::AlertRecord;
 use serde::{Deserialize, Serialize};
 
-use super::doc::{AlertStatus, Id};
 use super::json;
-use crate::exchange::{RequestInfo, parse_query, valid_id};
-use crate::{ApiError, App, SharedApp};
+use crate::input::parse_query;
+use crate::record::RequestInfo;
+use custos_service::input::ALERT_STATUSES;
+use custos_service::input::valid_id;
+use custos_service::schema::{AlertStatus, Id};
+use custos_service::{App, ServiceError, SharedApp};
 
 /// Most alerts one call returns.
 const MAX_ALERTS: u32 = 1000;
@@ -36,9 +39,6 @@ pub(super) struct AlertList {
     #[schema(value_type = Vec<Object>)]
     alerts: Vec<AlertRecord>,
 }
-
-/// The states of an alert.
-pub(crate) const STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
 
 /// An alert after a change of state.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -64,15 +64,15 @@ pub(super) async fn list_alerts(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_alerts");
+    let mut ex = app.begin(&info.meta, "read_alerts");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let q: AlertQuery = parse_query(query, "filters are status and limit")?;
         if let Some(s) = &q.status
-            && !STATUSES.contains(&s.as_str())
+            && !ALERT_STATUSES.contains(&s.as_str())
         {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "invalid_query",
                 "status is one of open, acknowledged, dismissed",
             ));
@@ -82,7 +82,7 @@ pub(super) async fn list_alerts(
         Ok(json(StatusCode::OK, AlertList { alerts }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// One alert, whatever its age (security_analyst, admin).
@@ -98,9 +98,9 @@ pub(super) async fn get_alert(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_alerts");
+    let mut ex = app.begin(&info.meta, "read_alerts");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         valid_id("alert", &id)?;
         ex.target = Some(id.clone());
@@ -108,11 +108,11 @@ pub(super) async fn get_alert(
             .store
             .alert(&id)
             .await?
-            .ok_or_else(|| ApiError::not_found("alert"))?;
+            .ok_or_else(|| ServiceError::not_found("alert"))?;
         Ok(json(StatusCode::OK, alert))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Acknowledge an alert: seen and being handled (security_analyst, admin).
@@ -156,15 +156,15 @@ async fn set_status(
     status: &'static str,
     action: &'static str,
 ) -> Response {
-    let mut ex = app.begin(info, action);
+    let mut ex = app.begin(&info.meta, action);
     let result = async {
-        app.authorize_vault(info, &mut ex, Action::SuspendStaff)
+        app.authorize_vault(&info.meta, &mut ex, Action::SuspendStaff)
             .await?;
         valid_id("alert", id)?;
         ex.target = Some(id.to_owned());
         app.record_intent(&mut ex).await?;
         if !app.store.set_alert_status(id, status, ex.at()).await? {
-            return Err(ApiError::not_found("alert"));
+            return Err(ServiceError::not_found("alert"));
         }
         // Read back rather than assumed: the restriction follows what the store now says.
         if let Some(alert) = app.store.alert(id).await? {
@@ -179,5 +179,5 @@ async fn set_status(
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }

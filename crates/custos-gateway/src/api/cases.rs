@@ -5,24 +5,22 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_access::entry::{
-    CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
-};
-use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+use custos_policy::{AccessRequest, Action, Resource};
+use custos_store::{CaseRecord, CaseStatus};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{CaseId, Channel, CustomerId, Id, Reason};
 use super::json;
-use crate::allocation::Trigger;
-use crate::auth::Caller;
-use crate::exchange::{MAX_REASON_CHARS, RequestInfo, parse_json, read_body, valid_id, valid_text};
-use crate::ids::new_case_id;
-use crate::vault::Opened;
-use crate::{ApiError, App, SharedApp};
-
-/// Channels a contact can come through.
-pub(super) const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+use crate::input::read_body;
+use crate::record::RequestInfo;
+use custos_service::ErrorKind;
+use custos_service::allocation::Trigger;
+use custos_service::cases::{case_facts, reason_context};
+use custos_service::ids::new_case_id;
+use custos_service::input::CHANNELS;
+use custos_service::input::{MAX_REASON_CHARS, parse_json, valid_id, valid_text};
+use custos_service::schema::{CaseId, Channel, CustomerId, Id, Reason};
+use custos_service::vault::Opened;
+use custos_service::{ServiceError, SharedApp};
 
 /// A new case.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,9 +90,9 @@ pub(super) async fn create_case(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_case");
+    let mut ex = app.begin(&info.meta, "create_case");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         ex.name_customer(&input.customer)?;
         valid_id("staff", &input.assignee)?;
@@ -119,7 +117,7 @@ pub(super) async fn create_case(
             },
         )?;
         if !CHANNELS.contains(&input.channel.as_str()) {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "invalid_channel",
                 format!("channel must be one of {}", CHANNELS.join(", ")),
             ));
@@ -129,15 +127,15 @@ pub(super) async fn create_case(
             .store
             .customer(&input.customer)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
         let Some(assignee) = app.store.staff(&input.assignee).await? else {
-            return Err(ApiError::not_found("assignee"));
+            return Err(ServiceError::not_found("assignee"));
         };
         app.require_serving_assignee(&assignee, &customer.id, &id)?;
         if let Some(requester) = &input.requested_by
             && app.store.staff(requester).await?.is_none()
         {
-            return Err(ApiError::not_found("requested_by"));
+            return Err(ServiceError::not_found("requested_by"));
         }
         // Where the case came from, for the ledger (custos_access::entry docs): only the
         // validated channel word, fixed words and ids, never the free-text reason.
@@ -149,7 +147,7 @@ pub(super) async fn create_case(
                 &reason_context(&id),
                 input.reason.trim().as_bytes(),
             )
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|_| ServiceError::internal())?;
         app.record_intent(&mut ex).await?;
         app.store
             .insert_case(&CaseRecord {
@@ -177,24 +175,7 @@ pub(super) async fn create_case(
         Ok(json(StatusCode::CREATED, Created { id }))
     }
     .await;
-    app.finish(ex, result).await
-}
-
-/// The `create_case` entry's facts, in the order custos_access::entry documents.
-pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
-    let mut facts = vec![
-        format!("{CASE_CHANNEL}{channel}"),
-        if inbound {
-            CASE_CONTACT_INBOUND
-        } else {
-            CASE_CONTACT_NONE
-        }
-        .to_owned(),
-    ];
-    if let Some(requester) = requested_by {
-        facts.push(format!("{CASE_REQUESTED_BY}{requester}"));
-    }
-    facts
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Close a case (its assignee, integration, admin); its customer's record closes with it.
@@ -211,15 +192,15 @@ pub(super) async fn close_case(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "close_case");
+    let mut ex = app.begin(&info.meta, "close_case");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         ex.name_case(&id)?;
         let case = app
             .store
             .case(&id)
             .await?
-            .ok_or_else(|| ApiError::not_found("case"))?;
+            .ok_or_else(|| ServiceError::not_found("case"))?;
         ex.name_customer(&case.customer_id)?;
         app.authorize(
             &mut ex,
@@ -237,8 +218,8 @@ pub(super) async fn close_case(
         )?;
         app.record_intent(&mut ex).await?;
         if !app.store.close_case(&id, ex.at()).await? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
                 "case_closed",
                 "case is already closed",
             ));
@@ -252,62 +233,5 @@ pub(super) async fn close_case(
         ))
     }
     .await;
-    app.finish(ex, result).await
-}
-
-impl App {
-    /// Refuses a case for anyone the policy would not let read this customer under it
-    /// (`serves-customers`: security analysts, admins, the CRM and other integrations).
-    /// A case is how a record opens, so a case for such a person is either useless or a
-    /// way around the policy. The assignee is asked about in good standing: a suspended
-    /// person may still be given cases, which they cannot use until resumed.
-    fn require_serving_assignee(
-        &self,
-        assignee: &StaffRecord,
-        customer: &str,
-        case_id: &str,
-    ) -> Result<(), ApiError> {
-        let person = Caller::of(assignee.clone(), &self.config.company_org);
-        let decision = self.policy.decide(&AccessRequest {
-            principal: custos_policy::Principal {
-                suspended: false,
-                ..person.principal()
-            },
-            action: Action::View,
-            resource: Resource::Customer { id: customer },
-            case: Some(CaseContext {
-                id: case_id,
-                customer,
-                assignee: &assignee.id,
-                open: true,
-            }),
-        });
-        if decision.allowed {
-            Ok(())
-        } else {
-            // The request is well formed; the assignee's role is what stands in the way.
-            Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "assignee_not_serving",
-                format!(
-                    "cases are assigned only to staff whose role serves customers; the policy refuses this assignee ({})",
-                    decision.reason_code
-                ),
-            ))
-        }
-    }
-}
-
-/// What a case's sealed reason is bound to (with its customer): the case itself.
-pub(crate) fn reason_context(case_id: &str) -> String {
-    format!("case_reason/{case_id}")
-}
-
-/// The reason `case` was opened for, as written; `opened` is its customer.
-pub(super) fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ApiError> {
-    let reason = opened
-        .key()
-        .open_string(&case.customer_id, &reason_context(&case.id), &case.reason)
-        .map_err(|_| ApiError::internal())?;
-    Ok(reason.as_str().to_owned())
+    crate::record::respond(app.finish(ex, result).await)
 }

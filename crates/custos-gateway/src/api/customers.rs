@@ -9,37 +9,30 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_crypto::IndexKind;
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CanaryMark, CaseStatus, CustomerRecord, IndexColumn};
+use custos_store::{CanaryMark, CustomerRecord, IndexColumn};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{
+use super::json;
+use crate::input::{parse_query, read_body};
+use crate::record::RequestInfo;
+use custos_service::ErrorKind;
+use custos_service::input::{MAX_IMPORT, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS};
+use custos_service::input::{
+    MAX_REASON_CHARS, json_error, parse_json, valid_text, valid_text_between,
+};
+use custos_service::quota::Charge;
+use custos_service::schema::{
     CaseId, CustomerId, NdjsonCustomers, Reason, RevealFields, RevealedFields, SearchKey,
     StepUpReason,
 };
-use super::json;
-use crate::exchange::{
-    Exchange, MAX_REASON_CHARS, RequestInfo, json_error, parse_json, parse_query, read_body,
-    valid_text, valid_text_between,
-};
-use crate::quota::Charge;
-use crate::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
-use crate::{ApiError, App, SharedApp, auth::Caller};
+use custos_service::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
+use custos_service::{App, ServiceError, SharedApp};
 
-/// Header naming the case a view is for.
-pub const CASE_HEADER: &str = "x-custos-case";
+pub use custos_service::customers::CASE_HEADER;
 
 /// A well-formed customer id that is never issued (all zero): what a search with no
 /// match looks up open cases for, so that a miss costs what a hit does.
 const NO_CUSTOMER: &str = "cus_0000000000000000";
-
-/// Most customers one import request may carry.
-pub(crate) const MAX_IMPORT: usize = 100_000;
-
-/// Shortest accepted step-up justification: a sentence, not a token word.
-pub(crate) const STEP_UP_MIN_CHARS: usize = 20;
-
-/// Longest accepted step-up justification.
-pub(crate) const STEP_UP_MAX_CHARS: usize = 1000;
 
 /// The new customer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -114,11 +107,11 @@ pub(super) async fn create_customer(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_customer");
+    let mut ex = app.begin(&info.meta, "create_customer");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::CreateCustomer)
+        app.authorize_vault(&info.meta, &mut ex, Action::CreateCustomer)
             .await?;
-        let id = crate::ids::new_customer_id();
+        let id = custos_service::ids::new_customer_id();
         let input: NewCustomer = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)?;
         ex.name_customer(&id)?;
@@ -129,7 +122,7 @@ pub(super) async fn create_customer(
         Ok(json(StatusCode::CREATED, Created { id }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Import customers as NDJSON, one per line; all or nothing (admin).
@@ -146,20 +139,20 @@ pub(super) async fn import(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "import_customers");
+    let mut ex = app.begin(&info.meta, "import_customers");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
+        app.authorize_vault(&info.meta, &mut ex, Action::ImportCustomers)
             .await?;
         let records = parse_import(&app, body).await?;
         app.record_intent(&mut ex).await?;
         insert_all(&app, records).await
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Stores sealed customers (after their record is durable) and answers with their ids.
-async fn insert_all(app: &App, records: Vec<CustomerRecord>) -> Result<Response, ApiError> {
+async fn insert_all(app: &App, records: Vec<CustomerRecord>) -> Result<Response, ServiceError> {
     app.store.insert_customers(&records).await?;
     let ids: Vec<String> = records.into_iter().map(|r| r.id).collect();
     Ok(json(
@@ -173,7 +166,7 @@ async fn insert_all(app: &App, records: Vec<CustomerRecord>) -> Result<Response,
 
 /// Reads an NDJSON body of new customers and seals each (all or nothing); errors name
 /// the line.
-async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiError> {
+async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ServiceError> {
     let bytes = read_body(body, app.config.import_limit_bytes).await?;
     let mut records = Vec::new();
     for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -181,23 +174,23 @@ async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ApiE
             continue;
         }
         if records.len() == MAX_IMPORT {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "too_many_records",
                 format!("at most {MAX_IMPORT} customers per import"),
             ));
         }
         let input: NewCustomer =
             serde_json::from_slice(line).map_err(|e| json_error(&e, Some(n + 1)))?;
-        let id = crate::ids::new_customer_id();
+        let id = custos_service::ids::new_customer_id();
         let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)
-            .map_err(|e| ApiError {
+            .map_err(|e| ServiceError {
                 message: format!("line {}: {}", n + 1, e.message),
                 ..e
             })?;
         records.push(record);
     }
     if records.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "empty_import",
             "the body holds no customer: send one JSON object per line",
         ));
@@ -224,9 +217,9 @@ pub(super) async fn plant_canaries(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "plant_canaries");
+    let mut ex = app.begin(&info.meta, "plant_canaries");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
+        app.authorize_vault(&info.meta, &mut ex, Action::ImportCustomers)
             .await?;
         let records = parse_import(&app, body).await?;
         // A canary sharing a phone, email or account id with a real customer would turn
@@ -246,8 +239,8 @@ pub(super) async fn plant_canaries(
                     // The answer says a value belongs to a customer: the record says whose,
                     // so the question is traceable like a search.
                     ex.name_customer(&existing.id)?;
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
+                    return Err(ServiceError::new(
+                ErrorKind::Conflict,
                         "canary_collision",
                         "a canary shares a phone, email or account id with a stored customer; generate it anew",
                     ));
@@ -265,11 +258,11 @@ pub(super) async fn plant_canaries(
                     sealed_id: Some(
                         app.keyring
                             .seal_canary_id(&r.id)
-                            .map_err(|_| ApiError::internal())?,
+                            .map_err(|_| ServiceError::internal())?,
                     ),
                 })
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>, ServiceError>>()?;
         app.store.insert_canary_marks(&marks).await?;
         // The record comes after the marks (the detector reloads them when it reads it)
         // and before the customers exist (no canary without its record).
@@ -277,80 +270,7 @@ pub(super) async fn plant_canaries(
         insert_all(&app, records).await
     }
     .await;
-    app.finish(ex, result).await
-}
-
-impl App {
-    /// Refuses a reveal without a step-up justification while a `step_up` or
-    /// `lower_quota` restriction is in force on the caller at the request's time.
-    fn require_step_up(
-        &self,
-        ex: &Exchange,
-        caller: &Caller,
-        justified: bool,
-    ) -> Result<(), ApiError> {
-        let Some(active) = self.quotas.restriction(&caller.staff.id, ex.at()) else {
-            return Ok(());
-        };
-        if justified {
-            return Ok(());
-        }
-        let lowered = match active.kind {
-            custos_detector::RestrictionKind::LowerQuota => " and your quotas are lowered",
-            custos_detector::RestrictionKind::StepUp => "",
-        };
-        Err(ApiError {
-            details: Some(Box::new(self.restriction_details(active))),
-            ..ApiError::new(
-                StatusCode::FORBIDDEN,
-                "step_up_required",
-                format!(
-                    "a risk alert on your recent access requires a step-up justification for every reveal until {} (unix ms){lowered}: send step_up_reason with the request, {STEP_UP_MIN_CHARS} to {STEP_UP_MAX_CHARS} characters saying why this reveal is needed (it is checked, not stored; security reviews the alert)",
-                    active.until_ms
-                ),
-            )
-        })
-    }
-
-    /// Loads the case a request names and asks Cedar whether `action` on `customer` is
-    /// allowed with it. An unknown case id gives no case context (and so a denial).
-    async fn authorize_with_case(
-        &self,
-        ex: &mut Exchange,
-        caller: &Caller,
-        action: Action,
-        customer: &str,
-        case_id: Option<&str>,
-    ) -> Result<(), ApiError> {
-        let case = match case_id {
-            Some(id) => {
-                ex.name_case(id)?;
-                self.store.case(id).await?
-            }
-            None => None,
-        };
-        let result = self.authorize(
-            ex,
-            &AccessRequest {
-                principal: caller.principal(),
-                action,
-                resource: Resource::Customer { id: customer },
-                case: case.as_ref().map(|c| CaseContext {
-                    id: &c.id,
-                    customer: &c.customer_id,
-                    assignee: &c.assignee,
-                    open: c.status == CaseStatus::Open,
-                }),
-            },
-        );
-        result.map_err(|e| ApiError {
-            message: format!(
-                "{}; name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)",
-                e.message
-            ),
-            ..e
-        })
-    }
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// The masked view of a customer, for the case named in `X-Custos-Case`.
@@ -368,16 +288,16 @@ pub(super) async fn view(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "view");
+    let mut ex = app.begin(&info.meta, "view");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         ex.name_customer(&id)?;
         let case = info
             .headers
             .get(CASE_HEADER)
             .map(|v| {
                 v.to_str()
-                    .map_err(|_| ApiError::bad_request("invalid_id", "case id must be ASCII"))
+                    .map_err(|_| ServiceError::bad_request("invalid_id", "case id must be ASCII"))
             })
             .transpose()?;
         app.authorize_with_case(&mut ex, &caller, Action::View, &id, case)
@@ -394,12 +314,12 @@ pub(super) async fn view(
             .store
             .customer(&id)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
         let masked = Opened::new(&app.keyring, &record)?.masked()?;
         Ok(json(StatusCode::OK, masked))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Reveal named fields in full, for a case, with a reason; each field is its own Cedar action.
@@ -419,15 +339,15 @@ pub(super) async fn reveal(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "reveal");
+    let mut ex = app.begin(&info.meta, "reveal");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         ex.name_customer(&id)?;
         let request: RevealRequest =
             parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         let fields: BTreeSet<&str> = request.fields.iter().map(String::as_str).collect();
         if fields.is_empty() || fields.len() != request.fields.len() {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "invalid_field",
                 "name each field once, at least one",
             ));
@@ -438,7 +358,7 @@ pub(super) async fn reveal(
             .map(|f| Action::reveal(f))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| {
-                ApiError::bad_request(
+                ServiceError::bad_request(
                     "invalid_field",
                     format!(
                         "fields must be among {}; free attributes are listed by name only: \
@@ -479,7 +399,7 @@ pub(super) async fn reveal(
             .store
             .customer(&id)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
         let opened = Opened::new(&app.keyring, &record)?;
         let mut out = serde_json::Map::new();
         for field in &request.fields {
@@ -491,7 +411,7 @@ pub(super) async fn reveal(
         Ok(json(StatusCode::OK, Revealed { fields: out }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Search by exactly one of phone, email or account_id. Results are masked and limited to
@@ -511,9 +431,9 @@ pub(super) async fn search(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "search");
+    let mut ex = app.begin(&info.meta, "search");
     let result = async {
-        let caller = app.authenticate(&info, &mut ex).await?;
+        let caller = app.authenticate(&info.meta, &mut ex).await?;
         let params: SearchParams = parse_query(
             query,
             "search takes exactly one of phone, email, account_id",
@@ -535,7 +455,7 @@ pub(super) async fn search(
                 custos_crypto::normalize_account_id(a),
             ),
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(ServiceError::bad_request(
                     "invalid_query",
                     "search takes exactly one of phone, email, account_id",
                 ));
@@ -553,7 +473,8 @@ pub(super) async fn search(
             },
         )?;
         app.charge(&ex, &caller, Charge::Search)?;
-        let normalized = normalized.map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+        let normalized =
+            normalized.map_err(|e| ServiceError::bad_request(e.code(), e.to_string()))?;
         let index = app.keyring.blind_index(kind, &normalized).to_hex();
         // Ids only (a covering index): the sealed record is read for a customer served.
         let mut candidates: Vec<String> = app
@@ -621,5 +542,5 @@ pub(super) async fn search(
         Ok(json(StatusCode::OK, SearchResults { results }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }

@@ -1,16 +1,12 @@
-//! The OpenAPI description's shared parts.
+//! The OpenAPI description's HTTP parts (the value schemas are the service's:
+//! `custos_service::schema`).
 //!
-//! * Schemas for the values the server checks by hand (ids, free text, phone numbers,
-//!   emails, account ids, customer attributes), each written from the same constants as
-//!   the check it describes, so the two cannot drift apart.
 //! * [`Answers`]: the answers every operation of a kind can give, added in one place
 //!   rather than in each handler's attribute: 400 wherever a part of the request can be
 //!   malformed, 401 and 503 for a recorded (bearer) request, 413 with a body, 431
 //!   always; the error envelope on every error answer; `Cache-Control` on every answer,
 //!   the record's headers on a recorded one, `Retry-After` on a 429.
-//!
-//! Patterns are written for ECMA 262 and Python alike (`\uXXXX` escapes, no lookaround),
-//! the dialects of OpenAPI tools.
+//! * The multipart body of a trace.
 
 use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
@@ -18,265 +14,30 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{Content, Ref, RefOr, Schema};
 
-use crate::exchange::{HIDDEN_CHARACTERS, LEDGER_INDEX_HEADER, MAX_ID_CHARS, REQUEST_ID_HEADER};
-use crate::ids::IssuedId;
+use custos_service::schema::schema;
 
-/// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
-/// character class: values the server trims may carry them around what counts.
-const WHITESPACE: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+use crate::record::{LEDGER_INDEX_HEADER, REQUEST_ID_HEADER};
 
-/// A schema from its JSON form. The forms are literals of this module, so a failure is
-/// a bug caught by the tests that build the document.
-fn schema(value: serde_json::Value) -> RefOr<Schema> {
-    serde_json::from_value(value).expect("a valid schema literal")
-}
-
-/// Implements `ToSchema` for a marker type whose schema is the given JSON.
-macro_rules! component {
-    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
-        $(#[$doc])*
-        pub(crate) struct $name;
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                schema($schema)
-            }
-        }
-        impl utoipa::ToSchema for $name {}
-    };
-}
-
-/// The pattern of free text the server accepts (`valid_text_between`): no hidden
-/// character anywhere, and at least `min` characters between the first and the last
-/// that are not blank.
-fn text_pattern(min: usize) -> String {
-    let any = format!("[^{HIDDEN_CHARACTERS}]");
-    let visible = format!("[^{HIDDEN_CHARACTERS}{WHITESPACE}]");
-    match min {
-        ..=1 => format!("^{any}*{visible}{any}*$"),
-        n => format!("^{any}*{visible}{any}{{{},}}{visible}{any}*$", n - 2),
-    }
-}
-
-/// Free text of `min` to `max` characters (blanks around it count toward `max` only).
-fn text(min: usize, max: usize, description: &str) -> serde_json::Value {
-    json!({
-        "type": "string",
-        "minLength": min,
-        "maxLength": max,
-        "pattern": text_pattern(min),
-        "description": format!("{description} {min} to {max} characters, at least {min} of them between the first and the last that are not blank; no control, direction or zero-width characters."),
-    })
-}
-
-component!(
-    /// Ids of staff, organisations, tokens and alerts (`valid_id`).
-    Id => json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": MAX_ID_CHARS,
-        "pattern": format!("^[A-Za-z0-9_.:-]{{1,{MAX_ID_CHARS}}}$"),
-        "description": format!("1 to {MAX_ID_CHARS} characters of A-Z, a-z, 0-9, _ . : -"),
-    })
-);
-component!(
-    /// Customer ids, as the server issues them.
-    CustomerId => issued(IssuedId::Customer)
-);
-component!(
-    /// Case ids, as the server issues them.
-    CaseId => issued(IssuedId::Case)
-);
-
-fn issued(kind: IssuedId) -> serde_json::Value {
-    json!({
-        "type": "string",
-        "pattern": kind.pattern(),
-        "description": format!("A {} id as Custos issues it: {}", kind.name(), kind.shape()),
-    })
-}
-
-component!(
-    /// A role the default policy knows.
-    Role => json!({"type": "string", "enum": crate::api::staff::ROLES})
-);
-component!(
-    /// Whether a staff entry may act.
-    StaffStatus => json!({"type": "string", "enum": ["active", "suspended"]})
-);
-component!(
-    /// The state of an alert.
-    AlertStatus => json!({"type": "string", "enum": crate::api::alerts::STATUSES})
-);
-component!(
-    /// A personal field a reveal may name.
-    RevealField => json!({"type": "string", "enum": crate::vault::FIELDS})
-);
-component!(
-    /// The fields a reveal names.
-    RevealFields => json!({
-        "type": "array",
-        "items": {"$ref": "#/components/schemas/RevealField"},
-        "minItems": 1,
-        "maxItems": crate::vault::FIELDS.len(),
-        "uniqueItems": true,
-        "description": "Each field once, at least one.",
-    })
-);
-component!(
-    /// Revealed values by field name.
-    RevealedFields => {
-        let value = json!({"type": ["string", "null"], "description": "The full value; null if the customer has none."});
-        let properties: serde_json::Map<_, _> =
-            crate::vault::FIELDS.iter().map(|f| ((*f).to_owned(), value.clone())).collect();
-        json!({
+/// The multipart body of a trace.
+pub(crate) struct TraceUpload;
+impl utoipa::PartialSchema for TraceUpload {
+    fn schema() -> RefOr<Schema> {
+        schema(json!({
             "type": "object",
-            "properties": properties,
-            "additionalProperties": false,
-            "description": "Each field named in the request, with its full value.",
-        })
-    }
-);
-component!(
-    /// The one key a search is by: a query parameter named after it.
-    SearchKey => json!({
-        "type": "object",
-        "properties": {
-            "phone": {"$ref": "#/components/schemas/Phone"},
-            "email": {"$ref": "#/components/schemas/Email"},
-            "account_id": {"$ref": "#/components/schemas/AccountId"},
-        },
-        "additionalProperties": false,
-        "minProperties": 1,
-        "maxProperties": 1,
-        "description": "Exactly one of phone, email, account_id.",
-    })
-);
-component!(
-    /// An NDJSON body of new customers.
-    NdjsonCustomers => json!({
-        "type": "array",
-        "items": {"$ref": "#/components/schemas/NewCustomer"},
-        "minItems": 1,
-        "maxItems": crate::api::customers::MAX_IMPORT,
-        "description": "One NewCustomer per line.",
-    })
-);
-component!(
-    /// A channel a contact can come through.
-    Channel => json!({"type": "string", "enum": crate::api::cases::CHANNELS})
-);
-component!(
-    /// A staff entry's display name.
-    StaffName => text(1, crate::api::staff::MAX_NAME_CHARS, "Display name:")
-);
-component!(
-    /// A customer's full name.
-    CustomerName => text(1, crate::vault::MAX_NAME_CHARS, "Full name:")
-);
-component!(
-    /// Why a case is opened, or why fields are revealed.
-    Reason => text(1, crate::exchange::MAX_REASON_CHARS, "Reason:")
-);
-component!(
-    /// A step-up justification.
-    StepUpReason => text(
-        crate::api::customers::STEP_UP_MIN_CHARS,
-        crate::api::customers::STEP_UP_MAX_CHARS,
-        "Why this reveal is needed despite the restriction:"
-    )
-);
-
-/// Characters a phone number may hold (`custos_crypto::normalize_phone`).
-const PHONE_CHARACTERS: &str =
-    r"0-9+().\- \t\u3000\xa0\uff10-\uff19\uff0b\uff0d\u2010-\u2015\u2212\uff08\uff09\uff0e";
-
-component!(
-    /// A phone number in any common notation.
-    Phone => json!({
-        "type": "string",
-        "format": "phone",
-        "examples": ["13800138000", "+86 138 0013 8000", "+1 650 253 0000"],
-        "pattern": format!("^[{WHITESPACE}]*[{PHONE_CHARACTERS}]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_PHONE_CHARS),
-        "description": format!("A phone number that is valid in its numbering plan (format `phone`): at most {} digits (ASCII or full-width), spaces, + ( ) . and dashes, blanks around it ignored. Without a country code it is read in the server's default region.", custos_crypto::MAX_PHONE_CHARS),
-    })
-);
-component!(
-    /// An email address.
-    Email => {
-        // Blank and control characters, and the @, are refused inside an address.
-        let not = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@";
-        json!({
-            "type": "string",
-            "examples": ["zhang.wei@example.com"],
-            "maxLength": custos_crypto::MAX_EMAIL_CHARS,
-            "pattern": format!(r"^[{WHITESPACE}]*[^{not}]+@[^{not}.]+(\.[^{not}.]+)+[{WHITESPACE}]*$"),
-            "description": "An email address as the server reads it (looser than RFC 5322, so no `format`): one @, a domain with a dot and no empty label, no blank or control character inside; blanks around it ignored. Compared without regard to case.",
-        })
-    }
-);
-component!(
-    /// The company's own account id.
-    AccountId => json!({
-        "type": "string",
-        "pattern": format!("^[{WHITESPACE}]*[A-Za-z0-9_-]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_ACCOUNT_ID_CHARS),
-        "examples": ["ACC-0000000001"],
-        "description": format!("1 to {} characters of A-Z, a-z, 0-9, _ and -, blanks around them ignored; compared without regard to case.", custos_crypto::MAX_ACCOUNT_ID_CHARS),
-    })
-);
-component!(
-    /// One value of a customer's free attributes: any JSON whose strings (keys and
-    /// values, at any depth) hold no control, direction or zero-width character.
-    AttributeValue => {
-        let plain = format!("^[^{HIDDEN_CHARACTERS}]*$");
-        json!({
-            "description": "Any JSON value; its strings, keys included, hold no control, direction or zero-width character.",
-            "anyOf": [
-                {"type": "string", "pattern": plain},
-                {"type": ["number", "boolean", "null"]},
-                {"type": "array", "items": {"$ref": "#/components/schemas/AttributeValue"}},
-                {
-                    "type": "object",
-                    "propertyNames": {"type": "string", "pattern": plain},
-                    "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
+            "properties": {
+                "file": {
+                    "type": "string",
+                    "format": "binary",
+                    "contentMediaType": "application/octet-stream",
+                    "description": "The leaked list: CSV, TSV or plain text in UTF-8, UTF-16 or GB18030, holding phone numbers, emails or account ids.",
                 },
-            ],
-        })
-    }
-);
-component!(
-    /// A customer's free attributes.
-    Attributes => json!({
-        "type": "object",
-        "description": "Free attributes, sealed like every other field; only their names are ever shown.",
-        "propertyNames": {"type": "string", "pattern": format!("^[^{HIDDEN_CHARACTERS}]*$")},
-        "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
-    })
-);
-
-component!(
-    /// The multipart body of a trace.
-    TraceUpload => json!({
-        "type": "object",
-        "properties": {
-            "file": {
-                "type": "string",
-                "format": "binary",
-                "contentMediaType": "application/octet-stream",
-                "description": "The leaked list: CSV, TSV or plain text in UTF-8, UTF-16 or GB18030, holding phone numbers, emails or account ids.",
             },
-        },
-        "required": ["file"],
-        "description": "One part named file; other parts are ignored.",
-    })
-);
-component!(
-    /// A checkpoint with cosignature lines, as a witness sends it back.
-    CosignedNote => json!({
-        "type": "string",
-        "maxLength": crate::api::ledger::MAX_COSIGNED_NOTE,
-        "description": "The current checkpoint as served by /ledger/checkpoint, with the witness's cosignature line added (C2SP tlog-cosignature), UTF-8. Whether it is accepted depends on its signatures, which no schema can say.",
-    })
-);
+            "required": ["file"],
+            "description": "One part named file; other parts are ignored.",
+        }))
+    }
+}
+impl utoipa::ToSchema for TraceUpload {}
 
 /// Adds the answers shared by operations of a kind (see the module docs).
 pub(crate) struct Answers;
@@ -413,7 +174,8 @@ fn complete(operation: &mut Operation) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use custos_service::ids::IssuedId;
+    use custos_service::input::HIDDEN_CHARACTERS;
 
     /// The whole document builds (every schema literal is one utoipa reads) and says
     /// what it means to: an unknown keyword would be dropped silently on the way.
@@ -482,7 +244,7 @@ mod tests {
     /// character (lengths are held apart, by `maxLength` and the checks alike).
     #[test]
     fn patterns_accept_what_the_checks_accept() {
-        use crate::exchange::{valid_id, valid_text_between};
+        use custos_service::input::{valid_id, valid_text_between};
         let document = serde_json::to_value(super::super::openapi()).unwrap();
         let schemas = &document["components"]["schemas"];
         let pattern = |name: &str| {

@@ -21,34 +21,34 @@ use custos_policy::Action;
 use custos_store::AccessRecord;
 use serde::{Deserialize, Serialize};
 
-use super::doc::CosignedNote;
 use super::json;
-use crate::exchange::{RequestInfo, parse_query, read_body};
-use crate::{ApiError, SharedApp};
+use crate::input::{parse_query, read_body};
+use crate::record::RequestInfo;
+use custos_service::ErrorKind;
+use custos_service::input::MAX_COSIGNED_NOTE;
+use custos_service::schema::CosignedNote;
+use custos_service::{ServiceError, SharedApp};
 
 /// Most entries one call returns.
 const MAX_ENTRIES: usize = 1000;
 
-/// Largest cosigned checkpoint accepted (a checkpoint plus a few dozen signatures).
-pub(crate) const MAX_COSIGNED_NOTE: usize = 16 * 1024;
-
 /// An error of the ledger as an HTTP answer: bad coordinates are the caller's, anything
 /// else means the ledger cannot answer.
-fn ledger_error(e: AccessError) -> ApiError {
+fn ledger_error(e: AccessError) -> ServiceError {
     let code = e.code();
     match code {
-        "out_of_range" | "not_found" | "invalid_path" => ApiError::new(
-            StatusCode::NOT_FOUND,
+        "out_of_range" | "not_found" | "invalid_path" => ServiceError::new(
+            ErrorKind::NotFound,
             code,
             "no such ledger index, size or resource",
         ),
         "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint"
         | "no_new_cosignature" => {
-            ApiError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
+            ServiceError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
         }
         _ => {
             tracing::error!(error = %e, code, "ledger read failed");
-            ApiError::ledger_unavailable()
+            ServiceError::ledger_unavailable()
         }
     }
 }
@@ -57,7 +57,7 @@ fn ledger_error(e: AccessError) -> ApiError {
 /// (a full verification, an evidence bundle) without holding the ledger's lock.
 pub(super) async fn files_beside_writer(
     app: &SharedApp,
-) -> Result<(std::path::PathBuf, String), ApiError> {
+) -> Result<(std::path::PathBuf, String), ServiceError> {
     app.access
         .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
         .await
@@ -82,8 +82,8 @@ fn text(status: StatusCode, body: impl Into<Body>) -> Response {
 pub(super) async fn checkpoint(State(app): State<SharedApp>) -> Response {
     match app.access.with_ledger(|l| Ok(l.checkpoint())).await {
         Ok(Some(note)) => text(StatusCode::OK, note),
-        Ok(None) => ApiError::not_found("checkpoint").into_response(),
-        Err(e) => ledger_error(e).into_response(),
+        Ok(None) => crate::error::response(ServiceError::not_found("checkpoint")),
+        Err(e) => crate::error::response(ledger_error(e)),
     }
 }
 
@@ -103,7 +103,7 @@ pub(super) async fn hash_tile(
 ) -> Response {
     serve_resource(&app, format!("tile/{level}/{index}"))
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(crate::error::response)
 }
 
 /// An entry bundle, addressed as in C2SP tlog-tiles (`/ledger/tile/entries/000.p/5`): it
@@ -122,17 +122,17 @@ pub(super) async fn entry_tile(
     info: RequestInfo,
     Path(index): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info.meta, "read_ledger");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         serve_resource(&app, format!("tile/entries/{index}")).await
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
-async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, ApiError> {
+async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, ServiceError> {
     match app.access.with_ledger(move |l| l.resource(&resource)).await {
         Ok(Some(bytes)) => Ok((
             StatusCode::OK,
@@ -145,7 +145,7 @@ async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, A
             bytes,
         )
             .into_response()),
-        Ok(None) => Err(ApiError::not_found("tile")),
+        Ok(None) => Err(ServiceError::not_found("tile")),
         Err(e) => Err(ledger_error(e)),
     }
 }
@@ -203,7 +203,7 @@ async fn proof<Q: serde::de::DeserializeOwned + Send + 'static>(
         ))
     }
     .await;
-    result.unwrap_or_else(|e: ApiError| e.into_response())
+    result.unwrap_or_else(crate::error::response)
 }
 
 /// A root and the hashes of a proof leading to it.
@@ -282,14 +282,15 @@ pub(super) async fn entries(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info.meta, "read_ledger");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let q: EntriesQuery = parse_query(query, "from and limit are whole numbers")?;
         // An index as a signed 64-bit number, as described; never negative.
-        let from = u64::try_from(q.from.unwrap_or(0))
-            .map_err(|_| ApiError::bad_request("invalid_query", "from is a whole number from 0"))?;
+        let from = u64::try_from(q.from.unwrap_or(0)).map_err(|_| {
+            ServiceError::bad_request("invalid_query", "from is a whole number from 0")
+        })?;
         let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ENTRIES), MAX_ENTRIES)?;
         let size = app.access.size();
         let entries = app
@@ -300,7 +301,7 @@ pub(super) async fn entries(
         Ok(json(StatusCode::OK, EntryList { entries, size }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -324,9 +325,9 @@ pub(super) async fn entry_proof(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info.meta, "read_ledger");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let q: EntryProofQuery = parse_query(query, "index is a whole number")?;
         let proof = app
@@ -337,7 +338,7 @@ pub(super) async fn entry_proof(
         Ok(text(StatusCode::OK, proof))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// The outcome of a full verification of the ledger.
@@ -371,9 +372,9 @@ pub struct Verification {
         (status = 403, description = "`forbidden`: only security analysts and admins verify")),
     security(("bearer" = [])))]
 pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> Response {
-    let mut ex = app.begin(&info, "verify_ledger");
+    let mut ex = app.begin(&info.meta, "verify_ledger");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let (dir, key) = files_beside_writer(&app).await?;
         let started = std::time::Instant::now();
@@ -382,7 +383,7 @@ pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> R
             custos_ledger::verify(&custos_ledger::DirSource::new(dir), &key, None)
         })
         .await
-        .map_err(|_| ApiError::internal())?;
+        .map_err(|_| ServiceError::internal())?;
         let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let body = match outcome {
             Ok(report) => Verification {
@@ -412,7 +413,7 @@ pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> R
         Ok(json(StatusCode::OK, body))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// A witness returns the current checkpoint with its cosignature lines (C2SP
@@ -427,7 +428,7 @@ pub(super) async fn cosignature(State(app): State<SharedApp>, body: Body) -> Res
     let result = async {
         let bytes = read_body(body, MAX_COSIGNED_NOTE).await?;
         let note = String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::bad_request("bad_note", "the note is not UTF-8"))?;
+            .map_err(|_| ServiceError::bad_request("bad_note", "the note is not UTF-8"))?;
         let witnesses = app.config.ledger_witnesses.clone();
         app.access
             .with_ledger_mut(move |l| l.add_cosignature(&note, &witnesses))
@@ -436,5 +437,5 @@ pub(super) async fn cosignature(State(app): State<SharedApp>, body: Body) -> Res
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;
-    result.unwrap_or_else(|e: ApiError| e.into_response())
+    result.unwrap_or_else(crate::error::response)
 }

@@ -17,13 +17,12 @@ mod trace;
 mod transparency;
 
 pub use activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
-pub(crate) use cases::{case_facts, reason_context};
 pub use customers::CASE_HEADER;
-pub use ledger::Verification;
-pub use transparency::{
+pub use custos_service::transparency::{
     CaseSummary, CustomerAccess, CustomerAccesses, DEFAULT_LINK_HOURS, MAX_LINK_HOURS,
     valid_link_hours,
 };
+pub use ledger::Verification;
 
 use std::time::Instant;
 
@@ -36,7 +35,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{ApiError, SharedApp};
+use custos_service::{ServiceError, SharedApp};
 use doc::Answers;
 
 #[derive(OpenApi)]
@@ -44,12 +43,12 @@ use doc::Answers;
     info(title = "Custos", description = "The customer-data vault and the one door staff reach it through."),
     paths(ledger::hash_tile, ledger::entry_tile),
     components(schemas(
-        crate::error::Envelope, crate::error::Body, doc::Id, doc::CustomerId, doc::CaseId,
-        doc::Role, doc::StaffStatus, doc::AlertStatus, doc::RevealField,
-        doc::RevealFields, doc::RevealedFields, doc::Channel, doc::StaffName,
-        doc::CustomerName, doc::Reason, doc::StepUpReason, doc::Phone, doc::Email,
-        doc::AccountId, doc::AttributeValue, doc::Attributes, doc::SearchKey,
-        doc::NdjsonCustomers, doc::TraceUpload, doc::CosignedNote, crate::vault::NewCustomer,
+        crate::error::Envelope, crate::error::Body, custos_service::schema::Id, custos_service::schema::CustomerId, custos_service::schema::CaseId,
+        custos_service::schema::Role, custos_service::schema::StaffStatus, custos_service::schema::AlertStatus, custos_service::schema::RevealField,
+        custos_service::schema::RevealFields, custos_service::schema::RevealedFields, custos_service::schema::Channel, custos_service::schema::StaffName,
+        custos_service::schema::CustomerName, custos_service::schema::Reason, custos_service::schema::StepUpReason, custos_service::schema::Phone, custos_service::schema::Email,
+        custos_service::schema::AccountId, custos_service::schema::AttributeValue, custos_service::schema::Attributes, custos_service::schema::SearchKey,
+        custos_service::schema::NdjsonCustomers, doc::TraceUpload, custos_service::schema::CosignedNote, custos_service::vault::NewCustomer,
     )),
     modifiers(&BearerAuth)
 )]
@@ -117,12 +116,13 @@ fn api_router(app: SharedApp) -> Router {
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { ApiError::not_found("route") })
+        .fallback(|| async { crate::error::response(ServiceError::not_found("route")) })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
+            crate::error::answer(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "method not allowed on this route",
+                None,
             )
         })
         .with_state(app)
@@ -191,14 +191,14 @@ async fn observe(request: Request, next: Next) -> Response {
 /// `value` if it is from 1 to `max`; otherwise 400 `invalid_query` naming `what` (a
 /// query option such as a page size: the description says its range, and the server
 /// holds callers to it rather than quietly answering something else).
-fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ApiError>
+fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ServiceError>
 where
     T: Copy + PartialOrd + From<u8> + std::fmt::Display,
 {
     if value >= T::from(1) && value <= max {
         Ok(value)
     } else {
-        Err(ApiError::bad_request(
+        Err(ServiceError::bad_request(
             "invalid_query",
             format!("{what} is a whole number from 1 to {max}"),
         ))

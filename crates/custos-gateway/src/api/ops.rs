@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custos_access::LedgerHealth;
 
-use crate::SharedApp;
-use crate::error::ApiError;
+use custos_service::SharedApp;
+use custos_service::{ErrorKind, ServiceError};
 
 /// A healthy server's answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -27,7 +27,7 @@ pub(super) struct Health {
         (status = 503, description = "`ledger_unavailable` or `store_unavailable`, with why")))]
 pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
     let unavailable = |code, message: String| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).into_response()
+        crate::error::response(ServiceError::new(ErrorKind::Unavailable, code, message))
     };
     match app.access.health() {
         LedgerHealth::Writing => {}

@@ -8,26 +8,17 @@ use custos_policy::Action;
 use custos_store::{StaffRecord, StaffStatus, now_millis};
 use serde::{Deserialize, Serialize};
 
-use super::doc::{Id, Role, StaffName};
 use super::json;
-use crate::exchange::{RequestInfo, parse_json, read_body, valid_id, valid_text};
-use crate::{ApiError, App, SharedApp, auth};
+use crate::input::read_body;
+use crate::record::RequestInfo;
+use custos_service::ErrorKind;
+use custos_service::input::{MAX_STAFF_NAME_CHARS, ROLES};
+use custos_service::input::{parse_json, valid_id, valid_text};
+use custos_service::schema::{Id, Role, StaffName};
+use custos_service::{App, ServiceError, SharedApp, auth};
 
 /// Ids the server's own ledger records use as their actor; no staff entry may take one.
 const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
-
-/// Longest display name of a staff entry.
-pub(crate) const MAX_NAME_CHARS: usize = 100;
-
-/// Roles the default policy knows.
-pub(crate) const ROLES: [&str; 6] = [
-    "support",
-    "sales",
-    "team_lead",
-    "security_analyst",
-    "admin",
-    "integration",
-];
 
 /// A new staff entry (a person or, with role `integration`, a service account).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -76,7 +67,7 @@ pub(super) struct Revoked {
 pub(super) struct StatusChange {
     #[schema(value_type = Id)]
     id: String,
-    #[schema(value_type = super::doc::StaffStatus)]
+    #[schema(value_type = custos_service::schema::StaffStatus)]
     status: String,
 }
 
@@ -96,25 +87,25 @@ pub(super) async fn create_staff(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_staff");
+    let mut ex = app.begin(&info.meta, "create_staff");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ManageStaff)
+        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
             .await?;
         let input: NewStaff = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
         valid_id("staff", &input.id)?;
         ex.target = Some(input.id.clone());
         if RESERVED_IDS.contains(&input.id.as_str()) {
             // Well formed, and taken: by the server itself.
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
                 "reserved_id",
                 format!("staff ids {} are the server's own", RESERVED_IDS.join(", ")),
             ));
         }
         valid_id("org", &input.org)?;
-        valid_text("name", &input.name, MAX_NAME_CHARS)?;
+        valid_text("name", &input.name, MAX_STAFF_NAME_CHARS)?;
         if !ROLES.contains(&input.role.as_str()) {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "invalid_role",
                 format!("role must be one of {}", ROLES.join(", ")),
             ));
@@ -138,7 +129,7 @@ pub(super) async fn create_staff(
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Issue a bearer token for a staff entry (admin).
@@ -155,14 +146,14 @@ pub(super) async fn issue_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "issue_token");
+    let mut ex = app.begin(&info.meta, "issue_token");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ManageStaff)
+        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
             .await?;
         valid_id("staff", &id)?;
         // Named in the record only once it is known to be a staff id, not any value.
         if app.store.staff(&id).await?.is_none() {
-            return Err(ApiError::not_found("staff"));
+            return Err(ServiceError::not_found("staff"));
         }
         ex.target = Some(id.clone());
         app.record_intent(&mut ex).await?;
@@ -170,7 +161,7 @@ pub(super) async fn issue_token(
         Ok(json(StatusCode::CREATED, IssuedToken { token_id, token }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Revoke a token by its id (admin); it stops working on the next request.
@@ -186,20 +177,20 @@ pub(super) async fn revoke_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "revoke_token");
+    let mut ex = app.begin(&info.meta, "revoke_token");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ManageStaff)
+        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
             .await?;
         valid_id("token", &id)?;
         ex.target = Some(id.clone());
         app.record_intent(&mut ex).await?;
         if !app.store.revoke_token(&id, ex.at()).await? {
-            return Err(ApiError::not_found("active token"));
+            return Err(ServiceError::not_found("active token"));
         }
         Ok(json(StatusCode::OK, Revoked { id, revoked: true }))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 async fn set_status(
@@ -209,19 +200,19 @@ async fn set_status(
     status: StaffStatus,
     action: &'static str,
 ) -> Response {
-    let mut ex = app.begin(info, action);
+    let mut ex = app.begin(&info.meta, action);
     let result = async {
-        app.authorize_vault(info, &mut ex, Action::SuspendStaff)
+        app.authorize_vault(&info.meta, &mut ex, Action::SuspendStaff)
             .await?;
         valid_id("staff", id)?;
         // Named in the record only once it is known to be a staff id, not any value.
         if app.store.staff(id).await?.is_none() {
-            return Err(ApiError::not_found("staff"));
+            return Err(ServiceError::not_found("staff"));
         }
         ex.target = Some(id.to_owned());
         app.record_intent(&mut ex).await?;
         if !app.store.set_staff_status(id, status).await? {
-            return Err(ApiError::not_found("staff"));
+            return Err(ServiceError::not_found("staff"));
         }
         Ok(json(
             StatusCode::OK,
@@ -232,7 +223,7 @@ async fn set_status(
         ))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// Suspend a staff entry (admin, security_analyst): denied everything from the next request.

@@ -16,8 +16,10 @@ use zeroize::Zeroizing;
 
 use super::doc::TraceUpload;
 use super::json;
-use crate::exchange::{RequestInfo, parse_query};
-use crate::{ApiError, SharedApp};
+use crate::input::parse_query;
+use crate::record::RequestInfo;
+use custos_service::ErrorKind;
+use custos_service::{ServiceError, SharedApp};
 
 /// Most suspects one trace lists.
 const MAX_TOP: usize = 1000;
@@ -70,9 +72,9 @@ pub(super) async fn trace(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "trace_leak");
+    let mut ex = app.begin(&info.meta, "trace_leak");
     let result = async {
-        app.authorize_vault(&info, &mut ex, Action::ReadAccess)
+        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
             .await?;
         let q: TraceQuery = parse_query(
             query,
@@ -92,7 +94,7 @@ pub(super) async fn trace(
             .as_deref()
             .is_some_and(|r| r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "trace_bad_region",
                 "region is a two-letter ISO 3166 code in capitals, e.g. CN",
             ));
@@ -117,7 +119,7 @@ pub(super) async fn trace(
             .await
             .map_err(trace_error)?;
         ex.reason = Some("traced".to_owned());
-        let mut body = serde_json::to_value(&traced.report).map_err(|_| ApiError::internal())?;
+        let mut body = serde_json::to_value(&traced.report).map_err(|_| ServiceError::internal())?;
         if let (Some(top), Some(object)) = (evidence_top, body.as_object_mut()) {
             let bundle = evidence(&app, traced.evidence_subjects(top)).await?;
             object.insert("evidence".to_owned(), bundle);
@@ -125,7 +127,7 @@ pub(super) async fn trace(
         Ok(json(StatusCode::OK, body))
     }
     .await;
-    app.finish(ex, result).await
+    crate::record::respond(app.finish(ex, result).await)
 }
 
 /// How long a trace waits, at most, for a checkpoint over its evidence: 3 s, three
@@ -138,7 +140,7 @@ const CHECKPOINT_WAIT_STEPS: u32 = 12;
 async fn evidence(
     app: &SharedApp,
     subjects: Vec<(String, String, Vec<u64>)>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, ServiceError> {
     if subjects.is_empty() {
         return Ok(serde_json::Value::Null);
     }
@@ -152,7 +154,7 @@ async fn evidence(
             custos_ledger::build_bundle(&custos_ledger::DirSource::new(dir), &key, subjects)
         })
         .await
-        .map_err(|_| ApiError::internal())?;
+        .map_err(|_| ServiceError::internal())?;
         match built {
             Ok(bundle) => break bundle,
             Err(custos_ledger::EvidenceError::NotCheckpointed { .. })
@@ -162,19 +164,19 @@ async fn evidence(
                 tokio::time::sleep(CHECKPOINT_WAIT_STEP).await;
             }
             Err(custos_ledger::EvidenceError::NotCheckpointed { .. }) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
                     "evidence_not_checkpointed",
                     "some entries are not covered by a signed checkpoint yet; try again in a few seconds",
                 ));
             }
             Err(other) => {
                 tracing::error!(code = other.code(), "evidence bundle failed");
-                return Err(ApiError::ledger_unavailable());
+                return Err(ServiceError::ledger_unavailable());
             }
         }
     };
-    serde_json::to_value(&bundle).map_err(|_| ApiError::internal())
+    serde_json::to_value(&bundle).map_err(|_| ServiceError::internal())
 }
 
 /// The bytes of the `file` part of a `multipart/form-data` body of at most `limit`
@@ -183,8 +185,8 @@ async fn read_file_part(
     info: &RequestInfo,
     body: Body,
     limit: usize,
-) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let bad = |message: &str| ApiError::bad_request("invalid_upload", message.to_owned());
+) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    let bad = |message: &str| ServiceError::bad_request("invalid_upload", message.to_owned());
     let content_type = info
         .headers
         .get(CONTENT_TYPE)
@@ -197,8 +199,8 @@ async fn read_file_part(
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
     let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::new(
+            ErrorKind::PayloadTooLarge,
             "payload_too_large",
             format!("the upload is larger than {limit} bytes"),
         )
@@ -234,9 +236,9 @@ async fn read_file_part(
 
 /// A trace failure as an answer: the file's and the options' faults are the caller's
 /// (400), the store's are ours.
-fn trace_error(e: TraceError) -> ApiError {
+fn trace_error(e: TraceError) -> ServiceError {
     match e {
         TraceError::Store(e) => e.into(),
-        other => ApiError::bad_request(other.code(), other.to_string()),
+        other => ServiceError::bad_request(other.code(), other.to_string()),
     }
 }

@@ -43,8 +43,8 @@ use tower::ServiceExt as _;
 
 use self::page::is_analyst;
 use self::session::{Session, Sessions, Who};
-use crate::SharedApp;
-use crate::auth::SessionCredential;
+use custos_service::SharedApp;
+use custos_service::auth::SessionCredential;
 
 /// Largest answer of the API the console reads (an evidence bundle can be large).
 const MAX_REPLY: usize = 64 * 1024 * 1024;
@@ -257,7 +257,7 @@ fn is_return_page(candidate: &str) -> bool {
     // Each segment as `valid_id` allows an id (no `%`, `\`, blanks or controls), and
     // never `.` or `..`.
     let segment_ok =
-        |s: &str| crate::exchange::valid_id("page", s).is_ok() && s != "." && s != "..";
+        |s: &str| custos_service::input::valid_id("page", s).is_ok() && s != "." && s != "..";
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
@@ -313,7 +313,7 @@ struct ErrorBody {
     code: String,
     message: String,
     #[serde(flatten)]
-    details: crate::error::Details,
+    details: custos_service::Details,
 }
 
 /// What an internal call carries besides method and path.
@@ -436,7 +436,7 @@ impl Reply {
             Err(_) => ErrorBody {
                 code: "internal".to_owned(),
                 message: "The request failed.".to_owned(),
-                details: crate::error::Details::default(),
+                details: custos_service::Details::default(),
             },
         };
         // A session whose token was revoked or whose person was removed is over.

@@ -25,7 +25,7 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use base64::Engine as _;
 
-use crate::auth::SessionCredential;
+use custos_service::auth::SessionCredential;
 
 /// The session cookie's name.
 pub(super) const SESSION_COOKIE: &str = "custos_session";

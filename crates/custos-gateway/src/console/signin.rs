@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::page::{self, respond};
 use super::session::{SIGNIN_COOKIE, Who};
 use super::{Call, ClientAddr, Page, Shared, Visitor};
-use crate::auth::{SessionCredential, token_hash};
+use custos_service::auth::{SessionCredential, token_hash};
 
 #[derive(Deserialize)]
 pub(super) struct SigninForm {

@@ -21,7 +21,7 @@ use custos_client::{
     Answer, Client, ClientError, Method, NewCase, NewStaff, RawAnswer, Request, RevealRequest,
     Search, Transport,
 };
-use custos_gateway::SharedApp;
+use custos_service::SharedApp;
 
 use super::company::{EPOCH_MS, local_time};
 use super::plan::{Contact, Plan, Script, Work};

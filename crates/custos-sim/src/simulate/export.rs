@@ -11,7 +11,7 @@ use std::path::Path;
 
 use custos_detector::Model;
 use custos_detector::features::Feature;
-use custos_gateway::SharedApp;
+use custos_service::SharedApp;
 
 use super::company;
 use super::plan::Plan;

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use custos_gateway::SharedApp;
+use custos_service::SharedApp;
 use custos_store::AccessFilter;
 use custos_trace::TraceOptions;
 use serde::Serialize;

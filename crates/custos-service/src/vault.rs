@@ -8,7 +8,7 @@ use custos_store::{CustomerRecord, now_millis};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::mask;
 
 /// Personal fields a reveal may name, in the order they are shown.
@@ -22,20 +22,20 @@ pub(crate) const MAX_NAME_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
     /// Full name.
-    #[schema(value_type = crate::api::doc::CustomerName)]
+    #[schema(value_type = crate::schema::CustomerName)]
     pub name: String,
     /// Phone number in any common notation; read with the configured default region.
-    #[schema(value_type = Option<crate::api::doc::Phone>)]
+    #[schema(value_type = Option<crate::schema::Phone>)]
     pub phone: Option<String>,
     /// Email address.
-    #[schema(value_type = Option<crate::api::doc::Email>)]
+    #[schema(value_type = Option<crate::schema::Email>)]
     pub email: Option<String>,
     /// The company's own account id.
-    #[schema(value_type = Option<crate::api::doc::AccountId>)]
+    #[schema(value_type = Option<crate::schema::AccountId>)]
     pub account_id: Option<String>,
     /// Free attributes (sealed like every other field).
     #[serde(default)]
-    #[schema(value_type = crate::api::doc::Attributes)]
+    #[schema(value_type = crate::schema::Attributes)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -53,7 +53,7 @@ impl Drop for NewCustomer {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MaskedCustomer {
     /// Customer id.
-    #[schema(value_type = crate::api::doc::CustomerId)]
+    #[schema(value_type = crate::schema::CustomerId)]
     pub id: String,
     /// Masked name, e.g. `Z** W**`.
     pub name: String,
@@ -68,23 +68,23 @@ pub struct MaskedCustomer {
     pub attributes: Vec<String>,
 }
 
-fn invalid(e: CryptoError) -> ApiError {
-    ApiError::bad_request(e.code(), e.to_string())
+fn invalid(e: CryptoError) -> ServiceError {
+    ServiceError::bad_request(e.code(), e.to_string())
 }
 
-fn crypto_failure(e: CryptoError) -> ApiError {
+fn crypto_failure(e: CryptoError) -> ServiceError {
     tracing::error!(code = e.code(), "vault record failed to unseal");
-    ApiError::internal()
+    ServiceError::internal()
 }
 
 /// Refuses control characters in attribute names and in every string inside their values.
 fn valid_attributes(
     attributes: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(), ApiError> {
-    fn walk(value: &serde_json::Value) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
+    fn walk(value: &serde_json::Value) -> Result<(), ServiceError> {
         match value {
             serde_json::Value::String(s) => {
-                crate::exchange::no_control_characters("attribute values", s)
+                crate::input::no_control_characters("attribute values", s)
             }
             serde_json::Value::Array(items) => items.iter().try_for_each(walk),
             serde_json::Value::Object(map) => valid_attributes(map),
@@ -92,7 +92,7 @@ fn valid_attributes(
         }
     }
     for (name, value) in attributes {
-        crate::exchange::no_control_characters("attribute names", name)?;
+        crate::input::no_control_characters("attribute names", name)?;
         walk(value)?;
     }
     Ok(())
@@ -104,8 +104,8 @@ pub fn seal_customer(
     default_region: &str,
     id: &str,
     input: &NewCustomer,
-) -> Result<CustomerRecord, ApiError> {
-    crate::exchange::valid_text("name", &input.name, MAX_NAME_CHARS)?;
+) -> Result<CustomerRecord, ServiceError> {
+    crate::input::valid_text("name", &input.name, MAX_NAME_CHARS)?;
     valid_attributes(&input.attributes)?;
     let phone = input
         .phone
@@ -125,8 +125,9 @@ pub fn seal_customer(
         .map(|a| custos_crypto::normalize_account_id(a).map(Zeroizing::new))
         .transpose()
         .map_err(invalid)?;
-    let attributes =
-        Zeroizing::new(serde_json::to_vec(&input.attributes).map_err(|_| ApiError::internal())?);
+    let attributes = Zeroizing::new(
+        serde_json::to_vec(&input.attributes).map_err(|_| ServiceError::internal())?,
+    );
     let (key, wrapped_key) = keyring.new_data_key(id).map_err(crypto_failure)?;
     let seal = |field: &str, value: &[u8]| key.seal(id, field, value).map_err(crypto_failure);
     let index = |kind, value: &Option<Zeroizing<String>>| {
@@ -170,7 +171,7 @@ pub struct Opened<'a> {
 
 impl<'a> Opened<'a> {
     /// Unwraps the record's data key.
-    pub fn new(keyring: &Keyring, record: &'a CustomerRecord) -> Result<Self, ApiError> {
+    pub fn new(keyring: &Keyring, record: &'a CustomerRecord) -> Result<Self, ServiceError> {
         let key = keyring
             .unwrap_data_key(&record.id, &record.wrapped_key)
             .map_err(crypto_failure)?;
@@ -183,13 +184,18 @@ impl<'a> Opened<'a> {
     }
 
     /// The plaintext of one personal field, if the customer has it.
-    pub fn field(&self, field: &str) -> Result<Option<Zeroizing<String>>, ApiError> {
+    pub fn field(&self, field: &str) -> Result<Option<Zeroizing<String>>, ServiceError> {
         let sealed = match field {
             "name" => Some(&self.record.name),
             "phone" => self.record.phone.as_ref(),
             "email" => self.record.email.as_ref(),
             "account_id" => self.record.account_id.as_ref(),
-            _ => return Err(ApiError::bad_request("invalid_field", "unknown field name")),
+            _ => {
+                return Err(ServiceError::bad_request(
+                    "invalid_field",
+                    "unknown field name",
+                ));
+            }
         };
         sealed
             .map(|s| self.key.open_string(&self.record.id, field, s))
@@ -198,7 +204,7 @@ impl<'a> Opened<'a> {
     }
 
     /// The masked view of the whole record.
-    pub fn masked(&self) -> Result<MaskedCustomer, ApiError> {
+    pub fn masked(&self) -> Result<MaskedCustomer, ServiceError> {
         let attributes = match &self.record.attributes {
             Some(sealed) => {
                 let plain = self
@@ -206,7 +212,7 @@ impl<'a> Opened<'a> {
                     .open(&self.record.id, "attributes", sealed)
                     .map_err(crypto_failure)?;
                 let map: BTreeMap<String, serde_json::Value> =
-                    serde_json::from_slice(&plain).map_err(|_| ApiError::internal())?;
+                    serde_json::from_slice(&plain).map_err(|_| ServiceError::internal())?;
                 map.into_keys().collect()
             }
             None => Vec::new(),

@@ -5,9 +5,9 @@
 //! the id may reach an access record, because the ledger is append-only: a phone number
 //! or an email sent where an id belongs (`GET /v1/customers/13955554444`) must never be
 //! written into it. Anything else is refused as `invalid_id` and recorded as malformed,
-//! without its value (see [`crate::exchange::Exchange::name_customer`]).
+//! without its value (see [`crate::input::Exchange::name_customer`]).
 
-use crate::ApiError;
+use crate::ServiceError;
 
 /// Prefix of customer ids.
 pub const CUSTOMER_PREFIX: &str = "cus_";
@@ -71,11 +71,11 @@ impl IssuedId {
     }
 
     /// `Ok` for a well-formed id; else 400 `invalid_id`, without echoing the value.
-    pub fn check(self, id: &str) -> Result<(), ApiError> {
+    pub fn check(self, id: &str) -> Result<(), ServiceError> {
         if self.is_well_formed(id) {
             Ok(())
         } else {
-            Err(ApiError::bad_request(
+            Err(ServiceError::bad_request(
                 "invalid_id",
                 format!("{} id must be {}", self.name(), self.shape()),
             ))

@@ -2,11 +2,10 @@
 //! session holds the hash of the token it was opened with, so revoking the token ends
 //! the session too.
 
-use axum::http::{HeaderMap, header};
 use base64::Engine;
 use custos_store::{StaffRecord, Store, TokenRecord, now_millis};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// Prefix of every token, so leaked tokens are easy to find with secret scanners.
 const TOKEN_PREFIX: &str = "cst_";
@@ -40,7 +39,7 @@ impl Caller {
 }
 
 /// Creates a token for `staff_id`; returns its id and the only copy of its secret.
-pub async fn issue_token(store: &Store, staff_id: &str) -> Result<(String, String), ApiError> {
+pub async fn issue_token(store: &Store, staff_id: &str) -> Result<(String, String), ServiceError> {
     let secret = custos_crypto::random_bytes::<32>();
     let token = format!(
         "{TOKEN_PREFIX}{}",
@@ -83,28 +82,26 @@ pub fn token_hash(token: &str) -> Option<String> {
         .then(|| custos_crypto::sha256_hex(token.as_bytes()))
 }
 
-/// Finds the staff entry behind the request's bearer token, or behind the console
+/// Finds the staff entry behind the request's bearer credential (`Bearer <token>`), or behind the console
 /// session it was made for.
 pub async fn authenticate(
     store: &Store,
     company_org: &str,
-    headers: &HeaderMap,
+    authorization: Option<&str>,
     session: Option<&SessionCredential>,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, ServiceError> {
     let hash = match session {
         Some(SessionCredential::Staff { token_hash }) => token_hash.clone(),
         // A customer is no staff member: staff routes refuse them.
-        Some(SessionCredential::Customer { .. }) => return Err(ApiError::unauthenticated()),
-        None => headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        Some(SessionCredential::Customer { .. }) => return Err(ServiceError::unauthenticated()),
+        None => authorization
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(token_hash)
-            .ok_or_else(ApiError::unauthenticated)?,
+            .ok_or_else(ServiceError::unauthenticated)?,
     };
     let (staff, _) = store
         .staff_by_token_hash(&hash)
         .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+        .ok_or_else(ServiceError::unauthenticated)?;
     Ok(Caller::of(staff, company_org))
 }

@@ -1,34 +1,34 @@
-//! One request, one access record: [`Exchange`] collects what the request touched, and
-//! [`App::finish`] makes the record durable *before* the answer is released.
+//! One request, one access record. This module owns the product's core invariant:
+//! **no answer without a durable record**.
 //!
-//! Order, for every data request:
-//! 1. the handler authenticates, decides, charges the quota and prepares its answer
-//!    (nothing is sent yet);
-//! 2. `finish` appends the access record and waits until it is durable (group commit);
-//! 3. only then is the answer returned; if the record could not be written, the prepared
-//!    answer is dropped and the caller gets 503 `ledger_unavailable` (fail closed).
+//! How the types hold it: an answer leaves the service only as a [`Recorded`], and only
+//! [`App::finish`] makes one, after the request's access record is durable (or, if it
+//! cannot be made durable, with the answer replaced by `ledger_unavailable`). A
+//! transport turns a `Recorded` into its response; it has no other way to get at the
+//! vault's data.
+//!
+//! Order, for every request:
+//! 1. [`App::begin`] starts the request's [`Exchange`] (its time, its client);
+//! 2. the operation authenticates, decides, charges the quota and prepares its answer
+//!    (nothing is released yet), noting in the `Exchange` what it touched;
+//! 3. acts that change state first make their record durable ([`App::record_intent`]):
+//!    an act the ledger cannot record does not happen;
+//! 4. [`App::finish`] appends the record (unless the intent already holds it) and waits
+//!    until it is durable (group commit); only then is the answer released, as a
+//!    [`Recorded`]. If the record could not be written, the prepared answer is dropped
+//!    and the caller gets `ledger_unavailable` (fail closed).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use custos_access::entry::{MALFORMED, SYSTEM};
 use custos_detector::RestrictionKind;
 use custos_store::{AccessRecord, now_millis};
-use serde::de::DeserializeOwned;
 
 use crate::App;
 use crate::auth::{self, Caller, SessionCredential};
-use crate::error::{ApiError, Details};
+use crate::error::{Details, ServiceError};
 use crate::ids::IssuedId;
 use crate::quota::{Active, Charge};
-
-/// Request header with the time of a simulated request, unix milliseconds; accepted only
-/// by a server started with `--simulated-clock`.
-pub const SIMULATED_TIME_HEADER: &str = "x-custos-simulated-time";
 
 /// The latest simulated time accepted: the last millisecond of year 9999. Every time
 /// computed from a request's time (quota windows, link expiry, restriction ends) stays
@@ -43,12 +43,6 @@ pub const MAX_SIMULATED_TIME_MS: i64 = 253_402_300_799_999;
 /// tolerance moves records, never ceilings.
 pub const SIMULATED_REWIND_TOLERANCE_MS: i64 = 60 * 60_000;
 
-/// Response header carrying the ledger index of the request's record.
-pub const LEDGER_INDEX_HEADER: &str = "x-custos-ledger-index";
-
-/// Response header carrying the request's id (that of its access record).
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
 /// Principal and role of records made by a customer reading their own accesses (no staff
 /// entry can have this role).
 pub const CUSTOMER_PRINCIPAL: &str = "customer";
@@ -60,29 +54,61 @@ pub const DENY: &str = "deny";
 /// Decision recorded when the request failed for another reason (bad input, not found).
 pub const ERROR: &str = "error";
 
-/// Request metadata every handler needs: headers, the client address, and the console
-/// session a call was made for.
-pub struct RequestInfo {
-    /// The request headers.
-    pub headers: HeaderMap,
-    /// The TCP peer, when the server runs with connect info.
-    pub client: Option<SocketAddr>,
+/// What the service needs to know about a request besides its operation: who sends it,
+/// at what time, from where. The transport fills it from its own framing.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    /// The credential as sent (for HTTP, the `Authorization` header's value); `None`
+    /// when absent or not text.
+    pub authorization: Option<String>,
+    /// The simulated time the request carries, as sent (bytes, checked by the service);
+    /// `None` when it carries none.
+    pub simulated_time: Option<Vec<u8>>,
+    /// The client's address, when the transport knows it.
+    pub client: Option<IpAddr>,
     /// Set only on the console's internal calls (see [`SessionCredential`]).
     pub session: Option<SessionCredential>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
-    type Rejection = std::convert::Infallible;
+/// An answer whose access record is durable: the only form in which the service
+/// releases one. Only [`App::finish`] makes it (its fields are private).
+#[must_use = "a recorded answer is the request's answer: hand it to the caller"]
+#[derive(Debug)]
+pub struct Recorded<T> {
+    outcome: Result<T, ServiceError>,
+    request_id: String,
+    ledger_index: Option<u64>,
+}
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestInfo {
-            headers: parts.headers.clone(),
-            client: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-            session: parts.extensions.get::<SessionCredential>().cloned(),
-        })
+impl<T> Recorded<T> {
+    /// The answer, or the error the caller gets.
+    pub fn outcome(&self) -> &Result<T, ServiceError> {
+        &self.outcome
+    }
+
+    /// The answer, or the error the caller gets, taken out.
+    pub fn into_outcome(self) -> Result<T, ServiceError> {
+        self.outcome
+    }
+
+    /// The request's id (that of its access record).
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Where the record is in the ledger (the caller can ask for its inclusion proof);
+    /// `None` when it could not be written and the answer is `ledger_unavailable`.
+    pub fn ledger_index(&self) -> Option<u64> {
+        self.ledger_index
+    }
+
+    /// The same record with its answer turned into another form (e.g. a response body).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Recorded<U> {
+        Recorded {
+            outcome: self.outcome.map(f),
+            request_id: self.request_id,
+            ledger_index: self.ledger_index,
+        }
     }
 }
 
@@ -109,7 +135,7 @@ pub struct Exchange {
     /// Why an allowed request was allowed (the deciding policy), or a search's outcome.
     pub reason: Option<String>,
     /// A bad or forbidden simulated time, reported by [`App::authenticate`].
-    clock_error: Option<ApiError>,
+    clock_error: Option<ServiceError>,
     /// The ledger index of the record made before the act, if [`App::record_intent`] ran.
     intent_index: Option<u64>,
     /// Whether the request came from a customer signed in with their access link.
@@ -129,25 +155,25 @@ impl Exchange {
     /// Names the customer the request concerns. An id not of the issued shape
     /// ([`IssuedId::Customer`]) is refused as `invalid_id` and recorded only as
     /// malformed ([`MALFORMED`]), never with its value: it may be a phone number.
-    pub fn name_customer(&mut self, id: &str) -> Result<(), ApiError> {
+    pub fn name_customer(&mut self, id: &str) -> Result<(), ServiceError> {
         self.customer_id = self.well_formed(IssuedId::Customer, id)?;
         Ok(())
     }
 
     /// Names the case the request concerns; checked like [`Exchange::name_customer`].
-    pub fn name_case(&mut self, id: &str) -> Result<(), ApiError> {
+    pub fn name_case(&mut self, id: &str) -> Result<(), ServiceError> {
         self.case_id = self.well_formed(IssuedId::Case, id)?;
         Ok(())
     }
 
     /// Names an issued id (a customer's, for the customer portal) as what an act is on;
     /// checked like [`Exchange::name_customer`].
-    pub fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ApiError> {
+    pub fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ServiceError> {
         self.target = self.well_formed(kind, id)?;
         Ok(())
     }
 
-    fn well_formed(&mut self, kind: IssuedId, id: &str) -> Result<Option<String>, ApiError> {
+    fn well_formed(&mut self, kind: IssuedId, id: &str) -> Result<Option<String>, ServiceError> {
         match kind.check(id) {
             Ok(()) => Ok(Some(id.to_owned())),
             Err(e) => {
@@ -166,15 +192,15 @@ impl Exchange {
 
 impl App {
     /// Starts the record of a request for `action`.
-    pub fn begin(&self, info: &RequestInfo, action: &'static str) -> Exchange {
-        let (at, clock_error) = match self.request_time(&info.headers) {
+    pub fn begin(&self, meta: &RequestMeta, action: &'static str) -> Exchange {
+        let (at, clock_error) = match self.request_time(meta.simulated_time.as_deref()) {
             Ok(at) => (at, None),
             Err(e) => (now_millis(), Some(e)),
         };
         Exchange {
             request_id: format!("req_{}", hex::encode(custos_crypto::random_bytes::<12>())),
             at,
-            client: info.client.map(|c| c.ip().to_string()),
+            client: meta.client.map(|c| c.to_string()),
             action,
             caller: None,
             customer_id: None,
@@ -190,27 +216,26 @@ impl App {
     }
 
     /// The time a request happens at: the real clock, or with `--simulated-clock` the
-    /// time in its [`SIMULATED_TIME_HEADER`]. The header without the flag is refused: a
-    /// real server never lets a caller choose the time of its records.
-    fn request_time(&self, headers: &HeaderMap) -> Result<i64, ApiError> {
-        let Some(value) = headers.get(SIMULATED_TIME_HEADER) else {
+    /// simulated time it carries. Carrying one without the flag is refused: a real
+    /// server never lets a caller choose the time of its records.
+    fn request_time(&self, simulated: Option<&[u8]>) -> Result<i64, ServiceError> {
+        let Some(value) = simulated else {
             return Ok(now_millis());
         };
         if !self.config.simulated_clock {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "simulated_clock_disabled",
                 "this server uses the real clock; it was not started with --simulated-clock",
             ));
         }
-        value
-            .to_str()
+        std::str::from_utf8(value)
             .ok()
             // One spelling per time: digits only, no sign, no leading zero.
             .filter(|v| !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<i64>().ok())
             .filter(|t| (1..=MAX_SIMULATED_TIME_MS).contains(t))
             .ok_or_else(|| {
-                ApiError::bad_request(
+                ServiceError::bad_request(
                     "invalid_simulated_time",
                     format!("the simulated time is a whole number of unix milliseconds from 1 to {MAX_SIMULATED_TIME_MS} (the end of year 9999)"),
                 )
@@ -220,17 +245,17 @@ impl App {
     /// Authenticates the request and remembers the caller for the record.
     pub async fn authenticate(
         &self,
-        info: &RequestInfo,
+        meta: &RequestMeta,
         ex: &mut Exchange,
-    ) -> Result<Caller, ApiError> {
+    ) -> Result<Caller, ServiceError> {
         if let Some(e) = ex.clock_error.take() {
             return Err(e);
         }
         let caller = auth::authenticate(
             &self.store,
             &self.config.company_org,
-            &info.headers,
-            info.session.as_ref(),
+            meta.authorization.as_deref(),
+            meta.session.as_ref(),
         )
         .await?;
         ex.caller = Some(caller.clone());
@@ -239,7 +264,7 @@ impl App {
             self.quotas
                 .advance_clock(&caller.staff.id, ex.at, SIMULATED_REWIND_TOLERANCE_MS)
                 .map_err(|latest| {
-                    ApiError::bad_request(
+                    ServiceError::bad_request(
                         "simulated_time_rewind",
                         format!(
                             "simulated time only moves forward for each caller: yours was already at {latest} (unix ms); a request may be at most {} minutes earlier",
@@ -256,7 +281,7 @@ impl App {
         &self,
         ex: &mut Exchange,
         request: &custos_policy::AccessRequest<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let decision = self.policy.decide(request);
         metrics::counter!("custos_decisions_total",
             "action" => request.action.as_str(),
@@ -266,18 +291,18 @@ impl App {
             ex.reason = Some(decision.reason_code);
             Ok(())
         } else {
-            Err(ApiError::forbidden(&decision.reason_code))
+            Err(ServiceError::forbidden(&decision.reason_code))
         }
     }
 
     /// Authenticates and asks Cedar about an action on the vault as a whole.
     pub async fn authorize_vault(
         &self,
-        info: &RequestInfo,
+        meta: &RequestMeta,
         ex: &mut Exchange,
         action: custos_policy::Action,
-    ) -> Result<Caller, ApiError> {
-        let caller = self.authenticate(info, ex).await?;
+    ) -> Result<Caller, ServiceError> {
+        let caller = self.authenticate(meta, ex).await?;
         self.authorize(
             ex,
             &custos_policy::AccessRequest {
@@ -297,18 +322,18 @@ impl App {
         ex: &Exchange,
         caller: &Caller,
         charge: Charge<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let limits = self.config.quota_for(&caller.staff.role);
         self.quotas
             .try_charge(&caller.staff.id, &limits, charge, ex.at)
             .map_err(|e| {
                 metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
-                let error = ApiError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
+                let error = ServiceError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
                 match e.lowered_until {
                     // Say why the ceiling is lower than the caller may expect.
                     Some(until_ms) => {
                         let quota = *error.details.clone().unwrap_or_default();
-                        ApiError {
+                        ServiceError {
                             message: format!(
                                 "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
                                 error.message,
@@ -343,10 +368,10 @@ impl App {
     }
 
     /// Makes the request's record durable, then releases the answer (see module docs).
-    pub async fn finish(&self, ex: Exchange, result: Result<Response, ApiError>) -> Response {
+    pub async fn finish<T>(&self, ex: Exchange, result: Result<T, ServiceError>) -> Recorded<T> {
         let (decision, reason_code) = match &result {
             Ok(_) => (ALLOW, ex.reason.clone().unwrap_or_else(|| "ok".to_owned())),
-            Err(e) if is_denial(e.status) => (DENY, e.code.to_owned()),
+            Err(e) if e.kind.is_denial() => (DENY, e.code.to_owned()),
             Err(e) => (ERROR, e.code.to_owned()),
         };
         let index = match (ex.intent_index, &result) {
@@ -361,29 +386,26 @@ impl App {
                 Ok(index) => index,
                 Err(e) => {
                     tracing::error!(request_id = %ex.request_id, error = %e, "refusing request: access record not durable");
-                    return with_request_id(
-                        ApiError::ledger_unavailable().into_response(),
-                        &ex.request_id,
-                    );
+                    return Recorded {
+                        outcome: Err(ServiceError::ledger_unavailable()),
+                        request_id: ex.request_id,
+                        ledger_index: None,
+                    };
                 }
             },
         };
-        let mut response = with_request_id(
-            result.unwrap_or_else(IntoResponse::into_response),
-            &ex.request_id,
-        );
-        // Where the record is: the caller can later ask for its inclusion proof.
-        response
-            .headers_mut()
-            .insert(LEDGER_INDEX_HEADER, HeaderValue::from(index));
-        response
+        Recorded {
+            outcome: result,
+            request_id: ex.request_id,
+            ledger_index: Some(index),
+        }
     }
 
     /// For acts that change the store (staff, tokens, alerts, canaries): makes the
     /// request's record durable *before* the change, so an act the ledger cannot record
     /// does not happen (fail closed). If the change then fails, [`App::finish`] records
     /// that outcome as a second entry with the same request id.
-    pub async fn record_intent(&self, ex: &mut Exchange) -> Result<(), ApiError> {
+    pub async fn record_intent(&self, ex: &mut Exchange) -> Result<(), ServiceError> {
         let reason = ex.reason.clone().unwrap_or_else(|| "ok".to_owned());
         let index = self
             .access
@@ -391,7 +413,7 @@ impl App {
             .await
             .map_err(|e| {
                 tracing::error!(request_id = %ex.request_id, error = %e, "refusing act: its record is not durable");
-                ApiError::ledger_unavailable()
+                ServiceError::ledger_unavailable()
             })?;
         ex.intent_index = Some(index);
         Ok(())
@@ -461,7 +483,7 @@ impl App {
         action: &'static str,
         target: String,
         reason_code: String,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, ServiceError> {
         self.record_system(SystemEvent {
             action,
             at: now_millis(),
@@ -475,7 +497,7 @@ impl App {
     }
 
     /// Records `event` in the ledger as the `system` principal; returns its index.
-    pub async fn record_system(&self, event: SystemEvent) -> Result<u64, ApiError> {
+    pub async fn record_system(&self, event: SystemEvent) -> Result<u64, ServiceError> {
         let action = event.action;
         let record = AccessRecord {
             seq: 0,
@@ -495,23 +517,9 @@ impl App {
         };
         self.access.record(record).await.map_err(|e| {
             tracing::error!(error = %e, action, "server event not recorded");
-            ApiError::ledger_unavailable()
+            ServiceError::ledger_unavailable()
         })
     }
-}
-
-fn is_denial(status: StatusCode) -> bool {
-    matches!(
-        status,
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
-    )
-}
-
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    response
 }
 
 /// The quota charge an allowed record stands for, for rebuilding counters.
@@ -524,155 +532,5 @@ pub fn charge_of(r: &AccessRecord) -> Option<Charge<'_>> {
         }),
         ("search", _) => Some(Charge::Search),
         _ => None,
-    }
-}
-
-/// Reads a body of at most `limit` bytes; over the limit is 413 `payload_too_large`.
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body is larger than {limit} bytes or could not be read"),
-        )
-    })
-}
-
-/// Parses a JSON body into `T`. The error names the position and kind of problem, never
-/// the values (serde's messages may quote them).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| json_error(&e, None))
-}
-
-/// Error for a JSON document that failed to parse; `line` overrides serde's line (NDJSON).
-pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ApiError {
-    let line = line.unwrap_or(e.line());
-    if e.is_data() && e.to_string().starts_with("unknown field") {
-        ApiError::bad_request(
-            "unknown_field",
-            format!(
-                "unknown field in request body at line {line}, column {}",
-                e.column()
-            ),
-        )
-    } else if let Some(field) = missing_field(e) {
-        ApiError::bad_request(
-            "invalid_body",
-            format!("request body lacks the required field `{field}` (line {line})"),
-        )
-    } else if e.is_data() {
-        ApiError::bad_request(
-            "invalid_body",
-            format!(
-                "request body has a missing or mistyped field at line {line}, column {}",
-                e.column()
-            ),
-        )
-    } else {
-        ApiError::bad_request(
-            "malformed_json",
-            format!(
-                "request body is not valid JSON (line {line}, column {})",
-                e.column()
-            ),
-        )
-    }
-}
-
-/// The name of a required field serde found missing. It comes from our own schema, never
-/// from the request, so it may be echoed (checked to be a plain field name anyway).
-fn missing_field(e: &serde_json::Error) -> Option<String> {
-    let text = e.to_string();
-    let name = text.strip_prefix("missing field `")?.split('`').next()?;
-    (e.is_data()
-        && !name.is_empty()
-        && name.len() <= 40
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-    .then(|| name.to_owned())
-}
-
-/// Parses a query string into `T`; `expected` tells the caller what is accepted (the
-/// values themselves are never echoed).
-pub fn parse_query<T: DeserializeOwned>(
-    raw: Option<String>,
-    expected: &str,
-) -> Result<T, ApiError> {
-    let invalid = || ApiError::bad_request("invalid_query", expected.to_owned());
-    let uri: axum::http::Uri = format!("/?{}", raw.unwrap_or_default())
-        .parse()
-        .map_err(|_| invalid())?;
-    axum::extract::Query::<T>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .map_err(|_| invalid())
-}
-
-/// Longest id of staff, orgs, tokens and alerts.
-pub const MAX_ID_CHARS: usize = 64;
-
-/// Longest reason (of a case, of a reveal).
-pub const MAX_REASON_CHARS: usize = 500;
-
-/// Ids of staff, orgs, tokens and alerts: 1–64 of `[A-Za-z0-9_.:-]`.
-pub fn valid_id(what: &str, id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_ID_CHARS
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_id",
-            format!("{what} id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"),
-        ))
-    }
-}
-
-/// Checks a free-text field's length without echoing it.
-pub fn valid_text(what: &str, text: &str, max_chars: usize) -> Result<(), ApiError> {
-    valid_text_between(what, text, 1, max_chars)
-}
-
-/// Checks, without echoing it, that a free-text field has at most `max_chars`
-/// characters as sent and at least `min_chars` (and one) once surrounding blanks are
-/// trimmed: the OpenAPI description says exactly this (`api::doc`).
-pub fn valid_text_between(
-    what: &str,
-    text: &str,
-    min_chars: usize,
-    max_chars: usize,
-) -> Result<(), ApiError> {
-    let n = text.trim().chars().count();
-    if n == 0 || n < min_chars || text.chars().count() > max_chars {
-        Err(ApiError::bad_request(
-            "invalid_text",
-            format!("{what} must be {min_chars} to {max_chars} characters"),
-        ))
-    } else {
-        no_control_characters(what, text)
-    }
-}
-
-/// The characters [`no_control_characters`] refuses, as the body of a regular
-/// expression's character class (for the OpenAPI description).
-pub const HIDDEN_CHARACTERS: &str =
-    r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff";
-
-/// Refuses text holding a control character (NUL, line breaks, escapes) or an invisible
-/// direction or width override: stored text is shown to people in the console and read
-/// by other systems, where such characters cut, hide or reorder what is displayed.
-pub fn no_control_characters(what: &str, text: &str) -> Result<(), ApiError> {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-    };
-    if text.chars().any(hidden) {
-        Err(ApiError::bad_request(
-            "control_character",
-            format!("{what} must not contain control, direction or zero-width characters"),
-        ))
-    } else {
-        Ok(())
     }
 }

@@ -25,11 +25,11 @@
 use custos_access::entry::ALLOCATE_CANARY;
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 
-use crate::api::{case_facts, reason_context};
-use crate::exchange::SystemEvent;
+use crate::cases::{case_facts, reason_context};
 use crate::ids::new_case_id;
+use crate::record::SystemEvent;
 use crate::vault::Opened;
-use crate::{ApiError, App};
+use crate::{App, ServiceError};
 
 /// Candidates read per allocation: enough to get past a few lost races.
 const CANDIDATES: u32 = 8;
@@ -112,7 +112,7 @@ impl App {
         &self,
         assignee: &StaffRecord,
         trigger: &Trigger<'_>,
-    ) -> Result<Allocation, ApiError> {
+    ) -> Result<Allocation, ServiceError> {
         let peer_group = format!("{}/{}", assignee.org, assignee.role);
         let mut canary = None;
         for candidate in self
@@ -145,7 +145,7 @@ impl App {
             .store
             .customer(&canary)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
         let case_id = new_case_id();
         let reasons = &self.config.canaries.case_reasons;
         let pick = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) % reasons.len() as u64;
@@ -153,7 +153,7 @@ impl App {
         let sealed_reason = Opened::new(&self.keyring, &record)?
             .key()
             .seal(&record.id, &reason_context(&case_id), reason.as_bytes())
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|_| ServiceError::internal())?;
         self.record_system(SystemEvent {
             action: ALLOCATE_CANARY,
             at: trigger.at,

@@ -1,0 +1,191 @@
+//! Service errors as data: a kind (what the transport turns into a status), a stable
+//! code, and a message that never carries personal data or echoes request values.
+
+use serde::{Deserialize, Serialize};
+
+/// What sort of failure an error is; the transport maps each to one status (the HTTP
+/// gateway: `custos_gateway`'s error mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or a value in it is not valid.
+    BadRequest,
+    /// No valid credential.
+    Unauthenticated,
+    /// Policy, a restriction or a rule refuses the caller.
+    Forbidden,
+    /// The thing named does not exist.
+    NotFound,
+    /// The request conflicts with what exists.
+    Conflict,
+    /// A body larger than the limit.
+    PayloadTooLarge,
+    /// A quota is used up.
+    TooManyRequests,
+    /// The ledger (or another part the answer depends on) is unavailable.
+    Unavailable,
+    /// A fault of the server; details go to the log only.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the access record of a request failing so says `deny` (rather than
+    /// `error`): authentication, policy and quotas refused it.
+    pub fn is_denial(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::TooManyRequests
+        )
+    }
+}
+
+/// An error answer: the kind, a stable code, a message and the facts beside it.
+#[derive(Debug, Clone)]
+pub struct ServiceError {
+    /// What sort of failure; the transport's status.
+    pub kind: ErrorKind,
+    /// Stable, machine-readable code; also the access record's reason code.
+    pub code: &'static str,
+    /// Human-readable explanation without request values.
+    pub message: String,
+    /// Facts of the refusal beside the message, if it has any (boxed: errors travel in
+    /// `Err`, and most have none).
+    pub details: Option<Box<Details>>,
+}
+
+/// Facts of a refusal as data, beside its message, for clients that word it themselves
+/// (the web console does) rather than parse the message. Each is present only where it
+/// applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Details {
+    /// The ceiling reached (`quota_exceeded`): `customers_per_day`, `reveals_per_hour`
+    /// or `searches_per_day`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+    /// The length of that ceiling's sliding window, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_secs: Option<u64>,
+    /// Seconds until the ceiling admits the request again (also `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// The risk-alert restriction behind the refusal: `lower_quota` (the ceiling was
+    /// lowered) or `step_up` (`step_up_required`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restriction: Option<String>,
+    /// When that restriction ends, unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_until: Option<i64>,
+    /// The policy that denied the request (`forbidden`): e.g. `suspended`,
+    /// `serves-customers`, `partner-no-email`, or the id of a policy of the security
+    /// team's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The share of each ceiling left under a `lower_quota` restriction (0 to 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_share: Option<f64>,
+}
+
+impl ServiceError {
+    /// An error with the given status, code and message.
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, code, message)
+    }
+    /// 401: no or unknown bearer token.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ErrorKind::Unauthenticated,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
+    }
+    /// 403 from an authorization decision; `reason` is the deciding policy's id, also
+    /// given as the `policy` fact.
+    pub fn forbidden(reason: &str) -> Self {
+        Self::new(
+            ErrorKind::Forbidden,
+            "forbidden",
+            format!("denied by policy ({reason})"),
+        )
+        .with_details(Details {
+            policy: Some(reason.to_owned()),
+            ..Details::default()
+        })
+    }
+    /// The same error, carrying `details`.
+    pub fn with_details(self, details: Details) -> Self {
+        ServiceError {
+            details: Some(Box::new(details)),
+            ..self
+        }
+    }
+    /// 404 for an id that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            ErrorKind::NotFound,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    /// 409 for an id that exists already.
+    pub fn conflict(what: &str) -> Self {
+        Self::new(
+            ErrorKind::Conflict,
+            "conflict",
+            format!("{what} already exists"),
+        )
+    }
+    /// 503: the access record could not be made durable, so nothing is answered.
+    pub fn ledger_unavailable() -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "ledger_unavailable",
+            "the access record could not be written; the request was refused",
+        )
+    }
+    /// 500 without details (they go to the log, never to the caller).
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorKind::Internal,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+    /// 429 for the ceiling `which` of a `window_secs` window, with the time until it
+    /// admits the request again.
+    pub fn quota_exceeded(which: &str, window_secs: u64, retry_after: u64) -> Self {
+        ServiceError {
+            details: Some(Box::new(Details {
+                quota: Some(which.to_owned()),
+                window_secs: Some(window_secs),
+                retry_after: Some(retry_after.max(1)),
+                ..Details::default()
+            })),
+            ..Self::new(
+                ErrorKind::TooManyRequests,
+                "quota_exceeded",
+                format!("quota {which} exhausted"),
+            )
+        }
+    }
+}
+
+impl From<custos_store::StoreError> for ServiceError {
+    fn from(e: custos_store::StoreError) -> Self {
+        match e {
+            custos_store::StoreError::Conflict => ServiceError::conflict("entry"),
+            custos_store::StoreError::NotFound => ServiceError::not_found("entry"),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ServiceError::internal()
+            }
+        }
+    }
+}

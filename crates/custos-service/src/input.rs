@@ -1,0 +1,162 @@
+//! The rules every value from outside meets before the service acts on it: ids, free
+//! text, JSON documents. Errors name the field and the rule, never the value (it may be
+//! personal data).
+
+use serde::de::DeserializeOwned;
+
+use crate::error::ServiceError;
+
+/// Parses a JSON body into `T`. The error names the position and kind of problem, never
+/// the values (serde's messages may quote them).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e, None))
+}
+
+/// Error for a JSON document that failed to parse; `line` overrides serde's line (NDJSON).
+pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ServiceError {
+    let line = line.unwrap_or(e.line());
+    if e.is_data() && e.to_string().starts_with("unknown field") {
+        ServiceError::bad_request(
+            "unknown_field",
+            format!(
+                "unknown field in request body at line {line}, column {}",
+                e.column()
+            ),
+        )
+    } else if let Some(field) = missing_field(e) {
+        ServiceError::bad_request(
+            "invalid_body",
+            format!("request body lacks the required field `{field}` (line {line})"),
+        )
+    } else if e.is_data() {
+        ServiceError::bad_request(
+            "invalid_body",
+            format!(
+                "request body has a missing or mistyped field at line {line}, column {}",
+                e.column()
+            ),
+        )
+    } else {
+        ServiceError::bad_request(
+            "malformed_json",
+            format!(
+                "request body is not valid JSON (line {line}, column {})",
+                e.column()
+            ),
+        )
+    }
+}
+
+/// The name of a required field serde found missing. It comes from our own schema, never
+/// from the request, so it may be echoed (checked to be a plain field name anyway).
+fn missing_field(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let name = text.strip_prefix("missing field `")?.split('`').next()?;
+    (e.is_data()
+        && !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    .then(|| name.to_owned())
+}
+
+/// Roles the default policy knows.
+pub const ROLES: [&str; 6] = [
+    "support",
+    "sales",
+    "team_lead",
+    "security_analyst",
+    "admin",
+    "integration",
+];
+
+/// Longest display name of a staff entry.
+pub const MAX_STAFF_NAME_CHARS: usize = 100;
+
+/// The states of an alert.
+pub const ALERT_STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
+
+/// Channels a contact can come through.
+pub const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+
+/// Most customers one import request may carry.
+pub const MAX_IMPORT: usize = 100_000;
+
+/// Shortest accepted step-up justification: a sentence, not a token word.
+pub const STEP_UP_MIN_CHARS: usize = 20;
+
+/// Longest accepted step-up justification.
+pub const STEP_UP_MAX_CHARS: usize = 1000;
+
+/// Largest cosigned checkpoint accepted (a checkpoint plus a few dozen signatures).
+pub const MAX_COSIGNED_NOTE: usize = 16 * 1024;
+
+/// Longest id of staff, orgs, tokens and alerts.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Longest reason (of a case, of a reveal).
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Ids of staff, orgs, tokens and alerts: 1–64 of `[A-Za-z0-9_.:-]`.
+pub fn valid_id(what: &str, id: &str) -> Result<(), ServiceError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::bad_request(
+            "invalid_id",
+            format!("{what} id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"),
+        ))
+    }
+}
+
+/// Checks a free-text field's length without echoing it.
+pub fn valid_text(what: &str, text: &str, max_chars: usize) -> Result<(), ServiceError> {
+    valid_text_between(what, text, 1, max_chars)
+}
+
+/// Checks, without echoing it, that a free-text field has at most `max_chars`
+/// characters as sent and at least `min_chars` (and one) once surrounding blanks are
+/// trimmed: the OpenAPI description says exactly this (`api::doc`).
+pub fn valid_text_between(
+    what: &str,
+    text: &str,
+    min_chars: usize,
+    max_chars: usize,
+) -> Result<(), ServiceError> {
+    let n = text.trim().chars().count();
+    if n == 0 || n < min_chars || text.chars().count() > max_chars {
+        Err(ServiceError::bad_request(
+            "invalid_text",
+            format!("{what} must be {min_chars} to {max_chars} characters"),
+        ))
+    } else {
+        no_control_characters(what, text)
+    }
+}
+
+/// The characters [`no_control_characters`] refuses, as the body of a regular
+/// expression's character class (for the OpenAPI description).
+pub const HIDDEN_CHARACTERS: &str =
+    r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff";
+
+/// Refuses text holding a control character (NUL, line breaks, escapes) or an invisible
+/// direction or width override: stored text is shown to people in the console and read
+/// by other systems, where such characters cut, hide or reorder what is displayed.
+pub fn no_control_characters(what: &str, text: &str) -> Result<(), ServiceError> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if text.chars().any(hidden) {
+        Err(ServiceError::bad_request(
+            "control_character",
+            format!("{what} must not contain control, direction or zero-width characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The Custos service: the one door to the vault, free of any transport.
+//!
+//! Every data request follows the same path (DESIGN.md, "Data flow"):
+//! [`auth`] (bearer token → staff) → [`custos_policy`] (Cedar decision) → [`quota`]
+//! (harvest ceiling) → [`vault`] (fetch, unseal, [`mask`]) → [`record`] (durable access
+//! record) → answer. [`record`] owns the invariant "no answer without a durable record":
+//! the service releases answers only as [`Recorded`] values.
+//!
+//! The HTTP API (`custos-gateway`) and the web console (`custos-console`) are
+//! transports over this crate.
+
+pub mod allocation;
+pub mod auth;
+pub mod cases;
+pub mod config;
+pub mod customers;
+pub mod error;
+pub mod ids;
+pub mod input;
+pub mod mask;
+pub mod quota;
+pub mod record;
+pub mod schema;
+pub mod transparency;
+pub mod vault;
+
+use std::sync::Arc;
+
+use custos_access::AccessLog;
+use custos_crypto::Keyring;
+use custos_policy::PolicyEngine;
+use custos_store::{AccessFilter, StaffRecord, StaffStatus, Store, now_millis};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use config::{Config, Quota};
+pub use error::{Details, ErrorKind, ServiceError};
+pub use record::{Recorded, RequestMeta};
+
+/// Everything a request needs, shared by all requests.
+pub struct App {
+    /// Configuration read at start.
+    pub config: Config,
+    /// Customers, staff, cases, access records.
+    pub store: Store,
+    /// Keys for wrapping data keys and computing blind indexes.
+    pub keyring: Keyring,
+    /// The Cedar policy set.
+    pub policy: PolicyEngine,
+    /// The ledger: where access records go before an answer leaves.
+    pub access: AccessLog,
+    /// Per-person harvest counters, and the detector's restrictions.
+    pub quotas: quota::Quotas,
+    /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The shared application state handed to handlers.
+pub type SharedApp = Arc<App>;
+
+/// The id of the staff entry created on first start.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+impl App {
+    /// Assembles the gateway: starts the ledger writer and the access index, rebuilds
+    /// quota counters from the last day's records and re-applies the restrictions of the
+    /// last day's alerts.
+    pub async fn start(
+        config: Config,
+        store: Store,
+        keyring: Keyring,
+        policy: PolicyEngine,
+        ledger: custos_ledger::Ledger,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<SharedApp, ServiceError> {
+        let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
+            tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
+            ServiceError::ledger_unavailable()
+        })?;
+        let app = Arc::new(App {
+            quotas: quota::Quotas::new(config.restrictions.lower_quota_share),
+            config,
+            store,
+            keyring,
+            policy,
+            access,
+            metrics,
+        });
+        app.replay_quotas().await?;
+        app.replay_restrictions().await?;
+        Ok(app)
+    }
+
+    /// Re-applies the restrictions of alerts raised in the last 24 hours and not
+    /// dismissed (they lived in memory only). With a simulated clock "now" is the
+    /// requests' time, unknown here: every such alert is re-applied, and each request
+    /// compares its own time with the restriction's end.
+    async fn replay_restrictions(&self) -> Result<(), ServiceError> {
+        let kinds = custos_detector::RestrictionKind::ALL.map(|k| k.finding_kind());
+        let since = (!self.config.simulated_clock)
+            .then(|| now_millis() - custos_detector::restrict::RESTRICTION_MS);
+        let alerts = self.store.alerts_of_kinds(&kinds, since).await?;
+        let mut applied = 0;
+        for alert in &alerts {
+            if let Some(r) = custos_detector::Restriction::of_alert(alert) {
+                self.quotas.restrict(r);
+                applied += 1;
+            }
+        }
+        tracing::info!(restrictions = applied, "restrictions re-applied");
+        Ok(())
+    }
+
+    /// Brings the restriction of `alert` in line with its status after an analyst
+    /// changed it: a dismissed alert lifts its restriction at once, any other status
+    /// keeps (or restores) it, as a restart would.
+    pub fn sync_restriction(&self, alert: &custos_store::AlertRecord) {
+        match custos_detector::Restriction::of_alert(alert) {
+            Some(r) => self.quotas.restrict(r),
+            None => {
+                if self.quotas.lift(&alert.id) {
+                    tracing::info!(alert = %alert.id, "restriction lifted");
+                }
+            }
+        }
+    }
+
+    /// The hook the detector imposes restrictions through (`custos_detector::start`).
+    /// It holds the gateway weakly: the detector's task does not keep it alive.
+    pub fn restriction_hook(self: &Arc<Self>) -> custos_detector::RestrictionHook {
+        let app = Arc::downgrade(self);
+        Arc::new(move |r: custos_detector::Restriction| {
+            if let Some(app) = app.upgrade() {
+                tracing::info!(staff = %r.staff_id, kind = r.kind.as_str(), until = r.until_ms, "restriction imposed");
+                app.quotas.restrict(r);
+            }
+        })
+    }
+
+    /// Whether the detector has read every ledger entry written so far (its own acts
+    /// included): for a driver that must see the alerts of what it just did.
+    pub async fn detector_caught_up(&self) -> Result<bool, custos_store::StoreError> {
+        let cursor = self
+            .store
+            .consumer_cursor(custos_detector::DETECTOR)
+            .await?;
+        Ok(cursor >= self.access.size())
+    }
+
+    async fn replay_quotas(&self) -> Result<(), ServiceError> {
+        let filter = AccessFilter {
+            // With a simulated clock "the last day" is the requests' time, not ours:
+            // replay everything and let the windows expire at the next request's time.
+            since: (!self.config.simulated_clock)
+                .then(|| now_millis() - custos_store::calendar::DAY_MS),
+            decision: Some(record::ALLOW.to_owned()),
+            ..AccessFilter::default()
+        };
+        let records = self.access.read(&filter).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read access records to rebuild quotas");
+            ServiceError::ledger_unavailable()
+        })?;
+        for r in &records {
+            if let Some(charge) = record::charge_of(r) {
+                self.quotas.replay(&r.staff_id, charge, r.at);
+            }
+        }
+        tracing::info!(records = records.len(), "quota counters rebuilt");
+        Ok(())
+    }
+
+    /// On an empty store, creates the bootstrap admin and returns its first token.
+    pub async fn bootstrap_admin(&self) -> Result<Option<String>, ServiceError> {
+        if self.store.staff(BOOTSTRAP_ADMIN).await?.is_some() {
+            return Ok(None);
+        }
+        self.store
+            .insert_staff(&StaffRecord {
+                id: BOOTSTRAP_ADMIN.to_owned(),
+                name: "Bootstrap administrator".to_owned(),
+                role: "admin".to_owned(),
+                org: self.config.company_org.clone(),
+                status: StaffStatus::Active,
+                created_at: now_millis(),
+            })
+            .await?;
+        let (_, token) = auth::issue_token(&self.store, BOOTSTRAP_ADMIN).await?;
+        Ok(Some(token))
+    }
+}

@@ -1,0 +1,258 @@
+//! Schemas (OpenAPI) for the values the service checks by hand (ids, free text, phone
+//! numbers, emails, account ids, customer attributes), each written from the same
+//! constants as the check it describes ([`crate::input`], [`crate::ids`]), so the two
+//! cannot drift apart.
+//!
+//! Patterns are written for ECMA 262 and Python alike (`\uXXXX` escapes, no lookaround),
+//! the dialects of OpenAPI tools.
+
+use serde_json::json;
+use utoipa::openapi::{RefOr, Schema};
+
+use crate::ids::IssuedId;
+use crate::input::{
+    ALERT_STATUSES, CHANNELS, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_ID_CHARS, MAX_IMPORT,
+    MAX_REASON_CHARS, MAX_STAFF_NAME_CHARS, ROLES, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
+};
+
+/// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
+/// character class: values the server trims may carry them around what counts.
+const WHITESPACE: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A schema from its JSON form. The forms are literals of this crate and of the
+/// transport's description, so a failure is a bug caught by the tests that build the
+/// document.
+pub fn schema(value: serde_json::Value) -> RefOr<Schema> {
+    serde_json::from_value(value).expect("a valid schema literal")
+}
+
+/// Implements `ToSchema` for a marker type whose schema is the given JSON.
+macro_rules! component {
+    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                schema($schema)
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+/// The pattern of free text the server accepts (`valid_text_between`): no hidden
+/// character anywhere, and at least `min` characters between the first and the last
+/// that are not blank.
+fn text_pattern(min: usize) -> String {
+    let any = format!("[^{HIDDEN_CHARACTERS}]");
+    let visible = format!("[^{HIDDEN_CHARACTERS}{WHITESPACE}]");
+    match min {
+        ..=1 => format!("^{any}*{visible}{any}*$"),
+        n => format!("^{any}*{visible}{any}{{{},}}{visible}{any}*$", n - 2),
+    }
+}
+
+/// Free text of `min` to `max` characters (blanks around it count toward `max` only).
+fn text(min: usize, max: usize, description: &str) -> serde_json::Value {
+    json!({
+        "type": "string",
+        "minLength": min,
+        "maxLength": max,
+        "pattern": text_pattern(min),
+        "description": format!("{description} {min} to {max} characters, at least {min} of them between the first and the last that are not blank; no control, direction or zero-width characters."),
+    })
+}
+
+component!(
+    /// Ids of staff, organisations, tokens and alerts (`valid_id`).
+    Id => json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ID_CHARS,
+        "pattern": format!("^[A-Za-z0-9_.:-]{{1,{MAX_ID_CHARS}}}$"),
+        "description": format!("1 to {MAX_ID_CHARS} characters of A-Z, a-z, 0-9, _ . : -"),
+    })
+);
+component!(
+    /// Customer ids, as the server issues them.
+    CustomerId => issued(IssuedId::Customer)
+);
+component!(
+    /// Case ids, as the server issues them.
+    CaseId => issued(IssuedId::Case)
+);
+
+fn issued(kind: IssuedId) -> serde_json::Value {
+    json!({
+        "type": "string",
+        "pattern": kind.pattern(),
+        "description": format!("A {} id as Custos issues it: {}", kind.name(), kind.shape()),
+    })
+}
+
+component!(
+    /// A role the default policy knows.
+    Role => json!({"type": "string", "enum": ROLES})
+);
+component!(
+    /// Whether a staff entry may act.
+    StaffStatus => json!({"type": "string", "enum": ["active", "suspended"]})
+);
+component!(
+    /// The state of an alert.
+    AlertStatus => json!({"type": "string", "enum": ALERT_STATUSES})
+);
+component!(
+    /// A personal field a reveal may name.
+    RevealField => json!({"type": "string", "enum": crate::vault::FIELDS})
+);
+component!(
+    /// The fields a reveal names.
+    RevealFields => json!({
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/RevealField"},
+        "minItems": 1,
+        "maxItems": crate::vault::FIELDS.len(),
+        "uniqueItems": true,
+        "description": "Each field once, at least one.",
+    })
+);
+component!(
+    /// Revealed values by field name.
+    RevealedFields => {
+        let value = json!({"type": ["string", "null"], "description": "The full value; null if the customer has none."});
+        let properties: serde_json::Map<_, _> =
+            crate::vault::FIELDS.iter().map(|f| ((*f).to_owned(), value.clone())).collect();
+        json!({
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+            "description": "Each field named in the request, with its full value.",
+        })
+    }
+);
+component!(
+    /// The one key a search is by: a query parameter named after it.
+    SearchKey => json!({
+        "type": "object",
+        "properties": {
+            "phone": {"$ref": "#/components/schemas/Phone"},
+            "email": {"$ref": "#/components/schemas/Email"},
+            "account_id": {"$ref": "#/components/schemas/AccountId"},
+        },
+        "additionalProperties": false,
+        "minProperties": 1,
+        "maxProperties": 1,
+        "description": "Exactly one of phone, email, account_id.",
+    })
+);
+component!(
+    /// An NDJSON body of new customers.
+    NdjsonCustomers => json!({
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/NewCustomer"},
+        "minItems": 1,
+        "maxItems": MAX_IMPORT,
+        "description": "One NewCustomer per line.",
+    })
+);
+component!(
+    /// A channel a contact can come through.
+    Channel => json!({"type": "string", "enum": CHANNELS})
+);
+component!(
+    /// A staff entry's display name.
+    StaffName => text(1, MAX_STAFF_NAME_CHARS, "Display name:")
+);
+component!(
+    /// A customer's full name.
+    CustomerName => text(1, crate::vault::MAX_NAME_CHARS, "Full name:")
+);
+component!(
+    /// Why a case is opened, or why fields are revealed.
+    Reason => text(1, MAX_REASON_CHARS, "Reason:")
+);
+component!(
+    /// A step-up justification.
+    StepUpReason => text(
+        STEP_UP_MIN_CHARS,
+        STEP_UP_MAX_CHARS,
+        "Why this reveal is needed despite the restriction:"
+    )
+);
+
+/// Characters a phone number may hold (`custos_crypto::normalize_phone`).
+const PHONE_CHARACTERS: &str =
+    r"0-9+().\- \t\u3000\xa0\uff10-\uff19\uff0b\uff0d\u2010-\u2015\u2212\uff08\uff09\uff0e";
+
+component!(
+    /// A phone number in any common notation.
+    Phone => json!({
+        "type": "string",
+        "format": "phone",
+        "examples": ["13800138000", "+86 138 0013 8000", "+1 650 253 0000"],
+        "pattern": format!("^[{WHITESPACE}]*[{PHONE_CHARACTERS}]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_PHONE_CHARS),
+        "description": format!("A phone number that is valid in its numbering plan (format `phone`): at most {} digits (ASCII or full-width), spaces, + ( ) . and dashes, blanks around it ignored. Without a country code it is read in the server's default region.", custos_crypto::MAX_PHONE_CHARS),
+    })
+);
+component!(
+    /// An email address.
+    Email => {
+        // Blank and control characters, and the @, are refused inside an address.
+        let not = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@";
+        json!({
+            "type": "string",
+            "examples": ["zhang.wei@example.com"],
+            "maxLength": custos_crypto::MAX_EMAIL_CHARS,
+            "pattern": format!(r"^[{WHITESPACE}]*[^{not}]+@[^{not}.]+(\.[^{not}.]+)+[{WHITESPACE}]*$"),
+            "description": "An email address as the server reads it (looser than RFC 5322, so no `format`): one @, a domain with a dot and no empty label, no blank or control character inside; blanks around it ignored. Compared without regard to case.",
+        })
+    }
+);
+component!(
+    /// The company's own account id.
+    AccountId => json!({
+        "type": "string",
+        "pattern": format!("^[{WHITESPACE}]*[A-Za-z0-9_-]{{1,{}}}[{WHITESPACE}]*$", custos_crypto::MAX_ACCOUNT_ID_CHARS),
+        "examples": ["ACC-0000000001"],
+        "description": format!("1 to {} characters of A-Z, a-z, 0-9, _ and -, blanks around them ignored; compared without regard to case.", custos_crypto::MAX_ACCOUNT_ID_CHARS),
+    })
+);
+component!(
+    /// One value of a customer's free attributes: any JSON whose strings (keys and
+    /// values, at any depth) hold no control, direction or zero-width character.
+    AttributeValue => {
+        let plain = format!("^[^{HIDDEN_CHARACTERS}]*$");
+        json!({
+            "description": "Any JSON value; its strings, keys included, hold no control, direction or zero-width character.",
+            "anyOf": [
+                {"type": "string", "pattern": plain},
+                {"type": ["number", "boolean", "null"]},
+                {"type": "array", "items": {"$ref": "#/components/schemas/AttributeValue"}},
+                {
+                    "type": "object",
+                    "propertyNames": {"type": "string", "pattern": plain},
+                    "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
+                },
+            ],
+        })
+    }
+);
+component!(
+    /// A customer's free attributes.
+    Attributes => json!({
+        "type": "object",
+        "description": "Free attributes, sealed like every other field; only their names are ever shown.",
+        "propertyNames": {"type": "string", "pattern": format!("^[^{HIDDEN_CHARACTERS}]*$")},
+        "additionalProperties": {"$ref": "#/components/schemas/AttributeValue"},
+    })
+);
+
+component!(
+    /// A checkpoint with cosignature lines, as a witness sends it back.
+    CosignedNote => json!({
+        "type": "string",
+        "maxLength": MAX_COSIGNED_NOTE,
+        "description": "The current checkpoint as served by /ledger/checkpoint, with the witness's cosignature line added (C2SP tlog-cosignature), UTF-8. Whether it is accepted depends on its signatures, which no schema can say.",
+    })
+);
