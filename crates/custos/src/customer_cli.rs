@@ -69,7 +69,7 @@ pub(crate) async fn issue_link(
         .map_err(|e| Failure::new(e.code, e.message))?;
     let base = client.transport().base();
     let answer = client.issue_link(token, customer, Some(hours)).await?;
-    let answer = api_client::accepted(answer, WHOSE)?;
+    let answer = custos_sim::accepted(answer, WHOSE)?;
     match (
         answer.body["path"].as_str(),
         answer.body["expires_at"].as_i64(),
