@@ -25,8 +25,10 @@
 //! Downstream of the ledger, nothing is authoritative: the access index ([`index`]) copies
 //! entries into the store's `access_records` table for queries, through the same
 //! restart-safe [`Subscription`] any other consumer uses, and can be rebuilt from it.
+//! [`evidence`] checks that the entries an evidence bundle cites were made by its subjects.
 
 pub mod entry;
+pub mod evidence;
 mod index;
 mod sequencer;
 

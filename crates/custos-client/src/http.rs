@@ -2,6 +2,18 @@
 
 use crate::{ClientError, Method, RawAnswer, Request, Transport};
 
+/// The server's base URL from what a user typed: a trailing `/` and a trailing `/ledger`
+/// are dropped, so `http://host:8700`, `http://host:8700/` and `http://host:8700/ledger`
+/// all name the same server (the ledger's tiles are under `<base>/ledger`, the API under
+/// `<base>/v1`).
+pub fn base_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix("/ledger")
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// Sends requests to a server at a base URL (`http://127.0.0.1:8700`).
 #[derive(Clone, Debug)]
 pub struct Http {
@@ -71,5 +83,23 @@ impl Transport for Http {
             headers,
             bytes: bytes.to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_accepts_both_forms() {
+        for url in [
+            "http://h:8700",
+            "http://h:8700/",
+            "http://h:8700/ledger",
+            "http://h:8700/ledger/",
+        ] {
+            assert_eq!(base_url(url), "http://h:8700", "{url}");
+        }
+        assert_eq!(base_url("http://h/x/ledger"), "http://h/x");
     }
 }

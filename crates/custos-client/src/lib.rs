@@ -22,7 +22,7 @@ use serde_json::Value;
 
 pub use ::http::HeaderMap;
 
-pub use crate::http::Http;
+pub use crate::http::{Http, base_url};
 pub use crate::wire::{NewCase, NewStaff, RevealRequest, Search};
 
 /// The header naming the case a view is made under.

@@ -2,6 +2,10 @@
 
 use std::borrow::Cow;
 
+use custos_client::Answer;
+
+use crate::stdout::printable;
+
 /// What a failure means for the exit status (the binary maps it; see the README):
 /// 1 when something was checked and found wrong, 2 for everything else that went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +52,26 @@ impl Failure {
         }
     }
 
+    /// The readable form of a call the API refused: the envelope's
+    /// `{"error":{"code","message"}}` as `error[<code>]: <message>` (with a hint on the
+    /// token needed, `whose`, on 401 and 403), else the HTTP status alone; never raw JSON.
+    pub fn refusal(status: u16, envelope: &serde_json::Value, whose: &str) -> Self {
+        let error = &envelope["error"];
+        let (Some(code), Some(message)) = (error["code"].as_str(), error["message"].as_str())
+        else {
+            let status = reqwest::StatusCode::from_u16(status)
+                .map_or_else(|_| status.to_string(), |s| s.to_string());
+            return Failure::new("http", format!("the server answered HTTP {status}"));
+        };
+        let message = printable(message);
+        let message = match status {
+            401 => format!("{message}: give {whose} with --token-file FILE or CUSTOS_TOKEN"),
+            403 => format!("{message}: this needs {whose}"),
+            _ => message,
+        };
+        Failure::new(stable_code(code), message)
+    }
+
     /// The stable code.
     pub fn code(&self) -> &str {
         &self.code
@@ -64,6 +88,27 @@ impl Failure {
     }
 }
 
+/// Passes a successful answer through; turns any other into the API's error (see
+/// [`Failure::refusal`]).
+pub fn accepted(answer: Answer, whose: &str) -> Result<Answer, Failure> {
+    if answer.is_success() {
+        Ok(answer)
+    } else {
+        Err(Failure::refusal(answer.status, &answer.body, whose))
+    }
+}
+
+/// A code from the server, if it looks like one (short, `a-z0-9_`); anything else is
+/// shown as `api_error` (a hostile or broken server cannot write to the terminal).
+fn stable_code(code: &str) -> String {
+    let sane = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if sane { code } else { "api_error" }.to_owned()
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "error[{}]: {}", self.code, self.message)
@@ -78,5 +123,27 @@ impl From<custos_client::ClientError> for Failure {
             }
             custos_client::ClientError::Request(_) => Failure::new("request", e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_code_and_message() {
+        let body =
+            serde_json::json!({"error":{"code":"forbidden","message":"denied by policy (p1)"}});
+        let f = Failure::refusal(403, &body, "an admin's token");
+        assert_eq!(f.code(), "forbidden");
+        assert_eq!(
+            f.message(),
+            "denied by policy (p1): this needs an admin's token"
+        );
+        let f = Failure::refusal(502, &serde_json::Value::Null, "x");
+        assert_eq!(
+            (f.code(), f.message()),
+            ("http", "the server answered HTTP 502 Bad Gateway")
+        );
     }
 }

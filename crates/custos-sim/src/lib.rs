@@ -20,4 +20,4 @@ pub mod progress;
 pub mod simulate;
 pub mod stdout;
 
-pub use failure::{Ending, Failure};
+pub use failure::{Ending, Failure, accepted};

@@ -27,6 +27,14 @@ pub fn note(line: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Text from elsewhere (a server, a bundle), safe for a terminal: control characters
+/// become `?`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// `println!` that survives a closed reader: `outln!("…", args)?` writes one line
 /// through [`line`].
 #[macro_export]

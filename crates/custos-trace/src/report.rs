@@ -226,6 +226,64 @@ pub struct TraceReport {
     pub org_rings: Vec<RingReport>,
 }
 
+impl TraceReport {
+    /// The report as a terminal table (what `custos trace` prints).
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} rows read: {} matched ({} ambiguous), {} unmatched ({} with only a name); {} customers",
+            self.rows, self.matched, self.ambiguous, self.unmatched, self.name_only, self.customers
+        );
+        for canary in &self.canaries {
+            let who: Vec<String> = canary
+                .exposed
+                .iter()
+                .map(|e| format!("{} ({})", e.staff, e.org))
+                .collect();
+            let _ = writeln!(
+                out,
+                "CANARY in the file; exposed to it: {}",
+                if who.is_empty() {
+                    "nobody in the window".to_owned()
+                } else {
+                    who.join(", ")
+                }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24} {:<16} {:>9} {:>8} {:>9} {:>9} {:>9}",
+            "rank", "staff", "org", "score", "records", "revealed", "exclusive", "holdings"
+        );
+        for (i, s) in self.suspects.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:>4}  {:<24} {:<16} {:>9.1} {:>8} {:>9} {:>9} {:>9}",
+                i + 1,
+                s.staff,
+                s.org,
+                s.score,
+                s.records,
+                s.records_revealed,
+                s.exclusive_records,
+                s.holdings
+            );
+        }
+        if let Some(ring) = &self.ring {
+            let _ = writeln!(
+                out,
+                "together, {} explain {:.0}% of the matched customers: {}",
+                ring.members.len(),
+                ring.fraction_explained * 100.0,
+                ring.members.join(", ")
+            );
+        }
+        out
+    }
+}
+
 /// A finished trace: the report, and per listed suspect the ledger indexes of their
 /// accesses to leaked customers (what an evidence bundle proves).
 #[derive(Clone, Debug)]

@@ -33,7 +33,7 @@ pub(crate) async fn run(command: CanaryCommand) -> Result<(), Failure> {
     let client = api_client::client(&url);
     let planted = canaries::plant(&client, &token, count)
         .await?
-        .map_err(|refused| api_client::refusal(refused.status, &refused.body, WHOSE))?;
+        .map_err(|refused| Failure::refusal(refused.status, &refused.body, WHOSE))?;
     custos_sim::stdout::note(format_args!(
         "planted {count} canary customers; their ids (keep them secret):"
     ));

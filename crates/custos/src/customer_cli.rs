@@ -20,7 +20,7 @@ pub(crate) enum CustomerCommand {
         customer: String,
         /// Hours the link stays valid, 1 to 168. The link opens the customer's page
         /// once (in one browser); another visit needs a new link.
-        #[arg(long, default_value_t = custos_gateway::api::DEFAULT_LINK_HOURS)]
+        #[arg(long, default_value_t = custos_service::transparency::DEFAULT_LINK_HOURS)]
         hours: u32,
         /// The server's base URL (a trailing `/ledger` is ignored).
         #[arg(long, default_value = "http://127.0.0.1:8700")]
@@ -65,11 +65,11 @@ pub(crate) async fn issue_link(
 ) -> Result<IssuedLink, Failure> {
     // The server's own checks, before anything is sent: an id is also part of the path.
     custos_service::input::valid_id("customer", customer)
-        .and_then(|()| custos_gateway::api::valid_link_hours(hours))
+        .and_then(|()| custos_service::transparency::valid_link_hours(hours))
         .map_err(|e| Failure::new(e.code, e.message))?;
     let base = client.transport().base();
     let answer = client.issue_link(token, customer, Some(hours)).await?;
-    let answer = api_client::accepted(answer, WHOSE)?;
+    let answer = custos_sim::accepted(answer, WHOSE)?;
     match (
         answer.body["path"].as_str(),
         answer.body["expires_at"].as_i64(),

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use custos_sim::demo::activity as demo_activity;
 use custos_sim::demo::data::{self as demo_data, DEMO_SEED};
@@ -37,26 +36,12 @@ pub(crate) struct DemoArgs {
     load_only: bool,
 }
 
-/// The demo's configuration, written to `DATA/demo.toml` at every start. The demo
-/// company is minutes old: no one has a past working day, so the detector compares
-/// people with the peers active today rather than waiting for five peers with a full day
-/// behind them (`min_peers`). Everything else is the default.
-const DEMO_CONFIG: &str = "\
-# Written by `custos demo` at every start.
-# A company minutes old has no past working days: compare people with the peers active today.
-[detector.score.warmup]
-min_peers = 0
-";
-
-/// How long the first start waits for the detector to read the demo's working day.
-const ALERT_WAIT: Duration = Duration::from_secs(30);
-
 pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     // Claimed first: a second demo on this directory is refused before it writes here.
     let mut claim = serve::claim_data_dir(&args.data_dir)?;
     let config_path = args.data_dir.join("demo.toml");
     claim.created_file(config_path.clone());
-    std::fs::write(&config_path, DEMO_CONFIG).map_err(|e| {
+    std::fs::write(&config_path, custos_sim::demo::CONFIG).map_err(|e| {
         Failure::new(
             "demo_config",
             format!("cannot write {}: {e}", config_path.display()),
@@ -98,25 +83,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Failure::new("demo_load", e.to_string()))?;
         serve::write_secret(&tokens_path, &json)?;
-        custos_sim::stdout::note(format_args!("A short working day, with two insiders ..."));
-        let insiders = demo_activity::run(&client, &admin_token, &loaded).await?;
-        // Wait (bounded) until the detector has read everything the day wrote.
-        let deadline = Instant::now() + ALERT_WAIT;
-        while !app.detector_caught_up().await.map_err(store_err)? {
-            if Instant::now() > deadline {
-                custos_sim::stdout::note(format_args!(
-                    "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
-                ));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
-        for who in insiders {
-            if !alerts.iter().any(|a| a.staff_id == who) {
-                custos_sim::stdout::note(format_args!("no alert about {who} yet"));
-            }
-        }
+        demo_activity::run_and_await_alerts(&app, &client, &admin_token, &loaded).await?;
     }
     let loaded = demo_load::read_tokens(&tokens_path).ok_or_else(|| {
         Failure::new(

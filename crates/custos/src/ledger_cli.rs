@@ -6,18 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use custos_ledger::{
-    CheckedBundle, DirSource, EvidenceError, FetchError, LedgerKey, ProofError, TileSource,
-    VerifyError, check_bundle, check_proof, verify,
+    DirSource, EvidenceError, FetchError, LedgerKey, ProofError, TileSource, VerifyError,
+    check_bundle, check_proof, verify,
 };
 use custos_service::Config;
 
 use crate::Failure;
 use custos_client::{Client, Http};
 
-use crate::api_client::{self, TokenArgs, printable};
+use crate::api_client::{self, TokenArgs};
 use crate::serve::{self, write_secret};
 use custos_sim::outln;
-use custos_sim::stdout as output;
+use custos_sim::stdout::{self as output, printable};
 
 /// `custos ledger` subcommands.
 #[derive(clap::Subcommand)]
@@ -264,7 +264,7 @@ pub(crate) async fn run(command: LedgerCommand) -> Result<(), Failure> {
                     let answer = api_client::client(&url)
                         .get(&token, &format!("/v1/ledger/proof/entry?index={index}"))
                         .await?;
-                    api_client::accepted(answer, WHOSE)?.text
+                    custos_sim::accepted(answer, WHOSE)?.text
                 }
                 (None, Some(dir)) => {
                     let (key, origin) = data_dir_origin(&dir, config.as_deref(), simulated_clock)?;
@@ -331,7 +331,11 @@ pub(crate) async fn run(command: LedgerCommand) -> Result<(), Failure> {
                 ),
                 _ => Failure::failed(e.code(), format!("evidence check FAILED: {e}")),
             })?;
-            check_subjects(&checked)?;
+            // The proofs only show the entries are in the log, not whom they are about.
+            custos_access::evidence::check_subjects(&checked).map_err(|e| {
+                let message = printable(&e.to_string());
+                Failure::failed(e.code(), format!("evidence check FAILED: {message}"))
+            })?;
             outln!(
                 "evidence verified: {} entries against the signed checkpoint of {} at size {} (root {})",
                 checked.entries.len(),
@@ -388,38 +392,6 @@ fn check_ledger_dir(dir: &Path) -> Result<(), Failure> {
     ))
 }
 
-/// Every entry a subject cites must be a Custos access record made by that subject: the
-/// proofs only show the entries are in the log, not that they are about whom the bundle
-/// says. Messages name indexes, never what the entries hold.
-fn check_subjects(checked: &CheckedBundle) -> Result<(), Failure> {
-    for s in &checked.subjects {
-        for &index in &s.entries {
-            let bytes = checked.entry(index).ok_or_else(|| {
-                Failure::failed(
-                    "evidence_missing_entry",
-                    format!("evidence check FAILED: entry {index} is not in the bundle"),
-                )
-            })?;
-            let record = custos_access::entry::decode(index, bytes).map_err(|e| {
-                Failure::failed(
-                    e.code(),
-                    format!("evidence check FAILED: entry {index} is not a Custos access record"),
-                )
-            })?;
-            if record.staff_id != s.subject {
-                return Err(Failure::failed(
-                    "evidence_subject_mismatch",
-                    format!(
-                        "evidence check FAILED: entry {index}, cited for {}, was made by someone else",
-                        printable(&s.subject)
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Replaces the state file atomically (temp file, fsync, rename), so a crash leaves the
 /// old or the new checkpoint, never half of one.
 fn write_state(path: &Path, checkpoint: &str) -> Result<(), Failure> {
@@ -466,7 +438,7 @@ impl HttpSource {
             200..300 => Ok(Some(answer.bytes)),
             status => {
                 let envelope = serde_json::from_slice(&answer.bytes).unwrap_or_default();
-                Err(api_client::refusal(status, &envelope, WHOSE))
+                Err(Failure::refusal(status, &envelope, WHOSE))
             }
         }
     }

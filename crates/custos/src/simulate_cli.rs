@@ -1,19 +1,9 @@
-//! `custos simulate`: runs the simulator (library module `custos_sim::simulate`) against a
-//! gateway opened in process on a fresh data directory with a simulated clock.
+//! `custos simulate`: its options, and the run (`custos_sim::simulate::run`) on a gateway
+//! opened in process with a simulated clock, as `custos serve` opens one.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use custos_service::Config;
-use custos_sim::simulate::company::{Company, EPOCH_MS};
-use custos_sim::simulate::drive::{self, Gateway};
-use custos_sim::simulate::export;
-use custos_sim::simulate::leak;
-use custos_sim::simulate::plan::{Plan, Vault};
-use custos_sim::simulate::report::{self, RaisedAlert};
-use custos_sim::simulate::scenario::Scenario;
-use custos_sim::simulate::trace_eval;
+use custos_sim::simulate::run::{self, Opened, Opening, Options};
 
 use crate::Failure;
 use crate::serve::{self, ServeArgs};
@@ -99,340 +89,53 @@ pub(crate) struct SimulateArgs {
     pub leaks_per_insider: u32,
 }
 
-/// A copy of the configuration at `path` with the `[canaries]` rates given set, written
-/// into the data directory; its path. (Validated, like any, when the gateway loads it.)
-fn with_allocation_rates(
-    path: &Path,
-    rates: &[(&str, Option<f64>)],
-    data_dir: &Path,
-) -> Result<PathBuf, Failure> {
-    let bad = |e: String| Failure::new("config_invalid", e);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let canaries = table
-        .entry("canaries")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let toml::Value::Table(canaries) = canaries else {
-        return Err(bad(format!("{}: canaries is not a table", path.display())));
-    };
-    for (key, rate) in rates {
-        if let Some(rate) = rate {
-            canaries.insert((*key).to_owned(), toml::Value::Float(*rate));
-        }
-    }
-    let out = data_dir.join("simulated-company-allocation.toml");
-    let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
-    std::fs::write(&out, text)
-        .map_err(|e| Failure::new("data_dir", format!("cannot write {}: {e}", out.display())))?;
-    Ok(out)
-}
-
-/// The simulated company's gateway configuration: its time zone, working hours, and
-/// quotas sized for its launch days (×3 demand: up to ~250 customers for a busy agent).
-const COMPANY_CONFIG: &str = "\
-# The simulated company works at UTC+8, in shifts between 07:00 and 22:00.
-[detector.features]
-utc_offset_minutes = 480
-shift_start_hour = 7
-shift_end_hour = 22
-
-# Agents' ceilings cover a launch day of a busy agent; the detector covers the rest.
-[quota.support]
-customers_per_day = 250
-reveals_per_hour = 40
-searches_per_day = 400
-
-[quota.sales]
-customers_per_day = 250
-reveals_per_hour = 40
-searches_per_day = 400
-";
-
+/// Runs `custos simulate`.
 pub(crate) async fn run(args: SimulateArgs) -> Result<(), Failure> {
-    if !(0.0..=1.0).contains(&args.noise) || args.rows == 0 {
-        return Err(Failure::new(
-            "invalid_argument",
-            "--rows must be at least 1 and --noise between 0 and 1",
-        ));
-    }
-    if args.staff == 0 || args.days == 0 || args.customers == 0 {
-        return Err(Failure::new(
-            "invalid_argument",
-            "--staff, --days and --customers must be at least 1",
-        ));
-    }
-    let scenarios = args
-        .scenarios
-        .iter()
-        .map(|p| Scenario::load(p).map_err(|e| Failure::new(e.code(), e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (data_dir, temporary) = match &args.data_dir {
-        Some(dir) => (dir.clone(), false),
-        None => {
-            let shm = std::path::Path::new("/dev/shm");
-            let base = if shm.is_dir() {
-                shm.to_owned()
-            } else {
-                std::env::temp_dir()
-            };
-            (
-                base.join(format!("custos-simulate-{}", std::process::id())),
-                true,
-            )
-        }
-    };
-    if data_dir.exists() {
-        return Err(Failure::new(
-            "data_dir",
-            format!(
-                "{} exists; a simulation needs a fresh data directory",
-                data_dir.display()
-            ),
-        ));
-    }
-    let result = simulate(&args, scenarios, &data_dir).await;
-    if temporary {
-        let _ = std::fs::remove_dir_all(&data_dir);
-    }
-    result
-}
-
-async fn simulate(
-    args: &SimulateArgs,
-    scenarios: Vec<Scenario>,
-    data_dir: &std::path::Path,
-) -> Result<(), Failure> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        Failure::new(
-            "data_dir",
-            format!("cannot create {}: {e}", data_dir.display()),
-        )
-    })?;
-    let config_path = match &args.config {
-        Some(path) => path.clone(),
-        None => {
-            let path = data_dir.join("simulated-company.toml");
-            std::fs::write(&path, COMPANY_CONFIG).map_err(|e| {
-                Failure::new("data_dir", format!("cannot write {}: {e}", path.display()))
-            })?;
-            path
-        }
-    };
-    let rates = [
-        ("allocation_rate", args.allocation_rate),
-        (
-            "allocation_rate_self_requested",
-            args.allocation_rate_self_requested,
-        ),
-    ];
-    let config_path = if rates.iter().any(|(_, r)| r.is_some()) {
-        with_allocation_rates(&config_path, &rates, data_dir)?
-    } else {
-        config_path
-    };
-    let config =
-        Config::load(Some(&config_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    let quota: HashMap<String, u32> = ["support", "sales", "team_lead"]
-        .iter()
-        .filter_map(|role| {
-            config
-                .quota_for(role)
-                .customers_per_day
-                .map(|q| ((*role).to_owned(), q))
-        })
-        .collect();
-    let company = Company::generate(args.staff, args.days, args.seed);
-    let vault = Vault {
+    let options = Options {
+        scenarios: args.scenarios,
+        staff: args.staff,
+        days: args.days,
+        seed: args.seed,
         customers: args.customers,
         canaries: args.canaries,
         allocation_pool: args.allocation_pool,
+        allocation_rate: args.allocation_rate,
+        allocation_rate_self_requested: args.allocation_rate_self_requested,
+        report: args.report,
+        features: args.features,
+        config: args.config,
+        data_dir: args.data_dir,
+        quiet: args.quiet,
+        cut_leak: args.cut_leak,
+        rows: args.rows,
+        noise: args.noise,
+        out: args.out,
+        truth: args.truth,
+        trace_eval: args.trace_eval,
+        leaks_per_insider: args.leaks_per_insider,
     };
-    let plan = Plan::new(company, vault, scenarios, quota, args.seed)
-        .map_err(|e| Failure::new("scenario_invalid", e))?;
+    let database_url = args.database_url;
+    run::run(&options, |opening| open(opening, database_url)).await
+}
+
+/// Opens the run's gateway as `custos serve --simulated-clock` would, without listening.
+async fn open(opening: Opening, database_url: Option<String>) -> Result<Opened, Failure> {
     let serve_args = ServeArgs {
-        data_dir: data_dir.to_owned(),
+        data_dir: opening.data_dir,
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        config: Some(config_path),
+        config: Some(opening.config),
         policies: None,
-        database_url: args.database_url.clone(),
+        database_url,
         simulated_clock: true,
     };
     let (app, admin_token_path) = serve::open(&serve_args).await?;
-    let result = async {
-        let admin = serve::read_token_file(&admin_token_path)?;
-        let gateway = Gateway::new(app.clone());
-        custos_sim::stdout::note(format_args!(
-            "simulating {} staff ({} insiders in {} scenarios) over {} days, {} customers, seed {}",
-            args.staff,
-            plan.insiders.len(),
-            plan.scenarios.len(),
-            args.days,
-            args.customers,
-            args.seed
-        ));
-        for (scenario, cast) in plan.idle_scenarios() {
-            custos_sim::stdout::note(format_args!(
-                "warning: scenario {}: its {cast} insider(s) never act in this run: they start on day {} to {} and the run has {} days (raise --days)",
-                scenario.name, scenario.start_day[0], scenario.start_day[1], args.days
-            ));
+    match serve::read_token_file(&admin_token_path) {
+        Ok(admin) => Ok((app, admin)),
+        Err(e) => {
+            // Opened: the writer publishes its last checkpoint before the run ends.
+            app.access.close().await;
+            app.store.close().await;
+            Err(e)
         }
-        let progress = custos_sim::progress::bar(args.days as usize, "days", args.quiet);
-        let started = Instant::now();
-        let outcome = drive::run(&gateway, admin.trim(), &plan, args.seed, &progress)
-            .await
-            .map_err(|e| Failure::new("simulation_failed", e))?;
-        progress.finish();
-        let wall = started.elapsed().as_secs_f64();
-        let alerts = raised_alerts(&app).await?;
-        let unprotected = report::unprotected_harvest(&plan);
-        let mut report = report::evaluate(
-            &plan,
-            args.seed,
-            &outcome,
-            &alerts,
-            &unprotected,
-            EPOCH_MS,
-            wall,
-        );
-        if args.trace_eval {
-            let progress = custos_sim::progress::bar(1, "tracing", args.quiet);
-            let evaluation = trace_eval::evaluate(
-                &app,
-                &plan,
-                &outcome,
-                args.seed,
-                args.noise,
-                args.leaks_per_insider,
-            )
-            .await
-            .map_err(|e| Failure::new("simulation_failed", e))?;
-            progress.finish_and_clear();
-            report.trace = Some(evaluation);
-        }
-        custos_sim::outln!("{}", report.table())?;
-        if let Some(name) = &args.cut_leak {
-            cut_leak(args, name, &app, &plan, &outcome).await?;
-        }
-        if let Some(path) = &args.report {
-            let json =
-                serde_json::to_vec_pretty(&report).map_err(|e| Failure::new("report", e.to_string()))?;
-            std::fs::write(path, json)
-                .map_err(|e| Failure::new("report", format!("cannot write {}: {e}", path.display())))?;
-            custos_sim::outln!("report written to {}", path.display())?;
-        }
-        if let Some(path) = &args.features {
-            let rows = export::features_csv(&app, &plan, path)
-                .await
-                .map_err(|e| Failure::new("report", e))?;
-            custos_sim::outln!("{rows} person-days written to {}", path.display())?;
-        }
-        Ok(())
     }
-    .await;
-    // The writer publishes a last checkpoint and stops before anyone removes the
-    // directory (a temporary one is removed right after).
-    app.access.close().await;
-    app.store.close().await;
-    result
-}
-
-/// Writes `--out` (and `--truth`): a leak cut from what `name` (a staff id or a ring
-/// scenario's name) revealed.
-async fn cut_leak(
-    args: &SimulateArgs,
-    name: &str,
-    app: &custos_service::SharedApp,
-    plan: &Plan,
-    outcome: &drive::Outcome,
-) -> Result<(), Failure> {
-    let insiders: Vec<usize> = (0..plan.insiders.len())
-        .filter(|&i| {
-            outcome.staff_ids[plan.insiders[i].staff] == name
-                || plan.scenarios[plan.insiders[i].scenario].name == name
-        })
-        .collect();
-    if insiders.is_empty() {
-        return Err(Failure::new(
-            "cut_leak_unknown",
-            format!("{name} is neither an insider's staff id nor a scenario of this run"),
-        ));
-    }
-    let numbers = trace_eval::customer_numbers(outcome);
-    let source = trace_eval::source(app, plan, outcome, &numbers, &insiders)
-        .await
-        .map_err(|e| Failure::new("simulation_failed", e))?;
-    if source.revealed.is_empty() {
-        let why = if insiders
-            .iter()
-            .all(|&i| plan.insiders[i].active_days.is_empty())
-        {
-            format!(
-                "they never acted: their start day lies past the run's {} days (raise --days)",
-                args.days
-            )
-        } else {
-            let refused: u64 = insiders.iter().map(|&i| outcome.insiders[i].refused).sum();
-            format!(
-                "every reveal they tried was refused ({refused} refusals: quota, policy or suspension)"
-            )
-        };
-        return Err(Failure::new(
-            "cut_leak_empty",
-            format!("{name} revealed no customer in this run, so there is nothing to leak: {why}"),
-        ));
-    }
-    let mut rng = custos_sim::simulate::rng::stream(args.seed, "cut-leak", 0);
-    let leak = leak::cut(&source, args.rows, args.noise, &mut rng);
-    let write = |path: &PathBuf, bytes: &[u8]| {
-        std::fs::write(path, bytes)
-            .map_err(|e| Failure::new("report", format!("cannot write {}: {e}", path.display())))
-    };
-    if let Some(path) = &args.out {
-        write(path, &leak.bytes)?;
-        custos_sim::outln!(
-            "leak of {} rows ({} from {name}) written to {}",
-            leak.truth.rows,
-            leak.truth.from_source,
-            path.display()
-        )?;
-    }
-    if let Some(path) = &args.truth {
-        let json = serde_json::to_vec_pretty(&leak.truth)
-            .map_err(|e| Failure::new("report", e.to_string()))?;
-        write(path, &json)?;
-    }
-    Ok(())
-}
-
-/// Every alert with the simulated time of the ledger entry behind it.
-async fn raised_alerts(app: &custos_service::SharedApp) -> Result<Vec<RaisedAlert>, Failure> {
-    let fail = |e: String| Failure::new("simulation_failed", e);
-    let alerts = app
-        .store
-        .alerts(None, u32::MAX)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let mut raised = Vec::with_capacity(alerts.len());
-    for alert in alerts {
-        // The raising entry comes last (the others are the day that led to it).
-        let Some(&seq) = alert.entries.last() else {
-            continue;
-        };
-        let entry = app
-            .access
-            .entries(seq, 1)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let at = entry.first().map_or(alert.created_at, |r| r.at);
-        raised.push(RaisedAlert {
-            subject: alert.staff_id,
-            kind: alert.kind,
-            suspended: alert.action == "suspended",
-            at,
-        });
-    }
-    Ok(raised)
 }

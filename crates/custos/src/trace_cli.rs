@@ -127,7 +127,7 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
     store.close().await;
     let traced = result.map_err(trace_fatal)?;
     let report = &traced.report;
-    custos_sim::stdout::text(&table(report))?;
+    custos_sim::stdout::text(&report.table())?;
     if let Some(path) = &args.report {
         let json =
             serde_json::to_vec_pretty(report).map_err(|e| Failure::new("report", e.to_string()))?;
@@ -184,65 +184,4 @@ fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Failure> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| Failure::new("evidence", "the ledger checkpoint has no origin line"))
-}
-
-/// The report as a terminal table.
-fn table(report: &custos_trace::TraceReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} rows read: {} matched ({} ambiguous), {} unmatched ({} with only a name); {} customers",
-        report.rows,
-        report.matched,
-        report.ambiguous,
-        report.unmatched,
-        report.name_only,
-        report.customers
-    );
-    for canary in &report.canaries {
-        let who: Vec<String> = canary
-            .exposed
-            .iter()
-            .map(|e| format!("{} ({})", e.staff, e.org))
-            .collect();
-        let _ = writeln!(
-            out,
-            "CANARY in the file; exposed to it: {}",
-            if who.is_empty() {
-                "nobody in the window".to_owned()
-            } else {
-                who.join(", ")
-            }
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{:>4}  {:<24} {:<16} {:>9} {:>8} {:>9} {:>9} {:>9}",
-        "rank", "staff", "org", "score", "records", "revealed", "exclusive", "holdings"
-    );
-    for (i, s) in report.suspects.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{:>4}  {:<24} {:<16} {:>9.1} {:>8} {:>9} {:>9} {:>9}",
-            i + 1,
-            s.staff,
-            s.org,
-            s.score,
-            s.records,
-            s.records_revealed,
-            s.exclusive_records,
-            s.holdings
-        );
-    }
-    if let Some(ring) = &report.ring {
-        let _ = writeln!(
-            out,
-            "together, {} explain {:.0}% of the matched customers: {}",
-            ring.members.len(),
-            ring.fraction_explained * 100.0,
-            ring.members.join(", ")
-        );
-    }
-    out
 }

@@ -6,10 +6,12 @@
 //! walkthrough takes part.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
 use custos_client::{Answer, Client, Http, NewCase, RevealRequest, Search};
+use custos_service::SharedApp;
 
 use crate::Failure;
 use crate::demo::canaries;
@@ -62,6 +64,40 @@ fn refused(what: &str, answer: &Answer) -> Failure {
         "demo_activity",
         format!("{what}: HTTP {} {}", answer.status, answer.code()),
     )
+}
+
+/// How long the first start waits for the detector to read the demo's working day.
+const ALERT_WAIT: Duration = Duration::from_secs(30);
+
+/// The working day ([`run`]) on the demo's own gateway, then a bounded wait until its
+/// detector has read everything the day wrote; notes each insider it has not alerted
+/// about yet.
+pub async fn run_and_await_alerts(
+    app: &SharedApp,
+    client: &Client<Http>,
+    admin_token: &str,
+    loaded: &Loaded,
+) -> Result<(), Failure> {
+    let store_err = |e: custos_store::StoreError| Failure::new(e.code(), e.to_string());
+    crate::stdout::note(format_args!("A short working day, with two insiders ..."));
+    let insiders = run(client, admin_token, loaded).await?;
+    let deadline = Instant::now() + ALERT_WAIT;
+    while !app.detector_caught_up().await.map_err(store_err)? {
+        if Instant::now() > deadline {
+            crate::stdout::note(format_args!(
+                "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
+    for who in insiders {
+        if !alerts.iter().any(|a| a.staff_id == who) {
+            crate::stdout::note(format_args!("no alert about {who} yet"));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the working day against the gateway (`admin_token` plants the canaries);

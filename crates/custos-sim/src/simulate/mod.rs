@@ -9,7 +9,8 @@
 //! the outcome with what the same plan would have given the insiders unprotected;
 //! [`export`] writes the run's feature table for other methods to score, and [`leak`]
 //! cuts test leaks with ground truth from what insiders revealed, which [`trace_eval`]
-//! traces to measure leak attribution.
+//! traces to measure leak attribution. [`run`] is a whole run as `custos simulate` makes
+//! it: options, data directory, configuration, the gateway, the reports.
 
 pub mod company;
 pub mod drive;
@@ -18,5 +19,6 @@ pub mod leak;
 pub mod plan;
 pub mod report;
 pub mod rng;
+pub mod run;
 pub mod scenario;
 pub mod trace_eval;
