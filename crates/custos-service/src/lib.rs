@@ -21,6 +21,7 @@ pub mod mask;
 pub mod quota;
 pub mod record;
 pub mod schema;
+pub mod startup;
 pub mod transparency;
 pub mod vault;
 

@@ -26,6 +26,12 @@ pub struct Failure {
     ending: Ending,
 }
 
+impl From<custos_service::startup::StartError> for Failure {
+    fn from(e: custos_service::startup::StartError) -> Self {
+        Failure::new(e.code, e.message)
+    }
+}
+
 impl Failure {
     /// A failure that found nothing wrong in what it was to check (exit 2).
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {

@@ -27,7 +27,7 @@ impl TokenArgs {
     /// The token, if one was given; the file wins over `--token`/`CUSTOS_TOKEN`.
     pub(crate) fn get(&self) -> Result<Option<String>, Failure> {
         match (&self.token_file, &self.token) {
-            (Some(path), _) => crate::serve::read_token_file(path).map(Some),
+            (Some(path), _) => Ok(Some(custos_service::startup::read_token_file(path)?)),
             (None, Some(token)) => Ok(Some(token.clone())),
             (None, None) => Ok(None),
         }

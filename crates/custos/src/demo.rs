@@ -38,7 +38,7 @@ pub(crate) struct DemoArgs {
 
 pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     // Claimed first: a second demo on this directory is refused before it writes here.
-    let mut claim = serve::claim_data_dir(&args.data_dir)?;
+    let mut claim = custos_service::startup::claim_data_dir(&args.data_dir)?;
     let config_path = args.data_dir.join("demo.toml");
     claim.created_file(config_path.clone());
     std::fs::write(&config_path, custos_sim::demo::CONFIG).map_err(|e| {
@@ -69,7 +69,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     let app = started.app.clone();
     let admin_token_path = started.admin_token_path.clone();
     let server = tokio::spawn(serve::serve_until_signal(started));
-    let admin_token = serve::read_token_file(&admin_token_path)?;
+    let admin_token = custos_service::startup::read_token_file(&admin_token_path)?;
     let client = api_client::client(&base);
     if empty {
         custos_sim::stdout::note(format_args!(
@@ -82,7 +82,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new("demo_load", e.to_string()))?;
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Failure::new("demo_load", e.to_string()))?;
-        serve::write_secret(&tokens_path, &json)?;
+        custos_service::startup::write_secret(&tokens_path, &json)?;
         demo_activity::run_and_await_alerts(&app, &client, &admin_token, &loaded).await?;
     }
     let loaded = demo_load::read_tokens(&tokens_path).ok_or_else(|| {

@@ -15,7 +15,7 @@ use crate::Failure;
 use custos_client::{Client, Http};
 
 use crate::api_client::{self, TokenArgs};
-use crate::serve::{self, write_secret};
+use custos_service::startup::{self, write_secret};
 use custos_sim::outln;
 use custos_sim::stdout::{self as output, printable};
 
@@ -117,12 +117,12 @@ fn data_dir_origin(
     config: Option<&Path>,
     simulated_clock: bool,
 ) -> Result<(LedgerKey, String), Failure> {
-    let path = serve::ledger_key_path(data_dir);
+    let path = startup::ledger_key_path(data_dir);
     if !path.is_file() {
         // DATA/ledger given for DATA is the likely slip.
         let parent = data_dir
             .parent()
-            .filter(|p| data_dir.ends_with("ledger") && serve::ledger_key_path(p).is_file());
+            .filter(|p| data_dir.ends_with("ledger") && startup::ledger_key_path(p).is_file());
         let hint = match parent {
             Some(p) => format!(" (did you mean --data-dir {}?)", p.display()),
             None => ": start the server once to create it".to_owned(),
@@ -269,13 +269,13 @@ pub(crate) async fn run(command: LedgerCommand) -> Result<(), Failure> {
                 (None, Some(dir)) => {
                     let (key, origin) = data_dir_origin(&dir, config.as_deref(), simulated_clock)?;
                     let ledger =
-                        custos_ledger::Ledger::open(&serve::ledger_dir(&dir), &origin, key)
+                        custos_ledger::Ledger::open(&startup::ledger_dir(&dir), &origin, key)
                             .map_err(|e| match e {
                                 custos_ledger::LedgerError::Locked(_) => {
-                                    let busy = serve::in_use(&dir);
+                                    let busy = startup::in_use(&dir);
                                     Failure::new(
-                                        busy.code().to_owned(),
-                                        format!("{}; or ask it with --url", busy.message()),
+                                        busy.code.to_owned(),
+                                        format!("{}; or ask it with --url", busy.message),
                                     )
                                 }
                                 e => ledger_fatal(e),
@@ -374,11 +374,11 @@ fn check_ledger_dir(dir: &Path) -> Result<(), Failure> {
     if dir.join("checkpoint").exists() || dir.join("tile").is_dir() {
         return Ok(());
     }
-    let hint = if serve::ledger_dir(dir).is_dir() {
+    let hint = if startup::ledger_dir(dir).is_dir() {
         format!(
             "{} is a data directory: did you mean {}?",
             dir.display(),
-            serve::ledger_dir(dir).display()
+            startup::ledger_dir(dir).display()
         )
     } else {
         format!(

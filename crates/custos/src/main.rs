@@ -14,7 +14,6 @@ mod simulate_cli;
 mod trace_cli;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -150,9 +149,4 @@ fn main() -> ExitCode {
             }
         },
     }
-}
-
-/// Where the SQLite file lives inside a data directory.
-fn sqlite_path(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("custos.db")
 }

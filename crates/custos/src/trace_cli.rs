@@ -10,7 +10,6 @@ use custos_store::Store;
 use custos_trace::{STEPS, Step, TraceOptions, parse_time};
 
 use crate::Failure;
-use crate::serve;
 
 /// Options of `custos trace`.
 #[derive(clap::Args)]
@@ -84,7 +83,7 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
         None => {
             // A trace reads; it never creates a store. An empty one made here would
             // answer "0 matched": a false "this leak is not from us".
-            let path = crate::sqlite_path(&args.data_dir);
+            let path = custos_service::startup::sqlite_path(&args.data_dir);
             if !path.is_file() {
                 return Err(Failure::new(
                     "no_store",
@@ -143,11 +142,14 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
                 "no suspect: there is no evidence to bundle",
             ));
         }
-        let ledger_dir = serve::ledger_dir(&args.data_dir);
+        let ledger_dir = custos_service::startup::ledger_dir(&args.data_dir);
         let source = DirSource::new(&ledger_dir);
         let origin = checkpoint_origin(&ledger_dir)?;
-        let (key, _) = LedgerKey::load_or_create(&serve::ledger_key_path(&args.data_dir), &origin)
-            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+        let (key, _) = LedgerKey::load_or_create(
+            &custos_service::startup::ledger_key_path(&args.data_dir),
+            &origin,
+        )
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
         let bundle = build_bundle(&source, &key.verifier_key(), subjects)
             .map_err(|e| Failure::new(e.code(), format!("cannot build the evidence: {e}")))?;
         let json = serde_json::to_vec_pretty(&bundle)

@@ -2,14 +2,14 @@
 //! temporary one by default), the simulated company's configuration, the gateway opened
 //! in process with a simulated clock, the drive, and the reports.
 //!
-//! Opening the gateway is the binary's start-up (the same as `custos serve`): the caller
-//! hands it in as `open`, and this module never binds a port.
+//! The gateway opens as `custos serve --simulated-clock` would (`custos_service::startup`),
+//! and this module never binds a port.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use custos_service::startup::{self, StartOptions};
 use custos_service::{Config, SharedApp};
 
 use crate::Failure;
@@ -20,64 +20,86 @@ use crate::simulate::report::{self, RaisedAlert};
 use crate::simulate::scenario::Scenario;
 use crate::simulate::{export, leak, trace_eval};
 
-/// What a run is asked to do (the options of `custos simulate`; their help is there).
-#[derive(Debug, Clone)]
+/// What a run is asked to do: the options of `custos simulate`.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Options {
-    /// Scenario files (TOML).
+    /// Scenario files (TOML); the shipped ones are in `scenarios/`.
+    #[arg(long = "scenario", required = true, num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// People on staff.
+    #[arg(long, default_value_t = 5000)]
     pub staff: u32,
     /// Days simulated.
+    #[arg(long, default_value_t = 30)]
     pub days: u32,
-    /// Seed of the company, its traffic and its insiders.
+    /// Seed: the same seed and options give the same company, traffic and insiders.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Real customers in the vault.
+    #[arg(long, default_value_t = 200_000)]
     pub customers: u32,
     /// Canary customers planted among them.
+    #[arg(long, default_value_t = 100)]
     pub canaries: u32,
-    /// Canaries planted for allocation only.
+    /// Canaries planted for allocation only, beyond `--canaries`: no one's own pick
+    /// reaches them (see `--allocation-rate`).
+    #[arg(long, default_value_t = 0)]
     pub allocation_pool: u32,
-    /// The configuration's `[canaries] allocation_rate`, when set.
+    /// Sets the configuration's `[canaries] allocation_rate`: the chance, per case the CRM
+    /// opens for a person, that Custos also gives them a canary on a case of its own.
+    #[arg(long)]
     pub allocation_rate: Option<f64>,
-    /// The configuration's `[canaries] allocation_rate_self_requested`, when set.
+    /// Sets `[canaries] allocation_rate_self_requested`: the chance instead for a case a
+    /// person asked for themselves.
+    #[arg(long)]
     pub allocation_rate_self_requested: Option<f64>,
-    /// Where the evaluation goes as JSON.
+    /// Write the evaluation as JSON here.
+    #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Where the per-person, per-day feature table goes as CSV.
+    /// Write the per-person, per-day feature table as CSV here (for `bench/iforest.py`).
+    #[arg(long)]
     pub features: Option<PathBuf>,
-    /// The gateway's configuration; by default the simulated company's.
+    /// Gateway configuration (TOML, as for `custos serve`); by default the simulated
+    /// company's: UTC+8, working hours 07:00–22:00, agent quotas of 250 customers a day
+    /// and 40 reveals an hour.
+    #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The run's data directory (must not exist); by default a temporary one.
+    /// Data directory for the run (must not exist); by default a temporary one in
+    /// memory (/dev/shm where there is one: a simulation needs no durability, and its
+    /// fsyncs would be most of its time), removed at the end.
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL; without it the store is SQLite in the data directory.
+    #[arg(long)]
+    pub database_url: Option<String>,
     /// Hide the progress bars.
+    #[arg(long)]
     pub quiet: bool,
-    /// Cut a test leak from what this insider (staff id) or ring (scenario) revealed.
+    /// Cut a test leak from what this insider (a staff id) or ring (a scenario's name)
+    /// revealed in the run; written to `--out`, its truth to `--truth`.
+    #[arg(long, requires = "out")]
     pub cut_leak: Option<String>,
     /// Rows of the cut leak.
+    #[arg(long, default_value_t = 50)]
     pub rows: usize,
-    /// Share of the cut leak's rows from elsewhere.
+    /// Share of the cut leak's rows from elsewhere: customers the source never held and
+    /// numbers not in the vault.
+    #[arg(long, default_value_t = 0.3)]
     pub noise: f64,
     /// Where the cut leak goes.
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where the cut leak's truth goes (JSON).
+    #[arg(long)]
     pub truth: Option<PathBuf>,
-    /// Measure leak attribution and add the scores to the report.
+    /// Measure leak attribution: cut leaks of 3, 10 and 50 rows from every insider (and
+    /// 1,000 rows from every ring), trace them, and add the scores to the report.
+    #[arg(long)]
     pub trace_eval: bool,
-    /// Leaks cut per insider and size for `trace_eval`.
+    /// Leaks cut per insider and size for `--trace-eval`.
+    #[arg(long, default_value_t = 5)]
     pub leaks_per_insider: u32,
 }
-
-/// What the gateway of a run opens on, for the caller's `open`.
-#[derive(Debug, Clone)]
-pub struct Opening {
-    /// The run's data directory (created, empty but for the configuration).
-    pub data_dir: PathBuf,
-    /// The configuration file to load.
-    pub config: PathBuf,
-}
-
-/// The gateway a caller opened for a run, and its bootstrap admin's token.
-pub type Opened = (SharedApp, String);
 
 /// A copy of the configuration at `path` with the `[canaries]` rates given set, written
 /// into the data directory; its path. (Validated, like any, when the gateway loads it.)
@@ -132,13 +154,9 @@ searches_per_day = 400
 ";
 
 /// Runs the simulator as `custos simulate` does: checks the options, makes the data
-/// directory, opens the gateway through `open`, drives the company and writes the
+/// directory, opens the gateway, drives the company and writes the
 /// reports (the table to standard output). A temporary data directory is removed after.
-pub async fn run<F, Fut>(args: &Options, open: F) -> Result<(), Failure>
-where
-    F: FnOnce(Opening) -> Fut,
-    Fut: Future<Output = Result<Opened, Failure>>,
-{
+pub async fn run(args: &Options) -> Result<(), Failure> {
     if !(0.0..=1.0).contains(&args.noise) || args.rows == 0 {
         return Err(Failure::new(
             "invalid_argument",
@@ -180,23 +198,18 @@ where
             ),
         ));
     }
-    let result = simulate(args, scenarios, &data_dir, open).await;
+    let result = simulate(args, scenarios, &data_dir).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
     result
 }
 
-async fn simulate<F, Fut>(
+async fn simulate(
     args: &Options,
     scenarios: Vec<Scenario>,
     data_dir: &Path,
-    open: F,
-) -> Result<(), Failure>
-where
-    F: FnOnce(Opening) -> Fut,
-    Fut: Future<Output = Result<Opened, Failure>>,
-{
+) -> Result<(), Failure> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
         Failure::new(
             "data_dir",
@@ -244,11 +257,7 @@ where
     };
     let plan = Plan::new(company, vault, scenarios, quota, args.seed)
         .map_err(|e| Failure::new("scenario_invalid", e))?;
-    let (app, admin) = open(Opening {
-        data_dir: data_dir.to_owned(),
-        config: config_path,
-    })
-    .await?;
+    let (app, admin) = open(args, data_dir, config_path).await?;
     let result = async {
         let gateway = Gateway::new(app.clone());
         crate::stdout::note(format_args!(
@@ -422,4 +431,30 @@ async fn raised_alerts(app: &custos_service::SharedApp) -> Result<Vec<RaisedAler
         });
     }
     Ok(raised)
+}
+
+/// Opens the run's gateway as `custos serve --simulated-clock` would, without listening;
+/// with its bootstrap admin's token.
+async fn open(
+    args: &Options,
+    data_dir: &Path,
+    config: PathBuf,
+) -> Result<(SharedApp, String), Failure> {
+    let options = StartOptions {
+        data_dir: data_dir.to_owned(),
+        config: Some(config),
+        policies: None,
+        database_url: args.database_url.clone(),
+        simulated_clock: true,
+    };
+    let (app, admin_token_path) = startup::open(&options).await?;
+    match startup::read_token_file(&admin_token_path) {
+        Ok(admin) => Ok((app, admin)),
+        Err(e) => {
+            // Opened: the writer publishes its last checkpoint before the run ends.
+            app.access.close().await;
+            app.store.close().await;
+            Err(e.into())
+        }
+    }
 }
