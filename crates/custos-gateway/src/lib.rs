@@ -10,7 +10,6 @@
 //! * [`rejection`]: the framework's own refusals in the same envelope.
 
 pub mod api;
-mod console;
 pub mod error;
 pub mod input;
 pub mod record;

@@ -4,7 +4,7 @@
 //! that is not UTF-8, a query or form that does not deserialize, a missing content
 //! type, a body over the limit) and answer in `text/plain`. [`api`] turns each such
 //! answer on the API into the JSON envelope of the API's errors (`crate::error`) with a stable code; the
-//! console turns it into its own error page (see `console::guard`). Both also refuse
+//! console turns it into its own error page (see `custos_console`'s `page::guard`). Both also refuse
 //! request headers over [`MAX_HEADER_BYTES`] with `431 headers_too_large` before any
 //! handler runs.
 //!

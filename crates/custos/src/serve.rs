@@ -99,7 +99,7 @@ pub(crate) async fn start_claimed(
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub(crate) async fn serve_until_signal(started: Started) -> Result<(), Failure> {
-    let router = custos_gateway::router(started.app.clone());
+    let router = custos_console::site(started.app.clone());
     let served = axum::serve(
         started.listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -66,13 +66,29 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The full router: API, operations endpoints, the web console, JSON 404/405, metrics
-/// middleware.
+/// The API and operations endpoints with every layer: JSON 404/405, the framework's
+/// refusals in the error envelope, metrics and logs per route, `Cache-Control`.
 pub fn router(app: SharedApp) -> Router {
-    let api = api_router(app.clone()).layer(middleware::from_fn(crate::rejection::api));
-    // The console calls the API in process, through the same middleware.
-    let console = crate::console::router(app, api.clone().layer(middleware::from_fn(observe)));
-    api.merge(console)
+    outer_layers(api(app))
+}
+
+/// The API's routes with the error envelope for the framework's refusals, without the
+/// outer layers: for a site that merges other routes (the console) under
+/// [`outer_layers`] and calls the API in process through [`observed`].
+pub fn api(app: SharedApp) -> Router {
+    api_router(app).layer(middleware::from_fn(crate::rejection::api))
+}
+
+/// `router` with requests counted and timed by route (for in-process calls that go
+/// around the outer layers).
+pub fn observed(router: Router) -> Router {
+    router.layer(middleware::from_fn(observe))
+}
+
+/// The layers around everything the server answers: metrics and logs per route, and
+/// `Cache-Control: no-store` unless a handler chose otherwise.
+pub fn outer_layers(router: Router) -> Router {
+    router
         .layer(middleware::from_fn(observe))
         .layer(middleware::from_fn(no_store))
 }

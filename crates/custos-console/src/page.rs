@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::session::{Session, Who};
-use crate::rejection::{self, Answered, Refusal};
+use custos_gateway::rejection::{self, Answered, Refusal};
 
 /// The policy of every console page: nothing but the console's stylesheet, its own
 /// forms and inline SVG without scripts.

@@ -1,5 +1,5 @@
 //! The web console: server-rendered pages for security analysts, agents and customers,
-//! served at `/` by the gateway itself (no JavaScript, no external resources).
+//! served at `/` beside the API ([`site`]; no JavaScript, no external resources).
 //!
 //! The console holds no data and decides nothing. Every page reads and acts through the
 //! API with an internal call ([`Console::call`]) that carries the session's credential
@@ -59,8 +59,16 @@ pub(crate) struct Console {
 
 type Shared = Arc<Console>;
 
+/// The whole site: the API (`custos_gateway`) and the console at `/`, which calls the
+/// API in process for everything it shows or does.
+pub fn site(app: SharedApp) -> Router {
+    let api = custos_gateway::api::api(app.clone());
+    let console = router(app, custos_gateway::api::observed(api.clone()));
+    custos_gateway::api::outer_layers(api.merge(console))
+}
+
 /// The console's routes, calling `api` for everything they show or do.
-pub(crate) fn router(app: SharedApp, api: Router) -> Router {
+fn router(app: SharedApp, api: Router) -> Router {
     let config = &app.config.console;
     let sessions = Sessions::new(
         Duration::from_secs(u64::from(config.idle_minutes) * 60),
@@ -340,7 +348,7 @@ impl Console {
             request = request.header(header::CONTENT_TYPE, ct);
         }
         if let Some(case) = &call.case {
-            request = request.header(crate::api::CASE_HEADER, case);
+            request = request.header(custos_service::customers::CASE_HEADER, case);
         }
         let Ok(mut request) = request.body(call.body.unwrap_or_else(Body::empty)) else {
             return Reply::failed();

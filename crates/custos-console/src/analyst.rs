@@ -12,7 +12,7 @@ use super::page::{self, age, csrf_field, document, when, when_cell};
 use super::{Page, Shared, Visitor, return_to, segment};
 use custos_store::{AccessRecord, AlertRecord};
 
-use crate::api::{OrgActivity, PersonActivity};
+use custos_gateway::api::{OrgActivity, PersonActivity};
 
 /// Ledger entries an alert's page lists at a time.
 const ENTRIES_PER_PAGE: usize = 50;

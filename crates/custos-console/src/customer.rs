@@ -7,7 +7,7 @@ use maud::html;
 use super::page::{document, when, when_cell};
 use super::session::Who;
 use super::{Page, Shared, Visitor};
-use crate::api::CustomerAccesses;
+use custos_gateway::api::CustomerAccesses;
 
 /// `GET /customer`.
 pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) -> Page {

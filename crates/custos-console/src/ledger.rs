@@ -11,7 +11,7 @@ use super::analyst::{EntryList, entry_table};
 use super::page::{self, csrf_field, document};
 use super::signin::CsrfForm;
 use super::{Call, Page, Shared, Visitor};
-use crate::api::Verification;
+use custos_gateway::api::Verification;
 
 #[derive(Deserialize)]
 pub(super) struct EntryQuery {
