@@ -1,20 +1,218 @@
-//! Cases: what opens a customer's record to a person. The case facts recorded with
-//! `create_case`, the binding of a case's sealed reason, the rule on who may be given a
-//! case.
+//! Cases: what opens a customer's record to a person. Opened by the CRM integration,
+//! closed by the assignee or the CRM. The case facts recorded with `create_case`, the
+//! binding of a case's sealed reason, the rule on who may be given a case.
 
 use custos_access::entry::{
     CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
 };
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CaseRecord, StaffRecord};
+use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+use serde::{Deserialize, Serialize};
 
 use crate::App;
+use crate::allocation::Trigger;
 use crate::auth::Caller;
 use crate::error::{ErrorKind, ServiceError};
+use crate::ids::new_case_id;
+use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
+use crate::record::{Recorded, RequestMeta};
+use crate::schema::{CaseId, Channel, CustomerId, Id, Reason};
 use crate::vault::Opened;
 
+/// A new case.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    #[schema(value_type = CustomerId)]
+    customer: String,
+    /// A staff member whose role serves customers.
+    #[schema(value_type = Id)]
+    assignee: String,
+    #[schema(value_type = Channel)]
+    channel: String,
+    /// Why the customer contacted the company (sealed under the customer's data key).
+    #[schema(value_type = Reason)]
+    reason: String,
+    /// Whether the customer started the contact behind the case (a call, chat, mail or
+    /// store visit); false for a case with no inbound contact (outbound, follow-up).
+    #[serde(default = "inbound_default")]
+    #[schema(default = true)]
+    inbound: bool,
+    /// The staff member on whose behalf the CRM opens the case (someone who clicked
+    /// "new case"); absent when the CRM opened it on its own for an inbound contact.
+    #[schema(value_type = Option<Id>)]
+    requested_by: Option<String>,
+}
+
+/// Cases come from customers' contacts unless the CRM says otherwise: the integrations
+/// that predate the field open cases only for inbound contacts.
+fn inbound_default() -> bool {
+    true
+}
+
+/// The new case.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedCase {
+    #[schema(value_type = CaseId)]
+    id: String,
+}
+
+/// A closed case.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Closed {
+    #[schema(value_type = CaseId)]
+    id: String,
+    /// Always `closed`.
+    #[schema(pattern = "^closed$")]
+    status: &'static str,
+}
+
+impl App {
+    /// Opens a case for a customer, assigned to a staff member (`create_case`); `input`
+    /// is the body, as decoded by the transport. The record names the assignee as its
+    /// target and the case's origin as its fields (its channel, contact and requester);
+    /// the case is stored only once that record is durable, and may earn the assignee a
+    /// canary's case ([`crate::allocation`]).
+    pub async fn create_case(
+        &self,
+        meta: &RequestMeta,
+        input: Result<NewCase, ServiceError>,
+    ) -> Recorded<CreatedCase> {
+        let mut ex = self.begin(meta, "create_case");
+        let result = async {
+            let caller = self.authenticate(meta, &mut ex).await?;
+            let input = input?;
+            ex.name_customer(&input.customer)?;
+            valid_id("staff", &input.assignee)?;
+            if let Some(requester) = &input.requested_by {
+                valid_id("staff", requester)?;
+            }
+            ex.target = Some(input.assignee.clone());
+            let id = new_case_id();
+            ex.name_case(&id)?;
+            self.authorize(
+                &mut ex,
+                &AccessRequest {
+                    principal: caller.principal(),
+                    action: Action::CreateCase,
+                    resource: Resource::Case {
+                        id: &id,
+                        customer: &input.customer,
+                        assignee: &input.assignee,
+                        open: true,
+                    },
+                    case: None,
+                },
+            )?;
+            if !CHANNELS.contains(&input.channel.as_str()) {
+                return Err(ServiceError::bad_request(
+                    "invalid_channel",
+                    format!("channel must be one of {}", CHANNELS.join(", ")),
+                ));
+            }
+            valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
+            let customer = self
+                .store
+                .customer(&input.customer)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("customer"))?;
+            let Some(assignee) = self.store.staff(&input.assignee).await? else {
+                return Err(ServiceError::not_found("assignee"));
+            };
+            self.require_serving_assignee(&assignee, &customer.id, &id)?;
+            if let Some(requester) = &input.requested_by
+                && self.store.staff(requester).await?.is_none()
+            {
+                return Err(ServiceError::not_found("requested_by"));
+            }
+            // Where the case came from, for the ledger (custos_access::entry docs): only the
+            // validated channel word, fixed words and ids, never the free-text reason.
+            ex.fields = case_facts(&input.channel, input.inbound, input.requested_by.as_deref());
+            let reason = Opened::new(&self.keyring, &customer)?
+                .key()
+                .seal(
+                    &customer.id,
+                    &reason_context(&id),
+                    input.reason.trim().as_bytes(),
+                )
+                .map_err(|_| ServiceError::internal())?;
+            self.record_intent(&mut ex).await?;
+            self.store
+                .insert_case(&CaseRecord {
+                    id: id.clone(),
+                    customer_id: customer.id.clone(),
+                    assignee: input.assignee.clone(),
+                    channel: input.channel.clone(),
+                    reason,
+                    status: CaseStatus::Open,
+                    created_by: caller.staff.id.clone(),
+                    created_at: ex.at(),
+                    closed_at: None,
+                })
+                .await?;
+            self.maybe_allocate_canary(
+                &assignee,
+                &Trigger {
+                    channel: &input.channel,
+                    inbound: input.inbound,
+                    self_requested: input.requested_by.as_deref() == Some(assignee.id.as_str()),
+                    at: ex.at(),
+                },
+            )
+            .await;
+            Ok(CreatedCase { id })
+        }
+        .await;
+        self.finish(ex, result).await
+    }
+
+    /// Closes case `id` (`close_case`: its assignee, the integration, admins); its
+    /// customer's record closes with it. The record is durable before the case closes.
+    pub async fn close_case(&self, meta: &RequestMeta, id: &str) -> Recorded<Closed> {
+        let mut ex = self.begin(meta, "close_case");
+        let result = async {
+            let caller = self.authenticate(meta, &mut ex).await?;
+            ex.name_case(id)?;
+            let case = self
+                .store
+                .case(id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("case"))?;
+            ex.name_customer(&case.customer_id)?;
+            self.authorize(
+                &mut ex,
+                &AccessRequest {
+                    principal: caller.principal(),
+                    action: Action::CloseCase,
+                    resource: Resource::Case {
+                        id: &case.id,
+                        customer: &case.customer_id,
+                        assignee: &case.assignee,
+                        open: case.status == CaseStatus::Open,
+                    },
+                    case: None,
+                },
+            )?;
+            self.record_intent(&mut ex).await?;
+            if !self.store.close_case(id, ex.at()).await? {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    "case_closed",
+                    "case is already closed",
+                ));
+            }
+            Ok(Closed {
+                id: id.to_owned(),
+                status: "closed",
+            })
+        }
+        .await;
+        self.finish(ex, result).await
+    }
+}
+
 /// The `create_case` entry's facts, in the order custos_access::entry documents.
-pub fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
+pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
     let mut facts = vec![
         format!("{CASE_CHANNEL}{channel}"),
         if inbound {
@@ -36,7 +234,7 @@ impl App {
     /// A case is how a record opens, so a case for such a person is either useless or a
     /// way around the policy. The assignee is asked about in good standing: a suspended
     /// person may still be given cases, which they cannot use until resumed.
-    pub fn require_serving_assignee(
+    fn require_serving_assignee(
         &self,
         assignee: &StaffRecord,
         customer: &str,
@@ -74,12 +272,12 @@ impl App {
 }
 
 /// What a case's sealed reason is bound to (with its customer): the case itself.
-pub fn reason_context(case_id: &str) -> String {
+pub(crate) fn reason_context(case_id: &str) -> String {
     format!("case_reason/{case_id}")
 }
 
 /// The reason `case` was opened for, as written; `opened` is its customer.
-pub fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ServiceError> {
+pub(crate) fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ServiceError> {
     let reason = opened
         .key()
         .open_string(&case.customer_id, &reason_context(&case.id), &case.reason)

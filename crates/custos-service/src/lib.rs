@@ -9,6 +9,8 @@
 //! The HTTP API (`custos-gateway`) and the web console (`custos-console`) are
 //! transports over this crate.
 
+pub mod access;
+pub mod activity;
 pub mod allocation;
 pub mod auth;
 pub mod cases;

@@ -1,75 +1,17 @@
-//! Cases: the purpose a record is opened for. Opened by the CRM integration, closed by
-//! the assignee or the CRM.
+//! Cases over HTTP (the rules are the service's: `custos_service::cases`). Opened by the
+//! CRM integration, closed by the assignee or the CRM.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_policy::{AccessRequest, Action, Resource};
-use custos_store::{CaseRecord, CaseStatus};
-use serde::{Deserialize, Serialize};
+use custos_service::SharedApp;
+use custos_service::cases::{Closed, CreatedCase, NewCase};
+use custos_service::input::parse_json;
+use custos_service::schema::CaseId;
 
-use super::json;
 use crate::input::read_body;
-use crate::record::RequestInfo;
-use custos_service::ErrorKind;
-use custos_service::allocation::Trigger;
-use custos_service::cases::{case_facts, reason_context};
-use custos_service::ids::new_case_id;
-use custos_service::input::CHANNELS;
-use custos_service::input::{MAX_REASON_CHARS, parse_json, valid_id, valid_text};
-use custos_service::schema::{CaseId, Channel, CustomerId, Id, Reason};
-use custos_service::vault::Opened;
-use custos_service::{ServiceError, SharedApp};
-
-/// A new case.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewCase {
-    #[schema(value_type = CustomerId)]
-    customer: String,
-    /// A staff member whose role serves customers.
-    #[schema(value_type = Id)]
-    assignee: String,
-    #[schema(value_type = Channel)]
-    channel: String,
-    /// Why the customer contacted the company (sealed under the customer's data key).
-    #[schema(value_type = Reason)]
-    reason: String,
-    /// Whether the customer started the contact behind the case (a call, chat, mail or
-    /// store visit); false for a case with no inbound contact (outbound, follow-up).
-    #[serde(default = "inbound_default")]
-    #[schema(default = true)]
-    inbound: bool,
-    /// The staff member on whose behalf the CRM opens the case (someone who clicked
-    /// "new case"); absent when the CRM opened it on its own for an inbound contact.
-    #[schema(value_type = Option<Id>)]
-    requested_by: Option<String>,
-}
-
-/// Cases come from customers' contacts unless the CRM says otherwise: the integrations
-/// that predate the field open cases only for inbound contacts.
-fn inbound_default() -> bool {
-    true
-}
-
-/// The new case.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = CreatedCase)]
-pub(super) struct Created {
-    #[schema(value_type = CaseId)]
-    id: String,
-}
-
-/// A closed case.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct Closed {
-    #[schema(value_type = CaseId)]
-    id: String,
-    /// Always `closed`.
-    #[schema(pattern = "^closed$")]
-    status: &'static str,
-}
+use crate::record::{RequestInfo, reply};
 
 /// Open a case for a customer, assigned to a staff member (integration, admin).
 ///
@@ -78,7 +20,7 @@ pub(super) struct Closed {
 /// `requested_by:<staff id>` when given.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = NewCase,
     responses(
-        (status = 201, body = Created, description = "opened",
+        (status = 201, body = CreatedCase, description = "opened",
             links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`) or the body is not this JSON"),
         (status = 403, description = "`forbidden`: the caller may not open cases"),
@@ -90,92 +32,12 @@ pub(super) async fn create_case(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "create_case");
-    let result = async {
-        let caller = app.authenticate(&info.meta, &mut ex).await?;
-        let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
-        ex.name_customer(&input.customer)?;
-        valid_id("staff", &input.assignee)?;
-        if let Some(requester) = &input.requested_by {
-            valid_id("staff", requester)?;
-        }
-        ex.target = Some(input.assignee.clone());
-        let id = new_case_id();
-        ex.name_case(&id)?;
-        app.authorize(
-            &mut ex,
-            &AccessRequest {
-                principal: caller.principal(),
-                action: Action::CreateCase,
-                resource: Resource::Case {
-                    id: &id,
-                    customer: &input.customer,
-                    assignee: &input.assignee,
-                    open: true,
-                },
-                case: None,
-            },
-        )?;
-        if !CHANNELS.contains(&input.channel.as_str()) {
-            return Err(ServiceError::bad_request(
-                "invalid_channel",
-                format!("channel must be one of {}", CHANNELS.join(", ")),
-            ));
-        }
-        valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
-        let customer = app
-            .store
-            .customer(&input.customer)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("customer"))?;
-        let Some(assignee) = app.store.staff(&input.assignee).await? else {
-            return Err(ServiceError::not_found("assignee"));
-        };
-        app.require_serving_assignee(&assignee, &customer.id, &id)?;
-        if let Some(requester) = &input.requested_by
-            && app.store.staff(requester).await?.is_none()
-        {
-            return Err(ServiceError::not_found("requested_by"));
-        }
-        // Where the case came from, for the ledger (custos_access::entry docs): only the
-        // validated channel word, fixed words and ids, never the free-text reason.
-        ex.fields = case_facts(&input.channel, input.inbound, input.requested_by.as_deref());
-        let reason = Opened::new(&app.keyring, &customer)?
-            .key()
-            .seal(
-                &customer.id,
-                &reason_context(&id),
-                input.reason.trim().as_bytes(),
-            )
-            .map_err(|_| ServiceError::internal())?;
-        app.record_intent(&mut ex).await?;
-        app.store
-            .insert_case(&CaseRecord {
-                id: id.clone(),
-                customer_id: customer.id.clone(),
-                assignee: input.assignee.clone(),
-                channel: input.channel.clone(),
-                reason,
-                status: CaseStatus::Open,
-                created_by: caller.staff.id.clone(),
-                created_at: ex.at(),
-                closed_at: None,
-            })
-            .await?;
-        app.maybe_allocate_canary(
-            &assignee,
-            &Trigger {
-                channel: &input.channel,
-                inbound: input.inbound,
-                self_requested: input.requested_by.as_deref() == Some(assignee.id.as_str()),
-                at: ex.at(),
-            },
-        )
-        .await;
-        Ok(json(StatusCode::CREATED, Created { id }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let input =
+        async { parse_json::<NewCase>(&read_body(body, app.config.body_limit_bytes).await?) }.await;
+    reply(
+        StatusCode::CREATED,
+        app.create_case(&info.meta, input).await,
+    )
 }
 
 /// Close a case (its assignee, integration, admin); its customer's record closes with it.
@@ -192,46 +54,5 @@ pub(super) async fn close_case(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "close_case");
-    let result = async {
-        let caller = app.authenticate(&info.meta, &mut ex).await?;
-        ex.name_case(&id)?;
-        let case = app
-            .store
-            .case(&id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("case"))?;
-        ex.name_customer(&case.customer_id)?;
-        app.authorize(
-            &mut ex,
-            &AccessRequest {
-                principal: caller.principal(),
-                action: Action::CloseCase,
-                resource: Resource::Case {
-                    id: &case.id,
-                    customer: &case.customer_id,
-                    assignee: &case.assignee,
-                    open: case.status == CaseStatus::Open,
-                },
-                case: None,
-            },
-        )?;
-        app.record_intent(&mut ex).await?;
-        if !app.store.close_case(&id, ex.at()).await? {
-            return Err(ServiceError::new(
-                ErrorKind::Conflict,
-                "case_closed",
-                "case is already closed",
-            ));
-        }
-        Ok(json(
-            StatusCode::OK,
-            Closed {
-                id,
-                status: "closed",
-            },
-        ))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::OK, app.close_case(&info.meta, &id).await)
 }
