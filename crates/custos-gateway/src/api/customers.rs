@@ -1,102 +1,27 @@
-//! Customers: creation and import (sealed on the way in), the masked view, field reveals
-//! and search through blind indexes.
-
-use std::collections::BTreeSet;
+//! Customers over HTTP: creation and import, canaries, the masked view, field reveals
+//! and search (the rules are the service's: `custos_service::customers`).
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_crypto::IndexKind;
-use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CanaryMark, CustomerRecord, IndexColumn};
-use serde::{Deserialize, Serialize};
+use custos_service::customers::{
+    CreatedCustomer, Imported, RevealRequest, Revealed, SEARCH_KEYS, SearchResults,
+};
+use custos_service::input::parse_json;
+use custos_service::schema::{CaseId, CustomerId, NdjsonCustomers, SearchKey};
+use custos_service::vault::{MaskedCustomer, NewCustomer};
+use custos_service::{ServiceError, SharedApp};
 
-use super::json;
 use crate::input::{parse_query, read_body};
-use crate::record::RequestInfo;
-use custos_service::ErrorKind;
-use custos_service::input::{MAX_IMPORT, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS};
-use custos_service::input::{
-    MAX_REASON_CHARS, json_error, parse_json, valid_text, valid_text_between,
-};
-use custos_service::quota::Charge;
-use custos_service::schema::{
-    CaseId, CustomerId, NdjsonCustomers, Reason, RevealFields, RevealedFields, SearchKey,
-    StepUpReason,
-};
-use custos_service::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
-use custos_service::{App, ServiceError, SharedApp};
+use crate::record::{RequestInfo, reply};
 
 pub use custos_service::customers::CASE_HEADER;
-
-/// A well-formed customer id that is never issued (all zero): what a search with no
-/// match looks up open cases for, so that a miss costs what a hit does.
-const NO_CUSTOMER: &str = "cus_0000000000000000";
-
-/// The new customer.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = CreatedCustomer)]
-pub(super) struct Created {
-    #[schema(value_type = CustomerId)]
-    id: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct Imported {
-    imported: usize,
-    /// The new customers' ids, in input order.
-    #[schema(value_type = Vec<CustomerId>)]
-    ids: Vec<String>,
-}
-
-/// A reveal: which fields, for which case, and why.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RevealRequest {
-    /// Each field once.
-    #[schema(value_type = RevealFields)]
-    fields: Vec<String>,
-    /// An open case assigned to the caller for this customer.
-    #[schema(value_type = CaseId)]
-    case: String,
-    /// Why the agent needs the full values (checked, not stored: it may itself hold
-    /// personal data).
-    #[schema(value_type = Reason)]
-    reason: String,
-    /// Required while a risk alert restricts the caller (`GET /v1/me` says so under
-    /// `restricted`): why this reveal is needed despite it, at least 20 characters.
-    /// Checked, not stored (it may hold personal data); the record says one was given
-    /// (reason code `step_up:<policy>`).
-    #[schema(value_type = Option<StepUpReason>)]
-    step_up_reason: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct Revealed {
-    /// Field name → full value (null if the customer has no such field).
-    #[schema(value_type = RevealedFields)]
-    fields: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Exactly one of the three keys (described as the `SearchKey` object).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SearchParams {
-    phone: Option<String>,
-    email: Option<String>,
-    account_id: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct SearchResults {
-    results: Vec<MaskedCustomer>,
-}
 
 /// Create one customer (admin, integration).
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomer,
     responses(
-        (status = 201, body = Created, description = "created",
+        (status = 201, body = CreatedCustomer, description = "created",
             links(("Accesses" = (operation_id = "accesses", parameters(("id" = "$response.body#/id")))),
                   ("Link" = (operation_id = "issue_link", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "a field is not valid (`invalid_text`, `control_character`, `invalid_phone`, `invalid_email`, `invalid_account_id`) or the body is not this JSON (`malformed_json`, `invalid_body`, `unknown_field`)"),
@@ -107,22 +32,13 @@ pub(super) async fn create_customer(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "create_customer");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::CreateCustomer)
-            .await?;
-        let id = custos_service::ids::new_customer_id();
-        let input: NewCustomer = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
-        let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)?;
-        ex.name_customer(&id)?;
-        app.record_intent(&mut ex).await?;
-        app.store
-            .insert_customers(std::slice::from_ref(&record))
-            .await?;
-        Ok(json(StatusCode::CREATED, Created { id }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let customer = read_body(body, app.config.body_limit_bytes)
+        .await
+        .and_then(|bytes| parse_json::<NewCustomer>(&bytes));
+    reply(
+        StatusCode::CREATED,
+        app.create_customer(&info.meta, customer).await,
+    )
 }
 
 /// Import customers as NDJSON, one per line; all or nothing (admin).
@@ -139,63 +55,11 @@ pub(super) async fn import(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "import_customers");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ImportCustomers)
-            .await?;
-        let records = parse_import(&app, body).await?;
-        app.record_intent(&mut ex).await?;
-        insert_all(&app, records).await
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
-}
-
-/// Stores sealed customers (after their record is durable) and answers with their ids.
-async fn insert_all(app: &App, records: Vec<CustomerRecord>) -> Result<Response, ServiceError> {
-    app.store.insert_customers(&records).await?;
-    let ids: Vec<String> = records.into_iter().map(|r| r.id).collect();
-    Ok(json(
+    let ndjson = read_body(body, app.config.import_limit_bytes).await;
+    reply(
         StatusCode::OK,
-        Imported {
-            imported: ids.len(),
-            ids,
-        },
-    ))
-}
-
-/// Reads an NDJSON body of new customers and seals each (all or nothing); errors name
-/// the line.
-async fn parse_import(app: &App, body: Body) -> Result<Vec<CustomerRecord>, ServiceError> {
-    let bytes = read_body(body, app.config.import_limit_bytes).await?;
-    let mut records = Vec::new();
-    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if records.len() == MAX_IMPORT {
-            return Err(ServiceError::bad_request(
-                "too_many_records",
-                format!("at most {MAX_IMPORT} customers per import"),
-            ));
-        }
-        let input: NewCustomer =
-            serde_json::from_slice(line).map_err(|e| json_error(&e, Some(n + 1)))?;
-        let id = custos_service::ids::new_customer_id();
-        let record = vault::seal_customer(&app.keyring, &app.config.default_region, &id, &input)
-            .map_err(|e| ServiceError {
-                message: format!("line {}: {}", n + 1, e.message),
-                ..e
-            })?;
-        records.push(record);
-    }
-    if records.is_empty() {
-        return Err(ServiceError::bad_request(
-            "empty_import",
-            "the body holds no customer: send one JSON object per line",
-        ));
-    }
-    Ok(records)
+        app.import_customers(&info.meta, ndjson).await,
+    )
 }
 
 /// Plant canary customers (admin): NDJSON like an import. They are stored exactly like
@@ -217,60 +81,8 @@ pub(super) async fn plant_canaries(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "plant_canaries");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ImportCustomers)
-            .await?;
-        let records = parse_import(&app, body).await?;
-        // A canary sharing a phone, email or account id with a real customer would turn
-        // an honest search for that customer into a canary hit.
-        for record in &records {
-            let indexes = [
-                (IndexColumn::Phone, &record.phone_idx),
-                (IndexColumn::Email, &record.email_idx),
-                (IndexColumn::AccountId, &record.account_idx),
-            ];
-            for (column, index) in indexes {
-                let found = match index {
-                    Some(index) => app.store.customers_by_index(column, index, 1).await?,
-                    None => Vec::new(),
-                };
-                if let Some(existing) = found.first() {
-                    // The answer says a value belongs to a customer: the record says whose,
-                    // so the question is traceable like a search.
-                    ex.name_customer(&existing.id)?;
-                    return Err(ServiceError::new(
-                ErrorKind::Conflict,
-                        "canary_collision",
-                        "a canary shares a phone, email or account id with a stored customer; generate it anew",
-                    ));
-                }
-            }
-        }
-        // Marks first: a mark without its customer is harmless, a canary without its
-        // mark would be an unguarded fake record.
-        // Each with its id sealed, so the server can later allocate it (crate::allocation).
-        let marks = records
-            .iter()
-            .map(|r| {
-                Ok(CanaryMark {
-                    mark: app.keyring.canary_mark(&r.id),
-                    sealed_id: Some(
-                        app.keyring
-                            .seal_canary_id(&r.id)
-                            .map_err(|_| ServiceError::internal())?,
-                    ),
-                })
-            })
-            .collect::<Result<Vec<_>, ServiceError>>()?;
-        app.store.insert_canary_marks(&marks).await?;
-        // The record comes after the marks (the detector reloads them when it reads it)
-        // and before the customers exist (no canary without its record).
-        app.record_intent(&mut ex).await?;
-        insert_all(&app, records).await
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let ndjson = read_body(body, app.config.import_limit_bytes).await;
+    reply(StatusCode::OK, app.plant_canaries(&info.meta, ndjson).await)
 }
 
 /// The masked view of a customer, for the case named in `X-Custos-Case`.
@@ -288,38 +100,18 @@ pub(super) async fn view(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "view");
-    let result = async {
-        let caller = app.authenticate(&info.meta, &mut ex).await?;
-        ex.name_customer(&id)?;
-        let case = info
-            .headers
-            .get(CASE_HEADER)
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| ServiceError::bad_request("invalid_id", "case id must be ASCII"))
-            })
-            .transpose()?;
-        app.authorize_with_case(&mut ex, &caller, Action::View, &id, case)
-            .await?;
-        app.charge(
-            &ex,
-            &caller,
-            Charge::Customer {
-                id: &id,
-                reveals: 0,
-            },
-        )?;
-        let record = app
-            .store
-            .customer(&id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("customer"))?;
-        let masked = Opened::new(&app.keyring, &record)?.masked()?;
-        Ok(json(StatusCode::OK, masked))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let case = info
+        .headers
+        .get(CASE_HEADER)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ServiceError::bad_request("invalid_id", "case id must be ASCII"))
+        })
+        .transpose();
+    reply(
+        StatusCode::OK,
+        app.view_customer(&info.meta, &id, case).await,
+    )
 }
 
 /// Reveal named fields in full, for a case, with a reason; each field is its own Cedar action.
@@ -339,79 +131,13 @@ pub(super) async fn reveal(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "reveal");
-    let result = async {
-        let caller = app.authenticate(&info.meta, &mut ex).await?;
-        ex.name_customer(&id)?;
-        let request: RevealRequest =
-            parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
-        let fields: BTreeSet<&str> = request.fields.iter().map(String::as_str).collect();
-        if fields.is_empty() || fields.len() != request.fields.len() {
-            return Err(ServiceError::bad_request(
-                "invalid_field",
-                "name each field once, at least one",
-            ));
-        }
-        let actions = request
-            .fields
-            .iter()
-            .map(|f| Action::reveal(f))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                ServiceError::bad_request(
-                    "invalid_field",
-                    format!(
-                        "fields must be among {}; free attributes are listed by name only: \
-                         no Cedar action reveals them, so their values never leave the vault",
-                        FIELDS.join(", ")
-                    ),
-                )
-            })?;
-        ex.fields = request.fields.clone();
-        valid_text("reason", &request.reason, MAX_REASON_CHARS)?;
-        if let Some(text) = &request.step_up_reason {
-            valid_text_between("step_up_reason", text, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
-        }
-        for action in actions {
-            app.authorize_with_case(&mut ex, &caller, action, &id, Some(&request.case))
-                .await?;
-        }
-        // After the policy (a reveal it refuses is refused for that reason), before the
-        // quota (a refused reveal takes nothing from it).
-        app.require_step_up(&ex, &caller, request.step_up_reason.is_some())?;
-        if request.step_up_reason.is_some() {
-            // The justification stays out of the ledger; that one was given goes in.
-            ex.reason = ex
-                .reason
-                .take()
-                .map(|policy| format!("{}{policy}", custos_access::entry::REASON_STEP_UP));
-        }
-        let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
-        app.charge(
-            &ex,
-            &caller,
-            Charge::Customer {
-                id: &id,
-                reveals: count,
-            },
-        )?;
-        let record = app
-            .store
-            .customer(&id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("customer"))?;
-        let opened = Opened::new(&app.keyring, &record)?;
-        let mut out = serde_json::Map::new();
-        for field in &request.fields {
-            let value = opened
-                .field(field)?
-                .map(|v| serde_json::Value::String(v.as_str().to_owned()));
-            out.insert(field.clone(), value.unwrap_or(serde_json::Value::Null));
-        }
-        Ok(json(StatusCode::OK, Revealed { fields: out }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let request = read_body(body, app.config.body_limit_bytes)
+        .await
+        .and_then(|bytes| parse_json::<RevealRequest>(&bytes));
+    reply(
+        StatusCode::OK,
+        app.reveal_fields(&info.meta, &id, request).await,
+    )
 }
 
 /// Search by exactly one of phone, email or account_id. Results are masked and limited to
@@ -431,116 +157,9 @@ pub(super) async fn search(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "search");
-    let result = async {
-        let caller = app.authenticate(&info.meta, &mut ex).await?;
-        let params: SearchParams = parse_query(
-            query,
-            "search takes exactly one of phone, email, account_id",
-        )?;
-        let (kind, column, normalized) = match (&params.phone, &params.email, &params.account_id) {
-            (Some(p), None, None) => (
-                IndexKind::Phone,
-                IndexColumn::Phone,
-                custos_crypto::normalize_phone(p, &app.config.default_region),
-            ),
-            (None, Some(e), None) => (
-                IndexKind::Email,
-                IndexColumn::Email,
-                custos_crypto::normalize_email(e),
-            ),
-            (None, None, Some(a)) => (
-                IndexKind::AccountId,
-                IndexColumn::AccountId,
-                custos_crypto::normalize_account_id(a),
-            ),
-            _ => {
-                return Err(ServiceError::bad_request(
-                    "invalid_query",
-                    "search takes exactly one of phone, email, account_id",
-                ));
-            }
-        };
-        ex.fields = vec![kind.label().to_owned()];
-        // The role gate comes before the quota, the quota before any lookup.
-        app.authorize(
-            &mut ex,
-            &AccessRequest {
-                principal: caller.principal(),
-                action: Action::Search,
-                resource: Resource::Customer { id: "-" },
-                case: None,
-            },
-        )?;
-        app.charge(&ex, &caller, Charge::Search)?;
-        let normalized =
-            normalized.map_err(|e| ServiceError::bad_request(e.code(), e.to_string()))?;
-        let index = app.keyring.blind_index(kind, &normalized).to_hex();
-        // Ids only (a covering index): the sealed record is read for a customer served.
-        let mut candidates: Vec<String> = app
-            .store
-            .customers_by_indexes(column, std::slice::from_ref(&index))
-            .await?
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect();
-        candidates.sort_unstable();
-        if app.config.search_limit > 0 {
-            candidates.truncate(app.config.search_limit as usize);
-        }
-        // The record names the customer served, or else the first one matched: a match
-        // the caller was not served is still a touch (canaries are found this way).
-        if let Some(first) = candidates.first() {
-            ex.name_customer(first)?;
-        }
-        let mut results = Vec::new();
-        // The same store work whether or not the number belongs to a customer: one
-        // open-case lookup per candidate, and one for a customer id no one has when
-        // there is none; a record is read and unsealed only for a customer the caller
-        // is served. Otherwise the answer's time would tell a number in the vault from
-        // one that is not, on an empty result either way.
-        let probes = candidates
-            .iter()
-            .map(String::as_str)
-            .chain(candidates.is_empty().then_some(NO_CUSTOMER));
-        for probe in probes {
-            let cases = app
-                .store
-                .open_cases(&caller.staff.id, Some(probe), 1)
-                .await?;
-            let Some(case) = cases.first() else { continue };
-            let allowed = app.policy.decide(&AccessRequest {
-                principal: caller.principal(),
-                action: Action::View,
-                resource: Resource::Customer { id: probe },
-                case: Some(CaseContext {
-                    id: &case.id,
-                    customer: &case.customer_id,
-                    assignee: &case.assignee,
-                    open: true,
-                }),
-            });
-            if !allowed.allowed {
-                continue;
-            }
-            let Some(record) = app.store.customer(probe).await? else {
-                continue;
-            };
-            if results.is_empty() {
-                ex.name_customer(probe)?;
-            }
-            results.push(Opened::new(&app.keyring, &record)?.masked()?);
-        }
-        ex.reason = Some(
-            match (candidates.is_empty(), results.is_empty()) {
-                (true, _) => "no_match",
-                (false, true) => "no_open_case",
-                (false, false) => "on_open_case",
-            }
-            .to_owned(),
-        );
-        Ok(json(StatusCode::OK, SearchResults { results }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let params = parse_query(query, SEARCH_KEYS);
+    reply(
+        StatusCode::OK,
+        app.search_customers(&info.meta, params).await,
+    )
 }
