@@ -30,21 +30,24 @@ const STEP_UP: &str = "step_up:";
 ///
 /// In that order. Records written before the facts carry none: they read as an inbound
 /// case of no known channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CaseFacts {
+///
+/// Borrowed: facts are written from a request's fields and read from a record's, and the
+/// detector reads them for every case opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaseFacts<'a> {
     /// The contact channel, if recorded.
-    pub channel: Option<String>,
+    pub channel: Option<&'a str>,
     /// Whether a contact the customer started stands behind the case.
     pub inbound: bool,
     /// The staff member who asked for the case, if a person did.
-    pub requested_by: Option<String>,
+    pub requested_by: Option<&'a str>,
 }
 
-impl CaseFacts {
+impl<'a> CaseFacts<'a> {
     /// The facts as the record's `fields`, in the order of the type's docs.
     pub fn to_fields(&self) -> Vec<String> {
         let mut fields = Vec::with_capacity(3);
-        if let Some(channel) = &self.channel {
+        if let Some(channel) = self.channel {
             fields.push(format!("{CHANNEL}{channel}"));
         }
         fields.push(
@@ -55,15 +58,16 @@ impl CaseFacts {
             }
             .to_owned(),
         );
-        if let Some(requester) = &self.requested_by {
+        if let Some(requester) = self.requested_by {
             fields.push(format!("{REQUESTED_BY}{requester}"));
         }
         fields
     }
 
-    /// The facts a record's `fields` hold; words that are not case facts are skipped, and
-    /// without a `contact:` fact the case counts as inbound.
-    pub fn from_fields(fields: &[String]) -> CaseFacts {
+    /// The facts a record's `fields` hold; words that are not case facts are skipped.
+    /// Only `contact:none` makes a case not inbound: without a `contact:` fact it counts
+    /// as inbound.
+    pub fn from_fields(fields: &'a [String]) -> CaseFacts<'a> {
         let mut facts = CaseFacts {
             channel: None,
             inbound: true,
@@ -71,13 +75,11 @@ impl CaseFacts {
         };
         for field in fields {
             if let Some(channel) = field.strip_prefix(CHANNEL) {
-                facts.channel = Some(channel.to_owned());
+                facts.channel = Some(channel);
             } else if let Some(staff) = field.strip_prefix(REQUESTED_BY) {
-                facts.requested_by = Some(staff.to_owned());
+                facts.requested_by = Some(staff);
             } else if field == CONTACT_NONE {
                 facts.inbound = false;
-            } else if field == CONTACT_INBOUND {
-                facts.inbound = true;
             }
         }
         facts
@@ -109,9 +111,9 @@ mod tests {
     #[test]
     fn case_facts_are_the_tagged_words_of_the_entry_format() {
         let requested = CaseFacts {
-            channel: Some("phone".into()),
+            channel: Some("phone"),
             inbound: false,
-            requested_by: Some("alice".into()),
+            requested_by: Some("alice"),
         };
         let fields = requested.to_fields();
         assert_eq!(
@@ -120,19 +122,20 @@ mod tests {
         );
         assert_eq!(CaseFacts::from_fields(&fields), requested);
         let crm = CaseFacts {
-            channel: Some("chat".into()),
+            channel: Some("chat"),
             inbound: true,
             requested_by: None,
         };
         assert_eq!(crm.to_fields(), words(&["channel:chat", "contact:inbound"]));
-        assert_eq!(CaseFacts::from_fields(&crm.to_fields()), crm);
+        let fields = crm.to_fields();
+        assert_eq!(CaseFacts::from_fields(&fields), crm);
     }
 
     #[test]
     fn records_without_facts_read_as_inbound() {
-        let facts = CaseFacts::from_fields(&words(&["phone"]));
+        let fields = words(&["phone"]);
         assert_eq!(
-            facts,
+            CaseFacts::from_fields(&fields),
             CaseFacts {
                 channel: None,
                 inbound: true,
