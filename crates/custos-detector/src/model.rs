@@ -200,7 +200,7 @@ impl Model {
             .groups
             .iter()
             .enumerate()
-            .map(|(i, g)| ((g.role.clone(), g.org.clone()), i))
+            .map(|(i, g)| ((g.role, g.org.clone()), i))
             .collect();
         let orgs = state
             .orgs

@@ -4,7 +4,8 @@
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use custos_store::{StaffRecord, Store, TokenRecord, now_millis};
+use custos_store::{StaffRecord, Store, TokenRecord};
+use custos_types::clock::now_millis;
 
 use crate::error::ApiError;
 
@@ -31,7 +32,7 @@ impl Caller {
     pub fn principal(&self) -> custos_policy::Principal<'_> {
         custos_policy::Principal {
             id: &self.staff.id,
-            role: &self.staff.role,
+            role: self.staff.role.as_str(),
             org: &self.staff.org,
             partner: self.partner,
             suspended: self.staff.status == custos_store::StaffStatus::Suspended,

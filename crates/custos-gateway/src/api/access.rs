@@ -56,7 +56,7 @@ pub(super) async fn list_access(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_access");
+    let mut ex = app.begin(&info, custos_types::Action::ReadAccess);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -145,14 +145,14 @@ pub(super) struct Me {
         (status = 403, description = "`forbidden` (policy `suspended`): the caller is suspended")),
     security(("bearer" = [])))]
 pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Response {
-    let mut ex = app.begin(&info, "me");
+    let mut ex = app.begin(&info, custos_types::Action::Me);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         let staff = &caller.staff;
         if staff.status == StaffStatus::Suspended {
             return Err(ApiError::forbidden("suspended"));
         }
-        let limits = app.config.quota_for(&staff.role);
+        let limits = app.config.quota_for(staff.role.as_str());
         let mut open_cases = Vec::new();
         for case in app.store.open_cases(&staff.id, None, 100).await? {
             // A case names an existing customer (the store refuses one that does not).
@@ -175,7 +175,7 @@ pub(super) async fn me(State(app): State<SharedApp>, info: RequestInfo) -> Respo
             Me {
                 id: staff.id.clone(),
                 name: staff.name.clone(),
-                role: staff.role.clone(),
+                role: staff.role.as_str().to_owned(),
                 org: staff.org.clone(),
                 status: staff.status.as_str().to_owned(),
                 limits: app.quotas.effective(&staff.id, &limits, ex.at()).0,

@@ -10,7 +10,7 @@ use axum::response::Response;
 use custos_detector::baseline::median;
 use custos_policy::Action;
 use custos_store::HourlyActivity;
-use custos_store::calendar::HOUR_MS;
+use custos_types::calendar::HOUR_MS;
 use serde::{Deserialize, Serialize};
 
 use super::doc::Id;
@@ -122,7 +122,7 @@ pub(super) async fn person(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_activity");
+    let mut ex = app.begin(&info, custos_types::Action::ReadActivity);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -175,12 +175,16 @@ pub(super) async fn person(
                 peers: peers.len(),
                 reveals_per_hour: app
                     .quotas
-                    .effective(&staff.id, &app.config.quota_for(&staff.role), ex.at())
+                    .effective(
+                        &staff.id,
+                        &app.config.quota_for(staff.role.as_str()),
+                        ex.at(),
+                    )
                     .0
                     .reveals_per_hour,
                 id: staff.id,
                 name: staff.name,
-                role: staff.role,
+                role: staff.role.as_str().to_owned(),
                 org: staff.org,
                 status: staff.status.as_str().to_owned(),
                 hours,
@@ -205,7 +209,7 @@ pub(super) async fn org(
     Path(org): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_activity");
+    let mut ex = app.begin(&info, custos_types::Action::ReadActivity);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -243,7 +247,7 @@ fn org_activity(
         hour.people += 1;
         let person = per_person.entry(&r.staff_id).or_insert(PersonTotal {
             id: r.staff_id.clone(),
-            role: r.role.clone(),
+            role: r.role.as_str().to_owned(),
             views: 0,
             reveals: 0,
         });

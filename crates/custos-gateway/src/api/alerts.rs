@@ -64,7 +64,7 @@ pub(super) async fn list_alerts(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_alerts");
+    let mut ex = app.begin(&info, custos_types::Action::ReadAlerts);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -98,7 +98,7 @@ pub(super) async fn get_alert(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_alerts");
+    let mut ex = app.begin(&info, custos_types::Action::ReadAlerts);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -128,7 +128,14 @@ pub(super) async fn acknowledge(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, "acknowledged", "acknowledge_alert").await
+    set_status(
+        &app,
+        &info,
+        &id,
+        "acknowledged",
+        custos_types::Action::AcknowledgeAlert,
+    )
+    .await
 }
 
 /// Dismiss an alert as a false positive (security_analyst, admin). The detector's
@@ -146,7 +153,14 @@ pub(super) async fn dismiss(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, "dismissed", "dismiss_alert").await
+    set_status(
+        &app,
+        &info,
+        &id,
+        "dismissed",
+        custos_types::Action::DismissAlert,
+    )
+    .await
 }
 
 async fn set_status(
@@ -154,7 +168,7 @@ async fn set_status(
     info: &RequestInfo,
     id: &str,
     status: &'static str,
-    action: &'static str,
+    action: custos_types::Action,
 ) -> Response {
     let mut ex = app.begin(info, action);
     let result = async {

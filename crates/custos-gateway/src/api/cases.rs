@@ -5,9 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_access::entry::{
-    CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
-};
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 use serde::{Deserialize, Serialize};
@@ -92,7 +89,7 @@ pub(super) async fn create_case(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_case");
+    let mut ex = app.begin(&info, custos_types::Action::CreateCase);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         let input: NewCase = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
@@ -180,21 +177,14 @@ pub(super) async fn create_case(
     app.finish(ex, result).await
 }
 
-/// The `create_case` entry's facts, in the order custos_access::entry documents.
+/// The `create_case` entry's facts ([`custos_types::facts::CaseFacts`]).
 pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
-    let mut facts = vec![
-        format!("{CASE_CHANNEL}{channel}"),
-        if inbound {
-            CASE_CONTACT_INBOUND
-        } else {
-            CASE_CONTACT_NONE
-        }
-        .to_owned(),
-    ];
-    if let Some(requester) = requested_by {
-        facts.push(format!("{CASE_REQUESTED_BY}{requester}"));
+    custos_types::facts::CaseFacts {
+        channel: Some(channel),
+        inbound,
+        requested_by,
     }
-    facts
+    .to_fields()
 }
 
 /// Close a case (its assignee, integration, admin); its customer's record closes with it.
@@ -211,7 +201,7 @@ pub(super) async fn close_case(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "close_case");
+    let mut ex = app.begin(&info, custos_types::Action::CloseCase);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         ex.name_case(&id)?;

@@ -114,7 +114,7 @@ pub(super) async fn create_customer(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_customer");
+    let mut ex = app.begin(&info, custos_types::Action::CreateCustomer);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::CreateCustomer)
             .await?;
@@ -146,7 +146,7 @@ pub(super) async fn import(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "import_customers");
+    let mut ex = app.begin(&info, custos_types::Action::ImportCustomers);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
             .await?;
@@ -224,7 +224,7 @@ pub(super) async fn plant_canaries(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "plant_canaries");
+    let mut ex = app.begin(&info, custos_types::Action::PlantCanaries);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ImportCustomers)
             .await?;
@@ -368,7 +368,7 @@ pub(super) async fn view(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "view");
+    let mut ex = app.begin(&info, custos_types::Action::View);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         ex.name_customer(&id)?;
@@ -419,7 +419,7 @@ pub(super) async fn reveal(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "reveal");
+    let mut ex = app.begin(&info, custos_types::Action::Reveal);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         ex.name_customer(&id)?;
@@ -464,7 +464,7 @@ pub(super) async fn reveal(
             ex.reason = ex
                 .reason
                 .take()
-                .map(|policy| format!("{}{policy}", custos_access::entry::REASON_STEP_UP));
+                .map(|policy| custos_types::facts::step_up_reason(&policy));
         }
         let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
         app.charge(
@@ -511,7 +511,7 @@ pub(super) async fn search(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "search");
+    let mut ex = app.begin(&info, custos_types::Action::Search);
     let result = async {
         let caller = app.authenticate(&info, &mut ex).await?;
         let params: SearchParams = parse_query(

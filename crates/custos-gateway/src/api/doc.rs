@@ -97,7 +97,7 @@ fn issued(kind: IssuedId) -> serde_json::Value {
 
 component!(
     /// A role the default policy knows.
-    Role => json!({"type": "string", "enum": crate::api::staff::ROLES})
+    Role => json!({"type": "string", "enum": crate::api::staff::roles()})
 );
 component!(
     /// Whether a staff entry may act.

@@ -122,7 +122,7 @@ pub(super) async fn entry_tile(
     info: RequestInfo,
     Path(index): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info, custos_types::Action::ReadLedger);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -282,7 +282,7 @@ pub(super) async fn entries(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info, custos_types::Action::ReadLedger);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -324,7 +324,7 @@ pub(super) async fn entry_proof(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info, "read_ledger");
+    let mut ex = app.begin(&info, custos_types::Action::ReadLedger);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;
@@ -371,7 +371,7 @@ pub struct Verification {
         (status = 403, description = "`forbidden`: only security analysts and admins verify")),
     security(("bearer" = [])))]
 pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> Response {
-    let mut ex = app.begin(&info, "verify_ledger");
+    let mut ex = app.begin(&info, custos_types::Action::VerifyLedger);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;

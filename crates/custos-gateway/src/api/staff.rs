@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use custos_policy::Action;
-use custos_store::{StaffRecord, StaffStatus, now_millis};
+use custos_store::{StaffRecord, StaffStatus};
+use custos_types::clock::now_millis;
 use serde::{Deserialize, Serialize};
 
 use super::doc::{Id, Role, StaffName};
@@ -19,15 +20,10 @@ const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
 /// Longest display name of a staff entry.
 pub(crate) const MAX_NAME_CHARS: usize = 100;
 
-/// Roles the default policy knows.
-pub(crate) const ROLES: [&str; 6] = [
-    "support",
-    "sales",
-    "team_lead",
-    "security_analyst",
-    "admin",
-    "integration",
-];
+/// Roles the default policy knows, as words.
+pub(crate) fn roles() -> Vec<&'static str> {
+    custos_types::Role::ALL.iter().map(|r| r.as_str()).collect()
+}
 
 /// A new staff entry (a person or, with role `integration`, a service account).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -96,7 +92,7 @@ pub(super) async fn create_staff(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "create_staff");
+    let mut ex = app.begin(&info, custos_types::Action::CreateStaff);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ManageStaff)
             .await?;
@@ -113,18 +109,18 @@ pub(super) async fn create_staff(
         }
         valid_id("org", &input.org)?;
         valid_text("name", &input.name, MAX_NAME_CHARS)?;
-        if !ROLES.contains(&input.role.as_str()) {
-            return Err(ApiError::bad_request(
+        let role: custos_types::Role = input.role.parse().map_err(|_| {
+            ApiError::bad_request(
                 "invalid_role",
-                format!("role must be one of {}", ROLES.join(", ")),
-            ));
-        }
+                format!("role must be one of {}", roles().join(", ")),
+            )
+        })?;
         app.record_intent(&mut ex).await?;
         app.store
             .insert_staff(&StaffRecord {
                 id: input.id.clone(),
                 name: input.name.trim().to_owned(),
-                role: input.role.clone(),
+                role,
                 org: input.org.clone(),
                 status: StaffStatus::Active,
                 created_at: now_millis(),
@@ -155,7 +151,7 @@ pub(super) async fn issue_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "issue_token");
+    let mut ex = app.begin(&info, custos_types::Action::IssueToken);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ManageStaff)
             .await?;
@@ -186,7 +182,7 @@ pub(super) async fn revoke_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "revoke_token");
+    let mut ex = app.begin(&info, custos_types::Action::RevokeToken);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ManageStaff)
             .await?;
@@ -207,7 +203,7 @@ async fn set_status(
     info: &RequestInfo,
     id: &str,
     status: StaffStatus,
-    action: &'static str,
+    action: custos_types::Action,
 ) -> Response {
     let mut ex = app.begin(info, action);
     let result = async {
@@ -249,7 +245,14 @@ pub(super) async fn suspend(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, StaffStatus::Suspended, "suspend_staff").await
+    set_status(
+        &app,
+        &info,
+        &id,
+        StaffStatus::Suspended,
+        custos_types::Action::SuspendStaff,
+    )
+    .await
 }
 
 /// Resume a suspended staff entry (admin, security_analyst).
@@ -265,5 +268,12 @@ pub(super) async fn resume(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, StaffStatus::Active, "resume_staff").await
+    set_status(
+        &app,
+        &info,
+        &id,
+        StaffStatus::Active,
+        custos_types::Action::ResumeStaff,
+    )
+    .await
 }

@@ -70,7 +70,7 @@ pub(super) async fn trace(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "trace_leak");
+    let mut ex = app.begin(&info, custos_types::Action::TraceLeak);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::ReadAccess)
             .await?;

@@ -132,7 +132,7 @@ pub(super) async fn accesses(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info, "customer_accesses");
+    let mut ex = app.begin(&info, custos_types::Action::CustomerAccesses);
     let result = async {
         ex.name_target(IssuedId::Customer, &id)?;
         app.authorize_portal(&info, &mut ex, &id).await?;
@@ -160,7 +160,7 @@ pub(super) async fn issue_link(
     Path(id): Path<String>,
     body: axum::body::Body,
 ) -> Response {
-    let mut ex = app.begin(&info, "issue_customer_link");
+    let mut ex = app.begin(&info, custos_types::Action::IssueCustomerLink);
     let result = async {
         app.authorize_vault(&info, &mut ex, Action::CustomerPortal)
             .await?;
@@ -208,7 +208,7 @@ pub fn valid_link_hours(hours: u32) -> Result<u32, ApiError> {
 /// request can come from its `X-Custos-Simulated-Time` header.
 fn link_expiry(now: i64, hours: u32) -> Result<i64, ApiError> {
     i64::from(hours)
-        .checked_mul(custos_store::calendar::HOUR_MS)
+        .checked_mul(custos_types::calendar::HOUR_MS)
         .and_then(|validity| now.checked_add(validity))
         .ok_or_else(|| {
             ApiError::bad_request(
@@ -288,8 +288,8 @@ impl App {
                 None => None,
             };
             let action = r.action;
-            let fields = match action.as_str() {
-                "reveal" | "search" => r.fields,
+            let fields = match action {
+                custos_types::Action::Reveal | custos_types::Action::Search => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
                 _ => Vec::new(),
             };
@@ -297,10 +297,10 @@ impl App {
                 at: r.at,
                 staff: self.keyring.staff_pseudonym(&r.staff_id),
                 org: r.org,
-                role: r.role,
-                action,
+                role: r.role.as_str().to_owned(),
+                action: action.as_str().to_owned(),
                 fields,
-                decision: r.decision,
+                decision: r.decision.as_str().to_owned(),
                 case,
             });
         }
