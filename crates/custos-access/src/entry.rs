@@ -34,13 +34,13 @@
 //! search's outcome); for a refused or failed one, the error's stable code (e.g.
 //! `quota_exceeded`, `step_up_required`). A `reveal` that carried a step-up
 //! justification (required while a detector restriction is in force on the person)
-//! records `step_up:<policy id>` ([`facts::step_up_reason`]): that a justification was
-//! given, never its text, which may hold personal data. `fields` stays the list of fields
+//! records `step_up:<policy id>` ([`step_up_reason`]): that a justification was given,
+//! never its text, which may hold personal data. `fields` stays the list of fields
 //! revealed (quota counters are rebuilt from it).
 //!
 //! A request that named a customer or case id not of the shape Custos issues records
-//! one fact, `malformed:customer` or `malformed:case` ([`facts::malformed`]), never the
-//! value (it may be a phone number sent where an id belongs).
+//! one fact, `malformed:customer` or `malformed:case` ([`malformed`]), never the value (it
+//! may be a phone number sent where an id belongs).
 //!
 //! The detector's own entries (role `system`) name its act in `action`
 //! (`suspend_staff`, `lower_quota`, `require_step_up`), the person in `target` and the
@@ -68,20 +68,22 @@
 //! person, `fields` the case's facts as for `create_case`. The detector reads it to
 //! exempt that person's own touches of that canary; entries are readable only by
 //! analysts and admins, and the person sees an ordinary case.
-
 //!
 //! # Words
 //!
 //! `role`, `action` and `decision` are words of the shared vocabulary
 //! ([`RecordedRole`], [`Action`], [`Decision`]); an entry with any other word there does
 //! not decode.
+//!
+//! [`CaseFacts`]: custos_types::facts::CaseFacts
+//! [`step_up_reason`]: custos_types::facts::step_up_reason
+//! [`malformed`]: custos_types::facts::malformed
+//! [`SYSTEM_ID`]: custos_types::SYSTEM_ID
 
 use serde::{Deserialize, Serialize};
 
 use custos_store::AccessRecord;
 use custos_types::{Action, Decision, RecordedRole};
-#[cfg(doc)]
-use custos_types::{SYSTEM_ID, facts, facts::CaseFacts};
 
 /// The encoding version written by [`encode`].
 pub const VERSION: u8 = 1;

@@ -77,7 +77,8 @@ macro_rules! vocabulary {
         impl ::std::str::FromStr for $ty {
             type Err = $crate::UnknownWord;
 
-            /// Reads the word of [`Self::as_str`]; any other string is an [`UnknownWord`].
+            /// Reads the word of [`Self::as_str`]; any other string is an
+            /// [`UnknownWord`](crate::UnknownWord).
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $( $word => Ok($ty::$variant), )+
