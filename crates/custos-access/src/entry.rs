@@ -16,14 +16,13 @@
 //! that the ledger alone says where a case came from (the detector relies on it):
 //!
 //! - `target`: the assignee's staff id;
-//! - `fields`: tagged facts, in this order —
-//!   - `channel:<channel>` ([`CASE_CHANNEL`]), one of the gateway's fixed channel words;
-//!   - `contact:inbound` ([`CASE_CONTACT_INBOUND`]) when the customer started the
-//!     contact (a call, chat, mail or store visit), `contact:none` ([`CASE_CONTACT_NONE`])
-//!     when no inbound contact stands behind the case (outbound, follow-up, or a
-//!     pretext);
-//!   - `requested_by:<staff id>` ([`CASE_REQUESTED_BY`]) when a person asked the CRM to
-//!     open the case; absent when the CRM opened it on its own for an inbound contact.
+//! - `fields`: the case's facts ([`CaseFacts`]), in this order —
+//!   - `channel:<channel>`, one of the gateway's fixed channel words;
+//!   - `contact:inbound` when the customer started the contact (a call, chat, mail or
+//!     store visit), `contact:none` when no inbound contact stands behind the case
+//!     (outbound, follow-up, or a pretext);
+//!   - `requested_by:<staff id>` when a person asked the CRM to open the case; absent
+//!     when the CRM opened it on its own for an inbound contact.
 //!
 //! Only ids and fixed words: the case's reason (free text) stays sealed in the store.
 //! Entries written before this convention carry no facts; readers treat a `create_case`
@@ -35,9 +34,13 @@
 //! search's outcome); for a refused or failed one, the error's stable code (e.g.
 //! `quota_exceeded`, `step_up_required`). A `reveal` that carried a step-up
 //! justification (required while a detector restriction is in force on the person)
-//! records `step_up:<policy id>` ([`REASON_STEP_UP`]): that a justification was given,
+//! records `step_up:<policy id>` ([`step_up_reason`]): that a justification was given,
 //! never its text, which may hold personal data. `fields` stays the list of fields
 //! revealed (quota counters are rebuilt from it).
+//!
+//! A request that named a customer or case id not of the shape Custos issues records
+//! one fact, `malformed:customer` or `malformed:case` ([`malformed`]), never the value (it
+//! may be a phone number sent where an id belongs).
 //!
 //! The detector's own entries (role `system`) name its act in `action`
 //! (`suspend_staff`, `lower_quota`, `require_step_up`), the person in `target` and the
@@ -46,8 +49,8 @@
 //! # Refused writes
 //!
 //! When the ledger refused writes (a full disk, a failing device) and then writes again,
-//! the first entry written is the writer's own: the [`SYSTEM`] principal (org `-`) with
-//! action [`LEDGER_WRITES_REFUSED`], `at` the time writes resumed, `reason_code` the
+//! the first entry written is the writer's own: the [`SYSTEM_ID`] principal (org `-`) with
+//! action [`Action::LedgerWritesRefused`], `at` the time writes resumed, `reason_code` the
 //! ledger error's code (e.g. `ledger_io`) and `fields` —
 //!
 //! - `from:<unix ms>` ([`REFUSED_FROM`]): the first refused write;
@@ -60,47 +63,37 @@
 //! # Canary allocation
 //!
 //! When the gateway gives a canary to a person, it opens a case for the canary on their
-//! queue and records it first as the [`SYSTEM`] principal with action
-//! [`ALLOCATE_CANARY`]: `customer_id` the canary, `case_id` the case, `target` the
+//! queue and records it first as the [`SYSTEM_ID`] principal with action
+//! [`Action::AllocateCanary`]: `customer_id` the canary, `case_id` the case, `target` the
 //! person, `fields` the case's facts as for `create_case`. The detector reads it to
 //! exempt that person's own touches of that canary; entries are readable only by
 //! analysts and admins, and the person sees an ordinary case.
+//!
+//! # Words
+//!
+//! `role`, `action` and `decision` are words of the shared vocabulary
+//! ([`RecordedRole`], [`Action`], [`Decision`]); an entry with any other word there does
+//! not decode.
+//!
+//! [`CaseFacts`]: custos_types::facts::CaseFacts
+//! [`step_up_reason`]: custos_types::facts::step_up_reason
+//! [`malformed`]: custos_types::facts::malformed
+//! [`SYSTEM_ID`]: custos_types::SYSTEM_ID
 
 use serde::{Deserialize, Serialize};
 
 use custos_store::AccessRecord;
+use custos_types::{Action, Decision, RecordedRole};
 
 /// The encoding version written by [`encode`].
 pub const VERSION: u8 = 1;
 
-/// Prefix of a `create_case` entry's channel fact (module docs).
-pub const CASE_CHANNEL: &str = "channel:";
-/// A `create_case` entry's fact for a case behind which the customer made contact.
-pub const CASE_CONTACT_INBOUND: &str = "contact:inbound";
-/// A `create_case` entry's fact for a case with no inbound contact behind it.
-pub const CASE_CONTACT_NONE: &str = "contact:none";
-/// Prefix of a `create_case` entry's fact naming the staff member who asked for the case.
-pub const CASE_REQUESTED_BY: &str = "requested_by:";
-/// Prefix of the one fact (`fields`) of an entry whose request named a customer or case
-/// id not of the shape Custos issues: `malformed:customer` or `malformed:case`. The
-/// value itself is never recorded (it may be a phone number sent where an id belongs).
-pub const MALFORMED: &str = "malformed:";
-/// Staff id and role of the entries the server writes itself.
-pub const SYSTEM: &str = "system";
-/// Action of the entry that gives a canary to a person (module docs).
-pub const ALLOCATE_CANARY: &str = "allocate_canary";
-/// Action of the entry that says the ledger refused writes between two times (module
-/// docs).
-pub const LEDGER_WRITES_REFUSED: &str = "ledger_writes_refused";
 /// Prefix of a `ledger_writes_refused` fact: the first refused write, unix ms.
 pub const REFUSED_FROM: &str = "from:";
 /// Prefix of a `ledger_writes_refused` fact: the last refused write, unix ms.
 pub const REFUSED_UNTIL: &str = "until:";
 /// Prefix of a `ledger_writes_refused` fact: how many records were refused.
 pub const REFUSED_RECORDS: &str = "refused_records:";
-/// Prefix of the reason code of a `reveal` allowed with a step-up justification; the
-/// deciding policy's id follows (module docs).
-pub const REASON_STEP_UP: &str = "step_up:";
 
 /// Wire form of version 1. Field order is part of the format: do not reorder.
 #[derive(Serialize, Deserialize)]
@@ -111,13 +104,13 @@ struct EntryV1 {
     at: i64,
     staff_id: String,
     org: String,
-    role: String,
-    action: String,
+    role: RecordedRole,
+    action: Action,
     customer_id: Option<String>,
     fields: Vec<String>,
     case_id: Option<String>,
     target: Option<String>,
-    decision: String,
+    decision: Decision,
     reason_code: String,
     client: Option<String>,
 }
@@ -146,17 +139,17 @@ pub fn encode(record: &AccessRecord) -> Vec<u8> {
         at: record.at,
         staff_id: record.staff_id.clone(),
         org: record.org.clone(),
-        role: record.role.clone(),
-        action: record.action.clone(),
+        role: record.role,
+        action: record.action,
         customer_id: record.customer_id.clone(),
         fields: record.fields.clone(),
         case_id: record.case_id.clone(),
         target: record.target.clone(),
-        decision: record.decision.clone(),
+        decision: record.decision,
         reason_code: record.reason_code.clone(),
         client: record.client.clone(),
     };
-    // Serialising a struct of strings, integers and vectors cannot fail.
+    // Serialising a struct of strings, words, integers and vectors cannot fail.
     serde_json::to_vec(&wire).unwrap_or_default()
 }
 
@@ -193,6 +186,7 @@ pub fn decode(index: u64, bytes: &[u8]) -> Result<AccessRecord, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custos_types::Role;
 
     fn record() -> AccessRecord {
         AccessRecord {
@@ -201,13 +195,13 @@ mod tests {
             at: 1_700_000_000_000,
             staff_id: "alice".into(),
             org: "custos".into(),
-            role: "support".into(),
-            action: "reveal".into(),
+            role: Role::Support.into(),
+            action: Action::Reveal,
             customer_id: Some("cus_1".into()),
             fields: vec!["phone".into()],
             case_id: Some("case_1".into()),
             target: None,
-            decision: "allow".into(),
+            decision: Decision::Allow,
             reason_code: "policy0".into(),
             client: Some("127.0.0.1".into()),
         }
@@ -242,5 +236,17 @@ mod tests {
         assert!(decode(0, extra.as_bytes()).is_err());
         assert!(decode(0, b"").is_err());
         assert!(decode(0, &[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn words_outside_the_vocabulary_are_refused() {
+        let text = String::from_utf8(encode(&record())).unwrap();
+        for (word, other) in [
+            ("\"support\"", "\"agent\""),
+            ("\"reveal\"", "\"reveal_phone\""),
+            ("\"allow\"", "\"Allow\""),
+        ] {
+            assert!(decode(0, text.replace(word, other).as_bytes()).is_err());
+        }
     }
 }

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use custos_ledger::{Ledger, MAX_ENTRY_LEN};
-use custos_store::now_millis;
+use custos_types::clock::now_millis;
+use custos_types::{Action, Decision, RecordedRole, SYSTEM_ID};
 use tokio::sync::{oneshot, watch};
 
 use crate::{AccessError, AccessRecord, LedgerHealth, WritesRefused, entry};
@@ -260,10 +261,10 @@ fn refusal_record(refused: &WritesRefused, now: i64) -> AccessRecord {
         seq: 0,
         request_id: format!("evt_ledger_{}_{}", refused.since_ms, now),
         at: now,
-        staff_id: entry::SYSTEM.to_owned(),
+        staff_id: SYSTEM_ID.to_owned(),
         org: "-".to_owned(),
-        role: entry::SYSTEM.to_owned(),
-        action: entry::LEDGER_WRITES_REFUSED.to_owned(),
+        role: RecordedRole::System,
+        action: Action::LedgerWritesRefused,
         customer_id: None,
         fields: vec![
             format!("{}{}", entry::REFUSED_FROM, refused.since_ms),
@@ -272,17 +273,14 @@ fn refusal_record(refused: &WritesRefused, now: i64) -> AccessRecord {
         ],
         case_id: None,
         target: None,
-        decision: "allow".to_owned(),
+        decision: Decision::Allow,
         reason_code: refused.code.to_owned(),
         client: None,
     }
 }
 
 fn publish(ledger: &RwLock<Ledger>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
+    let now = u64::try_from(now_millis()).unwrap_or(0);
     let outcome = {
         let mut ledger = ledger.write().unwrap_or_else(|p| p.into_inner());
         ledger

@@ -43,7 +43,7 @@ pub struct NewStaff<'a> {
     /// Display name.
     pub name: &'a str,
     /// Role.
-    pub role: &'a str,
+    pub role: custos_types::Role,
     /// Organisation.
     pub org: &'a str,
 }

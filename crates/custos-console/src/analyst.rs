@@ -71,7 +71,7 @@ async fn queue_page(console: &Shared, visitor: &Visitor, q: QueueQuery) -> Page 
         s => format!("/v1/alerts?status={s}&limit=500"),
     };
     let list: AlertList = console.get(visitor, &uri).await?;
-    let now = custos_store::now_millis();
+    let now = custos_types::clock::now_millis();
     Ok(document(
         "Alerts",
         Some(&visitor.session),

@@ -451,8 +451,8 @@ impl Reply {
         if self.status == StatusCode::UNAUTHORIZED {
             return page::see_other("/signin", &[]);
         }
-        let message =
-            in_words(&error, custos_store::now_millis()).unwrap_or_else(|| error.message.clone());
+        let message = in_words(&error, custos_types::clock::now_millis())
+            .unwrap_or_else(|| error.message.clone());
         let help = help_for(&error, &visitor.session);
         page::problem(
             self.status,

@@ -222,7 +222,7 @@ pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
 /// A time as every console page shows it: `2026-12-02 14:05:10 UTC` (no script runs in
 /// the browser to turn it into the reader's zone, and UTC is what the ledger and the CLI
 /// print).
-pub(super) use custos_store::calendar::utc as when;
+pub(super) use custos_types::calendar::utc as when;
 
 /// [`when`] in a table cell: it may wrap between the date and the time, never inside
 /// either (a browser breaks a narrow column at a date's hyphens). One element, as a

@@ -202,7 +202,7 @@ impl Sessions {
 
     fn alive(&self, s: &Session, now: Instant) -> bool {
         let link_valid = match &s.who {
-            Who::Customer { until, .. } => custos_store::now_millis() < *until,
+            Who::Customer { until, .. } => custos_types::clock::now_millis() < *until,
             Who::Staff { .. } => true,
         };
         link_valid

@@ -146,7 +146,7 @@ pub(super) async fn customer_link(
     visitor: Option<Visitor>,
     uri: Uri,
 ) -> Response {
-    let now = custos_store::now_millis();
+    let now = custos_types::clock::now_millis();
     let opened = link_token(&uri).and_then(|token| {
         let (id, until) = console.app.keyring.open_customer_link(token, now)?;
         Ok((token, id, until))

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use custos_access::AccessRecord;
 use custos_detector::{Model, ModelConfig};
+use custos_types::calendar::{DAY_MS, HOUR_MS};
+use custos_types::{Action, Decision, Role};
 
 const RECORDS: usize = 2_000_000;
 const STAFF: u64 = 5_000;
@@ -60,37 +62,41 @@ fn synthetic() -> Vec<AccessRecord> {
                 }
                 let r = next();
                 let (action, fields) = match r % 100 {
-                    0..=59 => ("view", vec![]),
-                    60..=84 => ("reveal", vec!["phone".to_owned()]),
-                    85..=94 => ("search", vec!["phone".to_owned()]),
-                    _ => ("create_case", vec![]),
+                    0..=59 => (Action::View, vec![]),
+                    60..=84 => (Action::Reveal, vec!["phone".to_owned()]),
+                    85..=94 => (Action::Search, vec!["phone".to_owned()]),
+                    _ => (Action::CreateCase, vec![]),
                 };
-                let (staff_id, role) = if action == "create_case" {
-                    ("crm".to_owned(), "integration")
+                let (staff_id, role) = if action == Action::CreateCase {
+                    ("crm".to_owned(), Role::Integration)
                 } else {
                     (
                         format!("s{staff}"),
-                        if staff % 5 == 0 { "sales" } else { "support" },
+                        if staff % 5 == 0 {
+                            Role::Sales
+                        } else {
+                            Role::Support
+                        },
                     )
                 };
                 seq += 1;
                 records.push(AccessRecord {
                     seq,
                     request_id: String::new(),
-                    at: T0
-                        + day * 86_400_000
-                        + 9 * 3_600_000
-                        + slot * 480_000
-                        + (staff as i64) * 90,
+                    at: T0 + day * DAY_MS + 9 * HOUR_MS + slot * 480_000 + (staff as i64) * 90,
                     staff_id,
                     org: format!("org{}", staff % 10),
-                    role: role.to_owned(),
-                    action: action.to_owned(),
+                    role: role.into(),
+                    action,
                     customer_id: Some(format!("cus_{}", (r >> 8) % 10_000_000)),
                     fields,
                     case_id: Some(format!("case_{}", r >> 20)),
                     target: None,
-                    decision: if r % 97 == 0 { "deny" } else { "allow" }.to_owned(),
+                    decision: if r % 97 == 0 {
+                        Decision::Deny
+                    } else {
+                        Decision::Allow
+                    },
                     reason_code: "ok".to_owned(),
                     client: None,
                 });

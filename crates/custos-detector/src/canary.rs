@@ -9,19 +9,13 @@
 //! database.
 
 use custos_access::AccessRecord;
-use custos_access::entry::{ALLOCATE_CANARY, SYSTEM};
 use custos_crypto::Keyring;
 use custos_store::Store;
+use custos_types::{Action, Decision, RecordedRole, SYSTEM_ID};
 
 use std::collections::HashSet;
 
 use crate::Finding;
-
-/// The ledger action of a request that plants canaries (the gateway records it).
-pub const PLANT_ACTION: &str = "plant_canaries";
-
-/// Actions through which a person reaches a customer's record.
-const TOUCHING: [&str; 3] = ["view", "reveal", "search"];
 
 /// The canary marks in force, and the holder marks of allocated canaries.
 pub struct Marks {
@@ -67,21 +61,22 @@ impl Marks {
 
 /// Whether `record` is the gateway giving a canary to a person.
 pub fn allocates_canary(record: &AccessRecord) -> bool {
-    record.action == ALLOCATE_CANARY
-        && record.staff_id == SYSTEM
-        && record.role == SYSTEM
-        && record.decision == "allow"
+    record.action == Action::AllocateCanary
+        && record.staff_id == SYSTEM_ID
+        && record.role == RecordedRole::System
+        && record.decision == Decision::Allow
 }
 
 /// Whether `record` is a planting of canaries, whatever its outcome: the marks are
 /// stored before the record, so even a failed request may have added some.
 pub fn plants_canaries(record: &AccessRecord) -> bool {
-    record.action == PLANT_ACTION
+    record.action == Action::PlantCanaries
 }
 
-/// The finding for `record`, if it touched a canary.
+/// The finding for `record`, if it touched a canary: a view, reveal or search reaches a
+/// customer's record.
 pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<Finding> {
-    if marks.is_empty() || !TOUCHING.contains(&record.action.as_str()) {
+    if marks.is_empty() || !record.action.is_customer_access() {
         return None;
     }
     let customer = record.customer_id.as_deref()?;
@@ -94,18 +89,18 @@ pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<
     }
     // Exactly what the person got: a search that matched a canary on none of their
     // cases is allowed (`no_open_case`) yet returned nothing.
-    let what = match (record.action.as_str(), record.decision == "allow") {
-        ("view", true) => {
+    let what = match (record.action, record.decision == Decision::Allow) {
+        (Action::View, true) => {
             format!("opened canary customer {customer} and was shown its masked record")
         }
-        ("reveal", true) => format!(
+        (Action::Reveal, true) => format!(
             "revealed {} of canary customer {customer} and was given the values",
             record.fields.join(", ")
         ),
-        ("search", true) if record.reason_code == "on_open_case" => {
+        (Action::Search, true) if record.reason_code == "on_open_case" => {
             format!("searched for canary customer {customer} and was shown it, masked")
         }
-        ("search", true) => format!(
+        (Action::Search, true) => format!(
             "searched for a number of canary customer {customer}; the search returned nothing, as the canary is on none of their cases"
         ),
         (action, _) => format!(
@@ -128,21 +123,25 @@ pub fn check(record: &AccessRecord, marks: &Marks, keyring: &Keyring) -> Option<
 mod tests {
     use super::*;
     use custos_crypto::MasterKey;
+    use custos_types::Role;
 
-    fn record(action: &str, customer: Option<&str>, decision: &str) -> AccessRecord {
+    /// Actions through which a person reaches a customer's record.
+    const TOUCHING: [Action; 3] = [Action::View, Action::Reveal, Action::Search];
+
+    fn record(action: Action, customer: Option<&str>, decision: Decision) -> AccessRecord {
         AccessRecord {
             seq: 7,
             request_id: "req_1".into(),
             at: 0,
             staff_id: "alice".into(),
             org: "custos".into(),
-            role: "support".into(),
-            action: action.into(),
+            role: Role::Support.into(),
+            action,
             customer_id: customer.map(str::to_owned),
             fields: vec![],
             case_id: None,
             target: None,
-            decision: decision.into(),
+            decision,
             reason_code: "x".into(),
             client: None,
         }
@@ -156,7 +155,7 @@ mod tests {
             canaries: [keyring.canary_mark("cus_canary")].into_iter().collect(),
             holders: HashSet::new(),
         };
-        let reason = |action: &str, decision: &str, reason_code: &str| {
+        let reason = |action: Action, decision: Decision, reason_code: &str| {
             let r = AccessRecord {
                 reason_code: reason_code.into(),
                 fields: vec!["phone".into()],
@@ -164,11 +163,17 @@ mod tests {
             };
             check(&r, &marks, &keyring).unwrap().reasons.remove(0)
         };
-        assert!(reason("search", "allow", "no_open_case").contains("returned nothing"));
-        assert!(reason("search", "allow", "on_open_case").contains("shown it, masked"));
-        assert!(reason("view", "allow", "view-with-case").contains("masked record"));
-        assert!(reason("reveal", "allow", "reveal-with-case").contains("revealed phone"));
-        let refused = reason("view", "deny", "forbidden");
+        assert!(
+            reason(Action::Search, Decision::Allow, "no_open_case").contains("returned nothing")
+        );
+        assert!(
+            reason(Action::Search, Decision::Allow, "on_open_case").contains("shown it, masked")
+        );
+        assert!(reason(Action::View, Decision::Allow, "view-with-case").contains("masked record"));
+        assert!(
+            reason(Action::Reveal, Decision::Allow, "reveal-with-case").contains("revealed phone")
+        );
+        let refused = reason(Action::View, Decision::Deny, "forbidden");
         assert!(refused.contains("refused (forbidden)"), "{refused}");
         assert!(!refused.contains("shown"), "{refused}");
     }
@@ -181,7 +186,7 @@ mod tests {
             holders: HashSet::new(),
         };
         for action in TOUCHING {
-            for decision in ["allow", "deny"] {
+            for decision in [Decision::Allow, Decision::Deny] {
                 let found = check(
                     &record(action, Some("cus_canary"), decision),
                     &marks,
@@ -194,26 +199,38 @@ mod tests {
                 );
             }
             assert_eq!(
-                check(&record(action, Some("cus_real"), "allow"), &marks, &keyring),
+                check(
+                    &record(action, Some("cus_real"), Decision::Allow),
+                    &marks,
+                    &keyring
+                ),
                 None
             );
         }
         assert_eq!(
             check(
-                &record("create_case", Some("cus_canary"), "allow"),
+                &record(Action::CreateCase, Some("cus_canary"), Decision::Allow),
                 &marks,
                 &keyring
             ),
             None
         );
         assert_eq!(
-            check(&record("view", None, "allow"), &marks, &keyring),
+            check(
+                &record(Action::View, None, Decision::Allow),
+                &marks,
+                &keyring
+            ),
             None
         );
         // A mark made under another master key says nothing.
         let other = Keyring::new(&MasterKey::from_bytes([4; 32]));
         assert_eq!(
-            check(&record("view", Some("cus_canary"), "allow"), &marks, &other),
+            check(
+                &record(Action::View, Some("cus_canary"), Decision::Allow),
+                &marks,
+                &other
+            ),
             None
         );
     }
@@ -225,44 +242,44 @@ mod tests {
             canaries: [keyring.canary_mark("cus_canary")].into_iter().collect(),
             holders: HashSet::new(),
         };
-        let mut allocation = record(ALLOCATE_CANARY, Some("cus_canary"), "allow");
+        let mut allocation = record(Action::AllocateCanary, Some("cus_canary"), Decision::Allow);
         allocation.target = Some("alice".into());
         // Only the system's allowed entry allocates: not a person's, not a failed one.
         for (staff, role, decision) in [
-            ("alice", "support", "allow"),
-            (SYSTEM, "support", "allow"),
-            (SYSTEM, SYSTEM, "error"),
+            ("alice", Role::Support.into(), Decision::Allow),
+            (SYSTEM_ID, Role::Support.into(), Decision::Allow),
+            (SYSTEM_ID, RecordedRole::System, Decision::Error),
         ] {
             let forged = AccessRecord {
                 staff_id: staff.into(),
-                role: role.into(),
-                decision: decision.into(),
+                role,
+                decision,
                 ..allocation.clone()
             };
             marks.observe_allocation(&forged, &keyring);
             assert!(
                 check(
-                    &record("reveal", Some("cus_canary"), "allow"),
+                    &record(Action::Reveal, Some("cus_canary"), Decision::Allow),
                     &marks,
                     &keyring
                 )
                 .is_some()
             );
         }
-        allocation.staff_id = SYSTEM.into();
-        allocation.role = SYSTEM.into();
+        allocation.staff_id = SYSTEM_ID.into();
+        allocation.role = RecordedRole::System;
         marks.observe_allocation(&allocation, &keyring);
         for action in TOUCHING {
             assert_eq!(
                 check(
-                    &record(action, Some("cus_canary"), "allow"),
+                    &record(action, Some("cus_canary"), Decision::Allow),
                     &marks,
                     &keyring
                 ),
                 None,
                 "the holder's own {action}"
             );
-            let mut bob = record(action, Some("cus_canary"), "allow");
+            let mut bob = record(action, Some("cus_canary"), Decision::Allow);
             bob.staff_id = "bob".into();
             assert!(
                 check(&bob, &marks, &keyring).is_some(),

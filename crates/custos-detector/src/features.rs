@@ -14,10 +14,10 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use custos_access::AccessRecord;
-use custos_access::entry::{CASE_CONTACT_NONE, CASE_REQUESTED_BY};
+use custos_types::calendar::{DAY_MS, HOUR_MS};
+use custos_types::facts::CaseFacts;
+use custos_types::{Action, Decision, Role};
 use serde::{Deserialize, Serialize};
-
-use custos_store::calendar::{DAY_MS, HOUR_MS};
 
 /// Number of features in [`Feature::ALL`] (the length of a [`DayValues`]).
 pub const N_FEATURES: usize = 11;
@@ -321,10 +321,6 @@ pub type IdSet = HashSet<u64, FastBuild>;
 /// memory for ever.
 pub const CASE_ORIGIN_DAYS: i64 = 7;
 
-/// The role of the CRM integration: a case it creates on its own was asked for by no
-/// person.
-pub const INTEGRATION_ROLE: &str = "integration";
-
 /// Where one open case came from, as its `create_case` record says (the facts in its
 /// `fields`, see [`custos_access::entry`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,26 +351,21 @@ impl CaseOrigins {
     /// Takes what a record says about cases: an allowed `create_case` adds its case's
     /// origin, an allowed `close_case` removes it. Any other record is ignored.
     pub fn observe(&mut self, record: &AccessRecord, config: &FeatureConfig) {
-        if record.decision != "allow" {
+        if record.decision != Decision::Allow {
             return;
         }
         let Some(case) = record.case_id.as_deref() else {
             return;
         };
-        match record.action.as_str() {
-            "create_case" => {
-                let mut requester = None;
-                let mut inbound = true;
-                for fact in &record.fields {
-                    if let Some(staff) = fact.strip_prefix(CASE_REQUESTED_BY) {
-                        requester = Some(fingerprint(staff));
-                    } else if fact == CASE_CONTACT_NONE {
-                        inbound = false;
-                    }
-                }
-                if requester.is_none() && record.role != INTEGRATION_ROLE {
-                    // A person created the case directly (an administrator): they asked
-                    // for it.
+        match record.action {
+            Action::CreateCase => {
+                let facts = CaseFacts::from_fields(&record.fields);
+                let inbound = facts.inbound;
+                let mut requester = facts.requested_by.map(fingerprint);
+                // A case the CRM integration creates on its own was asked for by no
+                // person; one a person created directly (an administrator) was asked
+                // for by them.
+                if requester.is_none() && record.role != Role::Integration {
                     requester = Some(fingerprint(&record.staff_id));
                 }
                 if requester.is_none() && inbound {
@@ -391,7 +382,7 @@ impl CaseOrigins {
                     },
                 );
             }
-            "close_case" => {
+            Action::CloseCase => {
                 self.0.remove(&fingerprint(case));
             }
             _ => {}
@@ -436,7 +427,7 @@ fn is_ceiling(reason_code: &str) -> bool {
 
 /// Whether a record is a refusal by policy, which counts as a denial.
 fn is_denial(record: &AccessRecord) -> bool {
-    record.decision == "deny" && !is_ceiling(&record.reason_code)
+    record.decision == Decision::Deny && !is_ceiling(&record.reason_code)
 }
 
 fn is_access(kind: Kind) -> bool {
@@ -447,14 +438,14 @@ fn is_access(kind: Kind) -> bool {
 /// or a refusal by policy. The others (reading one's own quotas, a ceiling's refusal)
 /// say nothing about them.
 pub fn counts(record: &AccessRecord) -> bool {
-    is_denial(record) || is_access(kind(&record.action))
+    is_denial(record) || is_access(kind(record.action))
 }
 
-fn kind(action: &str) -> Kind {
+fn kind(action: Action) -> Kind {
     match action {
-        "view" => Kind::View,
-        "reveal" => Kind::Reveal,
-        "search" => Kind::Search,
+        Action::View => Kind::View,
+        Action::Reveal => Kind::Reveal,
+        Action::Search => Kind::Search,
         _ => Kind::Other,
     }
 }
@@ -547,8 +538,8 @@ impl PersonDay {
         origins: &CaseOrigins,
     ) -> Delta {
         let mut delta = Delta::default();
-        let kind = kind(&record.action);
-        let allowed = record.decision == "allow";
+        let kind = kind(record.action);
+        let allowed = record.decision == Decision::Allow;
         if is_denial(record) {
             self.denials += 1;
             delta.denials = 1;
@@ -778,24 +769,24 @@ mod tests {
 
     const T0: i64 = 1_704_067_200_000; // 2024-01-01 00:00 UTC
 
-    fn rec(at: i64, action: &str, customer: &str, decision: &str) -> AccessRecord {
+    fn rec(at: i64, action: Action, customer: &str, decision: Decision) -> AccessRecord {
         AccessRecord {
             seq: 1,
             request_id: String::new(),
             at,
             staff_id: "alice".into(),
             org: "acme".into(),
-            role: "support".into(),
-            action: action.into(),
+            role: Role::Support.into(),
+            action,
             customer_id: Some(customer.into()),
-            fields: if action == "reveal" {
+            fields: if action == Action::Reveal {
                 vec!["phone".into(), "email".into()]
             } else {
                 vec![]
             },
             case_id: Some(format!("case_{customer}")),
             target: None,
-            decision: decision.into(),
+            decision,
             reason_code: "ok".into(),
             client: None,
         }
@@ -829,19 +820,39 @@ mod tests {
         let none = CaseOrigins::default();
         let mut d = PersonDay::new(c.day_of(T0));
         let base = T0 + 10 * HOUR_MS;
-        d.observe(&rec(base, "view", "c1", "allow"), &c, &none);
-        d.observe(&rec(base + 1000, "view", "c1", "allow"), &c, &none);
-        d.observe(&rec(base + 2000, "reveal", "c1", "allow"), &c, &none);
-        d.observe(&rec(base + 3000, "view", "c2", "deny"), &c, &none);
-        d.observe(&rec(base + 4000, "search", "c3", "allow"), &c, &none);
-        d.observe(&rec(base + 5000, "search", "c3", "allow"), &c, &none);
+        d.observe(&rec(base, Action::View, "c1", Decision::Allow), &c, &none);
+        d.observe(
+            &rec(base + 1000, Action::View, "c1", Decision::Allow),
+            &c,
+            &none,
+        );
+        d.observe(
+            &rec(base + 2000, Action::Reveal, "c1", Decision::Allow),
+            &c,
+            &none,
+        );
+        d.observe(
+            &rec(base + 3000, Action::View, "c2", Decision::Deny),
+            &c,
+            &none,
+        );
+        d.observe(
+            &rec(base + 4000, Action::Search, "c3", Decision::Allow),
+            &c,
+            &none,
+        );
+        d.observe(
+            &rec(base + 5000, Action::Search, "c3", Decision::Allow),
+            &c,
+            &none,
+        );
         let v = d.values(&c);
         assert_eq!(v.get(Feature::DistinctCustomers), Some(1.0));
         assert_eq!(v.get(Feature::Reveals), Some(2.0));
         assert_eq!(v.get(Feature::Denials), Some(1.0));
         // Ceilings are not policy refusals: neither a quota nor a step-up counts.
         for code in ["quota_exceeded", "step_up_required"] {
-            let mut capped = rec(base + 3500, "view", "c4", "deny");
+            let mut capped = rec(base + 3500, Action::View, "c4", Decision::Deny);
             capped.reason_code = code.into();
             d.observe(&capped, &c, &none);
         }
@@ -862,7 +873,11 @@ mod tests {
         // 30 accesses every 60 s from 02:00: all off shift, perfectly regular.
         for k in 0..30 {
             let at = T0 + 2 * HOUR_MS + k * 60_000;
-            d.observe(&rec(at, "view", &format!("c{k}"), "allow"), &c, &none);
+            d.observe(
+                &rec(at, Action::View, &format!("c{k}"), Decision::Allow),
+                &c,
+                &none,
+            );
         }
         let v = d.values(&c);
         assert_eq!(v.get(Feature::OffShiftShare), Some(1.0));
@@ -877,10 +892,10 @@ mod tests {
     fn create_case(at: i64, customer: &str, facts: &[&str]) -> AccessRecord {
         AccessRecord {
             staff_id: "crm".into(),
-            role: INTEGRATION_ROLE.into(),
+            role: Role::Integration.into(),
             fields: facts.iter().map(|f| (*f).to_owned()).collect(),
             target: Some("alice".into()),
-            ..rec(at, "create_case", customer, "allow")
+            ..rec(at, Action::CreateCase, customer, Decision::Allow)
         }
     }
 
@@ -920,12 +935,12 @@ mod tests {
             &c,
         );
         let mut refused = create_case(at, "c6", &["contact:none", "requested_by:alice"]);
-        refused.decision = "deny".into();
+        refused.decision = Decision::Deny;
         origins.observe(&refused, &c);
         // An administrator creating a case directly asked for it.
         let admin = AccessRecord {
             staff_id: "alice".into(),
-            role: "admin".into(),
+            role: Role::Admin.into(),
             ..create_case(at, "c7", &["channel:store", "contact:inbound"])
         };
         origins.observe(&admin, &c);
@@ -936,10 +951,18 @@ mod tests {
         let mut d = PersonDay::new(c.day_of(at));
         let mut deltas = Vec::new();
         for customer in ["c1", "c1", "c2", "c3", "c4", "c6", "c7"] {
-            deltas.push(d.observe(&rec(at + 1000, "view", customer, "allow"), &c, &origins));
+            deltas.push(d.observe(
+                &rec(at + 1000, Action::View, customer, Decision::Allow),
+                &c,
+                &origins,
+            ));
         }
         // Refused views count in neither.
-        d.observe(&rec(at + 2000, "view", "c5", "deny"), &c, &origins);
+        d.observe(
+            &rec(at + 2000, Action::View, "c5", Decision::Deny),
+            &c,
+            &origins,
+        );
         let v = d.values(&c);
         assert_eq!(v.get(Feature::DistinctCustomers), Some(6.0));
         assert_eq!(v.get(Feature::SelfOpenedCases), Some(2.0)); // c1, c7
@@ -959,7 +982,7 @@ mod tests {
         );
         // Someone else viewing alice's pretext case: no contact, but not self-opened.
         let mut bob = PersonDay::new(c.day_of(at));
-        let mut r = rec(at + 1000, "view", "c1", "allow");
+        let mut r = rec(at + 1000, Action::View, "c1", Decision::Allow);
         r.staff_id = "bob".into();
         bob.observe(&r, &c, &origins);
         let v = bob.values(&c);
@@ -975,13 +998,17 @@ mod tests {
         origins.observe(&create_case(at, "c1", &["contact:none"]), &c);
         origins.observe(&create_case(at, "c2", &["contact:none"]), &c);
         // A refused close leaves the case open.
-        origins.observe(&rec(at + 1, "close_case", "c1", "deny"), &c);
+        origins.observe(&rec(at + 1, Action::CloseCase, "c1", Decision::Deny), &c);
         assert_eq!(origins.len(), 2);
-        origins.observe(&rec(at + 2, "close_case", "c1", "allow"), &c);
+        origins.observe(&rec(at + 2, Action::CloseCase, "c1", Decision::Allow), &c);
         assert_eq!(origins.len(), 1);
         assert!(origins.get(fingerprint("case_c1")).is_none());
         let mut d = PersonDay::new(c.day_of(at));
-        d.observe(&rec(at + 3, "view", "c1", "allow"), &c, &origins);
+        d.observe(
+            &rec(at + 3, Action::View, "c1", Decision::Allow),
+            &c,
+            &origins,
+        );
         assert_eq!(d.values(&c).get(Feature::NoContactCases), Some(0.0));
         // Kept for CASE_ORIGIN_DAYS after the day it was opened, then forgotten.
         let day = c.day_of(at);
@@ -997,7 +1024,12 @@ mod tests {
         let mut d = PersonDay::new(c.day_of(T0));
         for k in 0..5000 {
             d.observe(
-                &rec(T0 + 10 * HOUR_MS + k, "view", &format!("c{k}"), "allow"),
+                &rec(
+                    T0 + 10 * HOUR_MS + k,
+                    Action::View,
+                    &format!("c{k}"),
+                    Decision::Allow,
+                ),
                 &c,
                 &CaseOrigins::default(),
             );

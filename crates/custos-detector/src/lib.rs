@@ -37,10 +37,11 @@ pub use webhook::AlertsConfig;
 
 use std::time::Duration;
 
-use custos_access::entry::SYSTEM;
 use custos_access::{AccessLog, AccessRecord};
 use custos_crypto::Keyring;
-use custos_store::{AccessFilter, AlertRecord, StaffStatus, Store, now_millis};
+use custos_store::{AccessFilter, AlertRecord, StaffStatus, Store};
+use custos_types::clock::now_millis;
+use custos_types::{Action, Decision, RecordedRole};
 
 /// The detector's name in the ledger (as the acting principal) and its cursor's name.
 pub const DETECTOR: &str = "detector";
@@ -225,7 +226,7 @@ impl Detector {
             // entry can have); never by id, which an admin could give a person.
             // The server's own entries are no one's behaviour; an allocation among them
             // says whose touches of a canary are legitimate from here on.
-            if record.role == SYSTEM {
+            if record.role == RecordedRole::System {
                 self.marks.observe_allocation(record, &self.keyring);
                 continue;
             }
@@ -275,7 +276,7 @@ impl Detector {
                 .set_staff_status(&record.staff_id, StaffStatus::Suspended)
                 .await
                 .map_err(store_err)?;
-            self.record_action("suspend_staff", &record.staff_id, finding.kind, now)
+            self.record_action(Action::SuspendStaff, &record.staff_id, finding.kind, now)
                 .await?;
             "suspended"
         } else if let (Some(kind), Some(restrict)) = (restriction, &self.restrict) {
@@ -362,7 +363,7 @@ impl Detector {
     /// Writes the ledger entry of an act of the detector, at `at` (unix milliseconds).
     async fn record_action(
         &self,
-        action: &str,
+        action: Action,
         target: &str,
         reason: &str,
         at: i64,
@@ -373,13 +374,13 @@ impl Detector {
             at,
             staff_id: DETECTOR.to_owned(),
             org: "-".to_owned(),
-            role: SYSTEM.to_owned(),
-            action: action.to_owned(),
+            role: RecordedRole::System,
+            action,
             customer_id: None,
             fields: Vec::new(),
             case_id: None,
             target: Some(target.to_owned()),
-            decision: "allow".to_owned(),
+            decision: Decision::Allow,
             reason_code: reason.to_owned(),
             client: None,
         };
@@ -431,13 +432,13 @@ mod tests {
             at,
             staff_id: "alice".into(),
             org: "acme".into(),
-            role: "support".into(),
-            action: "view".into(),
+            role: custos_types::Role::Support.into(),
+            action: Action::View,
             customer_id: Some("cus_1".into()),
             fields: Vec::new(),
             case_id: Some("case_1".into()),
             target: None,
-            decision: "allow".into(),
+            decision: Decision::Allow,
             reason_code: "ok".into(),
             client: None,
         }
@@ -470,7 +471,7 @@ mod tests {
             .expect("alert stored");
         assert_eq!(alert.created_at, alert.updated_at);
         let entries = d.access.entries(seq + 1, 1).await.unwrap();
-        assert_eq!(entries[0].action, "suspend_staff");
+        assert_eq!(entries[0].action, Action::SuspendStaff);
         (alert.created_at, entries[0].at)
     }
 
@@ -523,8 +524,8 @@ mod tests {
         assert_eq!(Restriction::of_alert(&alert), Some(expected));
         let entries = d.access.entries(seq + 1, 1).await.unwrap();
         assert_eq!(
-            (entries[0].action.as_str(), entries[0].target.as_deref()),
-            ("lower_quota", Some("alice"))
+            (entries[0].action, entries[0].target.as_deref()),
+            (Action::LowerQuota, Some("alice"))
         );
         assert_eq!(entries[0].reason_code, "risk_lower_quota");
         // Acting again (a replay) finds the alert and imposes nothing twice.
@@ -538,27 +539,27 @@ mod tests {
     async fn a_risk_alert_cites_the_person_day_up_to_its_record() {
         let dir = tempfile::tempdir().unwrap();
         let d = detector(dir.path(), Clock::Records).await;
-        let day = 1_000_000_000_000 - 1_000_000_000_000 % 86_400_000;
-        let record = |at, staff: &str, action: &str| AccessRecord {
+        let day = 1_000_000_000_000 - 1_000_000_000_000 % custos_types::calendar::DAY_MS;
+        let record = |at, staff: &str, action: Action| AccessRecord {
             staff_id: staff.into(),
-            action: action.into(),
+            action,
             ..view_at(at)
         };
         let mut seqs = Vec::new();
         for r in [
-            record(day - 1000, "alice", "view"),
-            record(day + 1000, "alice", "view"),
-            record(day + 2000, "bob", "view"),
-            record(day + 3000, "alice", "me"),
-            record(day + 4000, "alice", "reveal"),
-            record(day + 5000, "alice", "search"),
-            record(day + 6000, "alice", "view"),
+            record(day - 1000, "alice", Action::View),
+            record(day + 1000, "alice", Action::View),
+            record(day + 2000, "bob", Action::View),
+            record(day + 3000, "alice", Action::Me),
+            record(day + 4000, "alice", Action::Reveal),
+            record(day + 5000, "alice", Action::Search),
+            record(day + 6000, "alice", Action::View),
         ] {
             seqs.push(d.access.record(r).await.unwrap());
         }
         let trigger = AccessRecord {
             seq: i64::try_from(seqs[4]).unwrap(),
-            ..record(day + 4000, "alice", "reveal")
+            ..record(day + 4000, "alice", Action::Reveal)
         };
         let finding = Finding {
             kind: "risk_step_up",
@@ -582,7 +583,7 @@ mod tests {
         for i in 0..MAX_CITED as i64 + 10 {
             more.push(
                 d.access
-                    .record(record(day + 10_000 + i, "carol", "view"))
+                    .record(record(day + 10_000 + i, "carol", Action::View))
                     .await
                     .unwrap(),
             );
@@ -590,7 +591,7 @@ mod tests {
         let last = *more.last().unwrap();
         let trigger = AccessRecord {
             seq: i64::try_from(last).unwrap(),
-            ..record(day + 20_000, "carol", "view")
+            ..record(day + 20_000, "carol", Action::View)
         };
         d.act(&trigger, finding.clone()).await.unwrap();
         let alert = d

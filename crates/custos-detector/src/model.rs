@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 
 use custos_access::AccessRecord;
+use custos_types::RecordedRole;
 use serde::{Deserialize, Serialize};
 
 use crate::Finding;
@@ -56,7 +57,7 @@ pub struct ModelConfig {
     /// their normal.
     pub learn_flagged_days: bool,
     /// Roles that are not people being watched (services, the detector itself).
-    pub ignore_roles: Vec<String>,
+    pub ignore_roles: Vec<RecordedRole>,
 }
 
 impl Default for ModelConfig {
@@ -70,7 +71,7 @@ impl Default for ModelConfig {
             // `customer`: customers reading their own accesses (access transparency).
             // Integrations and admins are watched like people: a stolen CRM token is
             // the first thing a harvester would use.
-            ignore_roles: vec!["system".to_owned(), "customer".to_owned()],
+            ignore_roles: vec![RecordedRole::System, RecordedRole::Customer],
         }
     }
 }
@@ -93,7 +94,7 @@ struct Person {
 struct Group {
     /// `role/org`, for the reasons.
     name: String,
-    role: String,
+    role: RecordedRole,
     org: String,
     members: Vec<usize>,
     /// Baseline of the members' current values, refreshed every [`REFRESH_MS`].
@@ -150,7 +151,7 @@ impl Snapshot {
 pub struct Model {
     state: Snapshot,
     people: HashMap<String, usize, FastBuild>,
-    groups: HashMap<(String, String), usize, FastBuild>,
+    groups: HashMap<(RecordedRole, String), usize, FastBuild>,
     orgs: HashMap<String, usize, FastBuild>,
 }
 
@@ -199,7 +200,7 @@ impl Model {
             .groups
             .iter()
             .enumerate()
-            .map(|(i, g)| ((g.role.clone(), g.org.clone()), i))
+            .map(|(i, g)| ((g.role, g.org.clone()), i))
             .collect();
         let orgs = state
             .orgs
@@ -408,7 +409,7 @@ impl Model {
             }
         }
         let org = self.org(&record.org);
-        let group = self.group(&record.role, &record.org);
+        let group = self.group(record.role, &record.org);
         if let Some(p) = known {
             // Role or organisation changed: the person now belongs to the new peers.
             let person = &mut self.state.people[p];
@@ -435,14 +436,14 @@ impl Model {
         p
     }
 
-    fn group(&mut self, role: &str, org: &str) -> usize {
-        if let Some(&g) = self.groups.get(&(role.to_owned(), org.to_owned())) {
+    fn group(&mut self, role: RecordedRole, org: &str) -> usize {
+        if let Some(&g) = self.groups.get(&(role, org.to_owned())) {
             return g;
         }
         let g = self.state.groups.len();
         self.state.groups.push(Group {
             name: format!("{role}/{org}"),
-            role: role.to_owned(),
+            role,
             org: org.to_owned(),
             members: Vec::new(),
             current: PeerBaseline::default(),
@@ -452,7 +453,7 @@ impl Model {
             today_by_hour: vec![None; 24],
             levels: PeerBaseline::default(),
         });
-        self.groups.insert((role.to_owned(), org.to_owned()), g);
+        self.groups.insert((role, org.to_owned()), g);
         g
     }
 
@@ -685,12 +686,20 @@ fn local_hour(config: &FeatureConfig, at: i64) -> usize {
 mod tests {
     use super::*;
     use crate::features::CASE_ORIGIN_DAYS;
+    use custos_types::calendar::{DAY_MS as DAY, HOUR_MS};
+    use custos_types::{Action as RecordAction, Decision, Role};
 
     /// 2024-01-01 10:00 UTC.
-    const T: i64 = 1_704_067_200_000 + 10 * 3_600_000;
-    const DAY: i64 = 86_400_000;
+    const T: i64 = 1_704_067_200_000 + 10 * HOUR_MS;
 
-    fn rec(seq: i64, at: i64, staff: &str, role: &str, action: &str, case: &str) -> AccessRecord {
+    fn rec(
+        seq: i64,
+        at: i64,
+        staff: &str,
+        role: Role,
+        action: RecordAction,
+        case: &str,
+    ) -> AccessRecord {
         AccessRecord {
             seq,
             request_id: String::new(),
@@ -698,12 +707,12 @@ mod tests {
             staff_id: staff.into(),
             org: "acme".into(),
             role: role.into(),
-            action: action.into(),
+            action,
             customer_id: Some(format!("cus_{case}")),
             fields: Vec::new(),
             case_id: Some(format!("case_{case}")),
             target: None,
-            decision: "allow".into(),
+            decision: Decision::Allow,
             reason_code: "ok".into(),
             client: None,
         }
@@ -714,7 +723,14 @@ mod tests {
         AccessRecord {
             fields: facts.iter().map(|f| (*f).to_owned()).collect(),
             target: Some("alice".into()),
-            ..rec(seq, at, "crm", "integration", "create_case", case)
+            ..rec(
+                seq,
+                at,
+                "crm",
+                Role::Integration,
+                RecordAction::CreateCase,
+                case,
+            )
         }
     }
 
@@ -731,9 +747,30 @@ mod tests {
                 &["channel:phone", "contact:none", "requested_by:alice"],
             ),
             opened(2, T, "call", &["channel:phone", "contact:inbound"]),
-            rec(3, T + 1000, "alice", "support", "view", "pretext"),
-            rec(4, T + 2000, "alice", "support", "view", "call"),
-            rec(5, T + 3000, "alice", "support", "close_case", "call"),
+            rec(
+                3,
+                T + 1000,
+                "alice",
+                Role::Support,
+                RecordAction::View,
+                "pretext",
+            ),
+            rec(
+                4,
+                T + 2000,
+                "alice",
+                Role::Support,
+                RecordAction::View,
+                "call",
+            ),
+            rec(
+                5,
+                T + 3000,
+                "alice",
+                Role::Support,
+                RecordAction::CloseCase,
+                "call",
+            ),
         ]
     }
 
@@ -763,8 +800,8 @@ mod tests {
             6,
             T + 4000,
             "crm",
-            "integration",
-            "close_case",
+            Role::Integration,
+            RecordAction::CloseCase,
             "pretext",
         ));
         assert_eq!(model.case_origins(), 0);
@@ -774,17 +811,24 @@ mod tests {
     fn case_facts_expire_when_days_close() {
         let mut model = Model::new(ModelConfig::default());
         model.observe(&opened(1, T, "old", &["contact:none"]));
-        model.observe(&rec(2, T, "alice", "support", "view", "x"));
+        model.observe(&rec(2, T, "alice", Role::Support, RecordAction::View, "x"));
         for (seq, day) in (3..).zip(1..=CASE_ORIGIN_DAYS) {
-            model.observe(&rec(seq, T + day * DAY, "alice", "support", "view", "x"));
+            model.observe(&rec(
+                seq,
+                T + day * DAY,
+                "alice",
+                Role::Support,
+                RecordAction::View,
+                "x",
+            ));
             assert_eq!(model.case_origins(), 1, "day {day}");
         }
         model.observe(&rec(
             100,
             T + (CASE_ORIGIN_DAYS + 1) * DAY,
             "alice",
-            "support",
-            "view",
+            Role::Support,
+            RecordAction::View,
             "x",
         ));
         assert_eq!(model.case_origins(), 0);
@@ -823,7 +867,7 @@ mod tests {
         until: i64,
         rate: impl Fn(usize, i64) -> i64,
     ) -> Vec<AccessRecord> {
-        let midnight = T - 10 * 3_600_000;
+        let midnight = T - 10 * HOUR_MS;
         let mut out = Vec::new();
         for d in first_day..first_day + days {
             let end = if d == first_day + days - 1 { until } else { 16 };
@@ -832,14 +876,14 @@ mod tests {
                     let n = rate(agent, d);
                     for k in 0..n {
                         *seq += 1;
-                        let at = midnight + d * DAY + h * 3_600_000 + k * 3_600_000 / n;
+                        let at = midnight + d * DAY + h * HOUR_MS + k * HOUR_MS / n;
                         let case = format!("{agent}-{d}-{h}-{k}");
                         out.push(rec(
                             *seq,
                             at,
                             &format!("a{agent}"),
-                            "support",
-                            "view",
+                            Role::Support,
+                            RecordAction::View,
                             &case,
                         ));
                     }
@@ -879,10 +923,10 @@ mod tests {
             }));
             records.push(rec(
                 seq + 1,
-                T + 5 * DAY + 4 * 3_600_000,
+                T + 5 * DAY + 4 * HOUR_MS,
                 "a5",
-                "support",
-                "view",
+                Role::Support,
+                RecordAction::View,
                 "last",
             ));
             z_self_customers(&Model::replay(ModelConfig::default(), &records), "a5")

@@ -15,11 +15,12 @@
 use std::sync::Arc;
 
 use custos_store::AlertRecord;
+use custos_types::calendar::DAY_MS;
 
 use crate::score::Action;
 
 /// How long a restriction lasts from its alert's time: 24 hours.
-pub const RESTRICTION_MS: i64 = 24 * 3_600_000;
+pub const RESTRICTION_MS: i64 = DAY_MS;
 
 /// The status of an alert an analyst judged a false positive; it imposes nothing.
 pub const DISMISSED: &str = "dismissed";
@@ -71,10 +72,10 @@ impl RestrictionKind {
     }
 
     /// The action of the detector's ledger entry for imposing it.
-    pub fn ledger_action(self) -> &'static str {
+    pub fn ledger_action(self) -> custos_types::Action {
         match self {
-            RestrictionKind::StepUp => "require_step_up",
-            RestrictionKind::LowerQuota => "lower_quota",
+            RestrictionKind::StepUp => custos_types::Action::RequireStepUp,
+            RestrictionKind::LowerQuota => custos_types::Action::LowerQuota,
         }
     }
 }

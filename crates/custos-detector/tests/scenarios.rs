@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use custos_access::AccessRecord;
 use custos_detector::features::Feature;
 use custos_detector::{Finding, Model, ModelConfig};
+use custos_types::{Action, Decision, Role};
 
 /// 2024-01-01 00:00 UTC.
 const T0: i64 = 1_704_067_200_000;
@@ -59,12 +60,12 @@ impl Gen {
         at: i64,
         staff: &str,
         org: &str,
-        role: &str,
-        action: &str,
+        role: Role,
+        action: Action,
         customer: Option<&str>,
         fields: &[&str],
         case: Option<&str>,
-        decision: &str,
+        decision: Decision,
     ) {
         self.records.push(AccessRecord {
             seq: 0,
@@ -72,13 +73,13 @@ impl Gen {
             at,
             staff_id: staff.to_owned(),
             org: org.to_owned(),
-            role: role.to_owned(),
-            action: action.to_owned(),
+            role: role.into(),
+            action,
             customer_id: customer.map(str::to_owned),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),
             case_id: case.map(str::to_owned),
             target: None,
-            decision: decision.to_owned(),
+            decision,
             reason_code: "ok".to_owned(),
             client: None,
         });
@@ -92,32 +93,32 @@ impl Gen {
         let case = format!("case_{}", self.case);
         let customer = format!("cus_{}", self.rng.below(2_000_000));
         let (opener, opener_role) = if own_case {
-            (staff, "support")
+            (staff, Role::Support)
         } else {
-            ("crm", "integration")
+            ("crm", Role::Integration)
         };
         self.push(
             at - MIN,
             opener,
             org,
             opener_role,
-            "create_case",
+            Action::CreateCase,
             Some(&customer),
             &[],
             Some(&case),
-            "allow",
+            Decision::Allow,
         );
         if self.rng.unit() < 0.1 {
             self.push(
                 at - 30_000,
                 staff,
                 org,
-                "support",
-                "search",
+                Role::Support,
+                Action::Search,
                 Some(&customer),
                 &["phone"],
                 None,
-                "allow",
+                Decision::Allow,
             );
         }
         let denied = self.rng.unit() < 0.02;
@@ -125,12 +126,16 @@ impl Gen {
             at,
             staff,
             org,
-            "support",
-            "view",
+            Role::Support,
+            Action::View,
             Some(&customer),
             &[],
             Some(&case),
-            if denied { "deny" } else { "allow" },
+            if denied {
+                Decision::Deny
+            } else {
+                Decision::Allow
+            },
         );
         if !denied && self.rng.unit() < reveal_p {
             let delay = self.rng.range(20.0, 120.0) as i64 * 1000;
@@ -138,24 +143,24 @@ impl Gen {
                 at + delay,
                 staff,
                 org,
-                "support",
-                "reveal",
+                Role::Support,
+                Action::Reveal,
                 Some(&customer),
                 &["phone"],
                 Some(&case),
-                "allow",
+                Decision::Allow,
             );
         }
         self.push(
             at + 5 * MIN,
             staff,
             org,
-            "support",
-            "close_case",
+            Role::Support,
+            Action::CloseCase,
             Some(&customer),
             &[],
             Some(&case),
-            "allow",
+            Decision::Allow,
         );
     }
 

@@ -82,7 +82,8 @@ pub struct Me {
     id: String,
     name: String,
     #[schema(value_type = Role)]
-    role: String,
+    #[schema(value_type = crate::schema::Role)]
+    role: custos_types::Role,
     #[schema(value_type = Id)]
     org: String,
     #[schema(value_type = crate::schema::StaffStatus)]
@@ -105,7 +106,7 @@ impl App {
         meta: &RequestMeta,
         query: Result<AccessQuery, ServiceError>,
     ) -> Recorded<AccessList> {
-        let mut ex = self.begin(meta, "read_access");
+        let mut ex = self.begin(meta, custos_types::Action::ReadAccess);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ReadAccess)
                 .await?;
@@ -137,14 +138,14 @@ impl App {
     /// The caller's own situation. A suspended person is told only that: `forbidden`
     /// (policy `suspended`), nothing about their cases or customers.
     pub async fn me(&self, meta: &RequestMeta) -> Recorded<Me> {
-        let mut ex = self.begin(meta, "me");
+        let mut ex = self.begin(meta, custos_types::Action::Me);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             let staff = &caller.staff;
             if staff.status == StaffStatus::Suspended {
                 return Err(ServiceError::forbidden("suspended"));
             }
-            let limits = self.config.quota_for(&staff.role);
+            let limits = self.config.quota_for(staff.role);
             let mut open_cases = Vec::new();
             for case in self
                 .store
@@ -170,7 +171,7 @@ impl App {
             Ok(Me {
                 id: staff.id.clone(),
                 name: staff.name.clone(),
-                role: staff.role.clone(),
+                role: staff.role,
                 org: staff.org.clone(),
                 status: staff.status.as_str().to_owned(),
                 limits: self.quotas.effective(&staff.id, &limits, ex.at()).0,

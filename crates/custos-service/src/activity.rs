@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use custos_detector::baseline::median;
 use custos_policy::Action;
 use custos_store::HourlyActivity;
-use custos_store::calendar::HOUR_MS;
+use custos_types::calendar::HOUR_MS;
 use serde::{Deserialize, Serialize};
 
 use crate::input::valid_id;
@@ -56,7 +56,8 @@ pub struct PersonActivity {
     /// Display name.
     pub name: String,
     /// Role.
-    pub role: String,
+    #[schema(value_type = crate::schema::Role)]
+    pub role: custos_types::Role,
     /// Organisation.
     pub org: String,
     /// `active` or `suspended`.
@@ -89,7 +90,8 @@ pub struct PersonTotal {
     /// Staff id.
     pub id: String,
     /// Role.
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: custos_types::RecordedRole,
     /// Allowed masked views.
     pub views: u64,
     /// Fields revealed.
@@ -119,7 +121,7 @@ impl App {
         id: &str,
         query: Result<ActivityQuery, ServiceError>,
     ) -> Recorded<PersonActivity> {
-        let mut ex = self.begin(meta, "read_activity");
+        let mut ex = self.begin(meta, custos_types::Action::ReadActivity);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ReadAccess)
                 .await?;
@@ -170,7 +172,7 @@ impl App {
                 peers: peers.len(),
                 reveals_per_hour: self
                     .quotas
-                    .effective(&staff.id, &self.config.quota_for(&staff.role), ex.at())
+                    .effective(&staff.id, &self.config.quota_for(staff.role), ex.at())
                     .0
                     .reveals_per_hour,
                 id: staff.id,
@@ -193,7 +195,7 @@ impl App {
         org: &str,
         query: Result<ActivityQuery, ServiceError>,
     ) -> Recorded<OrgActivity> {
-        let mut ex = self.begin(meta, "read_activity");
+        let mut ex = self.begin(meta, custos_types::Action::ReadActivity);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ReadAccess)
                 .await?;

@@ -22,7 +22,6 @@
 //!
 //! A failure stops the allocation where it is and never fails the CRM's request.
 
-use custos_access::entry::ALLOCATE_CANARY;
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 
 use crate::cases::{case_facts, reason_context};
@@ -155,7 +154,7 @@ impl App {
             .seal(&record.id, &reason_context(&case_id), reason.as_bytes())
             .map_err(|_| ServiceError::internal())?;
         self.record_system(SystemEvent {
-            action: ALLOCATE_CANARY,
+            action: custos_types::Action::AllocateCanary,
             at: trigger.at,
             customer_id: Some(canary.clone()),
             case_id: Some(case_id.clone()),
@@ -172,7 +171,7 @@ impl App {
                 channel: trigger.channel.to_owned(),
                 reason: sealed_reason,
                 status: CaseStatus::Open,
-                created_by: custos_access::entry::SYSTEM.to_owned(),
+                created_by: custos_types::SYSTEM_ID.to_owned(),
                 created_at: trigger.at,
                 closed_at: None,
             })

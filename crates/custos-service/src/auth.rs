@@ -3,7 +3,8 @@
 //! the session too.
 
 use base64::Engine;
-use custos_store::{StaffRecord, Store, TokenRecord, now_millis};
+use custos_store::{StaffRecord, Store, TokenRecord};
+use custos_types::clock::now_millis;
 
 use crate::error::ServiceError;
 
@@ -30,7 +31,7 @@ impl Caller {
     pub fn principal(&self) -> custos_policy::Principal<'_> {
         custos_policy::Principal {
             id: &self.staff.id,
-            role: &self.staff.role,
+            role: self.staff.role.as_str(),
             org: &self.staff.org,
             partner: self.partner,
             suspended: self.staff.status == custos_store::StaffStatus::Suspended,

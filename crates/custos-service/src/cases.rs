@@ -2,9 +2,6 @@
 //! closed by the assignee or the CRM. The case facts recorded with `create_case`, the
 //! binding of a case's sealed reason, the rule on who may be given a case.
 
-use custos_access::entry::{
-    CASE_CHANNEL, CASE_CONTACT_INBOUND, CASE_CONTACT_NONE, CASE_REQUESTED_BY,
-};
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 use serde::{Deserialize, Serialize};
@@ -78,7 +75,7 @@ impl App {
         meta: &RequestMeta,
         input: Result<NewCase, ServiceError>,
     ) -> Recorded<CreatedCase> {
-        let mut ex = self.begin(meta, "create_case");
+        let mut ex = self.begin(meta, custos_types::Action::CreateCase);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             let input = input?;
@@ -169,7 +166,7 @@ impl App {
     /// Closes case `id` (`close_case`: its assignee, the integration, admins); its
     /// customer's record closes with it. The record is durable before the case closes.
     pub async fn close_case(&self, meta: &RequestMeta, id: &str) -> Recorded<Closed> {
-        let mut ex = self.begin(meta, "close_case");
+        let mut ex = self.begin(meta, custos_types::Action::CloseCase);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             ex.name_case(id)?;
@@ -211,21 +208,14 @@ impl App {
     }
 }
 
-/// The `create_case` entry's facts, in the order custos_access::entry documents.
+/// The `create_case` entry's facts ([`custos_types::facts::CaseFacts`]).
 pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
-    let mut facts = vec![
-        format!("{CASE_CHANNEL}{channel}"),
-        if inbound {
-            CASE_CONTACT_INBOUND
-        } else {
-            CASE_CONTACT_NONE
-        }
-        .to_owned(),
-    ];
-    if let Some(requester) = requested_by {
-        facts.push(format!("{CASE_REQUESTED_BY}{requester}"));
+    custos_types::facts::CaseFacts {
+        channel: Some(channel),
+        inbound,
+        requested_by,
     }
-    facts
+    .to_fields()
 }
 
 impl App {

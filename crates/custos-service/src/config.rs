@@ -301,9 +301,9 @@ impl Config {
     }
 
     /// The ceilings that apply to `role`.
-    pub fn quota_for(&self, role: &str) -> Quota {
+    pub fn quota_for(&self, role: custos_types::Role) -> Quota {
         self.quota
-            .get(role)
+            .get(role.as_str())
             .or_else(|| self.quota.get("default"))
             .cloned()
             .unwrap_or_default()

@@ -101,7 +101,7 @@ impl App {
         meta: &RequestMeta,
         customer: Result<NewCustomer, ServiceError>,
     ) -> Recorded<CreatedCustomer> {
-        let mut ex = self.begin(meta, "create_customer");
+        let mut ex = self.begin(meta, custos_types::Action::CreateCustomer);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::CreateCustomer)
                 .await?;
@@ -127,7 +127,7 @@ impl App {
         meta: &RequestMeta,
         ndjson: Result<impl AsRef<[u8]>, ServiceError>,
     ) -> Recorded<Imported> {
-        let mut ex = self.begin(meta, "import_customers");
+        let mut ex = self.begin(meta, custos_types::Action::ImportCustomers);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ImportCustomers)
                 .await?;
@@ -147,7 +147,7 @@ impl App {
         meta: &RequestMeta,
         ndjson: Result<impl AsRef<[u8]>, ServiceError>,
     ) -> Recorded<Imported> {
-        let mut ex = self.begin(meta, "plant_canaries");
+        let mut ex = self.begin(meta, custos_types::Action::PlantCanaries);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ImportCustomers)
                 .await?;
@@ -211,7 +211,7 @@ impl App {
         id: &str,
         case: Result<Option<&str>, ServiceError>,
     ) -> Recorded<MaskedCustomer> {
-        let mut ex = self.begin(meta, "view");
+        let mut ex = self.begin(meta, custos_types::Action::View);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             ex.name_customer(id)?;
@@ -239,7 +239,7 @@ impl App {
         id: &str,
         request: Result<RevealRequest, ServiceError>,
     ) -> Recorded<Revealed> {
-        let mut ex = self.begin(meta, "reveal");
+        let mut ex = self.begin(meta, custos_types::Action::Reveal);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             ex.name_customer(id)?;
@@ -283,7 +283,7 @@ impl App {
                 ex.reason = ex
                     .reason
                     .take()
-                    .map(|policy| format!("{}{policy}", custos_access::entry::REASON_STEP_UP));
+                    .map(|policy| custos_types::facts::step_up_reason(&policy));
             }
             let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
             self.charge(&ex, &caller, Charge::Customer { id, reveals: count })?;
@@ -315,7 +315,7 @@ impl App {
         meta: &RequestMeta,
         params: Result<SearchParams, ServiceError>,
     ) -> Recorded<SearchResults> {
-        let mut ex = self.begin(meta, "search");
+        let mut ex = self.begin(meta, custos_types::Action::Search);
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             let params = params?;

@@ -32,7 +32,8 @@ use std::sync::Arc;
 use custos_access::AccessLog;
 use custos_crypto::Keyring;
 use custos_policy::PolicyEngine;
-use custos_store::{AccessFilter, StaffRecord, StaffStatus, Store, now_millis};
+use custos_store::{AccessFilter, StaffRecord, StaffStatus, Store, };
+use custos_types::clock::now_millis;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use config::{Config, Quota};
@@ -154,8 +155,8 @@ impl App {
             // With a simulated clock "the last day" is the requests' time, not ours:
             // replay everything and let the windows expire at the next request's time.
             since: (!self.config.simulated_clock)
-                .then(|| now_millis() - custos_store::calendar::DAY_MS),
-            decision: Some(record::ALLOW.to_owned()),
+                .then(|| now_millis() - custos_types::calendar::DAY_MS),
+            decision: Some(custos_types::Decision::Allow),
             ..AccessFilter::default()
         };
         let records = self.access.read(&filter).await.map_err(|e| {
@@ -180,7 +181,7 @@ impl App {
             .insert_staff(&StaffRecord {
                 id: BOOTSTRAP_ADMIN.to_owned(),
                 name: "Bootstrap administrator".to_owned(),
-                role: "admin".to_owned(),
+                role: custos_types::Role::Admin,
                 org: self.config.company_org.clone(),
                 status: StaffStatus::Active,
                 created_at: now_millis(),

@@ -28,7 +28,7 @@ use custos_detector::{Restriction, RestrictionKind};
 
 use crate::config::Quota;
 
-use custos_store::calendar::{DAY_MS, HOUR_MS};
+use custos_types::calendar::{DAY_MS, HOUR_MS};
 
 /// What one request would take from its caller's ceilings.
 #[derive(Clone, Copy, Debug)]

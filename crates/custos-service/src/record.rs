@@ -20,9 +20,10 @@
 
 use std::net::IpAddr;
 
-use custos_access::entry::{MALFORMED, SYSTEM};
 use custos_detector::RestrictionKind;
-use custos_store::{AccessRecord, now_millis};
+use custos_store::AccessRecord;
+use custos_types::{Action, CUSTOMER_ID, Decision, RecordedRole, SYSTEM_ID, UNAUTHENTICATED_ID};
+use custos_types::clock::now_millis;
 
 use crate::App;
 use crate::auth::{self, Caller, SessionCredential};
@@ -42,17 +43,6 @@ pub const MAX_SIMULATED_TIME_MS: i64 = 253_402_300_799_999;
 /// earlier time than the latest (see [`crate::quota::Quotas::advance_clock`]), so the
 /// tolerance moves records, never ceilings.
 pub const SIMULATED_REWIND_TOLERANCE_MS: i64 = 60 * 60_000;
-
-/// Principal and role of records made by a customer reading their own accesses (no staff
-/// entry can have this role).
-pub const CUSTOMER_PRINCIPAL: &str = "customer";
-
-/// Decision recorded for an answered request.
-pub const ALLOW: &str = "allow";
-/// Decision recorded when authentication, policy or a quota refused the request.
-pub const DENY: &str = "deny";
-/// Decision recorded when the request failed for another reason (bad input, not found).
-pub const ERROR: &str = "error";
 
 /// What the service needs to know about a request besides its operation: who sends it,
 /// at what time, from where. The transport fills it from its own framing.
@@ -118,7 +108,7 @@ pub struct Exchange {
     request_id: String,
     at: i64,
     client: Option<String>,
-    action: &'static str,
+    action: Action,
     caller: Option<Caller>,
     /// The customer the request concerned, if any: always a well-formed issued id
     /// ([`Exchange::name_customer`]), so no value sent where an id belongs reaches the
@@ -154,7 +144,8 @@ impl Exchange {
 
     /// Names the customer the request concerns. An id not of the issued shape
     /// ([`IssuedId::Customer`]) is refused as `invalid_id` and recorded only as
-    /// malformed ([`MALFORMED`]), never with its value: it may be a phone number.
+    /// malformed ([`custos_types::facts::malformed`]), never with its value: it may be a
+    /// phone number.
     pub fn name_customer(&mut self, id: &str) -> Result<(), ServiceError> {
         self.customer_id = self.well_formed(IssuedId::Customer, id)?;
         Ok(())
@@ -192,7 +183,7 @@ impl Exchange {
 
 impl App {
     /// Starts the record of a request for `action`.
-    pub fn begin(&self, meta: &RequestMeta, action: &'static str) -> Exchange {
+    pub fn begin(&self, meta: &RequestMeta, action: Action) -> Exchange {
         let (at, clock_error) = match self.request_time(meta.simulated_time.as_deref()) {
             Ok(at) => (at, None),
             Err(e) => (now_millis(), Some(e)),
@@ -285,7 +276,7 @@ impl App {
         let decision = self.policy.decide(request);
         metrics::counter!("custos_decisions_total",
             "action" => request.action.as_str(),
-            "outcome" => if decision.allowed { ALLOW } else { DENY })
+            "outcome" => if decision.allowed { Decision::Allow } else { Decision::Deny }.as_str())
         .increment(1);
         if decision.allowed {
             ex.reason = Some(decision.reason_code);
@@ -323,7 +314,7 @@ impl App {
         caller: &Caller,
         charge: Charge<'_>,
     ) -> Result<(), ServiceError> {
-        let limits = self.config.quota_for(&caller.staff.role);
+        let limits = self.config.quota_for(caller.staff.role);
         self.quotas
             .try_charge(&caller.staff.id, &limits, charge, ex.at)
             .map_err(|e| {
@@ -370,9 +361,12 @@ impl App {
     /// Makes the request's record durable, then releases the answer (see module docs).
     pub async fn finish<T>(&self, ex: Exchange, result: Result<T, ServiceError>) -> Recorded<T> {
         let (decision, reason_code) = match &result {
-            Ok(_) => (ALLOW, ex.reason.clone().unwrap_or_else(|| "ok".to_owned())),
-            Err(e) if e.kind.is_denial() => (DENY, e.code.to_owned()),
-            Err(e) => (ERROR, e.code.to_owned()),
+            Ok(_) => (
+                Decision::Allow,
+                ex.reason.clone().unwrap_or_else(|| "ok".to_owned()),
+            ),
+            Err(e) if e.kind.is_denial() => (Decision::Deny, e.code.to_owned()),
+            Err(e) => (Decision::Error, e.code.to_owned()),
         };
         let index = match (ex.intent_index, &result) {
             // The act's record was made durable before the act (`record_intent`).
@@ -409,7 +403,7 @@ impl App {
         let reason = ex.reason.clone().unwrap_or_else(|| "ok".to_owned());
         let index = self
             .access
-            .record(self.record_of(ex, ALLOW, reason))
+            .record(self.record_of(ex, Decision::Allow, reason))
             .await
             .map_err(|e| {
                 tracing::error!(request_id = %ex.request_id, error = %e, "refusing act: its record is not durable");
@@ -420,19 +414,23 @@ impl App {
     }
 
     /// The access record of `ex` with `decision` and `reason_code`.
-    fn record_of(&self, ex: &Exchange, decision: &str, reason_code: String) -> AccessRecord {
+    fn record_of(&self, ex: &Exchange, decision: Decision, reason_code: String) -> AccessRecord {
         let (staff_id, org, role) = match &ex.caller {
             Some(c) => (
                 c.staff.id.clone(),
                 c.staff.org.clone(),
-                c.staff.role.clone(),
+                RecordedRole::Staff(c.staff.role),
             ),
             None if ex.customer_principal => (
-                CUSTOMER_PRINCIPAL.to_owned(),
+                CUSTOMER_ID.to_owned(),
                 "-".to_owned(),
-                CUSTOMER_PRINCIPAL.to_owned(),
+                RecordedRole::Customer,
             ),
-            None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+            None => (
+                UNAUTHENTICATED_ID.to_owned(),
+                UNAUTHENTICATED_ID.to_owned(),
+                RecordedRole::Unauthenticated,
+            ),
         };
         AccessRecord {
             seq: 0,
@@ -441,16 +439,16 @@ impl App {
             staff_id,
             org,
             role,
-            action: ex.action.to_owned(),
+            action: ex.action,
             customer_id: ex.customer_id.clone(),
             // A malformed id is recorded as such, never with its value.
             fields: match ex.malformed {
-                Some(kind) => vec![format!("{MALFORMED}{}", kind.name())],
+                Some(kind) => vec![custos_types::facts::malformed(kind.name())],
                 None => ex.fields.clone(),
             },
             case_id: ex.case_id.clone(),
             target: ex.target.clone(),
-            decision: decision.to_owned(),
+            decision,
             reason_code,
             client: ex.client.clone(),
         }
@@ -460,7 +458,7 @@ impl App {
 /// Something the server itself did, for the ledger (recorded as the `system` principal).
 pub struct SystemEvent {
     /// The entry's action.
-    pub action: &'static str,
+    pub action: Action,
     /// When, unix milliseconds.
     pub at: i64,
     /// The customer it concerns, if any.
@@ -480,7 +478,7 @@ impl App {
     /// creation) in the ledger, as the `system` principal, at the current time.
     pub async fn record_event(
         &self,
-        action: &'static str,
+        action: Action,
         target: String,
         reason_code: String,
     ) -> Result<u64, ServiceError> {
@@ -503,20 +501,20 @@ impl App {
             seq: 0,
             request_id: format!("evt_{}", hex::encode(custos_crypto::random_bytes::<12>())),
             at: event.at,
-            staff_id: SYSTEM.to_owned(),
+            staff_id: SYSTEM_ID.to_owned(),
             org: self.config.company_org.clone(),
-            role: SYSTEM.to_owned(),
-            action: action.to_owned(),
+            role: RecordedRole::System,
+            action,
             customer_id: event.customer_id,
             fields: event.fields,
             case_id: event.case_id,
             target: event.target,
-            decision: ALLOW.to_owned(),
+            decision: Decision::Allow,
             reason_code: event.reason_code,
             client: None,
         };
         self.access.record(record).await.map_err(|e| {
-            tracing::error!(error = %e, action, "server event not recorded");
+            tracing::error!(error = %e, action = action.as_str(), "server event not recorded");
             ServiceError::ledger_unavailable()
         })
     }
@@ -524,13 +522,13 @@ impl App {
 
 /// The quota charge an allowed record stands for, for rebuilding counters.
 pub fn charge_of(r: &AccessRecord) -> Option<Charge<'_>> {
-    match (r.action.as_str(), r.customer_id.as_deref()) {
-        ("view", Some(id)) => Some(Charge::Customer { id, reveals: 0 }),
-        ("reveal", Some(id)) => Some(Charge::Customer {
+    match (r.action, r.customer_id.as_deref()) {
+        (Action::View, Some(id)) => Some(Charge::Customer { id, reveals: 0 }),
+        (Action::Reveal, Some(id)) => Some(Charge::Customer {
             id,
             reveals: u32::try_from(r.fields.len()).unwrap_or(u32::MAX),
         }),
-        ("search", _) => Some(Charge::Search),
+        (Action::Search, _) => Some(Charge::Search),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@ use custos_crypto::{Keyring, MasterKey};
 use custos_ledger::{Ledger, LedgerKey};
 use custos_policy::PolicyEngine;
 use custos_store::Store;
+use custos_types::Action;
 
 use crate::{App, Config, SharedApp};
 
@@ -220,12 +221,12 @@ pub async fn open(args: &StartOptions) -> Result<(SharedApp, PathBuf), StartErro
     .await
     .map_err(|e| StartError::new(e.code, e.message))?;
     // Key events and what is in force go into the ledger before anything is served.
-    let mut events = vec![("server_start", "config".to_owned(), fingerprint)];
+    let mut events = vec![(Action::ServerStart, "config".to_owned(), fingerprint)];
     if created {
-        events.push(("key_created", "master.key".to_owned(), "created".to_owned()));
+        events.push((Action::KeyCreated, "master.key".to_owned(), "created".to_owned()));
     }
     if ledger_key_created {
-        events.push(("key_created", "ledger.key".to_owned(), "created".to_owned()));
+        events.push((Action::KeyCreated, "ledger.key".to_owned(), "created".to_owned()));
     }
     for (action, target, reason) in events {
         app.record_event(action, target, reason)
@@ -257,7 +258,7 @@ pub async fn open(args: &StartOptions) -> Result<(SharedApp, PathBuf), StartErro
         .await
         .map_err(|e| StartError::new(e.code, e.message))?
     {
-        for action in ["create_staff", "issue_token"] {
+        for action in [Action::CreateStaff, Action::IssueToken] {
             app.record_event(
                 action,
                 crate::BOOTSTRAP_ADMIN.to_owned(),

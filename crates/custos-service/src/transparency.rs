@@ -38,17 +38,19 @@ pub struct CustomerAccess {
     /// The organisation of the person (the company or a partner company).
     pub org: String,
     /// Their role, e.g. `support`.
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: custos_types::RecordedRole,
     /// A stable pseudonym for the person (the same person shows the same pseudonym).
     pub staff: String,
     /// `view` (masked card), `reveal` (fields in full), `search` (found by a value),
     /// `create_case`, `close_case`.
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: custos_types::Action,
     /// For a reveal, the fields shown in full; for a search, what was searched by.
     pub fields: Vec<String>,
     /// `allow`, or `deny` when the attempt was refused.
-    #[schema(pattern = "^(allow|deny)$")]
-    pub decision: String,
+    #[schema(value_type = String, pattern = "^(allow|deny)$")]
+    pub decision: custos_types::Decision,
     /// The case the access was made for, if any.
     pub case: Option<CaseSummary>,
 }
@@ -123,7 +125,7 @@ impl App {
         meta: &RequestMeta,
         id: &str,
     ) -> Recorded<CustomerAccesses> {
-        let mut ex = self.begin(meta, "customer_accesses");
+        let mut ex = self.begin(meta, custos_types::Action::CustomerAccesses);
         let result = async {
             ex.name_target(IssuedId::Customer, id)?;
             self.authorize_portal(meta, &mut ex, id).await?;
@@ -141,7 +143,7 @@ impl App {
         id: &str,
         request: Result<Option<LinkRequest>, ServiceError>,
     ) -> Recorded<Link> {
-        let mut ex = self.begin(meta, "issue_customer_link");
+        let mut ex = self.begin(meta, custos_types::Action::IssueCustomerLink);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::CustomerPortal)
                 .await?;
@@ -181,7 +183,7 @@ pub fn valid_link_hours(hours: u32) -> Result<u32, ServiceError> {
 /// request can come from its `X-Custos-Simulated-Time` header.
 fn link_expiry(now: i64, hours: u32) -> Result<i64, ServiceError> {
     i64::from(hours)
-        .checked_mul(custos_store::calendar::HOUR_MS)
+        .checked_mul(custos_types::calendar::HOUR_MS)
         .and_then(|validity| now.checked_add(validity))
         .ok_or_else(|| {
             ServiceError::bad_request(
@@ -261,8 +263,8 @@ impl App {
                 None => None,
             };
             let action = r.action;
-            let fields = match action.as_str() {
-                "reveal" | "search" => r.fields,
+            let fields = match action {
+                custos_types::Action::Reveal | custos_types::Action::Search => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
                 _ => Vec::new(),
             };

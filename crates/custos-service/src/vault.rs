@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use custos_crypto::{CryptoError, DataKey, IndexKind, Keyring};
-use custos_store::{CustomerRecord, now_millis};
+use custos_store::CustomerRecord;
+use custos_types::clock::now_millis;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 

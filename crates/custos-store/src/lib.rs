@@ -16,7 +16,7 @@ mod error;
 mod model;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -83,7 +83,6 @@ macro_rules! with_pool {
     };
 }
 
-pub mod calendar;
 mod detection;
 pub use detection::{AlertRecord, AllocatableCanary, CanaryMark};
 mod trace;
@@ -208,14 +207,6 @@ const APPEND_ACCESS_POSTGRES: &str = "INSERT INTO access_records \
      ON CONFLICT (seq) DO NOTHING";
 const MAX_ACCESS_SEQ: &str = "SELECT MAX(seq) FROM access_records";
 const SELECT_ACCESS: &str = concat!("SELECT ", access_cols!(), " FROM access_records WHERE TRUE");
-
-/// The current time in unix milliseconds (0 if the clock is before 1970).
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// `LIMIT` value for a caller's limit where 0 means "no limit". `i64::MAX` is accepted
 /// by both databases, unlike SQLite's `-1` or PostgreSQL's `NULL`.
@@ -647,7 +638,7 @@ impl Store {
             if let Some(after_seq) = filter.after_seq {
                 qb.push(" AND seq > ").push_bind(after_seq);
             }
-            if let Some(decision) = &filter.decision {
+            if let Some(decision) = filter.decision {
                 qb.push(" AND decision = ").push_bind(decision.as_str());
             }
             qb.push(" ORDER BY seq");
@@ -714,13 +705,13 @@ fn access_batch_json(batch: &[AccessRecord]) -> Result<String, StoreError> {
                 at: r.at,
                 staff_id: &r.staff_id,
                 org: &r.org,
-                role: &r.role,
-                action: &r.action,
+                role: r.role.as_str(),
+                action: r.action.as_str(),
                 customer_id: r.customer_id.as_deref(),
                 fields: serde_json::to_string(&r.fields).map_err(encode_err)?,
                 case_id: r.case_id.as_deref(),
                 target: r.target.as_deref(),
-                decision: &r.decision,
+                decision: r.decision.as_str(),
                 reason_code: &r.reason_code,
                 client: r.client.as_deref(),
             })
@@ -755,9 +746,9 @@ impl TryFrom<StaffRow> for StaffRecord {
     fn try_from(r: StaffRow) -> Result<Self, StoreError> {
         Ok(StaffRecord {
             status: StaffStatus::parse(&r.status).ok_or_else(|| corrupt("staff.status"))?,
+            role: r.role.parse().map_err(|_| corrupt("staff.role"))?,
             id: r.id,
             name: r.name,
-            role: r.role,
             org: r.org,
             created_at: r.created_at,
         })
@@ -907,19 +898,73 @@ impl TryFrom<AccessRow> for AccessRecord {
         Ok(AccessRecord {
             fields: serde_json::from_str(&r.fields)
                 .map_err(|_| corrupt("access_records.fields"))?,
+            role: r.role.parse().map_err(|_| corrupt("access_records.role"))?,
+            action: r
+                .action
+                .parse()
+                .map_err(|_| corrupt("access_records.action"))?,
+            decision: r
+                .decision
+                .parse()
+                .map_err(|_| corrupt("access_records.decision"))?,
             seq: r.seq,
             request_id: r.request_id,
             at: r.at,
             staff_id: r.staff_id,
             org: r.org,
-            role: r.role,
-            action: r.action,
             customer_id: r.customer_id,
             case_id: r.case_id,
             target: r.target,
-            decision: r.decision,
             reason_code: r.reason_code,
             client: r.client,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(role: &str, action: &str, decision: &str) -> AccessRow {
+        AccessRow {
+            seq: 0,
+            request_id: "req_1".into(),
+            at: 1,
+            staff_id: "alice".into(),
+            org: "acme".into(),
+            role: role.into(),
+            action: action.into(),
+            customer_id: None,
+            fields: "[]".into(),
+            case_id: None,
+            target: None,
+            decision: decision.into(),
+            reason_code: "ok".into(),
+            client: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_word_outside_the_vocabulary_is_an_error() {
+        let record = AccessRecord::try_from(row("support", "view", "allow")).unwrap();
+        assert_eq!(
+            (record.role, record.action, record.decision),
+            (
+                custos_types::Role::Support.into(),
+                custos_types::Action::View,
+                custos_types::Decision::Allow
+            )
+        );
+        for (role, action, decision, column) in [
+            ("agent", "view", "allow", "access_records.role"),
+            ("support", "peek", "allow", "access_records.action"),
+            ("support", "view", "maybe", "access_records.decision"),
+        ] {
+            let e = AccessRecord::try_from(row(role, action, decision)).unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Database(m) if m.ends_with(column)),
+                "{e}"
+            );
+        }
     }
 }

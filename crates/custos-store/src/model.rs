@@ -1,6 +1,7 @@
 //! The records the store keeps. Personal data only ever appears here sealed (`Vec<u8>`
 //! produced by custos-crypto) or as keyed-hash indexes (hex `String`).
 
+use custos_types::{Action, Decision, RecordedRole, Role};
 use serde::{Deserialize, Serialize};
 
 /// Whether a staff member may act.
@@ -38,8 +39,8 @@ pub struct StaffRecord {
     pub id: String,
     /// Display name of the staff member (staff data, not customer data).
     pub name: String,
-    /// Role used by policy, e.g. `agent`.
-    pub role: String,
+    /// Role used by policy, quotas and the detector's peer groups.
+    pub role: Role,
     /// Organisation (employer or partner company) used by policy.
     pub org: String,
     /// Whether the person may act.
@@ -165,23 +166,23 @@ pub struct AccessRecord {
     pub staff_id: String,
     /// The asker's organisation at the time.
     pub org: String,
-    /// The asker's role at the time.
-    pub role: String,
-    /// What was asked, e.g. `reveal_phone`.
-    pub action: String,
+    /// The asker's role at the time (or the principal that is not staff).
+    pub role: RecordedRole,
+    /// What was asked or done.
+    pub action: Action,
     /// The customer concerned, if any.
     pub customer_id: Option<String>,
     /// Names of the fields revealed or requested; for `create_case`, the case's facts as
-    /// tagged words (`channel:…`, `contact:…`, `requested_by:…`; documented with the
-    /// ledger entry format in `custos_access::entry`).
+    /// tagged words ([`custos_types::facts::CaseFacts`]; where each fact appears is
+    /// documented with the ledger entry format in `custos_access::entry`).
     pub fields: Vec<String>,
     /// The case given as the reason, if any.
     pub case_id: Option<String>,
     /// What an administrative action acted on (a staff id, a token id), if anything; for
     /// `create_case`, the assignee.
     pub target: Option<String>,
-    /// `allow` or `deny` (free text to the store).
-    pub decision: String,
+    /// How the request was decided.
+    pub decision: Decision,
     /// Stable code explaining the decision.
     pub reason_code: String,
     /// Client description (e.g. an application name), if known.
@@ -201,7 +202,7 @@ pub struct AccessFilter {
     /// Only records with `seq > after_seq`, for reading the log page by page.
     pub after_seq: Option<i64>,
     /// Only records with this decision.
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     /// At most this many records (the oldest matching ones); 0 = no limit.
     pub limit: u32,
 }

@@ -7,8 +7,10 @@
 
 use std::collections::HashMap;
 
+use custos_types::{Action, Decision};
+
 use crate::error::db_err;
-use crate::{IndexColumn, Pools, Store, StoreError, builder_for};
+use crate::{IndexColumn, Pools, Store, StoreError, builder_for, corrupt};
 
 /// Staff ids bound per `IN (…)` list: well under SQLite's limit of 32,766 variables and
 /// PostgreSQL's of 65,535.
@@ -132,17 +134,17 @@ const SELECT_PAIRS: (&str, &str) = over_json_array!(
 );
 
 /// The allowed views and reveals of the customers of a JSON array (`$1`) in the window
-/// (`$2` its start, `$3` its end).
+/// (`$2` its start, `$3` its end); `$4` is the decision `allow`, `$5` and `$6` the
+/// actions `view` and `reveal`.
 const SELECT_RECORDS: (&str, &str) = over_json_array!(
     "SELECT r.at, r.staff_id, r.customer_id, r.action",
     "access_records AS r ON r.customer_id = j.value \
-     WHERE r.decision = 'allow' AND r.action IN ('view', 'reveal') \
+     WHERE r.decision = $4 AND r.action IN ($5, $6) \
      AND r.at >= $2 AND r.at < $3"
 );
 
-const SELECT_SEQS: &str = "SELECT seq, customer_id FROM access_records \
-     WHERE decision = 'allow' AND action IN ('view', 'reveal') \
-     AND customer_id IS NOT NULL AND staff_id = ";
+/// Bound in order: the decision `allow`, the actions `view` and `reveal`, the person.
+const SELECT_SEQS: &str = "SELECT seq, customer_id FROM access_records WHERE decision = ";
 
 const MAX_AT: &str = "SELECT MAX(at) FROM access_records";
 
@@ -278,12 +280,19 @@ impl Store {
                     .bind(json)
                     .bind(since)
                     .bind(until)
+                    .bind(Decision::Allow.as_str())
+                    .bind(Action::View.as_str())
+                    .bind(Action::Reveal.as_str())
                     .fetch_all(pool)
                     .await
                     .map_err(db_err)?
             });
             for r in rows {
-                let reveal = r.action == "reveal";
+                let action: Action = r
+                    .action
+                    .parse()
+                    .map_err(|_| corrupt("access_records.action"))?;
+                let reveal = action == Action::Reveal;
                 pairs
                     .entry((r.customer_id.clone(), r.staff_id.clone()))
                     .and_modify(|e| {
@@ -314,7 +323,13 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows: Vec<(i64, String)> = with_pool!(self, |pool| {
             let mut qb = builder_for(pool, SELECT_SEQS);
-            qb.push_bind(staff_id)
+            qb.push_bind(Decision::Allow.as_str())
+                .push(" AND action IN (")
+                .push_bind(Action::View.as_str())
+                .push(", ")
+                .push_bind(Action::Reveal.as_str())
+                .push(") AND customer_id IS NOT NULL AND staff_id = ")
+                .push_bind(staff_id)
                 .push(" AND at >= ")
                 .push_bind(since)
                 .push(" AND at < ")

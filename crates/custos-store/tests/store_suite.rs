@@ -15,8 +15,10 @@ use std::time::Instant;
 use custos_store::{
     AccessFilter, AccessRecord, AllocatableCanary, Backend, CanaryMark, CaseRecord, CaseStatus,
     CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord, StaffStatus, Store, StoreError,
-    TokenRecord, now_millis,
+    TokenRecord,
 };
+use custos_types::clock::now_millis;
+use custos_types::{Action, Decision, RecordedRole, Role};
 use sqlx::Connection;
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -178,7 +180,7 @@ fn staff(id: &str) -> StaffRecord {
     StaffRecord {
         id: id.to_owned(),
         name: format!("Name of {id}"),
-        role: "agent".to_owned(),
+        role: Role::Support,
         org: "acme".to_owned(),
         status: StaffStatus::Active,
         created_at: 1_700_000_000_000,
@@ -229,7 +231,7 @@ fn access(
     n: usize,
     staff_id: &str,
     customer_id: Option<&str>,
-    decision: &str,
+    decision: Decision,
     at: i64,
 ) -> AccessRecord {
     AccessRecord {
@@ -238,13 +240,13 @@ fn access(
         at,
         staff_id: staff_id.to_owned(),
         org: "acme".to_owned(),
-        role: "agent".to_owned(),
-        action: "reveal".to_owned(),
+        role: RecordedRole::Staff(Role::Support),
+        action: Action::Reveal,
         customer_id: customer_id.map(str::to_owned),
         fields: vec!["phone".to_owned(), "email".to_owned()],
         case_id: n.is_multiple_of(2).then(|| format!("case-{n}")),
         target: n.is_multiple_of(5).then(|| format!("tok-{n}")),
-        decision: decision.to_owned(),
+        decision,
         reason_code: "ok".to_owned(),
         client: n.is_multiple_of(3).then(|| "crm/1.0".to_owned()),
     }
@@ -586,25 +588,46 @@ async fn trace_reads_indexes_exposures_and_holdings(store: Store) {
         "index columns are not interchangeable"
     );
 
-    let act =
-        |n: usize, staff: &str, org: &str, action: &str, customer: &str, decision: &str, at| {
-            AccessRecord {
-                org: org.to_owned(),
-                action: action.to_owned(),
-                ..access(n, staff, Some(customer), decision, at)
-            }
-        };
+    let act = |n: usize,
+               staff: &str,
+               org: &str,
+               action: Action,
+               customer: &str,
+               decision: Decision,
+               at| {
+        AccessRecord {
+            org: org.to_owned(),
+            action,
+            ..access(n, staff, Some(customer), decision, at)
+        }
+    };
     store
         .append_access(&[
-            act(0, "alice", "acme", "view", "a", "allow", 100),
-            act(1, "alice", "acme", "reveal", "a", "allow", 110),
-            act(2, "alice", "acme", "view", "b", "allow", 120),
-            act(3, "bob", "acme", "view", "a", "allow", 130),
-            act(4, "bob", "acme", "reveal", "c", "deny", 140),
-            act(5, "bob", "partner", "view", "b", "allow", 150),
-            act(6, "carol", "acme", "reveal", "c", "allow", 10),
-            act(7, "dave", "acme", "search", "c", "allow", 160),
-            act(8, "alice", "acme", "reveal", "b", "allow", 500),
+            act(0, "alice", "acme", Action::View, "a", Decision::Allow, 100),
+            act(
+                1,
+                "alice",
+                "acme",
+                Action::Reveal,
+                "a",
+                Decision::Allow,
+                110,
+            ),
+            act(2, "alice", "acme", Action::View, "b", Decision::Allow, 120),
+            act(3, "bob", "acme", Action::View, "a", Decision::Allow, 130),
+            act(4, "bob", "acme", Action::Reveal, "c", Decision::Deny, 140),
+            act(5, "bob", "partner", Action::View, "b", Decision::Allow, 150),
+            act(6, "carol", "acme", Action::Reveal, "c", Decision::Allow, 10),
+            act(7, "dave", "acme", Action::Search, "c", Decision::Allow, 160),
+            act(
+                8,
+                "alice",
+                "acme",
+                Action::Reveal,
+                "b",
+                Decision::Allow,
+                500,
+            ),
         ])
         .await
         .unwrap();
@@ -723,8 +746,13 @@ fn constructed_log() -> Vec<AccessRecord> {
         .map(|n| {
             let staff = format!("s{}", next(7));
             let customer = format!("c{}", next(40));
-            let action = ["view", "view", "reveal", "search"][next(4) as usize];
-            let decision = if next(10) == 0 { "deny" } else { "allow" };
+            let action =
+                [Action::View, Action::View, Action::Reveal, Action::Search][next(4) as usize];
+            let decision = if next(10) == 0 {
+                Decision::Deny
+            } else {
+                Decision::Allow
+            };
             let at = 1000 + i64::try_from(n * 10 + next(50)).unwrap();
             AccessRecord {
                 org: if n > 400 && staff == "s3" {
@@ -733,7 +761,7 @@ fn constructed_log() -> Vec<AccessRecord> {
                     "acme"
                 }
                 .to_owned(),
-                action: action.to_owned(),
+                action,
                 ..access(n as usize, &staff, Some(&customer), decision, at)
             }
         })
@@ -750,8 +778,9 @@ fn expected_from_records(
     until: i64,
 ) -> (Vec<ExposureRow>, Vec<Holdings>) {
     use std::collections::BTreeMap;
-    let exposing =
-        |r: &&AccessRecord| r.decision == "allow" && (r.action == "view" || r.action == "reveal");
+    let exposing = |r: &&AccessRecord| {
+        r.decision == Decision::Allow && matches!(r.action, Action::View | Action::Reveal)
+    };
     let mut pairs: BTreeMap<(String, String), (i64, i64, bool)> = BTreeMap::new();
     for r in log
         .iter()
@@ -762,7 +791,7 @@ fn expected_from_records(
         let e = pairs.entry(key).or_insert((r.at, r.at, false));
         e.0 = e.0.min(r.at);
         e.1 = e.1.max(r.at);
-        e.2 |= r.action == "reveal";
+        e.2 |= r.action == Action::Reveal;
     }
     let mut exposures: Vec<_> = pairs
         .into_iter()
@@ -777,7 +806,7 @@ fn expected_from_records(
             .or_default()
             .entry(r.customer_id.clone().unwrap())
             .or_default();
-        *revealed |= r.action == "reveal";
+        *revealed |= r.action == Action::Reveal;
     }
     let holdings = held
         .into_iter()
@@ -1034,7 +1063,7 @@ async fn access_index_keeps_ledger_seq_and_skips_replays(store: Store) {
     );
     assert_eq!(store.max_access_seq().await.unwrap(), None);
 
-    let mut tricky = access(2, "alice", Some("c1"), "allow", 50);
+    let mut tricky = access(2, "alice", Some("c1"), Decision::Allow, 50);
     tricky.fields = vec![
         "na\"me".into(),
         "邮箱".into(),
@@ -1044,18 +1073,18 @@ async fn access_index_keeps_ledger_seq_and_skips_replays(store: Store) {
     tricky.reason_code = "it's \"quoted\"".into();
     tricky.at = i64::MAX - 1; // large values survive the JSON round trip exactly
     let first = vec![
-        access(0, "alice", Some("c1"), "allow", 30),
-        access(1, "bob", None, "deny", 10),
+        access(0, "alice", Some("c1"), Decision::Allow, 30),
+        access(1, "bob", None, Decision::Deny, 10),
         tricky,
         AccessRecord {
             fields: vec![],
-            ..access(3, "carol", Some("c2"), "allow", 20)
+            ..access(3, "carol", Some("c2"), Decision::Allow, 20)
         },
     ];
     store.append_access(&first).await.unwrap();
     let second = vec![
-        access(4, "alice", None, "deny", 5),
-        access(5, "bob", Some("c1"), "allow", 6),
+        access(4, "alice", None, Decision::Deny, 5),
+        access(5, "bob", Some("c1"), Decision::Allow, 6),
     ];
     store.append_access(&second).await.unwrap();
     assert_eq!(store.max_access_seq().await.unwrap(), Some(5));
@@ -1078,11 +1107,11 @@ async fn access_index_keeps_ledger_seq_and_skips_replays(store: Store) {
 
 async fn access_filters(store: Store) {
     let batch = vec![
-        access(0, "alice", Some("c1"), "allow", 100),
-        access(1, "bob", Some("c1"), "deny", 200),
-        access(2, "alice", Some("c2"), "deny", 300),
-        access(3, "alice", None, "allow", 400),
-        access(4, "bob", Some("c2"), "allow", 500),
+        access(0, "alice", Some("c1"), Decision::Allow, 100),
+        access(1, "bob", Some("c1"), Decision::Deny, 200),
+        access(2, "alice", Some("c2"), Decision::Deny, 300),
+        access(3, "alice", None, Decision::Allow, 400),
+        access(4, "bob", Some("c2"), Decision::Allow, 500),
     ];
     store.append_access(&batch).await.unwrap();
     let all = store.access_records(&all_access()).await.unwrap();
@@ -1126,7 +1155,7 @@ async fn access_filters(store: Store) {
     );
     assert_eq!(
         ids(AccessFilter {
-            decision: Some("deny".into()),
+            decision: Some(Decision::Deny),
             ..all_access()
         })
         .await,
@@ -1146,7 +1175,7 @@ async fn access_filters(store: Store) {
             customer_id: Some("c2".into()),
             since: Some(100),
             after_seq: Some(all[0].seq),
-            decision: Some("deny".into()),
+            decision: Some(Decision::Deny),
             limit: 10,
         })
         .await,
@@ -1177,7 +1206,7 @@ async fn access_batch_of_1000_in_one_call(store: Store) {
                 n,
                 if n.is_multiple_of(2) { "alice" } else { "bob" },
                 Some("c1"),
-                "allow",
+                Decision::Allow,
                 now_millis(),
             )
         })
@@ -1221,7 +1250,7 @@ async fn sqlite_file_is_private_and_reopens() {
     let store = Store::open_sqlite(&path).await.unwrap();
     store.insert_staff(&staff("alice")).await.unwrap();
     store
-        .append_access(&[access(1, "alice", None, "allow", 1)])
+        .append_access(&[access(1, "alice", None, Decision::Allow, 1)])
         .await
         .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1237,7 +1266,7 @@ async fn sqlite_file_is_private_and_reopens() {
     assert_eq!(mode(&path), 0o600);
     assert_eq!(store.staff("alice").await.unwrap(), Some(staff("alice")));
     store
-        .append_access(&[access(2, "alice", None, "allow", 2)])
+        .append_access(&[access(2, "alice", None, Decision::Allow, 2)])
         .await
         .unwrap();
     let stored = store.access_records(&all_access()).await.unwrap();

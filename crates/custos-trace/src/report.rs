@@ -123,7 +123,7 @@ pub fn parse_time(text: &str) -> Result<i64, TraceError> {
             h * 3600 + min * 60 + s
         }
     };
-    Ok((custos_store::calendar::days_from_civil(y, m, d) * 86_400 + seconds_of_day) * 1000)
+    Ok((custos_types::calendar::days_from_civil(y, m, d) * 86_400 + seconds_of_day) * 1000)
 }
 
 /// One suspect's line of the report.

@@ -3,7 +3,7 @@
 //! Opening the link shows the customer every access to their record; it opens one
 //! session, in one browser.
 
-use custos_store::calendar::utc;
+use custos_types::calendar::utc;
 
 use crate::Failure;
 use custos_client::{Client, Http};

@@ -130,7 +130,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         custos_sim::outln!(
             "  customer link:      {} (customer {customer}, expires {})",
             link.url,
-            custos_store::calendar::utc(link.expires_at)
+            custos_types::calendar::utc(link.expires_at)
         )?;
         custos_sim::outln!(
             "    the customer sees every access to their record: sign in as {} and open their case",

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use custos_access::{AccessLog, AccessRecord};
 use custos_ledger::{Ledger, LedgerKey};
-use custos_store::{AccessFilter, Store, now_millis};
+use custos_store::{AccessFilter, Store};
+use custos_types::clock::now_millis;
+use custos_types::{Action, Decision, Role};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -195,13 +197,13 @@ fn record(n: u64) -> AccessRecord {
         at: now_millis(),
         staff_id: format!("support-{:04}", n % 243),
         org: "custos".to_owned(),
-        role: "support".to_owned(),
-        action: "reveal".to_owned(),
+        role: Role::Support.into(),
+        action: Action::Reveal,
         customer_id: Some(format!("cus_{}", hex::encode(rng.random::<[u8; 8]>()))),
         fields: vec!["phone".to_owned()],
         case_id: Some(format!("case_{}", hex::encode(rng.random::<[u8; 8]>()))),
         target: None,
-        decision: "allow".to_owned(),
+        decision: Decision::Allow,
         reason_code: "call-back".to_owned(),
         client: Some(format!(
             "10.{}.{}.{}",

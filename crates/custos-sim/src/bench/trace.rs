@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 use custos_crypto::{IndexKind, Keyring, MasterKey, normalize_phone};
 use custos_store::{AccessRecord, CustomerRecord, Store};
 use custos_trace::{Step, TraceOptions};
+use custos_types::calendar::DAY_MS;
+use custos_types::{Action, Decision, Role};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -50,7 +52,7 @@ const ACCESS_BATCH: usize = 50_000;
 const ORGS: usize = 20;
 /// The generated log ends here (2026-11-01T00:00:00Z) and spans 30 days before it.
 const LOG_END: i64 = 1_793_491_200_000;
-const LOG_SPAN: i64 = 30 * 86_400_000;
+const LOG_SPAN: i64 = 30 * DAY_MS;
 /// Share of leaked rows that name a customer of the vault.
 const IN_VAULT: f64 = 0.7;
 /// Share of accesses that reveal a field.
@@ -395,7 +397,7 @@ async fn generate(
             phone_idx: Some(idx),
             email_idx: None,
             account_idx: None,
-            created_at: LOG_END - LOG_SPAN - 86_400_000,
+            created_at: LOG_END - LOG_SPAN - DAY_MS,
         });
         if batch.len() == CUSTOMER_BATCH || i + 1 == args.customers {
             store
@@ -438,7 +440,7 @@ async fn generate(
             + (LOG_SPAN as f64 * (seq as f64 / args.records.max(1) as f64)) as i64
             + rng.random_range(0..1000);
         let customer = customer_id(c);
-        let action = if reveal { "reveal" } else { "view" };
+        let action = if reveal { Action::Reveal } else { Action::View };
         if let Some(w) = out.as_mut() {
             line.clear();
             let _ = writeln!(line, "{},{customer},{action},{at}", staff[s as usize]);
@@ -450,8 +452,8 @@ async fn generate(
             at,
             staff_id: staff[s as usize].clone(),
             org: orgs[s as usize % ORGS].clone(),
-            role: "support".into(),
-            action: action.into(),
+            role: Role::Support.into(),
+            action,
             customer_id: Some(customer),
             fields: if reveal {
                 vec!["phone".into()]
@@ -460,7 +462,7 @@ async fn generate(
             },
             case_id: None,
             target: None,
-            decision: "allow".into(),
+            decision: Decision::Allow,
             reason_code: "ok".into(),
             client: None,
         });

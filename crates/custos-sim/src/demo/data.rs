@@ -2,6 +2,7 @@
 //! staff at the company and at partner companies. Deterministic for a seed, so tests can
 //! regenerate exactly what was loaded and look for it where it must not be.
 
+use custos_types::Role;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -90,8 +91,8 @@ pub struct DemoStaff {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Role (support, sales, team_lead, security_analyst, admin, integration).
-    pub role: &'static str,
+    /// Role.
+    pub role: Role,
     /// Org: [`COMPANY`] or one of [`PARTNERS`].
     pub org: &'static str,
 }
@@ -99,7 +100,7 @@ pub struct DemoStaff {
 impl DemoStaff {
     /// Whether this person serves customers (and so gets open cases).
     pub fn is_agent(&self) -> bool {
-        matches!(self.role, "support" | "sales" | "team_lead")
+        self.role.serves_customers()
     }
 }
 
@@ -119,10 +120,10 @@ pub fn generate(customers: usize, seed: u64) -> DemoCompany {
     let mut staff = vec![DemoStaff {
         id: "crm".to_owned(),
         name: "CRM integration".to_owned(),
-        role: "integration",
+        role: Role::Integration,
         org: COMPANY,
     }];
-    let mut add = |org: &'static str, role: &'static str, count: usize| {
+    let mut add = |org: &'static str, role: Role, count: usize| {
         for i in 0..count {
             staff.push(DemoStaff {
                 id: format!("{org}.{role}.{:03}", i + 1),
@@ -135,16 +136,16 @@ pub fn generate(customers: usize, seed: u64) -> DemoCompany {
         }
     };
     for (role, count) in [
-        ("admin", 2),
-        ("security_analyst", 4),
-        ("team_lead", 8),
-        ("support", 40),
-        ("sales", 24),
+        (Role::Admin, 2),
+        (Role::SecurityAnalyst, 4),
+        (Role::TeamLead, 8),
+        (Role::Support, 40),
+        (Role::Sales, 24),
     ] {
         add(COMPANY, role, count);
     }
     for partner in PARTNERS {
-        for (role, count) in [("team_lead", 3), ("support", 36), ("sales", 14)] {
+        for (role, count) in [(Role::TeamLead, 3), (Role::Support, 36), (Role::Sales, 14)] {
             add(partner, role, count);
         }
     }
@@ -171,14 +172,7 @@ mod tests {
         assert_eq!(a.staff.len(), 238);
         let orgs: std::collections::BTreeSet<_> = a.staff.iter().map(|s| s.org).collect();
         assert_eq!(orgs.len(), 1 + PARTNERS.len());
-        for role in [
-            "support",
-            "sales",
-            "team_lead",
-            "security_analyst",
-            "admin",
-            "integration",
-        ] {
+        for &role in Role::ALL {
             assert!(a.staff.iter().any(|s| s.role == role), "{role}");
         }
     }

@@ -7,6 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use custos_client::{Answer, Client, ClientError, Http, NewCase, NewStaff};
+use custos_types::Role;
 
 use crate::demo::data::DemoCompany;
 use crate::progress::bar;
@@ -22,7 +23,7 @@ pub struct StaffToken {
     /// Staff id.
     pub id: String,
     /// Role.
-    pub role: String,
+    pub role: Role,
     /// Org.
     pub org: String,
     /// Bearer token.
@@ -108,7 +109,7 @@ pub async fn load(
                 progress.inc(1);
                 Ok::<_, LoadError>(StaffToken {
                     id: s.id.clone(),
-                    role: s.role.to_owned(),
+                    role: s.role,
                     org: s.org.to_owned(),
                     token: issued.body["token"].as_str().unwrap_or_default().to_owned(),
                     cases: Vec::new(),
@@ -137,7 +138,7 @@ pub async fn load(
 
     let crm = staff
         .iter()
-        .find(|s| s.role == "integration")
+        .find(|s| s.role == Role::Integration)
         .map(|s| s.token.clone())
         .unwrap_or_default();
     let agents: Vec<usize> = (0..staff.len())

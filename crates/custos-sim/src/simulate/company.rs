@@ -13,7 +13,8 @@ use super::rng;
 pub const EPOCH_MS: i64 = 1_767_542_400_000;
 /// The company's offset from UTC (China Standard Time).
 pub const UTC_OFFSET_MS: i64 = 8 * HOUR_MS;
-pub use custos_store::calendar::{DAY_MS, HOUR_MS};
+use custos_types::Role;
+use custos_types::calendar::{DAY_MS, HOUR_MS};
 
 /// The company itself and its outsourcing partners, largest partners first.
 const ORGS: [(&str, bool, f64); 5] = [
@@ -24,41 +25,13 @@ const ORGS: [(&str, bool, f64); 5] = [
     ("partner-4", true, 0.10),
 ];
 
-/// A role of the simulated staff, as the gateway knows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Customer support agent.
-    Support,
-    /// Sales agent.
-    Sales,
-    /// Team lead: handles escalations.
-    TeamLead,
-    /// Security analyst: no customer traffic.
-    SecurityAnalyst,
-    /// Administrator: no customer traffic.
-    Admin,
-}
-
-impl Role {
-    /// The role's name in the gateway.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Support => "support",
-            Role::Sales => "sales",
-            Role::TeamLead => "team_lead",
-            Role::SecurityAnalyst => "security_analyst",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Median contacts a day of a person in the role (0: none).
-    fn median_contacts(self) -> f64 {
-        match self {
-            Role::Support => 45.0,
-            Role::Sales => 28.0,
-            Role::TeamLead => 12.0,
-            Role::SecurityAnalyst | Role::Admin => 0.0,
-        }
+/// Median contacts a day of a person in `role` (0: none).
+fn median_contacts(role: Role) -> f64 {
+    match role {
+        Role::Support => 45.0,
+        Role::Sales => 28.0,
+        Role::TeamLead => 12.0,
+        Role::SecurityAnalyst | Role::Admin | Role::Integration => 0.0,
     }
 }
 
@@ -209,7 +182,7 @@ fn person(rng: &mut StdRng, i: u32, staff: u32, days: u32) -> Person {
     } else {
         0
     };
-    let median = role.median_contacts();
+    let median = median_contacts(role);
     let contacts_per_day = if median > 0.0 {
         rng::log_normal(rng, median, 0.45).clamp(3.0, 6.0 * median)
     } else {

@@ -22,6 +22,8 @@ use custos_client::{
     Search, Transport,
 };
 use custos_service::SharedApp;
+use custos_types::Role;
+use custos_types::calendar::DAY_MS;
 
 use super::company::{EPOCH_MS, local_time};
 use super::plan::{Contact, Plan, Script, Work};
@@ -184,7 +186,7 @@ pub async fn run(
     seed: u64,
     progress: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
-    let setup_at = EPOCH_MS - 86_400_000;
+    let setup_at = EPOCH_MS - DAY_MS;
     let tokens = create_staff(gateway, admin_token, plan, setup_at).await?;
     let crm = tokens
         .get(CRM)
@@ -556,13 +558,13 @@ async fn create_staff(
     plan: &Plan,
     at: i64,
 ) -> Result<HashMap<String, String>, String> {
-    let mut people: Vec<(String, &str, &str)> = plan
+    let mut people: Vec<(String, Role, &str)> = plan
         .company
         .staff
         .iter()
-        .map(|p| (p.id.clone(), p.role.name(), plan.company.org_of(p).name))
+        .map(|p| (p.id.clone(), p.role, plan.company.org_of(p).name))
         .collect();
-    people.push((CRM.to_owned(), "integration", plan.company.orgs[0].name));
+    people.push((CRM.to_owned(), Role::Integration, plan.company.orgs[0].name));
     let created: Vec<Result<(String, String), String>> = futures::stream::iter(people)
         .map(|(id, role, org)| async move {
             let client = gateway.at(at);

@@ -12,6 +12,7 @@ use std::path::Path;
 use custos_detector::Model;
 use custos_detector::features::Feature;
 use custos_service::SharedApp;
+use custos_types::RecordedRole;
 
 use super::company;
 use super::plan::Plan;
@@ -56,7 +57,7 @@ pub async fn features_csv(app: &SharedApp, plan: &Plan, path: &Path) -> Result<u
         }
         next += records.len() as u64;
         for record in &records {
-            let watched = !ignore.contains(&record.role) && record.role != "system";
+            let watched = !ignore.contains(&record.role) && record.role != RecordedRole::System;
             if watched && Some(feature_config.day_of(record.at)) > model.day() {
                 rows += write_day(&mut out, &model, plan, &index, run_day).map_err(io)?;
                 run_day = company::day_of(record.at);
@@ -89,7 +90,7 @@ fn write_day(
         write!(
             out,
             "{run_day},{id},{},{},{scenario},{}",
-            person.role.name(),
+            person.role,
             plan.company.org_of(person).name,
             u8::from(abusive)
         )?;

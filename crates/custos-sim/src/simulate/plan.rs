@@ -252,7 +252,7 @@ impl Plan {
         let customers = match scenario.quota_share {
             Some(share) => self
                 .customer_quota
-                .get(person.role.name())
+                .get(person.role.as_str())
                 .map_or(0, |&q| (f64::from(q) * share) as u32)
                 .saturating_sub(honest),
             None => rng::between(&mut rng, scenario.customers_per_day) as u32,
@@ -318,7 +318,7 @@ fn cast(
         }
     };
     let eligible = |p: &(usize, &Person)| {
-        p.1.role.name() == scenario.role && org_ok(p.1.org) && !taken.contains(&p.0)
+        p.1.role == scenario.role && org_ok(p.1.org) && !taken.contains(&p.0)
     };
     let mut pool: Vec<usize> = company
         .staff
@@ -380,9 +380,10 @@ fn cast(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custos_types::Role;
 
     fn quota() -> HashMap<String, u32> {
-        HashMap::from([("support".to_owned(), 80)])
+        HashMap::from([(Role::Support.as_str().to_owned(), 80)])
     }
 
     fn plan(scenarios: &[&str]) -> Plan {

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use super::company::{HOUR_MS, day_of};
+use custos_types::calendar::HOUR_MS;
+
+use super::company::day_of;
 use super::drive::Outcome;
 use super::plan::{Plan, Work};
 

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use custos_types::Role;
 use serde::Deserialize;
 
 /// An inclusive range `[low, high]` of whole numbers, drawn uniformly.
@@ -32,7 +33,7 @@ pub struct Scenario {
     pub rings: Option<u32>,
     /// Their role.
     #[serde(default = "support")]
-    pub role: String,
+    pub role: Role,
     /// First day of abuse; negative days count from the end (`-14`: two weeks before).
     pub start_day: Range,
     /// Working days of abuse (the run's end stops it earlier).
@@ -90,8 +91,8 @@ pub enum CaseSource {
 fn any_org() -> String {
     "any".to_owned()
 }
-fn support() -> String {
-    "support".to_owned()
+fn support() -> Role {
+    Role::Support
 }
 fn phone() -> Vec<String> {
     vec!["phone".to_owned()]
@@ -115,7 +116,6 @@ impl ScenarioError {
 }
 
 const FIELDS: [&str; 4] = ["name", "phone", "email", "account_id"];
-const ROLES: [&str; 3] = ["support", "sales", "team_lead"];
 
 impl Scenario {
     /// Reads and checks one scenario file.
@@ -148,8 +148,13 @@ impl Scenario {
         if self.insiders == 0 || self.insiders > 10_000 {
             return Err("insiders must be between 1 and 10000".into());
         }
-        if !ROLES.contains(&self.role.as_str()) {
-            return Err(format!("role must be one of {}", ROLES.join(", ")));
+        if !self.role.serves_customers() {
+            let serving: Vec<&str> = Role::ALL
+                .iter()
+                .filter(|r| r.serves_customers())
+                .map(|r| r.as_str())
+                .collect();
+            return Err(format!("role must be one of {}", serving.join(", ")));
         }
         if self.rings == Some(0) {
             return Err("rings must be at least 1".into());

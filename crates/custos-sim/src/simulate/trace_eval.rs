@@ -238,7 +238,7 @@ pub async fn source<'a>(
             .store
             .access_records(&AccessFilter {
                 staff_id: Some(id.clone()),
-                decision: Some("allow".to_owned()),
+                decision: Some(custos_types::Decision::Allow),
                 ..AccessFilter::default()
             })
             .await

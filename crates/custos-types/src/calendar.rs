@@ -1,6 +1,7 @@
-//! Unix milliseconds and UTC calendar dates, both ways, for every place that shows or
-//! reads a time (proleptic Gregorian; H. Hinnant's algorithms: eras of 400 years, each
-//! 146,097 days, with March as the first month so the leap day ends the year).
+//! Hours and days in unix milliseconds, and UTC calendar dates both ways, for every
+//! place that shows or reads a time (proleptic Gregorian; H. Hinnant's algorithms: eras
+//! of 400 years, each 146,097 days, with March as the first month so the leap day ends
+//! the year).
 
 /// An hour in milliseconds.
 pub const HOUR_MS: i64 = 3_600_000;

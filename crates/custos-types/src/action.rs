@@ -1,0 +1,106 @@
+//! What an access record says was done.
+
+vocabulary! {
+    /// What an access record says was done: the request a person (or the customer
+    /// portal) made of the gateway, or an act of the server itself (recorded as
+    /// [`crate::RecordedRole::System`]).
+    ///
+    /// Not a Cedar action: `custos_policy::Action` names what policy is asked about,
+    /// which is finer for reveals (one action per field) and shared by several acts
+    /// here (suspending and resuming are both `suspend_staff` to policy).
+    pub enum Action as "action" {
+        // ----- customers and cases (the traffic the detector watches) -----
+        /// A masked view of one customer.
+        View = "view",
+        /// Fields of one customer revealed in full; `fields` names them.
+        Reveal = "reveal",
+        /// A search by phone, email or account id; `fields` names the one searched by.
+        Search = "search",
+        /// A case opened; `fields` holds its [`crate::facts::CaseFacts`].
+        CreateCase = "create_case",
+        /// A case closed.
+        CloseCase = "close_case",
+        /// One customer created.
+        CreateCustomer = "create_customer",
+        /// Customers imported in bulk.
+        ImportCustomers = "import_customers",
+        // ----- staff and tokens -----
+        /// A staff entry created (also the bootstrap admin at start).
+        CreateStaff = "create_staff",
+        /// An API token issued (also the bootstrap admin's at start).
+        IssueToken = "issue_token",
+        /// An API token revoked.
+        RevokeToken = "revoke_token",
+        /// A person suspended, by an analyst or by the detector.
+        SuspendStaff = "suspend_staff",
+        /// A suspended person resumed.
+        ResumeStaff = "resume_staff",
+        /// A person reading their own quotas and restrictions.
+        Me = "me",
+        // ----- oversight -----
+        /// Access records read.
+        ReadAccess = "read_access",
+        /// An organisation's hourly activity read.
+        ReadActivity = "read_activity",
+        /// Alerts read.
+        ReadAlerts = "read_alerts",
+        /// An alert acknowledged.
+        AcknowledgeAlert = "acknowledge_alert",
+        /// An alert dismissed as a false positive.
+        DismissAlert = "dismiss_alert",
+        /// Ledger entries, checkpoints or proofs read.
+        ReadLedger = "read_ledger",
+        /// The ledger verified.
+        VerifyLedger = "verify_ledger",
+        /// A leaked file traced to who held its customers.
+        TraceLeak = "trace_leak",
+        /// Canary customers planted.
+        PlantCanaries = "plant_canaries",
+        // ----- the customer portal -----
+        /// A customer reading who accessed their record.
+        CustomerAccesses = "customer_accesses",
+        /// A customer's access link issued.
+        IssueCustomerLink = "issue_customer_link",
+        // ----- the server's own acts -----
+        /// The server started; `reason_code` is the digest of what is in force.
+        ServerStart = "server_start",
+        /// A key (master or ledger signing key) was created; `target` names it.
+        KeyCreated = "key_created",
+        /// A canary given to a person on an ordinary-looking case.
+        AllocateCanary = "allocate_canary",
+        /// The ledger refused writes for a while (its facts say when and how many).
+        LedgerWritesRefused = "ledger_writes_refused",
+        /// The detector required step-up justifications of a person.
+        RequireStepUp = "require_step_up",
+        /// The detector lowered a person's quotas.
+        LowerQuota = "lower_quota",
+    }
+}
+
+impl Action {
+    /// Whether the record is an access to customers (a view, a reveal or a search): what
+    /// quotas charge and what the detector's features and canaries count.
+    pub fn is_customer_access(self) -> bool {
+        matches!(self, Action::View | Action::Reveal | Action::Search)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back_and_is_its_serde_form() {
+        for &action in Action::ALL {
+            assert_eq!(action.as_str().parse::<Action>(), Ok(action));
+            assert_eq!(
+                serde_json::to_string(&action).unwrap(),
+                format!("\"{}\"", action.as_str())
+            );
+            let back: Action = serde_json::from_str(&format!("\"{action}\"")).unwrap();
+            assert_eq!(back, action);
+        }
+        assert!("View".parse::<Action>().is_err());
+        assert!(serde_json::from_str::<Action>("\"reveal_phone\"").is_err());
+    }
+}

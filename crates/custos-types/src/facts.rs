@@ -1,0 +1,155 @@
+//! Tagged words in a record's `fields` that more than one crate writes or reads. Only ids
+//! and fixed words: never a value that may be personal data.
+//!
+//! The ledger entry format (`custos_access::entry`) says where each appears.
+
+/// Tag of a case's channel fact: `channel:<channel>`.
+const CHANNEL: &str = "channel:";
+/// A case's fact when the customer started the contact behind it.
+const CONTACT_INBOUND: &str = "contact:inbound";
+/// A case's fact when no inbound contact stands behind it.
+const CONTACT_NONE: &str = "contact:none";
+/// Tag of a case's requester fact: `requested_by:<staff id>`.
+const REQUESTED_BY: &str = "requested_by:";
+/// Tag of the one fact of a record whose request named an id not of the shape Custos
+/// issues: `malformed:<kind of id>`.
+const MALFORMED: &str = "malformed:";
+/// Tag of the reason code of a reveal allowed with a step-up justification:
+/// `step_up:<policy id>`.
+const STEP_UP: &str = "step_up:";
+
+/// Where a case came from, as the `fields` of its `create_case` (and `allocate_canary`)
+/// record say, so that the ledger alone tells (the detector relies on it):
+///
+/// - `channel:<channel>`, one of the gateway's fixed channel words;
+/// - `contact:inbound` when the customer started the contact (a call, chat, mail or
+///   store visit), `contact:none` when no inbound contact stands behind the case
+///   (outbound, follow-up, or a pretext);
+/// - `requested_by:<staff id>` when a person asked the CRM to open the case; absent when
+///   the CRM opened it on its own.
+///
+/// In that order. Records written before the facts carry none: they read as an inbound
+/// case of no known channel.
+///
+/// Borrowed: facts are written from a request's fields and read from a record's, and the
+/// detector reads them for every case opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaseFacts<'a> {
+    /// The contact channel, if recorded.
+    pub channel: Option<&'a str>,
+    /// Whether a contact the customer started stands behind the case.
+    pub inbound: bool,
+    /// The staff member who asked for the case, if a person did.
+    pub requested_by: Option<&'a str>,
+}
+
+impl<'a> CaseFacts<'a> {
+    /// The facts as the record's `fields`, in the order of the type's docs.
+    pub fn to_fields(&self) -> Vec<String> {
+        let mut fields = Vec::with_capacity(3);
+        if let Some(channel) = self.channel {
+            fields.push(format!("{CHANNEL}{channel}"));
+        }
+        fields.push(
+            if self.inbound {
+                CONTACT_INBOUND
+            } else {
+                CONTACT_NONE
+            }
+            .to_owned(),
+        );
+        if let Some(requester) = self.requested_by {
+            fields.push(format!("{REQUESTED_BY}{requester}"));
+        }
+        fields
+    }
+
+    /// The facts a record's `fields` hold; words that are not case facts are skipped.
+    /// Only `contact:none` makes a case not inbound: without a `contact:` fact it counts
+    /// as inbound.
+    pub fn from_fields(fields: &'a [String]) -> CaseFacts<'a> {
+        let mut facts = CaseFacts {
+            channel: None,
+            inbound: true,
+            requested_by: None,
+        };
+        for field in fields {
+            if let Some(channel) = field.strip_prefix(CHANNEL) {
+                facts.channel = Some(channel);
+            } else if let Some(staff) = field.strip_prefix(REQUESTED_BY) {
+                facts.requested_by = Some(staff);
+            } else if field == CONTACT_NONE {
+                facts.inbound = false;
+            }
+        }
+        facts
+    }
+}
+
+/// The one fact of a record whose request named an id not of the shape Custos issues:
+/// `malformed:<id_kind>` (e.g. `malformed:customer`). The value itself is never recorded:
+/// it may be a phone number sent where an id belongs.
+pub fn malformed(id_kind: &str) -> String {
+    format!("{MALFORMED}{id_kind}")
+}
+
+/// The reason code of a reveal allowed with a step-up justification (required while a
+/// detector restriction is in force): `step_up:<policy id>`, the deciding policy's. It
+/// records that a justification was given, never its text, which may hold personal data.
+pub fn step_up_reason(policy_id: &str) -> String {
+    format!("{STEP_UP}{policy_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(fields: &[&str]) -> Vec<String> {
+        fields.iter().map(|&f| f.to_owned()).collect()
+    }
+
+    #[test]
+    fn case_facts_are_the_tagged_words_of_the_entry_format() {
+        let requested = CaseFacts {
+            channel: Some("phone"),
+            inbound: false,
+            requested_by: Some("alice"),
+        };
+        let fields = requested.to_fields();
+        assert_eq!(
+            fields,
+            words(&["channel:phone", "contact:none", "requested_by:alice"])
+        );
+        assert_eq!(CaseFacts::from_fields(&fields), requested);
+        let crm = CaseFacts {
+            channel: Some("chat"),
+            inbound: true,
+            requested_by: None,
+        };
+        assert_eq!(crm.to_fields(), words(&["channel:chat", "contact:inbound"]));
+        let fields = crm.to_fields();
+        assert_eq!(CaseFacts::from_fields(&fields), crm);
+    }
+
+    #[test]
+    fn records_without_facts_read_as_inbound() {
+        let fields = words(&["phone"]);
+        assert_eq!(
+            CaseFacts::from_fields(&fields),
+            CaseFacts {
+                channel: None,
+                inbound: true,
+                requested_by: None
+            }
+        );
+    }
+
+    #[test]
+    fn other_facts_are_tagged_words() {
+        assert_eq!(malformed("customer"), "malformed:customer");
+        assert_eq!(
+            step_up_reason("reveal-with-case"),
+            "step_up:reveal-with-case"
+        );
+    }
+}
