@@ -160,3 +160,20 @@ pub fn no_control_characters(what: &str, text: &str) -> Result<(), ServiceError>
         Ok(())
     }
 }
+
+/// `value` if it is from 1 to `max`; otherwise 400 `invalid_query` naming `what` (a
+/// query option such as a page size: the description says its range, and the server
+/// holds callers to it rather than quietly answering something else).
+pub fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ServiceError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    if value >= T::from(1) && value <= max {
+        Ok(value)
+    } else {
+        Err(ServiceError::bad_request(
+            "invalid_query",
+            format!("{what} is a whole number from 1 to {max}"),
+        ))
+    }
+}

@@ -9,6 +9,7 @@
 //! The HTTP API (`custos-gateway`) and the web console (`custos-console`) are
 //! transports over this crate.
 
+pub mod alerts;
 pub mod allocation;
 pub mod auth;
 pub mod cases;
@@ -21,6 +22,7 @@ pub mod mask;
 pub mod quota;
 pub mod record;
 pub mod schema;
+pub mod staff;
 pub mod transparency;
 pub mod vault;
 

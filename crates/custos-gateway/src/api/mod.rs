@@ -35,6 +35,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use custos_service::input::bounded;
 use custos_service::{ServiceError, SharedApp};
 use doc::Answers;
 
@@ -186,23 +187,6 @@ async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed.as_secs_f64());
     tracing::info!(%method, %route, %status, micros = elapsed.as_micros() as u64, "request");
     response
-}
-
-/// `value` if it is from 1 to `max`; otherwise 400 `invalid_query` naming `what` (a
-/// query option such as a page size: the description says its range, and the server
-/// holds callers to it rather than quietly answering something else).
-fn bounded<T>(what: &str, value: T, max: T) -> Result<T, ServiceError>
-where
-    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
-{
-    if value >= T::from(1) && value <= max {
-        Ok(value)
-    } else {
-        Err(ServiceError::bad_request(
-            "invalid_query",
-            format!("{what} is a whole number from 1 to {max}"),
-        ))
-    }
 }
 
 /// Serialises `body` with `status` as a JSON response.
