@@ -18,11 +18,13 @@ pub mod customers;
 pub mod error;
 pub mod ids;
 pub mod input;
+pub mod ledger;
 pub mod mask;
 pub mod quota;
 pub mod record;
 pub mod schema;
 pub mod staff;
+pub mod trace;
 pub mod transparency;
 pub mod vault;
 

@@ -18,11 +18,11 @@ mod transparency;
 
 pub use activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
 pub use customers::CASE_HEADER;
+pub use custos_service::ledger::Verification;
 pub use custos_service::transparency::{
     CaseSummary, CustomerAccess, CustomerAccesses, DEFAULT_LINK_HOURS, MAX_LINK_HOURS,
     valid_link_hours,
 };
-pub use ledger::Verification;
 
 use std::time::Instant;
 
