@@ -16,6 +16,7 @@ pub mod cases;
 pub mod config;
 pub mod customers;
 pub mod error;
+pub mod health;
 pub mod ids;
 pub mod input;
 pub mod ledger;
