@@ -7,7 +7,8 @@ use maud::html;
 use super::page::{document, when, when_cell};
 use super::session::Who;
 use super::{Page, Shared, Visitor};
-use custos_gateway::api::CustomerAccesses;
+use custos_service::transparency::CustomerAccesses;
+use custos_types::{Action, Decision};
 
 /// `GET /customer`.
 pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) -> Page {
@@ -37,7 +38,7 @@ pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) ->
                             // One element per cell: a reflowed row puts each child in a grid cell.
                             td data-label="What" { span {
                                 (what(&a.action, &a.fields))
-                                @if a.decision != "allow" { " — " strong.bad { "refused" } }
+                                @if a.decision != Decision::Allow { " — " strong.bad { "refused" } }
                             } }
                             td data-label="Why (case)" { @if let Some(c) = &a.case { (c.channel) ": " (c.reason) } @else { span.muted { "no case" } } }
                         }
@@ -50,7 +51,7 @@ pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) ->
 }
 
 /// An access in plain words.
-fn what(action: &str, fields: &[String]) -> String {
+fn what(action: &Action, fields: &[String]) -> String {
     let named = || {
         fields
             .iter()
@@ -62,11 +63,11 @@ fn what(action: &str, fields: &[String]) -> String {
             .join(", ")
     };
     match action {
-        "view" => "viewed your record (masked)".to_owned(),
-        "reveal" => format!("saw in full: {}", named()),
-        "search" => format!("searched for you by {}", named()),
-        "create_case" => "opened a case about you".to_owned(),
-        "close_case" => "closed a case about you".to_owned(),
-        other => other.replace('_', " "),
+        Action::View => "viewed your record (masked)".to_owned(),
+        Action::Reveal => format!("saw in full: {}", named()),
+        Action::Search => format!("searched for you by {}", named()),
+        Action::CreateCase => "opened a case about you".to_owned(),
+        Action::CloseCase => "closed a case about you".to_owned(),
+        other => other.as_str().replace('_', " "),
     }
 }

@@ -238,7 +238,7 @@ fn org_totals(
         hour.people += 1;
         let person = per_person.entry(&r.staff_id).or_insert(PersonTotal {
             id: r.staff_id.clone(),
-            role: r.role.clone(),
+            role: r.role,
             views: 0,
             reveals: 0,
         });

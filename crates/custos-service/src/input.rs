@@ -59,16 +59,6 @@ fn missing_field(e: &serde_json::Error) -> Option<String> {
     .then(|| name.to_owned())
 }
 
-/// Roles the default policy knows.
-pub const ROLES: [&str; 6] = [
-    "support",
-    "sales",
-    "team_lead",
-    "security_analyst",
-    "admin",
-    "integration",
-];
-
 /// Longest display name of a staff entry.
 pub const MAX_STAFF_NAME_CHARS: usize = 100;
 

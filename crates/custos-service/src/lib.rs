@@ -11,19 +11,24 @@
 
 pub mod access;
 pub mod activity;
+pub mod alerts;
 pub mod allocation;
 pub mod auth;
 pub mod cases;
 pub mod config;
 pub mod customers;
 pub mod error;
+pub mod health;
 pub mod ids;
 pub mod input;
+pub mod ledger;
 pub mod mask;
 pub mod quota;
 pub mod record;
 pub mod schema;
+pub mod staff;
 pub mod startup;
+pub mod trace;
 pub mod transparency;
 pub mod vault;
 
@@ -32,7 +37,7 @@ use std::sync::Arc;
 use custos_access::AccessLog;
 use custos_crypto::Keyring;
 use custos_policy::PolicyEngine;
-use custos_store::{AccessFilter, StaffRecord, StaffStatus, Store, };
+use custos_store::{AccessFilter, StaffRecord, StaffStatus, Store};
 use custos_types::clock::now_millis;
 use metrics_exporter_prometheus::PrometheusHandle;
 

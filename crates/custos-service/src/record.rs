@@ -22,8 +22,8 @@ use std::net::IpAddr;
 
 use custos_detector::RestrictionKind;
 use custos_store::AccessRecord;
-use custos_types::{Action, CUSTOMER_ID, Decision, RecordedRole, SYSTEM_ID, UNAUTHENTICATED_ID};
 use custos_types::clock::now_millis;
+use custos_types::{Action, CUSTOMER_ID, Decision, RecordedRole, SYSTEM_ID, UNAUTHENTICATED_ID};
 
 use crate::App;
 use crate::auth::{self, Caller, SessionCredential};

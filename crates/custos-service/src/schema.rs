@@ -12,7 +12,7 @@ use utoipa::openapi::{RefOr, Schema};
 use crate::ids::IssuedId;
 use crate::input::{
     ALERT_STATUSES, CHANNELS, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_ID_CHARS, MAX_IMPORT,
-    MAX_REASON_CHARS, MAX_STAFF_NAME_CHARS, ROLES, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
+    MAX_REASON_CHARS, MAX_STAFF_NAME_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
 };
 
 /// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
@@ -92,7 +92,7 @@ fn issued(kind: IssuedId) -> serde_json::Value {
 
 component!(
     /// A role the default policy knows.
-    Role => json!({"type": "string", "enum": ROLES})
+    Role => json!({"type": "string", "enum": custos_types::Role::ALL})
 );
 component!(
     /// Whether a staff entry may act.

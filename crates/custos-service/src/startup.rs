@@ -223,10 +223,18 @@ pub async fn open(args: &StartOptions) -> Result<(SharedApp, PathBuf), StartErro
     // Key events and what is in force go into the ledger before anything is served.
     let mut events = vec![(Action::ServerStart, "config".to_owned(), fingerprint)];
     if created {
-        events.push((Action::KeyCreated, "master.key".to_owned(), "created".to_owned()));
+        events.push((
+            Action::KeyCreated,
+            "master.key".to_owned(),
+            "created".to_owned(),
+        ));
     }
     if ledger_key_created {
-        events.push((Action::KeyCreated, "ledger.key".to_owned(), "created".to_owned()));
+        events.push((
+            Action::KeyCreated,
+            "ledger.key".to_owned(),
+            "created".to_owned(),
+        ));
     }
     for (action, target, reason) in events {
         app.record_event(action, target, reason)

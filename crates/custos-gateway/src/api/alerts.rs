@@ -1,53 +1,15 @@
-//! Alerts raised by the detector: the analysts' queue. Acknowledging or dismissing one is
-//! recorded in the ledger like any other act, and tunes nothing silently. Dismissing a
-//! `risk_lower_quota` or `risk_step_up` alert (a false positive) lifts the restriction
-//! it imposed at once.
+//! The detector's alerts over HTTP: the analysts' queue (the rules are the service's:
+//! `custos_service::alerts`).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_policy::Action;
-use custos_store::AlertRecord;
-use serde::{Deserialize, Serialize};
+use custos_service::SharedApp;
+use custos_service::alerts::{AlertChange, AlertList, AlertQuery};
+use custos_service::schema::Id;
 
-use super::json;
 use crate::input::parse_query;
-use crate::record::RequestInfo;
-use custos_service::input::ALERT_STATUSES;
-use custos_service::input::valid_id;
-use custos_service::schema::{AlertStatus, Id};
-use custos_service::{App, ServiceError, SharedApp};
-
-/// Most alerts one call returns.
-const MAX_ALERTS: u32 = 1000;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AlertQuery {
-    /// `open`, `acknowledged` or `dismissed`; all when absent.
-    #[param(value_type = Option<AlertStatus>)]
-    status: Option<String>,
-    /// At most this many, newest first, 1 to 1,000 (default 1,000).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct AlertList {
-    /// Newest first; each with its reasons in plain words and the ledger entries behind it.
-    #[schema(value_type = Vec<Object>)]
-    alerts: Vec<AlertRecord>,
-}
-
-/// An alert after a change of state.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct AlertChange {
-    #[schema(value_type = Id)]
-    id: String,
-    #[schema(value_type = AlertStatus)]
-    status: &'static str,
-}
+use crate::record::{RequestInfo, reply};
 
 /// The alert queue (security_analyst, admin).
 #[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertQuery),
@@ -64,25 +26,8 @@ pub(super) async fn list_alerts(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "read_alerts");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        let q: AlertQuery = parse_query(query, "filters are status and limit")?;
-        if let Some(s) = &q.status
-            && !ALERT_STATUSES.contains(&s.as_str())
-        {
-            return Err(ServiceError::bad_request(
-                "invalid_query",
-                "status is one of open, acknowledged, dismissed",
-            ));
-        }
-        let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ALERTS), MAX_ALERTS)?;
-        let alerts = app.store.alerts(q.status.as_deref(), limit).await?;
-        Ok(json(StatusCode::OK, AlertList { alerts }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let query = parse_query(query, "filters are status and limit");
+    reply(StatusCode::OK, app.alerts(&info.meta, query).await)
 }
 
 /// One alert, whatever its age (security_analyst, admin).
@@ -98,21 +43,7 @@ pub(super) async fn get_alert(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "read_alerts");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        valid_id("alert", &id)?;
-        ex.target = Some(id.clone());
-        let alert = app
-            .store
-            .alert(&id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("alert"))?;
-        Ok(json(StatusCode::OK, alert))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::OK, app.alert(&info.meta, &id).await)
 }
 
 /// Acknowledge an alert: seen and being handled (security_analyst, admin).
@@ -128,7 +59,7 @@ pub(super) async fn acknowledge(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, "acknowledged", "acknowledge_alert").await
+    reply(StatusCode::OK, app.acknowledge_alert(&info.meta, &id).await)
 }
 
 /// Dismiss an alert as a false positive (security_analyst, admin). The detector's
@@ -146,38 +77,5 @@ pub(super) async fn dismiss(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, "dismissed", "dismiss_alert").await
-}
-
-async fn set_status(
-    app: &App,
-    info: &RequestInfo,
-    id: &str,
-    status: &'static str,
-    action: &'static str,
-) -> Response {
-    let mut ex = app.begin(&info.meta, action);
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::SuspendStaff)
-            .await?;
-        valid_id("alert", id)?;
-        ex.target = Some(id.to_owned());
-        app.record_intent(&mut ex).await?;
-        if !app.store.set_alert_status(id, status, ex.at()).await? {
-            return Err(ServiceError::not_found("alert"));
-        }
-        // Read back rather than assumed: the restriction follows what the store now says.
-        if let Some(alert) = app.store.alert(id).await? {
-            app.sync_restriction(&alert);
-        }
-        Ok(json(
-            StatusCode::OK,
-            AlertChange {
-                id: id.to_owned(),
-                status,
-            },
-        ))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::OK, app.dismiss_alert(&info.meta, &id).await)
 }

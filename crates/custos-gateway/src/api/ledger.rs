@@ -1,4 +1,5 @@
-//! The ledger over HTTP.
+//! The ledger over HTTP (what may be read, by whom, and what is recorded is the
+//! service's: `custos_service::ledger`).
 //!
 //! * `/ledger/checkpoint` and `/ledger/tile/...`: the log exactly as C2SP tlog-tiles
 //!   addresses it, so any tlog-tiles client can mirror and verify it. The checkpoint and
@@ -15,60 +16,38 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::prelude::*;
-use custos_access::AccessError;
-use custos_policy::Action;
-use custos_store::AccessRecord;
-use serde::{Deserialize, Serialize};
+use custos_service::SharedApp;
+use custos_service::input::MAX_COSIGNED_NOTE;
+use custos_service::ledger::{
+    ConsistencyQuery, EntriesQuery, EntryList, EntryProofQuery, InclusionQuery, Proof, Verification,
+};
+use custos_service::schema::CosignedNote;
 
 use super::json;
+use crate::error;
 use crate::input::{parse_query, read_body};
-use crate::record::RequestInfo;
-use custos_service::ErrorKind;
-use custos_service::input::MAX_COSIGNED_NOTE;
-use custos_service::schema::CosignedNote;
-use custos_service::{ServiceError, SharedApp};
-
-/// Most entries one call returns.
-const MAX_ENTRIES: usize = 1000;
-
-/// An error of the ledger as an HTTP answer: bad coordinates are the caller's, anything
-/// else means the ledger cannot answer.
-fn ledger_error(e: AccessError) -> ServiceError {
-    let code = e.code();
-    match code {
-        "out_of_range" | "not_found" | "invalid_path" => ServiceError::new(
-            ErrorKind::NotFound,
-            code,
-            "no such ledger index, size or resource",
-        ),
-        "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint"
-        | "no_new_cosignature" => {
-            ServiceError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
-        }
-        _ => {
-            tracing::error!(error = %e, code, "ledger read failed");
-            ServiceError::ledger_unavailable()
-        }
-    }
-}
-
-/// The ledger's directory and verifier key, for reading its files beside the writer
-/// (a full verification, an evidence bundle) without holding the ledger's lock.
-pub(super) async fn files_beside_writer(
-    app: &SharedApp,
-) -> Result<(std::path::PathBuf, String), ServiceError> {
-    app.access
-        .with_ledger(|l| Ok((l.dir().to_owned(), l.verifier_key())))
-        .await
-        .map_err(ledger_error)
-}
+use crate::record::{RequestInfo, reply, respond};
 
 fn text(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         body.into(),
+    )
+        .into_response()
+}
+
+/// A tile's bytes as the answer.
+fn tile(bytes: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            // Full tiles never change (C2SP tlog-tiles), but they are read with a
+            // credential: no shared or browser cache keeps them.
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
     )
         .into_response()
 }
@@ -80,10 +59,9 @@ fn text(status: StatusCode, body: impl Into<Body>) -> Response {
         (status = 404, description = "`not_found`: no checkpoint signed yet"),
         (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn checkpoint(State(app): State<SharedApp>) -> Response {
-    match app.access.with_ledger(|l| Ok(l.checkpoint())).await {
-        Ok(Some(note)) => text(StatusCode::OK, note),
-        Ok(None) => crate::error::response(ServiceError::not_found("checkpoint")),
-        Err(e) => crate::error::response(ledger_error(e)),
+    match app.ledger_checkpoint().await {
+        Ok(note) => text(StatusCode::OK, note),
+        Err(e) => error::response(e),
     }
 }
 
@@ -101,9 +79,9 @@ pub(super) async fn hash_tile(
     State(app): State<SharedApp>,
     Path((level, index)): Path<(String, String)>,
 ) -> Response {
-    serve_resource(&app, format!("tile/{level}/{index}"))
+    app.ledger_hash_tile(&level, &index)
         .await
-        .unwrap_or_else(crate::error::response)
+        .map_or_else(error::response, tile)
 }
 
 /// An entry bundle, addressed as in C2SP tlog-tiles (`/ledger/tile/entries/000.p/5`): it
@@ -122,92 +100,8 @@ pub(super) async fn entry_tile(
     info: RequestInfo,
     Path(index): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "read_ledger");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        serve_resource(&app, format!("tile/entries/{index}")).await
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    respond(app.ledger_entry_tile(&info.meta, &index).await.map(tile))
 }
-
-async fn serve_resource(app: &SharedApp, resource: String) -> Result<Response, ServiceError> {
-    match app.access.with_ledger(move |l| l.resource(&resource)).await {
-        Ok(Some(bytes)) => Ok((
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                // Full tiles never change (C2SP tlog-tiles), but they are read with a
-                // credential: no shared or browser cache keeps them.
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            bytes,
-        )
-            .into_response()),
-        Ok(None) => Err(ServiceError::not_found("tile")),
-        Err(e) => Err(ledger_error(e)),
-    }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct InclusionQuery {
-    /// Ledger index of the entry.
-    index: u64,
-    /// Tree size the proof is for (that of a checkpoint).
-    size: u64,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ConsistencyQuery {
-    /// The older tree size.
-    from: u64,
-    /// The newer tree size.
-    to: u64,
-}
-
-/// A Merkle proof: base64 SHA-256 hashes in RFC 6962 / RFC 9162 order.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct Proof {
-    /// The root hash of the tree the proof leads to (base64).
-    root: String,
-    /// The proof's hashes (base64).
-    hashes: Vec<String>,
-}
-
-/// Answers a proof query: parses it, then runs `prove` (the root it leads to and the
-/// proof's hashes) on the ledger.
-async fn proof<Q: serde::de::DeserializeOwned + Send + 'static>(
-    app: &SharedApp,
-    query: Option<String>,
-    expected: &str,
-    prove: impl FnOnce(&custos_ledger::Ledger, Q) -> ProofParts + Send + 'static,
-) -> Response {
-    let result = async {
-        let q: Q = parse_query(query, expected)?;
-        let (root, hashes) = app
-            .access
-            .with_ledger(move |l| prove(l, q))
-            .await
-            .map_err(ledger_error)?;
-        Ok(json(
-            StatusCode::OK,
-            Proof {
-                root: BASE64_STANDARD.encode(root),
-                hashes: hashes.iter().map(|h| BASE64_STANDARD.encode(h)).collect(),
-            },
-        ))
-    }
-    .await;
-    result.unwrap_or_else(crate::error::response)
-}
-
-/// A root and the hashes of a proof leading to it.
-type ProofParts = Result<([u8; 32], Vec<[u8; 32]>), custos_ledger::LedgerError>;
 
 /// Inclusion proof of entry `index` in the tree of `size` entries.
 #[utoipa::path(get, path = "/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
@@ -220,13 +114,12 @@ pub(super) async fn inclusion_proof(
     State(app): State<SharedApp>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    proof(
-        &app,
-        query,
-        "index and size are whole numbers",
-        |l, q: InclusionQuery| Ok((l.root_at(q.size)?, l.inclusion_proof(q.index, q.size)?)),
-    )
-    .await
+    let result = async {
+        let q = parse_query(query, "index and size are whole numbers")?;
+        app.inclusion_proof(q).await
+    }
+    .await;
+    result.map_or_else(error::response, |proof| json(StatusCode::OK, proof))
 }
 
 /// Consistency proof between tree sizes `from` and `to`.
@@ -240,34 +133,12 @@ pub(super) async fn consistency_proof(
     State(app): State<SharedApp>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    proof(
-        &app,
-        query,
-        "from and to are whole numbers",
-        |l, q: ConsistencyQuery| Ok((l.root_at(q.to)?, l.consistency_proof(q.from, q.to)?)),
-    )
-    .await
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EntriesQuery {
-    /// First ledger index (default 0); past the end, the list is empty.
-    #[param(minimum = 0)]
-    from: Option<i64>,
-    /// At most this many, 1 to 1,000 (default 1,000).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<usize>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct EntryList {
-    /// Entries in ledger order; each record's `seq` is its ledger index.
-    #[schema(value_type = Vec<Object>)]
-    entries: Vec<AccessRecord>,
-    /// Number of durable entries when read.
-    size: u64,
+    let result = async {
+        let q = parse_query(query, "from and to are whole numbers")?;
+        app.consistency_proof(q).await
+    }
+    .await;
+    result.map_or_else(error::response, |proof| json(StatusCode::OK, proof))
 }
 
 /// Decoded ledger entries from a sequence number (security_analyst, admin).
@@ -282,34 +153,8 @@ pub(super) async fn entries(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "read_ledger");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        let q: EntriesQuery = parse_query(query, "from and limit are whole numbers")?;
-        // An index as a signed 64-bit number, as described; never negative.
-        let from = u64::try_from(q.from.unwrap_or(0)).map_err(|_| {
-            ServiceError::bad_request("invalid_query", "from is a whole number from 0")
-        })?;
-        let limit = super::bounded("limit", q.limit.unwrap_or(MAX_ENTRIES), MAX_ENTRIES)?;
-        let size = app.access.size();
-        let entries = app
-            .access
-            .entries(from, limit)
-            .await
-            .map_err(ledger_error)?;
-        Ok(json(StatusCode::OK, EntryList { entries, size }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EntryProofQuery {
-    /// Ledger index of the entry.
-    index: u64,
+    let query = parse_query(query, "from and limit are whole numbers");
+    reply(StatusCode::OK, app.ledger_entries(&info.meta, query).await)
 }
 
 /// The entry with its inclusion proof and the signed checkpoint it proves against, as a
@@ -325,41 +170,12 @@ pub(super) async fn entry_proof(
     info: RequestInfo,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "read_ledger");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        let q: EntryProofQuery = parse_query(query, "index is a whole number")?;
-        let proof = app
-            .access
-            .with_ledger(move |l| l.tlog_proof(q.index))
+    let query = parse_query(query, "index is a whole number");
+    respond(
+        app.ledger_entry_proof(&info.meta, query)
             .await
-            .map_err(ledger_error)?;
-        Ok(text(StatusCode::OK, proof))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
-}
-
-/// The outcome of a full verification of the ledger.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Verification {
-    /// Whether every check passed.
-    pub verified: bool,
-    /// Entries covered by the verified checkpoint.
-    pub size: u64,
-    /// The root hash recomputed from every entry (base64), when verified.
-    pub root: Option<String>,
-    /// The signed checkpoint that was verified, when verified.
-    pub checkpoint: Option<String>,
-    /// Why not, as a stable code (`tile_mismatch`, `root_mismatch`, `bad_signature`, …).
-    pub code: Option<String>,
-    /// Why not, in words.
-    pub message: Option<String>,
-    /// The first entry found bad, when known.
-    pub first_bad_index: Option<u64>,
-    /// How long the verification took, milliseconds.
-    pub millis: u64,
+            .map(|proof| text(StatusCode::OK, proof)),
+    )
 }
 
 /// Verifies the whole ledger now, as an auditor would (security_analyst, admin): reads
@@ -372,48 +188,7 @@ pub struct Verification {
         (status = 403, description = "`forbidden`: only security analysts and admins verify")),
     security(("bearer" = [])))]
 pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> Response {
-    let mut ex = app.begin(&info.meta, "verify_ledger");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ReadAccess)
-            .await?;
-        let (dir, key) = files_beside_writer(&app).await?;
-        let started = std::time::Instant::now();
-        // Reads every tile: off the async threads, and without the ledger's lock.
-        let outcome = tokio::task::spawn_blocking(move || {
-            custos_ledger::verify(&custos_ledger::DirSource::new(dir), &key, None)
-        })
-        .await
-        .map_err(|_| ServiceError::internal())?;
-        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let body = match outcome {
-            Ok(report) => Verification {
-                verified: true,
-                size: report.size,
-                root: Some(BASE64_STANDARD.encode(report.root)),
-                checkpoint: Some(report.checkpoint),
-                code: None,
-                message: None,
-                first_bad_index: None,
-                millis,
-            },
-            Err(e) => {
-                tracing::warn!(code = e.code(), "ledger verification failed");
-                Verification {
-                    verified: false,
-                    size: app.access.size(),
-                    root: None,
-                    checkpoint: None,
-                    code: Some(e.code().to_owned()),
-                    message: Some(e.to_string()),
-                    first_bad_index: e.first_bad_index(),
-                    millis,
-                }
-            }
-        };
-        Ok(json(StatusCode::OK, body))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::OK, app.verify_ledger(&info.meta).await)
 }
 
 /// A witness returns the current checkpoint with its cosignature lines (C2SP
@@ -426,16 +201,9 @@ pub(super) async fn verify(State(app): State<SharedApp>, info: RequestInfo) -> R
         (status = 503, description = "`ledger_unavailable`: the ledger cannot answer")))]
 pub(super) async fn cosignature(State(app): State<SharedApp>, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, MAX_COSIGNED_NOTE).await?;
-        let note = String::from_utf8(bytes.to_vec())
-            .map_err(|_| ServiceError::bad_request("bad_note", "the note is not UTF-8"))?;
-        let witnesses = app.config.ledger_witnesses.clone();
-        app.access
-            .with_ledger_mut(move |l| l.add_cosignature(&note, &witnesses))
-            .await
-            .map_err(ledger_error)?;
-        Ok(StatusCode::NO_CONTENT.into_response())
+        let note = read_body(body, MAX_COSIGNED_NOTE).await?;
+        app.add_cosignature(&note).await
     }
     .await;
-    result.unwrap_or_else(crate::error::response)
+    result.map_or_else(error::response, |()| StatusCode::NO_CONTENT.into_response())
 }

@@ -18,11 +18,11 @@ mod transparency;
 
 pub use customers::CASE_HEADER;
 pub use custos_service::activity::{OrgActivity, OrgHour, PersonActivity, PersonHour, PersonTotal};
+pub use custos_service::ledger::Verification;
 pub use custos_service::transparency::{
     CaseSummary, CustomerAccess, CustomerAccesses, DEFAULT_LINK_HOURS, MAX_LINK_HOURS,
     valid_link_hours,
 };
-pub use ledger::Verification;
 
 use std::time::Instant;
 
@@ -35,7 +35,6 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use custos_service::input::bounded;
 use custos_service::{ServiceError, SharedApp};
 use doc::Answers;
 

@@ -1,80 +1,22 @@
-//! Staff and service accounts: creation, tokens, suspension.
+//! Staff and service accounts over HTTP: creation, tokens, suspension (the rules are the
+//! service's: `custos_service::staff`).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use custos_policy::Action;
-use custos_store::{StaffRecord, StaffStatus, now_millis};
-use serde::{Deserialize, Serialize};
+use custos_service::SharedApp;
+use custos_service::input::parse_json;
+use custos_service::schema::Id;
+use custos_service::staff::{CreatedStaff, IssuedToken, NewStaff, Revoked, StatusChange};
 
-use super::json;
 use crate::input::read_body;
-use crate::record::RequestInfo;
-use custos_service::ErrorKind;
-use custos_service::input::{MAX_STAFF_NAME_CHARS, ROLES};
-use custos_service::input::{parse_json, valid_id, valid_text};
-use custos_service::schema::{Id, Role, StaffName};
-use custos_service::{App, ServiceError, SharedApp, auth};
-
-/// Ids the server's own ledger records use as their actor; no staff entry may take one.
-const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
-
-/// A new staff entry (a person or, with role `integration`, a service account).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewStaff {
-    /// Not one of the ids the server's own records use (`system`, `detector`, `-`).
-    #[schema(value_type = Id)]
-    id: String,
-    #[schema(value_type = StaffName)]
-    name: String,
-    #[schema(value_type = Role)]
-    role: String,
-    /// The organisation: the company's own, or a partner company's.
-    #[schema(value_type = Id)]
-    org: String,
-}
-
-/// The new staff entry.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = CreatedStaff)]
-pub(super) struct Created {
-    #[schema(value_type = Id)]
-    id: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct IssuedToken {
-    /// Id to revoke the token with.
-    #[schema(pattern = "^tok_[0-9a-f]{16}$")]
-    token_id: String,
-    /// The bearer token; shown once, stored only as a hash.
-    #[schema(pattern = "^cst_[A-Za-z0-9_-]{43}$")]
-    token: String,
-}
-
-/// A revoked token.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct Revoked {
-    #[schema(value_type = Id)]
-    id: String,
-    /// Always true.
-    revoked: bool,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct StatusChange {
-    #[schema(value_type = Id)]
-    id: String,
-    #[schema(value_type = custos_service::schema::StaffStatus)]
-    status: String,
-}
+use crate::record::{RequestInfo, reply};
 
 /// Create a staff entry (admin).
 #[utoipa::path(post, path = "/v1/staff", tag = "staff", request_body = NewStaff,
     responses(
-        (status = 201, body = Created, description = "created",
+        (status = 201, body = CreatedStaff, description = "created",
             links(("IssueToken" = (operation_id = "issue_token", parameters(("id" = "$response.body#/id")))),
                   ("Suspend" = (operation_id = "suspend", parameters(("id" = "$response.body#/id")))),
                   ("Activity" = (operation_id = "person", parameters(("id" = "$response.body#/id")))))),
@@ -87,49 +29,11 @@ pub(super) async fn create_staff(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "create_staff");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
-            .await?;
-        let input: NewStaff = parse_json(&read_body(body, app.config.body_limit_bytes).await?)?;
-        valid_id("staff", &input.id)?;
-        ex.target = Some(input.id.clone());
-        if RESERVED_IDS.contains(&input.id.as_str()) {
-            // Well formed, and taken: by the server itself.
-            return Err(ServiceError::new(
-                ErrorKind::Conflict,
-                "reserved_id",
-                format!("staff ids {} are the server's own", RESERVED_IDS.join(", ")),
-            ));
-        }
-        valid_id("org", &input.org)?;
-        valid_text("name", &input.name, MAX_STAFF_NAME_CHARS)?;
-        if !ROLES.contains(&input.role.as_str()) {
-            return Err(ServiceError::bad_request(
-                "invalid_role",
-                format!("role must be one of {}", ROLES.join(", ")),
-            ));
-        }
-        app.record_intent(&mut ex).await?;
-        app.store
-            .insert_staff(&StaffRecord {
-                id: input.id.clone(),
-                name: input.name.trim().to_owned(),
-                role: input.role.clone(),
-                org: input.org.clone(),
-                status: StaffStatus::Active,
-                created_at: now_millis(),
-            })
-            .await?;
-        Ok(json(
-            StatusCode::CREATED,
-            Created {
-                id: input.id.clone(),
-            },
-        ))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    let request = async { parse_json(&read_body(body, app.config.body_limit_bytes).await?) }.await;
+    reply(
+        StatusCode::CREATED,
+        app.create_staff(&info.meta, request).await,
+    )
 }
 
 /// Issue a bearer token for a staff entry (admin).
@@ -146,22 +50,7 @@ pub(super) async fn issue_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "issue_token");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
-            .await?;
-        valid_id("staff", &id)?;
-        // Named in the record only once it is known to be a staff id, not any value.
-        if app.store.staff(&id).await?.is_none() {
-            return Err(ServiceError::not_found("staff"));
-        }
-        ex.target = Some(id.clone());
-        app.record_intent(&mut ex).await?;
-        let (token_id, token) = auth::issue_token(&app.store, &id).await?;
-        Ok(json(StatusCode::CREATED, IssuedToken { token_id, token }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::CREATED, app.issue_token(&info.meta, &id).await)
 }
 
 /// Revoke a token by its id (admin); it stops working on the next request.
@@ -177,53 +66,7 @@ pub(super) async fn revoke_token(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ex = app.begin(&info.meta, "revoke_token");
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::ManageStaff)
-            .await?;
-        valid_id("token", &id)?;
-        ex.target = Some(id.clone());
-        app.record_intent(&mut ex).await?;
-        if !app.store.revoke_token(&id, ex.at()).await? {
-            return Err(ServiceError::not_found("active token"));
-        }
-        Ok(json(StatusCode::OK, Revoked { id, revoked: true }))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
-}
-
-async fn set_status(
-    app: &App,
-    info: &RequestInfo,
-    id: &str,
-    status: StaffStatus,
-    action: &'static str,
-) -> Response {
-    let mut ex = app.begin(&info.meta, action);
-    let result = async {
-        app.authorize_vault(&info.meta, &mut ex, Action::SuspendStaff)
-            .await?;
-        valid_id("staff", id)?;
-        // Named in the record only once it is known to be a staff id, not any value.
-        if app.store.staff(id).await?.is_none() {
-            return Err(ServiceError::not_found("staff"));
-        }
-        ex.target = Some(id.to_owned());
-        app.record_intent(&mut ex).await?;
-        if !app.store.set_staff_status(id, status).await? {
-            return Err(ServiceError::not_found("staff"));
-        }
-        Ok(json(
-            StatusCode::OK,
-            StatusChange {
-                id: id.to_owned(),
-                status: status.as_str().to_owned(),
-            },
-        ))
-    }
-    .await;
-    crate::record::respond(app.finish(ex, result).await)
+    reply(StatusCode::OK, app.revoke_token(&info.meta, &id).await)
 }
 
 /// Suspend a staff entry (admin, security_analyst): denied everything from the next request.
@@ -240,7 +83,7 @@ pub(super) async fn suspend(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, StaffStatus::Suspended, "suspend_staff").await
+    reply(StatusCode::OK, app.suspend_staff(&info.meta, &id).await)
 }
 
 /// Resume a suspended staff entry (admin, security_analyst).
@@ -256,5 +99,5 @@ pub(super) async fn resume(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    set_status(&app, &info, &id, StaffStatus::Active, "resume_staff").await
+    reply(StatusCode::OK, app.resume_staff(&info.meta, &id).await)
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use custos_types::Role;
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -97,7 +98,7 @@ pub struct Plan {
     /// The insiders.
     pub insiders: Vec<Insider>,
     /// Daily customer quota per role name, for quota hugging.
-    pub customer_quota: HashMap<String, u32>,
+    pub customer_quota: HashMap<Role, u32>,
     seed: u64,
 }
 
@@ -132,7 +133,7 @@ impl Plan {
         company: Company,
         vault: Vault,
         scenarios: Vec<Scenario>,
-        customer_quota: HashMap<String, u32>,
+        customer_quota: HashMap<Role, u32>,
         seed: u64,
     ) -> Result<Plan, String> {
         let mut taken = HashSet::new();
@@ -252,7 +253,7 @@ impl Plan {
         let customers = match scenario.quota_share {
             Some(share) => self
                 .customer_quota
-                .get(person.role.as_str())
+                .get(&person.role)
                 .map_or(0, |&q| (f64::from(q) * share) as u32)
                 .saturating_sub(honest),
             None => rng::between(&mut rng, scenario.customers_per_day) as u32,
@@ -380,10 +381,9 @@ fn cast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custos_types::Role;
 
-    fn quota() -> HashMap<String, u32> {
-        HashMap::from([(Role::Support.as_str().to_owned(), 80)])
+    fn quota() -> HashMap<Role, u32> {
+        HashMap::from([(Role::Support, 80)])
     }
 
     fn plan(scenarios: &[&str]) -> Plan {

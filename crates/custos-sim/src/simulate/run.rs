@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use custos_service::startup::{self, StartOptions};
 use custos_service::{Config, SharedApp};
+use custos_types::Role;
 
 use crate::Failure;
 use crate::simulate::company::{Company, EPOCH_MS};
@@ -240,14 +241,9 @@ async fn simulate(
     };
     let config =
         Config::load(Some(&config_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    let quota: HashMap<String, u32> = ["support", "sales", "team_lead"]
+    let quota: HashMap<Role, u32> = Role::ALL
         .iter()
-        .filter_map(|role| {
-            config
-                .quota_for(role)
-                .customers_per_day
-                .map(|q| ((*role).to_owned(), q))
-        })
+        .filter_map(|&role| config.quota_for(role).customers_per_day.map(|q| (role, q)))
         .collect();
     let company = Company::generate(args.staff, args.days, args.seed);
     let vault = Vault {

@@ -1,0 +1,63 @@
+//! The server's own state for operators: liveness and metrics. Neither is recorded: they
+//! carry no customer data (metrics are counted by route template, never by path), and
+//! they are public so that probes and scrapers need no account.
+
+use custos_access::LedgerHealth;
+use serde::Serialize;
+
+use crate::App;
+use crate::error::{ErrorKind, ServiceError};
+
+/// A healthy server's answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
+impl App {
+    /// Whether the ledger takes records and the store answers; otherwise the error
+    /// naming why: `ledger_unavailable` (writes refused since a time, with the ledger's
+    /// error code, or the writer stopped) or `store_unavailable`. The ledger part costs
+    /// no I/O. Not recorded: it carries no customer data and is public.
+    pub async fn health(&self) -> Result<Health, ServiceError> {
+        let unavailable =
+            |code, message: String| ServiceError::new(ErrorKind::Unavailable, code, message);
+        match self.access.health() {
+            LedgerHealth::Writing => {}
+            LedgerHealth::Refusing(r) => {
+                return Err(unavailable(
+                    "ledger_unavailable",
+                    format!(
+                        "the ledger refuses writes ({}) since {} (unix ms), last at {}; requests are refused until it writes again, which it retries by itself",
+                        r.code, r.since_ms, r.last_ms
+                    ),
+                ));
+            }
+            LedgerHealth::Stopped => {
+                return Err(unavailable(
+                    "ledger_unavailable",
+                    "the ledger writer has stopped; requests are refused until a restart".into(),
+                ));
+            }
+        }
+        match self.store.count_open_cases().await {
+            Ok(_) => Ok(Health { status: "ok" }),
+            Err(e) => {
+                tracing::error!(error = %e, "health check failed");
+                Err(unavailable(
+                    "store_unavailable",
+                    "the store does not answer".into(),
+                ))
+            }
+        }
+    }
+
+    /// The metrics in the Prometheus text exposition format; `None` when this server
+    /// runs without a metrics recorder. Not recorded: counts by route template carry no
+    /// customer data, and they are public.
+    pub fn metrics_text(&self) -> Option<String> {
+        self.metrics.as_ref().map(|handle| handle.render())
+    }
+}
