@@ -69,7 +69,7 @@ pub fn site(app: SharedApp) -> Router {
 
 /// The console's routes, calling `api` for everything they show or do.
 fn router(app: SharedApp, api: Router) -> Router {
-    let config = &app.config.console;
+    let config = &app.config().console;
     let sessions = Sessions::new(
         Duration::from_secs(u64::from(config.idle_minutes) * 60),
         Duration::from_secs(u64::from(config.max_hours) * 3600),

@@ -148,7 +148,7 @@ pub(super) async fn customer_link(
 ) -> Response {
     let now = custos_types::clock::now_millis();
     let opened = link_token(&uri).and_then(|token| {
-        let (id, until) = console.app.keyring.open_customer_link(token, now)?;
+        let (id, until) = console.app.open_customer_link(token, now)?;
         Ok((token, id, until))
     });
     let (token, id, until) = match opened {

@@ -101,7 +101,7 @@ pub(super) async fn upload(
     body: Body,
 ) -> Page {
     visitor.analyst()?;
-    let limit = console.app.config.import_limit_bytes;
+    let limit = console.app.config().import_limit_bytes;
     // Random, so that no file can contain it by design.
     let boundary = hex::encode(custos_crypto::random_bytes::<16>());
     let (window, file) = file_part(&visitor, &headers, body, &boundary, limit).await?;

@@ -75,7 +75,7 @@ impl App {
     /// when higher, for a case the assignee asked for) and, when drawn, gives `assignee`
     /// a canary no peer of theirs holds, on a case of its own (module docs). Errors are
     /// logged and counted, never returned: the CRM's case stands either way.
-    pub async fn maybe_allocate_canary(
+    pub(crate) async fn maybe_allocate_canary(
         &self,
         assignee: &StaffRecord,
         trigger: &Trigger<'_>,

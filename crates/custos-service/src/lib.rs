@@ -48,19 +48,54 @@ pub use record::{Recorded, RequestMeta};
 /// Everything a request needs, shared by all requests.
 pub struct App {
     /// Configuration read at start.
-    pub config: Config,
+    pub(crate) config: Config,
     /// Customers, staff, cases, access records.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Keys for wrapping data keys and computing blind indexes.
-    pub keyring: Keyring,
+    pub(crate) keyring: Keyring,
     /// The Cedar policy set.
-    pub policy: PolicyEngine,
+    pub(crate) policy: PolicyEngine,
     /// The ledger: where access records go before an answer leaves.
-    pub access: AccessLog,
+    pub(crate) access: AccessLog,
     /// Per-person harvest counters, and the detector's restrictions.
-    pub quotas: quota::Quotas,
+    pub(crate) quotas: quota::Quotas,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
-    pub metrics: Option<PrometheusHandle>,
+    pub(crate) metrics: Option<PrometheusHandle>,
+}
+
+/// Direct access to the vault's parts, around the operations and their records, for the
+/// process that opened the data directory — which could open the store and the keys from
+/// disk anyway: the simulator's evaluation, the demo's summary, shutdown. Only
+/// [`startup::open`] makes one, and it gives it to its caller alone: a transport (the HTTP
+/// gateway, the console) is handed the [`App`], never this, so everything it answers
+/// comes through the recorded operations.
+#[derive(Clone)]
+pub struct DirectAccess {
+    _private: (),
+}
+
+impl DirectAccess {
+    /// The store: customers, staff, cases, alerts, access records.
+    pub fn store<'a>(&self, app: &'a App) -> &'a Store {
+        &app.store
+    }
+
+    /// The keys.
+    pub fn keyring<'a>(&self, app: &'a App) -> &'a Keyring {
+        &app.keyring
+    }
+
+    /// The ledger and its access index.
+    pub fn access_log<'a>(&self, app: &'a App) -> &'a AccessLog {
+        &app.access
+    }
+
+    /// Ends the ledger writer with a last checkpoint over every durable entry, then
+    /// closes the store: the last act of a process that stops serving.
+    pub async fn close(&self, app: &App) {
+        app.access.close().await;
+        app.store.close().await;
+    }
 }
 
 /// The shared application state handed to handlers.
@@ -70,10 +105,15 @@ pub type SharedApp = Arc<App>;
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 impl App {
+    /// The configuration read at start (limits, the console's settings, quotas).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Assembles the gateway: starts the ledger writer and the access index, rebuilds
     /// quota counters from the last day's records and re-applies the restrictions of the
     /// last day's alerts.
-    pub async fn start(
+    pub(crate) async fn start(
         config: Config,
         store: Store,
         keyring: Keyring,
@@ -122,7 +162,7 @@ impl App {
     /// Brings the restriction of `alert` in line with its status after an analyst
     /// changed it: a dismissed alert lifts its restriction at once, any other status
     /// keeps (or restores) it, as a restart would.
-    pub fn sync_restriction(&self, alert: &custos_store::AlertRecord) {
+    pub(crate) fn sync_restriction(&self, alert: &custos_store::AlertRecord) {
         match custos_detector::Restriction::of_alert(alert) {
             Some(r) => self.quotas.restrict(r),
             None => {
@@ -178,7 +218,7 @@ impl App {
     }
 
     /// On an empty store, creates the bootstrap admin and returns its first token.
-    pub async fn bootstrap_admin(&self) -> Result<Option<String>, ServiceError> {
+    pub(crate) async fn bootstrap_admin(&self) -> Result<Option<String>, ServiceError> {
         if self.store.staff(BOOTSTRAP_ADMIN).await?.is_some() {
             return Ok(None);
         }

@@ -104,7 +104,7 @@ impl<T> Recorded<T> {
 
 /// What one request touched; becomes its access record.
 #[derive(Debug)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     request_id: String,
     at: i64,
     client: Option<String>,
@@ -138,7 +138,7 @@ pub struct Exchange {
 impl Exchange {
     /// The request's time, unix milliseconds: the real clock, or the simulated time the
     /// request carried on a server with a simulated clock.
-    pub fn at(&self) -> i64 {
+    pub(crate) fn at(&self) -> i64 {
         self.at
     }
 
@@ -146,20 +146,20 @@ impl Exchange {
     /// ([`IssuedId::Customer`]) is refused as `invalid_id` and recorded only as
     /// malformed ([`custos_types::facts::malformed`]), never with its value: it may be a
     /// phone number.
-    pub fn name_customer(&mut self, id: &str) -> Result<(), ServiceError> {
+    pub(crate) fn name_customer(&mut self, id: &str) -> Result<(), ServiceError> {
         self.customer_id = self.well_formed(IssuedId::Customer, id)?;
         Ok(())
     }
 
     /// Names the case the request concerns; checked like [`Exchange::name_customer`].
-    pub fn name_case(&mut self, id: &str) -> Result<(), ServiceError> {
+    pub(crate) fn name_case(&mut self, id: &str) -> Result<(), ServiceError> {
         self.case_id = self.well_formed(IssuedId::Case, id)?;
         Ok(())
     }
 
     /// Names an issued id (a customer's, for the customer portal) as what an act is on;
     /// checked like [`Exchange::name_customer`].
-    pub fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ServiceError> {
+    pub(crate) fn name_target(&mut self, kind: IssuedId, id: &str) -> Result<(), ServiceError> {
         self.target = self.well_formed(kind, id)?;
         Ok(())
     }
@@ -176,14 +176,14 @@ impl Exchange {
 
     /// Records the request as made by a customer (signed in with a customer access
     /// link) rather than by staff: principal `customer`, role `customer`, org `-`.
-    pub fn set_customer_principal(&mut self) {
+    pub(crate) fn set_customer_principal(&mut self) {
         self.customer_principal = true;
     }
 }
 
 impl App {
     /// Starts the record of a request for `action`.
-    pub fn begin(&self, meta: &RequestMeta, action: Action) -> Exchange {
+    pub(crate) fn begin(&self, meta: &RequestMeta, action: Action) -> Exchange {
         let (at, clock_error) = match self.request_time(meta.simulated_time.as_deref()) {
             Ok(at) => (at, None),
             Err(e) => (now_millis(), Some(e)),
@@ -234,7 +234,7 @@ impl App {
     }
 
     /// Authenticates the request and remembers the caller for the record.
-    pub async fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         meta: &RequestMeta,
         ex: &mut Exchange,
@@ -268,7 +268,7 @@ impl App {
     }
 
     /// Asks Cedar; a denial becomes a 403 carrying the deciding policy's id.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         ex: &mut Exchange,
         request: &custos_policy::AccessRequest<'_>,
@@ -287,7 +287,7 @@ impl App {
     }
 
     /// Authenticates and asks Cedar about an action on the vault as a whole.
-    pub async fn authorize_vault(
+    pub(crate) async fn authorize_vault(
         &self,
         meta: &RequestMeta,
         ex: &mut Exchange,
@@ -308,7 +308,7 @@ impl App {
 
     /// Takes `charge` from the caller's ceilings (lowered under a `lower_quota`
     /// restriction), at the request's time, or answers 429.
-    pub fn charge(
+    pub(crate) fn charge(
         &self,
         ex: &Exchange,
         caller: &Caller,
@@ -348,7 +348,7 @@ impl App {
     }
 
     /// The facts of the restriction `active` behind a refusal, for its [`Details`].
-    pub fn restriction_details(&self, active: Active) -> Details {
+    pub(crate) fn restriction_details(&self, active: Active) -> Details {
         Details {
             restriction: Some(active.kind.as_str().to_owned()),
             restricted_until: Some(active.until_ms),
@@ -359,7 +359,11 @@ impl App {
     }
 
     /// Makes the request's record durable, then releases the answer (see module docs).
-    pub async fn finish<T>(&self, ex: Exchange, result: Result<T, ServiceError>) -> Recorded<T> {
+    pub(crate) async fn finish<T>(
+        &self,
+        ex: Exchange,
+        result: Result<T, ServiceError>,
+    ) -> Recorded<T> {
         let (decision, reason_code) = match &result {
             Ok(_) => (
                 Decision::Allow,
@@ -399,7 +403,7 @@ impl App {
     /// request's record durable *before* the change, so an act the ledger cannot record
     /// does not happen (fail closed). If the change then fails, [`App::finish`] records
     /// that outcome as a second entry with the same request id.
-    pub async fn record_intent(&self, ex: &mut Exchange) -> Result<(), ServiceError> {
+    pub(crate) async fn record_intent(&self, ex: &mut Exchange) -> Result<(), ServiceError> {
         let reason = ex.reason.clone().unwrap_or_else(|| "ok".to_owned());
         let index = self
             .access
@@ -476,7 +480,7 @@ pub struct SystemEvent {
 impl App {
     /// Records an event of the server itself (start with its configuration digest, key
     /// creation) in the ledger, as the `system` principal, at the current time.
-    pub async fn record_event(
+    pub(crate) async fn record_event(
         &self,
         action: Action,
         target: String,
@@ -495,7 +499,7 @@ impl App {
     }
 
     /// Records `event` in the ledger as the `system` principal; returns its index.
-    pub async fn record_system(&self, event: SystemEvent) -> Result<u64, ServiceError> {
+    pub(crate) async fn record_system(&self, event: SystemEvent) -> Result<u64, ServiceError> {
         let action = event.action;
         let record = AccessRecord {
             seq: 0,

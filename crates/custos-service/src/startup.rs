@@ -18,7 +18,17 @@ use custos_policy::PolicyEngine;
 use custos_store::Store;
 use custos_types::Action;
 
-use crate::{App, Config, SharedApp};
+use crate::{App, Config, DirectAccess, SharedApp};
+
+/// A service opened on its data directory.
+pub struct Opened {
+    /// The service, for the transports.
+    pub app: SharedApp,
+    /// Where the bootstrap admin's first token was written (on the first start).
+    pub admin_token_path: PathBuf,
+    /// Direct access to the vault's parts, for this process alone.
+    pub direct: DirectAccess,
+}
 
 /// Why a start failed: a stable code and a message for the operator.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -174,7 +184,7 @@ pub fn in_use(data_dir: &Path) -> StartError {
 
 /// Opens keys, configuration, policies, store and ledger, records the start, starts the
 /// detector and bootstraps the first admin (its token file is the returned path).
-pub async fn open(args: &StartOptions) -> Result<(SharedApp, PathBuf), StartError> {
+pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     create_data_dir(&args.data_dir)?;
     let mut config = Config::load(args.config.as_deref())
         .map_err(|e| StartError::new(e.code(), e.to_string()))?;
@@ -278,7 +288,11 @@ pub async fn open(args: &StartOptions) -> Result<(SharedApp, PathBuf), StartErro
         write_secret(&admin_token_path, &token)?;
         tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");
     }
-    Ok((app, admin_token_path))
+    Ok(Opened {
+        app,
+        admin_token_path,
+        direct: DirectAccess { _private: () },
+    })
 }
 
 /// Creates the data directory (and its parents) readable only by its owner, if missing.

@@ -118,6 +118,18 @@ pub struct Link {
 }
 
 impl App {
+    /// The customer a customer access link was issued for, and when it expires (unix
+    /// ms), if `token` is a genuine link, spelt as issued and not expired at `now`.
+    /// Checking a link reads no record: the session it opens reads through
+    /// [`App::customer_accesses`], which is recorded.
+    pub fn open_customer_link(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(String, i64), custos_crypto::LinkError> {
+        self.keyring.open_customer_link(token, now)
+    }
+
     /// Every access to customer `id`'s record, newest first, as the customer sees it
     /// (the customer themselves, or a caller allowed `customer_portal`).
     pub async fn customer_accesses(

@@ -60,13 +60,14 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     let tokens_path = args.data_dir.join("demo-tokens.json");
     let store_err = |e: custos_store::StoreError| Failure::new(e.code(), e.to_string());
     let empty = started
-        .app
-        .store
+        .direct
+        .store(&started.app)
         .count_customers()
         .await
         .map_err(store_err)?
         == 0;
     let app = started.app.clone();
+    let direct = started.direct.clone();
     let admin_token_path = started.admin_token_path.clone();
     let server = tokio::spawn(serve::serve_until_signal(started));
     let admin_token = custos_service::startup::read_token_file(&admin_token_path)?;
@@ -83,7 +84,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         let json = serde_json::to_string_pretty(&loaded)
             .map_err(|e| Failure::new("demo_load", e.to_string()))?;
         custos_service::startup::write_secret(&tokens_path, &json)?;
-        demo_activity::run_and_await_alerts(&app, &client, &admin_token, &loaded).await?;
+        demo_activity::run_and_await_alerts(&app, &direct, &client, &admin_token, &loaded).await?;
     }
     let loaded = demo_load::read_tokens(&tokens_path).ok_or_else(|| {
         Failure::new(
@@ -94,8 +95,16 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
             ),
         )
     })?;
-    let customers = app.store.count_customers().await.map_err(store_err)?;
-    let open_cases = app.store.count_open_cases().await.map_err(store_err)?;
+    let customers = direct
+        .store(&app)
+        .count_customers()
+        .await
+        .map_err(store_err)?;
+    let open_cases = direct
+        .store(&app)
+        .count_open_cases()
+        .await
+        .map_err(store_err)?;
     let agent = demo_activity::staff(&loaded, demo_activity::AGENT)?;
     let crm = demo_activity::staff(&loaded, demo_activity::CRM)?;
     custos_sim::outln!("Custos demo running at {base}")?;
@@ -142,7 +151,11 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
             agent.token
         )?;
     }
-    let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
+    let alerts = direct
+        .store(&app)
+        .alerts(None, 1000)
+        .await
+        .map_err(store_err)?;
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for a in &alerts {
         *kinds.entry(a.kind.as_str()).or_default() += 1;
@@ -153,7 +166,12 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         alerts.len(),
         kinds.join(", ")
     )?;
-    let canaries = app.store.canary_marks().await.map_err(store_err)?.len();
+    let canaries = direct
+        .store(&app)
+        .canary_marks()
+        .await
+        .map_err(store_err)?
+        .len();
     custos_sim::outln!(
         "  customers: {customers} ({canaries} of them planted canaries), open cases: {open_cases}"
     )?;
@@ -163,11 +181,14 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         tokens_path.display()
     )?;
     custos_sim::outln!("  API description:    {base}/openapi.json")?;
-    let verifier_key = app.access.with_ledger(|l| Ok(l.verifier_key())).await;
+    let verifier_key = direct
+        .access_log(&app)
+        .with_ledger(|l| Ok(l.verifier_key()))
+        .await;
     if let Ok(key) = verifier_key {
         custos_sim::outln!(
             "  ledger ({} entries), verify it as an auditor would:",
-            app.access.size()
+            direct.access_log(&app).size()
         )?;
         custos_sim::outln!(
             "    CUSTOS_TOKEN=<a security_analyst token> custos ledger verify --url {base} --key {key}"

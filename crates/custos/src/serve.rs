@@ -5,8 +5,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use custos_service::SharedApp;
 use custos_service::startup::{self, DataDirClaim, StartOptions};
+use custos_service::{DirectAccess, SharedApp};
 
 use crate::Failure;
 
@@ -55,6 +55,8 @@ pub(crate) struct Started {
     pub addr: SocketAddr,
     pub listener: tokio::net::TcpListener,
     pub admin_token_path: PathBuf,
+    /// Direct access to the vault's parts, for this process (shutdown, the demo's summary).
+    pub direct: DirectAccess,
     /// The data directory, held against a second Custos while this one runs.
     _claim: DataDirClaim,
 }
@@ -86,13 +88,14 @@ pub(crate) async fn start_claimed(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new("listen", e.to_string()))?;
-    let (app, admin_token_path) = startup::open(&args.start_options()).await?;
+    let opened = startup::open(&args.start_options()).await?;
     claim.keep();
     Ok(Started {
-        app,
+        app: opened.app,
         addr,
         listener,
-        admin_token_path,
+        admin_token_path: opened.admin_token_path,
+        direct: opened.direct,
         _claim: claim,
     })
 }
@@ -108,8 +111,7 @@ pub(crate) async fn serve_until_signal(started: Started) -> Result<(), Failure> 
     .await
     .map_err(|e| Failure::new("serve", e.to_string()));
     // Whatever ended the serving: a last checkpoint over every durable entry.
-    started.app.access.close().await;
-    started.app.store.close().await;
+    started.direct.close(&started.app).await;
     served.map(|_| ())
 }
 

@@ -33,7 +33,8 @@ pub(super) async fn create_case(
     body: Body,
 ) -> Response {
     let input =
-        async { parse_json::<NewCase>(&read_body(body, app.config.body_limit_bytes).await?) }.await;
+        async { parse_json::<NewCase>(&read_body(body, app.config().body_limit_bytes).await?) }
+            .await;
     reply(
         StatusCode::CREATED,
         app.create_case(&info.meta, input).await,

@@ -32,7 +32,7 @@ pub(super) async fn create_customer(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let customer = read_body(body, app.config.body_limit_bytes)
+    let customer = read_body(body, app.config().body_limit_bytes)
         .await
         .and_then(|bytes| parse_json::<NewCustomer>(&bytes));
     reply(
@@ -55,7 +55,7 @@ pub(super) async fn import(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let ndjson = read_body(body, app.config.import_limit_bytes).await;
+    let ndjson = read_body(body, app.config().import_limit_bytes).await;
     reply(
         StatusCode::OK,
         app.import_customers(&info.meta, ndjson).await,
@@ -81,7 +81,7 @@ pub(super) async fn plant_canaries(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let ndjson = read_body(body, app.config.import_limit_bytes).await;
+    let ndjson = read_body(body, app.config().import_limit_bytes).await;
     reply(StatusCode::OK, app.plant_canaries(&info.meta, ndjson).await)
 }
 
@@ -131,7 +131,7 @@ pub(super) async fn reveal(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let request = read_body(body, app.config.body_limit_bytes)
+    let request = read_body(body, app.config().body_limit_bytes)
         .await
         .and_then(|bytes| parse_json::<RevealRequest>(&bytes));
     reply(

@@ -29,7 +29,8 @@ pub(super) async fn create_staff(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let request = async { parse_json(&read_body(body, app.config.body_limit_bytes).await?) }.await;
+    let request =
+        async { parse_json(&read_body(body, app.config().body_limit_bytes).await?) }.await;
     reply(
         StatusCode::CREATED,
         app.create_staff(&info.meta, request).await,

@@ -39,7 +39,7 @@ pub(super) async fn trace(
         query,
         "options are since, until, region, top and evidence (whole numbers for top and evidence)",
     );
-    let file = read_file_part(&info, body, app.config.import_limit_bytes);
+    let file = read_file_part(&info, body, app.config().import_limit_bytes);
     reply(
         StatusCode::OK,
         app.trace_leak(&info.meta, query, file).await,

@@ -48,7 +48,7 @@ pub(super) async fn issue_link(
     body: axum::body::Body,
 ) -> Response {
     let request = async {
-        let bytes = read_body(body, app.config.body_limit_bytes).await?;
+        let bytes = read_body(body, app.config().body_limit_bytes).await?;
         // No body, or JSON null, asks for the defaults.
         if bytes.iter().all(u8::is_ascii_whitespace) {
             Ok(None)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 
 use custos_client::{Answer, Client, Http, NewCase, RevealRequest, Search};
-use custos_service::SharedApp;
+use custos_service::{DirectAccess, SharedApp};
 
 use crate::Failure;
 use crate::demo::canaries;
@@ -74,6 +74,7 @@ const ALERT_WAIT: Duration = Duration::from_secs(30);
 /// about yet.
 pub async fn run_and_await_alerts(
     app: &SharedApp,
+    direct: &DirectAccess,
     client: &Client<Http>,
     admin_token: &str,
     loaded: &Loaded,
@@ -91,7 +92,11 @@ pub async fn run_and_await_alerts(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let alerts = app.store.alerts(None, 1000).await.map_err(store_err)?;
+    let alerts = direct
+        .store(app)
+        .alerts(None, 1000)
+        .await
+        .map_err(store_err)?;
     for who in insiders {
         if !alerts.iter().any(|a| a.staff_id == who) {
             crate::stdout::note(format_args!("no alert about {who} yet"));

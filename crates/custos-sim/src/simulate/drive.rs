@@ -442,7 +442,7 @@ async fn work_contact(
     if let Some(after) = contact.close_after_s {
         close_case(gateway, token, &case_id, at + i64::from(after) * 1000, done).await?;
     }
-    let allocation = &gateway.app.config.canaries;
+    let allocation = &gateway.app.config().canaries;
     if allocation.allocation_rate > 0.0 || allocation.allocation_rate_self_requested > 0.0 {
         // After the contact, a look at the queue: what Custos put there.
         let after = contact

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use custos_detector::Model;
 use custos_detector::features::Feature;
-use custos_service::SharedApp;
+use custos_service::startup::Opened;
 use custos_types::RecordedRole;
 
 use super::company;
@@ -21,7 +21,7 @@ use super::plan::Plan;
 const CHUNK: usize = 10_000;
 
 /// Writes the table as CSV to `path`; returns the number of rows.
-pub async fn features_csv(app: &SharedApp, plan: &Plan, path: &Path) -> Result<u64, String> {
+pub async fn features_csv(opened: &Opened, plan: &Plan, path: &Path) -> Result<u64, String> {
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| format!("{}: {e}", path.display());
@@ -38,17 +38,18 @@ pub async fn features_csv(app: &SharedApp, plan: &Plan, path: &Path) -> Result<u
         .enumerate()
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
-    let config = app.config.detector.clone();
+    let config = opened.app.config().detector.clone();
     let ignore = config.ignore_roles.clone();
     let feature_config = config.features.clone();
     let mut model = Model::new(config);
     let mut run_day = 0i64;
     let mut rows = 0u64;
-    let size = app.access.size();
+    let size = opened.direct.access_log(&opened.app).size();
     let mut next = 0u64;
     while next < size {
-        let records = app
-            .access
+        let records = opened
+            .direct
+            .access_log(&opened.app)
             .entries(next, CHUNK)
             .await
             .map_err(|e| e.to_string())?;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use custos_service::startup::{self, StartOptions};
-use custos_service::{Config, SharedApp};
+use custos_service::Config;
+use custos_service::startup::{self, Opened, StartOptions};
 use custos_types::Role;
 
 use crate::Failure;
@@ -253,7 +253,8 @@ async fn simulate(
     };
     let plan = Plan::new(company, vault, scenarios, quota, args.seed)
         .map_err(|e| Failure::new("scenario_invalid", e))?;
-    let (app, admin) = open(args, data_dir, config_path).await?;
+    let (opened, admin) = open(args, data_dir, config_path).await?;
+    let app = opened.app.clone();
     let result = async {
         let gateway = Gateway::new(app.clone());
         crate::stdout::note(format_args!(
@@ -278,7 +279,7 @@ async fn simulate(
             .map_err(|e| Failure::new("simulation_failed", e))?;
         progress.finish();
         let wall = started.elapsed().as_secs_f64();
-        let alerts = raised_alerts(&app).await?;
+        let alerts = raised_alerts(&opened).await?;
         let unprotected = report::unprotected_harvest(&plan);
         let mut report = report::evaluate(
             &plan,
@@ -292,7 +293,7 @@ async fn simulate(
         if args.trace_eval {
             let progress = crate::progress::bar(1, "tracing", args.quiet);
             let evaluation = trace_eval::evaluate(
-                &app,
+                &opened,
                 &plan,
                 &outcome,
                 args.seed,
@@ -306,7 +307,7 @@ async fn simulate(
         }
         crate::outln!("{}", report.table())?;
         if let Some(name) = &args.cut_leak {
-            cut_leak(args, name, &app, &plan, &outcome).await?;
+            cut_leak(args, name, &opened, &plan, &outcome).await?;
         }
         if let Some(path) = &args.report {
             let json =
@@ -316,7 +317,7 @@ async fn simulate(
             crate::outln!("report written to {}", path.display())?;
         }
         if let Some(path) = &args.features {
-            let rows = export::features_csv(&app, &plan, path)
+            let rows = export::features_csv(&opened, &plan, path)
                 .await
                 .map_err(|e| Failure::new("report", e))?;
             crate::outln!("{rows} person-days written to {}", path.display())?;
@@ -326,8 +327,7 @@ async fn simulate(
     .await;
     // The writer publishes a last checkpoint and stops before anyone removes the
     // directory (a temporary one is removed right after).
-    app.access.close().await;
-    app.store.close().await;
+    opened.direct.close(&app).await;
     result
 }
 
@@ -336,7 +336,7 @@ async fn simulate(
 async fn cut_leak(
     args: &Options,
     name: &str,
-    app: &SharedApp,
+    opened: &Opened,
     plan: &Plan,
     outcome: &drive::Outcome,
 ) -> Result<(), Failure> {
@@ -353,7 +353,7 @@ async fn cut_leak(
         ));
     }
     let numbers = trace_eval::customer_numbers(outcome);
-    let source = trace_eval::source(app, plan, outcome, &numbers, &insiders)
+    let source = trace_eval::source(opened, plan, outcome, &numbers, &insiders)
         .await
         .map_err(|e| Failure::new("simulation_failed", e))?;
     if source.revealed.is_empty() {
@@ -400,10 +400,11 @@ async fn cut_leak(
 }
 
 /// Every alert with the simulated time of the ledger entry behind it.
-async fn raised_alerts(app: &custos_service::SharedApp) -> Result<Vec<RaisedAlert>, Failure> {
+async fn raised_alerts(opened: &Opened) -> Result<Vec<RaisedAlert>, Failure> {
     let fail = |e: String| Failure::new("simulation_failed", e);
-    let alerts = app
-        .store
+    let alerts = opened
+        .direct
+        .store(&opened.app)
         .alerts(None, u32::MAX)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -413,8 +414,9 @@ async fn raised_alerts(app: &custos_service::SharedApp) -> Result<Vec<RaisedAler
         let Some(&seq) = alert.entries.last() else {
             continue;
         };
-        let entry = app
-            .access
+        let entry = opened
+            .direct
+            .access_log(&opened.app)
             .entries(seq, 1)
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -435,7 +437,7 @@ async fn open(
     args: &Options,
     data_dir: &Path,
     config: PathBuf,
-) -> Result<(SharedApp, String), Failure> {
+) -> Result<(Opened, String), Failure> {
     let options = StartOptions {
         data_dir: data_dir.to_owned(),
         config: Some(config),
@@ -443,13 +445,12 @@ async fn open(
         database_url: args.database_url.clone(),
         simulated_clock: true,
     };
-    let (app, admin_token_path) = startup::open(&options).await?;
-    match startup::read_token_file(&admin_token_path) {
-        Ok(admin) => Ok((app, admin)),
+    let opened = startup::open(&options).await?;
+    match startup::read_token_file(&opened.admin_token_path) {
+        Ok(admin) => Ok((opened, admin)),
         Err(e) => {
             // Opened: the writer publishes its last checkpoint before the run ends.
-            app.access.close().await;
-            app.store.close().await;
+            opened.direct.close(&opened.app).await;
             Err(e.into())
         }
     }

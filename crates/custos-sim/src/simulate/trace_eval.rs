@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use custos_service::SharedApp;
+use custos_service::startup::Opened;
 use custos_store::AccessFilter;
 use custos_trace::TraceOptions;
 use serde::Serialize;
@@ -97,7 +97,7 @@ pub struct RingResult {
 
 /// Cuts and traces the leaks.
 pub async fn evaluate(
-    app: &SharedApp,
+    opened: &Opened,
     plan: &Plan,
     outcome: &Outcome,
     seed: u64,
@@ -110,7 +110,7 @@ pub async fn evaluate(
     let numbers = customer_numbers(outcome);
     let mut sources = Vec::with_capacity(plan.insiders.len());
     for i in 0..plan.insiders.len() {
-        sources.push(source(app, plan, outcome, &numbers, &[i]).await?);
+        sources.push(source(opened, plan, outcome, &numbers, &[i]).await?);
     }
     for rows in SIZES {
         let needed = rows - ((rows as f64) * noise).round() as usize;
@@ -135,7 +135,7 @@ pub async fn evaluate(
             result.insiders += 1;
             for _ in 0..leaks_per_insider {
                 let cut = leak::cut(source, rows, noise, &mut rng);
-                let (ranked, ms) = trace(app, &cut.bytes).await?;
+                let (ranked, ms) = trace(opened, &cut.bytes).await?;
                 times.push(ms);
                 result.leaks += 1;
                 let insider = source.staff.first();
@@ -165,9 +165,9 @@ pub async fn evaluate(
         if members.len() < 2 {
             continue;
         }
-        let source = source(app, plan, outcome, &numbers, &members).await?;
+        let source = source(opened, plan, outcome, &numbers, &members).await?;
         let cut = leak::cut(&source, RING_ROWS, noise, &mut rng);
-        let (ranked, ms) = trace(app, &cut.bytes).await?;
+        let (ranked, ms) = trace(opened, &cut.bytes).await?;
         times.push(ms);
         let ours: HashSet<&String> = ranked.ours(RING_TOP).into_iter().collect();
         let anchor: HashSet<&String> = ranked.anchor(RING_TOP).into_iter().collect();
@@ -220,7 +220,7 @@ pub fn customer_numbers(outcome: &Outcome) -> HashMap<&str, u32> {
 /// what they revealed abusively (allocated canaries included), and every customer they held in any way (`numbers`:
 /// [`customer_numbers`]).
 pub async fn source<'a>(
-    app: &SharedApp,
+    opened: &Opened,
     plan: &Plan,
     outcome: &'a Outcome,
     numbers: &HashMap<&str, u32>,
@@ -234,8 +234,9 @@ pub async fn source<'a>(
         staff.push(id.clone());
         revealed.extend(outcome.insiders[i].revealed.iter().copied());
         revealed.extend(outcome.insiders[i].allocated_revealed.iter().copied());
-        let records = app
-            .store
+        let records = opened
+            .direct
+            .store(&opened.app)
             .access_records(&AccessFilter {
                 staff_id: Some(id.clone()),
                 decision: Some(custos_types::Decision::Allow),
@@ -306,7 +307,7 @@ impl Ranked {
 }
 
 /// Traces `file` over the whole run: every suspect, and the milliseconds it took.
-async fn trace(app: &SharedApp, file: &[u8]) -> Result<(Ranked, f64), String> {
+async fn trace(opened: &Opened, file: &[u8]) -> Result<(Ranked, f64), String> {
     let options = TraceOptions {
         since: 0,
         until: i64::MAX,
@@ -315,9 +316,15 @@ async fn trace(app: &SharedApp, file: &[u8]) -> Result<(Ranked, f64), String> {
         p_elsewhere: 0.3,
     };
     let started = Instant::now();
-    let traced = custos_trace::trace(&app.store, &app.keyring, file, &options, &|_| {})
-        .await
-        .map_err(|e| format!("{}: {e}", e.code()))?;
+    let traced = custos_trace::trace(
+        opened.direct.store(&opened.app),
+        opened.direct.keyring(&opened.app),
+        file,
+        &options,
+        &|_| {},
+    )
+    .await
+    .map_err(|e| format!("{}: {e}", e.code()))?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let suspects = traced
         .report
