@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::session::{Session, Who};
-use custos_gateway::rejection::{self, Answered, Refusal};
+use custos_gateway::error::Answered;
+use custos_gateway::rejection::{self, Refusal};
 
 /// The policy of every console page: nothing but the console's stylesheet, its own
 /// forms and inline SVG without scripts.

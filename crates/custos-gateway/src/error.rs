@@ -7,6 +7,10 @@ use axum::response::{IntoResponse, Response};
 use custos_service::{Details, ErrorKind, ServiceError};
 use serde::Serialize;
 
+/// Marks a response built by our own error or page types: it needs no rewriting.
+#[derive(Clone, Copy, Debug)]
+pub struct Answered;
+
 /// The status of an error of `kind`.
 pub fn status(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -45,7 +49,7 @@ pub fn answer(
     });
     let mut response = (status, body).into_response();
     // Ours already: the rejection middleware leaves it as it is.
-    response.extensions_mut().insert(crate::rejection::Answered);
+    response.extensions_mut().insert(Answered);
     if let Some(secs) = details.and_then(|d| d.retry_after) {
         response
             .headers_mut()

@@ -17,15 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::error::{Answered, answer};
+
 /// Most bytes of request header names and values together that a request may carry.
 /// Far above what a browser or API client sends (a token, a case id, cookies); the
 /// transport's own limit (hyper's, about 400 KB) is higher, so a request between the
 /// two is answered here, with a code, rather than with the transport's bare 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Marks a response built by our own error or page types: it needs no rewriting.
-#[derive(Clone, Copy, Debug)]
-pub struct Answered;
 
 /// Longest framework answer read to tell which extractor refused (their texts are
 /// short; a longer body is not one of them).
@@ -154,7 +152,7 @@ pub async fn api(request: Request, next: Next) -> Response {
 
 /// The envelope for `refusal`; never cached (a refusal says nothing worth keeping).
 fn envelope(refusal: Refusal) -> Response {
-    let mut response = crate::error::answer(refusal.status, refusal.code, refusal.message, None);
+    let mut response = answer(refusal.status, refusal.code, refusal.message, None);
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

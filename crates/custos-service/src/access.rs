@@ -159,7 +159,7 @@ impl App {
                     .await?
                     .ok_or_else(ServiceError::internal)?;
                 let reason =
-                    crate::cases::reason_of(&Opened::new(&self.keyring, &customer)?, &case)?;
+                    crate::case_record::reason_of(&Opened::new(&self.keyring, &customer)?, &case)?;
                 open_cases.push(OpenCase {
                     id: case.id,
                     customer: case.customer_id,

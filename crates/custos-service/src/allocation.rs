@@ -24,7 +24,7 @@
 
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 
-use crate::cases::{case_facts, reason_context};
+use crate::case_record::{case_facts, reason_context};
 use crate::ids::new_case_id;
 use crate::record::SystemEvent;
 use crate::vault::Opened;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::allocation::Trigger;
 use crate::auth::Caller;
+use crate::case_record::{case_facts, reason_context};
 use crate::error::{ErrorKind, ServiceError};
 use crate::ids::new_case_id;
 use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
@@ -208,16 +209,6 @@ impl App {
     }
 }
 
-/// The `create_case` entry's facts ([`custos_types::facts::CaseFacts`]).
-pub(crate) fn case_facts(channel: &str, inbound: bool, requested_by: Option<&str>) -> Vec<String> {
-    custos_types::facts::CaseFacts {
-        channel: Some(channel),
-        inbound,
-        requested_by,
-    }
-    .to_fields()
-}
-
 impl App {
     /// Refuses a case for anyone the policy would not let read this customer under it
     /// (`serves-customers`: security analysts, admins, the CRM and other integrations).
@@ -259,18 +250,4 @@ impl App {
             ))
         }
     }
-}
-
-/// What a case's sealed reason is bound to (with its customer): the case itself.
-pub(crate) fn reason_context(case_id: &str) -> String {
-    format!("case_reason/{case_id}")
-}
-
-/// The reason `case` was opened for, as written; `opened` is its customer.
-pub(crate) fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ServiceError> {
-    let reason = opened
-        .key()
-        .open_string(&case.customer_id, &reason_context(&case.id), &case.reason)
-        .map_err(|_| ServiceError::internal())?;
-    Ok(reason.as_str().to_owned())
 }

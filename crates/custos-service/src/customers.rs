@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ErrorKind, ServiceError};
+use crate::input::FIELDS;
 use crate::input::{
     MAX_IMPORT, MAX_REASON_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS, json_error, valid_text,
     valid_text_between,
@@ -19,7 +20,7 @@ use crate::input::{
 use crate::quota::Charge;
 use crate::record::{Exchange, Recorded, RequestMeta};
 use crate::schema::{CaseId, CustomerId, Reason, RevealFields, RevealedFields, StepUpReason};
-use crate::vault::{self, FIELDS, MaskedCustomer, NewCustomer, Opened};
+use crate::vault::{self, MaskedCustomer, NewCustomer, Opened};
 
 /// Header naming the case a view is for.
 pub const CASE_HEADER: &str = "x-custos-case";

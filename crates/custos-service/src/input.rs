@@ -80,6 +80,12 @@ pub const STEP_UP_MAX_CHARS: usize = 1000;
 /// Largest cosigned checkpoint accepted (a checkpoint plus a few dozen signatures).
 pub const MAX_COSIGNED_NOTE: usize = 16 * 1024;
 
+/// Personal fields a reveal may name, in the order they are shown.
+pub const FIELDS: [&str; 4] = ["name", "phone", "email", "account_id"];
+
+/// Longest customer name.
+pub const MAX_CUSTOMER_NAME_CHARS: usize = 200;
+
 /// Longest id of staff, orgs, tokens and alerts.
 pub const MAX_ID_CHARS: usize = 64;
 

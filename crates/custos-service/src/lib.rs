@@ -14,6 +14,7 @@ pub mod activity;
 pub mod alerts;
 pub mod allocation;
 pub mod auth;
+mod case_record;
 pub mod cases;
 pub mod config;
 pub mod customers;

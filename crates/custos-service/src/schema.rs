@@ -104,7 +104,7 @@ component!(
 );
 component!(
     /// A personal field a reveal may name.
-    RevealField => json!({"type": "string", "enum": crate::vault::FIELDS})
+    RevealField => json!({"type": "string", "enum": crate::input::FIELDS})
 );
 component!(
     /// The fields a reveal names.
@@ -112,7 +112,7 @@ component!(
         "type": "array",
         "items": {"$ref": "#/components/schemas/RevealField"},
         "minItems": 1,
-        "maxItems": crate::vault::FIELDS.len(),
+        "maxItems": crate::input::FIELDS.len(),
         "uniqueItems": true,
         "description": "Each field once, at least one.",
     })
@@ -122,7 +122,7 @@ component!(
     RevealedFields => {
         let value = json!({"type": ["string", "null"], "description": "The full value; null if the customer has none."});
         let properties: serde_json::Map<_, _> =
-            crate::vault::FIELDS.iter().map(|f| ((*f).to_owned(), value.clone())).collect();
+            crate::input::FIELDS.iter().map(|f| ((*f).to_owned(), value.clone())).collect();
         json!({
             "type": "object",
             "properties": properties,
@@ -166,7 +166,7 @@ component!(
 );
 component!(
     /// A customer's full name.
-    CustomerName => text(1, crate::vault::MAX_NAME_CHARS, "Full name:")
+    CustomerName => text(1, crate::input::MAX_CUSTOMER_NAME_CHARS, "Full name:")
 );
 component!(
     /// Why a case is opened, or why fields are revealed.

@@ -302,7 +302,7 @@ impl App {
 fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, ServiceError> {
     Ok(CaseSummary {
         channel: case.channel.clone(),
-        reason: crate::cases::reason_of(opened, case)?,
+        reason: crate::case_record::reason_of(opened, case)?,
         opened_at: case.created_at,
     })
 }

@@ -12,12 +12,6 @@ use zeroize::Zeroizing;
 use crate::error::ServiceError;
 use crate::mask;
 
-/// Personal fields a reveal may name, in the order they are shown.
-pub const FIELDS: [&str; 4] = ["name", "phone", "email", "account_id"];
-
-/// Longest customer name.
-pub(crate) const MAX_NAME_CHARS: usize = 200;
-
 /// A customer as submitted by an integration or an import.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +59,7 @@ pub struct MaskedCustomer {
     /// Masked account id, e.g. `****5678`.
     pub account_id: Option<String>,
     /// Names of the free attributes. Their values stay sealed: no Cedar action reveals
-    /// them (a reveal names only [`FIELDS`]), so they never leave the vault.
+    /// them (a reveal names only [`crate::input::FIELDS`]), so they never leave the vault.
     pub attributes: Vec<String>,
 }
 
@@ -106,7 +100,7 @@ pub fn seal_customer(
     id: &str,
     input: &NewCustomer,
 ) -> Result<CustomerRecord, ServiceError> {
-    crate::input::valid_text("name", &input.name, MAX_NAME_CHARS)?;
+    crate::input::valid_text("name", &input.name, crate::input::MAX_CUSTOMER_NAME_CHARS)?;
     valid_attributes(&input.attributes)?;
     let phone = input
         .phone
