@@ -27,6 +27,7 @@ mod session;
 mod signin;
 mod trace;
 
+use custos_types::Role;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +107,7 @@ async fn home(visitor: Option<Visitor>) -> Response {
     let target = match visitor.as_ref().map(|v| &v.session.who) {
         None => "/signin",
         Some(Who::Customer { .. }) => "/customer",
-        Some(Who::Staff { role, .. }) if is_analyst(role) => "/alerts",
+        Some(Who::Staff { role, .. }) if is_analyst(*role) => "/alerts",
         Some(Who::Staff { .. }) => "/cases",
     };
     page::see_other(target, &[])
@@ -172,9 +173,9 @@ impl axum::extract::OptionalFromRequestParts<Shared> for Visitor {
 
 impl Visitor {
     /// The staff role, or a page saying the console part is not for this visitor.
-    fn staff_role(&self) -> Page<&str> {
+    fn staff_role(&self) -> Page<Role> {
         match &self.session.who {
-            Who::Staff { role, .. } => Ok(role),
+            Who::Staff { role, .. } => Ok(*role),
             Who::Customer { .. } => Err(self.not_for_you().into()),
         }
     }

@@ -12,6 +12,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use custos_types::Role;
 use maud::{DOCTYPE, Markup, html};
 
 use super::session::{Session, Who};
@@ -27,8 +28,8 @@ pub(super) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'sel
 pub(super) const STYLESHEET: &str = include_str!("console.css");
 
 /// Roles that work the analyst pages.
-pub(super) fn is_analyst(role: &str) -> bool {
-    matches!(role, "security_analyst" | "admin")
+pub(super) fn is_analyst(role: Role) -> bool {
+    matches!(role, Role::SecurityAnalyst | Role::Admin)
 }
 
 /// A full page with the frame for `session` (or for a visitor who is not signed in).
@@ -72,7 +73,7 @@ fn nav(session: &Session) -> Markup {
         nav aria-label="Main" {
             @match &session.who {
                 Who::Staff { id, role, org, .. } => {
-                    @if is_analyst(role) {
+                    @if is_analyst(*role) {
                         a href="/alerts" { "Alerts" }
                         a href="/ledger" { "Ledger" }
                         a href="/trace" { "Leak trace" }

@@ -17,6 +17,7 @@
 //! (their SHA-256, until they expire) in the same memory, so like the sessions they are
 //! forgotten when the node restarts.
 
+use custos_types::Role;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ pub(super) enum Who {
         /// Staff id.
         id: String,
         /// Role.
-        role: String,
+        role: Role,
         /// Organisation.
         org: String,
     },
@@ -271,7 +272,7 @@ mod tests {
             },
             Who::Staff {
                 id: "a".into(),
-                role: "support".into(),
+                role: Role::Support,
                 org: "acme".into(),
             },
         )

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use custos_crypto::LinkError;
+use custos_types::Role;
 use maud::html;
 use serde::Deserialize;
 
@@ -31,7 +32,7 @@ pub(super) struct CsrfForm {
 #[derive(Deserialize)]
 struct Me {
     id: String,
-    role: String,
+    role: Role,
     org: String,
 }
 

@@ -1,6 +1,7 @@
 //! Gateway configuration: a TOML file, every key overridable by `CUSTOS_...` environment
 //! variables (nested keys joined by `__`, e.g. `CUSTOS_QUOTA__SUPPORT__REVEALS_PER_HOUR=5`).
 
+use custos_types::Role;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -145,10 +146,10 @@ impl Default for Config {
             searches_per_day: Some(200),
         };
         let quota = BTreeMap::from([
-            ("support".to_owned(), agent.clone()),
-            ("sales".to_owned(), agent.clone()),
+            (Role::Support.as_str().to_owned(), agent.clone()),
+            (Role::Sales.as_str().to_owned(), agent.clone()),
             (
-                "team_lead".to_owned(),
+                Role::TeamLead.as_str().to_owned(),
                 Quota {
                     customers_per_day: Some(150),
                     reveals_per_hour: Some(40),
