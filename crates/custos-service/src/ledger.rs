@@ -307,20 +307,24 @@ impl App {
     }
 }
 
-/// An error of the ledger as an answer: bad coordinates are the caller's, anything else
-/// means the ledger cannot answer.
+/// An error of the ledger as an answer: bad coordinates are the caller's, a refused
+/// cosignature is the witness's, anything else means the ledger cannot answer.
 fn ledger_error(e: AccessError) -> ServiceError {
+    use custos_ledger::LedgerError as L;
     let code = e.code();
-    match code {
-        "out_of_range" | "not_found" | "invalid_path" => ServiceError::new(
+    match &e {
+        AccessError::Ledger(L::OutOfRange(_) | L::InvalidPath(_)) => ServiceError::new(
             ErrorKind::NotFound,
             code,
             "no such ledger index, size or resource",
         ),
-        "unknown_witness" | "bad_signature" | "bad_note" | "stale_checkpoint"
-        | "no_new_cosignature" => {
-            ServiceError::bad_request(code, format!("cosigned checkpoint refused: {code}"))
-        }
+        AccessError::Ledger(
+            L::UnknownWitness { .. }
+            | L::BadSignature(_)
+            | L::BadNote(_)
+            | L::StaleCheckpoint
+            | L::NoNewCosignature,
+        ) => ServiceError::bad_request(code, format!("cosigned checkpoint refused: {code}")),
         _ => {
             tracing::error!(error = %e, code, "ledger read failed");
             ServiceError::ledger_unavailable()
