@@ -29,7 +29,12 @@ pub fn status(kind: ErrorKind) -> StatusCode {
 /// The response of a service error: its kind's status, the envelope, and
 /// `Retry-After` when the error says when to retry.
 pub fn response(e: ServiceError) -> Response {
-    answer(status(e.kind), e.code, &e.message, e.details.as_deref())
+    answer(
+        status(e.kind),
+        e.code.as_str(),
+        &e.message,
+        e.details.as_deref(),
+    )
 }
 
 /// An error answer in the envelope, for the service's errors and the transport's own

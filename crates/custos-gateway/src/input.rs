@@ -2,6 +2,7 @@
 //! value must satisfy is the service's business (`custos_service::input`).
 
 use axum::body::Body;
+use custos_service::Code;
 use serde::de::DeserializeOwned;
 
 use custos_service::{ErrorKind, ServiceError};
@@ -11,7 +12,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Se
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ServiceError::new(
             ErrorKind::PayloadTooLarge,
-            "payload_too_large",
+            Code::PayloadTooLarge,
             format!("request body is larger than {limit} bytes or could not be read"),
         )
     })
@@ -23,7 +24,7 @@ pub fn parse_query<T: DeserializeOwned>(
     raw: Option<String>,
     expected: &str,
 ) -> Result<T, ServiceError> {
-    let invalid = || ServiceError::bad_request("invalid_query", expected.to_owned());
+    let invalid = || ServiceError::bad_request(Code::InvalidQuery, expected.to_owned());
     let uri: axum::http::Uri = format!("/?{}", raw.unwrap_or_default())
         .parse()
         .map_err(|_| invalid())?;

@@ -2,6 +2,7 @@
 //! median of their peers (same organisation and role) and their quota, and a partner
 //! company's totals. Counts only, from the access records.
 
+use crate::error::Code;
 use std::collections::BTreeMap;
 
 use custos_detector::baseline::median;
@@ -269,7 +270,7 @@ fn org_totals(
 fn window(ex: &Exchange, query: ActivityQuery) -> Result<(i64, i64), ServiceError> {
     let hours = query.hours.unwrap_or(DEFAULT_HOURS);
     if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ServiceError::bad_request("invalid_query", HOURS_RULE));
+        return Err(ServiceError::bad_request(Code::InvalidQuery, HOURS_RULE));
     }
     let last = ex.at() - ex.at().rem_euclid(HOUR_MS);
     Ok((last - i64::from(hours - 1) * HOUR_MS, last + HOUR_MS))

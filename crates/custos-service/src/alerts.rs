@@ -3,6 +3,7 @@
 //! `risk_lower_quota` or `risk_step_up` alert (a false positive) lifts the restriction
 //! it imposed at once.
 
+use crate::error::Code;
 use custos_policy::Action;
 use custos_store::AlertRecord;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ impl App {
                 && !ALERT_STATUSES.contains(&s.as_str())
             {
                 return Err(ServiceError::bad_request(
-                    "invalid_query",
+                    Code::InvalidQuery,
                     "status is one of open, acknowledged, dismissed",
                 ));
             }

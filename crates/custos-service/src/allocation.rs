@@ -99,7 +99,7 @@ impl App {
         let label = match &outcome {
             Ok(a) => a.label(),
             Err(e) => {
-                tracing::error!(code = e.code, "canary allocation failed");
+                tracing::error!(code = e.code.as_str(), "canary allocation failed");
                 "failed"
             }
         };

@@ -2,6 +2,7 @@
 //! closed by the assignee or the CRM. The case facts recorded with `create_case`, the
 //! binding of a case's sealed reason, the rule on who may be given a case.
 
+use crate::error::Code;
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
 use serde::{Deserialize, Serialize};
@@ -104,7 +105,7 @@ impl App {
             )?;
             if !CHANNELS.contains(&input.channel.as_str()) {
                 return Err(ServiceError::bad_request(
-                    "invalid_channel",
+                    Code::InvalidChannel,
                     format!("channel must be one of {}", CHANNELS.join(", ")),
                 ));
             }
@@ -195,7 +196,7 @@ impl App {
             if !self.store.close_case(id, ex.at()).await? {
                 return Err(ServiceError::new(
                     ErrorKind::Conflict,
-                    "case_closed",
+                    Code::CaseClosed,
                     "case is already closed",
                 ));
             }
@@ -242,7 +243,7 @@ impl App {
             // The request is well formed; the assignee's role is what stands in the way.
             Err(ServiceError::new(
                 ErrorKind::Conflict,
-                "assignee_not_serving",
+                Code::AssigneeNotServing,
                 format!(
                     "cases are assigned only to staff whose role serves customers; the policy refuses this assignee ({})",
                     decision.reason_code

@@ -2,6 +2,7 @@
 //! field reveals and search through blind indexes; and who may see a customer's record,
 //! under what conditions (a case, a step-up justification while restricted).
 
+use crate::error::Code;
 use std::collections::BTreeSet;
 
 use custos_crypto::IndexKind;
@@ -171,8 +172,8 @@ impl App {
                         // so the question is traceable like a search.
                         ex.name_customer(&existing.id)?;
                         return Err(ServiceError::new(
-                            ErrorKind::Conflict,
-                            "canary_collision",
+ErrorKind::Conflict,
+                            Code::CanaryCollision,
                             "a canary shares a phone, email or account id with a stored customer; generate it anew",
                         ));
                     }
@@ -248,7 +249,7 @@ impl App {
             let fields: BTreeSet<&str> = request.fields.iter().map(String::as_str).collect();
             if fields.is_empty() || fields.len() != request.fields.len() {
                 return Err(ServiceError::bad_request(
-                    "invalid_field",
+                    Code::InvalidField,
                     "name each field once, at least one",
                 ));
             }
@@ -259,7 +260,7 @@ impl App {
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     ServiceError::bad_request(
-                        "invalid_field",
+                        Code::InvalidField,
                         format!(
                             "fields must be among {}; free attributes are listed by name only: \
                              no Cedar action reveals them, so their values never leave the vault",
@@ -337,7 +338,7 @@ impl App {
                         IndexColumn::AccountId,
                         custos_crypto::normalize_account_id(a),
                     ),
-                    _ => return Err(ServiceError::bad_request("invalid_query", SEARCH_KEYS)),
+                    _ => return Err(ServiceError::bad_request(Code::InvalidQuery, SEARCH_KEYS)),
                 };
             ex.fields = vec![kind.label().to_owned()];
             // The role gate comes before the quota, the quota before any lookup.
@@ -351,8 +352,8 @@ impl App {
                 },
             )?;
             self.charge(&ex, &caller, Charge::Search)?;
-            let normalized =
-                normalized.map_err(|e| ServiceError::bad_request(e.code(), e.to_string()))?;
+            let normalized = normalized
+                .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
             let index = self.keyring.blind_index(kind, &normalized).to_hex();
             // Ids only (a covering index): the sealed record is read for a customer served.
             let mut candidates: Vec<String> = self
@@ -443,7 +444,7 @@ impl App {
             }
             if records.len() == MAX_IMPORT {
                 return Err(ServiceError::bad_request(
-                    "too_many_records",
+                    Code::TooManyRecords,
                     format!("at most {MAX_IMPORT} customers per import"),
                 ));
             }
@@ -460,7 +461,7 @@ impl App {
         }
         if records.is_empty() {
             return Err(ServiceError::bad_request(
-                "empty_import",
+                Code::EmptyImport,
                 "the body holds no customer: send one JSON object per line",
             ));
         }
@@ -489,7 +490,7 @@ impl App {
             details: Some(Box::new(self.restriction_details(active))),
             ..ServiceError::new(
                 ErrorKind::Forbidden,
-                "step_up_required",
+                Code::StepUpRequired,
                 format!(
                     "a risk alert on your recent access requires a step-up justification for every reveal until {} (unix ms){lowered}: send step_up_reason with the request, {STEP_UP_MIN_CHARS} to {STEP_UP_MAX_CHARS} characters saying why this reveal is needed (it is checked, not stored; security reviews the alert)",
                     active.until_ms

@@ -38,13 +38,151 @@ impl ErrorKind {
     }
 }
 
+/// The stable codes of the service's own errors: each is written once, here. A code a
+/// lower crate's error defines (normalisation, trace input, the ledger) passes through
+/// as [`Code::Part`], owned by that crate's error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// `assignee_not_serving`.
+    AssigneeNotServing,
+    /// `bad_note`.
+    BadNote,
+    /// `canary_collision`.
+    CanaryCollision,
+    /// `case_closed`.
+    CaseClosed,
+    /// `conflict`.
+    Conflict,
+    /// `control_character`.
+    ControlCharacter,
+    /// `empty_import`.
+    EmptyImport,
+    /// `evidence_not_checkpointed`.
+    EvidenceNotCheckpointed,
+    /// `forbidden`.
+    Forbidden,
+    /// `internal`.
+    Internal,
+    /// `invalid_body`.
+    InvalidBody,
+    /// `invalid_channel`.
+    InvalidChannel,
+    /// `invalid_field`.
+    InvalidField,
+    /// `invalid_id`.
+    InvalidId,
+    /// `invalid_link_hours`.
+    InvalidLinkHours,
+    /// `invalid_query`.
+    InvalidQuery,
+    /// `invalid_role`.
+    InvalidRole,
+    /// `invalid_simulated_time`.
+    InvalidSimulatedTime,
+    /// `invalid_text`.
+    InvalidText,
+    /// `invalid_upload`.
+    InvalidUpload,
+    /// `ledger_unavailable`.
+    LedgerUnavailable,
+    /// `malformed_json`.
+    MalformedJson,
+    /// `not_found`.
+    NotFound,
+    /// `not_your_record`.
+    NotYourRecord,
+    /// `payload_too_large`.
+    PayloadTooLarge,
+    /// `quota_exceeded`.
+    QuotaExceeded,
+    /// `reserved_id`.
+    ReservedId,
+    /// `simulated_clock_disabled`.
+    SimulatedClockDisabled,
+    /// `simulated_time_rewind`.
+    SimulatedTimeRewind,
+    /// `step_up_required`.
+    StepUpRequired,
+    /// `store_unavailable`.
+    StoreUnavailable,
+    /// `time_out_of_range`.
+    TimeOutOfRange,
+    /// `too_many_records`.
+    TooManyRecords,
+    /// `trace_bad_region`.
+    TraceBadRegion,
+    /// `unauthenticated`.
+    Unauthenticated,
+    /// `unknown_field`.
+    UnknownField,
+    /// A code defined by a lower crate's error type, passed through unchanged.
+    Part(&'static str),
+}
+
+impl Code {
+    /// The code as the API and the ledger write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::AssigneeNotServing => "assignee_not_serving",
+            Code::BadNote => "bad_note",
+            Code::CanaryCollision => "canary_collision",
+            Code::CaseClosed => "case_closed",
+            Code::Conflict => "conflict",
+            Code::ControlCharacter => "control_character",
+            Code::EmptyImport => "empty_import",
+            Code::EvidenceNotCheckpointed => "evidence_not_checkpointed",
+            Code::Forbidden => "forbidden",
+            Code::Internal => "internal",
+            Code::InvalidBody => "invalid_body",
+            Code::InvalidChannel => "invalid_channel",
+            Code::InvalidField => "invalid_field",
+            Code::InvalidId => "invalid_id",
+            Code::InvalidLinkHours => "invalid_link_hours",
+            Code::InvalidQuery => "invalid_query",
+            Code::InvalidRole => "invalid_role",
+            Code::InvalidSimulatedTime => "invalid_simulated_time",
+            Code::InvalidText => "invalid_text",
+            Code::InvalidUpload => "invalid_upload",
+            Code::LedgerUnavailable => "ledger_unavailable",
+            Code::MalformedJson => "malformed_json",
+            Code::NotFound => "not_found",
+            Code::NotYourRecord => "not_your_record",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::QuotaExceeded => "quota_exceeded",
+            Code::ReservedId => "reserved_id",
+            Code::SimulatedClockDisabled => "simulated_clock_disabled",
+            Code::SimulatedTimeRewind => "simulated_time_rewind",
+            Code::StepUpRequired => "step_up_required",
+            Code::StoreUnavailable => "store_unavailable",
+            Code::TimeOutOfRange => "time_out_of_range",
+            Code::TooManyRecords => "too_many_records",
+            Code::TraceBadRegion => "trace_bad_region",
+            Code::Unauthenticated => "unauthenticated",
+            Code::UnknownField => "unknown_field",
+            Code::Part(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// An error answer: the kind, a stable code, a message and the facts beside it.
 #[derive(Debug, Clone)]
 pub struct ServiceError {
     /// What sort of failure; the transport's status.
     pub kind: ErrorKind,
     /// Stable, machine-readable code; also the access record's reason code.
-    pub code: &'static str,
+    pub code: Code,
     /// Human-readable explanation without request values.
     pub message: String,
     /// Facts of the refusal beside the message, if it has any (boxed: errors travel in
@@ -86,7 +224,7 @@ pub struct Details {
 
 impl ServiceError {
     /// An error with the given status, code and message.
-    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, code: Code, message: impl Into<String>) -> Self {
         ServiceError {
             kind,
             code,
@@ -95,14 +233,14 @@ impl ServiceError {
         }
     }
     /// 400 with a code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadRequest, code, message)
     }
     /// 401: no or unknown bearer token.
     pub fn unauthenticated() -> Self {
         Self::new(
             ErrorKind::Unauthenticated,
-            "unauthenticated",
+            Code::Unauthenticated,
             "a valid bearer token is required",
         )
     }
@@ -111,7 +249,7 @@ impl ServiceError {
     pub fn forbidden(reason: &str) -> Self {
         Self::new(
             ErrorKind::Forbidden,
-            "forbidden",
+            Code::Forbidden,
             format!("denied by policy ({reason})"),
         )
         .with_details(Details {
@@ -130,7 +268,7 @@ impl ServiceError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             ErrorKind::NotFound,
-            "not_found",
+            Code::NotFound,
             format!("{what} not found"),
         )
     }
@@ -138,7 +276,7 @@ impl ServiceError {
     pub fn conflict(what: &str) -> Self {
         Self::new(
             ErrorKind::Conflict,
-            "conflict",
+            Code::Conflict,
             format!("{what} already exists"),
         )
     }
@@ -146,7 +284,7 @@ impl ServiceError {
     pub fn ledger_unavailable() -> Self {
         Self::new(
             ErrorKind::Unavailable,
-            "ledger_unavailable",
+            Code::LedgerUnavailable,
             "the access record could not be written; the request was refused",
         )
     }
@@ -154,7 +292,7 @@ impl ServiceError {
     pub fn internal() -> Self {
         Self::new(
             ErrorKind::Internal,
-            "internal",
+            Code::Internal,
             "internal error; see the server log",
         )
     }
@@ -170,7 +308,7 @@ impl ServiceError {
             })),
             ..Self::new(
                 ErrorKind::TooManyRequests,
-                "quota_exceeded",
+                Code::QuotaExceeded,
                 format!("quota {which} exhausted"),
             )
         }

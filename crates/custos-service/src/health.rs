@@ -2,6 +2,7 @@
 //! carry no customer data (metrics are counted by route template, never by path), and
 //! they are public so that probes and scrapers need no account.
 
+use crate::error::Code;
 use custos_access::LedgerHealth;
 use serde::Serialize;
 
@@ -28,7 +29,7 @@ impl App {
             LedgerHealth::Writing => {}
             LedgerHealth::Refusing(r) => {
                 return Err(unavailable(
-                    "ledger_unavailable",
+                    Code::LedgerUnavailable,
                     format!(
                         "the ledger refuses writes ({}) since {} (unix ms), last at {}; requests are refused until it writes again, which it retries by itself",
                         r.code, r.since_ms, r.last_ms
@@ -37,7 +38,7 @@ impl App {
             }
             LedgerHealth::Stopped => {
                 return Err(unavailable(
-                    "ledger_unavailable",
+                    Code::LedgerUnavailable,
                     "the ledger writer has stopped; requests are refused until a restart".into(),
                 ));
             }
@@ -47,7 +48,7 @@ impl App {
             Err(e) => {
                 tracing::error!(error = %e, "health check failed");
                 Err(unavailable(
-                    "store_unavailable",
+                    Code::StoreUnavailable,
                     "the store does not answer".into(),
                 ))
             }

@@ -8,6 +8,7 @@
 //! without its value (see [`crate::input::Exchange::name_customer`]).
 
 use crate::ServiceError;
+use crate::error::Code;
 
 /// Prefix of customer ids.
 pub const CUSTOMER_PREFIX: &str = "cus_";
@@ -76,7 +77,7 @@ impl IssuedId {
             Ok(())
         } else {
             Err(ServiceError::bad_request(
-                "invalid_id",
+                Code::InvalidId,
                 format!("{} id must be {}", self.name(), self.shape()),
             ))
         }

@@ -2,6 +2,7 @@
 //! text, JSON documents. Errors name the field and the rule, never the value (it may be
 //! personal data).
 
+use crate::error::Code;
 use serde::de::DeserializeOwned;
 
 use crate::error::ServiceError;
@@ -17,7 +18,7 @@ pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ServiceError {
     let line = line.unwrap_or(e.line());
     if e.is_data() && e.to_string().starts_with("unknown field") {
         ServiceError::bad_request(
-            "unknown_field",
+            Code::UnknownField,
             format!(
                 "unknown field in request body at line {line}, column {}",
                 e.column()
@@ -25,12 +26,12 @@ pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ServiceError {
         )
     } else if let Some(field) = missing_field(e) {
         ServiceError::bad_request(
-            "invalid_body",
+            Code::InvalidBody,
             format!("request body lacks the required field `{field}` (line {line})"),
         )
     } else if e.is_data() {
         ServiceError::bad_request(
-            "invalid_body",
+            Code::InvalidBody,
             format!(
                 "request body has a missing or mistyped field at line {line}, column {}",
                 e.column()
@@ -38,7 +39,7 @@ pub fn json_error(e: &serde_json::Error, line: Option<usize>) -> ServiceError {
         )
     } else {
         ServiceError::bad_request(
-            "malformed_json",
+            Code::MalformedJson,
             format!(
                 "request body is not valid JSON (line {line}, column {})",
                 e.column()
@@ -103,7 +104,7 @@ pub fn valid_id(what: &str, id: &str) -> Result<(), ServiceError> {
         Ok(())
     } else {
         Err(ServiceError::bad_request(
-            "invalid_id",
+            Code::InvalidId,
             format!("{what} id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"),
         ))
     }
@@ -126,7 +127,7 @@ pub fn valid_text_between(
     let n = text.trim().chars().count();
     if n == 0 || n < min_chars || text.chars().count() > max_chars {
         Err(ServiceError::bad_request(
-            "invalid_text",
+            Code::InvalidText,
             format!("{what} must be {min_chars} to {max_chars} characters"),
         ))
     } else {
@@ -149,7 +150,7 @@ pub fn no_control_characters(what: &str, text: &str) -> Result<(), ServiceError>
     };
     if text.chars().any(hidden) {
         Err(ServiceError::bad_request(
-            "control_character",
+            Code::ControlCharacter,
             format!("{what} must not contain control, direction or zero-width characters"),
         ))
     } else {
@@ -168,7 +169,7 @@ where
         Ok(value)
     } else {
         Err(ServiceError::bad_request(
-            "invalid_query",
+            Code::InvalidQuery,
             format!("{what} is a whole number from 1 to {max}"),
         ))
     }

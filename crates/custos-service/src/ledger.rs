@@ -6,6 +6,7 @@
 //! nothing about anyone. Entry bundles, decoded entries and entry proofs say who accessed
 //! which customer id: they need the `ReadAccess` permission and reading them is recorded.
 
+use crate::error::Code;
 use base64::prelude::*;
 use custos_access::AccessError;
 use custos_ledger::{Ledger, LedgerError};
@@ -199,7 +200,7 @@ impl App {
             let q = query?;
             // An index as a signed 64-bit number, as described; never negative.
             let from = u64::try_from(q.from.unwrap_or(0)).map_err(|_| {
-                ServiceError::bad_request("invalid_query", "from is a whole number from 0")
+                ServiceError::bad_request(Code::InvalidQuery, "from is a whole number from 0")
             })?;
             let limit = bounded("limit", q.limit.unwrap_or(MAX_ENTRIES), MAX_ENTRIES)?;
             let size = self.access.size();
@@ -287,7 +288,7 @@ impl App {
     /// is refused changes nothing.
     pub async fn add_cosignature(&self, note: &[u8]) -> Result<(), ServiceError> {
         let note = String::from_utf8(note.to_vec())
-            .map_err(|_| ServiceError::bad_request("bad_note", "the note is not UTF-8"))?;
+            .map_err(|_| ServiceError::bad_request(Code::BadNote, "the note is not UTF-8"))?;
         let witnesses = self.config.ledger_witnesses.clone();
         self.access
             .with_ledger_mut(move |l| l.add_cosignature(&note, &witnesses))
@@ -315,7 +316,7 @@ fn ledger_error(e: AccessError) -> ServiceError {
     match &e {
         AccessError::Ledger(L::OutOfRange(_) | L::InvalidPath(_)) => ServiceError::new(
             ErrorKind::NotFound,
-            code,
+            Code::Part(code),
             "no such ledger index, size or resource",
         ),
         AccessError::Ledger(
@@ -324,7 +325,10 @@ fn ledger_error(e: AccessError) -> ServiceError {
             | L::BadNote(_)
             | L::StaleCheckpoint
             | L::NoNewCosignature,
-        ) => ServiceError::bad_request(code, format!("cosigned checkpoint refused: {code}")),
+        ) => ServiceError::bad_request(
+            Code::Part(code),
+            format!("cosigned checkpoint refused: {code}"),
+        ),
         _ => {
             tracing::error!(error = %e, code, "ledger read failed");
             ServiceError::ledger_unavailable()

@@ -43,7 +43,7 @@ use custos_types::clock::now_millis;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use config::{Config, Quota};
-pub use error::{Details, ErrorKind, ServiceError};
+pub use error::{Code, Details, ErrorKind, ServiceError};
 pub use record::{Recorded, RequestMeta};
 
 /// Everything a request needs, shared by all requests.

@@ -18,6 +18,7 @@
 //!    [`Recorded`]. If the record could not be written, the prepared answer is dropped
 //!    and the caller gets `ledger_unavailable` (fail closed).
 
+use crate::error::Code;
 use std::net::IpAddr;
 
 use custos_detector::RestrictionKind;
@@ -215,7 +216,7 @@ impl App {
         };
         if !self.config.simulated_clock {
             return Err(ServiceError::bad_request(
-                "simulated_clock_disabled",
+                Code::SimulatedClockDisabled,
                 "this server uses the real clock; it was not started with --simulated-clock",
             ));
         }
@@ -227,7 +228,7 @@ impl App {
             .filter(|t| (1..=MAX_SIMULATED_TIME_MS).contains(t))
             .ok_or_else(|| {
                 ServiceError::bad_request(
-                    "invalid_simulated_time",
+Code::InvalidSimulatedTime,
                     format!("the simulated time is a whole number of unix milliseconds from 1 to {MAX_SIMULATED_TIME_MS} (the end of year 9999)"),
                 )
             })
@@ -256,7 +257,7 @@ impl App {
                 .advance_clock(&caller.staff.id, ex.at, SIMULATED_REWIND_TOLERANCE_MS)
                 .map_err(|latest| {
                     ServiceError::bad_request(
-                        "simulated_time_rewind",
+Code::SimulatedTimeRewind,
                         format!(
                             "simulated time only moves forward for each caller: yours was already at {latest} (unix ms); a request may be at most {} minutes earlier",
                             SIMULATED_REWIND_TOLERANCE_MS / 60_000
@@ -369,8 +370,8 @@ impl App {
                 Decision::Allow,
                 ex.reason.clone().unwrap_or_else(|| "ok".to_owned()),
             ),
-            Err(e) if e.kind.is_denial() => (Decision::Deny, e.code.to_owned()),
-            Err(e) => (Decision::Error, e.code.to_owned()),
+            Err(e) if e.kind.is_denial() => (Decision::Deny, e.code.as_str().to_owned()),
+            Err(e) => (Decision::Error, e.code.as_str().to_owned()),
         };
         let index = match (ex.intent_index, &result) {
             // The act's record was made durable before the act (`record_intent`).

@@ -1,6 +1,7 @@
 //! Staff and service accounts: creation, tokens, suspension (admins; suspension also
 //! security analysts). Each act is recorded before it happens.
 
+use crate::error::Code;
 use custos_policy::Action;
 use custos_store::{StaffRecord, StaffStatus};
 
@@ -87,7 +88,7 @@ impl App {
                 // Well formed, and taken: by the server itself.
                 return Err(ServiceError::new(
                     ErrorKind::Conflict,
-                    "reserved_id",
+                    Code::ReservedId,
                     format!("staff ids {} are the server's own", RESERVED_IDS.join(", ")),
                 ));
             }
@@ -96,7 +97,7 @@ impl App {
             let role: custos_types::Role = input.role.parse().map_err(|_| {
                 let roles: Vec<&str> = custos_types::Role::ALL.iter().map(|r| r.as_str()).collect();
                 ServiceError::bad_request(
-                    "invalid_role",
+                    Code::InvalidRole,
                     format!("role must be one of {}", roles.join(", ")),
                 )
             })?;

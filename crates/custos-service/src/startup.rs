@@ -229,7 +229,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
         metrics,
     )
     .await
-    .map_err(|e| StartError::new(e.code, e.message))?;
+    .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     // Key events and what is in force go into the ledger before anything is served.
     let mut events = vec![(Action::ServerStart, "config".to_owned(), fingerprint)];
     if created {
@@ -249,7 +249,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     for (action, target, reason) in events {
         app.record_event(action, target, reason)
             .await
-            .map_err(|e| StartError::new(e.code, e.message))?;
+            .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
     custos_detector::start(
         app.access.clone(),
@@ -274,7 +274,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     if let Some(token) = app
         .bootstrap_admin()
         .await
-        .map_err(|e| StartError::new(e.code, e.message))?
+        .map_err(|e| StartError::new(e.code.as_str(), e.message))?
     {
         for action in [Action::CreateStaff, Action::IssueToken] {
             app.record_event(
@@ -283,7 +283,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
                 "bootstrap".to_owned(),
             )
             .await
-            .map_err(|e| StartError::new(e.code, e.message))?;
+            .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
         }
         write_secret(&admin_token_path, &token)?;
         tracing::info!(path = %admin_token_path.display(), "bootstrap admin token written");

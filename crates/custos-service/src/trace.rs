@@ -3,6 +3,7 @@
 //! dropped) and never stored; the ledger records that a trace ran and by whom, never the
 //! file's content.
 
+use crate::error::Code;
 use std::future::Future;
 
 use custos_policy::Action;
@@ -78,7 +79,7 @@ impl App {
                 .is_some_and(|r| r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase()))
             {
                 return Err(ServiceError::bad_request(
-                    "trace_bad_region",
+                    Code::TraceBadRegion,
                     "region is a two-letter ISO 3166 code in capitals, e.g. CN",
                 ));
             }
@@ -151,7 +152,7 @@ async fn evidence(
             Err(custos_ledger::EvidenceError::NotCheckpointed { .. }) => {
                 return Err(ServiceError::new(
                     ErrorKind::Conflict,
-                    "evidence_not_checkpointed",
+                    Code::EvidenceNotCheckpointed,
                     "some entries are not covered by a signed checkpoint yet; try again in a few seconds",
                 ));
             }
@@ -169,6 +170,6 @@ async fn evidence(
 fn trace_error(e: TraceError) -> ServiceError {
     match e {
         TraceError::Store(e) => e.into(),
-        other => ServiceError::bad_request(other.code(), other.to_string()),
+        other => ServiceError::bad_request(Code::Part(other.code()), other.to_string()),
     }
 }

@@ -6,6 +6,7 @@
 //! Reading someone's accesses is itself recorded, with the customer as the record's
 //! target (not as its customer: it exposes none of their fields).
 
+use crate::error::Code;
 use std::collections::HashMap;
 
 use custos_policy::Action;
@@ -185,7 +186,7 @@ pub fn valid_link_hours(hours: u32) -> Result<u32, ServiceError> {
         Ok(hours)
     } else {
         Err(ServiceError::bad_request(
-            "invalid_link_hours",
+            Code::InvalidLinkHours,
             format!("a link is valid for 1 to {MAX_LINK_HOURS} hours"),
         ))
     }
@@ -199,7 +200,7 @@ fn link_expiry(now: i64, hours: u32) -> Result<i64, ServiceError> {
         .and_then(|validity| now.checked_add(validity))
         .ok_or_else(|| {
             ServiceError::bad_request(
-                "time_out_of_range",
+                Code::TimeOutOfRange,
                 "the request's time is too far in the future for a link's expiry",
             )
         })
@@ -222,7 +223,7 @@ impl App {
                 } else {
                     Err(ServiceError::new(
                         ErrorKind::Forbidden,
-                        "not_your_record",
+                        Code::NotYourRecord,
                         "a customer access link shows only its own customer's accesses",
                     ))
                 }

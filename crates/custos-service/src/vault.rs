@@ -1,6 +1,7 @@
 //! The vault's view of a customer: sealing new records field by field under a fresh
 //! per-customer data key, and opening them again for one response only.
 
+use crate::error::Code;
 use std::collections::BTreeMap;
 
 use custos_crypto::{CryptoError, DataKey, IndexKind, Keyring};
@@ -64,7 +65,7 @@ pub struct MaskedCustomer {
 }
 
 fn invalid(e: CryptoError) -> ServiceError {
-    ServiceError::bad_request(e.code(), e.to_string())
+    ServiceError::bad_request(Code::Part(e.code()), e.to_string())
 }
 
 fn crypto_failure(e: CryptoError) -> ServiceError {
@@ -187,7 +188,7 @@ impl<'a> Opened<'a> {
             "account_id" => self.record.account_id.as_ref(),
             _ => {
                 return Err(ServiceError::bad_request(
-                    "invalid_field",
+                    Code::InvalidField,
                     "unknown field name",
                 ));
             }

@@ -66,7 +66,7 @@ pub(crate) async fn issue_link(
     // The server's own checks, before anything is sent: an id is also part of the path.
     custos_service::input::valid_id("customer", customer)
         .and_then(|()| custos_service::transparency::valid_link_hours(hours))
-        .map_err(|e| Failure::new(e.code, e.message))?;
+        .map_err(|e| Failure::new(e.code.as_str(), e.message))?;
     let base = client.transport().base();
     let answer = client.issue_link(token, customer, Some(hours)).await?;
     let answer = custos_sim::accepted(answer, WHOSE)?;

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use custos_service::Code;
 use custos_service::customers::{
     CreatedCustomer, Imported, RevealRequest, Revealed, SEARCH_KEYS, SearchResults,
 };
@@ -105,7 +106,7 @@ pub(super) async fn view(
         .get(CASE_HEADER)
         .map(|v| {
             v.to_str()
-                .map_err(|_| ServiceError::bad_request("invalid_id", "case id must be ASCII"))
+                .map_err(|_| ServiceError::bad_request(Code::InvalidId, "case id must be ASCII"))
         })
         .transpose();
     reply(

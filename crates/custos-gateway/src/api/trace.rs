@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
+use custos_service::Code;
 use custos_service::trace::TraceQuery;
 use custos_service::{ErrorKind, ServiceError, SharedApp};
 use futures::TryStreamExt;
@@ -53,7 +54,7 @@ async fn read_file_part(
     body: Body,
     limit: usize,
 ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    let bad = |message: &str| ServiceError::bad_request("invalid_upload", message.to_owned());
+    let bad = |message: &str| ServiceError::bad_request(Code::InvalidUpload, message.to_owned());
     let content_type = info
         .headers
         .get(CONTENT_TYPE)
@@ -68,7 +69,7 @@ async fn read_file_part(
     let too_large = || {
         ServiceError::new(
             ErrorKind::PayloadTooLarge,
-            "payload_too_large",
+            Code::PayloadTooLarge,
             format!("the upload is larger than {limit} bytes"),
         )
     };
