@@ -6,6 +6,8 @@
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 (user postgres, trust), pgbench. Quotas are lifted
 # through the environment so the benchmark measures the path, not the ceilings.
+# BENCH_BIN runs a given binary instead of building this tree's; BENCH_BACKENDS chooses
+# among "sqlite postgres pgbench" (default all three); BENCH_LABEL tags the result lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
@@ -15,8 +17,14 @@ PG="postgres://postgres@127.0.0.1:5432"
 OUT="${BENCH_OUT:-target/bench}"
 mkdir -p "$OUT"
 
-cargo build --release --quiet
-BIN=target/release/custos
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$BENCH_BIN"
+else
+  cargo build --release --quiet
+  BIN=target/release/custos
+fi
+BACKENDS="${BENCH_BACKENDS:-sqlite postgres pgbench}"
+LABEL="${BENCH_LABEL:-}"
 
 for role in default support sales team_lead; do
   export "CUSTOS_QUOTA__${role^^}__CUSTOMERS_PER_DAY=1000000000"
@@ -41,7 +49,7 @@ run_custos() { # backend run
     sleep 0.5
   done
   "$BIN" bench lookup --tokens "$dir/demo-tokens.json" --concurrency "$CONC" --duration "$SECS" \
-    | sed "s/^/{\"backend\":\"$backend\",\"run\":$run,\"r\":/; s/\$/}/" | tee -a "$OUT/results.jsonl"
+    | sed "s/^/{\"backend\":\"$backend\",\"label\":\"$LABEL\",\"run\":$run,\"r\":/; s/\$/}/" | tee -a "$OUT/results.jsonl"
   kill "$pid"; wait "$pid" || true
   rm -rf "$dir"
 }
@@ -57,11 +65,14 @@ run_pgbench() { # run
   echo "{\"backend\":\"pgbench-S\",\"run\":$1,\"r\":{\"req_per_s\":$tps,\"avg_ms\":$lat}}" | tee -a "$OUT/results.jsonl"
 }
 
-: >"$OUT/results.jsonl"
+[ -n "${BENCH_APPEND:-}" ] || : >"$OUT/results.jsonl"
 for run in $(seq 1 "$RUNS"); do
-  run_custos sqlite "$run"
-  run_custos postgres "$run"
-  run_pgbench "$run"
+  for b in $BACKENDS; do
+    case $b in
+      pgbench) run_pgbench "$run" ;;
+      *) run_custos "$b" "$run" ;;
+    esac
+  done
 done
 
 python3 - "$OUT/results.jsonl" <<'PY'
