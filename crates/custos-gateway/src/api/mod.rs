@@ -1,8 +1,6 @@
-//! HTTP routes. Each data route is one handler that builds an [`Exchange`] and hands its
-//! result to [`App::finish`], so no answer leaves without its access record.
-//!
-//! [`Exchange`]: crate::exchange::Exchange
-//! [`App::finish`]: crate::App::finish
+//! HTTP routes. Each data route is one handler that decodes its input, calls one
+//! operation of the service and answers with the `Recorded` value it gets back
+//! (`crate::record::reply`), so no answer leaves without its access record.
 
 mod access;
 mod activity;
