@@ -20,6 +20,11 @@ vocabulary! {
         Admin = "admin",
         /// A service account (the CRM): opens and closes cases, imports customers.
         Integration = "integration",
+        /// The contact centre platform (telephony, chat, mail): posts the contacts it
+        /// routes to agents, with the caller's identifier as the channel saw it.
+        ContactCenter = "contact_center",
+        /// The company's PBX: asks whom an agent's call to a privacy number goes to.
+        Telephony = "telephony",
     }
 }
 

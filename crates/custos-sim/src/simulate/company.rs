@@ -31,7 +31,11 @@ fn median_contacts(role: Role) -> f64 {
         Role::Support => 45.0,
         Role::Sales => 28.0,
         Role::TeamLead => 12.0,
-        Role::SecurityAnalyst | Role::Admin | Role::Integration => 0.0,
+        Role::SecurityAnalyst
+        | Role::Admin
+        | Role::Integration
+        | Role::ContactCenter
+        | Role::Telephony => 0.0,
     }
 }
 
