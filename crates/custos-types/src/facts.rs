@@ -3,6 +3,8 @@
 //!
 //! The ledger entry format (`custos_access::entry`) says where each appears.
 
+use crate::Provenance;
+
 /// Tag of a case's channel fact: `channel:<channel>`.
 const CHANNEL: &str = "channel:";
 /// A case's fact when the customer started the contact behind it.
@@ -11,6 +13,10 @@ const CONTACT_INBOUND: &str = "contact:inbound";
 const CONTACT_NONE: &str = "contact:none";
 /// Tag of a case's requester fact: `requested_by:<staff id>`.
 const REQUESTED_BY: &str = "requested_by:";
+/// Tag of a case's provenance fact: `provenance:<provenance>`.
+const PROVENANCE: &str = "provenance:";
+/// Tag of an outbound case's campaign fact: `campaign:<campaign id>`.
+const CAMPAIGN: &str = "campaign:";
 /// Tag of the one fact of a record whose request named an id not of the shape Custos
 /// issues: `malformed:<kind of id>`.
 const MALFORMED: &str = "malformed:";
@@ -26,10 +32,13 @@ const STEP_UP: &str = "step_up:";
 ///   store visit), `contact:none` when no inbound contact stands behind the case
 ///   (outbound, follow-up, or a pretext);
 /// - `requested_by:<staff id>` when a person asked the CRM to open the case; absent when
-///   the CRM opened it on its own.
+///   the CRM opened it on its own;
+/// - `provenance:<provenance>`, who vouches for the contact ([`Provenance`]);
+/// - `campaign:<campaign id>` for an outbound case.
 ///
 /// In that order. Records written before the facts carry none: they read as an inbound
-/// case of no known channel.
+/// case of no known channel. Records written before provenance carry none: their
+/// provenance is read from the other facts ([`CaseFacts::provenance`]).
 ///
 /// Borrowed: facts are written from a request's fields and read from a record's, and the
 /// detector reads them for every case opened.
@@ -41,12 +50,16 @@ pub struct CaseFacts<'a> {
     pub inbound: bool,
     /// The staff member who asked for the case, if a person did.
     pub requested_by: Option<&'a str>,
+    /// Who vouches for the contact, if recorded.
+    pub provenance: Option<Provenance>,
+    /// The campaign of an outbound case.
+    pub campaign: Option<&'a str>,
 }
 
 impl<'a> CaseFacts<'a> {
     /// The facts as the record's `fields`, in the order of the type's docs.
     pub fn to_fields(&self) -> Vec<String> {
-        let mut fields = Vec::with_capacity(3);
+        let mut fields = Vec::with_capacity(5);
         if let Some(channel) = self.channel {
             fields.push(format!("{CHANNEL}{channel}"));
         }
@@ -61,7 +74,25 @@ impl<'a> CaseFacts<'a> {
         if let Some(requester) = self.requested_by {
             fields.push(format!("{REQUESTED_BY}{requester}"));
         }
+        if let Some(provenance) = self.provenance {
+            fields.push(format!("{PROVENANCE}{provenance}"));
+        }
+        if let Some(campaign) = self.campaign {
+            fields.push(format!("{CAMPAIGN}{campaign}"));
+        }
         fields
+    }
+
+    /// The case's provenance: the recorded one, or for a record written before
+    /// provenance, `requested` when a person asked for it or no inbound contact stood
+    /// behind it, else `unverified` (the CRM said so; no channel vouched).
+    pub fn provenance(&self) -> Provenance {
+        self.provenance
+            .unwrap_or(if self.requested_by.is_some() || !self.inbound {
+                Provenance::Requested
+            } else {
+                Provenance::Unverified
+            })
     }
 
     /// The facts a record's `fields` hold; words that are not case facts are skipped.
@@ -72,12 +103,18 @@ impl<'a> CaseFacts<'a> {
             channel: None,
             inbound: true,
             requested_by: None,
+            provenance: None,
+            campaign: None,
         };
         for field in fields {
             if let Some(channel) = field.strip_prefix(CHANNEL) {
                 facts.channel = Some(channel);
             } else if let Some(staff) = field.strip_prefix(REQUESTED_BY) {
                 facts.requested_by = Some(staff);
+            } else if let Some(provenance) = field.strip_prefix(PROVENANCE) {
+                facts.provenance = provenance.parse().ok();
+            } else if let Some(campaign) = field.strip_prefix(CAMPAIGN) {
+                facts.campaign = Some(campaign);
             } else if field == CONTACT_NONE {
                 facts.inbound = false;
             }
@@ -114,6 +151,8 @@ mod tests {
             channel: Some("phone"),
             inbound: false,
             requested_by: Some("alice"),
+            provenance: None,
+            campaign: None,
         };
         let fields = requested.to_fields();
         assert_eq!(
@@ -125,10 +164,51 @@ mod tests {
             channel: Some("chat"),
             inbound: true,
             requested_by: None,
+            provenance: None,
+            campaign: None,
         };
         assert_eq!(crm.to_fields(), words(&["channel:chat", "contact:inbound"]));
         let fields = crm.to_fields();
         assert_eq!(CaseFacts::from_fields(&fields), crm);
+        let outbound = CaseFacts {
+            channel: Some("phone"),
+            inbound: false,
+            requested_by: None,
+            provenance: Some(Provenance::Outbound),
+            campaign: Some("renewals-2026"),
+        };
+        let fields = outbound.to_fields();
+        assert_eq!(
+            fields,
+            words(&[
+                "channel:phone",
+                "contact:none",
+                "provenance:outbound",
+                "campaign:renewals-2026"
+            ])
+        );
+        assert_eq!(CaseFacts::from_fields(&fields), outbound);
+    }
+
+    #[test]
+    fn provenance_of_records_written_before_it_follows_their_other_facts() {
+        let of = |fields: &[&str]| CaseFacts::from_fields(&words(fields)).provenance();
+        assert_eq!(
+            of(&["channel:phone", "contact:inbound"]),
+            Provenance::Unverified
+        );
+        assert_eq!(
+            of(&["channel:phone", "contact:none"]),
+            Provenance::Requested
+        );
+        assert_eq!(
+            of(&["channel:phone", "contact:inbound", "requested_by:bob"]),
+            Provenance::Requested
+        );
+        assert_eq!(
+            of(&["channel:phone", "contact:inbound", "provenance:verified"]),
+            Provenance::Verified
+        );
     }
 
     #[test]
@@ -139,7 +219,9 @@ mod tests {
             CaseFacts {
                 channel: None,
                 inbound: true,
-                requested_by: None
+                requested_by: None,
+                provenance: None,
+                campaign: None,
             }
         );
     }

@@ -11,6 +11,8 @@
 //! - [`Role`]: the roles staff can be given; [`RecordedRole`]: the role a record names,
 //!   which is a staff role or one of the principals that are not staff (`system`,
 //!   `customer`, `-` for a caller never authenticated);
+//! - [`Provenance`]: where a case's contact came from (`verified`, `unverified`,
+//!   `outbound`, `requested`);
 //! - [`facts`]: the tagged words of a record's `fields` that more than one crate writes
 //!   or reads (the facts of a case, a malformed id, a step-up justification);
 //! - [`clock`] and [`calendar`]: the current time in unix milliseconds, hours and days,
@@ -31,9 +33,11 @@ pub mod calendar;
 pub mod clock;
 mod decision;
 pub mod facts;
+mod provenance;
 mod role;
 
 pub use action::Action;
 pub use decision::Decision;
+pub use provenance::Provenance;
 pub use role::{CUSTOMER_ID, RecordedRole, Role, SYSTEM_ID, UNAUTHENTICATED_ID};
 pub use word::UnknownWord;

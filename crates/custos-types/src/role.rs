@@ -121,7 +121,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn staff_roles_are_the_six_of_the_api() {
+    fn staff_roles_are_those_of_the_api() {
         let words: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             words,
@@ -131,7 +131,9 @@ mod tests {
                 "team_lead",
                 "security_analyst",
                 "admin",
-                "integration"
+                "integration",
+                "contact_center",
+                "telephony"
             ]
         );
     }
