@@ -23,7 +23,7 @@ use serde_json::Value;
 pub use ::http::HeaderMap;
 
 pub use crate::http::{Http, base_url};
-pub use crate::wire::{NewCase, NewStaff, RevealRequest, Search};
+pub use crate::wire::{CallerIdentifier, NewCase, NewContact, NewStaff, RevealRequest, Search};
 
 /// The header naming the case a view is made under.
 pub const CASE_HEADER: &str = "x-custos-case";
@@ -274,6 +274,15 @@ impl<T: Transport> Client<T> {
         case: &NewCase<'_>,
     ) -> Result<Answer, ClientError> {
         self.post(token, "/v1/cases", case).await
+    }
+
+    /// Reports a contact routed to an agent (the contact centre).
+    pub async fn post_contact(
+        &self,
+        token: &str,
+        contact: &NewContact<'_>,
+    ) -> Result<Answer, ClientError> {
+        self.post(token, "/v1/contacts", contact).await
     }
 
     /// Closes a case.

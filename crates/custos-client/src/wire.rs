@@ -24,7 +24,7 @@ pub struct NewCase<'a> {
     pub customer: &'a str,
     /// Staff id of the assignee.
     pub assignee: &'a str,
-    /// One of phone, chat, email, store.
+    /// One of phone, sms, chat, app, email, store.
     pub channel: &'a str,
     /// Why the customer contacted the company.
     pub reason: &'a str,
@@ -33,6 +33,36 @@ pub struct NewCase<'a> {
     /// The staff member on whose behalf the CRM opens the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<&'a str>,
+    /// The contact behind the case, as the contact centre reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<&'a str>,
+    /// The campaign of an outbound case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<&'a str>,
+}
+
+/// `POST /v1/contacts`: a contact the contact centre routed to an agent.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewContact<'a> {
+    /// One of phone, sms, chat, app, email, store.
+    pub channel: &'a str,
+    /// The caller's identifier as the channel received it.
+    pub caller: CallerIdentifier<'a>,
+    /// Staff id of the agent it was routed to.
+    pub agent: &'a str,
+    /// When the contact started, unix milliseconds (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
+}
+
+/// The caller's identifier in a [`NewContact`].
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerIdentifier<'a> {
+    /// The calling number.
+    Phone(&'a str),
+    /// The sender address.
+    Email(&'a str),
 }
 
 /// `POST /v1/staff`.

@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
+use custos_types::Provenance;
+
 use cedar_policy::{
     Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression,
     Schema,
@@ -42,11 +44,13 @@ pub enum Action {
     /// Serve the customer portal: read one customer's accesses as the customer sees
     /// them, and issue customer access links.
     CustomerPortal,
+    /// Report a contact routed to an agent (the contact centre).
+    PostContact,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -62,6 +66,7 @@ impl Action {
         Action::SuspendStaff,
         Action::ReadAccess,
         Action::CustomerPortal,
+        Action::PostContact,
     ];
 
     /// The Cedar action id.
@@ -82,6 +87,7 @@ impl Action {
             Action::SuspendStaff => "suspend_staff",
             Action::ReadAccess => "read_access",
             Action::CustomerPortal => "customer_portal",
+            Action::PostContact => "post_contact",
         }
     }
 
@@ -121,21 +127,12 @@ pub enum Resource<'a> {
         id: &'a str,
     },
     /// One case.
-    Case {
-        /// Case id.
-        id: &'a str,
-        /// The case's customer.
-        customer: &'a str,
-        /// The case's assignee.
-        assignee: &'a str,
-        /// Whether it is open.
-        open: bool,
-    },
+    Case(CaseContext<'a>),
     /// The vault as a whole.
     Vault,
 }
 
-/// The case a view or reveal names.
+/// A case: the one a view or reveal names, or the resource of a case action.
 #[derive(Clone, Copy, Debug)]
 pub struct CaseContext<'a> {
     /// Case id.
@@ -146,6 +143,8 @@ pub struct CaseContext<'a> {
     pub assignee: &'a str,
     /// Whether it is open.
     pub open: bool,
+    /// Who vouches that the customer is in contact.
+    pub provenance: Provenance,
 }
 
 /// One authorization question.
@@ -190,24 +189,22 @@ impl EntitySet {
     /// The case and its customer. The assignee is referenced by uid only: policies
     /// compare it with the principal, and a Staff entity for someone other than the
     /// caller would need attributes (role, org) the gateway does not have at hand.
-    fn case(
-        &mut self,
-        id: &str,
-        customer: &str,
-        assignee: &str,
-        open: bool,
-    ) -> Result<EntityUid, Unrepresentable> {
-        let case = uid("Custos::Case", id)?;
+    fn case(&mut self, c: &CaseContext<'_>) -> Result<EntityUid, Unrepresentable> {
+        let case = uid("Custos::Case", c.id)?;
         let attrs = HashMap::from([
             (
                 "customer".to_owned(),
-                RestrictedExpression::new_entity_uid(self.customer(customer)?),
+                RestrictedExpression::new_entity_uid(self.customer(c.customer)?),
             ),
             (
                 "assignee".to_owned(),
-                RestrictedExpression::new_entity_uid(uid("Custos::Staff", assignee)?),
+                RestrictedExpression::new_entity_uid(uid("Custos::Staff", c.assignee)?),
             ),
-            ("open".to_owned(), RestrictedExpression::new_bool(open)),
+            ("open".to_owned(), RestrictedExpression::new_bool(c.open)),
+            (
+                "provenance".to_owned(),
+                RestrictedExpression::new_string(c.provenance.as_str().to_owned()),
+            ),
         ]);
         self.add(Entity::new(case.clone(), attrs, HashSet::new()).map_err(|_| Unrepresentable)?);
         Ok(case)
@@ -257,12 +254,7 @@ impl AccessRequest<'_> {
         );
         let resource_uid = match self.resource {
             Resource::Customer { id } => entities.customer(id)?,
-            Resource::Case {
-                id,
-                customer,
-                assignee,
-                open,
-            } => entities.case(id, customer, assignee, open)?,
+            Resource::Case(case) => entities.case(&case)?,
             Resource::Vault => {
                 let vault = uid("Custos::Vault", "vault")?;
                 entities.add(Entity::with_uid(vault.clone()));
@@ -271,7 +263,7 @@ impl AccessRequest<'_> {
         };
         let context = match self.case {
             Some(c) => {
-                let case = entities.case(c.id, c.customer, c.assignee, c.open)?;
+                let case = entities.case(&c)?;
                 Context::from_pairs([(
                     "case".to_owned(),
                     RestrictedExpression::new_entity_uid(case),

@@ -1,5 +1,7 @@
 //! Reason codes, failing closed, and how policies are named and ordered.
 
+use custos_types::Provenance;
+
 use custos_policy::{
     AccessRequest, Action, CaseContext, PolicyEngine, PolicyError, Principal, Resource,
 };
@@ -29,6 +31,7 @@ fn open_case<'a>(customer: &'a str, assignee: &'a str) -> Option<CaseContext<'a>
         customer,
         assignee,
         open: true,
+        provenance: Provenance::Verified,
     })
 }
 
@@ -166,6 +169,7 @@ fn odd_identifiers_are_data_not_syntax() {
             customer: "cus_\"1",
             assignee: id,
             open: true,
+            provenance: Provenance::Verified,
         }),
     };
     assert!(engine.decide(&req).allowed);
@@ -175,6 +179,7 @@ fn odd_identifiers_are_data_not_syntax() {
             customer: "cus_\"1",
             assignee: "alice",
             open: true,
+            provenance: Provenance::Verified,
         }),
         ..req
     };
@@ -195,6 +200,8 @@ fn policy_ids_follow_file_and_source_order() {
             "no-bulk-export",
             "agents-search",
             "crm-opens-cases",
+            "campaigns-from-systems",
+            "contact-center-reports",
             "close-case",
             "admin-manages",
             "suspend-staff",

@@ -1,6 +1,8 @@
 //! The default policy set, rule by rule (issue 2, behaviour 8), and loading an operator's
 //! policy directory.
 
+use custos_types::Provenance;
+
 use custos_policy::{
     AccessRequest, Action, CaseContext, PolicyEngine, PolicyError, Principal, Resource,
 };
@@ -35,6 +37,7 @@ fn case<'a>(customer: &'a str, assignee: &'a str, open: bool) -> Option<CaseCont
         customer,
         assignee,
         open,
+        provenance: Provenance::Verified,
     })
 }
 
@@ -90,6 +93,59 @@ fn reads_need_an_open_case_assigned_to_the_caller_for_that_customer() {
             );
         }
     }
+}
+
+/// Provenance (issue 18, item 2): a masked view on any open case of one's own; a field in
+/// full only while the channel vouches that the customer is on the line.
+#[test]
+fn reveals_need_a_case_the_channel_verified_views_do_not() {
+    let engine = PolicyEngine::embedded().unwrap();
+    let alice = staff("alice", "support");
+    for provenance in Provenance::ALL.iter().copied() {
+        let c = Some(CaseContext {
+            provenance,
+            ..case("cus_1", "alice", true).unwrap()
+        });
+        for action in READS {
+            let d = engine.decide(&on_customer(alice, action, "cus_1", c));
+            let expected = match (action, provenance) {
+                (Action::View, _) => (true, "view-with-case"),
+                (_, Provenance::Verified) => (true, "reveal-with-case"),
+                _ => (false, "no_permit"),
+            };
+            assert_eq!(
+                (d.allowed, d.reason_code.as_str()),
+                expected,
+                "{action:?} on a {provenance} case"
+            );
+        }
+    }
+}
+
+/// Only the contact centre reports contacts; the CRM, agents and admins do not.
+#[test]
+fn only_the_contact_center_reports_contacts() {
+    let engine = PolicyEngine::embedded().unwrap();
+    for role in [
+        "support",
+        "sales",
+        "team_lead",
+        "security_analyst",
+        "admin",
+        "integration",
+        "telephony",
+    ] {
+        let d = engine.decide(&vault(staff("x", role), Action::PostContact));
+        assert!(!d.allowed, "{role}");
+    }
+    let d = engine.decide(&vault(
+        staff("switch", "contact_center"),
+        Action::PostContact,
+    ));
+    assert_eq!(
+        (d.allowed, d.reason_code.as_str()),
+        (true, "contact-center-reports")
+    );
 }
 
 /// Who can ever see a plaintext value (README, "Who sees what"): only the roles that
@@ -154,12 +210,13 @@ fn suspended_staff_are_denied_everything() {
                 Action::CreateCase | Action::CloseCase => AccessRequest {
                     principal: p,
                     action,
-                    resource: Resource::Case {
+                    resource: Resource::Case(CaseContext {
                         id: "case_1",
                         customer: "cus_1",
                         assignee: "alice",
                         open: true,
-                    },
+                        provenance: Provenance::Verified,
+                    }),
                     case: None,
                 },
                 Action::Search => on_customer(p, action, "-", None),
@@ -241,12 +298,13 @@ fn no_one_exports_and_roles_gate_the_rest() {
     let new_case = |role, id| AccessRequest {
         principal: staff(id, role),
         action: Action::CreateCase,
-        resource: Resource::Case {
+        resource: Resource::Case(CaseContext {
             id: "case_9",
             customer: "cus_1",
             assignee: "alice",
             open: true,
-        },
+            provenance: Provenance::Verified,
+        }),
         case: None,
     };
     assert!(engine.decide(&new_case("integration", "crm")).allowed);
@@ -257,12 +315,13 @@ fn no_one_exports_and_roles_gate_the_rest() {
     let close = |role, id| AccessRequest {
         principal: staff(id, role),
         action: Action::CloseCase,
-        resource: Resource::Case {
+        resource: Resource::Case(CaseContext {
             id: "case_9",
             customer: "cus_1",
             assignee: "alice",
             open: true,
-        },
+            provenance: Provenance::Verified,
+        }),
         case: None,
     };
     assert!(engine.decide(&close("support", "alice")).allowed);

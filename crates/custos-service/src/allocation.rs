@@ -23,6 +23,7 @@
 //! A failure stops the allocation where it is and never fails the CRM's request.
 
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+use custos_types::Provenance;
 
 use crate::case_record::{case_facts, reason_context};
 use crate::ids::new_case_id;
@@ -62,8 +63,10 @@ impl Allocation {
 pub struct Trigger<'a> {
     /// The channel of the CRM's case.
     pub channel: &'a str,
-    /// Whether a contact from the customer stood behind it.
-    pub inbound: bool,
+    /// Who vouched for its contact.
+    pub provenance: Provenance,
+    /// Its campaign, if outbound.
+    pub campaign: Option<&'a str>,
     /// Whether the assignee asked the CRM for it themselves.
     pub self_requested: bool,
     /// When it was opened (unix milliseconds).
@@ -159,7 +162,7 @@ impl App {
             customer_id: Some(canary.clone()),
             case_id: Some(case_id.clone()),
             target: Some(assignee.id.clone()),
-            fields: case_facts(trigger.channel, trigger.inbound, None),
+            fields: case_facts(trigger.channel, trigger.provenance, None, trigger.campaign),
             reason_code: REASON.to_owned(),
         })
         .await?;
@@ -174,6 +177,9 @@ impl App {
                 created_by: custos_types::SYSTEM_ID.to_owned(),
                 created_at: trigger.at,
                 closed_at: None,
+                provenance: trigger.provenance,
+                campaign: trigger.campaign.map(str::to_owned),
+                contact_id: None,
             })
             .await?;
         Ok(Allocation::Allocated)

@@ -5,17 +5,18 @@
 use crate::error::Code;
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
 use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::allocation::Trigger;
 use crate::auth::Caller;
-use crate::case_record::{case_facts, reason_context};
+use crate::case_record::{case_context, case_facts, reason_context};
 use crate::error::{ErrorKind, ServiceError};
-use crate::ids::new_case_id;
+use crate::ids::{IssuedId, new_case_id};
 use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
 use crate::record::{Recorded, RequestMeta};
-use crate::schema::{CaseId, Channel, CustomerId, Id, Reason};
+use crate::schema::{CaseId, Channel, ContactId, CustomerId, Id, Reason};
 use crate::vault::Opened;
 
 /// A new case.
@@ -39,8 +40,47 @@ pub struct NewCase {
     inbound: bool,
     /// The staff member on whose behalf the CRM opens the case (someone who clicked
     /// "new case"); absent when the CRM opened it on its own for an inbound contact.
+    /// The case's provenance is then `requested`.
     #[schema(value_type = Option<Id>)]
     requested_by: Option<String>,
+    /// The contact behind the case, as the contact centre reported it
+    /// (`POST /v1/contacts`), routed to the assignee. The case is `verified` if the
+    /// caller's identifier is this customer's, else `unverified`.
+    #[schema(value_type = Option<ContactId>)]
+    contact: Option<String>,
+    /// The campaign of an outbound case (opened by an integration, never for a person):
+    /// the case's provenance is then `outbound`.
+    #[schema(value_type = Option<Id>)]
+    campaign: Option<String>,
+}
+
+impl NewCase {
+    /// The provenance the request claims, before any contact is checked: a contact is
+    /// `unverified` until its identifier is found to be the customer's. Naming more
+    /// than one origin is refused.
+    fn claimed_provenance(&self) -> Result<Provenance, ServiceError> {
+        let origins = [
+            self.contact.is_some(),
+            self.campaign.is_some(),
+            self.requested_by.is_some(),
+        ];
+        if origins.iter().filter(|&&named| named).count() > 1 {
+            return Err(ServiceError::bad_request(
+                Code::InvalidOrigin,
+                "a case has one origin: name at most one of contact, campaign and requested_by",
+            ));
+        }
+        Ok(if self.contact.is_some() {
+            Provenance::Unverified
+        } else if self.campaign.is_some() {
+            Provenance::Outbound
+        } else if self.requested_by.is_some() || !self.inbound {
+            Provenance::Requested
+        } else {
+            // The CRM says a contact happened; no channel vouched for it.
+            Provenance::Unverified
+        })
+    }
 }
 
 /// Cases come from customers' contacts unless the CRM says otherwise: the integrations
@@ -54,6 +94,9 @@ fn inbound_default() -> bool {
 pub struct CreatedCase {
     #[schema(value_type = CaseId)]
     id: String,
+    /// Who vouches that the customer is in contact.
+    #[schema(value_type = String, example = "verified")]
+    provenance: Provenance,
 }
 
 /// A closed case.
@@ -86,20 +129,28 @@ impl App {
             if let Some(requester) = &input.requested_by {
                 valid_id("staff", requester)?;
             }
+            if let Some(campaign) = &input.campaign {
+                valid_id("campaign", campaign)?;
+            }
+            if let Some(contact) = &input.contact {
+                IssuedId::Contact.check(contact)?;
+            }
             ex.target = Some(input.assignee.clone());
             let id = new_case_id();
             ex.name_case(&id)?;
+            let mut provenance = input.claimed_provenance()?;
             self.authorize(
                 &mut ex,
                 &AccessRequest {
                     principal: caller.principal(),
                     action: Action::CreateCase,
-                    resource: Resource::Case {
+                    resource: Resource::Case(CaseContext {
                         id: &id,
                         customer: &input.customer,
                         assignee: &input.assignee,
                         open: true,
-                    },
+                        provenance,
+                    }),
                     case: None,
                 },
             )?;
@@ -124,9 +175,25 @@ impl App {
             {
                 return Err(ServiceError::not_found("requested_by"));
             }
+            if let Some(contact) = &input.contact {
+                let contact = self
+                    .store
+                    .contact(contact)
+                    .await?
+                    .ok_or_else(|| ServiceError::not_found("contact"))?;
+                self.require_usable_contact(&contact, &assignee.id, ex.at())?;
+                if contact.identifier_kind.of(&customer) == Some(contact.identifier_idx.as_str()) {
+                    provenance = Provenance::Verified;
+                }
+            }
             // Where the case came from, for the ledger (custos_access::entry docs): only the
             // validated channel word, fixed words and ids, never the free-text reason.
-            ex.fields = case_facts(&input.channel, input.inbound, input.requested_by.as_deref());
+            ex.fields = case_facts(
+                &input.channel,
+                provenance,
+                input.requested_by.as_deref(),
+                input.campaign.as_deref(),
+            );
             let reason = Opened::new(&self.keyring, &customer)?
                 .key()
                 .seal(
@@ -147,19 +214,23 @@ impl App {
                     created_by: caller.staff.id.clone(),
                     created_at: ex.at(),
                     closed_at: None,
+                    provenance,
+                    campaign: input.campaign.clone(),
+                    contact_id: input.contact.clone(),
                 })
                 .await?;
             self.maybe_allocate_canary(
                 &assignee,
                 &Trigger {
                     channel: &input.channel,
-                    inbound: input.inbound,
+                    provenance,
+                    campaign: input.campaign.as_deref(),
                     self_requested: input.requested_by.as_deref() == Some(assignee.id.as_str()),
                     at: ex.at(),
                 },
             )
             .await;
-            Ok(CreatedCase { id })
+            Ok(CreatedCase { id, provenance })
         }
         .await;
         self.finish(ex, result).await
@@ -183,12 +254,7 @@ impl App {
                 &AccessRequest {
                     principal: caller.principal(),
                     action: Action::CloseCase,
-                    resource: Resource::Case {
-                        id: &case.id,
-                        customer: &case.customer_id,
-                        assignee: &case.assignee,
-                        open: case.status == CaseStatus::Open,
-                    },
+                    resource: Resource::Case(case_context(&case)),
                     case: None,
                 },
             )?;
@@ -235,6 +301,8 @@ impl App {
                 customer,
                 assignee: &assignee.id,
                 open: true,
+                // Whether the role serves customers at all: the provenance that allows most.
+                provenance: Provenance::Verified,
             }),
         });
         if decision.allowed {

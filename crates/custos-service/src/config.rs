@@ -43,6 +43,9 @@ pub struct Config {
     /// Canary allocation (`[canaries]`).
     #[serde(default)]
     pub canaries: CanaryConfig,
+    /// Contacts the contact centre reports (`[contacts]`).
+    #[serde(default)]
+    pub contacts: ContactsConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -81,6 +84,30 @@ impl Default for ConsoleConfig {
             max_hours: 12,
             secure_cookie: false,
         }
+    }
+}
+
+/// Contacts the contact centre reports (section `[contacts]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactsConfig {
+    /// How long after a contact a case may still be opened on it, and how far back the
+    /// contact centre may date one (minutes; default 720, 12 hours).
+    pub max_age_minutes: u32,
+}
+
+impl Default for ContactsConfig {
+    fn default() -> Self {
+        ContactsConfig {
+            max_age_minutes: 720,
+        }
+    }
+}
+
+impl ContactsConfig {
+    /// [`ContactsConfig::max_age_minutes`] in milliseconds.
+    pub fn max_age_ms(&self) -> i64 {
+        i64::from(self.max_age_minutes) * 60_000
     }
 }
 
@@ -173,6 +200,7 @@ impl Default for Config {
             restrictions: Restrictions::default(),
             console: ConsoleConfig::default(),
             canaries: CanaryConfig::default(),
+            contacts: ContactsConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
@@ -269,6 +297,11 @@ impl Config {
         if !(1..=7 * 24).contains(&console.max_hours) {
             return Err(ConfigError(
                 "console.max_hours must be from 1 to 168".into(),
+            ));
+        }
+        if !(1..=7 * 24 * 60).contains(&self.contacts.max_age_minutes) {
+            return Err(ConfigError(
+                "contacts.max_age_minutes must be from 1 to 10080".into(),
             ));
         }
         let canaries = &self.canaries;

@@ -6,12 +6,14 @@ use crate::error::Code;
 use std::collections::BTreeSet;
 
 use custos_crypto::IndexKind;
-use custos_policy::{AccessRequest, Action, CaseContext, Resource};
+use custos_policy::{AccessRequest, Action, Resource};
 use custos_store::{CanaryMark, CaseStatus, CustomerRecord, IndexColumn};
+use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::auth::Caller;
+use crate::case_record::case_context;
 use crate::error::{ErrorKind, ServiceError};
 use crate::input::FIELDS;
 use crate::input::{
@@ -392,12 +394,7 @@ ErrorKind::Conflict,
                     principal: caller.principal(),
                     action: Action::View,
                     resource: Resource::Customer { id: probe },
-                    case: Some(CaseContext {
-                        id: &case.id,
-                        customer: &case.customer_id,
-                        assignee: &case.assignee,
-                        open: true,
-                    }),
+                    case: Some(case_context(case)),
                 });
                 if !allowed.allowed {
                     continue;
@@ -522,20 +519,31 @@ ErrorKind::Conflict,
                 principal: caller.principal(),
                 action,
                 resource: Resource::Customer { id: customer },
-                case: case.as_ref().map(|c| CaseContext {
-                    id: &c.id,
-                    customer: &c.customer_id,
-                    assignee: &c.assignee,
-                    open: c.status == CaseStatus::Open,
-                }),
+                case: case.as_ref().map(case_context),
             },
         );
-        result.map_err(|e| ServiceError {
-            message: format!(
-                "{}; name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)",
-                e.message
-            ),
-            ..e
+        result.map_err(|e| {
+            let hint = match &case {
+                Some(c)
+                    if action != Action::View
+                        && c.status == CaseStatus::Open
+                        && c.assignee == caller.staff.id
+                        && c.customer_id == customer
+                        && c.provenance != Provenance::Verified =>
+                {
+                    format!(
+                        "a field is shown in full only on a case the contact centre verified, and this case is {}: reach the customer through POST /v1/customers/{{id}}/contact instead",
+                        c.provenance
+                    )
+                }
+                _ => format!(
+                    "name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)"
+                ),
+            };
+            ServiceError {
+                message: format!("{}; {hint}", e.message),
+                ..e
+            }
         })
     }
 }

@@ -53,6 +53,10 @@ pub enum Code {
     CaseClosed,
     /// `conflict`.
     Conflict,
+    /// `contact_expired`.
+    ContactExpired,
+    /// `contact_mismatch`.
+    ContactMismatch,
     /// `control_character`.
     ControlCharacter,
     /// `empty_import`.
@@ -67,12 +71,16 @@ pub enum Code {
     InvalidBody,
     /// `invalid_channel`.
     InvalidChannel,
+    /// `invalid_caller`.
+    InvalidCaller,
     /// `invalid_field`.
     InvalidField,
     /// `invalid_id`.
     InvalidId,
     /// `invalid_link_hours`.
     InvalidLinkHours,
+    /// `invalid_origin`.
+    InvalidOrigin,
     /// `invalid_query`.
     InvalidQuery,
     /// `invalid_role`.
@@ -128,16 +136,20 @@ impl Code {
             Code::CanaryCollision => "canary_collision",
             Code::CaseClosed => "case_closed",
             Code::Conflict => "conflict",
+            Code::ContactExpired => "contact_expired",
+            Code::ContactMismatch => "contact_mismatch",
             Code::ControlCharacter => "control_character",
             Code::EmptyImport => "empty_import",
             Code::EvidenceNotCheckpointed => "evidence_not_checkpointed",
             Code::Forbidden => "forbidden",
             Code::Internal => "internal",
             Code::InvalidBody => "invalid_body",
+            Code::InvalidCaller => "invalid_caller",
             Code::InvalidChannel => "invalid_channel",
             Code::InvalidField => "invalid_field",
             Code::InvalidId => "invalid_id",
             Code::InvalidLinkHours => "invalid_link_hours",
+            Code::InvalidOrigin => "invalid_origin",
             Code::InvalidQuery => "invalid_query",
             Code::InvalidRole => "invalid_role",
             Code::InvalidSimulatedTime => "invalid_simulated_time",

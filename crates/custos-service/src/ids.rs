@@ -1,6 +1,6 @@
 //! The ids Custos issues itself, and their one shape.
 //!
-//! Customer and case ids are made here and nowhere else: a fixed prefix and 16 lowercase
+//! Customer, case and contact ids are made here and nowhere else: a fixed prefix and 16 lowercase
 //! hex digits of randomness. A request naming one is checked against that shape before
 //! the id may reach an access record, because the ledger is append-only: a phone number
 //! or an email sent where an id belongs (`GET /v1/customers/13955554444`) must never be
@@ -14,6 +14,8 @@ use crate::error::Code;
 pub const CUSTOMER_PREFIX: &str = "cus_";
 /// Prefix of case ids.
 pub const CASE_PREFIX: &str = "case_";
+/// Prefix of contact ids.
+pub const CONTACT_PREFIX: &str = "contact_";
 /// Hex digits after the prefix (8 random bytes).
 const HEX_DIGITS: usize = 16;
 
@@ -24,6 +26,8 @@ pub enum IssuedId {
     Customer,
     /// `case_` + 16 hex digits.
     Case,
+    /// `contact_` + 16 hex digits.
+    Contact,
 }
 
 impl IssuedId {
@@ -31,6 +35,7 @@ impl IssuedId {
         match self {
             IssuedId::Customer => CUSTOMER_PREFIX,
             IssuedId::Case => CASE_PREFIX,
+            IssuedId::Contact => CONTACT_PREFIX,
         }
     }
 
@@ -39,6 +44,7 @@ impl IssuedId {
         match self {
             IssuedId::Customer => "customer",
             IssuedId::Case => "case",
+            IssuedId::Contact => "contact",
         }
     }
 
@@ -94,13 +100,18 @@ pub fn new_case_id() -> String {
     IssuedId::Case.generate()
 }
 
+/// A fresh contact id.
+pub fn new_contact_id() -> String {
+    IssuedId::Contact.generate()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn generated_ids_are_well_formed_and_nothing_else_is() {
-        for kind in [IssuedId::Customer, IssuedId::Case] {
+        for kind in [IssuedId::Customer, IssuedId::Case, IssuedId::Contact] {
             let id = kind.generate();
             assert!(kind.is_well_formed(&id), "{id}");
             assert!(kind.check(&id).is_ok());

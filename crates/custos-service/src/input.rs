@@ -67,7 +67,7 @@ pub const MAX_STAFF_NAME_CHARS: usize = 100;
 pub const ALERT_STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
 
 /// Channels a contact can come through.
-pub const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+pub const CHANNELS: [&str; 6] = ["phone", "sms", "chat", "app", "email", "store"];
 
 /// Most customers one import request may carry.
 pub const MAX_IMPORT: usize = 100_000;

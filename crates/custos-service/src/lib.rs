@@ -17,6 +17,7 @@ pub mod auth;
 mod case_record;
 pub mod cases;
 pub mod config;
+pub mod contacts;
 pub mod customers;
 pub mod error;
 pub mod health;

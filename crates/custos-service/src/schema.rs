@@ -81,6 +81,10 @@ component!(
     /// Case ids, as the server issues them.
     CaseId => issued(IssuedId::Case)
 );
+component!(
+    /// Contact ids, as the server issues them.
+    ContactId => issued(IssuedId::Contact)
+);
 
 fn issued(kind: IssuedId) -> serde_json::Value {
     json!({

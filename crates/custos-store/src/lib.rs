@@ -27,8 +27,8 @@ use sqlx::{Database, Pool, QueryBuilder};
 pub use error::StoreError;
 use error::{db_err, migrate_err};
 pub use model::{
-    AccessFilter, AccessRecord, CaseRecord, CaseStatus, CustomerRecord, IndexColumn, StaffRecord,
-    StaffStatus, TokenRecord,
+    AccessFilter, AccessRecord, CaseRecord, CaseStatus, ContactRecord, CustomerRecord, IndexColumn,
+    StaffRecord, StaffStatus, TokenRecord,
 };
 
 /// How long an SQLite connection waits for another connection's write lock before failing.
@@ -89,6 +89,7 @@ mod trace;
 pub use trace::{Exposure, Holdings};
 mod activity;
 pub use activity::HourlyActivity;
+mod contacts;
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).
@@ -109,7 +110,7 @@ macro_rules! customer_cols {
 }
 macro_rules! case_cols {
     () => {
-        "id, customer_id, assignee, channel, reason, status, created_by, created_at, closed_at"
+        "id, customer_id, assignee, channel, reason, status, created_by, created_at, closed_at, provenance, campaign, contact_id"
     };
 }
 macro_rules! access_cols {
@@ -170,7 +171,7 @@ const COUNT_CUSTOMERS: &str = "SELECT COUNT(*) FROM customers";
 const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 const SELECT_CASE: &str = concat!("SELECT ", case_cols!(), " FROM cases WHERE id = $1");
 const CLOSE_CASE: &str =
@@ -508,6 +509,9 @@ impl Store {
                 .bind(c.created_by.as_str())
                 .bind(c.created_at)
                 .bind(c.closed_at)
+                .bind(c.provenance.as_str())
+                .bind(c.campaign.as_deref())
+                .bind(c.contact_id.as_deref())
                 .execute(pool)
                 .await
                 .map_err(db_err)?;
@@ -855,6 +859,9 @@ struct CaseRow {
     created_by: String,
     created_at: i64,
     closed_at: Option<i64>,
+    provenance: String,
+    campaign: Option<String>,
+    contact_id: Option<String>,
 }
 
 impl TryFrom<CaseRow> for CaseRecord {
@@ -870,6 +877,12 @@ impl TryFrom<CaseRow> for CaseRecord {
             created_by: r.created_by,
             created_at: r.created_at,
             closed_at: r.closed_at,
+            provenance: r
+                .provenance
+                .parse()
+                .map_err(|_| corrupt("cases.provenance"))?,
+            campaign: r.campaign,
+            contact_id: r.contact_id,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The records the store keeps. Personal data only ever appears here sealed (`Vec<u8>`
 //! produced by custos-crypto) or as keyed-hash indexes (hex `String`).
 
-use custos_types::{Action, Decision, RecordedRole, Role};
+use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
 use serde::{Deserialize, Serialize};
 
 /// Whether a staff member may act.
@@ -102,6 +102,37 @@ pub enum IndexColumn {
     AccountId,
 }
 
+impl IndexColumn {
+    /// The field the index is of, as stored with a contact: `phone`, `email` or
+    /// `account_id`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexColumn::Phone => "phone",
+            IndexColumn::Email => "email",
+            IndexColumn::AccountId => "account_id",
+        }
+    }
+
+    /// Parses the form produced by [`IndexColumn::as_str`]; `None` for anything else.
+    pub fn parse(s: &str) -> Option<IndexColumn> {
+        match s {
+            "phone" => Some(IndexColumn::Phone),
+            "email" => Some(IndexColumn::Email),
+            "account_id" => Some(IndexColumn::AccountId),
+            _ => None,
+        }
+    }
+
+    /// This index of `customer`, if the customer has the field.
+    pub fn of(self, customer: &CustomerRecord) -> Option<&str> {
+        match self {
+            IndexColumn::Phone => customer.phone_idx.as_deref(),
+            IndexColumn::Email => customer.email_idx.as_deref(),
+            IndexColumn::AccountId => customer.account_idx.as_deref(),
+        }
+    }
+}
+
 /// Whether a case is still being worked on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaseStatus {
@@ -151,6 +182,34 @@ pub struct CaseRecord {
     pub created_at: i64,
     /// Closing time, unix milliseconds; `None` while open.
     pub closed_at: Option<i64>,
+    /// Who vouches that the customer is in contact.
+    pub provenance: Provenance,
+    /// The campaign of an outbound case.
+    pub campaign: Option<String>,
+    /// The contact behind the case, if the contact centre reported one.
+    pub contact_id: Option<String>,
+}
+
+/// A contact the contact centre routed to an agent. The caller's identifier is kept only
+/// as its blind index, so a case can later be checked against it without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// Unique contact id.
+    pub id: String,
+    /// The channel it came by (`phone`, `sms`, `chat`, `app`, `email`, `store`).
+    pub channel: String,
+    /// The staff member it was routed to.
+    pub agent: String,
+    /// Which field the caller's identifier is (the calling number is a phone).
+    pub identifier_kind: IndexColumn,
+    /// The identifier's keyed-hash index (hex).
+    pub identifier_idx: String,
+    /// When the contact happened, as the channel says, unix milliseconds.
+    pub at: i64,
+    /// The contact-centre principal that reported it.
+    pub created_by: String,
+    /// When it was reported, unix milliseconds.
+    pub created_at: i64,
 }
 
 /// One access decision, allowed or denied. Append-only.

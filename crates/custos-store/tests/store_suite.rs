@@ -14,11 +14,11 @@ use std::time::Instant;
 
 use custos_store::{
     AccessFilter, AccessRecord, AllocatableCanary, Backend, CanaryMark, CaseRecord, CaseStatus,
-    CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord, StaffStatus, Store, StoreError,
-    TokenRecord,
+    ContactRecord, CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord, StaffStatus,
+    Store, StoreError, TokenRecord,
 };
 use custos_types::clock::now_millis;
-use custos_types::{Action, Decision, RecordedRole, Role};
+use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
 use sqlx::Connection;
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -172,6 +172,7 @@ suite!(
     trace_reads_indexes_exposures_and_holdings,
     canary_allocation_one_per_peer_group_least_held_first,
     holdings_summaries_equal_a_scan_of_the_records,
+    contacts_round_trip_and_vouch_only_open_cases,
 );
 
 // ----- builders -----
@@ -224,6 +225,9 @@ fn case(id: &str, customer_id: &str, assignee: &str, created_at: i64) -> CaseRec
         created_by: "lead".to_owned(),
         created_at,
         closed_at: None,
+        provenance: Provenance::Requested,
+        campaign: None,
+        contact_id: None,
     }
 }
 
@@ -1050,6 +1054,58 @@ async fn case_rules_unknown_customer_and_duplicate_id(store: Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(store.case("k1").await.unwrap().unwrap().assignee, "alice");
+}
+
+async fn contacts_round_trip_and_vouch_only_open_cases(store: Store) {
+    let contact = ContactRecord {
+        id: "t1".to_owned(),
+        channel: "phone".to_owned(),
+        agent: "alice".to_owned(),
+        identifier_kind: IndexColumn::Phone,
+        identifier_idx: "phone-c1".to_owned(),
+        at: 90,
+        created_by: "switch".to_owned(),
+        created_at: 100,
+    };
+    store.insert_contact(&contact).await.unwrap();
+    assert_eq!(store.contact("t1").await.unwrap(), Some(contact.clone()));
+    assert_eq!(store.contact("t2").await.unwrap(), None);
+    let err = store.insert_contact(&contact).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+
+    store.insert_customers(&[customer("c1", 1)]).await.unwrap();
+    let outbound = CaseRecord {
+        provenance: Provenance::Outbound,
+        campaign: Some("renewals".to_owned()),
+        ..case("k1", "c1", "alice", 100)
+    };
+    store.insert_case(&outbound).await.unwrap();
+    assert_eq!(store.case("k1").await.unwrap(), Some(outbound));
+    store
+        .insert_case(&case("k2", "c1", "alice", 100))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .vouch_case("k2", Provenance::Verified, "t1")
+            .await
+            .unwrap()
+    );
+    let vouched = store.case("k2").await.unwrap().unwrap();
+    assert_eq!(vouched.provenance, Provenance::Verified);
+    assert_eq!(vouched.contact_id.as_deref(), Some("t1"));
+    assert!(store.close_case("k1", 200).await.unwrap());
+    assert!(
+        !store
+            .vouch_case("k1", Provenance::Verified, "t1")
+            .await
+            .unwrap(),
+        "a closed case keeps its provenance"
+    );
+    assert_eq!(
+        store.case("k1").await.unwrap().unwrap().provenance,
+        Provenance::Outbound
+    );
 }
 
 async fn access_index_keeps_ledger_seq_and_skips_replays(store: Store) {

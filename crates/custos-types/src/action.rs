@@ -20,6 +20,10 @@ vocabulary! {
         CreateCase = "create_case",
         /// A case closed.
         CloseCase = "close_case",
+        /// A contact routed to an agent, reported by the contact centre; names the matched
+        /// customer and the case it opened or vouched for, with the channel and the
+        /// case's provenance as facts.
+        PostContact = "post_contact",
         /// One customer created.
         CreateCustomer = "create_customer",
         /// Customers imported in bulk.

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_service::SharedApp;
 use custos_service::cases::{Closed, CreatedCase, NewCase};
+use custos_service::contacts::{NewContact, PostedContact};
 use custos_service::input::parse_json;
 use custos_service::schema::CaseId;
 
@@ -15,17 +16,21 @@ use crate::record::{RequestInfo, reply};
 
 /// Open a case for a customer, assigned to a staff member (integration, admin).
 ///
-/// The ledger entry names the assignee as its `target` and the case's origin as its
-/// `fields`: `channel:<channel>`, `contact:inbound` or `contact:none`, and
-/// `requested_by:<staff id>` when given.
+/// The case's provenance follows from its one origin: a `contact` the contact centre
+/// reported (`verified` when the caller's identifier is this customer's, else
+/// `unverified`), a `campaign` (`outbound`; integrations only), a `requested_by` person
+/// (`requested`), or none (`unverified`; `requested` with `inbound: false`). The ledger
+/// entry names the assignee as its `target` and the case's origin as its `fields`:
+/// `channel:<channel>`, `contact:inbound` or `contact:none`, `requested_by:<staff id>`
+/// when given, `provenance:<provenance>` and `campaign:<id>` when given.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = NewCase,
     responses(
         (status = 201, body = CreatedCase, description = "opened",
             links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/id")))))),
-        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`) or the body is not this JSON"),
-        (status = 403, description = "`forbidden`: the caller may not open cases"),
-        (status = 404, description = "`not_found`: no such customer, assignee or requested_by"),
-        (status = 409, description = "`assignee_not_serving`: the assignee's role serves no customers")),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`), more than one origin is named (`invalid_origin`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller may not open cases, or not outbound ones"),
+        (status = 404, description = "`not_found`: no such customer, assignee, requested_by or contact"),
+        (status = 409, description = "`assignee_not_serving`: the assignee's role serves no customers; `contact_mismatch`: the contact was routed to someone else; `contact_expired`: the contact is too old")),
     security(("bearer" = [])))]
 pub(super) async fn create_case(
     State(app): State<SharedApp>,
@@ -56,4 +61,35 @@ pub(super) async fn close_case(
     Path(id): Path<String>,
 ) -> Response {
     reply(StatusCode::OK, app.close_case(&info.meta, &id).await)
+}
+
+/// Report a contact the contact centre routed to an agent (contact centre).
+///
+/// The caller's identifier, as the channel received it, is matched through the blind
+/// index. When it is exactly one customer's, the contact vouches for the agent's open
+/// case for that customer or opens one: that case is `verified`, the one provenance on
+/// which the default policy reveals fields. Otherwise the contact is kept for the CRM to
+/// open a case on (`contact`). The identifier is stored only as its keyed hash. The
+/// ledger entry names the agent as its `target`, and the customer and case when matched.
+#[utoipa::path(post, path = "/v1/contacts", tag = "cases", request_body = NewContact,
+    responses(
+        (status = 201, body = PostedContact, description = "recorded",
+            links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/case")))))),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_caller`, `invalid_phone`, `invalid_email`, `invalid_text`, `time_out_of_range`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller is not the contact centre"),
+        (status = 404, description = "`not_found`: no such agent"),
+        (status = 409, description = "`assignee_not_serving`: the agent's role serves no customers")),
+    security(("bearer" = [])))]
+pub(super) async fn post_contact(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let input =
+        async { parse_json::<NewContact>(&read_body(body, app.config().body_limit_bytes).await?) }
+            .await;
+    reply(
+        StatusCode::CREATED,
+        app.post_contact(&info.meta, input).await,
+    )
 }

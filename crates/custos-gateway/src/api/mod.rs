@@ -164,6 +164,7 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::reveal))
         .routes(routes!(cases::create_case))
         .routes(routes!(cases::close_case))
+        .routes(routes!(cases::post_contact))
         .routes(routes!(access::list_access))
         .routes(routes!(trace::trace))
         .routes(routes!(transparency::accesses))

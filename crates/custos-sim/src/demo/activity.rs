@@ -169,6 +169,8 @@ pub async fn run(
                 reason: "follow-up on a sales lead",
                 inbound: true,
                 requested_by: None,
+                contact: None,
+                campaign: None,
             };
             let created = client.create_case(&crm.token, &case).await?;
             if created.status != 201 {

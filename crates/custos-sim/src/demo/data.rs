@@ -112,8 +112,9 @@ pub struct DemoCompany {
     pub staff: Vec<DemoStaff>,
 }
 
-/// Generates `customers` customers and 238 staff entries from `seed` (the CRM, 78 at the
-/// company, 53 at each partner); with the bootstrap admin the demo has 239.
+/// Generates `customers` customers and 240 staff entries from `seed` (the CRM, the
+/// contact centre `switch`, the PBX `pbx`, 78 at the company, 53 at each partner); with
+/// the bootstrap admin the demo has 241.
 pub fn generate(customers: usize, seed: u64) -> DemoCompany {
     let mut rng = StdRng::seed_from_u64(seed);
     let people = people(&mut rng, customers, 0);
@@ -123,6 +124,18 @@ pub fn generate(customers: usize, seed: u64) -> DemoCompany {
         role: Role::Integration,
         org: COMPANY,
     }];
+    staff.push(DemoStaff {
+        id: "switch".to_owned(),
+        name: "Contact centre".to_owned(),
+        role: Role::ContactCenter,
+        org: COMPANY,
+    });
+    staff.push(DemoStaff {
+        id: "pbx".to_owned(),
+        name: "Telephone exchange".to_owned(),
+        role: Role::Telephony,
+        org: COMPANY,
+    });
     let mut add = |org: &'static str, role: Role, count: usize| {
         for i in 0..count {
             staff.push(DemoStaff {
@@ -169,7 +182,7 @@ mod tests {
         let b = generate(500, 7);
         assert_eq!(a.customers.len(), 500);
         assert_eq!(a.customers[499].phone, b.customers[499].phone);
-        assert_eq!(a.staff.len(), 238);
+        assert_eq!(a.staff.len(), 240);
         let orgs: std::collections::BTreeSet<_> = a.staff.iter().map(|s| s.org).collect();
         assert_eq!(orgs.len(), 1 + PARTNERS.len());
         for &role in Role::ALL {

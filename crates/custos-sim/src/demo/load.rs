@@ -6,7 +6,9 @@ use std::path::Path;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use custos_client::{Answer, Client, ClientError, Http, NewCase, NewStaff};
+use custos_client::{
+    Answer, CallerIdentifier, Client, ClientError, Http, NewCase, NewContact, NewStaff,
+};
 use custos_types::Role;
 
 use crate::demo::data::DemoCompany;
@@ -136,57 +138,82 @@ pub async fn load(
     }
     progress.finish();
 
-    let crm = staff
-        .iter()
-        .find(|s| s.role == Role::Integration)
-        .map(|s| s.token.clone())
-        .unwrap_or_default();
+    let token_of = |role: Role| {
+        staff
+            .iter()
+            .find(|s| s.role == role)
+            .map(|s| s.token.clone())
+            .unwrap_or_default()
+    };
+    let crm = token_of(Role::Integration);
+    let switch = token_of(Role::ContactCenter);
     let agents: Vec<usize> = (0..staff.len())
         .filter(|&i| company.staff[i].is_agent())
         .collect();
     let ids = &customer_ids;
-    let plan: Vec<(usize, String)> = agents
+    let plan: Vec<(usize, usize)> = agents
         .iter()
         .enumerate()
         .flat_map(|(n, &agent)| {
             (0..cases_per_agent).filter_map(move |k| {
                 let customer = (n * cases_per_agent + k) * 7 % ids.len().max(1);
-                ids.get(customer).map(|c| (agent, c.clone()))
+                (customer < ids.len()).then_some((agent, customer))
             })
         })
         .collect();
     let progress = bar(plan.len(), "cases", quiet);
-    let channels = ["phone", "chat", "email", "store"];
-    // Varied, as a CRM's are: the reason is what tells an agent's cases apart.
-    let reasons = [
-        "asked where an order is",
-        "wants to change the delivery address",
-        "reports a double charge on the card",
-        "asks to update the phone number",
-        "return of a damaged item",
-    ];
+    let channels = ["phone", "sms", "email", "chat"];
     let opened: Vec<(usize, String, String)> = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(n, (agent, customer))| {
-            let crm = &crm;
-            let progress = &progress;
+            let (crm, switch, progress) = (&crm, &switch, &progress);
             let assignee = &staff[agent].id;
+            let person = &company.customers[customer];
+            let id = &ids[customer];
             async move {
-                let case = NewCase {
-                    customer: &customer,
-                    assignee,
-                    channel: channels[n % channels.len()],
-                    reason: reasons[n % reasons.len()],
-                    inbound: true,
-                    requested_by: None,
+                // Every case starts as a contact the customer made from their own number
+                // or address, routed to the agent by the contact centre: `verified`.
+                let channel = channels[n % channels.len()];
+                let caller = if channel == "email" {
+                    CallerIdentifier::Email(&person.email)
+                } else {
+                    CallerIdentifier::Phone(&person.phone)
                 };
-                let created = client
-                    .create_case(crm, &case)
+                let contact = NewContact {
+                    channel,
+                    caller,
+                    agent: assignee,
+                    at: None,
+                };
+                let posted = client
+                    .post_contact(switch, &contact)
                     .await
-                    .map_err(LoadError::at("cases"))?;
-                let created = accepted("cases", created)?;
+                    .map_err(LoadError::at("contacts"))?;
+                let posted = accepted("contacts", posted)?;
+                let case = match posted.body["case"].as_str() {
+                    Some(case) => case.to_owned(),
+                    // The identifier is more than one customer's: the CRM, which knows
+                    // whom the caller asked about, opens the case on the contact.
+                    None => {
+                        let case = NewCase {
+                            customer: id,
+                            assignee,
+                            channel,
+                            reason: "asked where an order is",
+                            inbound: true,
+                            requested_by: None,
+                            contact: posted.body["id"].as_str(),
+                            campaign: None,
+                        };
+                        let created = client
+                            .create_case(crm, &case)
+                            .await
+                            .map_err(LoadError::at("cases"))?;
+                        let created = accepted("cases", created)?;
+                        created.body["id"].as_str().unwrap_or_default().to_owned()
+                    }
+                };
                 progress.inc(1);
-                let id = created.body["id"].as_str().unwrap_or_default().to_owned();
-                Ok::<_, LoadError>((agent, id, customer))
+                Ok::<_, LoadError>((agent, case, id.clone()))
             }
         })
         .buffered(PARALLEL)

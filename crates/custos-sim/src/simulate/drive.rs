@@ -18,8 +18,8 @@ use rand::Rng;
 use tower::ServiceExt;
 
 use custos_client::{
-    Answer, Client, ClientError, Method, NewCase, NewStaff, RawAnswer, Request, RevealRequest,
-    Search, Transport,
+    Answer, CallerIdentifier, Client, ClientError, Method, NewCase, NewContact, NewStaff,
+    RawAnswer, Request, RevealRequest, Search, Transport,
 };
 use custos_service::SharedApp;
 use custos_types::Role;
@@ -37,6 +37,16 @@ const IMPORT_CHUNK: usize = 5_000;
 const SLICE_MS: i64 = 5 * 60_000;
 /// The CRM integration's staff id.
 pub const CRM: &str = "sim-crm";
+/// The contact centre's staff id: it reports the inbound contacts it routes.
+pub const SWITCH: &str = "sim-switch";
+
+/// The tokens of the company's systems that call Custos beside its people.
+struct Systems {
+    /// The CRM: opens cases nobody's contact vouches for.
+    crm: String,
+    /// The contact centre: reports inbound contacts, which open verified cases.
+    switch: String,
+}
 
 /// The gateway's router as a [`Transport`]: each request goes through the same router,
 /// middleware and handlers as over HTTP, without a socket.
@@ -188,10 +198,16 @@ pub async fn run(
 ) -> Result<Outcome, String> {
     let setup_at = EPOCH_MS - DAY_MS;
     let tokens = create_staff(gateway, admin_token, plan, setup_at).await?;
-    let crm = tokens
-        .get(CRM)
-        .cloned()
-        .ok_or("the CRM integration has no token")?;
+    let systems = Systems {
+        crm: tokens
+            .get(CRM)
+            .cloned()
+            .ok_or("the CRM integration has no token")?,
+        switch: tokens
+            .get(SWITCH)
+            .cloned()
+            .ok_or("the contact centre has no token")?,
+    };
     let vault = create_vault(gateway, admin_token, plan, seed, setup_at).await?;
     let staff_tokens: Vec<String> = plan
         .company
@@ -222,7 +238,7 @@ pub async fn run(
                 .iter()
                 .filter(|s| !locked_out.contains(&s.staff));
             let results: Vec<Result<Done, String>> = futures::stream::iter(batch)
-                .map(|script| run_script(gateway, &crm, &staff_tokens, &vault, plan, script))
+                .map(|script| run_script(gateway, &systems, &staff_tokens, &vault, plan, script))
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
@@ -281,7 +297,7 @@ struct Done {
 
 async fn run_script(
     gateway: &Gateway,
-    crm: &str,
+    systems: &Systems,
     tokens: &[String],
     vault: &Vault,
     plan: &Plan,
@@ -323,7 +339,7 @@ async fn run_script(
             done.contact = true;
             work_contact(
                 gateway,
-                crm,
+                systems,
                 token,
                 vault,
                 plan,
@@ -336,6 +352,50 @@ async fn run_script(
         }
     }
     Ok(done)
+}
+
+/// The CRM opens a case for `customer`, on `contact_id` if a contact stands behind it.
+#[allow(clippy::too_many_arguments)]
+async fn open_case(
+    gateway: &Gateway,
+    systems: &Systems,
+    customer: &str,
+    staff_id: &str,
+    channel: &str,
+    contact: &Contact,
+    contact_id: Option<&str>,
+    at: i64,
+    done: &mut Done,
+) -> Result<String, String> {
+    let case = NewCase {
+        customer,
+        assignee: staff_id,
+        channel,
+        reason: if contact.inbound {
+            "customer enquiry"
+        } else {
+            "follow-up"
+        },
+        inbound: contact.inbound,
+        requested_by: contact.requested.then_some(staff_id),
+        contact: contact_id,
+        campaign: None,
+    };
+    let created = gateway
+        .at(at)
+        .create_case(&systems.crm, &case)
+        .await
+        .map_err(|e| e.to_string())?;
+    done.requests += 1;
+    created.body["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "the CRM could not open a case: {} {}",
+                created.status, created.body
+            )
+        })
 }
 
 /// Counts an answer to one of the person's requests.
@@ -352,7 +412,7 @@ fn note(done: &mut Done, answer: &Answer) {
 #[allow(clippy::too_many_arguments)]
 async fn work_contact(
     gateway: &Gateway,
-    crm: &str,
+    systems: &Systems,
     token: &str,
     vault: &Vault,
     plan: &Plan,
@@ -364,29 +424,63 @@ async fn work_contact(
     const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
     let customer = &vault.ids[contact.customer as usize];
     let at = script.at;
-    let case = NewCase {
-        customer,
-        assignee: staff_id,
-        channel: CHANNELS[contact.customer as usize % 4],
-        reason: if contact.inbound {
-            "customer enquiry"
+    let channel = CHANNELS[contact.customer as usize % 4];
+    // A canary is no one: no contact of its own ever comes in.
+    let caller_on_file = vault.people.get(contact.customer as usize);
+    let case_id = if let Some(person) = caller_on_file
+        && contact.inbound
+        && !contact.requested
+    {
+        // The customer called, wrote or came in: the contact centre reports the contact
+        // with the number it came from, which vouches for the case (`verified`).
+        let caller = if channel == "email" {
+            CallerIdentifier::Email(&person.email)
         } else {
-            "follow-up"
-        },
-        inbound: contact.inbound,
-        requested_by: contact.requested.then_some(staff_id),
-    };
-    let created = gateway
-        .at(at)
-        .create_case(crm, &case)
-        .await
-        .map_err(|e| e.to_string())?;
-    done.requests += 1;
-    let Some(case_id) = created.body["id"].as_str().map(str::to_owned) else {
-        return Err(format!(
-            "the CRM could not open a case: {} {}",
-            created.status, created.body
-        ));
+            CallerIdentifier::Phone(&person.phone)
+        };
+        let posted = gateway
+            .at(at)
+            .post_contact(
+                &systems.switch,
+                &NewContact {
+                    channel,
+                    caller,
+                    agent: staff_id,
+                    at: Some(at),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        done.requests += 1;
+        match (posted.body["case"].as_str(), posted.body["id"].as_str()) {
+            (Some(case), _) => case.to_owned(),
+            // The number is more than one customer's: the CRM opens the case on it.
+            (None, Some(contact_id)) => {
+                open_case(
+                    gateway,
+                    systems,
+                    customer,
+                    staff_id,
+                    channel,
+                    contact,
+                    Some(contact_id),
+                    at,
+                    done,
+                )
+                .await?
+            }
+            _ => {
+                return Err(format!(
+                    "the contact centre could not report a contact: {} {}",
+                    posted.status, posted.body
+                ));
+            }
+        }
+    } else {
+        open_case(
+            gateway, systems, customer, staff_id, channel, contact, None, at, done,
+        )
+        .await?
     };
     let is_canary = contact.customer >= plan.vault.customers;
     if contact.search_first {
@@ -565,6 +659,11 @@ async fn create_staff(
         .map(|p| (p.id.clone(), p.role, plan.company.org_of(p).name))
         .collect();
     people.push((CRM.to_owned(), Role::Integration, plan.company.orgs[0].name));
+    people.push((
+        SWITCH.to_owned(),
+        Role::ContactCenter,
+        plan.company.orgs[0].name,
+    ));
     let created: Vec<Result<(String, String), String>> = futures::stream::iter(people)
         .map(|(id, role, org)| async move {
             let client = gateway.at(at);

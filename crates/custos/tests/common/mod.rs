@@ -421,6 +421,27 @@ impl Client {
         .await
     }
 
+    /// The contact centre reports a call from `phone` routed to `agent`; its answer.
+    pub(crate) async fn post_contact(&self, switch: &str, phone: &str, agent: &str) -> Answer {
+        let contact = custos_client::NewContact {
+            channel: "phone",
+            caller: custos_client::CallerIdentifier::Phone(phone),
+            agent,
+            at: None,
+        };
+        answered(self.api.post_contact(switch, &contact).await)
+    }
+
+    /// A call from `phone` routed to `agent` opens (or vouches for) the agent's case for
+    /// the one customer with that number: a `verified` case, its id.
+    pub(crate) async fn verified_case(&self, switch: &str, phone: &str, agent: &str) -> String {
+        let r = self.post_contact(switch, phone, agent).await;
+        assert_eq!(r.status, 201, "contact: {}", r.body);
+        assert_eq!(r.body["provenance"], "verified", "{}", r.body);
+        r.body["case"].as_str().expect("case").to_owned()
+    }
+
+    /// The CRM opens a case on its own word (`unverified`: views, no reveals).
     pub(crate) async fn open_case(&self, crm: &str, customer: &str, assignee: &str) -> String {
         let r = self
             .post(crm, "/v1/cases", json!({"customer": customer, "assignee": assignee, "channel": "phone", "reason": "delivery question"}))
@@ -455,10 +476,11 @@ pub(crate) async fn access_records(server: &Server, query: &str) -> Vec<Value> {
     r.body["records"].as_array().cloned().unwrap_or_default()
 }
 
-/// A company with a CRM integration, two agents (one at a partner) and one customer with
-/// an open case for each agent.
+/// A company with a CRM integration, a contact centre, two agents (one at a partner) and
+/// one customer who called each agent from their own number (a `verified` case each).
 pub(crate) struct World {
     pub crm: String,
+    pub switch: String,
     pub agent: String,
     pub partner_agent: String,
     pub analyst: String,
@@ -474,15 +496,17 @@ pub(crate) const ACCOUNT: &str = "ACC-0012345678";
 
 pub(crate) async fn world(server: &Server) -> World {
     let crm = server.staff("crm", "integration", "custos").await;
+    let switch = server.staff("switch", "contact_center", "custos").await;
     let agent = server.staff("alice", "support", "custos").await;
     let partner_agent = server.staff("bob", "support", "huaxin-bpo").await;
     let analyst = server.staff("sec", "security_analyst", "custos").await;
     let c = server.client();
     let customer = c.create_customer(&crm, NAME, PHONE, EMAIL, ACCOUNT).await;
-    let case = c.open_case(&crm, &customer, "alice").await;
-    let partner_case = c.open_case(&crm, &customer, "bob").await;
+    let case = c.verified_case(&switch, PHONE, "alice").await;
+    let partner_case = c.verified_case(&switch, PHONE, "bob").await;
     World {
         crm,
+        switch,
         agent,
         partner_agent,
         analyst,

@@ -1,0 +1,331 @@
+//! Contacts as the channel saw them: the contact centre (telephony, chat, mail, the
+//! customer app) reports each contact it routes to an agent, with the caller's
+//! identifier as the channel received it. Custos matches that identifier through the
+//! blind index, so a case's provenance rests on what the channel saw and not on what
+//! the CRM or the agent says:
+//!
+//! - one customer matches: the contact vouches for the agent's open case for that
+//!   customer, or opens one, `verified`;
+//! - none or several match: the contact is kept (its identifier only as a blind index)
+//!   and a case the CRM later opens on it is `verified` only for a customer whose
+//!   identifier it is, `unverified` otherwise ([`App::require_usable_contact`]).
+
+use custos_crypto::IndexKind;
+use custos_store::{CaseRecord, CaseStatus, ContactRecord, IndexColumn, StaffRecord};
+use custos_types::Provenance;
+use custos_types::facts::CaseFacts;
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::allocation::Trigger;
+use crate::case_record::{case_facts, reason_context};
+use crate::error::{Code, ErrorKind, ServiceError};
+use crate::ids::{new_case_id, new_contact_id};
+use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
+use crate::record::{Recorded, RequestMeta};
+use crate::schema::{CaseId, Channel, ContactId, CustomerId, Id, Reason};
+use crate::vault::Opened;
+
+/// How far ahead of the server's clock a contact may be dated: the channel's clock and
+/// ours differ a little.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// A contact the contact centre routed to an agent.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// How the contact came in.
+    #[schema(value_type = Channel)]
+    channel: String,
+    /// Who the channel says is in contact.
+    caller: CallerIdentifier,
+    /// The staff member the contact was routed to.
+    #[schema(value_type = Id)]
+    agent: String,
+    /// When the contact started, unix milliseconds, as the channel says (default: now).
+    /// At most `[contacts] max_age_minutes` old, and not ahead of the server's clock.
+    at: Option<i64>,
+    /// Why the customer is in contact, if the channel knows (an IVR menu choice); sealed
+    /// as the reason of a case the contact opens.
+    #[schema(value_type = Option<Reason>)]
+    reason: Option<String>,
+}
+
+/// The caller's identifier as the channel received it: exactly one of these. A call or
+/// a text gives the calling number; a mail its sender address. The channel's word is
+/// trusted: the contact centre is an integration with its own token.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerIdentifier {
+    /// The calling number (any common way of writing it).
+    phone: Option<String>,
+    /// The sender address.
+    email: Option<String>,
+}
+
+/// The contact as recorded.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PostedContact {
+    /// The contact's id: name it as `contact` when the CRM opens a case on it.
+    #[schema(value_type = ContactId)]
+    id: String,
+    /// How many customers the caller's identifier belongs to.
+    matches: usize,
+    /// The customer, when exactly one matches.
+    #[schema(value_type = Option<CustomerId>)]
+    customer: Option<String>,
+    /// The agent's case for that customer, opened or vouched for by this contact.
+    #[schema(value_type = Option<CaseId>)]
+    case: Option<String>,
+    /// That case's provenance: always `verified`.
+    #[schema(value_type = Option<String>, example = "verified")]
+    provenance: Option<Provenance>,
+}
+
+impl CallerIdentifier {
+    /// The blind index the identifier is looked up in and its normalised form; refused
+    /// unless exactly one identifier is given, of a kind the channel carries.
+    fn normalized(
+        &self,
+        channel: &str,
+        region: &str,
+    ) -> Result<(IndexKind, IndexColumn, String), ServiceError> {
+        let (kind, column, normalized) = match (&self.phone, &self.email) {
+            (Some(phone), None) => (
+                IndexKind::Phone,
+                IndexColumn::Phone,
+                custos_crypto::normalize_phone(phone, region),
+            ),
+            (None, Some(email)) => (
+                IndexKind::Email,
+                IndexColumn::Email,
+                custos_crypto::normalize_email(email),
+            ),
+            _ => {
+                return Err(ServiceError::bad_request(
+                    Code::InvalidCaller,
+                    "caller must give exactly one of phone and email",
+                ));
+            }
+        };
+        let fits = match channel {
+            "phone" | "sms" => column == IndexColumn::Phone,
+            "email" => column == IndexColumn::Email,
+            // A chat, a store visit or the app may be known by either.
+            _ => true,
+        };
+        if !fits {
+            return Err(ServiceError::bad_request(
+                Code::InvalidCaller,
+                format!(
+                    "a {channel} contact identifies its caller by {}",
+                    if channel == "email" { "email" } else { "phone" }
+                ),
+            ));
+        }
+        let normalized = normalized
+            .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
+        Ok((kind, column, normalized))
+    }
+}
+
+impl App {
+    /// Records a contact the contact centre routed to an agent (`post_contact`); `input`
+    /// is the body, as decoded by the transport. The record names the agent as its
+    /// target and, when exactly one customer's identifier is the caller's, that customer
+    /// and the agent's case, which the contact opens or vouches for (`verified`). The
+    /// contact and case are stored only once that record is durable.
+    pub async fn post_contact(
+        &self,
+        meta: &RequestMeta,
+        input: Result<NewContact, ServiceError>,
+    ) -> Recorded<PostedContact> {
+        let mut ex = self.begin(meta, custos_types::Action::PostContact);
+        let result = async {
+            let caller = self
+                .authorize_vault(meta, &mut ex, custos_policy::Action::PostContact)
+                .await?;
+            let input = input?;
+            valid_id("staff", &input.agent)?;
+            ex.target = Some(input.agent.clone());
+            if !CHANNELS.contains(&input.channel.as_str()) {
+                return Err(ServiceError::bad_request(
+                    Code::InvalidChannel,
+                    format!("channel must be one of {}", CHANNELS.join(", ")),
+                ));
+            }
+            if let Some(reason) = &input.reason {
+                valid_text("reason", reason, MAX_REASON_CHARS)?;
+            }
+            let at = input.at.unwrap_or(ex.at());
+            if at < ex.at() - self.config.contacts.max_age_ms() || at > ex.at() + CLOCK_SKEW_MS {
+                return Err(ServiceError::bad_request(
+                    Code::TimeOutOfRange,
+                    "at must be within contacts.max_age_minutes before now, and not ahead of it",
+                ));
+            }
+            let (kind, column, normalized) = input
+                .caller
+                .normalized(&input.channel, &self.config.default_region)?;
+            let Some(agent) = self.store.staff(&input.agent).await? else {
+                return Err(ServiceError::not_found("agent"));
+            };
+            if !agent.role.serves_customers() {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    Code::AssigneeNotServing,
+                    "contacts are routed only to staff whose role serves customers",
+                ));
+            }
+            let index = self.keyring.blind_index(kind, &normalized).to_hex();
+            drop(normalized);
+            let mut matched: Vec<String> = self
+                .store
+                .customers_by_indexes(column, std::slice::from_ref(&index))
+                .await?
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect();
+            matched.sort_unstable();
+            matched.dedup();
+            let contact = ContactRecord {
+                id: new_contact_id(),
+                channel: input.channel.clone(),
+                agent: agent.id.clone(),
+                identifier_kind: column,
+                identifier_idx: index,
+                at,
+                created_by: caller.staff.id.clone(),
+                created_at: ex.at(),
+            };
+            let [customer] = matched.as_slice() else {
+                ex.fields = CaseFacts {
+                    channel: Some(&input.channel),
+                    inbound: true,
+                    requested_by: None,
+                    provenance: None,
+                    campaign: None,
+                }
+                .to_fields();
+                self.record_intent(&mut ex).await?;
+                self.store.insert_contact(&contact).await?;
+                return Ok(PostedContact {
+                    id: contact.id,
+                    matches: matched.len(),
+                    customer: None,
+                    case: None,
+                    provenance: None,
+                });
+            };
+            ex.name_customer(customer)?;
+            let case = self
+                .vouch_or_open_case(&mut ex, &contact, &agent, customer, input.reason.as_deref())
+                .await?;
+            Ok(PostedContact {
+                id: contact.id,
+                matches: 1,
+                customer: Some(customer.clone()),
+                case: Some(case),
+                provenance: Some(Provenance::Verified),
+            })
+        }
+        .await;
+        self.finish(ex, result).await
+    }
+
+    /// The agent's newest open case for `customer`, now vouched for by `contact`, or a
+    /// new `verified` case if there is none; the record is durable before either.
+    async fn vouch_or_open_case(
+        &self,
+        ex: &mut crate::record::Exchange,
+        contact: &ContactRecord,
+        agent: &StaffRecord,
+        customer_id: &str,
+        reason: Option<&str>,
+    ) -> Result<String, ServiceError> {
+        ex.fields = case_facts(&contact.channel, Provenance::Verified, None, None);
+        let open = self
+            .store
+            .open_cases(&agent.id, Some(customer_id), 1)
+            .await?;
+        if let Some(case) = open.first() {
+            ex.name_case(&case.id)?;
+            self.record_intent(ex).await?;
+            self.store.insert_contact(contact).await?;
+            self.store
+                .vouch_case(&case.id, Provenance::Verified, &contact.id)
+                .await?;
+            return Ok(case.id.clone());
+        }
+        let customer = self
+            .store
+            .customer(customer_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
+        let id = new_case_id();
+        ex.name_case(&id)?;
+        let reason = reason
+            .map(str::trim)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("Inbound {} contact", contact.channel));
+        let sealed = Opened::new(&self.keyring, &customer)?
+            .key()
+            .seal(&customer.id, &reason_context(&id), reason.as_bytes())
+            .map_err(|_| ServiceError::internal())?;
+        self.record_intent(ex).await?;
+        self.store.insert_contact(contact).await?;
+        self.store
+            .insert_case(&CaseRecord {
+                id: id.clone(),
+                customer_id: customer.id.clone(),
+                assignee: agent.id.clone(),
+                channel: contact.channel.clone(),
+                reason: sealed,
+                status: CaseStatus::Open,
+                created_by: contact.created_by.clone(),
+                created_at: ex.at(),
+                closed_at: None,
+                provenance: Provenance::Verified,
+                campaign: None,
+                contact_id: Some(contact.id.clone()),
+            })
+            .await?;
+        self.maybe_allocate_canary(
+            agent,
+            &Trigger {
+                channel: &contact.channel,
+                provenance: Provenance::Verified,
+                campaign: None,
+                self_requested: false,
+                at: ex.at(),
+            },
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// Refuses a contact a case may not be opened on: one routed to someone other than
+    /// the case's assignee, or older than `[contacts] max_age_minutes`.
+    pub(crate) fn require_usable_contact(
+        &self,
+        contact: &ContactRecord,
+        assignee: &str,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        if contact.agent != assignee {
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
+                Code::ContactMismatch,
+                "the contact was routed to another agent than the case's assignee",
+            ));
+        }
+        if now - contact.at > self.config.contacts.max_age_ms() {
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
+                Code::ContactExpired,
+                "the contact is older than contacts.max_age_minutes",
+            ));
+        }
+        Ok(())
+    }
+}
