@@ -4,6 +4,7 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use custos_types::Provenance;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -43,6 +44,23 @@ struct OpenCase {
     channel: String,
     reason: String,
     created_at: i64,
+    provenance: Provenance,
+}
+
+/// A case's provenance in an agent's words.
+fn provenance_words(provenance: Provenance) -> &'static str {
+    match provenance {
+        Provenance::Verified => {
+            "verified: the customer contacted us from their own number or address"
+        }
+        Provenance::Unverified => {
+            "unverified: the contact did not come from the customer's own number or address"
+        }
+        Provenance::Outbound => "outbound: a campaign call",
+        Provenance::Requested => {
+            "requested: opened at someone's request, with no contact behind it"
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -86,13 +104,14 @@ async fn cases_page(console: &Shared, visitor: &Visitor) -> Page {
             } @else {
                 div.scroll { table #cases .rows {
                     caption.muted { "Newest first. Open a case to see its customer's card." }
-                    thead { tr { th { "Case" } th { "Reason" } th { "Channel" } th { "Opened" } } }
+                    thead { tr { th { "Case" } th { "Reason" } th { "Channel" } th { "Contact" } th { "Opened" } } }
                     tbody {
                         @for c in &me.open_cases {
                             tr {
                                 td.id data-label="Case" { a href={ "/cases/" (c.id) } { (c.id) } }
                                 td data-label="Reason" { (c.reason) }
                                 td data-label="Channel" { (c.channel) }
+                                td data-label="Contact" { (c.provenance) }
                                 td data-label="Opened" { (when_cell(c.created_at)) }
                             }
                         }
@@ -215,6 +234,7 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
         html! {
             p.muted { "Case " span.id { (open.id) } " · " (open.channel) " · opened " (when(open.created_at)) ". Values are masked; reveal one field only when the conversation needs it." }
             p #case-reason { strong { "Reason: " } (open.reason) }
+            p #case-provenance { strong { "Contact: " } (provenance_words(open.provenance)) }
             section.card aria-label="Customer" {
                 dl.fields {
                     @for (field, value) in values {

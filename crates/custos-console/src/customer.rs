@@ -8,6 +8,7 @@ use super::page::{document, when, when_cell};
 use super::session::Who;
 use super::{Page, Shared, Visitor};
 use custos_service::transparency::CustomerAccesses;
+use custos_types::facts::CaseFacts;
 use custos_types::{Action, Decision};
 
 /// `GET /customer`.
@@ -67,6 +68,15 @@ fn what(action: &Action, fields: &[String]) -> String {
         Action::Reveal => format!("saw in full: {}", named()),
         Action::Search => format!("searched for you by {}", named()),
         Action::CreateCase => "opened a case about you".to_owned(),
+        Action::PostContact => {
+            let channel = CaseFacts::from_fields(fields).channel.unwrap_or("phone");
+            let own = if channel == "email" {
+                "address"
+            } else {
+                "number"
+            };
+            format!("you contacted us by {channel} from your own {own}")
+        }
         Action::CloseCase => "closed a case about you".to_owned(),
         other => other.as_str().replace('_', " "),
     }

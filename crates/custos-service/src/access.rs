@@ -58,6 +58,10 @@ pub struct OpenCase {
     /// Why the case was opened, as the CRM wrote it: what tells one case from another.
     reason: String,
     created_at: i64,
+    /// Who vouches that the customer is in contact: fields reveal only on `verified`
+    /// cases under the default policy.
+    #[schema(value_type = String, example = "verified")]
+    provenance: custos_types::Provenance,
 }
 
 /// A restriction the detector imposed on the caller after a risk alert.
@@ -166,6 +170,7 @@ impl App {
                     channel: case.channel,
                     reason,
                     created_at: case.created_at,
+                    provenance: case.provenance,
                 });
             }
             Ok(Me {

@@ -277,7 +277,11 @@ impl App {
             };
             let action = r.action;
             let fields = match action {
-                custos_types::Action::Reveal | custos_types::Action::Search => r.fields,
+                custos_types::Action::Reveal
+                | custos_types::Action::Search
+                // Fixed words only: how the customer's contact came in, and that it was
+                // from their own identifier.
+                | custos_types::Action::PostContact => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
                 _ => Vec::new(),
             };

@@ -61,6 +61,9 @@ async fn only_roles_that_serve_customers_ever_see_a_value() {
             // (for one made before that rule) useless for reading.
             let case = if serves {
                 assert_eq!(r.status, 201, "{id}: {}", r.text);
+                // The customer calls: the contact vouches for the case, so fields reveal.
+                let call = c.post_contact(&w.switch, PHONE, &id).await;
+                assert_eq!(call.body["case"], r.body["id"], "{id}: {}", call.text);
                 r.body["id"].as_str().unwrap().to_owned()
             } else {
                 assert_eq!(

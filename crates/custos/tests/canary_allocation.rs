@@ -56,7 +56,12 @@ async fn allocated_canaries_fingerprint_one_person_per_peer_group() {
             )
             .await;
         assert_eq!(opened.status, 201, "{}", opened.text);
-        assert_eq!(opened.body.as_object().unwrap().len(), 1, "{}", opened.text);
+        assert_eq!(
+            opened.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["id", "provenance"],
+            "{}",
+            opened.text
+        );
         let alices = canary_cases(&c, &w.agent, &canaries).await;
         assert_eq!(alices.len(), 1, "{alices:?}");
         assert_eq!(alices[0]["channel"], "chat");

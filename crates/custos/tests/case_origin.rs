@@ -66,11 +66,19 @@ async fn case_origin_is_recorded_in_the_ledger() {
         assert_eq!(r["target"], "alice");
         assert_eq!(
             r["fields"],
-            json!(["channel:email", "contact:none", "requested_by:alice"])
+            json!([
+                "channel:email",
+                "contact:none",
+                "requested_by:alice",
+                "provenance:requested"
+            ])
         );
         let r = record_of(&records, &call);
         assert_eq!(r["target"], "bob");
-        assert_eq!(r["fields"], json!(["channel:phone", "contact:inbound"]));
+        assert_eq!(
+            r["fields"],
+            json!(["channel:phone", "contact:inbound", "provenance:unverified"])
+        );
         // No personal data and no free text: the reasons stay sealed in the store.
         let all = serde_json::to_string(&records).unwrap();
         for plain in [PHONE, NAME, "promised call-back", "delivery question"] {

@@ -594,7 +594,7 @@ async fn a_customer_link_shows_every_access_and_nothing_else() {
     );
     assert!(table.contains("huaxin-bpo") && table.contains("support"));
     assert!(
-        table.contains("phone: delivery question"),
+        table.contains("phone: Inbound phone contact"),
         "the case's reason"
     );
     // Staff appear by pseudonym, never by id or name; the values never appear.
