@@ -46,11 +46,15 @@ pub enum Action {
     CustomerPortal,
     /// Report a contact routed to an agent (the contact centre).
     PostContact,
+    /// Ask a second person for fields of a customer on one's own case.
+    RequestAccess,
+    /// Approve or deny an access request.
+    DecideAccess,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -67,6 +71,8 @@ impl Action {
         Action::ReadAccess,
         Action::CustomerPortal,
         Action::PostContact,
+        Action::RequestAccess,
+        Action::DecideAccess,
     ];
 
     /// The Cedar action id.
@@ -88,6 +94,19 @@ impl Action {
             Action::ReadAccess => "read_access",
             Action::CustomerPortal => "customer_portal",
             Action::PostContact => "post_contact",
+            Action::RequestAccess => "request_access",
+            Action::DecideAccess => "decide_access",
+        }
+    }
+
+    /// The field a reveal action shows, for the reveal actions.
+    pub fn revealed_field(self) -> Option<&'static str> {
+        match self {
+            Action::RevealName => Some("name"),
+            Action::RevealPhone => Some("phone"),
+            Action::RevealEmail => Some("email"),
+            Action::RevealAccountId => Some("account_id"),
+            _ => None,
         }
     }
 
@@ -130,6 +149,15 @@ pub enum Resource<'a> {
     Case(CaseContext<'a>),
     /// The vault as a whole.
     Vault,
+    /// An access request, to be decided.
+    AccessRequest {
+        /// Its id.
+        id: &'a str,
+        /// Who asked.
+        requester: &'a str,
+        /// The requester's organisation.
+        requester_org: &'a str,
+    },
 }
 
 /// A case: the one a view or reveal names, or the resource of a case action.
@@ -158,6 +186,9 @@ pub struct AccessRequest<'a> {
     pub resource: Resource<'a>,
     /// With which case.
     pub case: Option<CaseContext<'a>>,
+    /// Whether an approval (or break-glass) in force gives this field of this customer on
+    /// this case to the principal (for reveals; `false` for anything else).
+    pub granted: bool,
 }
 
 /// The request could not be expressed in Cedar (e.g. it does not match the schema).
@@ -260,18 +291,41 @@ impl AccessRequest<'_> {
                 entities.add(Entity::with_uid(vault.clone()));
                 vault
             }
-        };
-        let context = match self.case {
-            Some(c) => {
-                let case = entities.case(&c)?;
-                Context::from_pairs([(
-                    "case".to_owned(),
-                    RestrictedExpression::new_entity_uid(case),
-                )])
-                .map_err(|_| Unrepresentable)?
+            Resource::AccessRequest {
+                id,
+                requester,
+                requester_org,
+            } => {
+                let request = uid("Custos::AccessRequest", id)?;
+                let attrs = HashMap::from([
+                    (
+                        "requester".to_owned(),
+                        RestrictedExpression::new_entity_uid(uid("Custos::Staff", requester)?),
+                    ),
+                    (
+                        "requester_org".to_owned(),
+                        RestrictedExpression::new_entity_uid(uid("Custos::Org", requester_org)?),
+                    ),
+                ]);
+                entities.add(
+                    Entity::new(request.clone(), attrs, HashSet::new())
+                        .map_err(|_| Unrepresentable)?,
+                );
+                request
             }
-            None => Context::empty(),
         };
+        let mut context = Vec::new();
+        if let Some(c) = self.case {
+            let case = entities.case(&c)?;
+            context.push((
+                "case".to_owned(),
+                RestrictedExpression::new_entity_uid(case),
+            ));
+        }
+        if self.granted {
+            context.push(("granted".to_owned(), RestrictedExpression::new_bool(true)));
+        }
+        let context = Context::from_pairs(context).map_err(|_| Unrepresentable)?;
         let action = uid("Custos::Action", self.action.as_str())?;
         let request = Request::new(principal_uid, action, resource_uid, context, Some(schema))
             .map_err(|_| Unrepresentable)?;

@@ -22,6 +22,7 @@ fn vault<'a>(p: Principal<'a>, action: Action) -> AccessRequest<'a> {
         action,
         resource: Resource::Vault,
         case: None,
+        granted: false,
     }
 }
 
@@ -111,6 +112,7 @@ fn reason_codes_name_the_deciding_rule() {
         action: Action::Search,
         resource: Resource::Customer { id: "-" },
         case: None,
+        granted: false,
     };
     assert_eq!(engine.decide(&search).reason_code, "agents-search");
 }
@@ -124,6 +126,7 @@ fn a_request_the_schema_rejects_is_denied_as_policy_error() {
         action: Action::Search,
         resource: Resource::Customer { id: "cus_1" },
         case: open_case("cus_1", "alice"),
+        granted: false,
     };
     let d = engine.decide(&search);
     assert_eq!((d.allowed, d.reason_code.as_str()), (false, "policy_error"));
@@ -133,6 +136,7 @@ fn a_request_the_schema_rejects_is_denied_as_policy_error() {
         action: Action::View,
         resource: Resource::Vault,
         case: open_case("cus_1", "alice"),
+        granted: false,
     };
     let d = engine.decide(&view);
     assert_eq!((d.allowed, d.reason_code.as_str()), (false, "policy_error"));
@@ -171,6 +175,7 @@ fn odd_identifiers_are_data_not_syntax() {
             open: true,
             provenance: Provenance::Verified,
         }),
+        granted: false,
     };
     assert!(engine.decide(&req).allowed);
     let other = AccessRequest {
@@ -196,6 +201,11 @@ fn policy_ids_follow_file_and_source_order() {
             "serves-customers",
             "view-with-case",
             "reveal-with-case",
+            "reveal-with-grant",
+            "request-on-own-case",
+            "company-leads-approve",
+            "no-self-approval",
+            "no-approval-within-the-org",
             "partner-no-email",
             "no-bulk-export",
             "agents-search",

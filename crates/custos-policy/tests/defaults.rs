@@ -28,6 +28,7 @@ fn on_customer<'a>(
         action,
         resource: Resource::Customer { id: customer },
         case,
+        granted: false,
     }
 }
 
@@ -47,6 +48,7 @@ fn vault<'a>(p: Principal<'a>, action: Action) -> AccessRequest<'a> {
         action,
         resource: Resource::Vault,
         case: None,
+        granted: false,
     }
 }
 
@@ -218,6 +220,7 @@ fn suspended_staff_are_denied_everything() {
                         provenance: Provenance::Verified,
                     }),
                     case: None,
+                    granted: false,
                 },
                 Action::Search => on_customer(p, action, "-", None),
                 Action::View
@@ -306,6 +309,7 @@ fn no_one_exports_and_roles_gate_the_rest() {
             provenance: Provenance::Verified,
         }),
         case: None,
+        granted: false,
     };
     assert!(engine.decide(&new_case("integration", "crm")).allowed);
     assert!(
@@ -323,6 +327,7 @@ fn no_one_exports_and_roles_gate_the_rest() {
             provenance: Provenance::Verified,
         }),
         case: None,
+        granted: false,
     };
     assert!(engine.decide(&close("support", "alice")).allowed);
     assert!(!engine.decide(&close("support", "bob")).allowed);

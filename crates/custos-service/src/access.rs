@@ -100,6 +100,8 @@ pub struct Me {
     restricted: Option<Restricted>,
     /// The caller's open cases, newest first (at most 100).
     open_cases: Vec<OpenCase>,
+    /// Fields approved to the caller (or taken by break-glass) and still in force.
+    grants: Vec<crate::approvals::AccessRequestView>,
 }
 
 impl App {
@@ -186,6 +188,7 @@ impl App {
                     .restriction(&staff.id, ex.at())
                     .map(|active| self.restricted(active)),
                 open_cases,
+                grants: self.grants_of(&staff.id, ex.at()).await?,
             })
         }
         .await;

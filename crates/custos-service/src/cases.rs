@@ -152,6 +152,7 @@ impl App {
                         provenance,
                     }),
                     case: None,
+                    granted: false,
                 },
             )?;
             if !CHANNELS.contains(&input.channel.as_str()) {
@@ -256,6 +257,7 @@ impl App {
                     action: Action::CloseCase,
                     resource: Resource::Case(case_context(&case)),
                     case: None,
+                    granted: false,
                 },
             )?;
             self.record_intent(&mut ex).await?;
@@ -304,6 +306,7 @@ impl App {
                 // Whether the role serves customers at all: the provenance that allows most.
                 provenance: Provenance::Verified,
             }),
+            granted: false,
         });
         if decision.allowed {
             Ok(())

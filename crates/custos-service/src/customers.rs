@@ -351,6 +351,7 @@ ErrorKind::Conflict,
                     action: Action::Search,
                     resource: Resource::Customer { id: "-" },
                     case: None,
+                    granted: false,
                 },
             )?;
             self.charge(&ex, &caller, Charge::Search)?;
@@ -395,6 +396,7 @@ ErrorKind::Conflict,
                     action: Action::View,
                     resource: Resource::Customer { id: probe },
                     case: Some(case_context(case)),
+                    granted: false,
                 });
                 if !allowed.allowed {
                     continue;
@@ -513,6 +515,13 @@ ErrorKind::Conflict,
             }
             None => None,
         };
+        let granted = match (action.revealed_field(), &case) {
+            (Some(field), Some(case)) => self
+                .grant_in_force(&caller.staff.id, case, field, ex.at())
+                .await?
+                .is_some(),
+            _ => false,
+        };
         let result = self.authorize(
             ex,
             &AccessRequest {
@@ -520,6 +529,7 @@ ErrorKind::Conflict,
                 action,
                 resource: Resource::Customer { id: customer },
                 case: case.as_ref().map(case_context),
+                granted,
             },
         );
         result.map_err(|e| {

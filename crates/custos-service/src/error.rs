@@ -43,6 +43,8 @@ impl ErrorKind {
 /// as [`Code::Part`], owned by that crate's error type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
+    /// `already_decided`.
+    AlreadyDecided,
     /// `assignee_not_serving`.
     AssigneeNotServing,
     /// `bad_note`.
@@ -75,6 +77,8 @@ pub enum Code {
     InvalidCaller,
     /// `invalid_field`.
     InvalidField,
+    /// `invalid_grant_minutes`.
+    InvalidGrantMinutes,
     /// `invalid_id`.
     InvalidId,
     /// `invalid_link_hours`.
@@ -131,6 +135,7 @@ impl Code {
     /// The code as the API and the ledger write it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Code::AlreadyDecided => "already_decided",
             Code::AssigneeNotServing => "assignee_not_serving",
             Code::BadNote => "bad_note",
             Code::CanaryCollision => "canary_collision",
@@ -147,6 +152,7 @@ impl Code {
             Code::InvalidCaller => "invalid_caller",
             Code::InvalidChannel => "invalid_channel",
             Code::InvalidField => "invalid_field",
+            Code::InvalidGrantMinutes => "invalid_grant_minutes",
             Code::InvalidId => "invalid_id",
             Code::InvalidLinkHours => "invalid_link_hours",
             Code::InvalidOrigin => "invalid_origin",

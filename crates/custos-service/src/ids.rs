@@ -1,6 +1,6 @@
 //! The ids Custos issues itself, and their one shape.
 //!
-//! Customer, case and contact ids are made here and nowhere else: a fixed prefix and 16 lowercase
+//! Customer, case, contact and access request ids are made here and nowhere else: a fixed prefix and 16 lowercase
 //! hex digits of randomness. A request naming one is checked against that shape before
 //! the id may reach an access record, because the ledger is append-only: a phone number
 //! or an email sent where an id belongs (`GET /v1/customers/13955554444`) must never be
@@ -16,6 +16,8 @@ pub const CUSTOMER_PREFIX: &str = "cus_";
 pub const CASE_PREFIX: &str = "case_";
 /// Prefix of contact ids.
 pub const CONTACT_PREFIX: &str = "contact_";
+/// Prefix of access request (and break-glass) ids.
+pub const GRANT_PREFIX: &str = "req_";
 /// Hex digits after the prefix (8 random bytes).
 const HEX_DIGITS: usize = 16;
 
@@ -28,6 +30,8 @@ pub enum IssuedId {
     Case,
     /// `contact_` + 16 hex digits.
     Contact,
+    /// `req_` + 16 hex digits: an access request or a break-glass.
+    Grant,
 }
 
 impl IssuedId {
@@ -36,6 +40,7 @@ impl IssuedId {
             IssuedId::Customer => CUSTOMER_PREFIX,
             IssuedId::Case => CASE_PREFIX,
             IssuedId::Contact => CONTACT_PREFIX,
+            IssuedId::Grant => GRANT_PREFIX,
         }
     }
 
@@ -45,6 +50,7 @@ impl IssuedId {
             IssuedId::Customer => "customer",
             IssuedId::Case => "case",
             IssuedId::Contact => "contact",
+            IssuedId::Grant => "access request",
         }
     }
 
@@ -111,7 +117,12 @@ mod tests {
 
     #[test]
     fn generated_ids_are_well_formed_and_nothing_else_is() {
-        for kind in [IssuedId::Customer, IssuedId::Case, IssuedId::Contact] {
+        for kind in [
+            IssuedId::Customer,
+            IssuedId::Case,
+            IssuedId::Contact,
+            IssuedId::Grant,
+        ] {
             let id = kind.generate();
             assert!(kind.is_well_formed(&id), "{id}");
             assert!(kind.check(&id).is_ok());

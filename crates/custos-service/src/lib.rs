@@ -13,6 +13,7 @@ pub mod access;
 pub mod activity;
 pub mod alerts;
 pub mod allocation;
+pub mod approvals;
 pub mod auth;
 mod case_record;
 pub mod cases;

@@ -302,6 +302,7 @@ Code::SimulatedTimeRewind,
                 action,
                 resource: custos_policy::Resource::Vault,
                 case: None,
+                granted: false,
             },
         )?;
         Ok(caller)

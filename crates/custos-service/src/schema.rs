@@ -85,6 +85,10 @@ component!(
     /// Contact ids, as the server issues them.
     ContactId => issued(IssuedId::Contact)
 );
+component!(
+    /// Access request ids, as the server issues them.
+    GrantId => issued(IssuedId::Grant)
+);
 
 fn issued(kind: IssuedId) -> serde_json::Value {
     json!({

@@ -90,6 +90,8 @@ pub use trace::{Exposure, Holdings};
 mod activity;
 pub use activity::HourlyActivity;
 mod contacts;
+mod grants;
+pub use grants::{GrantDecision, GrantRecord};
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).

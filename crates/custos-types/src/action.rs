@@ -24,6 +24,15 @@ vocabulary! {
         /// customer and the case it opened or vouched for, with the channel and the
         /// case's provenance as facts.
         PostContact = "post_contact",
+        /// Fields of a customer asked for on a case no channel vouches for; `fields` names
+        /// them, `target` the request.
+        RequestAccess = "request_access",
+        /// An access request approved (a grant until a time); `target` names it.
+        ApproveAccess = "approve_access",
+        /// An access request denied; `target` names it.
+        DenyAccess = "deny_access",
+        /// Access requests read by an approver.
+        ReadAccessRequests = "read_access_requests",
         /// One customer created.
         CreateCustomer = "create_customer",
         /// Customers imported in bulk.

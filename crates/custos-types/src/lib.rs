@@ -13,6 +13,8 @@
 //!   `customer`, `-` for a caller never authenticated);
 //! - [`Provenance`]: where a case's contact came from (`verified`, `unverified`,
 //!   `outbound`, `requested`);
+//! - [`GrantKind`] and [`GrantStatus`]: access asked of an approver, or taken in an
+//!   emergency (break-glass), and where it stands;
 //! - [`facts`]: the tagged words of a record's `fields` that more than one crate writes
 //!   or reads (the facts of a case, a malformed id, a step-up justification);
 //! - [`clock`] and [`calendar`]: the current time in unix milliseconds, hours and days,
@@ -33,11 +35,13 @@ pub mod calendar;
 pub mod clock;
 mod decision;
 pub mod facts;
+mod grant;
 mod provenance;
 mod role;
 
 pub use action::Action;
 pub use decision::Decision;
+pub use grant::{GrantKind, GrantStatus};
 pub use provenance::Provenance;
 pub use role::{CUSTOMER_ID, RecordedRole, Role, SYSTEM_ID, UNAUTHENTICATED_ID};
 pub use word::UnknownWord;

@@ -46,25 +46,31 @@ async fn allocated_canaries_fingerprint_one_person_per_peer_group() {
         let dave = server.staff("dave", "support", "custos").await;
         let canaries: HashSet<String> = plant_canaries(&server, 2).into_iter().collect();
 
-        // The CRM's answer names only its own case; alice's queue shows one more, on a
-        // canary, through the same channel.
+        // A customer chats with alice from their own number: the contact centre's answer
+        // names only that customer's case; alice's queue shows one more, on a canary,
+        // through the same channel and as verified as the case beside it.
+        let second = c
+            .create_customer(
+                &w.crm,
+                "Li Na",
+                "13900139000",
+                "li.na@example.com",
+                "ACC-0000000002",
+            )
+            .await;
         let opened = c
             .post(
-                &w.crm,
-                "/v1/cases",
-                serde_json::json!({"customer": w.customer, "assignee": "alice", "channel": "chat", "reason": "billing question"}),
+                &w.switch,
+                "/v1/contacts",
+                serde_json::json!({"channel": "chat", "caller": {"phone": "13900139000"}, "agent": "alice"}),
             )
             .await;
         assert_eq!(opened.status, 201, "{}", opened.text);
-        assert_eq!(
-            opened.body.as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["id", "provenance"],
-            "{}",
-            opened.text
-        );
+        assert_eq!(opened.body["customer"], second.as_str(), "{}", opened.text);
         let alices = canary_cases(&c, &w.agent, &canaries).await;
         assert_eq!(alices.len(), 1, "{alices:?}");
         assert_eq!(alices[0]["channel"], "chat");
+        assert_eq!(alices[0]["provenance"], "verified");
         let alice_canary = alices[0]["customer"].as_str().unwrap().to_owned();
         let alice_case = alices[0]["id"].as_str().unwrap().to_owned();
 

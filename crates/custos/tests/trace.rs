@@ -19,6 +19,7 @@ fn phone(i: usize) -> String {
 /// A company where alice harvested; returns the analyst's token and the customer ids.
 async fn harvested(server: &Server) -> (String, Vec<String>) {
     let crm = server.staff("crm", "integration", "custos").await;
+    let switch = server.staff("switch", "contact_center", "custos").await;
     let alice = server.staff("alice", "support", "custos").await;
     let bob = server.staff("bob", "support", "huaxin-bpo").await;
     let carol = server.staff("carol", "support", "custos").await;
@@ -35,24 +36,24 @@ async fn harvested(server: &Server) -> (String, Vec<String>) {
     let mut last = 0;
     for (i, id) in ids.iter().enumerate() {
         if i < ALICE {
-            let case = c.open_case(&crm, id, "alice").await;
+            let case = c.verified_case(&switch, &phone(i), "alice").await;
             let a = c.reveal(&alice, id, &case, &["phone"]).await;
             assert_eq!(a.status, 200, "{}", a.text);
             last = last.max(ledger_index(&a));
         }
         if i < 3 {
-            let case = c.open_case(&crm, id, "bob").await;
+            let case = c.verified_case(&switch, &phone(i), "bob").await;
             let a = c.view(&bob, id, &case).await;
             assert_eq!(a.status, 200, "{}", a.text);
             last = last.max(ledger_index(&a));
         }
         if i >= CUSTOMERS - 2 {
-            let case = c.open_case(&crm, id, "bob").await;
+            let case = c.verified_case(&switch, &phone(i), "bob").await;
             let a = c.reveal(&bob, id, &case, &["phone"]).await;
             assert_eq!(a.status, 200, "{}", a.text);
         }
         if i == 4 {
-            let case = c.open_case(&crm, id, "carol").await;
+            let case = c.verified_case(&switch, &phone(i), "carol").await;
             let a = c.reveal(&carol, id, &case, &["phone"]).await;
             assert_eq!(a.status, 200, "{}", a.text);
         }

@@ -6,10 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use custos_service::SharedApp;
+use custos_service::approvals::{
+    AccessRequestQueue, AccessRequestView, Decision, NewAccessRequest,
+};
 use custos_service::cases::{Closed, CreatedCase, NewCase};
 use custos_service::contacts::{NewContact, PostedContact};
 use custos_service::input::parse_json;
-use custos_service::schema::CaseId;
+use custos_service::schema::{CaseId, GrantId};
 
 use crate::input::read_body;
 use crate::record::{RequestInfo, reply};
@@ -91,5 +94,100 @@ pub(super) async fn post_contact(
     reply(
         StatusCode::CREATED,
         app.post_contact(&info.meta, input).await,
+    )
+}
+
+/// Ask a second person for fields of a customer on your own open case (support, sales,
+/// team_lead).
+///
+/// For a case no channel vouches for (`unverified`, `requested`). The request waits in
+/// the approvers' queue; an approval opens the fields on that case, to you, until its
+/// `grant_until`. The purpose is sealed and never recorded; the ledger entry names the
+/// fields and the request (`target`).
+#[utoipa::path(post, path = "/v1/access-requests", tag = "cases", request_body = NewAccessRequest,
+    responses(
+        (status = 201, body = AccessRequestView, description = "waiting for an approver"),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_field`, `invalid_text`, `control_character`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: not an open case of yours for this customer"),
+        (status = 404, description = "`not_found`: no such case")),
+    security(("bearer" = [])))]
+pub(super) async fn request_access(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let input = async {
+        parse_json::<NewAccessRequest>(&read_body(body, app.config().body_limit_bytes).await?)
+    }
+    .await;
+    reply(
+        StatusCode::CREATED,
+        app.request_access(&info.meta, input).await,
+    )
+}
+
+/// The approver's queue: pending requests the caller may decide (company team leads,
+/// never their own or their organisation's).
+#[utoipa::path(get, path = "/v1/access-requests", tag = "cases",
+    responses(
+        (status = 200, body = AccessRequestQueue, description = "pending requests, oldest first")),
+    security(("bearer" = [])))]
+pub(super) async fn access_request_queue(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+) -> Response {
+    reply(StatusCode::OK, app.access_request_queue(&info.meta).await)
+}
+
+/// Approve a pending request: its fields open to its requester on its case for
+/// `minutes` (default 30, at most 240).
+#[utoipa::path(post, path = "/v1/access-requests/{id}/approve", tag = "cases",
+    params(("id" = GrantId, Path, description = "access request id")),
+    request_body = Decision,
+    responses(
+        (status = 200, body = AccessRequestView, description = "granted"),
+        (status = 400, description = "`invalid_id`, `invalid_text`, `invalid_grant_minutes`, or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller may not decide this request (`no-self-approval`, `no-approval-within-the-org`, or not an approver)"),
+        (status = 404, description = "`not_found`: no such request"),
+        (status = 409, description = "`already_decided`")),
+    security(("bearer" = [])))]
+pub(super) async fn approve_access(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let input =
+        async { parse_json::<Decision>(&read_body(body, app.config().body_limit_bytes).await?) }
+            .await;
+    reply(
+        StatusCode::OK,
+        app.decide_access(&info.meta, &id, true, input).await,
+    )
+}
+
+/// Deny a pending request, with a reason.
+#[utoipa::path(post, path = "/v1/access-requests/{id}/deny", tag = "cases",
+    params(("id" = GrantId, Path, description = "access request id")),
+    request_body = Decision,
+    responses(
+        (status = 200, body = AccessRequestView, description = "denied"),
+        (status = 400, description = "`invalid_id`, `invalid_text`, or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: the caller may not decide this request"),
+        (status = 404, description = "`not_found`: no such request"),
+        (status = 409, description = "`already_decided`")),
+    security(("bearer" = [])))]
+pub(super) async fn deny_access(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let input =
+        async { parse_json::<Decision>(&read_body(body, app.config().body_limit_bytes).await?) }
+            .await;
+    reply(
+        StatusCode::OK,
+        app.decide_access(&info.meta, &id, false, input).await,
     )
 }
