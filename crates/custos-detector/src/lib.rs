@@ -24,6 +24,7 @@
 //! replaying the ledger up to the cursor.
 
 pub mod baseline;
+pub mod break_glass;
 pub mod canary;
 pub mod features;
 pub mod model;
@@ -236,6 +237,9 @@ impl Detector {
                 self.marks = canary::Marks::load(&self.store).await?;
             }
             if let Some(finding) = canary::check(record, &self.marks, &self.keyring) {
+                self.pending.push((record.clone(), finding));
+            }
+            if let Some(finding) = break_glass::check(record) {
                 self.pending.push((record.clone(), finding));
             }
             for finding in self.model.observe(record) {

@@ -50,11 +50,13 @@ pub enum Action {
     RequestAccess,
     /// Approve or deny an access request.
     DecideAccess,
+    /// Take fields of a customer at once in an emergency, on one's own case.
+    BreakGlass,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -73,6 +75,7 @@ impl Action {
         Action::PostContact,
         Action::RequestAccess,
         Action::DecideAccess,
+        Action::BreakGlass,
     ];
 
     /// The Cedar action id.
@@ -96,6 +99,7 @@ impl Action {
             Action::PostContact => "post_contact",
             Action::RequestAccess => "request_access",
             Action::DecideAccess => "decide_access",
+            Action::BreakGlass => "break_glass",
         }
     }
 

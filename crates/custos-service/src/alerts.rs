@@ -9,7 +9,7 @@ use custos_store::AlertRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::error::ServiceError;
+use crate::error::{ErrorKind, ServiceError};
 use crate::input::{ALERT_STATUSES, bounded, valid_id};
 use crate::record::{Recorded, RequestMeta};
 use crate::schema::{AlertStatus, Id};
@@ -45,6 +45,8 @@ pub struct AlertChange {
     id: String,
     #[schema(value_type = AlertStatus)]
     status: &'static str,
+    /// For an alert that needs two different reviewers (a break-glass): how many it has.
+    reviews: Option<u64>,
 }
 
 impl App {
@@ -122,10 +124,21 @@ impl App {
     ) -> Recorded<AlertChange> {
         let mut ex = self.begin(meta, action);
         let result = async {
-            self.authorize_vault(meta, &mut ex, Action::SuspendStaff)
+            let caller = self
+                .authorize_vault(meta, &mut ex, Action::SuspendStaff)
                 .await?;
             valid_id("alert", id)?;
             ex.target = Some(id.to_owned());
+            let alert = self
+                .store
+                .alert(id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("alert"))?;
+            if alert.kind == custos_detector::break_glass::BREAK_GLASS {
+                return self
+                    .review_break_glass(&mut ex, &caller, &alert, status)
+                    .await;
+            }
             self.record_intent(&mut ex).await?;
             if !self.store.set_alert_status(id, status, ex.at()).await? {
                 return Err(ServiceError::not_found("alert"));
@@ -137,9 +150,47 @@ impl App {
             Ok(AlertChange {
                 id: id.to_owned(),
                 status,
+                reviews: None,
             })
         }
         .await;
         self.finish(ex, result).await
+    }
+
+    /// A review of a break-glass alert: it leaves the queue (takes `status`) only once
+    /// two different analysts have reviewed it; the same analyst twice is refused.
+    async fn review_break_glass(
+        &self,
+        ex: &mut crate::record::Exchange,
+        caller: &crate::auth::Caller,
+        alert: &AlertRecord,
+        status: &'static str,
+    ) -> Result<AlertChange, ServiceError> {
+        ex.fields = vec!["review".to_owned()];
+        self.record_intent(ex).await?;
+        let (reviews, new) = self
+            .store
+            .review_alert(&alert.id, &caller.staff.id, ex.at())
+            .await?;
+        if !new {
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
+                Code::AlreadyReviewed,
+                "you reviewed this break-glass already: a second analyst must review it",
+            ));
+        }
+        let status = if reviews >= 2 {
+            self.store
+                .set_alert_status(&alert.id, status, ex.at())
+                .await?;
+            status
+        } else {
+            "open"
+        };
+        Ok(AlertChange {
+            id: alert.id.clone(),
+            status,
+            reviews: Some(reviews),
+        })
     }
 }

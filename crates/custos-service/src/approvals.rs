@@ -11,6 +11,7 @@
 
 use custos_policy::{AccessRequest, Action, Resource};
 use custos_store::{CaseRecord, CaseStatus, GrantDecision, GrantRecord};
+use custos_types::calendar::DAY_MS;
 use custos_types::{GrantKind, GrantStatus};
 use serde::{Deserialize, Serialize};
 
@@ -18,9 +19,11 @@ use crate::App;
 use crate::case_record::case_context;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::ids::IssuedId;
-use crate::input::{FIELDS, MAX_REASON_CHARS, valid_text};
+use crate::input::{
+    FIELDS, MAX_REASON_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS, valid_text, valid_text_between,
+};
 use crate::record::{Recorded, RequestMeta};
-use crate::schema::{CaseId, CustomerId, GrantId, Id, Reason, RevealFields};
+use crate::schema::{CaseId, CustomerId, GrantId, Id, Reason, RevealFields, StepUpReason};
 use crate::vault::Opened;
 
 /// Most pending requests one read of the queue lists.
@@ -44,6 +47,22 @@ pub struct NewAccessRequest {
     /// Why, for the approver (sealed; never recorded).
     #[schema(value_type = Reason)]
     purpose: String,
+}
+
+/// Break-glass: fields of a customer taken at once, on one's own open case.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBreakGlass {
+    #[schema(value_type = CustomerId)]
+    customer: String,
+    #[schema(value_type = CaseId)]
+    case: String,
+    /// The fields taken.
+    #[schema(value_type = RevealFields)]
+    fields: Vec<String>,
+    /// The emergency, in words (sealed; never recorded).
+    #[schema(value_type = StepUpReason)]
+    reason: String,
 }
 
 /// An approver's decision.
@@ -153,6 +172,91 @@ impl App {
                 decided_at: None,
                 decision_reason: None,
                 grant_until: None,
+                created_at: ex.at(),
+            };
+            self.record_intent(&mut ex).await?;
+            self.store.insert_grant(&grant).await?;
+            self.grant_view(grant).await
+        }
+        .await;
+        self.finish(ex, result).await
+    }
+
+    /// Takes fields of a customer at once on the caller's own open case (`break_glass`):
+    /// a grant for `[break_glass] minutes`, at most `per_30_days` per person, which the
+    /// detector turns into a `break_glass` alert as soon as it reads the record.
+    pub async fn break_glass(
+        &self,
+        meta: &RequestMeta,
+        input: Result<NewBreakGlass, ServiceError>,
+    ) -> Recorded<AccessRequestView> {
+        let mut ex = self.begin(meta, custos_types::Action::BreakGlass);
+        let result = async {
+            let caller = self.authenticate(meta, &mut ex).await?;
+            let input = input?;
+            ex.name_customer(&input.customer)?;
+            ex.name_case(&input.case)?;
+            let fields = requested_fields(&input.fields)?;
+            ex.fields = fields.clone();
+            let case = self.store.case(&input.case).await?;
+            self.authorize(
+                &mut ex,
+                &AccessRequest {
+                    principal: caller.principal(),
+                    action: Action::BreakGlass,
+                    resource: Resource::Customer {
+                        id: &input.customer,
+                    },
+                    case: case.as_ref().map(case_context),
+                    granted: false,
+                },
+            )?;
+            let case = case.ok_or_else(|| ServiceError::not_found("case"))?;
+            valid_text_between("reason", &input.reason, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
+            let rules = &self.config.break_glass;
+            let taken = self
+                .store
+                .count_grants_since(&caller.staff.id, GrantKind::BreakGlass, ex.at() - 30 * DAY_MS)
+                .await?;
+            if taken >= u64::from(rules.per_30_days) {
+                return Err(ServiceError::new(
+                    ErrorKind::TooManyRequests,
+                    Code::BreakGlassExhausted,
+                    format!(
+                        "break-glass is limited to {} per person in any 30 days; ask for an approval instead",
+                        rules.per_30_days
+                    ),
+                ));
+            }
+            let customer = self
+                .store
+                .customer(&case.customer_id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("customer"))?;
+            let id = IssuedId::Grant.generate();
+            ex.target = Some(id.clone());
+            let purpose = Opened::new(&self.keyring, &customer)?
+                .key()
+                .seal(
+                    &customer.id,
+                    &purpose_context(&id),
+                    input.reason.trim().as_bytes(),
+                )
+                .map_err(|_| ServiceError::internal())?;
+            let grant = GrantRecord {
+                id,
+                kind: GrantKind::BreakGlass,
+                requester: caller.staff.id.clone(),
+                requester_org: caller.staff.org.clone(),
+                customer_id: customer.id.clone(),
+                case_id: case.id.clone(),
+                fields,
+                purpose,
+                status: GrantStatus::Granted,
+                decided_by: Some(caller.staff.id.clone()),
+                decided_at: Some(ex.at()),
+                decision_reason: None,
+                grant_until: Some(ex.at() + i64::from(rules.minutes) * 60_000),
                 created_at: ex.at(),
             };
             self.record_intent(&mut ex).await?;

@@ -46,6 +46,9 @@ pub struct Config {
     /// Contacts the contact centre reports (`[contacts]`).
     #[serde(default)]
     pub contacts: ContactsConfig,
+    /// Break-glass access (`[break_glass]`).
+    #[serde(default)]
+    pub break_glass: BreakGlassConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -83,6 +86,27 @@ impl Default for ConsoleConfig {
             idle_minutes: 15,
             max_hours: 12,
             secure_cookie: false,
+        }
+    }
+}
+
+/// Break-glass access (section `[break_glass]`): taken at once with a written reason,
+/// alerted at once, and rationed per person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakGlassConfig {
+    /// How long a break-glass grant holds (minutes; default 15).
+    pub minutes: u32,
+    /// How many break-glasses one person may take in any 30 days (default 2; 0 turns
+    /// break-glass off).
+    pub per_30_days: u32,
+}
+
+impl Default for BreakGlassConfig {
+    fn default() -> Self {
+        BreakGlassConfig {
+            minutes: 15,
+            per_30_days: 2,
         }
     }
 }
@@ -201,6 +225,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             canaries: CanaryConfig::default(),
             contacts: ContactsConfig::default(),
+            break_glass: BreakGlassConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
@@ -302,6 +327,12 @@ impl Config {
         if !(1..=7 * 24 * 60).contains(&self.contacts.max_age_minutes) {
             return Err(ConfigError(
                 "contacts.max_age_minutes must be from 1 to 10080".into(),
+            ));
+        }
+        if !(1..=240).contains(&self.break_glass.minutes) || self.break_glass.per_30_days > 100 {
+            return Err(ConfigError(
+                "break_glass.minutes must be from 1 to 240 and break_glass.per_30_days from 0 to 100"
+                    .into(),
             ));
         }
         let canaries = &self.canaries;

@@ -45,10 +45,14 @@ impl ErrorKind {
 pub enum Code {
     /// `already_decided`.
     AlreadyDecided,
+    /// `already_reviewed`.
+    AlreadyReviewed,
     /// `assignee_not_serving`.
     AssigneeNotServing,
     /// `bad_note`.
     BadNote,
+    /// `break_glass_exhausted`.
+    BreakGlassExhausted,
     /// `canary_collision`.
     CanaryCollision,
     /// `case_closed`.
@@ -136,8 +140,10 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::AlreadyDecided => "already_decided",
+            Code::AlreadyReviewed => "already_reviewed",
             Code::AssigneeNotServing => "assignee_not_serving",
             Code::BadNote => "bad_note",
+            Code::BreakGlassExhausted => "break_glass_exhausted",
             Code::CanaryCollision => "canary_collision",
             Code::CaseClosed => "case_closed",
             Code::Conflict => "conflict",

@@ -243,3 +243,36 @@ impl Store {
         Ok(count(n))
     }
 }
+
+const INSERT_REVIEW: &str = "INSERT INTO alert_reviews (alert_id, reviewer, at) VALUES ($1, $2, $3) \
+     ON CONFLICT (alert_id, reviewer) DO NOTHING";
+const COUNT_REVIEWS: &str = "SELECT COUNT(*) FROM alert_reviews WHERE alert_id = $1";
+
+impl Store {
+    /// Records that `reviewer` reviewed alert `alert_id` (once per reviewer); how many
+    /// different reviewers it has now, and whether this one was new.
+    pub async fn review_alert(
+        &self,
+        alert_id: &str,
+        reviewer: &str,
+        at: i64,
+    ) -> Result<(u64, bool), StoreError> {
+        let (added, n): (u64, i64) = with_pool!(self, |pool| {
+            let added = sqlx::query(INSERT_REVIEW)
+                .bind(alert_id)
+                .bind(reviewer)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            let n = sqlx::query_scalar(COUNT_REVIEWS)
+                .bind(alert_id)
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?;
+            (added, n)
+        });
+        Ok((count(n), added > 0))
+    }
+}

@@ -33,6 +33,9 @@ vocabulary! {
         DenyAccess = "deny_access",
         /// Access requests read by an approver.
         ReadAccessRequests = "read_access_requests",
+        /// Fields of a customer taken at once in an emergency, with a written reason;
+        /// `fields` names them, `target` the grant. Raises a `break_glass` alert.
+        BreakGlass = "break_glass",
         /// One customer created.
         CreateCustomer = "create_customer",
         /// Customers imported in bulk.

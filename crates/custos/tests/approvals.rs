@@ -234,3 +234,77 @@ async fn access_requests_are_checked() {
         [id.to_owned()]
     );
 }
+
+/// Break-glass (issue 18, item 4): fields at once with a written reason, an alert at
+/// once that only two different analysts clear, and a ceiling per person.
+#[tokio::test]
+async fn break_glass_opens_at_once_alerts_and_is_rationed() {
+    for backend in Backend::all() {
+        let server = Server::start(backend).await;
+        let w = world(&server).await;
+        let c = server.client();
+        let dave = server.staff("dave", "support", "custos").await;
+        let second_analyst = server.staff("sec2", "security_analyst", "custos").await;
+        let case = unverified_case(&c, &w.crm, &w.customer, "dave").await;
+        let glass = |reason: &'static str| json!({"customer": w.customer, "case": case, "fields": ["phone"], "reason": reason});
+        let short = c.post(&dave, "/v1/break-glass", glass("urgent")).await;
+        assert_eq!(
+            (short.status, short.code()),
+            (400, "invalid_text"),
+            "{}",
+            short.body
+        );
+        let reason = "ambulance crew on the line needs the customer's number now";
+        let taken = c.post(&dave, "/v1/break-glass", glass(reason)).await;
+        assert_eq!(taken.status, 201, "{}", taken.body);
+        assert_eq!(taken.body["kind"], "break_glass");
+        assert_eq!(taken.body["status"], "granted");
+        let until = taken.body["grant_until"].as_i64().unwrap();
+        assert!(until > custos_types::clock::now_millis() + 14 * 60_000);
+        let revealed = c.reveal(&dave, &w.customer, &case, &["phone"]).await;
+        assert_eq!(revealed.status, 200, "{}", revealed.body);
+
+        // An alert at once; it leaves the queue only after two different analysts.
+        let alerts = alerts_of(&c, &w.analyst, "dave").await;
+        let alert = alerts
+            .iter()
+            .find(|a| a["kind"] == "break_glass")
+            .unwrap_or_else(|| panic!("no break_glass alert: {alerts:?}"));
+        let path = format!("/v1/alerts/{}/acknowledge", alert["id"].as_str().unwrap());
+        let first = c.post_empty(&w.analyst, &path).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(
+            (&first.body["status"], &first.body["reviews"]),
+            (&json!("open"), &json!(1))
+        );
+        let again = c.post_empty(&w.analyst, &path).await;
+        assert_eq!(
+            (again.status, again.code()),
+            (409, "already_reviewed"),
+            "{}",
+            again.body
+        );
+        let second = c.post_empty(&second_analyst, &path).await;
+        assert_eq!(second.status, 200, "{}", second.body);
+        assert_eq!(
+            (&second.body["status"], &second.body["reviews"]),
+            (&json!("acknowledged"), &json!(2))
+        );
+
+        // Two per 30 days by default: the third is refused, and changes nothing.
+        let r = c.post(&dave, "/v1/break-glass", glass(reason)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = c.post(&dave, "/v1/break-glass", glass(reason)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (429, "break_glass_exhausted"),
+            "{}",
+            r.body
+        );
+        let records = serde_json::to_string(&access_records(&server, "").await).unwrap();
+        assert!(
+            !records.contains("ambulance"),
+            "the reason is never recorded"
+        );
+    }
+}

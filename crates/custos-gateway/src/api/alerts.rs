@@ -52,7 +52,8 @@ pub(super) async fn get_alert(
     responses(
         (status = 200, body = AlertChange, description = "done"),
         (status = 403, description = "`forbidden`: only security analysts and admins handle alerts"),
-        (status = 404, description = "`not_found`: no such alert")),
+        (status = 404, description = "`not_found`: no such alert"),
+        (status = 409, description = "`already_reviewed`: a break-glass alert needs a second, different analyst")),
     security(("bearer" = [])))]
 pub(super) async fn acknowledge(
     State(app): State<SharedApp>,
@@ -70,7 +71,8 @@ pub(super) async fn acknowledge(
     responses(
         (status = 200, body = AlertChange, description = "done"),
         (status = 403, description = "`forbidden`: only security analysts and admins handle alerts"),
-        (status = 404, description = "`not_found`: no such alert")),
+        (status = 404, description = "`not_found`: no such alert"),
+        (status = 409, description = "`already_reviewed`: a break-glass alert needs a second, different analyst")),
     security(("bearer" = [])))]
 pub(super) async fn dismiss(
     State(app): State<SharedApp>,

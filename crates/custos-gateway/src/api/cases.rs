@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_service::SharedApp;
 use custos_service::approvals::{
-    AccessRequestQueue, AccessRequestView, Decision, NewAccessRequest,
+    AccessRequestQueue, AccessRequestView, Decision, NewAccessRequest, NewBreakGlass,
 };
 use custos_service::cases::{Closed, CreatedCase, NewCase};
 use custos_service::contacts::{NewContact, PostedContact};
@@ -189,5 +189,35 @@ pub(super) async fn deny_access(
     reply(
         StatusCode::OK,
         app.decide_access(&info.meta, &id, false, input).await,
+    )
+}
+
+/// Break-glass: take fields of a customer at once on your own open case, in an emergency
+/// (support, sales, team_lead).
+///
+/// Needs a written reason (20 characters or more; sealed, never recorded), holds for
+/// `[break_glass] minutes` (default 15), and is limited to `per_30_days` per person
+/// (default 2). It raises a `break_glass` alert at once, which leaves the analysts'
+/// queue only after two different analysts have reviewed it.
+#[utoipa::path(post, path = "/v1/break-glass", tag = "cases", request_body = NewBreakGlass,
+    responses(
+        (status = 201, body = AccessRequestView, description = "granted at once"),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_field`, `invalid_text`, `control_character`) or the body is not this JSON"),
+        (status = 403, description = "`forbidden`: not an open case of yours for this customer"),
+        (status = 404, description = "`not_found`: no such case"),
+        (status = 429, description = "`break_glass_exhausted`: the ceiling per 30 days is reached")),
+    security(("bearer" = [])))]
+pub(super) async fn break_glass(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    body: Body,
+) -> Response {
+    let input = async {
+        parse_json::<NewBreakGlass>(&read_body(body, app.config().body_limit_bytes).await?)
+    }
+    .await;
+    reply(
+        StatusCode::CREATED,
+        app.break_glass(&info.meta, input).await,
     )
 }

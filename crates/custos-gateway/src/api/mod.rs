@@ -168,6 +168,7 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::request_access, cases::access_request_queue))
         .routes(routes!(cases::approve_access))
         .routes(routes!(cases::deny_access))
+        .routes(routes!(cases::break_glass))
         .routes(routes!(access::list_access))
         .routes(routes!(trace::trace))
         .routes(routes!(transparency::accesses))

@@ -21,3 +21,12 @@ CREATE TABLE access_requests (
 
 CREATE INDEX access_requests_status ON access_requests (status, created_at);
 CREATE INDEX access_requests_requester ON access_requests (requester, customer_id);
+
+-- Who reviewed an alert that needs more than one reviewer (a break-glass needs two
+-- different analysts before it leaves the queue).
+CREATE TABLE alert_reviews (
+    alert_id    TEXT   NOT NULL,
+    reviewer    TEXT   NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, reviewer)
+) STRICT;
