@@ -227,9 +227,24 @@ fn suspended_staff_are_denied_everything() {
                 | Action::RevealName
                 | Action::RevealPhone
                 | Action::RevealEmail
-                | Action::RevealAccountId => {
+                | Action::RevealAccountId => AccessRequest {
+                    granted: true,
+                    ..on_customer(p, action, "cus_1", case("cus_1", "alice", true))
+                },
+                Action::RequestAccess | Action::BreakGlass => {
                     on_customer(p, action, "cus_1", case("cus_1", "alice", true))
                 }
+                Action::DecideAccess => AccessRequest {
+                    principal: p,
+                    action,
+                    resource: Resource::AccessRequest {
+                        id: "req_1",
+                        requester: "bob",
+                        requester_org: "huaxin",
+                    },
+                    case: None,
+                    granted: false,
+                },
                 _ => vault(p, action),
             };
             let d = engine.decide(&req);
