@@ -42,11 +42,19 @@ pub enum Action {
     /// Serve the customer portal: read one customer's accesses as the customer sees
     /// them, and issue customer access links.
     CustomerPortal,
+    /// Call a customer through a privacy number (the number is never shown).
+    ContactCall,
+    /// Email a customer through the SMTP relay (the address is never shown).
+    ContactEmail,
+    /// Text a customer through the SMS gateway (the number is never shown).
+    ContactSms,
+    /// Tell the PBX whom a privacy number bound to an agent leads to.
+    ResolveCall,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 19] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -62,6 +70,10 @@ impl Action {
         Action::SuspendStaff,
         Action::ReadAccess,
         Action::CustomerPortal,
+        Action::ContactCall,
+        Action::ContactEmail,
+        Action::ContactSms,
+        Action::ResolveCall,
     ];
 
     /// The Cedar action id.
@@ -82,6 +94,10 @@ impl Action {
             Action::SuspendStaff => "suspend_staff",
             Action::ReadAccess => "read_access",
             Action::CustomerPortal => "customer_portal",
+            Action::ContactCall => "contact_call",
+            Action::ContactEmail => "contact_email",
+            Action::ContactSms => "contact_sms",
+            Action::ResolveCall => "resolve_call",
         }
     }
 

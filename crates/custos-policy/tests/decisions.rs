@@ -191,6 +191,8 @@ fn policy_ids_follow_file_and_source_order() {
             "serves-customers",
             "view-with-case",
             "reveal-with-case",
+            "contact-with-case",
+            "pbx-resolves-calls",
             "partner-no-email",
             "no-bulk-export",
             "agents-search",

@@ -8,6 +8,7 @@
 //! - [`Action`]: what a record says was done (`view`, `reveal`, `create_case`,
 //!   `suspend_staff`, …), by people through the gateway and by the server itself;
 //! - [`Decision`]: `allow`, `deny` or `error`;
+//! - [`ContactChannel`]: how a relay reaches a customer (`call`, `email`, `sms`);
 //! - [`Role`]: the roles staff can be given; [`RecordedRole`]: the role a record names,
 //!   which is a staff role or one of the principals that are not staff (`system`,
 //!   `customer`, `-` for a caller never authenticated);
@@ -29,11 +30,13 @@ mod word;
 mod action;
 pub mod calendar;
 pub mod clock;
+mod contact;
 mod decision;
 pub mod facts;
 mod role;
 
 pub use action::Action;
+pub use contact::ContactChannel;
 pub use decision::Decision;
 pub use role::{CUSTOMER_ID, RecordedRole, Role, SYSTEM_ID, UNAUTHENTICATED_ID};
 pub use word::UnknownWord;
