@@ -43,6 +43,9 @@ pub struct Config {
     /// Canary allocation (`[canaries]`).
     #[serde(default)]
     pub canaries: CanaryConfig,
+    /// The relays of reveal-free contact (`[relay]`, `[relay.email]`, `[relay.sms]`).
+    #[serde(default)]
+    pub relay: crate::relay::RelayConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -173,6 +176,7 @@ impl Default for Config {
             restrictions: Restrictions::default(),
             console: ConsoleConfig::default(),
             canaries: CanaryConfig::default(),
+            relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
@@ -298,6 +302,7 @@ impl Config {
         self.alerts
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.relay.validate().map_err(ConfigError)?;
         Ok(())
     }
 
