@@ -28,25 +28,22 @@ use crate::input::{
 use crate::quota::Charge;
 use crate::record::{Recorded, RequestMeta};
 use crate::relay::is_e164;
-use crate::schema::{CaseId, E164, Id, MessageText, Subject};
+use crate::schema::{E164, Id};
 use crate::vault::Opened;
 
-/// A contact: which case it is for, which relay, and for an email or SMS the message.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// A contact: which case it is for, which relay, and for an email or SMS the message
+/// (described as [`crate::schema::ContactBody`], one shape per channel).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
     /// An open case assigned to the caller for this customer.
-    #[schema(value_type = CaseId)]
     case: String,
     /// `call` (a privacy number), `email` or `sms`.
-    #[schema(value_type = crate::schema::ContactChannel)]
     channel: String,
     /// An email's subject; only for `email`, which needs it.
-    #[schema(value_type = Option<Subject>)]
     subject: Option<String>,
-    /// The message; for `email` and `sms`, which need it (an SMS at most 480
-    /// characters). Sent as written: it is not stored or recorded.
-    #[schema(value_type = Option<MessageText>)]
+    /// The message; for `email` and `sms`, which need it. Sent as written: it is not
+    /// stored or recorded.
     text: Option<String>,
 }
 

@@ -199,8 +199,33 @@ fn message(max: usize, what: &str) -> serde_json::Value {
 }
 
 component!(
-    /// The text of an email or SMS sent through a relay.
-    MessageText => message(MAX_EMAIL_TEXT_CHARS, &format!("The message: for an SMS at most {MAX_SMS_TEXT_CHARS} characters; for an email"))
+    /// The text of an email sent through the relay.
+    EmailText => message(MAX_EMAIL_TEXT_CHARS, "The email's text:")
+);
+component!(
+    /// The text of an SMS sent through the relay.
+    SmsText => message(MAX_SMS_TEXT_CHARS, "The SMS's text:")
+);
+component!(
+    /// A contact's body: each channel with the message it carries (none for a call).
+    ContactBody => {
+        let case = json!({"$ref": "#/components/schemas/CaseId", "description": "An open case assigned to the caller for this customer."});
+        let none = json!({"type": "null"});
+        let variant = |channel: &str, subject: serde_json::Value, text: serde_json::Value, required: &[&str]| json!({
+            "type": "object",
+            "properties": {"case": case, "channel": {"type": "string", "enum": [channel]}, "subject": subject, "text": text},
+            "required": required,
+            "additionalProperties": false,
+        });
+        json!({
+            "description": "`call`: no message (dial the privacy number answered). `email`: a subject and a text. `sms`: a text. The message is sent as written and neither stored nor recorded.",
+            "oneOf": [
+                variant("call", none.clone(), none.clone(), &["case", "channel"]),
+                variant("email", json!({"$ref": "#/components/schemas/Subject"}), json!({"$ref": "#/components/schemas/EmailText"}), &["case", "channel", "subject", "text"]),
+                variant("sms", none, json!({"$ref": "#/components/schemas/SmsText"}), &["case", "channel", "text"]),
+            ],
+        })
+    }
 );
 component!(
     /// A phone number in E.164 form: a privacy number of the pool, a resolved number.

@@ -9,7 +9,7 @@ use axum::response::Response;
 use custos_service::SharedApp;
 use custos_service::contact::{ContactRequest, Contacted, ResolveRequest, Resolved};
 use custos_service::input::parse_json;
-use custos_service::schema::CustomerId;
+use custos_service::schema::{ContactBody, CustomerId};
 
 use crate::input::read_body;
 use crate::record::{RequestInfo, reply};
@@ -21,7 +21,7 @@ use crate::record::{RequestInfo, reply};
 /// SMS) or email.
 #[utoipa::path(post, path = "/v1/customers/{id}/contact", tag = "customers",
     params(("id" = CustomerId, Path, description = "customer id")),
-    request_body = ContactRequest,
+    request_body = ContactBody,
     responses(
         (status = 200, body = Contacted, description = "bound (a call) or sent (an email, an SMS)"),
         (status = 400, description = "a field is not valid (`invalid_channel`, `invalid_id`, `invalid_text`, `control_character`), the message does not fit the channel (`invalid_body`), or the body is not this JSON"),
