@@ -44,10 +44,12 @@ pub struct CustomerAccess {
     /// A stable pseudonym for the person (the same person shows the same pseudonym).
     pub staff: String,
     /// `view` (masked card), `reveal` (fields in full), `search` (found by a value),
-    /// `create_case`, `close_case`.
+    /// `contact` (reached through a relay), `resolve_call` (the PBX connected a privacy
+    /// number's call), `create_case`, `close_case`.
     #[schema(value_type = String)]
     pub action: custos_types::Action,
-    /// For a reveal, the fields shown in full; for a search, what was searched by.
+    /// For a reveal, the fields shown in full; for a search, what was searched by; for a
+    /// contact, its channel (`channel:call`, `channel:email`, `channel:sms`).
     pub fields: Vec<String>,
     /// `allow`, or `deny` when the attempt was refused.
     #[schema(value_type = String, pattern = "^(allow|deny)$")]
@@ -277,7 +279,9 @@ impl App {
             };
             let action = r.action;
             let fields = match action {
-                custos_types::Action::Reveal | custos_types::Action::Search => r.fields,
+                custos_types::Action::Reveal
+                | custos_types::Action::Search
+                | custos_types::Action::Contact => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
                 _ => Vec::new(),
             };
