@@ -187,7 +187,8 @@ impl App {
     }
 
     /// Answers the PBX (Cedar `resolve_call`: the `telephony` role) with the real number
-    /// behind `virtual_number` for `agent`, while the binding's case is open. The record
+    /// behind `virtual_number` for `agent`, while the binding's case is open and the
+    /// agent is not suspended (403 `forbidden`, policy `suspended`). The record
     /// names the customer, the case and, as its target, the agent.
     pub async fn resolve_call(
         &self,
@@ -221,6 +222,12 @@ impl App {
             };
             ex.name_customer(&binding.customer_id)?;
             ex.name_case(&binding.case_id)?;
+            // A suspended person gets nothing, a call through a number bound before
+            // included.
+            let agent = self.store.staff(&request.agent).await?;
+            if agent.is_none_or(|a| a.status != custos_store::StaffStatus::Active) {
+                return Err(ServiceError::forbidden("suspended"));
+            }
             let record = self
                 .store
                 .customer(&binding.customer_id)

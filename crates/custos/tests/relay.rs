@@ -341,6 +341,19 @@ async fn a_call_binds_a_privacy_number_that_only_the_pbx_resolves_while_the_case
         let all = serde_json::to_string(&records).unwrap();
         assert!(!all.contains("8613800138000"), "a number in the records");
 
+        // A suspended agent's calls are no longer connected, and connected again on resume.
+        let suspend = c.post_empty(&w.analyst, "/v1/staff/bob/suspend").await;
+        assert_eq!(suspend.status, 200, "{}", suspend.body);
+        let refused = resolve(&c, &pbx, "bob", X1).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (403, "forbidden"),
+            "{}",
+            refused.body
+        );
+        c.post_empty(&w.analyst, "/v1/staff/bob/resume").await;
+        assert_eq!(resolve(&c, &pbx, "bob", X1).await.status, 200);
+
         // Closing the case ends the binding, and frees X1 for alice's next customer.
         let closed = c
             .post_empty(&w.agent, &format!("/v1/cases/{}/close", w.case))
