@@ -23,7 +23,9 @@ use serde_json::Value;
 pub use ::http::HeaderMap;
 
 pub use crate::http::{Http, base_url};
-pub use crate::wire::{CallerIdentifier, NewCase, NewContact, NewStaff, RevealRequest, Search};
+pub use crate::wire::{
+    CallerIdentifier, ContactRequest, NewCase, NewContact, NewStaff, RevealRequest, Search,
+};
 
 /// The header naming the case a view is made under.
 pub const CASE_HEADER: &str = "x-custos-case";
@@ -259,6 +261,18 @@ impl<T: Transport> Client<T> {
         request: &RevealRequest<'_>,
     ) -> Result<Answer, ClientError> {
         self.post(token, &format!("/v1/customers/{customer}/reveal"), request)
+            .await
+    }
+
+    /// Contacts a customer through a relay (a privacy-number call, an email, an SMS)
+    /// without their number or address being shown.
+    pub async fn contact(
+        &self,
+        token: &str,
+        customer: &str,
+        request: &ContactRequest<'_>,
+    ) -> Result<Answer, ClientError> {
+        self.post(token, &format!("/v1/customers/{customer}/contact"), request)
             .await
     }
 

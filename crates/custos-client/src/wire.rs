@@ -17,6 +17,21 @@ pub struct RevealRequest<'a> {
     pub step_up_reason: Option<&'a str>,
 }
 
+/// `POST /v1/customers/{id}/contact`: reach the customer through a relay.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContactRequest<'a> {
+    /// The case the contact is for.
+    pub case: &'a str,
+    /// `call` (a privacy number), `email` or `sms`.
+    pub channel: &'a str,
+    /// An email's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    /// The message of an email or SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+}
+
 /// `POST /v1/cases`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewCase<'a> {

@@ -1,5 +1,7 @@
 //! The agent's console: my open cases and what is left of my quotas, the masked
-//! customer card of a case, and revealing one field with a reason.
+//! customer card of a case, contacting the customer through a relay (a privacy-number
+//! call, an email, an SMS) without seeing their number or address, and revealing one
+//! field with a reason.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -84,6 +86,21 @@ pub(super) struct RevealForm {
     /// The step-up justification, sent to the API as `step_up_reason`.
     #[serde(default)]
     justification: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ContactForm {
+    csrf: String,
+    channel: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Contacted {
+    virtual_number: Option<String>,
 }
 
 /// `GET /cases`: my open cases and quotas.
@@ -243,10 +260,34 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
                     }
                 }
             }
+            (contact_form(visitor, open))
             (reveal_form(visitor, open, &values, me.restricted.is_some()))
             (quotas(&me))
         },
     ))
+}
+
+/// Call, email or text the customer through the company's relays: offered before the
+/// reveal, since it reaches the customer without showing their number or address.
+fn contact_form(visitor: &Visitor, case: &OpenCase) -> Markup {
+    html! {
+        form.stack method="post" action={ "/cases/" (case.id) "/contact" } aria-labelledby="contact-title" {
+            h2 #contact-title { "Contact the customer" }
+            (csrf_field(&visitor.session))
+            fieldset {
+                legend { "How" }
+                label { input type="radio" name="channel" value="call" checked; " Call (privacy number)" }
+                label { input type="radio" name="channel" value="email"; " Email" }
+                label { input type="radio" name="channel" value="sms"; " SMS" }
+            }
+            label for="subject" { "Subject (email only)" }
+            input #subject name="subject" maxlength="200";
+            label for="text" { "Message (email or SMS)" }
+            textarea #text name="text" rows="3" maxlength="5000" {}
+            p.muted { "Custos fills in the number or address; you never see it. Counts like a reveal of the phone (call, SMS) or email." }
+            button type="submit" { "Contact" }
+        }
+    }
 }
 
 fn reveal_form(
@@ -320,6 +361,53 @@ async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: Reve
                     }
                 }
                 p.muted { "Shown once, not kept by the console. Leaving this page hides it." }
+            }
+            p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
+            (quotas(&me))
+        },
+    ))
+}
+
+/// `POST /cases/{case}/contact`: contacts the case's customer through a relay.
+pub(super) async fn contact(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(case): Path<String>,
+    Form(form): Form<ContactForm>,
+) -> Page {
+    contact_page(&console, &visitor, &case, form).await
+}
+
+async fn contact_page(console: &Shared, visitor: &Visitor, case: &str, form: ContactForm) -> Page {
+    visitor.staff_role()?;
+    visitor.check_csrf(&form.csrf)?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    let open = find_case(&me, case, visitor)?;
+    let mut body = serde_json::json!({"case": open.id, "channel": form.channel});
+    // Only what the channel carries: a call takes no message, an SMS no subject.
+    if form.channel == "email" {
+        body["subject"] = serde_json::Value::String(form.subject);
+    }
+    if form.channel != "call" {
+        body["text"] = serde_json::Value::String(form.text);
+    }
+    let contacted: Contacted = console
+        .post(
+            visitor,
+            &format!("/v1/customers/{}/contact", open.customer),
+            Some(&body),
+        )
+        .await?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    Ok(document(
+        "Contacted",
+        Some(&visitor.session),
+        html! {
+            section.card aria-live="polite" {
+                @match &contacted.virtual_number {
+                    Some(number) => p { "Dial " strong #virtual-number { (number) } ": the phone system connects you to the customer while this case is open. Their number is never shown." },
+                    None => p #contact-sent { "Sent through the company's relay." },
+                }
             }
             p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
             (quotas(&me))

@@ -9,7 +9,7 @@ use super::session::Who;
 use super::{Page, Shared, Visitor};
 use custos_service::transparency::CustomerAccesses;
 use custos_types::facts::CaseFacts;
-use custos_types::{Action, Decision};
+use custos_types::{Action, ContactChannel, Decision};
 
 /// `GET /customer`.
 pub(super) async fn accesses(State(console): State<Shared>, visitor: Visitor) -> Page {
@@ -78,6 +78,19 @@ fn what(action: &Action, fields: &[String]) -> String {
             format!("you contacted us by {channel} from your own {own}")
         }
         Action::CloseCase => "closed a case about you".to_owned(),
+        Action::Contact => match custos_types::facts::contact_channel_of(fields) {
+            Some(ContactChannel::Call) => {
+                "called you through a privacy number, without seeing your number".to_owned()
+            }
+            Some(ContactChannel::Email) => {
+                "emailed you through the company's relay, without seeing your address".to_owned()
+            }
+            Some(ContactChannel::Sms) => {
+                "texted you through the company's relay, without seeing your number".to_owned()
+            }
+            None => "contacted you".to_owned(),
+        },
+        Action::ResolveCall => "the phone system connected a call to your number".to_owned(),
         other => other.as_str().replace('_', " "),
     }
 }

@@ -10,7 +10,8 @@
 //! * [`session`]: cookies, sessions, CSRF, idle timeout;
 //! * [`page`]: the document frame, the Content-Security-Policy and other headers;
 //! * [`signin`]: signing in with a staff token or a customer access link, signing out;
-//! * [`agent`]: my cases, the masked customer card, reveals with a reason, quotas;
+//! * [`agent`]: my cases, the masked customer card, contact through the relays, reveals
+//!   with a reason, quotas;
 //! * [`analyst`]: the alert queue and its actions, a person's and a company's activity;
 //! * [`chart`]: the activity chart (server-side SVG);
 //! * [`ledger`]: the checkpoint, full verification, an entry with its proof;
@@ -85,6 +86,7 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/cases", get(agent::cases))
         .route("/cases/{case}", get(agent::card))
         .route("/cases/{case}/reveal", post(agent::reveal))
+        .route("/cases/{case}/contact", post(agent::contact))
         .route("/alerts", get(analyst::queue))
         .route("/alerts/{id}", get(analyst::alert))
         .route("/alerts/{id}/{act}", post(analyst::alert_act))

@@ -87,29 +87,34 @@ impl AlertsConfig {
         let Some(raw) = &self.webhook_url else {
             return Ok(None);
         };
-        let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
-            AlertsConfigError(format!("alerts.webhook_url is not a valid URL ({e})"))
-        })?;
-        let Some(host) = url.host_str() else {
-            return Err(AlertsConfigError(
-                "alerts.webhook_url must name a host".into(),
-            ));
-        };
-        // The URL parser has normalised the host: IPv6 in brackets, IPv4 dotted.
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = bare.eq_ignore_ascii_case("localhost")
-            || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        match url.scheme() {
-            "https" => Ok(Some(url)),
-            "http" if loopback => Ok(Some(url)),
-            "http" => Err(AlertsConfigError(
-                "alerts.webhook_url must use https (plain http is allowed only for localhost, 127.0.0.0/8 or [::1]): alerts name people and must not cross a network in clear"
-                    .into(),
-            )),
-            _ => Err(AlertsConfigError(
-                "alerts.webhook_url must be an https:// (or loopback http://) URL".into(),
-            )),
-        }
+        https_or_loopback("alerts.webhook_url", raw)
+            .map(Some)
+            .map_err(AlertsConfigError)
+    }
+}
+
+/// `raw` as a URL Custos may send to: `https://…`, or `http://…` for a loopback host
+/// only (a receiver on the same machine), as the setting `key` must be. The message of
+/// a refusal names `key` and never repeats the URL (it may carry a secret token).
+pub fn https_or_loopback(key: &str, raw: &str) -> Result<reqwest::Url, String> {
+    let url =
+        reqwest::Url::parse(raw.trim()).map_err(|e| format!("{key} is not a valid URL ({e})"))?;
+    let Some(host) = url.host_str() else {
+        return Err(format!("{key} must name a host"));
+    };
+    // The URL parser has normalised the host: IPv6 in brackets, IPv4 dotted.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!(
+            "{key} must use https (plain http is allowed only for localhost, 127.0.0.0/8 or [::1]): what is sent names people and must not cross a network in clear"
+        )),
+        _ => Err(format!(
+            "{key} must be an https:// (or loopback http://) URL"
+        )),
     }
 }
 

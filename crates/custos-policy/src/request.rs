@@ -52,11 +52,19 @@ pub enum Action {
     DecideAccess,
     /// Take fields of a customer at once in an emergency, on one's own case.
     BreakGlass,
+    /// Call a customer through a privacy number (the number is never shown).
+    ContactCall,
+    /// Email a customer through the SMTP relay (the address is never shown).
+    ContactEmail,
+    /// Text a customer through the SMS gateway (the number is never shown).
+    ContactSms,
+    /// Tell the PBX whom a privacy number bound to an agent leads to.
+    ResolveCall,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 23] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -76,6 +84,10 @@ impl Action {
         Action::RequestAccess,
         Action::DecideAccess,
         Action::BreakGlass,
+        Action::ContactCall,
+        Action::ContactEmail,
+        Action::ContactSms,
+        Action::ResolveCall,
     ];
 
     /// The Cedar action id.
@@ -100,6 +112,10 @@ impl Action {
             Action::RequestAccess => "request_access",
             Action::DecideAccess => "decide_access",
             Action::BreakGlass => "break_glass",
+            Action::ContactCall => "contact_call",
+            Action::ContactEmail => "contact_email",
+            Action::ContactSms => "contact_sms",
+            Action::ResolveCall => "resolve_call",
         }
     }
 

@@ -206,6 +206,8 @@ fn policy_ids_follow_file_and_source_order() {
             "company-leads-approve",
             "no-self-approval",
             "no-approval-within-the-org",
+            "contact-with-case",
+            "pbx-resolves-calls",
             "partner-no-email",
             "no-bulk-export",
             "agents-search",

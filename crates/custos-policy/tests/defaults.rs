@@ -231,7 +231,11 @@ fn suspended_staff_are_denied_everything() {
                     granted: true,
                     ..on_customer(p, action, "cus_1", case("cus_1", "alice", true))
                 },
-                Action::RequestAccess | Action::BreakGlass => {
+                Action::RequestAccess
+                | Action::BreakGlass
+                | Action::ContactCall
+                | Action::ContactEmail
+                | Action::ContactSms => {
                     on_customer(p, action, "cus_1", case("cus_1", "alice", true))
                 }
                 Action::DecideAccess => AccessRequest {
@@ -255,6 +259,93 @@ fn suspended_staff_are_denied_everything() {
                 "{role} {action:?}"
             );
         }
+    }
+}
+
+const CONTACTS: [Action; 3] = [
+    Action::ContactCall,
+    Action::ContactEmail,
+    Action::ContactSms,
+];
+
+/// A relay reaches a customer under the same binding as a reveal: an open case of the
+/// caller's for that customer, a role that serves customers. Partner staff may email
+/// this way (the address is never shown to them).
+#[test]
+fn contacts_are_bound_to_an_open_case_of_the_caller() {
+    let engine = PolicyEngine::embedded().unwrap();
+    for partner in [false, true] {
+        let alice = Principal {
+            partner,
+            ..staff("alice", "support")
+        };
+        for action in CONTACTS {
+            let ok = engine.decide(&on_customer(
+                alice,
+                action,
+                "cus_1",
+                case("cus_1", "alice", true),
+            ));
+            assert_eq!(
+                (ok.allowed, ok.reason_code.as_str()),
+                (true, "contact-with-case"),
+                "{action:?} partner={partner}"
+            );
+            for c in [
+                None,
+                case("cus_1", "alice", false),
+                case("cus_1", "bob", true),
+                case("cus_2", "alice", true),
+            ] {
+                let d = engine.decide(&on_customer(alice, action, "cus_1", c));
+                assert_eq!((d.allowed, d.reason_code.as_str()), (false, "no_permit"));
+            }
+        }
+    }
+    for role in [
+        "admin",
+        "security_analyst",
+        "integration",
+        "telephony",
+        "contact_center",
+    ] {
+        for action in CONTACTS {
+            let d = engine.decide(&on_customer(
+                staff("x", role),
+                action,
+                "cus_1",
+                case("cus_1", "x", true),
+            ));
+            assert_eq!(
+                (d.allowed, d.reason_code.as_str()),
+                (false, "serves-customers"),
+                "{role} {action:?}"
+            );
+        }
+    }
+}
+
+/// Only the PBX learns where a privacy number leads.
+#[test]
+fn only_telephony_resolves_calls() {
+    let engine = PolicyEngine::embedded().unwrap();
+    for role in [
+        "support",
+        "sales",
+        "team_lead",
+        "admin",
+        "security_analyst",
+        "integration",
+        "contact_center",
+        "telephony",
+    ] {
+        let d = engine.decide(&vault(staff("x", role), Action::ResolveCall));
+        let expected = if role == "telephony" {
+            (true, "pbx-resolves-calls")
+        } else {
+            (false, "no_permit")
+        };
+        assert_eq!((d.allowed, d.reason_code.as_str()), expected, "{role}");
     }
 }
 

@@ -238,7 +238,7 @@ impl App {
     }
 
     /// Closes case `id` (`close_case`: its assignee, the integration, admins); its
-    /// customer's record closes with it. The record is durable before the case closes.
+    /// customer's record closes with it, and so do the privacy numbers bound under it. The record is durable before the case closes.
     pub async fn close_case(&self, meta: &RequestMeta, id: &str) -> Recorded<Closed> {
         let mut ex = self.begin(meta, custos_types::Action::CloseCase);
         let result = async {
@@ -268,6 +268,7 @@ impl App {
                     "case is already closed",
                 ));
             }
+            self.end_call_bindings(id, ex.at()).await?;
             Ok(Closed {
                 id: id.to_owned(),
                 status: "closed",

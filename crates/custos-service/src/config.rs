@@ -49,6 +49,9 @@ pub struct Config {
     /// Break-glass access (`[break_glass]`).
     #[serde(default)]
     pub break_glass: BreakGlassConfig,
+    /// The relays of reveal-free contact (`[relay]`, `[relay.email]`, `[relay.sms]`).
+    #[serde(default)]
+    pub relay: crate::relay::RelayConfig,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -226,6 +229,7 @@ impl Default for Config {
             canaries: CanaryConfig::default(),
             contacts: ContactsConfig::default(),
             break_glass: BreakGlassConfig::default(),
+            relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             simulated_clock: false,
         }
@@ -362,6 +366,7 @@ impl Config {
         self.alerts
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.relay.validate().map_err(ConfigError)?;
         Ok(())
     }
 

@@ -500,7 +500,7 @@ ErrorKind::Conflict,
 
     /// Loads the case a request names and asks Cedar whether `action` on `customer` is
     /// allowed with it. An unknown case id gives no case context (and so a denial).
-    async fn authorize_with_case(
+    pub(crate) async fn authorize_with_case(
         &self,
         ex: &mut Exchange,
         caller: &Caller,

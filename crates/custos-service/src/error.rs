@@ -23,6 +23,8 @@ pub enum ErrorKind {
     TooManyRequests,
     /// The ledger (or another part the answer depends on) is unavailable.
     Unavailable,
+    /// A system Custos hands a request on to (an SMTP relay, an SMS gateway) failed.
+    BadGateway,
     /// A fault of the server; details go to the log only.
     Internal,
 }
@@ -131,6 +133,16 @@ pub enum Code {
     Unauthenticated,
     /// `unknown_field`.
     UnknownField,
+    /// `no_call_binding`.
+    NoCallBinding,
+    /// `no_contact_field`.
+    NoContactField,
+    /// `number_pool_exhausted`.
+    NumberPoolExhausted,
+    /// `relay_failed`.
+    RelayFailed,
+    /// `relay_not_configured`.
+    RelayNotConfigured,
     /// A code defined by a lower crate's error type, passed through unchanged.
     Part(&'static str),
 }
@@ -183,6 +195,11 @@ impl Code {
             Code::TraceBadRegion => "trace_bad_region",
             Code::Unauthenticated => "unauthenticated",
             Code::UnknownField => "unknown_field",
+            Code::NoCallBinding => "no_call_binding",
+            Code::NoContactField => "no_contact_field",
+            Code::NumberPoolExhausted => "number_pool_exhausted",
+            Code::RelayFailed => "relay_failed",
+            Code::RelayNotConfigured => "relay_not_configured",
             Code::Part(code) => code,
         }
     }

@@ -135,6 +135,34 @@ pub fn valid_text_between(
     }
 }
 
+/// Longest subject of an email sent through the relay.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+/// Longest text of an email sent through the relay.
+pub const MAX_EMAIL_TEXT_CHARS: usize = 5000;
+
+/// Longest text of an SMS sent through the relay (three concatenated messages).
+pub const MAX_SMS_TEXT_CHARS: usize = 480;
+
+/// The characters [`valid_message`] refuses: those of [`HIDDEN_CHARACTERS`] but line
+/// feed and carriage return, which a message's paragraphs need.
+pub const MESSAGE_HIDDEN_CHARACTERS: &str =
+    r"\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff";
+
+/// Checks, without echoing it, the text of a message to a customer: 1 to `max_chars`
+/// characters (at least one not blank), line breaks allowed, no other control or
+/// hidden character.
+pub fn valid_message(what: &str, text: &str, max_chars: usize) -> Result<(), ServiceError> {
+    if text.trim().is_empty() || text.chars().count() > max_chars {
+        return Err(ServiceError::bad_request(
+            Code::InvalidText,
+            format!("{what} must be 1 to {max_chars} characters"),
+        ));
+    }
+    let lines: String = text.chars().filter(|c| !matches!(c, '\n' | '\r')).collect();
+    no_control_characters(what, &lines)
+}
+
 /// The characters [`no_control_characters`] refuses, as the body of a regular
 /// expression's character class (for the OpenAPI description).
 pub const HIDDEN_CHARACTERS: &str =

@@ -18,16 +18,18 @@ pub mod auth;
 mod case_record;
 pub mod cases;
 pub mod config;
-pub mod contacts;
+pub mod contact;
 pub mod customers;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod inbound;
 pub mod input;
 pub mod ledger;
 pub mod mask;
 pub mod quota;
 pub mod record;
+pub mod relay;
 pub mod schema;
 pub mod staff;
 pub mod startup;
@@ -62,6 +64,8 @@ pub struct App {
     pub(crate) access: AccessLog,
     /// Per-person harvest counters, and the detector's restrictions.
     pub(crate) quotas: quota::Quotas,
+    /// The privacy-number pool, the SMTP relay and the SMS gateway, as configured.
+    pub(crate) relays: relay::Relays,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub(crate) metrics: Option<PrometheusHandle>,
 }
@@ -124,11 +128,14 @@ impl App {
         ledger: custos_ledger::Ledger,
         metrics: Option<PrometheusHandle>,
     ) -> Result<SharedApp, ServiceError> {
+        let relays = relay::Relays::new(&config.relay)
+            .map_err(|e| ServiceError::new(ErrorKind::Internal, Code::Part("config_invalid"), e))?;
         let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
             tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
             ServiceError::ledger_unavailable()
         })?;
         let app = Arc::new(App {
+            relays,
             quotas: quota::Quotas::new(config.restrictions.lower_quota_share),
             config,
             store,

@@ -137,6 +137,11 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
+    /// The request's id (that of its access record).
+    pub(crate) fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
     /// The request's time, unix milliseconds: the real clock, or the simulated time the
     /// request carried on a server with a simulated clock.
     pub(crate) fn at(&self) -> i64 {
@@ -534,6 +539,8 @@ pub fn charge_of(r: &AccessRecord) -> Option<Charge<'_>> {
             id,
             reveals: u32::try_from(r.fields.len()).unwrap_or(u32::MAX),
         }),
+        // A contact is charged like a reveal of the field its relay fills in.
+        (Action::Contact, Some(id)) => Some(Charge::Customer { id, reveals: 1 }),
         (Action::Search, _) => Some(Charge::Search),
         _ => None,
     }

@@ -11,8 +11,9 @@ use utoipa::openapi::{RefOr, Schema};
 
 use crate::ids::IssuedId;
 use crate::input::{
-    ALERT_STATUSES, CHANNELS, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_ID_CHARS, MAX_IMPORT,
-    MAX_REASON_CHARS, MAX_STAFF_NAME_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
+    ALERT_STATUSES, CHANNELS, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_EMAIL_TEXT_CHARS,
+    MAX_ID_CHARS, MAX_IMPORT, MAX_REASON_CHARS, MAX_SMS_TEXT_CHARS, MAX_STAFF_NAME_CHARS,
+    MAX_SUBJECT_CHARS, MESSAGE_HIDDEN_CHARACTERS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
 };
 
 /// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
@@ -44,8 +45,13 @@ macro_rules! component {
 /// character anywhere, and at least `min` characters between the first and the last
 /// that are not blank.
 fn text_pattern(min: usize) -> String {
-    let any = format!("[^{HIDDEN_CHARACTERS}]");
-    let visible = format!("[^{HIDDEN_CHARACTERS}{WHITESPACE}]");
+    text_pattern_without(HIDDEN_CHARACTERS, min)
+}
+
+/// [`text_pattern`] with `hidden` as the characters refused.
+fn text_pattern_without(hidden: &str, min: usize) -> String {
+    let any = format!("[^{hidden}]");
+    let visible = format!("[^{hidden}{WHITESPACE}]");
     match min {
         ..=1 => format!("^{any}*{visible}{any}*$"),
         n => format!("^{any}*{visible}{any}{{{},}}{visible}{any}*$", n - 2),
@@ -179,6 +185,64 @@ component!(
 component!(
     /// Why a case is opened, or why fields are revealed.
     Reason => text(1, MAX_REASON_CHARS, "Reason:")
+);
+component!(
+    /// A relay a contact goes through.
+    ContactChannel => json!({"type": "string", "enum": custos_types::ContactChannel::ALL})
+);
+component!(
+    /// The subject of an email sent through the relay.
+    Subject => text(1, MAX_SUBJECT_CHARS, "Subject:")
+);
+
+/// The text of a message sent through a relay: line breaks allowed.
+fn message(max: usize, what: &str) -> serde_json::Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": text_pattern_without(MESSAGE_HIDDEN_CHARACTERS, 1),
+        "description": format!("{what} 1 to {max} characters, at least one not blank; line breaks allowed, no other control, direction or zero-width characters."),
+    })
+}
+
+component!(
+    /// The text of an email sent through the relay.
+    EmailText => message(MAX_EMAIL_TEXT_CHARS, "The email's text:")
+);
+component!(
+    /// The text of an SMS sent through the relay.
+    SmsText => message(MAX_SMS_TEXT_CHARS, "The SMS's text:")
+);
+component!(
+    /// A contact's body: each channel with the message it carries (none for a call).
+    ContactBody => {
+        let case = json!({"$ref": "#/components/schemas/CaseId", "description": "An open case assigned to the caller for this customer."});
+        let none = json!({"type": "null"});
+        let variant = |channel: &str, subject: serde_json::Value, text: serde_json::Value, required: &[&str]| json!({
+            "type": "object",
+            "properties": {"case": case, "channel": {"type": "string", "enum": [channel]}, "subject": subject, "text": text},
+            "required": required,
+            "additionalProperties": false,
+        });
+        json!({
+            "description": "`call`: no message (dial the privacy number answered). `email`: a subject and a text. `sms`: a text. The message is sent as written and neither stored nor recorded.",
+            "oneOf": [
+                variant("call", none.clone(), none.clone(), &["case", "channel"]),
+                variant("email", json!({"$ref": "#/components/schemas/Subject"}), json!({"$ref": "#/components/schemas/EmailText"}), &["case", "channel", "subject", "text"]),
+                variant("sms", none, json!({"$ref": "#/components/schemas/SmsText"}), &["case", "channel", "text"]),
+            ],
+        })
+    }
+);
+component!(
+    /// A phone number in E.164 form: a privacy number of the pool, a resolved number.
+    E164 => json!({
+        "type": "string",
+        "pattern": "^\\+[1-9][0-9]{1,14}$",
+        "examples": ["+8610000001"],
+        "description": "+, a country code not starting with 0, at most 15 digits in all.",
+    })
 );
 component!(
     /// A step-up justification.

@@ -44,10 +44,12 @@ pub struct CustomerAccess {
     /// A stable pseudonym for the person (the same person shows the same pseudonym).
     pub staff: String,
     /// `view` (masked card), `reveal` (fields in full), `search` (found by a value),
-    /// `create_case`, `close_case`.
+    /// `contact` (reached through a relay), `resolve_call` (the PBX connected a privacy
+    /// number's call), `create_case`, `close_case`.
     #[schema(value_type = String)]
     pub action: custos_types::Action,
-    /// For a reveal, the fields shown in full; for a search, what was searched by.
+    /// For a reveal, the fields shown in full; for a search, what was searched by; for a
+    /// contact, its channel (`channel:call`, `channel:email`, `channel:sms`).
     pub fields: Vec<String>,
     /// `allow`, or `deny` when the attempt was refused.
     #[schema(value_type = String, pattern = "^(allow|deny)$")]
@@ -279,9 +281,10 @@ impl App {
             let fields = match action {
                 custos_types::Action::Reveal
                 | custos_types::Action::Search
-                // Fixed words only: how the customer's contact came in, and that it was
-                // from their own identifier.
-                | custos_types::Action::PostContact => r.fields,
+                // Fixed words only: how the customer's contact came in (and that it
+                // was from their own identifier), or how they were reached.
+                | custos_types::Action::PostContact
+                | custos_types::Action::Contact => r.fields,
                 // A case's facts (`channel:…`) are shown through its summary.
                 _ => Vec::new(),
             };

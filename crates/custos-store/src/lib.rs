@@ -1,4 +1,5 @@
-//! Storage for Custos: staff, API-token hashes, customers, cases and access records.
+//! Storage for Custos: staff, API-token hashes, customers, cases, privacy-number
+//! bindings and access records.
 //!
 //! The store never sees plaintext personal data: customer fields arrive sealed by
 //! custos-crypto and are found through keyed-hash (blind) indexes. Two backends sit
@@ -92,6 +93,8 @@ pub use activity::HourlyActivity;
 mod contacts;
 mod grants;
 pub use grants::{GrantDecision, GrantRecord};
+mod calls;
+pub use calls::CallBinding;
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use custos_store::{
-    AccessFilter, AccessRecord, AllocatableCanary, Backend, CanaryMark, CaseRecord, CaseStatus,
-    ContactRecord, CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord, StaffStatus,
-    Store, StoreError, TokenRecord,
+    AccessFilter, AccessRecord, AllocatableCanary, Backend, CallBinding, CanaryMark, CaseRecord,
+    CaseStatus, ContactRecord, CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord,
+    StaffStatus, Store, StoreError, TokenRecord,
 };
 use custos_types::clock::now_millis;
 use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
@@ -173,6 +173,7 @@ suite!(
     canary_allocation_one_per_peer_group_least_held_first,
     holdings_summaries_equal_a_scan_of_the_records,
     contacts_round_trip_and_vouch_only_open_cases,
+    call_bindings_unique_per_agent_while_in_force,
 );
 
 // ----- builders -----
@@ -1034,6 +1035,106 @@ async fn cases_open_close_and_filters(store: Store) {
         ["k4"]
     );
     assert_eq!(store.count_open_cases().await.unwrap(), 3);
+}
+
+async fn call_bindings_unique_per_agent_while_in_force(store: Store) {
+    store
+        .insert_customers(&[customer("c1", 1), customer("c2", 2)])
+        .await
+        .unwrap();
+    for (id, cus, who) in [
+        ("k1", "c1", "alice"),
+        ("k2", "c2", "alice"),
+        ("k3", "c1", "bob"),
+        ("k4", "c2", "alice"),
+    ] {
+        store.insert_case(&case(id, cus, who, 100)).await.unwrap();
+    }
+    let bind = |case: &str, staff: &str, cus: &str, number: &str| CallBinding {
+        case_id: case.into(),
+        staff_id: staff.into(),
+        customer_id: cus.into(),
+        number: number.into(),
+        created_at: 200,
+    };
+    let x1 = "+8610000001";
+    let x2 = "+8610000002";
+    store
+        .insert_call_binding(&bind("k1", "alice", "c1", x1))
+        .await
+        .unwrap();
+    // The same number serves another agent at once.
+    store
+        .insert_call_binding(&bind("k3", "bob", "c1", x1))
+        .await
+        .unwrap();
+    // One number leads an agent to one customer; one customer is reached through one number.
+    assert!(matches!(
+        store
+            .insert_call_binding(&bind("k2", "alice", "c2", x1))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .insert_call_binding(&bind("k4", "alice", "c1", x2))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .insert_call_binding(&bind("nope", "alice", "c2", x2))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .insert_call_binding(&bind("k2", "alice", "c2", x2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.call_binding_to("alice", "c1").await.unwrap(),
+        Some(bind("k1", "alice", "c1", x1))
+    );
+    assert_eq!(
+        store.call_binding_of("alice", x2).await.unwrap(),
+        Some(bind("k2", "alice", "c2", x2))
+    );
+    assert_eq!(store.call_binding_of("carol", x2).await.unwrap(), None);
+    let mut numbers = store.call_numbers_of("alice").await.unwrap();
+    numbers.sort();
+    assert_eq!(numbers, [x1, x2]);
+
+    // Closing the case ends the binding: the number is free for the agent again.
+    assert!(store.close_case("k1", 300).await.unwrap());
+    assert_eq!(
+        store.call_binding_of("alice", x1).await.unwrap(),
+        None,
+        "case closed"
+    );
+    assert_eq!(store.end_call_bindings("k1", 300).await.unwrap(), 1);
+    assert_eq!(store.end_call_bindings("k1", 301).await.unwrap(), 0);
+    assert_eq!(store.call_numbers_of("alice").await.unwrap(), [x2]);
+    assert_eq!(
+        store.call_binding_of("bob", x1).await.unwrap(),
+        Some(bind("k3", "bob", "c1", x1))
+    );
+    // x1 is free for alice again, but c2 is still reached through x2.
+    assert!(matches!(
+        store
+            .insert_call_binding(&bind("k4", "alice", "c2", x1))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store.close_case("k2", 400).await.unwrap();
+    store.end_call_bindings("k2", 400).await.unwrap();
+    store
+        .insert_call_binding(&bind("k4", "alice", "c2", x1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.call_binding_to("alice", "c2").await.unwrap(),
+        Some(bind("k4", "alice", "c2", x1))
+    );
 }
 
 async fn case_rules_unknown_customer_and_duplicate_id(store: Store) {

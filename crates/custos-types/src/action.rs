@@ -40,6 +40,13 @@ vocabulary! {
         CreateCustomer = "create_customer",
         /// Customers imported in bulk.
         ImportCustomers = "import_customers",
+        /// A customer contacted through a relay (a privacy-number call, an email, an
+        /// SMS) without their number or address being shown; `fields` names the channel
+        /// ([`crate::facts::contact_channel`]).
+        Contact = "contact",
+        /// The PBX asked whom an agent's call to a privacy number goes to; `target`
+        /// names the agent, `customer_id` the bound customer.
+        ResolveCall = "resolve_call",
         // ----- staff and tokens -----
         /// A staff entry created (also the bootstrap admin at start).
         CreateStaff = "create_staff",

@@ -123,6 +123,19 @@ impl<'a> CaseFacts<'a> {
     }
 }
 
+/// The one fact of a `contact` or `resolve_call` record: the relay's channel, as
+/// `channel:<call|email|sms>` (the tag of a case's channel fact).
+pub fn contact_channel(channel: crate::ContactChannel) -> String {
+    format!("{CHANNEL}{channel}")
+}
+
+/// The relay channel a `contact` record's `fields` name, if any.
+pub fn contact_channel_of(fields: &[String]) -> Option<crate::ContactChannel> {
+    fields
+        .iter()
+        .find_map(|f| f.strip_prefix(CHANNEL)?.parse().ok())
+}
+
 /// The one fact of a record whose request named an id not of the shape Custos issues:
 /// `malformed:<id_kind>` (e.g. `malformed:customer`). The value itself is never recorded:
 /// it may be a phone number sent where an id belongs.
@@ -209,6 +222,16 @@ mod tests {
             of(&["channel:phone", "contact:inbound", "provenance:verified"]),
             Provenance::Verified
         );
+    }
+
+    #[test]
+    fn contact_channels_read_back() {
+        for &channel in crate::ContactChannel::ALL {
+            let fields = vec![contact_channel(channel)];
+            assert_eq!(contact_channel_of(&fields), Some(channel));
+        }
+        assert_eq!(contact_channel_of(&words(&["channel:phone"])), None);
+        assert_eq!(contact_channel_of(&[]), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`Action`]: what a record says was done (`view`, `reveal`, `create_case`,
 //!   `suspend_staff`, …), by people through the gateway and by the server itself;
 //! - [`Decision`]: `allow`, `deny` or `error`;
+//! - [`ContactChannel`]: how a relay reaches a customer (`call`, `email`, `sms`);
 //! - [`Role`]: the roles staff can be given; [`RecordedRole`]: the role a record names,
 //!   which is a staff role or one of the principals that are not staff (`system`,
 //!   `customer`, `-` for a caller never authenticated);
@@ -33,6 +34,7 @@ mod word;
 mod action;
 pub mod calendar;
 pub mod clock;
+mod contact;
 mod decision;
 pub mod facts;
 mod grant;
@@ -40,6 +42,7 @@ mod provenance;
 mod role;
 
 pub use action::Action;
+pub use contact::ContactChannel;
 pub use decision::Decision;
 pub use grant::{GrantKind, GrantStatus};
 pub use provenance::Provenance;

@@ -1154,3 +1154,72 @@ async fn an_agent_reads_restrictions_and_refusals_in_words() {
         assert!(r.text.contains(words), "{words} in {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn the_card_offers_contact_before_reveal_and_a_call_shows_only_the_privacy_number() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        Options {
+            config_toml: Some("[relay]\nnumbers = [\"+8610000001\"]\n".to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(&server).await;
+    let c = server.client();
+    let mut b = Browser::new(&server);
+    let csrf = b.sign_in(&w.agent).await;
+    let card = b.get(&format!("/cases/{}", w.case)).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    let (contact, reveal) = (
+        card.text
+            .find("Contact the customer")
+            .expect("a contact form"),
+        card.text.find("Reveal a field").expect("a reveal form"),
+    );
+    assert!(contact < reveal, "contact is offered first");
+
+    let contacts = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "contact" && r["staff_id"] == "alice")
+            .count()
+    };
+    let path = format!("/cases/{}/contact", w.case);
+    let call = [("channel", "call"), ("subject", ""), ("text", "")];
+    let r = b
+        .post(&path, &[&call[..], &[("csrf", "forged")]].concat())
+        .await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    assert_eq!(contacts(&access_records(&server, "").await), 0);
+
+    let before = reveals_left(&c, &w.agent).await;
+    let r = b
+        .post(&path, &[&call[..], &[("csrf", &csrf)]].concat())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_strict(&r);
+    assert!(r.text.contains("+8610000001"), "{}", r.text);
+    assert!(
+        !r.text.contains(PHONE),
+        "the customer's number is never shown"
+    );
+    assert_eq!(contacts(&access_records(&server, "").await), 1);
+    assert_eq!(reveals_left(&c, &w.agent).await, before - 1);
+
+    // No SMTP relay on this server: the page says so with the API's code.
+    let email = [
+        ("channel", "email"),
+        ("subject", "Your order"),
+        ("text", "Hello"),
+    ];
+    let r = b
+        .post(&path, &[&email[..], &[("csrf", &csrf)]].concat())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "relay_not_configured"),
+        "{}",
+        r.text
+    );
+}

@@ -10,7 +10,7 @@ use custos_service::approvals::{
     AccessRequestQueue, AccessRequestView, Decision, NewAccessRequest, NewBreakGlass,
 };
 use custos_service::cases::{Closed, CreatedCase, NewCase};
-use custos_service::contacts::{NewContact, PostedContact};
+use custos_service::inbound::{NewContact, PostedContact};
 use custos_service::input::parse_json;
 use custos_service::schema::{CaseId, GrantId};
 

@@ -6,6 +6,7 @@ mod access;
 mod activity;
 mod alerts;
 mod cases;
+mod contact;
 mod customers;
 pub(crate) mod doc;
 mod ledger;
@@ -47,6 +48,7 @@ use doc::Answers;
         custos_service::schema::CustomerName, custos_service::schema::Reason, custos_service::schema::StepUpReason, custos_service::schema::Phone, custos_service::schema::Email,
         custos_service::schema::AccountId, custos_service::schema::AttributeValue, custos_service::schema::Attributes, custos_service::schema::SearchKey,
         custos_service::schema::NdjsonCustomers, doc::TraceUpload, custos_service::schema::CosignedNote, custos_service::vault::NewCustomer,
+        custos_service::schema::ContactChannel, custos_service::schema::Subject, custos_service::schema::EmailText, custos_service::schema::SmsText, custos_service::schema::ContactBody, custos_service::schema::E164,
     )),
     modifiers(&BearerAuth)
 )]
@@ -162,6 +164,8 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::dismiss))
         .routes(routes!(customers::view))
         .routes(routes!(customers::reveal))
+        .routes(routes!(contact::contact))
+        .routes(routes!(contact::resolve))
         .routes(routes!(cases::create_case))
         .routes(routes!(cases::close_case))
         .routes(routes!(cases::post_contact))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
-use custos_client::{Answer, Client, Http, NewCase, RevealRequest, Search};
+use custos_client::{Answer, Client, ContactRequest, Http, NewCase, RevealRequest, Search};
 use custos_service::{DirectAccess, SharedApp};
 
 use crate::Failure;
@@ -119,7 +119,8 @@ pub async fn run(
         step_up_reason: None,
     };
 
-    // Ordinary work: each colleague opens their customers and calls one back.
+    // Ordinary work: each colleague opens their customers and calls one back through a
+    // privacy number (no reveal).
     let colleagues = COLLEAGUES
         .iter()
         .map(|id| staff(loaded, id))
@@ -133,9 +134,17 @@ pub async fn run(
                     return Err(refused(&what, &view));
                 }
                 if n == 0 {
-                    client
-                        .reveal(&who.token, customer, &reveal_phone(case))
-                        .await?;
+                    let call = ContactRequest {
+                        case,
+                        channel: "call",
+                        subject: None,
+                        text: None,
+                    };
+                    let bound = client.contact(&who.token, customer, &call).await?;
+                    if bound.status != 200 {
+                        let what = format!("{} could not call their case's customer", who.id);
+                        return Err(refused(&what, &bound));
+                    }
                 }
             }
             Ok(())

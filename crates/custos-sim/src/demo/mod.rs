@@ -10,10 +10,15 @@ pub mod load;
 /// The demo's configuration, written to `DATA/demo.toml` at every start. The demo
 /// company is minutes old: no one has a past working day, so the detector compares
 /// people with the peers active today rather than waiting for five peers with a full day
-/// behind them (`min_peers`). Everything else is the default.
+/// behind them (`min_peers`). Agents call customers back through privacy numbers from a
+/// small pool (`[relay] numbers`). Everything else is the default.
 pub const CONFIG: &str = "\
 # Written by `custos demo` at every start.
 # A company minutes old has no past working days: compare people with the peers active today.
 [detector.score.warmup]
 min_peers = 0
+
+# Privacy numbers: agents call customers back without seeing their numbers.
+[relay]
+numbers = [\"+8610000001\", \"+8610000002\", \"+8610000003\", \"+8610000004\"]
 ";

@@ -1,4 +1,4 @@
-//! Contacts as the channel saw them: the contact centre (telephony, chat, mail, the
+//! Inbound contacts as the channel saw them: the contact centre (telephony, chat, mail, the
 //! customer app) reports each contact it routes to an agent, with the caller's
 //! identifier as the channel received it. Custos matches that identifier through the
 //! blind index, so a case's provenance rests on what the channel saw and not on what
