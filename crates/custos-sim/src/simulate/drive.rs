@@ -21,6 +21,7 @@ use custos_client::{
     Answer, Client, ClientError, Method, NewCase, NewStaff, RawAnswer, Request, RevealRequest,
     Search, Transport,
 };
+use custos_gateway::record::LEDGER_INDEX_HEADER;
 use custos_service::SharedApp;
 use custos_types::Role;
 use custos_types::calendar::DAY_MS;
@@ -143,6 +144,10 @@ pub struct InsiderOutcome {
     pub allocated_revealed: HashSet<u32>,
     /// Abusive requests refused (quota, policy, suspension).
     pub refused: u64,
+    /// Ledger indexes of the records of their abusive requests (views, reveals,
+    /// searches, closings, queue looks made as part of the abuse): an alert on them is
+    /// a detection only when it cites one of these.
+    pub abusive_entries: HashSet<u64>,
 }
 
 /// Totals of the run with protections on.
@@ -158,7 +163,8 @@ pub struct Outcome {
     pub honest_canary_cases: u64,
     /// Honest views or reveals refused.
     pub honest_refused: u64,
-    /// People who worked, per day summed (the staff-days of the false-alert rate).
+    /// People who worked, per day summed (the staff-days of the false-alert rate): those
+    /// who handle contacts, on their working days, not suspended before the day began.
     pub staff_days: u64,
     /// Staff ids, in company order.
     pub staff_ids: Vec<String>,
@@ -207,7 +213,11 @@ pub async fn run(
     let mut locked_out: HashSet<usize> = HashSet::new();
     for day in 0..plan.company.days {
         outcome.staff_days += (0..plan.company.staff.len())
-            .filter(|&s| plan.works(s, day) && plan.company.staff[s].contacts_per_day > 0.0)
+            .filter(|&s| {
+                plan.works(s, day)
+                    && plan.company.staff[s].contacts_per_day > 0.0
+                    && !locked_out.contains(&s)
+            })
             .count() as u64;
         let scripts = plan.day(day);
         let mut start = 0;
@@ -241,6 +251,7 @@ pub async fn run(
                         o.allocated_revealed.extend(done.allocated_revealed);
                         o.canaries_touched += u32::from(done.canary);
                         o.refused += done.refused;
+                        o.abusive_entries.extend(done.entries);
                     }
                     None => {
                         outcome.honest_contacts += u64::from(done.contact);
@@ -277,6 +288,8 @@ struct Done {
     canary: bool,
     refused: u64,
     suspended: bool,
+    /// Ledger indexes of the person's requests (kept for abusive scripts only).
+    entries: Vec<u64>,
 }
 
 async fn run_script(
@@ -301,6 +314,7 @@ async fn run_script(
         canary: false,
         refused: 0,
         suspended: false,
+        entries: Vec::new(),
     };
     match &script.work {
         Work::Probe(target) => {
@@ -341,6 +355,14 @@ async fn run_script(
 /// Counts an answer to one of the person's requests.
 fn note(done: &mut Done, answer: &Answer) {
     done.requests += 1;
+    if done.insider.is_some()
+        && let Some(index) = answer
+            .headers
+            .get(LEDGER_INDEX_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    {
+        done.entries.push(index);
+    }
     if answer.is_refused() {
         done.refused += 1;
         if answer.body["error"]["policy"] == "suspended" {
