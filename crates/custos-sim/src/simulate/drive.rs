@@ -477,12 +477,15 @@ async fn work_contact(
         } else {
             contact.reveal.clone()
         };
+        let wary = script
+            .insider
+            .is_some_and(|i| plan.scenarios[plan.insiders[i].scenario].skip_planted);
         work_allocated(
             gateway,
             token,
             vault,
             script,
-            &fields,
+            (!wary).then_some(&fields[..]),
             at + i64::from(after) * 1000,
             done,
         )
@@ -511,13 +514,14 @@ async fn close_case(
 /// The simulated person knows them by their customer (a real one sees ordinary cases;
 /// these are the only ones on the queue not from a contact of theirs). An honest person
 /// views the customer and, half the time, reveals the phone to call back; an insider
-/// at work reveals `fields`, as from every case. Either closes the case.
+/// at work reveals `fields`, as from every case; either closes the case. An insider who
+/// skips whatever looks planted (`fields` is `None`) leaves them alone.
 async fn work_allocated(
     gateway: &Gateway,
     token: &str,
     vault: &Vault,
     script: &Script,
-    fields: &[&str],
+    fields: Option<&[&str]>,
     at: i64,
     done: &mut Done,
 ) -> Result<(), String> {
@@ -534,6 +538,9 @@ async fn work_allocated(
             continue;
         };
         let Some(&number) = vault.canary_numbers.get(customer) else {
+            continue;
+        };
+        let Some(fields) = fields else {
             continue;
         };
         done.canary_cases += 1;
