@@ -243,7 +243,7 @@ async fn simulate(
             path
         }
     };
-    let mut settings: Vec<Setting> = [
+    let settings: Vec<Setting> = [
         ("allocation_rate", args.allocation_rate),
         (
             "allocation_rate_self_requested",
@@ -267,11 +267,11 @@ async fn simulate(
     let judged =
         Config::load(Some(&judged_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let (config_path, config) = if args.no_actions {
-        settings
-            .extend(ACTION_THRESHOLDS.map(|key| ("detector.score.thresholds", key, OUT_OF_REACH)));
+        let out_of_reach =
+            ACTION_THRESHOLDS.map(|key| ("detector.score.thresholds", key, OUT_OF_REACH));
         let path = with_settings(
             &judged_path,
-            &settings,
+            &out_of_reach,
             data_dir,
             "simulated-company-no-actions.toml",
         )?;
