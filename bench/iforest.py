@@ -3,17 +3,25 @@
 
 Scores the same per-person, per-day features the detector computes (written by
 `custos simulate ... --features FILE`) with scikit-learn's IsolationForest, the
-standard unsupervised anomaly detector, and reports it the way the simulator reports
-the detector: insiders detected per scenario (any of their abusive days flagged) and
-false alerts per 1,000 staff-days (honest person-days flagged).
+standard unsupervised anomaly detector, and reports it beside the detector under the
+same rule. A person-day is abusive when the person made an abusive access that day. An
+insider is detected when one of their abusive person-days is flagged (for the detector:
+an alert citing one of their abusive accesses, which cites the person's day so far);
+every other flag is false, on honest staff and insiders alike; false flags are counted
+as person-days per 1,000 staff-days worked (the detector can raise up to three alerts
+on one person-day). Hours to detect: from the first abusive access to the flag (for the
+forest, which judges finished days, to the end of the flagged day).
+
+Score it on a run made with `--no-actions`: the detector's actions out of reach, so
+neither method judges traffic the other's actions changed (the detector's alerts are
+then a replay of the run under its configured thresholds).
 
 Two operating points: contamination 1% (a usual setting, no labels used), and the
-threshold that flags as many honest person-days as the detector raised false alerts
-(set with the labels: an oracle calibration that favours the baseline), counted as
-person-days with an alert.
+threshold that flags as many non-abusive person-days as the detector's false alerts
+fell on (set with the labels: an oracle calibration that favours the baseline).
 
     pip install scikit-learn
-    custos simulate --scenario scenarios/*.toml --report report.json --features features.csv
+    custos simulate --no-actions --scenario scenarios/*.toml --report report.json --features features.csv
     python3 bench/iforest.py features.csv report.json [--out iforest.json] [--seed 1]
 """
 
@@ -21,7 +29,12 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import sys
+
+# Day 0 of a simulated run begins at this unix ms (2026-01-05 00:00 at UTC+8).
+EPOCH_MS = 1_767_542_400_000
+DAY_MS = 86_400_000
 
 
 def load(path):
@@ -44,29 +57,38 @@ def matrix(rows, features):
     return [list(x) for x in zip(*columns)]
 
 
-def evaluate(rows, flagged, staff_days):
+def evaluate(rows, flagged, staff_days, first_abuse):
     insiders = {}
     false = 0
     for r, hit in zip(rows, flagged):
         if r["scenario"]:
-            entry = insiders.setdefault(r["staff"], {"scenario": r["scenario"], "detected": False})
+            entry = insiders.setdefault(r["staff"], {"scenario": r["scenario"], "day": None})
             if r["abusive"] == "1" and hit:
-                entry["detected"] = True
-            elif r["abusive"] != "1" and hit:
+                day = int(r["day"])
+                if entry["day"] is None or day < entry["day"]:
+                    entry["day"] = day
+            elif hit:
                 false += 1
         elif hit:
             false += 1
     scenarios = {}
-    for entry in insiders.values():
+    hours = []
+    for staff, entry in insiders.items():
+        if first_abuse.get(staff) is None:
+            continue  # never acted
         s = scenarios.setdefault(entry["scenario"], {"insiders": 0, "detected": 0})
         s["insiders"] += 1
-        s["detected"] += int(entry["detected"])
+        if entry["day"] is not None:
+            s["detected"] += 1
+            end = EPOCH_MS + (entry["day"] + 1) * DAY_MS
+            hours.append((end - first_abuse[staff]) / 3.6e6)
     detected = sum(s["detected"] for s in scenarios.values())
     total = sum(s["insiders"] for s in scenarios.values())
     return {
         "detection_rate": detected / total if total else 0.0,
-        "false_alerts": false,
-        "false_alerts_per_1000_staff_days": false * 1000.0 / max(staff_days, 1),
+        "median_hours_to_detect": statistics.median(hours) if hours else None,
+        "false_person_days": false,
+        "false_person_days_per_1000_staff_days": false * 1000.0 / max(staff_days, 1),
         "scenarios": scenarios,
     }
 
@@ -85,7 +107,11 @@ def main():
 
     rows, features = load(args.features)
     report = json.load(open(args.report))
+    if not report.get("no_actions"):
+        print("warning: the run was made with the detector's actions on: its insiders were "
+              "cut short by them (make it with --no-actions)", file=sys.stderr)
     staff_days = report["staff_days"]
+    first_abuse = {i["id"]: i["first_abuse_at"] for i in report["insiders"]}
     x = matrix(rows, features)
     forest = IsolationForest(n_estimators=200, random_state=args.seed).fit(x)
     # Higher = more anomalous.
@@ -93,18 +119,22 @@ def main():
 
     ranked = sorted(scores, reverse=True)
     at_1pct = ranked[max(0, math.ceil(0.01 * len(ranked)) - 1)]
-    honest = sorted((s for r, s in zip(rows, scores) if r["abusive"] != "1"), reverse=True)
-    # The detector's false person-days (a day can raise several alerts) when reported.
-    budget = int(report.get("false_alert_person_days", report["false_alerts"]))
-    at_budget = honest[budget - 1] if 0 < budget <= len(honest) else float("inf")
+    other = sorted((s for r, s in zip(rows, scores) if r["abusive"] != "1"), reverse=True)
+    budget = int(report["false_alert_person_days"])
+    at_budget = other[budget - 1] if 0 < budget <= len(other) else float("inf")
 
     result = {
         "rows": len(rows),
         "features": features,
-        "contamination_1pct": evaluate(rows, [s >= at_1pct for s in scores], staff_days),
-        "at_detector_false_alerts": evaluate(rows, [s >= at_budget for s in scores], staff_days),
+        "contamination_1pct": evaluate(rows, [s >= at_1pct for s in scores], staff_days,
+                                       first_abuse),
+        "at_detector_false_person_days": evaluate(rows, [s >= at_budget for s in scores],
+                                                  staff_days, first_abuse),
         "detector": {
             "detection_rate": report["detection_rate"],
+            "median_hours_to_detect": report["median_hours_to_detect"],
+            "false_person_days": budget,
+            "false_person_days_per_1000_staff_days": budget * 1000.0 / max(staff_days, 1),
             "false_alerts_per_1000_staff_days": report["false_alerts_per_1000_staff_days"],
             "scenarios": {k: {"insiders": v["insiders"], "detected": v["detected"]}
                           for k, v in report["scenarios"].items()},
@@ -114,14 +144,18 @@ def main():
     print(f"{'scenario':<20} {'detector':>10} {'IF 1%':>10} {'IF @budget':>11}")
     for name in names:
         cells = []
-        for part in (result["detector"], result["contamination_1pct"], result["at_detector_false_alerts"]):
+        for part in (result["detector"], result["contamination_1pct"],
+                     result["at_detector_false_person_days"]):
             s = part["scenarios"].get(name, {"insiders": 0, "detected": 0})
             cells.append(f"{s['detected']}/{s['insiders']}")
         print(f"{name:<20} {cells[0]:>10} {cells[1]:>10} {cells[2]:>11}")
     for label, part in (("detector", result["detector"]), ("IF 1%", result["contamination_1pct"]),
-                        ("IF @budget", result["at_detector_false_alerts"])):
-        print(f"{label:<11} detection {part['detection_rate'] * 100:5.1f}%  "
-              f"false alerts per 1,000 staff-days {part['false_alerts_per_1000_staff_days']:.2f}")
+                        ("IF @budget", result["at_detector_false_person_days"])):
+        hours = part["median_hours_to_detect"]
+        hours = "-" if hours is None else f"{hours:.1f}"
+        print(f"{label:<11} detection {part['detection_rate'] * 100:5.1f}%  median {hours} h  "
+              f"false person-days per 1,000 staff-days "
+              f"{part['false_person_days_per_1000_staff_days']:.2f}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

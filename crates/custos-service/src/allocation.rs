@@ -37,6 +37,17 @@ const CANDIDATES: u32 = 8;
 /// Reason code of the allocation entry.
 const REASON: &str = "canary_allocation";
 
+/// How long before the CRM's case a canary's case is dated, at least and at most
+/// (milliseconds): drawn afresh for each, so it never opens in the same millisecond as
+/// the case beside it (a tell a person reading their queue would learn), and reads as a
+/// case that waited on the queue a while, as cases routed to a busy agent do.
+const QUEUED_MS: (u64, u64) = (2 * 60_000, 30 * 60_000);
+
+/// A uniform draw in `[low, high)` from the system's random source.
+fn random_between((low, high): (u64, u64)) -> u64 {
+    low + u64::from_be_bytes(custos_crypto::random_bytes::<8>()) % (high - low)
+}
+
 /// What became of one chance to allocate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allocation {
@@ -149,8 +160,13 @@ impl App {
             .await?
             .ok_or_else(|| ServiceError::not_found("customer"))?;
         let case_id = new_case_id();
+        // The ledger entry keeps the true time of the act; the case reads as opened
+        // earlier, independently of the CRM's case.
+        let opened_at = trigger
+            .at
+            .saturating_sub(i64::try_from(random_between(QUEUED_MS)).unwrap_or(0));
         let reasons = &self.config.canaries.case_reasons;
-        let pick = u64::from_be_bytes(custos_crypto::random_bytes::<8>()) % reasons.len() as u64;
+        let pick = random_between((0, reasons.len() as u64));
         let reason = reasons[usize::try_from(pick).unwrap_or(0)].trim();
         let sealed_reason = Opened::new(&self.keyring, &record)?
             .key()
@@ -175,7 +191,7 @@ impl App {
                 reason: sealed_reason,
                 status: CaseStatus::Open,
                 created_by: custos_types::SYSTEM_ID.to_owned(),
-                created_at: trigger.at,
+                created_at: opened_at,
                 closed_at: None,
                 provenance: trigger.provenance,
                 campaign: trigger.campaign.map(str::to_owned),

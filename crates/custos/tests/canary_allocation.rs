@@ -71,6 +71,17 @@ async fn allocated_canaries_fingerprint_one_person_per_peer_group() {
         assert_eq!(alices.len(), 1, "{alices:?}");
         assert_eq!(alices[0]["channel"], "chat");
         assert_eq!(alices[0]["provenance"], "verified");
+        // Not opened in the millisecond of the case beside it (a tell): dated as a case that waited
+        // on the queue 2 to 30 minutes.
+        let crm_opened_at = open_cases(&c, &w.agent)
+            .await
+            .iter()
+            .filter(|case| !canaries.contains(case["customer"].as_str().unwrap()))
+            .filter_map(|case| case["created_at"].as_i64())
+            .max()
+            .unwrap();
+        let queued = crm_opened_at - alices[0]["created_at"].as_i64().unwrap();
+        assert!((120_000..1_800_000).contains(&queued), "{queued} ms");
         let alice_canary = alices[0]["customer"].as_str().unwrap().to_owned();
         let alice_case = alices[0]["id"].as_str().unwrap().to_owned();
 

@@ -99,7 +99,20 @@ customers_per_day = 1000
 reveals_per_hour = 1000
 ";
 
-/// Runs the bulk-night insider among `staff` people for `days` days on 3,000 customers,
+/// An agent who harvests the customers they legitimately serve: every caller's name and
+/// phone, on the verified cases the contact centre opens, all week. The one harvest the
+/// default policy still lets through (pretext cases show nothing in full).
+const CALLERS: &str = r#"
+name = "night"
+insiders = 1
+org = "company"
+start_day = [0, 0]
+active_days = [5, 5]
+cases = "callers"
+reveal = ["name", "phone"]
+"#;
+
+/// Runs the callers' harvester among `staff` people for `days` days on 3,000 customers,
 /// with no detector action and `extra` arguments, in `dir`; the report.
 fn simulate_night(
     dir: &std::path::Path,
@@ -108,7 +121,7 @@ fn simulate_night(
     extra: &[&str],
 ) -> serde_json::Value {
     let scenario = dir.join("night.toml");
-    std::fs::write(&scenario, BULK_NIGHT).unwrap();
+    std::fs::write(&scenario, CALLERS).unwrap();
     let config = dir.join("no-actions.toml");
     std::fs::write(&config, NO_ACTIONS).unwrap();
     let report = dir.join("report.json");
@@ -313,4 +326,67 @@ fn a_scenario_that_never_acts_is_said_and_the_run_ends_cleanly() {
     assert!(stderr.contains("never acted"), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
     assert!(!stderr.contains("I/O error"), "{stderr}");
+}
+
+/// Quotas out of reach, the shipped detector thresholds.
+const HIGH_QUOTA: &str = "
+[quota.support]
+customers_per_day = 1000
+reveals_per_hour = 1000
+";
+
+#[test]
+fn with_no_actions_the_detector_is_judged_by_a_replay_and_the_features_by_the_abuse() {
+    let dir = tempfile::tempdir().unwrap();
+    // After the detector's warm-up (three learnt days), so that it can judge the night.
+    let scenario = dir.path().join("night.toml");
+    std::fs::write(
+        &scenario,
+        BULK_NIGHT.replace("start_day = [1, 1]", "start_day = [4, 4]"),
+    )
+    .unwrap();
+    let config = dir.path().join("high-quota.toml");
+    std::fs::write(&config, HIGH_QUOTA).unwrap();
+    let report = dir.path().join("report.json");
+    let features = dir.path().join("features.csv");
+    let out = custos()
+        .args(["simulate", "--staff", "60", "--days", "8"])
+        .args(["--customers", "3000", "--canaries", "0", "--seed", "5"])
+        .args(["--quiet", "--no-actions", "--scenario"])
+        .arg(&scenario)
+        .arg("--config")
+        .arg(&config)
+        .arg("--report")
+        .arg(&report)
+        .arg("--features")
+        .arg(&features)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["no_actions"], true);
+    let insider = &r["insiders"][0];
+    // Nothing stopped the night, and the replay under the shipped thresholds finds it.
+    assert_eq!(insider["detected"], true, "{insider}");
+    let taken = insider["records_revealed_before_suspension"]
+        .as_u64()
+        .unwrap();
+    assert!(taken >= 35, "{insider}");
+    // The feature table marks the insider's night abusive, and no one else's day.
+    let table = std::fs::read_to_string(&features).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let (staff, abusive) = (
+        header.iter().position(|c| *c == "staff").unwrap(),
+        header.iter().position(|c| *c == "abusive").unwrap(),
+    );
+    let marked: Vec<String> = lines
+        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|row| row[abusive] == "1")
+        .map(|row| row[staff].clone())
+        .collect();
+    assert!(!marked.is_empty());
+    assert!(marked.iter().all(|s| *s == insider["id"]), "{marked:?}");
 }

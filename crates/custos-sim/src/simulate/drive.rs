@@ -21,6 +21,7 @@ use custos_client::{
     Answer, CallerIdentifier, Client, ClientError, Method, NewCase, NewContact, NewStaff,
     RawAnswer, Request, RevealRequest, Search, Transport,
 };
+use custos_gateway::record::LEDGER_INDEX_HEADER;
 use custos_service::SharedApp;
 use custos_types::Role;
 use custos_types::calendar::DAY_MS;
@@ -153,6 +154,10 @@ pub struct InsiderOutcome {
     pub allocated_revealed: HashSet<u32>,
     /// Abusive requests refused (quota, policy, suspension).
     pub refused: u64,
+    /// Ledger indexes of the records of their abusive requests (views, reveals,
+    /// searches, closings, queue looks made as part of the abuse): an alert on them is
+    /// a detection only when it cites one of these.
+    pub abusive_entries: HashSet<u64>,
 }
 
 /// Totals of the run with protections on.
@@ -168,7 +173,8 @@ pub struct Outcome {
     pub honest_canary_cases: u64,
     /// Honest views or reveals refused.
     pub honest_refused: u64,
-    /// People who worked, per day summed (the staff-days of the false-alert rate).
+    /// People who worked, per day summed (the staff-days of the false-alert rate): those
+    /// who handle contacts, on their working days, not suspended before the day began.
     pub staff_days: u64,
     /// Staff ids, in company order.
     pub staff_ids: Vec<String>,
@@ -223,7 +229,11 @@ pub async fn run(
     let mut locked_out: HashSet<usize> = HashSet::new();
     for day in 0..plan.company.days {
         outcome.staff_days += (0..plan.company.staff.len())
-            .filter(|&s| plan.works(s, day) && plan.company.staff[s].contacts_per_day > 0.0)
+            .filter(|&s| {
+                plan.works(s, day)
+                    && plan.company.staff[s].contacts_per_day > 0.0
+                    && !locked_out.contains(&s)
+            })
             .count() as u64;
         let scripts = plan.day(day);
         let mut start = 0;
@@ -257,6 +267,7 @@ pub async fn run(
                         o.allocated_revealed.extend(done.allocated_revealed);
                         o.canaries_touched += u32::from(done.canary);
                         o.refused += done.refused;
+                        o.abusive_entries.extend(done.entries);
                     }
                     None => {
                         outcome.honest_contacts += u64::from(done.contact);
@@ -293,6 +304,8 @@ struct Done {
     canary: bool,
     refused: u64,
     suspended: bool,
+    /// Ledger indexes of the person's requests (kept for abusive scripts only).
+    entries: Vec<u64>,
 }
 
 async fn run_script(
@@ -317,6 +330,7 @@ async fn run_script(
         canary: false,
         refused: 0,
         suspended: false,
+        entries: Vec::new(),
     };
     match &script.work {
         Work::Probe(target) => {
@@ -401,6 +415,14 @@ async fn open_case(
 /// Counts an answer to one of the person's requests.
 fn note(done: &mut Done, answer: &Answer) {
     done.requests += 1;
+    if done.insider.is_some()
+        && let Some(index) = answer
+            .headers
+            .get(LEDGER_INDEX_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    {
+        done.entries.push(index);
+    }
     if answer.is_refused() {
         done.refused += 1;
         if answer.body["error"]["policy"] == "suspended" {
@@ -428,8 +450,7 @@ async fn work_contact(
     // A canary is no one: no contact of its own ever comes in.
     let caller_on_file = vault.people.get(contact.customer as usize);
     let case_id = if let Some(person) = caller_on_file
-        && contact.inbound
-        && !contact.requested
+        && contact.from_customer
     {
         // The customer called, wrote or came in: the contact centre reports the contact
         // with the number it came from, which vouches for the case (`verified`).
@@ -549,12 +570,15 @@ async fn work_contact(
         } else {
             contact.reveal.clone()
         };
+        let wary = script
+            .insider
+            .is_some_and(|i| plan.scenarios[plan.insiders[i].scenario].skip_planted);
         work_allocated(
             gateway,
             token,
             vault,
             script,
-            &fields,
+            (!wary).then_some(&fields[..]),
             at + i64::from(after) * 1000,
             done,
         )
@@ -583,13 +607,14 @@ async fn close_case(
 /// The simulated person knows them by their customer (a real one sees ordinary cases;
 /// these are the only ones on the queue not from a contact of theirs). An honest person
 /// views the customer and, half the time, reveals the phone to call back; an insider
-/// at work reveals `fields`, as from every case. Either closes the case.
+/// at work reveals `fields`, as from every case; either closes the case. An insider who
+/// skips whatever looks planted (`fields` is `None`) leaves them alone.
 async fn work_allocated(
     gateway: &Gateway,
     token: &str,
     vault: &Vault,
     script: &Script,
-    fields: &[&str],
+    fields: Option<&[&str]>,
     at: i64,
     done: &mut Done,
 ) -> Result<(), String> {
@@ -606,6 +631,9 @@ async fn work_allocated(
             continue;
         };
         let Some(&number) = vault.canary_numbers.get(customer) else {
+            continue;
+        };
+        let Some(fields) = fields else {
             continue;
         };
         done.canary_cases += 1;

@@ -3,9 +3,10 @@
 //!
 //! The table is rebuilt by replaying the run's ledger through a fresh detector model with
 //! the run's configuration: each row is a person's values at the end of a day they were
-//! active, labelled with whether the plan had them abusing that day.
+//! active, labelled abusive when the person made an abusive access that day (a ledger
+//! entry of one of their abusive requests), the rule by which the report judges alerts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -15,13 +16,17 @@ use custos_service::startup::Opened;
 use custos_types::RecordedRole;
 
 use super::company;
+use super::drive::Outcome;
 use super::plan::Plan;
-
-/// Ledger entries read per step.
-const CHUNK: usize = 10_000;
+use super::replay;
 
 /// Writes the table as CSV to `path`; returns the number of rows.
-pub async fn features_csv(opened: &Opened, plan: &Plan, path: &Path) -> Result<u64, String> {
+pub async fn features_csv(
+    opened: &Opened,
+    plan: &Plan,
+    outcome: &Outcome,
+    path: &Path,
+) -> Result<u64, String> {
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| format!("{}: {e}", path.display());
@@ -38,35 +43,47 @@ pub async fn features_csv(opened: &Opened, plan: &Plan, path: &Path) -> Result<u
         .enumerate()
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
+    let abusive: HashMap<u64, usize> = plan
+        .insiders
+        .iter()
+        .zip(&outcome.insiders)
+        .flat_map(|(i, o)| o.abusive_entries.iter().map(move |&seq| (seq, i.staff)))
+        .collect();
     let config = opened.app.config().detector.clone();
     let ignore = config.ignore_roles.clone();
     let feature_config = config.features.clone();
     let mut model = Model::new(config);
     let mut run_day = 0i64;
     let mut rows = 0u64;
-    let size = opened.direct.access_log(&opened.app).size();
-    let mut next = 0u64;
-    while next < size {
-        let records = opened
-            .direct
-            .access_log(&opened.app)
-            .entries(next, CHUNK)
-            .await
-            .map_err(|e| e.to_string())?;
-        if records.is_empty() {
-            break;
+    // People with an abusive access on the day being read.
+    let mut abusive_today: HashSet<usize> = HashSet::new();
+    let mut failed = None;
+    replay::each_record(opened, |record| {
+        if failed.is_some() {
+            return;
         }
-        next += records.len() as u64;
-        for record in &records {
-            let watched = !ignore.contains(&record.role) && record.role != RecordedRole::System;
-            if watched && Some(feature_config.day_of(record.at)) > model.day() {
-                rows += write_day(&mut out, &model, plan, &index, run_day).map_err(io)?;
-                run_day = company::day_of(record.at);
+        let watched = !ignore.contains(&record.role) && record.role != RecordedRole::System;
+        if watched && Some(feature_config.day_of(record.at)) > model.day() {
+            match write_day(&mut out, &model, plan, &index, &abusive_today, run_day) {
+                Ok(n) => rows += n,
+                Err(e) => failed = Some(e),
             }
-            model.observe(record);
+            abusive_today.clear();
+            run_day = company::day_of(record.at);
         }
+        if let Some(&staff) = u64::try_from(record.seq)
+            .ok()
+            .and_then(|seq| abusive.get(&seq))
+        {
+            abusive_today.insert(staff);
+        }
+        model.observe(record);
+    })
+    .await?;
+    if let Some(e) = failed {
+        return Err(io(e));
     }
-    rows += write_day(&mut out, &model, plan, &index, run_day).map_err(io)?;
+    rows += write_day(&mut out, &model, plan, &index, &abusive_today, run_day).map_err(io)?;
     out.flush().map_err(io)?;
     Ok(rows)
 }
@@ -76,6 +93,7 @@ fn write_day(
     model: &Model,
     plan: &Plan,
     index: &HashMap<&str, usize>,
+    abusive_today: &HashSet<usize>,
     run_day: i64,
 ) -> std::io::Result<u64> {
     let mut rows = 0;
@@ -85,15 +103,13 @@ fn write_day(
         };
         let person = &plan.company.staff[staff];
         let insider = plan.insider_of(staff).map(|i| &plan.insiders[i]);
-        let abusive = insider
-            .is_some_and(|i| u32::try_from(run_day).is_ok_and(|d| i.active_days.contains(&d)));
         let scenario = insider.map_or("", |i| plan.scenarios[i.scenario].name.as_str());
         write!(
             out,
             "{run_day},{id},{},{},{scenario},{}",
             person.role,
             plan.company.org_of(person).name,
-            u8::from(abusive)
+            u8::from(abusive_today.contains(&staff))
         )?;
         for f in Feature::ALL {
             match values.get(f) {

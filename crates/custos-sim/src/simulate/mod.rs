@@ -7,6 +7,8 @@
 //! seed), [`drive`] sends them as requests to the gateway in process (simulated clock,
 //! same policy, quotas, ledger and detector as `custos serve`), and [`report`] compares
 //! the outcome with what the same plan would have given the insiders unprotected;
+//! [`replay`] reads the run's ledger back through the detector's model (for a run made
+//! with its actions out of reach, and for the feature table),
 //! [`export`] writes the run's feature table for other methods to score, and [`leak`]
 //! cuts test leaks with ground truth from what insiders revealed, which [`trace_eval`]
 //! traces to measure leak attribution. [`run`] is a whole run as `custos simulate` makes
@@ -17,6 +19,7 @@ pub mod drive;
 pub mod export;
 pub mod leak;
 pub mod plan;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -71,6 +71,9 @@ pub struct Contact {
     pub customer: u32,
     /// Whether the customer started the contact.
     pub inbound: bool,
+    /// Whether the customer really did, from their own number or address, so that the
+    /// contact centre reports it (a disguised insider's case only claims to be inbound).
+    pub from_customer: bool,
     /// Whether the person asked the CRM for the case (else the CRM opened it on an
     /// inbound contact).
     pub requested: bool,
@@ -200,12 +203,26 @@ impl Plan {
             }
             let mut rng = rng::stream(self.seed, "demand", u64::from(day) << 32 | staff as u64);
             let honest = rng::poisson(&mut rng, person.contacts_per_day * factor);
+            let active = self
+                .insider_of(staff)
+                .filter(|&i| self.insiders[i].active_days.contains(&day));
+            // An insider harvesting their callers takes every inbound contact's fields.
+            let harvest = active.and_then(|i| {
+                let scenario = &self.scenarios[self.insiders[i].scenario];
+                (scenario.cases == CaseSource::Callers)
+                    .then(|| (i, scenario.reveal.iter().map(|f| field(f)).collect()))
+            });
             for _ in 0..honest {
-                scripts.push(self.honest_contact(&mut rng, staff, person, day));
+                let mut script = self.honest_contact(&mut rng, staff, person, day);
+                if let (Some((i, fields)), Work::Contact(c)) = (&harvest, &mut script.work)
+                    && c.inbound
+                {
+                    c.reveal.clone_from(fields);
+                    script.insider = Some(*i);
+                }
+                scripts.push(script);
             }
-            if let Some(i) = self.insider_of(staff)
-                && self.insiders[i].active_days.contains(&day)
-            {
+            if let Some(i) = active {
                 self.abuse(&mut scripts, i, day, honest);
             }
         }
@@ -234,6 +251,7 @@ impl Plan {
             work: Work::Contact(Contact {
                 customer: rng.random_range(0..self.vault.customers),
                 inbound,
+                from_customer: inbound,
                 // Follow-ups (no inbound contact) are asked for by the agent.
                 requested: !inbound,
                 search_first: rng.random_bool(0.08),
@@ -261,6 +279,22 @@ impl Plan {
         let reveal: Vec<&'static str> = scenario.reveal.iter().map(|f| field(f)).collect();
         let all = self.vault.customers + self.vault.canaries;
         for _ in 0..customers {
+            if scenario.cases != CaseSource::Pretext {
+                // Disguised: a case like any honest one, but for a customer of their choice.
+                let mut script = self.honest_contact(&mut rng, insider.staff, person, day);
+                script.insider = Some(i);
+                if scenario.hours != Hours::Shift {
+                    script.at = shift_time(&mut rng, person, day, scenario.hours);
+                }
+                if let Work::Contact(c) = &mut script.work {
+                    // Insiders cannot tell canaries from customers; and the customer they
+                    // choose did not call: the CRM opens the case on the insider's word.
+                    c.customer = rng.random_range(0..all);
+                    c.from_customer = false;
+                }
+                scripts.push(script);
+                continue;
+            }
             scripts.push(Script {
                 at: shift_time(&mut rng, person, day, scenario.hours),
                 staff: insider.staff,
@@ -268,7 +302,8 @@ impl Plan {
                 work: Work::Contact(Contact {
                     // Insiders cannot tell canaries from customers.
                     customer: rng.random_range(0..all),
-                    inbound: scenario.cases == CaseSource::Disguised,
+                    inbound: false,
+                    from_customer: false,
                     requested: true,
                     search_first: false,
                     view_after_s: rng.random_range(3..15),
@@ -442,6 +477,93 @@ mod tests {
             Work::Contact(c) => s.insider.is_some() || c.customer < 10_000,
             Work::Probe(_) => true,
         }));
+    }
+
+    const DISGUISED: &str = "name = \"disguised\"\ninsiders = 3\nstart_day = [1, 1]\nactive_days = [8, 8]\ncustomers_per_day = [40, 40]\nreveal = [\"name\", \"phone\"]\ncases = \"disguised\"\n";
+    const CALLERS: &str = "name = \"callers\"\ninsiders = 2\nstart_day = [1, 1]\nactive_days = [3, 3]\nreveal = [\"name\", \"phone\", \"email\"]\ncases = \"callers\"\n";
+
+    /// The contacts of `day`'s scripts, abusive (`true`) or honest.
+    fn contacts(p: &Plan, day: u32, abusive: bool) -> Vec<Contact> {
+        p.day(day)
+            .into_iter()
+            .filter(|s| s.insider.is_some() == abusive)
+            .filter_map(|s| match s.work {
+                Work::Contact(c) => Some(c),
+                Work::Probe(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disguised_cases_look_like_honest_ones() {
+        let p = plan(&[DISGUISED]);
+        let (mut abusive, mut honest) = (Vec::new(), Vec::new());
+        for day in 0..p.company.days {
+            abusive.extend(contacts(&p, day, true));
+            honest.extend(contacts(&p, day, false));
+        }
+        assert!(abusive.len() >= 3 * 8 * 40, "{}", abusive.len());
+        let share = |cs: &[Contact], f: &dyn Fn(&Contact) -> bool| {
+            cs.iter().filter(|c| f(c)).count() as f64 / cs.len() as f64
+        };
+        // Every field the insider controls is drawn as honest work draws it.
+        for c in &abusive {
+            assert_eq!(c.requested, !c.inbound);
+            assert!((5..40).contains(&c.view_after_s), "{c:?}");
+            assert!((40..180).contains(&c.reveal_after_s), "{c:?}");
+            assert!(c.close_after_s.is_none_or(|s| (180..1500).contains(&s)));
+        }
+        let features: [&dyn Fn(&Contact) -> bool; 5] = [
+            &|c| c.inbound,
+            &|c| c.search_first,
+            &|c| c.reveal.contains(&"phone"),
+            &|c| c.reveal.contains(&"name"),
+            &|c| c.close_after_s.is_some(),
+        ];
+        for f in features {
+            let (a, h) = (share(&abusive, f), share(&honest, f));
+            assert!((a - h).abs() < 0.03, "{a} against {h}");
+        }
+    }
+
+    #[test]
+    fn harvesting_callers_takes_every_inbound_contact_and_adds_none() {
+        let p = plan(&[CALLERS]);
+        let insider = &p.insiders[0];
+        let day = insider.active_days[0];
+        let theirs: Vec<Script> = p
+            .day(day)
+            .into_iter()
+            .filter(|s| s.staff == insider.staff)
+            .collect();
+        let mut taken = 0;
+        for s in &theirs {
+            let Work::Contact(c) = &s.work else {
+                panic!("a probe")
+            };
+            assert_eq!(s.insider.is_some(), c.inbound, "{c:?}");
+            if c.inbound {
+                assert_eq!(c.reveal, ["name", "phone", "email"]);
+                assert!(c.customer < p.vault.customers);
+                taken += 1;
+            }
+        }
+        assert!(taken > 0);
+        // The same day without the insider's scenario: the same contacts, honest.
+        let honest = plan(&[]);
+        let before = honest
+            .day(day)
+            .into_iter()
+            .filter(|s| s.staff == insider.staff)
+            .count();
+        assert_eq!(before, theirs.len());
+        // Not an active day: untouched.
+        let after = insider.active_days.last().unwrap() + 1;
+        assert!(
+            p.day(after)
+                .iter()
+                .all(|s| s.staff != insider.staff || s.insider.is_none())
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct RaisedAlert {
     pub suspended: bool,
     /// Simulated time of the ledger entry that raised it.
     pub at: i64,
+    /// The ledger entries it cites (for a person's day: their records of the day up to
+    /// the one that raised it).
+    pub entries: Vec<u64>,
 }
 
 /// One insider's line of the report.
@@ -38,9 +41,10 @@ pub struct InsiderReport {
     pub acted: bool,
     /// Simulated time of the first abusive access (unix ms; null: never acted).
     pub first_abuse_at: Option<i64>,
-    /// Whether an alert named them after their first abusive access.
+    /// Whether an alert on them cites one of their abusive accesses.
     pub detected: bool,
-    /// Hours from the first abusive access to the first alert (null: not detected).
+    /// Hours from the first abusive access to the first alert citing an abusive access
+    /// (null: not detected).
     pub hours_to_detect: Option<f64>,
     /// Hours from the first abusive access to suspension (null: not suspended).
     pub hours_to_suspend: Option<f64>,
@@ -102,8 +106,8 @@ pub struct Report {
     pub customers: u32,
     /// Canary customers planted.
     pub canaries: u32,
-    /// Person alerts on honest staff (or on insiders before their first abuse) per
-    /// 1,000 staff-days worked.
+    /// Person alerts that cite no abusive access of the person (on honest staff, and on
+    /// insiders when what they cite is honest work) per 1,000 staff-days worked.
     pub false_alerts_per_1000_staff_days: f64,
     /// Those alerts.
     pub false_alerts: u64,
@@ -149,6 +153,11 @@ pub struct Report {
     pub honest_refused: u64,
     /// Wall-clock seconds of the protected run.
     pub wall_seconds: f64,
+    /// Whether the run was made with the detector's actions out of reach
+    /// (`--no-actions`): its person alerts are then those of a replay of the run's ledger
+    /// under the configured thresholds, and the insiders took their whole plan (so the
+    /// records revealed are not what the protections allow).
+    pub no_actions: bool,
     /// Leak attribution on leaks cut from the run (`--trace-eval`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<super::trace_eval::TraceEvaluation>,
@@ -212,29 +221,33 @@ pub fn evaluate(
         let person = &plan.company.staff[insider.staff];
         insider_ids.insert(person.id.as_str());
         let o = &outcome.insiders[i];
-        let mine: Vec<&RaisedAlert> = alerts.iter().filter(|a| a.subject == person.id).collect();
-        let after: Vec<&&RaisedAlert> = mine
+        // A detection is an alert citing an abusive access of theirs; any other alert on
+        // them judged honest work, and is false.
+        let (citing, honest): (Vec<&RaisedAlert>, Vec<&RaisedAlert>) = alerts
             .iter()
-            .filter(|a| o.first_abuse.is_some_and(|f| a.at >= f))
-            .collect();
-        for early in mine
-            .iter()
-            .filter(|a| o.first_abuse.is_none_or(|f| a.at < f))
-        {
+            .filter(|a| a.subject == person.id)
+            .partition(|a| a.entries.iter().any(|e| o.abusive_entries.contains(e)));
+        for wrong in &honest {
             false_alerts += 1;
-            *false_by_kind.entry(early.kind.clone()).or_default() += 1;
-            false_days.insert((early.subject.clone(), day_of(early.at)));
+            *false_by_kind.entry(wrong.kind.clone()).or_default() += 1;
+            false_days.insert((wrong.subject.clone(), day_of(wrong.at)));
         }
         let first = o.first_abuse.unwrap_or(0);
-        let detect = after.iter().map(|a| a.at).min();
-        let suspend = after.iter().filter(|a| a.suspended).map(|a| a.at).min();
+        let detect = citing.iter().map(|a| a.at).min();
+        // Any suspension stops the harvest, whatever it cited.
+        let suspend = citing
+            .iter()
+            .chain(&honest)
+            .filter(|a| a.suspended && o.first_abuse.is_some_and(|f| a.at >= f))
+            .map(|a| a.at)
+            .min();
         if o.canaries_touched > 0 {
             canary.insiders_touching += 1;
-            if after.iter().any(|a| a.kind == "canary_hit") {
+            if citing.iter().any(|a| a.kind == "canary_hit") {
                 canary.caught += 1;
             }
         }
-        let mut kinds: Vec<String> = after.iter().map(|a| a.kind.clone()).collect();
+        let mut kinds: Vec<String> = citing.iter().map(|a| a.kind.clone()).collect();
         kinds.sort();
         kinds.dedup();
         insiders.push(InsiderReport {
@@ -347,6 +360,7 @@ pub fn evaluate(
         honest_canary_cases: outcome.honest_canary_cases,
         honest_refused: outcome.honest_refused,
         wall_seconds,
+        no_actions: false,
         trace: None,
     }
 }
@@ -399,6 +413,9 @@ impl Report {
             self.honest_contacts,
             self.honest_refused,
         );
+        if self.no_actions {
+            out += "detector actions were out of reach: alerts are a replay under the configured thresholds; records are the whole plans\n";
+        }
         if let Some(t) = &self.trace {
             out += &format!(
                 "\nleak attribution ({:.0}% rows from elsewhere; median {:.0} ms a trace)\n",
@@ -449,5 +466,124 @@ impl Report {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::simulate::company::{Company, EPOCH_MS};
+    use crate::simulate::drive::InsiderOutcome;
+    use crate::simulate::plan::Vault;
+    use crate::simulate::scenario::Scenario;
+
+    const TWO: &str = "name = \"two\"\ninsiders = 2\nstart_day = [1, 1]\nactive_days = [1, 1]\ncustomers_per_day = [5, 5]\n";
+
+    /// A plan with two insiders, the first of whom acted at `first` with ledger entries
+    /// 10 and 11, the second never; and an honest person's id.
+    fn setup(first: i64) -> (Plan, Outcome, String) {
+        let plan = Plan::new(
+            Company::generate(100, 5, 3),
+            Vault {
+                customers: 1_000,
+                canaries: 0,
+                allocation_pool: 0,
+            },
+            vec![Scenario::parse(TWO).unwrap()],
+            HashMap::new(),
+            3,
+        )
+        .unwrap();
+        let outcome = Outcome {
+            insiders: vec![
+                InsiderOutcome {
+                    first_abuse: Some(first),
+                    abusive_entries: HashSet::from([10, 11]),
+                    ..InsiderOutcome::default()
+                },
+                InsiderOutcome::default(),
+            ],
+            staff_days: 500,
+            ..Outcome::default()
+        };
+        let staff: HashSet<usize> = plan.insiders.iter().map(|i| i.staff).collect();
+        let honest = (0..plan.company.staff.len())
+            .find(|s| !staff.contains(s))
+            .map(|s| plan.company.staff[s].id.clone())
+            .unwrap();
+        (plan, outcome, honest)
+    }
+
+    fn alert(subject: &str, at: i64, entries: &[u64]) -> RaisedAlert {
+        RaisedAlert {
+            subject: subject.to_owned(),
+            kind: "risk_step_up".to_owned(),
+            suspended: false,
+            at,
+            entries: entries.to_vec(),
+        }
+    }
+
+    fn id(plan: &Plan, insider: usize) -> String {
+        plan.company.staff[plan.insiders[insider].staff].id.clone()
+    }
+
+    #[test]
+    fn only_an_alert_citing_an_abusive_entry_detects() {
+        let first = EPOCH_MS + 30 * HOUR_MS;
+        let (plan, outcome, honest) = setup(first);
+        let acted = id(&plan, 0);
+        let alerts = [
+            // After the first abuse, but on honest work only: false.
+            alert(&acted, first + HOUR_MS, &[5, 6]),
+            // Cites an abusive entry: the detection, two hours in.
+            alert(&acted, first + 2 * HOUR_MS, &[6, 11]),
+            // An abusive entry of someone else does not make an honest person's alert true.
+            alert(&honest, first, &[10]),
+        ];
+        let report = evaluate(&plan, 3, &outcome, &alerts, &[0, 0], EPOCH_MS, 1.0);
+        let me = &report.insiders[0];
+        assert!(me.detected);
+        assert_eq!(me.hours_to_detect, Some(2.0));
+        assert_eq!(report.false_alerts, 2);
+        assert_eq!(report.false_alerts_per_1000_staff_days, 4.0);
+        assert_eq!(report.detection_rate, 1.0);
+    }
+
+    #[test]
+    fn an_alert_on_an_insider_citing_honest_work_alone_is_false() {
+        let first = EPOCH_MS + 30 * HOUR_MS;
+        let (plan, outcome, _) = setup(first);
+        let acted = id(&plan, 0);
+        let alerts = [alert(&acted, first + HOUR_MS, &[5, 6, 7])];
+        let report = evaluate(&plan, 3, &outcome, &alerts, &[0, 0], EPOCH_MS, 1.0);
+        assert!(!report.insiders[0].detected);
+        assert_eq!(report.insiders[0].hours_to_detect, None);
+        assert_eq!(report.false_alerts, 1);
+        assert_eq!(report.false_alerts_by_kind["risk_step_up"], 1);
+        assert_eq!(report.detection_rate, 0.0);
+    }
+
+    #[test]
+    fn an_insider_who_never_acted_is_not_counted() {
+        let first = EPOCH_MS + 30 * HOUR_MS;
+        let (plan, outcome, _) = setup(first);
+        let idle = id(&plan, 1);
+        let acted = id(&plan, 0);
+        let alerts = [
+            alert(&acted, first, &[10]),
+            // The idle one draws an alert on honest work: false, and no detection.
+            alert(&idle, first, &[3]),
+        ];
+        let report = evaluate(&plan, 3, &outcome, &alerts, &[0, 0], EPOCH_MS, 1.0);
+        let scenario = &report.scenarios["two"];
+        assert_eq!((scenario.insiders, scenario.not_acted), (1, 1));
+        assert_eq!(scenario.detected, 1);
+        assert_eq!(report.detection_rate, 1.0);
+        assert!(!report.insiders[1].acted);
+        assert!(!report.insiders[1].detected);
+        assert_eq!(report.false_alerts, 1);
     }
 }

@@ -19,7 +19,7 @@ use crate::simulate::drive::{self, Gateway};
 use crate::simulate::plan::{Plan, Vault};
 use crate::simulate::report::{self, RaisedAlert};
 use crate::simulate::scenario::Scenario;
-use crate::simulate::{export, leak, trace_eval};
+use crate::simulate::{export, leak, replay, trace_eval};
 
 /// What a run is asked to do: the options of `custos simulate`.
 #[derive(clap::Args, Debug, Clone)]
@@ -60,6 +60,12 @@ pub struct Options {
     /// Write the per-person, per-day feature table as CSV here (for `bench/iforest.py`).
     #[arg(long)]
     pub features: Option<PathBuf>,
+    /// Run with every detector action out of reach (the thresholds set to 1e9), so
+    /// nothing the detector finds changes the traffic, and judge the detector by
+    /// replaying the run's ledger under the configured thresholds: the run on which the
+    /// detector and `bench/iforest.py` are scored alike. Quotas and the canary rule stay.
+    #[arg(long)]
+    pub no_actions: bool,
     /// Gateway configuration (TOML, as for `custos serve`); by default the simulated
     /// company's: UTC+8, working hours 07:00–22:00, agent quotas of 250 customers a day
     /// and 40 reveals an hour.
@@ -102,12 +108,16 @@ pub struct Options {
     pub leaks_per_insider: u32,
 }
 
-/// A copy of the configuration at `path` with the `[canaries]` rates given set, written
-/// into the data directory; its path. (Validated, like any, when the gateway loads it.)
-fn with_allocation_rates(
+/// A value set in a configuration: the table (dotted path), the key, the value.
+type Setting = (&'static str, &'static str, f64);
+
+/// A copy of the configuration at `path` with `settings` applied, written into the data
+/// directory as `name`; its path. (Validated, like any, when the gateway loads it.)
+fn with_settings(
     path: &Path,
-    rates: &[(&str, Option<f64>)],
+    settings: &[Setting],
     data_dir: &Path,
+    name: &str,
 ) -> Result<PathBuf, Failure> {
     let bad = |e: String| Failure::new("config_invalid", e);
     let text = std::fs::read_to_string(path)
@@ -115,23 +125,29 @@ fn with_allocation_rates(
     let mut table: toml::Table = text
         .parse()
         .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let canaries = table
-        .entry("canaries")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let toml::Value::Table(canaries) = canaries else {
-        return Err(bad(format!("{}: canaries is not a table", path.display())));
-    };
-    for (key, rate) in rates {
-        if let Some(rate) = rate {
-            canaries.insert((*key).to_owned(), toml::Value::Float(*rate));
+    for (tables, key, value) in settings {
+        let mut at = &mut table;
+        for name in tables.split('.') {
+            let entry = at
+                .entry(name)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(inner) = entry else {
+                return Err(bad(format!("{}: {tables} is not a table", path.display())));
+            };
+            at = inner;
         }
+        at.insert((*key).to_owned(), toml::Value::Float(*value));
     }
-    let out = data_dir.join("simulated-company-allocation.toml");
+    let out = data_dir.join(name);
     let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
     std::fs::write(&out, text)
         .map_err(|e| Failure::new("data_dir", format!("cannot write {}: {e}", out.display())))?;
     Ok(out)
 }
+
+/// The detector's action thresholds, and the value that puts them out of reach.
+const ACTION_THRESHOLDS: [&str; 3] = ["step_up", "lower_quota", "suspend"];
+const OUT_OF_REACH: f64 = 1e9;
 
 /// The simulated company's gateway configuration: its time zone, working hours, and
 /// quotas sized for its launch days (×3 demand: up to ~250 customers for a busy agent).
@@ -227,20 +243,44 @@ async fn simulate(
             path
         }
     };
-    let rates = [
+    let settings: Vec<Setting> = [
         ("allocation_rate", args.allocation_rate),
         (
             "allocation_rate_self_requested",
             args.allocation_rate_self_requested,
         ),
-    ];
-    let config_path = if rates.iter().any(|(_, r)| r.is_some()) {
-        with_allocation_rates(&config_path, &rates, data_dir)?
-    } else {
+    ]
+    .into_iter()
+    .filter_map(|(key, rate)| rate.map(|r| ("canaries", key, r)))
+    .collect();
+    // The configuration the detector is judged under (for --no-actions, by replay).
+    let judged_path = if settings.is_empty() {
         config_path
+    } else {
+        with_settings(
+            &config_path,
+            &settings,
+            data_dir,
+            "simulated-company-allocation.toml",
+        )?
     };
-    let config =
-        Config::load(Some(&config_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let judged =
+        Config::load(Some(&judged_path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let (config_path, config) = if args.no_actions {
+        let out_of_reach =
+            ACTION_THRESHOLDS.map(|key| ("detector.score.thresholds", key, OUT_OF_REACH));
+        let path = with_settings(
+            &judged_path,
+            &out_of_reach,
+            data_dir,
+            "simulated-company-no-actions.toml",
+        )?;
+        let config =
+            Config::load(Some(&path)).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+        (path, config)
+    } else {
+        (judged_path, judged.clone())
+    };
     let quota: HashMap<Role, u32> = Role::ALL
         .iter()
         .filter_map(|&role| config.quota_for(role).customers_per_day.map(|q| (role, q)))
@@ -279,7 +319,14 @@ async fn simulate(
             .map_err(|e| Failure::new("simulation_failed", e))?;
         progress.finish();
         let wall = started.elapsed().as_secs_f64();
-        let alerts = raised_alerts(&opened).await?;
+        let mut alerts = raised_alerts(&opened).await?;
+        if args.no_actions {
+            alerts.extend(
+                replay::findings(&opened, judged.detector.clone())
+                    .await
+                    .map_err(|e| Failure::new("simulation_failed", e))?,
+            );
+        }
         let unprotected = report::unprotected_harvest(&plan);
         let mut report = report::evaluate(
             &plan,
@@ -290,6 +337,7 @@ async fn simulate(
             EPOCH_MS,
             wall,
         );
+        report.no_actions = args.no_actions;
         if args.trace_eval {
             let progress = crate::progress::bar(1, "tracing", args.quiet);
             let evaluation = trace_eval::evaluate(
@@ -317,7 +365,7 @@ async fn simulate(
             crate::outln!("report written to {}", path.display())?;
         }
         if let Some(path) = &args.features {
-            let rows = export::features_csv(&opened, &plan, path)
+            let rows = export::features_csv(&opened, &plan, &outcome, path)
                 .await
                 .map_err(|e| Failure::new("report", e))?;
             crate::outln!("{rows} person-days written to {}", path.display())?;
@@ -426,6 +474,7 @@ async fn raised_alerts(opened: &Opened) -> Result<Vec<RaisedAlert>, Failure> {
             kind: alert.kind,
             suspended: alert.action == "suspended",
             at,
+            entries: alert.entries,
         });
     }
     Ok(raised)

@@ -56,9 +56,15 @@ pub struct Scenario {
     #[serde(default)]
     pub searches_per_day: Range,
     /// How the insider gets the cases purpose binding asks for: `pretext` (asks the CRM
-    /// for a case with no inbound contact) or `disguised` (also fakes the contact).
+    /// for a case with no inbound contact), `disguised` (fakes the contact, and works
+    /// the case as honest cases are worked) or `callers` (harvests the customers who
+    /// contact them, on the real inbound cases).
     #[serde(default)]
     pub cases: CaseSource,
+    /// Whether the insider leaves alone every case on their queue that no contact of
+    /// theirs brought (whatever looks planted: the cases of allocated canaries).
+    #[serde(default)]
+    pub skip_planted: bool,
     /// Whether the insider leaves the company after the active days.
     #[serde(default)]
     pub leaves: bool,
@@ -84,8 +90,16 @@ pub enum CaseSource {
     /// Asks the CRM for cases with no inbound contact.
     #[default]
     Pretext,
-    /// Asks the CRM for cases and fakes an inbound contact for each.
+    /// Fakes the contact behind each extra case and works it as an honest case is
+    /// worked, in every field the insider controls: whether a contact came in or they
+    /// asked for a follow-up, the channel, the times of view, reveal and closing, the
+    /// fields revealed (as honest work reveals them: `reveal` is not used). Only the
+    /// extra volume and the customers chosen differ from honest work.
     Disguised,
+    /// Opens no case of their own: on an active day every customer who contacts them has
+    /// the `reveal` fields revealed, on the inbound case the CRM opened for the contact
+    /// (`customers_per_day`, if set, adds disguised cases).
+    Callers,
 }
 
 fn any_org() -> String {
@@ -179,6 +193,7 @@ impl Scenario {
             return Err("quota_share must be in (0, 1]".into());
         }
         if self.quota_share.is_none()
+            && self.cases != CaseSource::Callers
             && self.customers_per_day[1] == 0
             && self.searches_per_day[1] == 0
         {
@@ -234,6 +249,15 @@ customers_per_day = [5, 30]
     }
 
     #[test]
+    fn harvesting_callers_needs_no_extra_cases() {
+        let idle = SLOW.replace("customers_per_day = [5, 30]\n", "");
+        assert!(Scenario::parse(&idle).unwrap_err().contains("do nothing"));
+        let callers = Scenario::parse(&format!("{idle}cases = \"callers\"\n")).unwrap();
+        assert_eq!(callers.cases, CaseSource::Callers);
+        assert!(!callers.skip_planted);
+    }
+
+    #[test]
     fn shipped_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
         let mut names = Vec::new();
@@ -248,12 +272,17 @@ customers_per_day = [5, 30]
             "bulk-night",
             "colluding-ring",
             "colluding-ring-20",
+            "colluding-ring-disguised",
             "departing-employee",
+            "disguised-cases",
             "enumeration",
+            "harvest-callers",
             "pretext-cases",
             "quota-hugging",
             "seed-2017",
             "slow-harvest",
+            "slow-harvest-disguised",
+            "slow-harvest-wary",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),
