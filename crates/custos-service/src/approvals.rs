@@ -316,7 +316,7 @@ impl App {
             let input = input?;
             valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
             let minutes = input.minutes.unwrap_or(DEFAULT_GRANT_MINUTES);
-            if !(1..=MAX_GRANT_MINUTES).contains(&minutes) {
+            if approve && !(1..=MAX_GRANT_MINUTES).contains(&minutes) {
                 return Err(ServiceError::bad_request(
                     Code::InvalidGrantMinutes,
                     format!("minutes must be from 1 to {MAX_GRANT_MINUTES}"),

@@ -338,11 +338,14 @@ reveals_per_hour = 1000
 #[test]
 fn with_no_actions_the_detector_is_judged_by_a_replay_and_the_features_by_the_abuse() {
     let dir = tempfile::tempdir().unwrap();
-    // After the detector's warm-up (three learnt days), so that it can judge the night.
+    // After the detector's warm-up (three learnt days), so that it can judge the harvest
+    // (an agent's own callers: the harvest the default policy still shows in full).
     let scenario = dir.path().join("night.toml");
     std::fs::write(
         &scenario,
-        BULK_NIGHT.replace("start_day = [1, 1]", "start_day = [4, 4]"),
+        CALLERS
+            .replace("start_day = [0, 0]", "start_day = [4, 4]")
+            .replace("active_days = [5, 5]", "active_days = [4, 4]"),
     )
     .unwrap();
     let config = dir.path().join("high-quota.toml");
@@ -368,13 +371,13 @@ fn with_no_actions_the_detector_is_judged_by_a_replay_and_the_features_by_the_ab
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["no_actions"], true);
     let insider = &r["insiders"][0];
-    // Nothing stopped the night, and the replay under the shipped thresholds finds it.
+    // Nothing stopped the harvest, and the replay under the shipped thresholds finds it.
     assert_eq!(insider["detected"], true, "{insider}");
     let taken = insider["records_revealed_before_suspension"]
         .as_u64()
         .unwrap();
     assert!(taken >= 35, "{insider}");
-    // The feature table marks the insider's night abusive, and no one else's day.
+    // The feature table marks the insider's days abusive, and no one else's.
     let table = std::fs::read_to_string(&features).unwrap();
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
