@@ -65,7 +65,9 @@ impl NewCase {
             self.requested_by.is_some(),
         ];
         if origins.iter().filter(|&&named| named).count() > 1 {
-            return Err(ServiceError::bad_request(
+            // 409, not 400: each field is valid on its own; together they contradict.
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
                 Code::InvalidOrigin,
                 "a case has one origin: name at most one of contact, campaign and requested_by",
             ));

@@ -135,7 +135,7 @@ async fn reveals_need_a_verified_case_and_a_contact_vouches_for_one() {
             json!({"customer": w.customer, "assignee": "dave", "channel": "phone", "reason": "x", "campaign": "c1", "requested_by": "dave"}),
         )
         .await;
-        assert_eq!(two.status, 400, "{}", two.body);
+        assert_eq!(two.status, 409, "{}", two.body);
         assert_eq!(two.code(), "invalid_origin");
 
         // The customer calls dave: the newest of his open cases for them is vouched for.

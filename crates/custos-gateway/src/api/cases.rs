@@ -30,10 +30,10 @@ use crate::record::{RequestInfo, reply};
     responses(
         (status = 201, body = CreatedCase, description = "opened",
             links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/id")))))),
-        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`), more than one origin is named (`invalid_origin`) or the body is not this JSON"),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_text`, `control_character`) or the body is not this JSON"),
         (status = 403, description = "`forbidden`: the caller may not open cases, or not outbound ones"),
         (status = 404, description = "`not_found`: no such customer, assignee, requested_by or contact"),
-        (status = 409, description = "`assignee_not_serving`: the assignee's role serves no customers; `contact_mismatch`: the contact was routed to someone else; `contact_expired`: the contact is too old")),
+        (status = 409, description = "`invalid_origin`: more than one origin is named; `assignee_not_serving`: the assignee's role serves no customers; `contact_mismatch`: the contact was routed to someone else; `contact_expired`: the contact is too old")),
     security(("bearer" = [])))]
 pub(super) async fn create_case(
     State(app): State<SharedApp>,
