@@ -16,11 +16,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use custos_access::AccessRecord;
 use custos_types::calendar::{DAY_MS, HOUR_MS};
 use custos_types::facts::CaseFacts;
-use custos_types::{Action, Decision, Role};
+use custos_types::{Action, Decision, Provenance, Role};
 use serde::{Deserialize, Serialize};
 
 /// Number of features in [`Feature::ALL`] (the length of a [`DayValues`]).
-pub const N_FEATURES: usize = 11;
+pub const N_FEATURES: usize = 14;
 
 /// One daily feature of a person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,13 +51,27 @@ pub enum Feature {
     /// it): a person making their own purpose is how purpose binding is satisfied with
     /// pretexts.
     SelfOpenedCases,
-    /// Distinct customers opened today under a case with no inbound contact behind it
-    /// (outbound, follow-up, or a pretext): honest work opens records mostly because the
-    /// customer called.
+    /// Distinct customers opened today under a case no channel vouches for: neither
+    /// `verified` (the contact centre saw the customer's own number or address) nor
+    /// `outbound` (a campaign of the company's systems), so an `unverified` contact, a
+    /// follow-up or a pretext. Honest work opens records mostly because the customer
+    /// called from their own number.
     NoContactCases,
     /// Coefficient of variation of the gaps between successive accesses: a script is
     /// regular (near 0), people are bursty (near 1 or above). Low is suspicious.
     TimingCv,
+    /// Access requests and break-glasses the person made today: what stands in for a
+    /// channel when none vouches for a case. Honest work needs one rarely, where most
+    /// contacts are verified and the relays reach the customer without a reveal.
+    AccessRequests,
+    /// Access requests the person approved today: an approver colluding with a ring
+    /// approves its requests; honest approvers see few.
+    Approvals,
+    /// Distinct customers the person reached through the relays today (a privacy-number
+    /// call, an email or SMS sent by Custos): honest agents reach the customers of their
+    /// contacts this way; reaching many more is using the company's lines for
+    /// something else (scam calls, phishing).
+    RelayContacts,
 }
 
 /// Which side of the baseline is suspicious.
@@ -93,6 +107,9 @@ impl Feature {
         Feature::SelfOpenedCases,
         Feature::NoContactCases,
         Feature::TimingCv,
+        Feature::AccessRequests,
+        Feature::Approvals,
+        Feature::RelayContacts,
     ];
 
     /// Position in [`Feature::ALL`] and in [`DayValues`].
@@ -114,6 +131,9 @@ impl Feature {
             Feature::SelfOpenedCases => "self_opened_cases",
             Feature::NoContactCases => "no_contact_cases",
             Feature::TimingCv => "timing_cv",
+            Feature::AccessRequests => "access_requests",
+            Feature::Approvals => "approvals",
+            Feature::RelayContacts => "relay_contacts",
         }
     }
 
@@ -155,11 +175,18 @@ impl Feature {
                 format!("viewed {value:.0} customers under cases they asked for themselves today")
             }
             Feature::NoContactCases => {
-                format!("viewed {value:.0} customers under cases with no inbound contact today")
+                format!("viewed {value:.0} customers under cases no channel vouches for today")
             }
             Feature::TimingCv => format!(
                 "accessed records at machine-regular intervals today (gap variation {value:.2})"
             ),
+            Feature::AccessRequests => {
+                format!("asked {value:.0} times for access beyond their cases today")
+            }
+            Feature::Approvals => format!("approved {value:.0} access requests today"),
+            Feature::RelayContacts => {
+                format!("reached {value:.0} customers through the relays today")
+            }
         }
     }
 
@@ -329,9 +356,11 @@ pub struct CaseOrigin {
     /// else its creator unless that is the CRM integration; `None` when the CRM opened it
     /// on its own.
     pub requester: Option<u64>,
-    /// Whether a contact the customer started stands behind the case (`contact:inbound`,
-    /// or no `contact:` fact at all: records from before the facts were written).
-    pub inbound: bool,
+    /// Whether a channel vouches for the case: its provenance is `verified` or
+    /// `outbound`. A record written before provenance carries none: then whether a
+    /// contact the customer started stands behind it (`contact:inbound`, or no
+    /// `contact:` fact at all), as the features read such records before.
+    pub vouched: bool,
     /// The local day the case was opened.
     pub day: i64,
 }
@@ -340,8 +369,9 @@ pub struct CaseOrigin {
 /// records; a case leaves on its allowed `close_case` record, or [`CASE_ORIGIN_DAYS`]
 /// after it was opened ([`CaseOrigins::expire`]).
 ///
-/// Only cases that count in a feature are held: a case the CRM opened on its own for an
-/// inbound contact (most of them) counts in none, and holding it would make every view
+/// Only cases that count in a feature are held: a case opened on its own (by the contact
+/// centre or the CRM, not at a person's request) that a channel vouches for (most of
+/// them) counts in none, and holding it would make every view
 /// a lookup in a table of all open cases, several times slower than in a table of the
 /// few follow-ups and pretexts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -360,7 +390,9 @@ impl CaseOrigins {
         match record.action {
             Action::CreateCase => {
                 let facts = CaseFacts::from_fields(&record.fields);
-                let inbound = facts.inbound;
+                let vouched = facts.provenance.map_or(facts.inbound, |p| {
+                    matches!(p, Provenance::Verified | Provenance::Outbound)
+                });
                 let mut requester = facts.requested_by.map(fingerprint);
                 // A case the CRM integration creates on its own was asked for by no
                 // person; one a person created directly (an administrator) was asked
@@ -368,7 +400,7 @@ impl CaseOrigins {
                 if requester.is_none() && record.role != Role::Integration {
                     requester = Some(fingerprint(&record.staff_id));
                 }
-                if requester.is_none() && inbound {
+                if requester.is_none() && vouched {
                     // Counts in no feature (see the type's docs). Case ids are unique, so
                     // there is nothing to replace.
                     return;
@@ -377,7 +409,7 @@ impl CaseOrigins {
                     fingerprint(case),
                     CaseOrigin {
                         requester,
-                        inbound,
+                        vouched,
                         day: config.day_of(record.at),
                     },
                 );
@@ -416,6 +448,12 @@ enum Kind {
     View,
     Reveal,
     Search,
+    /// A contact through a relay.
+    Relay,
+    /// An access request or a break-glass.
+    Request,
+    /// An approval of someone's access request.
+    Approval,
     Other,
 }
 
@@ -431,14 +469,14 @@ fn is_denial(record: &AccessRecord) -> bool {
 }
 
 fn is_access(kind: Kind) -> bool {
-    matches!(kind, Kind::View | Kind::Reveal | Kind::Search)
+    matches!(kind, Kind::View | Kind::Reveal | Kind::Search | Kind::Relay)
 }
 
-/// Whether a record counts in its person's features: an access (view, reveal, search)
-/// or a refusal by policy. The others (reading one's own quotas, a ceiling's refusal)
-/// say nothing about them.
+/// Whether a record counts in its person's features: an access (view, reveal, search,
+/// a relay contact), an access request or approval, or a refusal by policy. The others
+/// (reading one's own quotas, a ceiling's refusal) say nothing about them.
 pub fn counts(record: &AccessRecord) -> bool {
-    is_denial(record) || is_access(kind(record.action))
+    is_denial(record) || kind(record.action) != Kind::Other
 }
 
 fn kind(action: Action) -> Kind {
@@ -446,6 +484,9 @@ fn kind(action: Action) -> Kind {
         Action::View => Kind::View,
         Action::Reveal => Kind::Reveal,
         Action::Search => Kind::Search,
+        Action::Contact => Kind::Relay,
+        Action::RequestAccess | Action::BreakGlass => Kind::Request,
+        Action::ApproveAccess => Kind::Approval,
         _ => Kind::Other,
     }
 }
@@ -460,8 +501,12 @@ pub struct PersonDay {
     search_hits: IdSet,
     /// Customers opened under cases this person asked for.
     self_opened: IdSet,
-    /// Customers opened under cases with no inbound contact.
+    /// Customers opened under cases no channel vouches for.
     no_contact: IdSet,
+    /// Customers reached through the relays.
+    relayed: IdSet,
+    requests: u32,
+    approvals: u32,
     hour: i64,
     hour_new: u32,
     peak_hour_new: u32,
@@ -494,6 +539,7 @@ impl PersonDay {
             &mut self.search_hits,
             &mut self.self_opened,
             &mut self.no_contact,
+            &mut self.relayed,
         ] {
             set.clear();
             // A bulk day leaves a large table behind: give most of it back.
@@ -504,6 +550,8 @@ impl PersonDay {
         self.hour_new = 0;
         self.peak_hour_new = 0;
         self.reveals = 0;
+        self.requests = 0;
+        self.approvals = 0;
         self.searches = 0;
         self.denials = 0;
         self.accesses = 0;
@@ -516,7 +564,7 @@ impl PersonDay {
 
     /// Whether anything was observed in the day.
     pub fn is_active(&self) -> bool {
-        self.accesses > 0 || self.denials > 0
+        self.accesses > 0 || self.denials > 0 || self.requests > 0 || self.approvals > 0
     }
 
     /// Number of fingerprints held (the bounded memory, for tests and metrics).
@@ -526,6 +574,7 @@ impl PersonDay {
             + self.search_hits.len()
             + self.self_opened.len()
             + self.no_contact.len()
+            + self.relayed.len()
     }
 
     /// Adds one record of this person. The caller has made sure the record belongs to
@@ -545,6 +594,11 @@ impl PersonDay {
             delta.denials = 1;
         }
         let customer = record.customer_id.as_deref().map(fingerprint);
+        match kind {
+            Kind::Request if allowed => self.requests += 1,
+            Kind::Approval if allowed => self.approvals += 1,
+            _ => {}
+        }
         if !is_access(kind) {
             return delta;
         }
@@ -590,7 +644,7 @@ impl PersonDay {
                     {
                         delta.self_opened = 1;
                     }
-                    if !o.inbound && self.no_contact.insert(c) {
+                    if !o.vouched && self.no_contact.insert(c) {
                         delta.no_contact = 1;
                     }
                 }
@@ -610,6 +664,11 @@ impl PersonDay {
                     }
                     self.hour_new += 1;
                     self.peak_hour_new = self.peak_hour_new.max(self.hour_new);
+                }
+            }
+            Kind::Relay if allowed => {
+                if let Some(c) = customer {
+                    self.relayed.insert(c);
                 }
             }
             _ => {}
@@ -636,6 +695,9 @@ impl PersonDay {
         v[Feature::NoContactCases.index()] = Some(self.no_contact.len() as f64);
         v[Feature::TimingCv.index()] = (self.gaps >= config.min_gaps && self.gap_mean > 0.0)
             .then(|| (self.gap_m2 / f64::from(self.gaps)).sqrt() / self.gap_mean);
+        v[Feature::AccessRequests.index()] = Some(f64::from(self.requests));
+        v[Feature::Approvals.index()] = Some(f64::from(self.approvals));
+        v[Feature::RelayContacts.index()] = Some(self.relayed.len() as f64);
         DayValues(v)
     }
 }
@@ -988,6 +1050,82 @@ mod tests {
         let v = bob.values(&c);
         assert_eq!(v.get(Feature::SelfOpenedCases), Some(0.0));
         assert_eq!(v.get(Feature::NoContactCases), Some(1.0));
+    }
+
+    #[test]
+    fn provenance_says_which_cases_a_channel_vouches_for() {
+        let c = FeatureConfig::default();
+        let mut origins = CaseOrigins::default();
+        let at = T0 + 10 * HOUR_MS;
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "v",
+                &["channel:phone", "contact:inbound", "provenance:verified"],
+            ),
+            (
+                "u",
+                &["channel:phone", "contact:inbound", "provenance:unverified"],
+            ),
+            (
+                "o",
+                &[
+                    "channel:phone",
+                    "contact:none",
+                    "provenance:outbound",
+                    "campaign:renewals",
+                ],
+            ),
+            (
+                "r",
+                &["contact:none", "requested_by:bob", "provenance:requested"],
+            ),
+        ];
+        for (customer, facts) in cases {
+            origins.observe(&create_case(at, customer, facts), &c);
+        }
+        // The verified and the campaign's cases count in nothing and are not held.
+        assert_eq!(origins.len(), 2);
+        let mut d = PersonDay::new(c.day_of(at));
+        for customer in ["v", "u", "o", "r"] {
+            d.observe(
+                &rec(at + 1000, Action::View, customer, Decision::Allow),
+                &c,
+                &origins,
+            );
+        }
+        assert_eq!(d.values(&c).get(Feature::NoContactCases), Some(2.0)); // u, r
+    }
+
+    #[test]
+    fn requests_approvals_and_relay_contacts_are_counted() {
+        let c = FeatureConfig::default();
+        let none = CaseOrigins::default();
+        let at = T0 + 10 * HOUR_MS;
+        let mut d = PersonDay::new(c.day_of(at));
+        let records = [
+            (Action::RequestAccess, "a", Decision::Allow),
+            (Action::BreakGlass, "b", Decision::Allow),
+            (Action::RequestAccess, "c", Decision::Deny),
+            (Action::ApproveAccess, "d", Decision::Allow),
+            (Action::DenyAccess, "e", Decision::Allow),
+            (Action::Contact, "f", Decision::Allow),
+            (Action::Contact, "f", Decision::Allow),
+            (Action::Contact, "g", Decision::Allow),
+            (Action::Contact, "h", Decision::Deny),
+        ];
+        for (i, (action, customer, decision)) in records.into_iter().enumerate() {
+            let r = rec(at + i as i64 * 1000, action, customer, decision);
+            assert!(counts(&r) || decision == Decision::Allow && action == Action::DenyAccess);
+            d.observe(&r, &c, &none);
+        }
+        let v = d.values(&c);
+        assert_eq!(v.get(Feature::AccessRequests), Some(2.0));
+        assert_eq!(v.get(Feature::Approvals), Some(1.0));
+        // Distinct customers reached: f (twice) and g; the refused call reached no one.
+        assert_eq!(v.get(Feature::RelayContacts), Some(2.0));
+        assert_eq!(v.get(Feature::Denials), Some(2.0));
+        // A relay contact is not a view: it opens no customer's record.
+        assert_eq!(v.get(Feature::DistinctCustomers), Some(0.0));
     }
 
     #[test]

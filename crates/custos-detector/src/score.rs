@@ -219,7 +219,11 @@ impl ScoreConfig {
     pub fn weight(&self, f: Feature) -> f64 {
         self.weights.get(&f).copied().unwrap_or(match f {
             Feature::DistinctCustomers => 1.0,
-            Feature::Reveals | Feature::SelfOpenedCases => 0.9,
+            Feature::Reveals
+            | Feature::SelfOpenedCases
+            | Feature::AccessRequests
+            | Feature::Approvals
+            | Feature::RelayContacts => 0.9,
             Feature::PeakHourCustomers | Feature::SearchBreadth | Feature::TimingCv => 0.8,
             // Working at night, or working through outbound cases (a call-back campaign
             // is honest work), is a reason to ask, not on its own to suspend: the
@@ -243,7 +247,10 @@ impl ScoreConfig {
             | Feature::Denials
             // Outbound work comes in batches: a handful more than usual is noise.
             | Feature::NoContactCases => 2.0,
-            Feature::SelfOpenedCases => 1.0,
+            // Honest work asks for access and approves rarely: one more is noise, a
+            // handful more is not.
+            Feature::SelfOpenedCases | Feature::AccessRequests => 1.0,
+            Feature::Approvals | Feature::RelayContacts => 3.0,
             Feature::RevealsPerCase | Feature::TimingCv => 0.1,
             Feature::OffShiftShare => 0.05,
         })
