@@ -24,7 +24,8 @@ pub use ::http::HeaderMap;
 
 pub use crate::http::{Http, base_url};
 pub use crate::wire::{
-    CallerIdentifier, ContactRequest, NewCase, NewContact, NewStaff, RevealRequest, Search,
+    AccessDecision, CallerIdentifier, ContactRequest, NewAccessRequest, NewBreakGlass, NewCase,
+    NewContact, NewStaff, RevealRequest, Search,
 };
 
 /// The header naming the case a view is made under.
@@ -274,6 +275,37 @@ impl<T: Transport> Client<T> {
     ) -> Result<Answer, ClientError> {
         self.post(token, &format!("/v1/customers/{customer}/contact"), request)
             .await
+    }
+
+    /// Asks for fields of a customer on one's own open case; an approver decides.
+    pub async fn request_access(
+        &self,
+        token: &str,
+        request: &NewAccessRequest<'_>,
+    ) -> Result<Answer, ClientError> {
+        self.post(token, "/v1/access-requests", request).await
+    }
+
+    /// Approves (`approve`) or denies pending access request `id`.
+    pub async fn decide_access(
+        &self,
+        token: &str,
+        id: &str,
+        approve: bool,
+        decision: &AccessDecision<'_>,
+    ) -> Result<Answer, ClientError> {
+        let verb = if approve { "approve" } else { "deny" };
+        self.post(token, &format!("/v1/access-requests/{id}/{verb}"), decision)
+            .await
+    }
+
+    /// Takes fields of a customer at once on one's own open case (break-glass).
+    pub async fn break_glass(
+        &self,
+        token: &str,
+        request: &NewBreakGlass<'_>,
+    ) -> Result<Answer, ClientError> {
+        self.post(token, "/v1/break-glass", request).await
     }
 
     /// Searches the caller's open cases' customers by one identifier.

@@ -32,6 +32,43 @@ pub struct ContactRequest<'a> {
     pub text: Option<&'a str>,
 }
 
+/// `POST /v1/access-requests`: fields of a customer on one's own open case, for an
+/// approver to decide.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewAccessRequest<'a> {
+    /// Customer id.
+    pub customer: &'a str,
+    /// The requester's open case for the customer.
+    pub case: &'a str,
+    /// The fields asked for.
+    pub fields: &'a [&'a str],
+    /// Why, for the approver.
+    pub purpose: &'a str,
+}
+
+/// `POST /v1/access-requests/{id}/approve` or `…/deny`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccessDecision<'a> {
+    /// Why.
+    pub reason: &'a str,
+    /// How long an approval holds, in minutes (the server's default when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+}
+
+/// `POST /v1/break-glass`: fields of a customer at once, on one's own open case.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewBreakGlass<'a> {
+    /// Customer id.
+    pub customer: &'a str,
+    /// The caller's open case for the customer.
+    pub case: &'a str,
+    /// The fields taken.
+    pub fields: &'a [&'a str],
+    /// The emergency, in words (20 characters or more).
+    pub reason: &'a str,
+}
+
 /// `POST /v1/cases`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewCase<'a> {

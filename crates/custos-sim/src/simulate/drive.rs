@@ -10,6 +10,7 @@
 //! BENCHMARKS.md), and is what keeps enough requests in flight for a fast run.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,8 +19,9 @@ use rand::Rng;
 use tower::ServiceExt;
 
 use custos_client::{
-    Answer, CallerIdentifier, Client, ClientError, Method, NewCase, NewContact, NewStaff,
-    RawAnswer, Request, RevealRequest, Search, Transport,
+    AccessDecision, Answer, CallerIdentifier, Client, ClientError, ContactRequest, Method,
+    NewAccessRequest, NewBreakGlass, NewCase, NewContact, NewStaff, RawAnswer, Request,
+    RevealRequest, Search, Transport,
 };
 use custos_gateway::record::LEDGER_INDEX_HEADER;
 use custos_service::SharedApp;
@@ -27,8 +29,9 @@ use custos_types::Role;
 use custos_types::calendar::DAY_MS;
 
 use super::company::{EPOCH_MS, local_time};
-use super::plan::{Contact, Plan, Script, Work};
+use super::plan::{Contact, Origin, Plan, Script, Work};
 use super::rng;
+use super::scenario::Unlock;
 
 /// Scripts in flight at once.
 const CONCURRENCY: usize = 128;
@@ -41,12 +44,22 @@ pub const CRM: &str = "sim-crm";
 /// The contact centre's staff id: it reports the inbound contacts it routes.
 pub const SWITCH: &str = "sim-switch";
 
-/// The tokens of the company's systems that call Custos beside its people.
+/// The tokens of the company's systems that call Custos beside its people, and what
+/// the approvers remember of the day.
 struct Systems {
     /// The CRM: opens cases nobody's contact vouches for.
     crm: String,
     /// The contact centre: reports inbound contacts, which open verified cases.
     switch: String,
+    /// Access requests approved today per requester (staff index, day), as the honest
+    /// approvers who see the queue know them.
+    approved: Mutex<HashMap<(usize, u32), u32>>,
+}
+
+/// The privacy-number pool the simulated company's PBX lends to the relay: enough for
+/// every open case of a busy agent.
+pub fn privacy_numbers() -> Vec<String> {
+    (0..2_000).map(|n| format!("+861069{n:06}")).collect()
 }
 
 /// The gateway's router as a [`Transport`]: each request goes through the same router,
@@ -173,6 +186,13 @@ pub struct Outcome {
     pub honest_canary_cases: u64,
     /// Honest views or reveals refused.
     pub honest_refused: u64,
+    /// Honest contacts in which the person asked for a field in full (a reveal, or an
+    /// access request for one).
+    pub honest_reveal_contacts: u64,
+    /// Honest contacts in which the person reached the customer through the relay.
+    pub honest_relay_contacts: u64,
+    /// Honest access requests, and how many of them were approved.
+    pub honest_requests: (u64, u64),
     /// People who worked, per day summed (the staff-days of the false-alert rate): those
     /// who handle contacts, on their working days, not suspended before the day began.
     pub staff_days: u64,
@@ -213,6 +233,7 @@ pub async fn run(
             .get(SWITCH)
             .cloned()
             .ok_or("the contact centre has no token")?,
+        approved: Mutex::new(HashMap::new()),
     };
     let vault = create_vault(gateway, admin_token, plan, seed, setup_at).await?;
     let staff_tokens: Vec<String> = plan
@@ -273,7 +294,16 @@ pub async fn run(
                         outcome.honest_contacts += u64::from(done.contact);
                         outcome.honest_canary_cases += done.canary_cases;
                         outcome.honest_refused += done.refused;
+                        outcome.honest_reveal_contacts += u64::from(done.asked_in_full);
+                        outcome.honest_relay_contacts += u64::from(done.relayed);
+                        outcome.honest_requests.0 += u64::from(done.requested.is_some());
+                        outcome.honest_requests.1 += u64::from(done.requested == Some(true));
                     }
+                }
+                if let Some((i, at, entry)) = done.accomplice {
+                    let o = &mut outcome.insiders[i];
+                    o.first_abuse = Some(o.first_abuse.map_or(at, |f| f.min(at)));
+                    o.abusive_entries.insert(entry);
                 }
                 if done.suspended {
                     // A suspended person notices and stops trying.
@@ -306,6 +336,15 @@ struct Done {
     suspended: bool,
     /// Ledger indexes of the person's requests (kept for abusive scripts only).
     entries: Vec<u64>,
+    /// Whether a field was asked for in full (a reveal or an access request).
+    asked_in_full: bool,
+    /// Whether the customer was reached through the relay.
+    relayed: bool,
+    /// An access request made: whether it was approved.
+    requested: Option<bool>,
+    /// A colluding approver's approval: the approver (insider index), when, its ledger
+    /// index.
+    accomplice: Option<(usize, i64, u64)>,
 }
 
 async fn run_script(
@@ -331,6 +370,10 @@ async fn run_script(
         refused: 0,
         suspended: false,
         entries: Vec::new(),
+        asked_in_full: false,
+        relayed: false,
+        requested: None,
+        accomplice: None,
     };
     match &script.work {
         Work::Probe(target) => {
@@ -354,7 +397,7 @@ async fn run_script(
             work_contact(
                 gateway,
                 systems,
-                token,
+                tokens,
                 vault,
                 plan,
                 script,
@@ -381,19 +424,20 @@ async fn open_case(
     at: i64,
     done: &mut Done,
 ) -> Result<String, String> {
+    let campaign = format!("campaign-{}", at.div_euclid(7 * DAY_MS));
     let case = NewCase {
         customer,
         assignee: staff_id,
         channel,
-        reason: if contact.inbound {
-            "customer enquiry"
-        } else {
-            "follow-up"
+        reason: match contact.origin {
+            Origin::Caller | Origin::OtherNumber => "customer enquiry",
+            Origin::FollowUp => "follow-up",
+            Origin::Campaign => "renewal campaign",
         },
-        inbound: contact.inbound,
-        requested_by: contact.requested.then_some(staff_id),
+        inbound: contact.origin.inbound(),
+        requested_by: (contact.origin == Origin::FollowUp).then_some(staff_id),
         contact: contact_id,
-        campaign: None,
+        campaign: (contact.origin == Origin::Campaign).then_some(campaign.as_str()),
     };
     let created = gateway
         .at(at)
@@ -435,7 +479,7 @@ fn note(done: &mut Done, answer: &Answer) {
 async fn work_contact(
     gateway: &Gateway,
     systems: &Systems,
-    token: &str,
+    tokens: &[String],
     vault: &Vault,
     plan: &Plan,
     script: &Script,
@@ -444,20 +488,34 @@ async fn work_contact(
     done: &mut Done,
 ) -> Result<(), String> {
     const CHANNELS: [&str; 4] = ["phone", "chat", "email", "store"];
+    let token = tokens[script.staff].as_str();
     let customer = &vault.ids[contact.customer as usize];
     let at = script.at;
     let channel = CHANNELS[contact.customer as usize % 4];
-    // A canary is no one: no contact of its own ever comes in.
-    let caller_on_file = vault.people.get(contact.customer as usize);
-    let case_id = if let Some(person) = caller_on_file
-        && contact.from_customer
-    {
+    // Someone else's number or address: a prefix and a domain no customer has.
+    let other_phone = format!(
+        "170{:08}",
+        rng::stream(at as u64, "other", script.staff as u64).random_range(0..100_000_000u32)
+    );
+    let other_email = format!("{}@elsewhere.example", other_phone);
+    let caller = match contact.origin {
         // The customer called, wrote or came in: the contact centre reports the contact
-        // with the number it came from, which vouches for the case (`verified`).
+        // with the number it came from, which vouches for the case (`verified`). (A
+        // canary is no one: no contact of its own comes in.)
+        Origin::Caller => vault
+            .people
+            .get(contact.customer as usize)
+            .filter(|_| contact.customer < plan.vault.customers)
+            .map(|person| (person.phone.as_str(), person.email.as_str())),
+        // From another number: reported as well, and vouches for nothing.
+        Origin::OtherNumber => Some((other_phone.as_str(), other_email.as_str())),
+        Origin::FollowUp | Origin::Campaign => None,
+    };
+    let case_id = if let Some((phone, email)) = caller {
         let caller = if channel == "email" {
-            CallerIdentifier::Email(&person.email)
+            CallerIdentifier::Email(email)
         } else {
-            CallerIdentifier::Phone(&person.phone)
+            CallerIdentifier::Phone(phone)
         };
         let posted = gateway
             .at(at)
@@ -475,7 +533,8 @@ async fn work_contact(
         done.requests += 1;
         match (posted.body["case"].as_str(), posted.body["id"].as_str()) {
             (Some(case), _) => case.to_owned(),
-            // The number is more than one customer's: the CRM opens the case on it.
+            // The number is no customer's, or more than one's: the CRM opens the case on
+            // it.
             (None, Some(contact_id)) => {
                 open_case(
                     gateway,
@@ -525,8 +584,27 @@ async fn work_contact(
     if view.status != 200 {
         return Ok(());
     }
+    let reveal_at = at + i64::from(contact.reveal_after_s) * 1000;
+    if contact.relay_call {
+        let answer = gateway
+            .at(reveal_at - 5_000)
+            .contact(
+                token,
+                customer,
+                &ContactRequest {
+                    case: &case_id,
+                    channel: "call",
+                    subject: None,
+                    text: None,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        note(done, &answer);
+        done.relayed = answer.is_success();
+    }
     if !contact.reveal.is_empty() {
-        let reveal_at = at + i64::from(contact.reveal_after_s) * 1000;
+        done.asked_in_full = true;
         let mut request = RevealRequest {
             fields: &contact.reveal,
             case: &case_id,
@@ -539,16 +617,33 @@ async fn work_contact(
             .await
             .map_err(|e| e.to_string())?;
         note(done, &answer);
+        let mut tried_at = reveal_at;
         if answer.code() == "step_up_required" {
             // Under a step-up the person justifies the reveal and tries again (an
             // insider as readily as anyone).
             request.step_up_reason = Some("customer asked to be called back about an order");
+            tried_at += 20_000;
             answer = gateway
-                .at(reveal_at + 20_000)
+                .at(tried_at)
                 .reveal(token, customer, &request)
                 .await
                 .map_err(|e| e.to_string())?;
             note(done, &answer);
+        }
+        // No channel vouches for the case: the fields need an approval or break-glass.
+        if answer.status == 403 && contact.origin != Origin::Caller {
+            let unlocked = unlock(
+                gateway, systems, tokens, plan, script, customer, &case_id, contact, tried_at, done,
+            )
+            .await?;
+            if let Some(granted_at) = unlocked {
+                answer = gateway
+                    .at(granted_at + 30_000)
+                    .reveal(token, customer, &request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                note(done, &answer);
+            }
         }
         if answer.status == 200 && !is_canary {
             done.revealed = Some(contact.customer);
@@ -585,6 +680,118 @@ async fn work_contact(
         .await?;
     }
     Ok(())
+}
+
+/// Asks for the fields a refused reveal wanted, as `contact.unlock` says: an access
+/// request that an approver decides, or break-glass. When the fields may be revealed.
+#[allow(clippy::too_many_arguments)]
+async fn unlock(
+    gateway: &Gateway,
+    systems: &Systems,
+    tokens: &[String],
+    plan: &Plan,
+    script: &Script,
+    customer: &str,
+    case_id: &str,
+    contact: &Contact,
+    at: i64,
+    done: &mut Done,
+) -> Result<Option<i64>, String> {
+    let token = tokens[script.staff].as_str();
+    match contact.unlock {
+        Unlock::None => Ok(None),
+        Unlock::BreakGlass => {
+            let answer = gateway
+                .at(at + 10_000)
+                .break_glass(
+                    token,
+                    &NewBreakGlass {
+                        customer,
+                        case: case_id,
+                        fields: &contact.reveal,
+                        reason: "customer in distress on the line, must call back at once",
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            note(done, &answer);
+            Ok(answer.is_success().then_some(at + 10_000))
+        }
+        Unlock::Request => {
+            let asked_at = at + 30_000;
+            let answer = gateway
+                .at(asked_at)
+                .request_access(
+                    token,
+                    &NewAccessRequest {
+                        customer,
+                        case: case_id,
+                        fields: &contact.reveal,
+                        purpose: "customer asked to be called back on another matter",
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            note(done, &answer);
+            let Some(id) = answer.body["id"].as_str().filter(|_| answer.is_success()) else {
+                return Ok(None);
+            };
+            let day = super::company::day_of(asked_at).max(0) as u32;
+            let mut rng = rng::stream(asked_at as u64, "approval", script.staff as u64);
+            let Some(approver) = plan.approver_for(script.staff, day, rng.random()) else {
+                return Ok(None);
+            };
+            let accomplice = plan
+                .insider_of(approver)
+                .filter(|&i| plan.insiders[i].approver);
+            // A colluding approver acts at once; an honest one when they next look at the
+            // queue, and approves what they are shown unless one person has asked for
+            // more in a day than they would believe.
+            let (delay_s, approve) = match accomplice {
+                Some(_) => (rng.random_range(30..180), true),
+                None => {
+                    let mut approved = systems.approved.lock().map_err(|e| e.to_string())?;
+                    let count = approved.entry((script.staff, day)).or_insert(0);
+                    let believed =
+                        *count < plan.world.approver_daily_limit && rng.random_bool(0.95);
+                    if believed {
+                        *count += 1;
+                    }
+                    (rng.random_range(120..1200), believed)
+                }
+            };
+            let decided_at = asked_at + delay_s * 1000;
+            let decision = gateway
+                .at(decided_at)
+                .decide_access(
+                    tokens[approver].as_str(),
+                    id,
+                    approve,
+                    &AccessDecision {
+                        reason: if approve {
+                            "purpose fits the case"
+                        } else {
+                            "not plausible"
+                        },
+                        minutes: None,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            done.requests += 1;
+            let granted = approve && decision.is_success();
+            if let (Some(i), true) = (accomplice, granted)
+                && let Some(entry) = decision
+                    .headers
+                    .get(LEDGER_INDEX_HEADER)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+            {
+                done.accomplice = Some((i, decided_at, entry));
+            }
+            done.requested = Some(granted);
+            Ok(granted.then_some(decided_at))
+        }
+    }
 }
 
 async fn close_case(

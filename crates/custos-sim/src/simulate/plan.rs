@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 
 use super::company::{Company, Person, local_time};
 use super::rng;
-use super::scenario::{CaseSource, Hours, Scenario};
+use super::scenario::{CaseSource, Hours, Scenario, Unlock};
 
 /// The vault as the plan sees it: customers `0..customers` are real, the next
 /// `canaries` are canaries (which no honest contact ever reaches), and the last
@@ -29,6 +29,41 @@ pub struct Vault {
     pub allocation_pool: u32,
 }
 
+/// How honest work reaches customers in the world after contact provenance: where
+/// contacts come from, and how often agents use the relays instead of a reveal.
+#[derive(Clone, Copy, Debug)]
+pub struct World {
+    /// Share of the contacts where the agent needs to reach the customer (a call back,
+    /// a mail) that go through the relays rather than a reveal.
+    pub relay_adoption: f64,
+    /// Share of inbound contacts made from a number or address not on file (another
+    /// phone, a relative's): the contact centre cannot vouch for them, so their cases
+    /// are `unverified`.
+    pub other_number_share: f64,
+    /// Share of an agent's contacts that are assignments of an outbound campaign of the
+    /// company's systems (`outbound` cases).
+    pub campaign_share: f64,
+    /// Share of an agent's contacts that are follow-ups the agent asks for
+    /// (`requested` cases).
+    pub follow_up_share: f64,
+    /// How many of one person's access requests an honest approver approves in a day;
+    /// the approvers see the queue, and deny what they would not believe of one
+    /// person's day.
+    pub approver_daily_limit: u32,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            relay_adoption: 0.95,
+            other_number_share: 0.05,
+            campaign_share: 0.03,
+            follow_up_share: 0.03,
+            approver_daily_limit: 5,
+        }
+    }
+}
+
 /// One insider: a person and the scenario they follow.
 #[derive(Clone, Debug)]
 pub struct Insider {
@@ -36,10 +71,13 @@ pub struct Insider {
     pub staff: usize,
     /// Index into the scenarios.
     pub scenario: usize,
-    /// The working days on which they abuse, ascending.
+    /// The working days on which they abuse, ascending (none for a colluding approver,
+    /// who acts when the others ask).
     pub active_days: Vec<u32>,
     /// Whether they leave after the last active day.
     pub leaves: bool,
+    /// Whether this is the scenario's colluding approver.
+    pub approver: bool,
 }
 
 /// A unit of work: one contact (case, view, reveals, close) or one probing search.
@@ -64,27 +102,49 @@ pub enum Work {
     Probe(Option<u32>),
 }
 
+/// Where a case comes from: what decides its provenance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The customer contacted the company from their own number or address; the contact
+    /// centre reports it (`verified`).
+    Caller,
+    /// Someone contacted the company about the customer from a number or address not on
+    /// file; the contact centre reports it and the CRM opens the case on it
+    /// (`unverified`).
+    OtherNumber,
+    /// The person asked the CRM for a follow-up (`requested`).
+    FollowUp,
+    /// An outbound campaign's assignment by the company's systems (`outbound`).
+    Campaign,
+}
+
+impl Origin {
+    /// Whether a contact someone started stands behind the case.
+    pub fn inbound(self) -> bool {
+        matches!(self, Origin::Caller | Origin::OtherNumber)
+    }
+}
+
 /// One case from opening to closing.
 #[derive(Clone, Debug)]
 pub struct Contact {
     /// Index into the vault.
     pub customer: u32,
-    /// Whether the customer started the contact.
-    pub inbound: bool,
-    /// Whether the customer really did, from their own number or address, so that the
-    /// contact centre reports it (a disguised insider's case only claims to be inbound).
-    pub from_customer: bool,
-    /// Whether the person asked the CRM for the case (else the CRM opened it on an
-    /// inbound contact).
-    pub requested: bool,
+    /// Where the case comes from.
+    pub origin: Origin,
     /// Whether the person first searches the customer's phone number.
     pub search_first: bool,
     /// Seconds from the case's opening to the view.
     pub view_after_s: u32,
-    /// Fields revealed, and seconds from opening to the reveal.
+    /// Whether the person reaches the customer through the privacy-number relay, after
+    /// the view.
+    pub relay_call: bool,
+    /// Fields revealed.
     pub reveal: Vec<&'static str>,
-    /// Seconds from opening to the reveal.
+    /// Seconds from opening to the reveal (and to the relay call).
     pub reveal_after_s: u32,
+    /// What the person does when the reveal is refused for want of a verified contact.
+    pub unlock: Unlock,
     /// Seconds from opening to closing by the person; `None` leaves it open.
     pub close_after_s: Option<u32>,
 }
@@ -102,6 +162,10 @@ pub struct Plan {
     pub insiders: Vec<Insider>,
     /// Daily customer quota per role name, for quota hugging.
     pub customer_quota: HashMap<Role, u32>,
+    /// How honest work reaches customers.
+    pub world: World,
+    /// The honest approvers: the company's team leads who are no insider.
+    pub approvers: Vec<usize>,
     seed: u64,
 }
 
@@ -137,6 +201,7 @@ impl Plan {
         vault: Vault,
         scenarios: Vec<Scenario>,
         customer_quota: HashMap<Role, u32>,
+        world: World,
         seed: u64,
     ) -> Result<Plan, String> {
         let mut taken = HashSet::new();
@@ -164,17 +229,78 @@ impl Plan {
                     scenario: s,
                     active_days,
                     leaves: scenario.leaves,
+                    approver: false,
+                });
+            }
+            if scenario.colluding_approver {
+                let mut leads: Vec<usize> = company
+                    .staff
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| {
+                        p.role == Role::TeamLead && !company.org_of(p).partner && !taken.contains(i)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                leads.shuffle(&mut rng);
+                let staff = *leads.first().ok_or_else(|| {
+                    format!(
+                        "scenario {}: no company team lead left to collude; add staff",
+                        scenario.name
+                    )
+                })?;
+                taken.insert(staff);
+                insiders.push(Insider {
+                    staff,
+                    scenario: s,
+                    active_days: Vec::new(),
+                    leaves: false,
+                    approver: true,
                 });
             }
         }
+        let approvers = company
+            .staff
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                p.role == Role::TeamLead && !company.org_of(p).partner && !taken.contains(i)
+            })
+            .map(|(i, _)| i)
+            .collect();
         Ok(Plan {
             company,
             vault,
             scenarios,
             insiders,
             customer_quota,
+            world,
+            approvers,
             seed,
         })
+    }
+
+    /// Who decides an access request of `staff` made on `day`: the colluding approver of
+    /// their scenario, or an honest company team lead at work that day, drawn with
+    /// `draw`. `None` when no one is at work to approve.
+    pub fn approver_for(&self, staff: usize, day: u32, draw: u64) -> Option<usize> {
+        if let Some(i) = self.insider_of(staff) {
+            let scenario = self.insiders[i].scenario;
+            if let Some(accomplice) = self
+                .insiders
+                .iter()
+                .find(|a| a.approver && a.scenario == scenario)
+            {
+                return Some(accomplice.staff);
+            }
+        }
+        let at_work: Vec<usize> = self
+            .approvers
+            .iter()
+            .copied()
+            .filter(|&a| a != staff && self.works(a, day))
+            .collect();
+        (!at_work.is_empty()).then(|| at_work[(draw % at_work.len() as u64) as usize])
     }
 
     /// The insider index of a staff index, if any.
@@ -209,16 +335,17 @@ impl Plan {
             // An insider harvesting their callers takes every inbound contact's fields.
             let harvest = active.and_then(|i| {
                 let scenario = &self.scenarios[self.insiders[i].scenario];
-                (scenario.cases == CaseSource::Callers)
-                    .then(|| (i, scenario.reveal.iter().map(|f| field(f)).collect()))
+                (scenario.cases == CaseSource::Callers).then_some((i, scenario))
             });
             for _ in 0..honest {
                 let mut script = self.honest_contact(&mut rng, staff, person, day);
-                if let (Some((i, fields)), Work::Contact(c)) = (&harvest, &mut script.work)
-                    && c.inbound
+                if let (Some((i, scenario)), Work::Contact(c)) = (harvest, &mut script.work)
+                    && c.origin.inbound()
                 {
-                    c.reveal.clone_from(fields);
-                    script.insider = Some(*i);
+                    c.reveal = scenario.reveal.iter().map(|f| field(f)).collect();
+                    c.relay_call |= scenario.relay_calls;
+                    c.unlock = scenario.unlock;
+                    script.insider = Some(i);
                 }
                 scripts.push(script);
             }
@@ -230,34 +357,57 @@ impl Plan {
         scripts
     }
 
+    /// One honest contact. What the agent needs: to reach the customer by phone (35%)
+    /// or mail (8%; partner staff, who may not see emails, 0.5%), and now and then the
+    /// name in full (2%). Reaching goes through the relays with the world's adoption,
+    /// else by a reveal; a reveal refused for want of a verified contact is asked for.
+    /// An outbound campaign's assignment never reveals: the relays are its way.
     fn honest_contact(&self, rng: &mut StdRng, staff: usize, person: &Person, day: u32) -> Script {
         let partner = self.company.org_of(person).partner;
+        let world = &self.world;
+        let call_back = rng.random_bool(0.35);
+        let mail = rng.random_bool(if partner { 0.005 } else { 0.08 });
+        let name = rng.random_bool(0.02);
+        let origin = {
+            let u: f64 = rng.random();
+            if u < world.campaign_share {
+                Origin::Campaign
+            } else if u < world.campaign_share + world.follow_up_share {
+                Origin::FollowUp
+            } else if rng.random_bool(world.other_number_share) {
+                Origin::OtherNumber
+            } else {
+                Origin::Caller
+            }
+        };
+        let reach = call_back || mail;
+        let relay_call =
+            reach && (origin == Origin::Campaign || rng.random_bool(world.relay_adoption));
         let mut reveal = Vec::new();
-        if rng.random_bool(0.35) {
-            reveal.push("phone");
+        if reach && !relay_call {
+            if call_back {
+                reveal.push("phone");
+            }
+            if mail {
+                reveal.push("email");
+            }
         }
-        // Partner staff may not see emails in full; a few try anyway and are refused.
-        if rng.random_bool(if partner { 0.005 } else { 0.08 }) {
-            reveal.push("email");
-        }
-        if rng.random_bool(0.02) {
+        if name && origin != Origin::Campaign {
             reveal.push("name");
         }
-        let inbound = !rng.random_bool(0.03);
         Script {
             at: shift_time(rng, person, day, Hours::Shift),
             staff,
             insider: None,
             work: Work::Contact(Contact {
                 customer: rng.random_range(0..self.vault.customers),
-                inbound,
-                from_customer: inbound,
-                // Follow-ups (no inbound contact) are asked for by the agent.
-                requested: !inbound,
+                origin,
                 search_first: rng.random_bool(0.08),
                 view_after_s: rng.random_range(5..40),
+                relay_call,
                 reveal,
                 reveal_after_s: rng.random_range(40..180),
+                unlock: Unlock::Request,
                 close_after_s: rng.random_bool(0.92).then(|| rng.random_range(180..1500)),
             }),
         }
@@ -288,9 +438,17 @@ impl Plan {
                 }
                 if let Work::Contact(c) = &mut script.work {
                     // Insiders cannot tell canaries from customers; and the customer they
-                    // choose did not call: the CRM opens the case on the insider's word.
+                    // choose did not call: an accomplice does, from a number of their own,
+                    // or the insider asks for a follow-up (no campaign is theirs to make).
                     c.customer = rng.random_range(0..all);
-                    c.from_customer = false;
+                    c.origin = if c.origin.inbound() {
+                        Origin::OtherNumber
+                    } else {
+                        Origin::FollowUp
+                    };
+                    c.reveal.clone_from(&reveal);
+                    c.relay_call = scenario.relay_calls;
+                    c.unlock = scenario.unlock;
                 }
                 scripts.push(script);
                 continue;
@@ -302,13 +460,13 @@ impl Plan {
                 work: Work::Contact(Contact {
                     // Insiders cannot tell canaries from customers.
                     customer: rng.random_range(0..all),
-                    inbound: false,
-                    from_customer: false,
-                    requested: true,
+                    origin: Origin::FollowUp,
                     search_first: false,
                     view_after_s: rng.random_range(3..15),
+                    relay_call: scenario.relay_calls,
                     reveal: reveal.clone(),
                     reveal_after_s: rng.random_range(15..45),
+                    unlock: scenario.unlock,
                     close_after_s: rng.random_bool(0.5).then(|| rng.random_range(60..600)),
                 }),
             });
@@ -435,6 +593,7 @@ mod tests {
             },
             scenarios,
             quota(),
+            World::default(),
             9,
         )
         .unwrap()
@@ -506,24 +665,62 @@ mod tests {
         let share = |cs: &[Contact], f: &dyn Fn(&Contact) -> bool| {
             cs.iter().filter(|c| f(c)).count() as f64 / cs.len() as f64
         };
-        // Every field the insider controls is drawn as honest work draws it.
+        // Every field the insider controls is drawn as honest work draws it; the
+        // contacts come from other numbers (accomplices) or are follow-ups.
         for c in &abusive {
-            assert_eq!(c.requested, !c.inbound);
+            assert!(
+                matches!(c.origin, Origin::OtherNumber | Origin::FollowUp),
+                "{c:?}"
+            );
+            assert_eq!(c.reveal, ["name", "phone"]);
             assert!((5..40).contains(&c.view_after_s), "{c:?}");
             assert!((40..180).contains(&c.reveal_after_s), "{c:?}");
             assert!(c.close_after_s.is_none_or(|s| (180..1500).contains(&s)));
         }
-        let features: [&dyn Fn(&Contact) -> bool; 5] = [
-            &|c| c.inbound,
+        let features: [&dyn Fn(&Contact) -> bool; 3] = [
+            &|c| c.origin.inbound() || c.origin == Origin::Campaign,
             &|c| c.search_first,
-            &|c| c.reveal.contains(&"phone"),
-            &|c| c.reveal.contains(&"name"),
             &|c| c.close_after_s.is_some(),
         ];
         for f in features {
             let (a, h) = (share(&abusive, f), share(&honest, f));
             assert!((a - h).abs() < 0.03, "{a} against {h}");
         }
+    }
+
+    #[test]
+    fn honest_work_reaches_customers_through_the_relays() {
+        let p = plan(&[]);
+        let honest: Vec<Contact> = (0..p.company.days)
+            .flat_map(|day| contacts(&p, day, false))
+            .collect();
+        let share = |f: &dyn Fn(&Contact) -> bool| {
+            honest.iter().filter(|c| f(c)).count() as f64 / honest.len() as f64
+        };
+        // A third of contacts need the customer reached: 95% of those by the relay.
+        let relayed = share(&|c| c.relay_call);
+        assert!((0.3..0.45).contains(&relayed), "{relayed}");
+        let reached_by_reveal = share(&|c| c.reveal.iter().any(|f| *f != "name"));
+        assert!(reached_by_reveal < 0.03, "{reached_by_reveal}");
+        // Campaign cases never reveal; their customers are reached by the relay.
+        assert!(
+            honest
+                .iter()
+                .filter(|c| c.origin == Origin::Campaign)
+                .all(|c| c.reveal.is_empty())
+        );
+        let other = share(&|c| c.origin == Origin::OtherNumber);
+        assert!((0.03..0.07).contains(&other), "{other}");
+        // With no relay, every need is a reveal.
+        let mut bare = plan(&[]);
+        bare.world.relay_adoption = 0.0;
+        let reveals = (0..bare.company.days)
+            .flat_map(|day| contacts(&bare, day, false))
+            .filter(|c| c.origin != Origin::Campaign)
+            .filter(|c| c.reveal.iter().any(|f| *f != "name"))
+            .count() as f64
+            / honest.len() as f64;
+        assert!(reveals > 0.3, "{reveals}");
     }
 
     #[test]
@@ -541,8 +738,8 @@ mod tests {
             let Work::Contact(c) = &s.work else {
                 panic!("a probe")
             };
-            assert_eq!(s.insider.is_some(), c.inbound, "{c:?}");
-            if c.inbound {
+            assert_eq!(s.insider.is_some(), c.origin.inbound(), "{c:?}");
+            if c.origin.inbound() {
                 assert_eq!(c.reveal, ["name", "phone", "email"]);
                 assert!(c.customer < p.vault.customers);
                 taken += 1;
@@ -564,6 +761,36 @@ mod tests {
                 .iter()
                 .all(|s| s.staff != insider.staff || s.insider.is_none())
         );
+    }
+
+    const COLLUDING: &str = "name = \"ring\"\ninsiders = 4\norg = \"partner\"\nrings = 1\nstart_day = [2, 2]\nactive_days = [3, 3]\ncustomers_per_day = [5, 5]\ncases = \"disguised\"\nunlock = \"request\"\ncolluding_approver = true\n";
+
+    #[test]
+    fn a_colluding_approver_is_a_company_lead_who_decides_for_the_ring_only() {
+        let p = plan(&[COLLUDING]);
+        assert_eq!(p.insiders.len(), 5);
+        let accomplice = p.insiders.iter().find(|i| i.approver).unwrap();
+        let lead = &p.company.staff[accomplice.staff];
+        assert_eq!(lead.role, Role::TeamLead);
+        assert!(!p.company.org_of(lead).partner);
+        assert!(accomplice.active_days.is_empty());
+        assert!(!p.approvers.contains(&accomplice.staff));
+        let member = p.insiders.iter().find(|i| !i.approver).unwrap();
+        let day = member.active_days[0];
+        for draw in 0..20 {
+            assert_eq!(
+                p.approver_for(member.staff, day, draw),
+                Some(accomplice.staff)
+            );
+        }
+        // Everyone else gets an honest lead at work that day, never themselves.
+        let honest = (0..p.company.staff.len())
+            .find(|&s| p.insider_of(s).is_none() && p.works(s, day))
+            .unwrap();
+        for draw in 0..20 {
+            let a = p.approver_for(honest, day, draw).unwrap();
+            assert!(p.approvers.contains(&a) && a != honest && p.works(a, day));
+        }
     }
 
     #[test]

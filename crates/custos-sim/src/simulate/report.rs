@@ -151,6 +151,14 @@ pub struct Report {
     pub honest_canary_cases: u64,
     /// Honest requests refused (quotas, policy, suspension).
     pub honest_refused: u64,
+    /// Share of honest contacts in which the person asked for a field in full (a
+    /// reveal, or an access request for one): what the relays and verified contacts
+    /// leave of reveals.
+    pub honest_reveal_share: f64,
+    /// Honest contacts in which the customer was reached through the relay.
+    pub honest_relay_contacts: u64,
+    /// Honest access requests made, and approved.
+    pub honest_access_requests: (u64, u64),
     /// Wall-clock seconds of the protected run.
     pub wall_seconds: f64,
     /// Whether the run was made with the detector's actions out of reach
@@ -359,6 +367,10 @@ pub fn evaluate(
         honest_contacts: outcome.honest_contacts,
         honest_canary_cases: outcome.honest_canary_cases,
         honest_refused: outcome.honest_refused,
+        honest_reveal_share: outcome.honest_reveal_contacts as f64
+            / outcome.honest_contacts.max(1) as f64,
+        honest_relay_contacts: outcome.honest_relay_contacts,
+        honest_access_requests: outcome.honest_requests,
         wall_seconds,
         no_actions: false,
         trace: None,
@@ -392,7 +404,8 @@ impl Report {
             "\noverall detection {:.1}%  median {} h, p90 {} h to detect  median {} records before suspension\n\
              false alerts {} ({:.2} per 1,000 staff-days of {}), honest staff suspended {}\n\
              harvest ratio {:.4}% ({} protected / {} unprotected)  canaries: {} of {} insiders caught, {} false\n\
-             {} requests in {:.0} s ({:.0}/s); {} honest contacts, {} honest requests refused\n",
+             {} requests in {:.0} s ({:.0}/s); {} honest contacts, {} honest requests refused\n\
+             honest contacts asking for a field in full {:.2}%, through the relay {}; honest access requests {} ({} approved)\n",
             self.detection_rate * 100.0,
             opt(self.median_hours_to_detect),
             opt(self.p90_hours_to_detect),
@@ -412,6 +425,10 @@ impl Report {
             self.requests as f64 / self.wall_seconds.max(0.001),
             self.honest_contacts,
             self.honest_refused,
+            self.honest_reveal_share * 100.0,
+            self.honest_relay_contacts,
+            self.honest_access_requests.0,
+            self.honest_access_requests.1,
         );
         if self.no_actions {
             out += "detector actions were out of reach: alerts are a replay under the configured thresholds; records are the whole plans\n";
@@ -476,7 +493,7 @@ mod tests {
     use super::*;
     use crate::simulate::company::{Company, EPOCH_MS};
     use crate::simulate::drive::InsiderOutcome;
-    use crate::simulate::plan::Vault;
+    use crate::simulate::plan::{Vault, World};
     use crate::simulate::scenario::Scenario;
 
     const TWO: &str = "name = \"two\"\ninsiders = 2\nstart_day = [1, 1]\nactive_days = [1, 1]\ncustomers_per_day = [5, 5]\n";
@@ -493,6 +510,7 @@ mod tests {
             },
             vec![Scenario::parse(TWO).unwrap()],
             HashMap::new(),
+            World::default(),
             3,
         )
         .unwrap();

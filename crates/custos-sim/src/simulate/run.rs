@@ -16,7 +16,7 @@ use custos_types::Role;
 use crate::Failure;
 use crate::simulate::company::{Company, EPOCH_MS};
 use crate::simulate::drive::{self, Gateway};
-use crate::simulate::plan::{Plan, Vault};
+use crate::simulate::plan::{Plan, Vault, World};
 use crate::simulate::report::{self, RaisedAlert};
 use crate::simulate::scenario::Scenario;
 use crate::simulate::{export, leak, replay, trace_eval};
@@ -54,6 +54,23 @@ pub struct Options {
     /// person asked for themselves.
     #[arg(long)]
     pub allocation_rate_self_requested: Option<f64>,
+    /// Share of the honest contacts needing to reach the customer (a call back, a mail)
+    /// that go through the relays instead of a reveal.
+    #[arg(long, default_value_t = 0.95)]
+    pub relay_adoption: f64,
+    /// Share of inbound contacts made from a number or address not on file (their
+    /// cases are `unverified`).
+    #[arg(long, default_value_t = 0.05)]
+    pub other_number_share: f64,
+    /// Share of contacts that are outbound campaign assignments by the company's systems.
+    #[arg(long, default_value_t = 0.03)]
+    pub campaign_share: f64,
+    /// Share of contacts that are follow-ups the agent asks for.
+    #[arg(long, default_value_t = 0.03)]
+    pub follow_up_share: f64,
+    /// How many of one person's access requests an honest approver approves in a day.
+    #[arg(long, default_value_t = 5)]
+    pub approver_daily_limit: u32,
     /// Write the evaluation as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -180,6 +197,20 @@ pub async fn run(args: &Options) -> Result<(), Failure> {
             "--rows must be at least 1 and --noise between 0 and 1",
         ));
     }
+    let shares = [
+        args.relay_adoption,
+        args.other_number_share,
+        args.campaign_share,
+        args.follow_up_share,
+    ];
+    if shares.iter().any(|s| !(0.0..=1.0).contains(s))
+        || args.campaign_share + args.follow_up_share > 1.0
+    {
+        return Err(Failure::new(
+            "invalid_argument",
+            "--relay-adoption, --other-number-share, --campaign-share and --follow-up-share must be between 0 and 1, and the last two add up to 1 at most",
+        ));
+    }
     if args.staff == 0 || args.days == 0 || args.customers == 0 {
         return Err(Failure::new(
             "invalid_argument",
@@ -237,7 +268,15 @@ async fn simulate(
         Some(path) => path.clone(),
         None => {
             let path = data_dir.join("simulated-company.toml");
-            std::fs::write(&path, COMPANY_CONFIG).map_err(|e| {
+            let numbers: Vec<String> = drive::privacy_numbers()
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect();
+            let text = format!(
+                "{COMPANY_CONFIG}\n# The PBX's privacy numbers, lent to the call relay.\n[relay]\nnumbers = [{}]\n",
+                numbers.join(", ")
+            );
+            std::fs::write(&path, text).map_err(|e| {
                 Failure::new("data_dir", format!("cannot write {}: {e}", path.display()))
             })?;
             path
@@ -291,7 +330,14 @@ async fn simulate(
         canaries: args.canaries,
         allocation_pool: args.allocation_pool,
     };
-    let plan = Plan::new(company, vault, scenarios, quota, args.seed)
+    let world = World {
+        relay_adoption: args.relay_adoption,
+        other_number_share: args.other_number_share,
+        campaign_share: args.campaign_share,
+        follow_up_share: args.follow_up_share,
+        approver_daily_limit: args.approver_daily_limit,
+    };
+    let plan = Plan::new(company, vault, scenarios, quota, world, args.seed)
         .map_err(|e| Failure::new("scenario_invalid", e))?;
     let (opened, admin) = open(args, data_dir, config_path).await?;
     let app = opened.app.clone();

@@ -56,11 +56,28 @@ pub struct Scenario {
     #[serde(default)]
     pub searches_per_day: Range,
     /// How the insider gets the cases purpose binding asks for: `pretext` (asks the CRM
-    /// for a case with no inbound contact), `disguised` (fakes the contact, and works
-    /// the case as honest cases are worked) or `callers` (harvests the customers who
-    /// contact them, on the real inbound cases).
+    /// for a case with no inbound contact), `disguised` (accomplices call about the
+    /// customers they choose, from numbers of their own, and the insider works the cases
+    /// as honest cases are worked) or `callers` (harvests the customers who contact
+    /// them, on the real inbound cases).
     #[serde(default)]
     pub cases: CaseSource,
+    /// What the insider does when a reveal is refused because no channel vouches for
+    /// the case (it is not `verified`): `none` (gives up on that customer), `request`
+    /// (asks for access with a plausible purpose and reveals once approved) or
+    /// `break_glass` (takes the fields at once, as in an emergency).
+    #[serde(default)]
+    pub unlock: Unlock,
+    /// Whether the insider reaches each customer through the privacy-number relay (a
+    /// scam or sales call on the company's lines) as well as revealing `reveal` (which
+    /// may be empty: then the calls are the abuse).
+    #[serde(default)]
+    pub relay_calls: bool,
+    /// Whether one of the company's team leads joins the insiders and approves their
+    /// access requests at once (honest approvers approve what they are shown, unless it
+    /// is more than they would believe of one person in a day).
+    #[serde(default)]
+    pub colluding_approver: bool,
     /// Whether the insider leaves alone every case on their queue that no contact of
     /// theirs brought (whatever looks planted: the cases of allocated canaries).
     #[serde(default)]
@@ -83,6 +100,19 @@ pub enum Hours {
     Night,
 }
 
+/// What an insider does when a reveal is refused for want of a verified contact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unlock {
+    /// Nothing: the insider of before approvals existed.
+    #[default]
+    None,
+    /// An access request, approved by a team lead.
+    Request,
+    /// Break-glass.
+    BreakGlass,
+}
+
 /// How an insider obtains cases.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,11 +120,13 @@ pub enum CaseSource {
     /// Asks the CRM for cases with no inbound contact.
     #[default]
     Pretext,
-    /// Fakes the contact behind each extra case and works it as an honest case is
-    /// worked, in every field the insider controls: whether a contact came in or they
-    /// asked for a follow-up, the channel, the times of view, reveal and closing, the
-    /// fields revealed (as honest work reveals them: `reveal` is not used). Only the
-    /// extra volume and the customers chosen differ from honest work.
+    /// Has accomplices contact the company about the customers the insider chooses, from
+    /// numbers and addresses of their own, routed to the insider (or, a few, asks for a
+    /// follow-up), and works each case as an honest case is worked in every field the
+    /// insider controls: the channel, the times of view, reveal and closing, the search
+    /// first. The contact centre reports these contacts as honest callers from another
+    /// number are reported: the cases are `unverified`. Only the extra volume, the
+    /// customers chosen and the fields revealed (`reveal`) differ from honest work.
     Disguised,
     /// Opens no case of their own: on an active day every customer who contacts them has
     /// the `reveal` fields revealed, on the inbound case the CRM opened for the contact
@@ -283,6 +315,11 @@ customers_per_day = [5, 30]
             "slow-harvest",
             "slow-harvest-disguised",
             "slow-harvest-wary",
+            "pretext-approved",
+            "colluding-approver",
+            "break-glass-abuse",
+            "relay-spam",
+            "callers-other-numbers",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),
