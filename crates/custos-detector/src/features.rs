@@ -26,10 +26,15 @@ pub const N_FEATURES: usize = 14;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
-    /// Distinct customers opened (allowed `view` or `reveal`) today.
+    /// Distinct customers opened (allowed `view` or `reveal`) today, leaving out those
+    /// opened under a case the channel itself vouches for (a recorded provenance of
+    /// `verified` or `outbound`): a customer who called from their own number, or whom a
+    /// campaign of the company's systems assigned, is no one the person chose, however
+    /// busy the day.
     DistinctCustomers,
-    /// The most distinct customers first opened within one clock hour today: bulk
-    /// harvesting concentrates in a few hours, honest work spreads over the shift.
+    /// The most distinct customers first opened within one clock hour today (counted as
+    /// [`Feature::DistinctCustomers`]): bulk harvesting concentrates in a few hours,
+    /// honest work spreads over the shift.
     PeakHourCustomers,
     /// Fields revealed today (allowed `reveal`, one per field named).
     Reveals,
@@ -68,9 +73,10 @@ pub enum Feature {
     /// approves its requests; honest approvers see few.
     Approvals,
     /// Distinct customers the person reached through the relays today (a privacy-number
-    /// call, an email or SMS sent by Custos): honest agents reach the customers of their
-    /// contacts this way; reaching many more is using the company's lines for
-    /// something else (scam calls, phishing).
+    /// call, an email or SMS sent by Custos), leaving out those of cases the channel
+    /// vouches for (as [`Feature::DistinctCustomers`]): honest agents call back the
+    /// customers who called them and the campaigns' customers; reaching many others is
+    /// using the company's lines for something else (scam calls, phishing).
     RelayContacts,
 }
 
@@ -361,19 +367,23 @@ pub struct CaseOrigin {
     /// contact the customer started stands behind it (`contact:inbound`, or no
     /// `contact:` fact at all), as the features read such records before.
     pub vouched: bool,
+    /// Whether the channel itself vouches for the case: its recorded provenance is
+    /// `verified` (the contact centre reported the customer's own identifier, on the
+    /// case's opening or later) or `outbound`. Its customer counts in no volume feature.
+    pub verified: bool,
     /// The local day the case was opened.
     pub day: i64,
 }
 
 /// The origins of the open cases, by case fingerprint, from allowed `create_case`
-/// records; a case leaves on its allowed `close_case` record, or [`CASE_ORIGIN_DAYS`]
+/// records and the contact centre's `post_contact` records that open or vouch for a
+/// case; a case leaves on its allowed `close_case` record, or [`CASE_ORIGIN_DAYS`]
 /// after it was opened ([`CaseOrigins::expire`]).
 ///
-/// Only cases that count in a feature are held: a case opened on its own (by the contact
-/// centre or the CRM, not at a person's request) that a channel vouches for (most of
-/// them) counts in none, and holding it would make every view
-/// a lookup in a table of all open cases, several times slower than in a table of the
-/// few follow-ups and pretexts.
+/// A case recorded before provenance, opened on its own for an inbound contact, counts
+/// in no feature and is not held. Every case with a recorded provenance is: the verified
+/// ones leave their customers out of the volume features. Most cases close within
+/// the hour, so the table holds the open cases of the last days, not all cases.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseOrigins(HashMap<u64, CaseOrigin, FastBuild>);
 
@@ -390,9 +400,11 @@ impl CaseOrigins {
         match record.action {
             Action::CreateCase => {
                 let facts = CaseFacts::from_fields(&record.fields);
-                let vouched = facts.provenance.map_or(facts.inbound, |p| {
-                    matches!(p, Provenance::Verified | Provenance::Outbound)
-                });
+                let verified = matches!(
+                    facts.provenance,
+                    Some(Provenance::Verified | Provenance::Outbound)
+                );
+                let vouched = facts.provenance.map_or(facts.inbound, |_| verified);
                 let mut requester = facts.requested_by.map(fingerprint);
                 // A case the CRM integration creates on its own was asked for by no
                 // person; one a person created directly (an administrator) was asked
@@ -400,7 +412,7 @@ impl CaseOrigins {
                 if requester.is_none() && record.role != Role::Integration {
                     requester = Some(fingerprint(&record.staff_id));
                 }
-                if requester.is_none() && vouched {
+                if requester.is_none() && vouched && !verified {
                     // Counts in no feature (see the type's docs). Case ids are unique, so
                     // there is nothing to replace.
                     return;
@@ -410,9 +422,25 @@ impl CaseOrigins {
                     CaseOrigin {
                         requester,
                         vouched,
+                        verified,
                         day: config.day_of(record.at),
                     },
                 );
+            }
+            Action::PostContact => {
+                // A contact that opened a verified case, or vouched for an open one
+                // (which keeps who asked for it).
+                if CaseFacts::from_fields(&record.fields).provenance != Some(Provenance::Verified) {
+                    return;
+                }
+                let origin = self.0.entry(fingerprint(case)).or_insert(CaseOrigin {
+                    requester: None,
+                    vouched: true,
+                    verified: true,
+                    day: config.day_of(record.at),
+                });
+                origin.vouched = true;
+                origin.verified = true;
             }
             Action::CloseCase => {
                 self.0.remove(&fingerprint(case));
@@ -637,6 +665,7 @@ impl PersonDay {
                     self.cases.insert(case);
                 }
                 let origin = case.and_then(|case| origins.get(case));
+                let chosen = !origin.is_some_and(|o| o.verified);
                 if let (Some(o), Some(c)) = (origin, customer) {
                     if o.requester
                         .is_some_and(|r| r == fingerprint(&record.staff_id))
@@ -654,6 +683,7 @@ impl PersonDay {
                     delta.reveals = n;
                 }
                 if let Some(c) = customer
+                    && chosen
                     && self.customers.insert(c)
                 {
                     delta.customers = 1;
@@ -667,7 +697,13 @@ impl PersonDay {
                 }
             }
             Kind::Relay if allowed => {
-                if let Some(c) = customer {
+                let case = record.case_id.as_deref().map(fingerprint);
+                let verified = case
+                    .and_then(|case| origins.get(case))
+                    .is_some_and(|o| o.verified);
+                if let Some(c) = customer
+                    && !verified
+                {
                     self.relayed.insert(c);
                 }
             }
@@ -1083,17 +1119,44 @@ mod tests {
         for (customer, facts) in cases {
             origins.observe(&create_case(at, customer, facts), &c);
         }
-        // The verified and the campaign's cases count in nothing and are not held.
-        assert_eq!(origins.len(), 2);
+        // A pretext the contact centre later vouches for: the customer did call.
+        origins.observe(
+            &create_case(
+                at,
+                "p",
+                &["contact:none", "requested_by:alice", "provenance:requested"],
+            ),
+            &c,
+        );
+        let mut vouching = create_case(
+            at,
+            "p",
+            &["channel:phone", "contact:inbound", "provenance:verified"],
+        );
+        vouching.action = Action::PostContact;
+        origins.observe(&vouching, &c);
+        assert_eq!(origins.len(), 5);
         let mut d = PersonDay::new(c.day_of(at));
-        for customer in ["v", "u", "o", "r"] {
+        for customer in ["v", "u", "o", "r", "p"] {
             d.observe(
                 &rec(at + 1000, Action::View, customer, Decision::Allow),
                 &c,
                 &origins,
             );
+            d.observe(
+                &rec(at + 2000, Action::Contact, customer, Decision::Allow),
+                &c,
+                &origins,
+            );
         }
-        assert_eq!(d.values(&c).get(Feature::NoContactCases), Some(2.0)); // u, r
+        let v = d.values(&c);
+        assert_eq!(v.get(Feature::NoContactCases), Some(2.0)); // u, r
+        // The customers the channel vouches for are in no volume feature.
+        assert_eq!(v.get(Feature::DistinctCustomers), Some(2.0)); // u, r
+        assert_eq!(v.get(Feature::PeakHourCustomers), Some(2.0));
+        assert_eq!(v.get(Feature::RelayContacts), Some(2.0));
+        // Still asked for by alice herself.
+        assert_eq!(v.get(Feature::SelfOpenedCases), Some(1.0)); // p
     }
 
     #[test]
