@@ -20,6 +20,7 @@
 
 mod agent;
 mod analyst;
+mod approvals;
 mod chart;
 mod customer;
 mod ledger;
@@ -87,6 +88,8 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/cases/{case}", get(agent::card))
         .route("/cases/{case}/reveal", post(agent::reveal))
         .route("/cases/{case}/contact", post(agent::contact))
+        .route("/approvals", get(approvals::queue))
+        .route("/approvals/{id}/{act}", post(approvals::decide))
         .route("/alerts", get(analyst::queue))
         .route("/alerts/{id}", get(analyst::alert))
         .route("/alerts/{id}/{act}", post(analyst::alert_act))

@@ -80,6 +80,9 @@ fn nav(session: &Session) -> Markup {
                     } @else {
                         a href="/cases" { "My cases" }
                     }
+                    @if *role == Role::TeamLead {
+                        a href="/approvals" { "Access requests" }
+                    }
                     span.who { (id) " · " (role) " · " (org) }
                 }
                 Who::Customer { .. } => {

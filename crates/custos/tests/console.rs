@@ -1223,3 +1223,98 @@ async fn the_card_offers_contact_before_reveal_and_a_call_shows_only_the_privacy
         r.text
     );
 }
+
+/// The approver's queue (issue 18, item 3): a company team lead sees a pending access
+/// request with its purpose and approves it with a reason, after which the agent's
+/// reveal passes; a partner's team lead is refused by the policy, in words and with the
+/// code; a forged form changes nothing.
+#[tokio::test]
+async fn a_company_lead_approves_an_access_request_in_the_queue() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let lead = server.staff("lead", "team_lead", "custos").await;
+    let partner_lead = server.staff("plead", "team_lead", "huaxin-bpo").await;
+    let dave = server.staff("dave", "support", "huaxin-bpo").await;
+    let opened = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
+                   "reason": "caller asked about this account"}),
+        )
+        .await;
+    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
+    let case = opened.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.reveal(&dave, &w.customer, &case, &["phone"]).await.status,
+        403
+    );
+    let asked = c
+        .post(
+            &dave,
+            "/v1/access-requests",
+            json!({"customer": w.customer, "case": case, "fields": ["phone"],
+                   "purpose": "customer lost the phone and calls from a relative's"}),
+        )
+        .await;
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    let id = asked.body["id"].as_str().unwrap().to_owned();
+    let approve = format!("/approvals/{id}/approve");
+
+    // A partner's lead: the page shows no request of theirs to decide, and deciding
+    // anyway is refused by the policy.
+    let mut p = Browser::new(&server);
+    let p_csrf = p.sign_in(&partner_lead).await;
+    let page = p.get("/approvals").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.text.contains(&id), "{}", page.text);
+    let r = p
+        .post(&approve, &[("csrf", &p_csrf), ("reason", "looks fine")])
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+
+    // The company lead: the request, its purpose, and the forms.
+    let mut b = Browser::new(&server);
+    let csrf = b.sign_in(&lead).await;
+    let page = b.get("/approvals").await;
+    assert_eq!(page.status, 200);
+    assert_strict(&page);
+    assert!(
+        page.text.contains("href=\"/approvals\""),
+        "no link in the navigation"
+    );
+    for shown in [id.as_str(), "dave", "calls from a relative", &case] {
+        assert!(page.text.contains(shown), "{shown} not in {}", page.text);
+    }
+    let r = b
+        .post(&approve, &[("csrf", "forged"), ("reason", "looks fine")])
+        .await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    assert_eq!(
+        c.reveal(&dave, &w.customer, &case, &["phone"]).await.status,
+        403
+    );
+    let r = b
+        .post(
+            &approve,
+            &[
+                ("csrf", &csrf),
+                ("reason", "the relative answered the account question"),
+                ("minutes", "10"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (303, "/approvals"), "{}", r.text);
+    assert!(!b.get("/approvals").await.text.contains(&id));
+    let revealed = c.reveal(&dave, &w.customer, &case, &["phone"]).await;
+    assert_eq!(revealed.status, 200, "{}", revealed.body);
+    // Decided once: a second decision is refused with its code.
+    let r = b
+        .post(
+            &format!("/approvals/{id}/deny"),
+            &[("csrf", &csrf), ("reason", "no")],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "already_decided"), "{}", r.text);
+}
