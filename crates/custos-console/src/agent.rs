@@ -1,7 +1,7 @@
 //! The agent's console: my open cases and what is left of my quotas, the masked
 //! customer card of a case, contacting the customer through a relay (a privacy-number
-//! call, an email, an SMS) without seeing their number or address, and revealing one
-//! field with a reason.
+//! call, an email, an SMS) without seeing their number or address, asking an approver
+//! for a field on a case no channel vouches for, and revealing one field with a reason.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -19,6 +19,15 @@ struct Me {
     remaining: PerWindow,
     restricted: Option<Restricted>,
     open_cases: Vec<OpenCase>,
+    grants: Vec<Grant>,
+}
+
+/// A grant in force (an approval or a break-glass), as `GET /v1/me` lists it.
+#[derive(Deserialize)]
+struct Grant {
+    case: String,
+    fields: Vec<String>,
+    grant_until: Option<i64>,
 }
 
 /// A count per quota window: the ceilings now (lowered under a restriction), or what is
@@ -96,6 +105,18 @@ pub(super) struct ContactForm {
     subject: String,
     #[serde(default)]
     text: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct AskForm {
+    csrf: String,
+    field: String,
+    purpose: String,
+}
+
+#[derive(Deserialize)]
+struct Asked {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -260,7 +281,11 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
                     }
                 }
             }
+            (grants_on(&me, open))
             (contact_form(visitor, open))
+            @if needs_approval(open.provenance) {
+                (ask_form(visitor, open, &values))
+            }
             (reveal_form(visitor, open, &values, me.restricted.is_some()))
             (quotas(&me))
         },
@@ -286,6 +311,47 @@ fn contact_form(visitor: &Visitor, case: &OpenCase) -> Markup {
             textarea #text name="text" rows="3" maxlength="5000" {}
             p.muted { "Custos fills in the number or address; you never see it. Counts like a reveal of the phone (call, SMS) or email." }
             button type="submit" { "Contact" }
+        }
+    }
+}
+
+/// Whether the default policy wants an approval before a reveal on a case of this
+/// provenance: no channel vouches for the contact behind it.
+fn needs_approval(provenance: Provenance) -> bool {
+    matches!(provenance, Provenance::Unverified | Provenance::Requested)
+}
+
+/// The grants in force on `case`: what an approver (or a break-glass) opened.
+fn grants_on(me: &Me, case: &OpenCase) -> Markup {
+    let grants: Vec<&Grant> = me.grants.iter().filter(|g| g.case == case.id).collect();
+    html! {
+        @if !grants.is_empty() {
+            ul #grants {
+                @for g in grants {
+                    li { "Granted: " (g.fields.iter().map(|f| label(f)).collect::<Vec<_>>().join(", "))
+                        @if let Some(until) = g.grant_until { " until " (when(until)) } }
+                }
+            }
+        }
+    }
+}
+
+/// Asks a company team lead for one field on a case no channel vouches for.
+fn ask_form(visitor: &Visitor, case: &OpenCase, values: &[(&str, Option<&str>)]) -> Markup {
+    html! {
+        form.stack method="post" action={ "/cases/" (case.id) "/ask" } aria-labelledby="ask-title" {
+            h2 #ask-title { "Ask for access" }
+            p.muted { "No channel vouches for this contact, so a reveal needs a company team lead's approval. Say what the conversation needs; the approver sees your purpose, the ledger records only that you asked." }
+            (csrf_field(&visitor.session))
+            label for="ask-field" { "Field" }
+            select #ask-field name="field" required {
+                @for (field, value) in values {
+                    @if value.is_some() { option value=(field) { (label(field)) } }
+                }
+            }
+            label for="purpose" { "Purpose" }
+            textarea #purpose name="purpose" rows="2" minlength="3" maxlength="500" required {}
+            button type="submit" { "Ask for access" }
         }
     }
 }
@@ -364,6 +430,42 @@ async fn reveal_page(console: &Shared, visitor: &Visitor, case: &str, form: Reve
             }
             p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
             (quotas(&me))
+        },
+    ))
+}
+
+/// `POST /cases/{case}/ask`: asks for one field on the case, for an approver to decide.
+pub(super) async fn ask(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(case): Path<String>,
+    Form(form): Form<AskForm>,
+) -> Page {
+    ask_page(&console, &visitor, &case, form).await
+}
+
+async fn ask_page(console: &Shared, visitor: &Visitor, case: &str, form: AskForm) -> Page {
+    visitor.staff_role()?;
+    visitor.check_csrf(&form.csrf)?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    let open = find_case(&me, case, visitor)?;
+    let body = serde_json::json!({
+        "customer": open.customer,
+        "case": open.id,
+        "fields": [form.field],
+        "purpose": form.purpose,
+    });
+    let asked: Asked = console
+        .post(visitor, "/v1/access-requests", Some(&body))
+        .await?;
+    Ok(document(
+        "Access asked for",
+        Some(&visitor.session),
+        html! {
+            section.card aria-live="polite" {
+                p #asked { "Request " span.id { (asked.id) } " waits for a company team lead. Once approved, the field opens on this case until the grant ends; the card lists it." }
+            }
+            p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
         },
     ))
 }

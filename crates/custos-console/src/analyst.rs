@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::chart;
 use super::page::{self, age, csrf_field, document, when, when_cell};
 use super::{Page, Shared, Visitor, return_to, segment};
+use custos_service::alerts::reviews_needed;
 use custos_store::{AccessRecord, AlertRecord};
 
 use custos_gateway::api::{OrgActivity, PersonActivity};
@@ -98,7 +99,12 @@ async fn queue_page(console: &Shared, visitor: &Visitor, q: QueueQuery) -> Page 
                                 } }
                                 td data-label="Age" { (age(a.created_at, now)) }
                                 td data-label="Done" { (action_words(&a.action)) }
-                                td data-label="Status" { (a.status) }
+                                td data-label="Status" {
+                                    (a.status)
+                                    @if let (Some(needed), "open") = (reviews_needed(&a.kind), a.status.as_str()) {
+                                        " (" (a.reviewed_by.len()) " of " (needed) " reviews)"
+                                    }
+                                }
                             }
                         }
                     }
@@ -179,6 +185,19 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str, page: Option<
         .await?;
     let back = format!("/alerts/{}", alert.id);
     let at_page = |n: usize| format!("/alerts/{}?page={n}#entries", alert.id);
+    // An alert that needs several analysts (a break-glass) takes each one's review once;
+    // acknowledging or dismissing it is that review.
+    let needed = reviews_needed(&alert.kind);
+    let reviewed_by_me = visitor
+        .staff_id()
+        .is_some_and(|me| alert.reviewed_by.iter().any(|r| r == me));
+    let (acknowledge, dismiss) = match needed {
+        Some(_) => (
+            "Review and acknowledge",
+            "Review and dismiss as a false alarm",
+        ),
+        None => ("Acknowledge", "Dismiss as a false alarm"),
+    };
     Ok(document(
         &format!("Alert: {}", kind_words(&alert.kind)),
         Some(&visitor.session),
@@ -191,17 +210,27 @@ async fn alert_page(console: &Shared, visitor: &Visitor, id: &str, page: Option<
                     dt { "Raised" } dd { (when(alert.created_at)) }
                     dt { "Detector did" } dd { (action_words(&alert.action)) }
                     dt { "Status" } dd #alert-status { (alert.status) }
+                    @if let Some(needed) = needed {
+                        dt { "Reviews" }
+                        dd #alert-reviews {
+                            (alert.reviewed_by.len()) " of " (needed) " different analysts"
+                            @if !alert.reviewed_by.is_empty() { ": " (alert.reviewed_by.join(", ")) }
+                        }
+                    }
                 }
                 h2 { "Why" }
                 @if let Some(score) = score_line(&alert) { p #score { (score) } }
                 (why(&alert, usize::MAX))
             }
+            @if reviewed_by_me && alert.status == "open" {
+                p #reviewed-already { "You reviewed this alert. Another analyst must review it before it leaves the queue." }
+            }
             div.actions {
-                @if alert.status == "open" {
-                    (act_button(visitor, &format!("/alerts/{}/acknowledge", alert.id), "Acknowledge", &back, "secondary"))
+                @if alert.status == "open" && !reviewed_by_me {
+                    (act_button(visitor, &format!("/alerts/{}/acknowledge", alert.id), acknowledge, &back, "secondary"))
                 }
-                @if alert.status != "dismissed" {
-                    (act_button(visitor, &format!("/alerts/{}/dismiss", alert.id), "Dismiss as a false alarm", &back, "secondary"))
+                @if alert.status != "dismissed" && !reviewed_by_me {
+                    (act_button(visitor, &format!("/alerts/{}/dismiss", alert.id), dismiss, &back, "secondary"))
                 }
                 @if person.status == "active" {
                     (act_button(visitor, &format!("/staff/{}/suspend", alert.staff_id), "Suspend this person", &back, "danger"))

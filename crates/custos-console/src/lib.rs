@@ -88,6 +88,7 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/cases/{case}", get(agent::card))
         .route("/cases/{case}/reveal", post(agent::reveal))
         .route("/cases/{case}/contact", post(agent::contact))
+        .route("/cases/{case}/ask", post(agent::ask))
         .route("/approvals", get(approvals::queue))
         .route("/approvals/{id}/{act}", post(approvals::decide))
         .route("/alerts", get(analyst::queue))
@@ -182,6 +183,14 @@ impl Visitor {
         match &self.session.who {
             Who::Staff { role, .. } => Ok(*role),
             Who::Customer { .. } => Err(self.not_for_you().into()),
+        }
+    }
+
+    /// The staff id of a staff session.
+    fn staff_id(&self) -> Option<&str> {
+        match &self.session.who {
+            Who::Staff { id, .. } => Some(id),
+            Who::Customer { .. } => None,
         }
     }
 

@@ -317,6 +317,7 @@ impl Detector {
             action: action.to_owned(),
             status: "open".to_owned(),
             updated_at: now,
+            reviewed_by: Vec::new(),
         };
         let added = self.store.insert_alert(&alert).await.map_err(store_err)?;
         if added && let Some(webhook) = &self.webhook {

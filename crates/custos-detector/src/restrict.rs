@@ -135,6 +135,7 @@ mod tests {
             action: action.into(),
             status: status.into(),
             updated_at: 1_000,
+            reviewed_by: Vec::new(),
         }
     }
 

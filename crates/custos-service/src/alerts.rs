@@ -17,6 +17,12 @@ use crate::schema::{AlertStatus, Id};
 /// Most alerts one call returns.
 const MAX_ALERTS: u32 = 1000;
 
+/// How many different analysts must review an alert of `kind` before it leaves the
+/// queue, for the kinds that need more than one (a break-glass needs two).
+pub fn reviews_needed(kind: &str) -> Option<u64> {
+    (kind == custos_detector::break_glass::BREAK_GLASS).then_some(2)
+}
+
 /// Which alerts to list.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -134,10 +140,8 @@ impl App {
                 .alert(id)
                 .await?
                 .ok_or_else(|| ServiceError::not_found("alert"))?;
-            if alert.kind == custos_detector::break_glass::BREAK_GLASS {
-                return self
-                    .review_break_glass(&mut ex, &caller, &alert, status)
-                    .await;
+            if let Some(needed) = reviews_needed(&alert.kind) {
+                return self.review(&mut ex, &caller, &alert, status, needed).await;
             }
             self.record_intent(&mut ex).await?;
             if !self.store.set_alert_status(id, status, ex.at()).await? {
@@ -157,14 +161,16 @@ impl App {
         self.finish(ex, result).await
     }
 
-    /// A review of a break-glass alert: it leaves the queue (takes `status`) only once
-    /// two different analysts have reviewed it; the same analyst twice is refused.
-    async fn review_break_glass(
+    /// A review of an alert that needs `needed` reviews (a break-glass): it leaves the
+    /// queue (takes `status`) only once that many different analysts have reviewed it;
+    /// the same analyst twice is refused.
+    async fn review(
         &self,
         ex: &mut crate::record::Exchange,
         caller: &crate::auth::Caller,
         alert: &AlertRecord,
         status: &'static str,
+        needed: u64,
     ) -> Result<AlertChange, ServiceError> {
         ex.fields = vec!["review".to_owned()];
         self.record_intent(ex).await?;
@@ -176,10 +182,10 @@ impl App {
             return Err(ServiceError::new(
                 ErrorKind::Conflict,
                 Code::AlreadyReviewed,
-                "you reviewed this break-glass already: a second analyst must review it",
+                "you reviewed this alert already: another analyst must review it",
             ));
         }
-        let status = if reviews >= 2 {
+        let status = if reviews >= needed {
             self.store
                 .set_alert_status(&alert.id, status, ex.at())
                 .await?;

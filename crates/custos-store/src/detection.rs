@@ -34,6 +34,10 @@ pub struct AlertRecord {
     pub status: String,
     /// Last change, unix milliseconds.
     pub updated_at: i64,
+    /// The analysts who reviewed it, first reviewer first: only alerts that need more
+    /// than one review (a break-glass needs two different analysts) collect reviews.
+    #[serde(default)]
+    pub reviewed_by: Vec<String>,
 }
 
 const INSERT_CANARY_MARK: &str = "INSERT INTO canary_marks (mark, sealed_id) VALUES ($1, $2) \
@@ -55,6 +59,7 @@ const INSERT_ALERT: &str = "INSERT INTO alerts \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
 const ALERT_COLS: &str = "SELECT id, created_at, staff_id, org, severity, kind, reasons, entries, \
      action, status, updated_at FROM alerts";
+const SELECT_REVIEWS: &str = "SELECT alert_id, reviewer FROM alert_reviews WHERE alert_id IN (";
 const UPDATE_ALERT_STATUS: &str = "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1";
 const SELECT_CURSOR: &str = "SELECT next_seq FROM consumer_cursors WHERE name = $1";
 const UPSERT_CURSOR: &str = "INSERT INTO consumer_cursors (name, next_seq) VALUES ($1, $2) \
@@ -112,6 +117,7 @@ impl TryFrom<AlertRow> for AlertRecord {
             action: r.action,
             status: r.status,
             updated_at: r.updated_at,
+            reviewed_by: Vec::new(),
         })
     }
 }
@@ -235,7 +241,7 @@ impl Store {
                 .push_bind(i64::from(limit));
             qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
         });
-        rows.into_iter().map(AlertRecord::try_from).collect()
+        self.with_reviews(rows).await
     }
 
     /// Alerts of any of `kinds`, created at or after `since` if given, oldest first
@@ -262,7 +268,7 @@ impl Store {
             qb.push(" ORDER BY created_at, id");
             qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
         });
-        rows.into_iter().map(AlertRecord::try_from).collect()
+        self.with_reviews(rows).await
     }
 
     /// One alert by id.
@@ -275,7 +281,33 @@ impl Store {
                 .await
                 .map_err(db_err)?
         });
-        row.map(AlertRecord::try_from).transpose()
+        Ok(self.with_reviews(row.into_iter().collect()).await?.pop())
+    }
+
+    /// Alerts from their rows, each with the reviewers it has (one read for all).
+    async fn with_reviews(&self, rows: Vec<AlertRow>) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut alerts = rows
+            .into_iter()
+            .map(AlertRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        if alerts.is_empty() {
+            return Ok(alerts);
+        }
+        let reviews: Vec<(String, String)> = with_pool!(self, |pool| {
+            let mut qb = crate::builder_for(pool, SELECT_REVIEWS);
+            let mut list = qb.separated(", ");
+            for alert in &alerts {
+                list.push_bind(alert.id.as_str());
+            }
+            qb.push(") ORDER BY at, reviewer");
+            qb.build_query_as().fetch_all(pool).await.map_err(db_err)?
+        });
+        for (alert_id, reviewer) in reviews {
+            if let Some(alert) = alerts.iter_mut().find(|a| a.id == alert_id) {
+                alert.reviewed_by.push(reviewer);
+            }
+        }
+        Ok(alerts)
     }
 
     /// Sets an alert's status; false if there is no such alert.

@@ -277,6 +277,9 @@ async fn break_glass_opens_at_once_alerts_and_is_rationed() {
             (&first.body["status"], &first.body["reviews"]),
             (&json!("open"), &json!(1))
         );
+        let alert_path = format!("/v1/alerts/{}", alert["id"].as_str().unwrap());
+        let read = c.get(&w.analyst, &alert_path).await;
+        assert_eq!(read.body["reviewed_by"], json!(["sec"]), "{}", read.body);
         let again = c.post_empty(&w.analyst, &path).await;
         assert_eq!(
             (again.status, again.code()),

@@ -1318,3 +1318,206 @@ async fn a_company_lead_approves_an_access_request_in_the_queue() {
         .await;
     assert_eq!((r.status, r.code()), (409, "already_decided"), "{}", r.text);
 }
+
+/// Break-glass review in the console (issue 18, item 4): the alert page says how many of
+/// the two reviews it has and by whom; the first analyst's acknowledgement is a review
+/// that leaves it open, and they are not offered a second; another analyst closes it.
+#[tokio::test]
+async fn a_break_glass_leaves_the_queue_after_two_analysts_review_it() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let dave = server.staff("dave", "support", "custos").await;
+    let second = server.staff("sec2", "security_analyst", "custos").await;
+    let opened = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
+                   "reason": "caller asked about this account"}),
+        )
+        .await;
+    let case = opened.body["id"].as_str().unwrap().to_owned();
+    let taken = c
+        .post(
+            &dave,
+            "/v1/break-glass",
+            json!({"customer": w.customer, "case": case, "fields": ["phone"],
+                   "reason": "ambulance crew on the line needs the customer's number now"}),
+        )
+        .await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let alerts = alerts_of(&c, &w.analyst, "dave").await;
+    let id = alerts
+        .iter()
+        .find(|a| a["kind"] == "break_glass")
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_else(|| panic!("no break_glass alert: {alerts:?}"))
+        .to_owned();
+    let at = format!("/alerts/{id}");
+
+    let mut first = Browser::new(&server);
+    let csrf = first.sign_in(&w.analyst).await;
+    let queue = first.get("/alerts").await;
+    assert!(queue.text.contains("0 of 2 reviews"), "{}", queue.text);
+    let page = first.get(&at).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("0 of 2 different analysts"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Review and acknowledge"),
+        "{}",
+        page.text
+    );
+    let r = first
+        .post(
+            &format!("{at}/acknowledge"),
+            &[("csrf", &csrf), ("back", &at)],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (303, at.as_str()), "{}", r.text);
+    let page = first.get(&at).await;
+    assert!(
+        page.text.contains("1 of 2 different analysts: sec"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("reviewed-already"), "{}", page.text);
+    assert!(
+        !page.text.contains("Review and acknowledge"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(">open<"), "{}", page.text);
+    // Posting anyway is refused with its code, and adds no review.
+    let r = first
+        .post(&format!("{at}/dismiss"), &[("csrf", &csrf), ("back", &at)])
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "already_reviewed"),
+        "{}",
+        r.text
+    );
+
+    let mut other = Browser::new(&server);
+    let csrf = other.sign_in(&second).await;
+    let page = other.get(&at).await;
+    assert!(
+        page.text.contains("Review and acknowledge"),
+        "{}",
+        page.text
+    );
+    let r = other
+        .post(
+            &format!("{at}/acknowledge"),
+            &[("csrf", &csrf), ("back", &at)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = other.get(&at).await;
+    assert!(
+        page.text.contains("2 of 2 different analysts: sec, sec2"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(">acknowledged<"), "{}", page.text);
+    assert!(!other.get("/alerts").await.text.contains(&id));
+}
+
+/// The agent's card on a case no channel vouches for offers "Ask for access"; the
+/// request waits for a company lead, and once approved the card lists the grant and the
+/// reveal opens. A verified case offers no such form.
+#[tokio::test]
+async fn an_agent_asks_for_access_from_the_card_and_sees_the_grant() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let lead = server.staff("lead", "team_lead", "custos").await;
+    let dave = server.staff("dave", "support", "huaxin-bpo").await;
+    let opened = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
+                   "reason": "caller asked about this account"}),
+        )
+        .await;
+    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
+    let case = opened.body["id"].as_str().unwrap().to_owned();
+
+    let mut alice = Browser::new(&server);
+    alice.sign_in(&w.agent).await;
+    let card = alice.get(&format!("/cases/{}", w.case)).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    assert!(!card.text.contains("Ask for access"), "{}", card.text);
+
+    let mut b = Browser::new(&server);
+    let csrf = b.sign_in(&dave).await;
+    let card = b.get(&format!("/cases/{case}")).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    assert!(card.text.contains("Ask for access"), "{}", card.text);
+    assert!(!card.text.contains("id=\"grants\""), "{}", card.text);
+    let ask = format!("/cases/{case}/ask");
+    let purpose = "customer lost the phone and calls from a relative's";
+    let r = b
+        .post(
+            &ask,
+            &[("csrf", "forged"), ("field", "phone"), ("purpose", purpose)],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    let too_long = "a".repeat(2000);
+    let r = b
+        .post(
+            &ask,
+            &[("csrf", &csrf), ("field", "phone"), ("purpose", &too_long)],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{}", r.text);
+    let r = b
+        .post(
+            &ask,
+            &[("csrf", &csrf), ("field", "phone"), ("purpose", purpose)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.text.contains("waits for a company team lead"),
+        "{}",
+        r.text
+    );
+    let queue = c.get(&lead, "/v1/access-requests").await;
+    let requests = queue.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{}", queue.body);
+    assert_eq!(requests[0]["purpose"], purpose);
+    assert_eq!(requests[0]["fields"], json!(["phone"]));
+    let id = requests[0]["id"].as_str().unwrap();
+    assert!(r.text.contains(id), "{}", r.text);
+    let decided = c
+        .post(
+            &lead,
+            &format!("/v1/access-requests/{id}/approve"),
+            json!({"reason": "the relative answered the account question"}),
+        )
+        .await;
+    assert_eq!(decided.status, 200, "{}", decided.body);
+
+    let card = b.get(&format!("/cases/{case}")).await;
+    assert!(card.text.contains("Granted: Phone until"), "{}", card.text);
+    let r = b
+        .post(
+            &format!("/cases/{case}/reveal"),
+            &[
+                ("csrf", &csrf),
+                ("field", "phone"),
+                ("reason", "call the customer back"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains(PHONE), "{}", r.text);
+}
