@@ -30,7 +30,8 @@ pub enum Feature {
     /// opened under a case the channel itself vouches for (a recorded provenance of
     /// `verified` or `outbound`): a customer who called from their own number, or whom a
     /// campaign of the company's systems assigned, is no one the person chose, however
-    /// busy the day.
+    /// busy the day. Nor is one they served so in the last [`FOLLOW_UP_DAYS`] and now
+    /// follow up ([`Served`]); the case features leave such follow-ups out too.
     DistinctCustomers,
     /// The most distinct customers first opened within one clock hour today (counted as
     /// [`Feature::DistinctCustomers`]): bulk harvesting concentrates in a few hours,
@@ -40,9 +41,13 @@ pub enum Feature {
     Reveals,
     /// Fields revealed per distinct case worked today.
     RevealsPerCase,
-    /// Searches made today (any decision).
+    /// Searches made today (any decision), leaving out one search for each customer
+    /// found and then opened under a case the channel vouches for (as
+    /// [`Feature::SearchBreadth`]).
     Searches,
-    /// Distinct customers that the person's searches matched today.
+    /// Distinct customers that the person's searches matched today, leaving out those
+    /// they then opened under a case the channel vouches for: that search was for the
+    /// customer on the line.
     SearchBreadth,
     /// Requests refused by policy today (purpose binding, forbidden fields, no case).
     /// Refusals by a ceiling — a quota, or the step-up the detector itself imposed —
@@ -470,6 +475,40 @@ impl CaseOrigins {
     }
 }
 
+/// Days a customer a person served under a case the channel vouched for stays theirs to
+/// follow up ([`Served`]): a call-back or a follow-up comes within days of the contact.
+pub const FOLLOW_UP_DAYS: i64 = 7;
+
+/// The customers a person opened under a case the channel vouched for (`verified` or
+/// `outbound`), with the local day they last did, for [`FOLLOW_UP_DAYS`]. A later case of
+/// theirs on one of these customers that no channel vouches for (a follow-up they asked
+/// for, a call from another number) follows their own contact: it is no customer they
+/// chose, so it counts in no volume or case feature. A harvester's pretexts name
+/// customers who never reached them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Served(HashMap<u64, i64, FastBuild>);
+
+impl Served {
+    fn insert(&mut self, customer: u64, day: i64) {
+        let last = self.0.entry(customer).or_insert(day);
+        *last = (*last).max(day);
+    }
+
+    fn contains(&self, customer: u64) -> bool {
+        self.0.contains_key(&customer)
+    }
+
+    /// Forgets customers last served more than [`FOLLOW_UP_DAYS`] before the local day
+    /// `today`.
+    fn expire(&mut self, today: i64) {
+        self.0.retain(|_, day| today - *day <= FOLLOW_UP_DAYS);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// What a record does, for the features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -533,6 +572,9 @@ pub struct PersonDay {
     no_contact: IdSet,
     /// Customers reached through the relays.
     relayed: IdSet,
+    /// Customers served under vouched cases in the last days: kept across days.
+    #[serde(default)]
+    served: Served,
     requests: u32,
     approvals: u32,
     hour: i64,
@@ -558,9 +600,10 @@ impl PersonDay {
         }
     }
 
-    /// Closes the day and starts `day`: the sets are emptied (their memory kept for
-    /// reuse).
+    /// Closes the day and starts `day`: the day's sets are emptied (their memory kept
+    /// for reuse), and customers served more than [`FOLLOW_UP_DAYS`] ago forgotten.
     pub fn reset(&mut self, day: i64) {
+        self.served.expire(day);
         for set in [
             &mut self.customers,
             &mut self.cases,
@@ -603,6 +646,7 @@ impl PersonDay {
             + self.self_opened.len()
             + self.no_contact.len()
             + self.relayed.len()
+            + self.served.len()
     }
 
     /// Adds one record of this person. The caller has made sure the record belongs to
@@ -665,8 +709,20 @@ impl PersonDay {
                     self.cases.insert(case);
                 }
                 let origin = case.and_then(|case| origins.get(case));
-                let chosen = !origin.is_some_and(|o| o.verified);
-                if let (Some(o), Some(c)) = (origin, customer) {
+                let verified = origin.is_some_and(|o| o.verified);
+                if verified && let Some(c) = customer {
+                    self.served.insert(c, self.day);
+                    // A search that found the customer the channel then put on the
+                    // line was for them: it counts in neither search feature.
+                    if self.search_hits.remove(&c) {
+                        self.searches = self.searches.saturating_sub(1);
+                    }
+                }
+                let followed_up = !verified && customer.is_some_and(|c| self.served.contains(c));
+                let chosen = !verified && !followed_up;
+                if let (Some(o), Some(c)) = (origin, customer)
+                    && !followed_up
+                {
                     if o.requester
                         .is_some_and(|r| r == fingerprint(&record.staff_id))
                         && self.self_opened.insert(c)
@@ -703,6 +759,7 @@ impl PersonDay {
                     .is_some_and(|o| o.verified);
                 if let Some(c) = customer
                     && !verified
+                    && !self.served.contains(c)
                 {
                     self.relayed.insert(c);
                 }
@@ -1217,6 +1274,65 @@ mod tests {
         assert_eq!(origins.len(), 1);
         origins.expire(day + CASE_ORIGIN_DAYS + 1);
         assert!(origins.is_empty());
+    }
+
+    #[test]
+    fn a_follow_up_of_ones_own_vouched_contact_is_no_chosen_customer() {
+        let c = FeatureConfig::default();
+        let mut origins = CaseOrigins::default();
+        let at = T0 + 10 * HOUR_MS;
+        let verified = ["channel:phone", "contact:inbound", "provenance:verified"];
+        let follow_up = ["contact:none", "requested_by:alice", "provenance:requested"];
+        // Day 0: the customer "k" calls alice from their own number; she searched first.
+        origins.observe(&create_case(at, "k", &verified), &c);
+        let mut d = PersonDay::new(c.day_of(at));
+        let mut search = rec(at, Action::Search, "k", Decision::Allow);
+        search.case_id = None;
+        d.observe(&search, &c, &origins);
+        assert_eq!(d.values(&c).get(Feature::SearchBreadth), Some(1.0));
+        d.observe(
+            &rec(at + 1000, Action::View, "k", Decision::Allow),
+            &c,
+            &origins,
+        );
+        // The search was for the caller: no breadth, no search.
+        assert_eq!(d.values(&c).get(Feature::SearchBreadth), Some(0.0));
+        assert_eq!(d.values(&c).get(Feature::Searches), Some(0.0));
+
+        // Three days later she asks for a follow-up of "k", and pretexts on "x", who
+        // never reached her; each is viewed and called through the relay.
+        let later = at + 3 * DAY_MS;
+        d.reset(c.day_of(later));
+        for customer in ["k", "x"] {
+            let mut opened = create_case(later, customer, &follow_up);
+            opened.case_id = Some(format!("case_{customer}_2"));
+            origins.observe(&opened, &c);
+            for action in [Action::View, Action::Contact] {
+                let mut r = rec(later + 1000, action, customer, Decision::Allow);
+                r.case_id = Some(format!("case_{customer}_2"));
+                d.observe(&r, &c, &origins);
+            }
+        }
+        let v = d.values(&c);
+        for f in [
+            Feature::DistinctCustomers,
+            Feature::SelfOpenedCases,
+            Feature::NoContactCases,
+            Feature::RelayContacts,
+        ] {
+            assert_eq!(v.get(f), Some(1.0), "{f:?}: x only");
+        }
+
+        // Past FOLLOW_UP_DAYS the contact is forgotten: a case on "k" counts again.
+        let late = at + (FOLLOW_UP_DAYS + 1) * DAY_MS;
+        d.reset(c.day_of(late));
+        let mut opened = create_case(late, "k", &follow_up);
+        opened.case_id = Some("case_k_3".into());
+        origins.observe(&opened, &c);
+        let mut r = rec(late + 1000, Action::View, "k", Decision::Allow);
+        r.case_id = Some("case_k_3".into());
+        d.observe(&r, &c, &origins);
+        assert_eq!(d.values(&c).get(Feature::SelfOpenedCases), Some(1.0));
     }
 
     #[test]

@@ -169,6 +169,11 @@ pub struct Plan {
     seed: u64,
 }
 
+/// Share of honest follow-ups about a customer of the agent's own earlier contact.
+const FOLLOW_UP_OWN: f64 = 0.8;
+/// How many days back an agent follows up their own contacts.
+const FOLLOW_UP_DAYS: u32 = 7;
+
 const FIELD_NAMES: [&str; 4] = ["name", "phone", "email", "account_id"];
 
 fn field(name: &str) -> &'static str {
@@ -322,13 +327,13 @@ impl Plan {
     /// Every script of `day`, in time order.
     pub fn day(&self, day: u32) -> Vec<Script> {
         let mut scripts = Vec::new();
-        let factor = self.company.demand_factor(day);
-        for (staff, person) in self.company.staff.iter().enumerate() {
+        for staff in 0..self.company.staff.len() {
             if !self.works(staff, day) {
                 continue;
             }
-            let mut rng = rng::stream(self.seed, "demand", u64::from(day) << 32 | staff as u64);
-            let honest = rng::poisson(&mut rng, person.contacts_per_day * factor);
+            let mut own = self.honest_scripts(staff, day);
+            self.follow_up_own_contacts(&mut own, staff, day);
+            let honest = own.len() as u32;
             let active = self
                 .insider_of(staff)
                 .filter(|&i| self.insiders[i].active_days.contains(&day));
@@ -337,8 +342,7 @@ impl Plan {
                 let scenario = &self.scenarios[self.insiders[i].scenario];
                 (scenario.cases == CaseSource::Callers).then_some((i, scenario))
             });
-            for _ in 0..honest {
-                let mut script = self.honest_contact(&mut rng, staff, person, day);
+            for mut script in own {
                 if let (Some((i, scenario)), Work::Contact(c)) = (harvest, &mut script.work)
                     && c.origin.inbound()
                 {
@@ -355,6 +359,56 @@ impl Plan {
         }
         scripts.sort_by_key(|s| (s.at, s.staff));
         scripts
+    }
+
+    /// The honest contacts of `staff` on `day` (who works that day), as drawn: the
+    /// day's demand, then each contact.
+    fn honest_scripts(&self, staff: usize, day: u32) -> Vec<Script> {
+        let person = &self.company.staff[staff];
+        let mut rng = rng::stream(self.seed, "demand", u64::from(day) << 32 | staff as u64);
+        let mean = person.contacts_per_day * self.company.demand_factor(day);
+        (0..rng::poisson(&mut rng, mean))
+            .map(|_| self.honest_contact(&mut rng, staff, person, day))
+            .collect()
+    }
+
+    /// A follow-up follows a contact: most of an agent's follow-ups
+    /// ([`FOLLOW_UP_OWN`]) are about a customer who reached them from their own number,
+    /// or whom a campaign gave them, on one of the last [`FOLLOW_UP_DAYS`] days they
+    /// worked; the others are about someone else's customer (a colleague's case handed
+    /// over), drawn at random as before.
+    fn follow_up_own_contacts(&self, scripts: &mut [Script], staff: usize, day: u32) {
+        let mut rng = rng::stream(self.seed, "follow-up", u64::from(day) << 32 | staff as u64);
+        let worked: Vec<u32> = (day.saturating_sub(FOLLOW_UP_DAYS)..day)
+            .filter(|&d| self.works(staff, d))
+            .collect();
+        let mut vouched: HashMap<u32, Vec<u32>> = HashMap::new();
+        for script in scripts {
+            let Work::Contact(c) = &mut script.work else {
+                continue;
+            };
+            if c.origin != Origin::FollowUp || worked.is_empty() || !rng.random_bool(FOLLOW_UP_OWN)
+            {
+                continue;
+            }
+            let earlier = worked[rng.random_range(0..worked.len())];
+            let served = vouched.entry(earlier).or_insert_with(|| {
+                self.honest_scripts(staff, earlier)
+                    .into_iter()
+                    .filter_map(|s| match s.work {
+                        Work::Contact(c)
+                            if matches!(c.origin, Origin::Caller | Origin::Campaign) =>
+                        {
+                            Some(c.customer)
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            });
+            if !served.is_empty() {
+                c.customer = served[rng.random_range(0..served.len())];
+            }
+        }
     }
 
     /// One honest contact. What the agent needs: to reach the customer by phone (35%)

@@ -65,7 +65,8 @@ pub struct Options {
     /// Share of contacts that are outbound campaign assignments by the company's systems.
     #[arg(long, default_value_t = 0.03)]
     pub campaign_share: f64,
-    /// Share of contacts that are follow-ups the agent asks for.
+    /// Share of contacts that are follow-ups the agent asks for (80% of them about a
+    /// customer of the agent's own contact of the last 7 days).
     #[arg(long, default_value_t = 0.03)]
     pub follow_up_share: f64,
     /// How many of one person's access requests an honest approver approves in a day.
