@@ -41,13 +41,12 @@ pub enum Feature {
     Reveals,
     /// Fields revealed per distinct case worked today.
     RevealsPerCase,
-    /// Searches made today (any decision), leaving out one search for each customer
-    /// found and then opened under a case the channel vouches for (as
-    /// [`Feature::SearchBreadth`]).
+    /// Searches made today (any decision), leaving out those that found a customer the
+    /// channel put on the line for the person (an open case of theirs that the channel
+    /// vouches for names the customer).
     Searches,
-    /// Distinct customers that the person's searches matched today, leaving out those
-    /// they then opened under a case the channel vouches for: that search was for the
-    /// customer on the line.
+    /// Distinct customers that the person's searches matched today, leaving out the
+    /// customers the channel put on the line for them (as [`Feature::Searches`]).
     SearchBreadth,
     /// Requests refused by policy today (purpose binding, forbidden fields, no case).
     /// Refusals by a ceiling — a quota, or the step-up the detector itself imposed —
@@ -378,6 +377,10 @@ pub struct CaseOrigin {
     pub verified: bool,
     /// The local day the case was opened.
     pub day: i64,
+    /// Fingerprints of the staff member the case is assigned to (the record's `target`)
+    /// and of its customer, where the record names them.
+    #[serde(default)]
+    pub on_the_line: Option<(u64, u64)>,
 }
 
 /// The origins of the open cases, by case fingerprint, from allowed `create_case`
@@ -390,7 +393,12 @@ pub struct CaseOrigin {
 /// ones leave their customers out of the volume features. Most cases close within
 /// the hour, so the table holds the open cases of the last days, not all cases.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CaseOrigins(HashMap<u64, CaseOrigin, FastBuild>);
+pub struct CaseOrigins {
+    cases: HashMap<u64, CaseOrigin, FastBuild>,
+    /// How many open cases the channel vouches for each (assignee, customer) pair has:
+    /// the customers the channel put on the line for each person.
+    on_the_line: HashMap<(u64, u64), u32, FastBuild>,
+}
 
 impl CaseOrigins {
     /// Takes what a record says about cases: an allowed `create_case` adds its case's
@@ -422,15 +430,15 @@ impl CaseOrigins {
                     // there is nothing to replace.
                     return;
                 }
-                self.0.insert(
-                    fingerprint(case),
-                    CaseOrigin {
-                        requester,
-                        vouched,
-                        verified,
-                        day: config.day_of(record.at),
-                    },
-                );
+                let origin = CaseOrigin {
+                    requester,
+                    vouched,
+                    verified,
+                    day: config.day_of(record.at),
+                    on_the_line: pair(record),
+                };
+                self.count(&origin, true);
+                self.cases.insert(fingerprint(case), origin);
             }
             Action::PostContact => {
                 // A contact that opened a verified case, or vouched for an open one
@@ -438,17 +446,28 @@ impl CaseOrigins {
                 if CaseFacts::from_fields(&record.fields).provenance != Some(Provenance::Verified) {
                     return;
                 }
-                let origin = self.0.entry(fingerprint(case)).or_insert(CaseOrigin {
+                let fresh = CaseOrigin {
                     requester: None,
-                    vouched: true,
-                    verified: true,
+                    vouched: false,
+                    verified: false,
                     day: config.day_of(record.at),
-                });
+                    on_the_line: pair(record),
+                };
+                let mut origin = self.cases.remove(&fingerprint(case)).unwrap_or(fresh);
+                if origin.verified {
+                    self.cases.insert(fingerprint(case), origin);
+                    return;
+                }
                 origin.vouched = true;
                 origin.verified = true;
+                origin.on_the_line = origin.on_the_line.or(pair(record));
+                self.count(&origin, true);
+                self.cases.insert(fingerprint(case), origin);
             }
             Action::CloseCase => {
-                self.0.remove(&fingerprint(case));
+                if let Some(origin) = self.cases.remove(&fingerprint(case)) {
+                    self.count(&origin, false);
+                }
             }
             _ => {}
         }
@@ -456,23 +475,62 @@ impl CaseOrigins {
 
     /// The origin of the case with this fingerprint, if it counts in a feature.
     pub fn get(&self, case: u64) -> Option<&CaseOrigin> {
-        self.0.get(&case)
+        self.cases.get(&case)
+    }
+
+    /// Whether the channel put `customer` on the line for `staff` (fingerprints): an
+    /// open case the channel vouches for, assigned to them, names the customer.
+    pub fn on_the_line(&self, staff: u64, customer: u64) -> bool {
+        self.on_the_line.contains_key(&(staff, customer))
+    }
+
+    /// Counts a verified case into (`add`) or out of [`CaseOrigins::on_the_line`].
+    fn count(&mut self, origin: &CaseOrigin, add: bool) {
+        let (true, Some(key)) = (origin.verified, origin.on_the_line) else {
+            return;
+        };
+        if add {
+            *self.on_the_line.entry(key).or_insert(0) += 1;
+        } else if let Some(n) = self.on_the_line.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.on_the_line.remove(&key);
+            }
+        }
     }
 
     /// Forgets cases opened more than [`CASE_ORIGIN_DAYS`] before the local day `today`.
     pub fn expire(&mut self, today: i64) {
-        self.0.retain(|_, o| today - o.day <= CASE_ORIGIN_DAYS);
+        let old: Vec<u64> = self
+            .cases
+            .iter()
+            .filter(|(_, o)| today - o.day > CASE_ORIGIN_DAYS)
+            .map(|(&case, _)| case)
+            .collect();
+        for case in old {
+            if let Some(origin) = self.cases.remove(&case) {
+                self.count(&origin, false);
+            }
+        }
     }
 
     /// Number of cases held (the bounded memory, for tests and metrics).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.cases.len()
     }
 
     /// Whether no case is held.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.cases.is_empty()
     }
+}
+
+/// The (assignee, customer) fingerprints a case record names.
+fn pair(record: &AccessRecord) -> Option<(u64, u64)> {
+    Some((
+        fingerprint(record.target.as_deref()?),
+        fingerprint(record.customer_id.as_deref()?),
+    ))
 }
 
 /// Days a customer a person served under a case the channel vouched for stays theirs to
@@ -693,6 +751,13 @@ impl PersonDay {
         }
         self.last_access = Some(self.last_access.map_or(record.at, |l| l.max(record.at)));
         match kind {
+            // A search that finds the customer the channel put on the line for the
+            // person is for them: it counts in neither search feature.
+            Kind::Search
+                if allowed
+                    && customer
+                        .is_some_and(|c| origins.on_the_line(fingerprint(&record.staff_id), c)) => {
+            }
             Kind::Search => {
                 self.searches += 1;
                 delta.searches = 1;
@@ -712,11 +777,6 @@ impl PersonDay {
                 let verified = origin.is_some_and(|o| o.verified);
                 if verified && let Some(c) = customer {
                     self.served.insert(c, self.day);
-                    // A search that found the customer the channel then put on the
-                    // line was for them: it counts in neither search feature.
-                    if self.search_hits.remove(&c) {
-                        self.searches = self.searches.saturating_sub(1);
-                    }
                 }
                 let followed_up = !verified && customer.is_some_and(|c| self.served.contains(c));
                 let chosen = !verified && !followed_up;
@@ -1283,21 +1343,29 @@ mod tests {
         let at = T0 + 10 * HOUR_MS;
         let verified = ["channel:phone", "contact:inbound", "provenance:verified"];
         let follow_up = ["contact:none", "requested_by:alice", "provenance:requested"];
-        // Day 0: the customer "k" calls alice from their own number; she searched first.
+        // Day 0: the customer "k" calls alice from their own number; she searches for
+        // them, and for "z", whom no channel put on her line.
         origins.observe(&create_case(at, "k", &verified), &c);
         let mut d = PersonDay::new(c.day_of(at));
-        let mut search = rec(at, Action::Search, "k", Decision::Allow);
-        search.case_id = None;
-        d.observe(&search, &c, &origins);
+        for customer in ["k", "z"] {
+            let mut search = rec(at, Action::Search, customer, Decision::Allow);
+            search.case_id = None;
+            d.observe(&search, &c, &origins);
+        }
+        // The search for the caller counts in neither search feature.
         assert_eq!(d.values(&c).get(Feature::SearchBreadth), Some(1.0));
+        assert_eq!(d.values(&c).get(Feature::Searches), Some(1.0));
         d.observe(
             &rec(at + 1000, Action::View, "k", Decision::Allow),
             &c,
             &origins,
         );
-        // The search was for the caller: no breadth, no search.
-        assert_eq!(d.values(&c).get(Feature::SearchBreadth), Some(0.0));
-        assert_eq!(d.values(&c).get(Feature::Searches), Some(0.0));
+        // Once the case is closed, "k" is no longer on her line.
+        origins.observe(&rec(at + 2000, Action::CloseCase, "k", Decision::Allow), &c);
+        let mut search = rec(at + 3000, Action::Search, "k", Decision::Allow);
+        search.case_id = None;
+        d.observe(&search, &c, &origins);
+        assert_eq!(d.values(&c).get(Feature::SearchBreadth), Some(2.0));
 
         // Three days later she asks for a follow-up of "k", and pretexts on "x", who
         // never reached her; each is viewed and called through the relay.
