@@ -345,13 +345,20 @@ fn ask_form(visitor: &Visitor, case: &OpenCase, values: &[(&str, Option<&str>)])
             (csrf_field(&visitor.session))
             label for="ask-field" { "Field" }
             select #ask-field name="field" required {
-                @for (field, value) in values {
-                    @if value.is_some() { option value=(field) { (label(field)) } }
-                }
+                (field_options(values))
             }
             label for="purpose" { "Purpose" }
             textarea #purpose name="purpose" rows="2" minlength="3" maxlength="500" required {}
             button type="submit" { "Ask for access" }
+        }
+    }
+}
+
+/// An option for each field the card has a value of.
+fn field_options(values: &[(&str, Option<&str>)]) -> Markup {
+    html! {
+        @for (field, value) in values {
+            @if value.is_some() { option value=(field) { (label(field)) } }
         }
     }
 }
@@ -368,9 +375,7 @@ fn reveal_form(
             (csrf_field(&visitor.session))
             label for="field" { "Field" }
             select #field name="field" required {
-                @for (field, value) in values {
-                    @if value.is_some() { option value=(field) { (label(field)) } }
-                }
+                (field_options(values))
             }
             label for="reason" { "Why you need it in full" }
             textarea #reason name="reason" rows="2" minlength="3" maxlength="500" required {}

@@ -437,7 +437,7 @@ impl CaseOrigins {
                     day: config.day_of(record.at),
                     on_the_line: pair(record),
                 };
-                self.count(&origin, true);
+                tally(&mut self.on_the_line, &origin, true);
                 self.cases.insert(fingerprint(case), origin);
             }
             Action::PostContact => {
@@ -453,20 +453,18 @@ impl CaseOrigins {
                     day: config.day_of(record.at),
                     on_the_line: pair(record),
                 };
-                let mut origin = self.cases.remove(&fingerprint(case)).unwrap_or(fresh);
+                let origin = self.cases.entry(fingerprint(case)).or_insert(fresh);
                 if origin.verified {
-                    self.cases.insert(fingerprint(case), origin);
                     return;
                 }
                 origin.vouched = true;
                 origin.verified = true;
                 origin.on_the_line = origin.on_the_line.or(pair(record));
-                self.count(&origin, true);
-                self.cases.insert(fingerprint(case), origin);
+                tally(&mut self.on_the_line, origin, true);
             }
             Action::CloseCase => {
                 if let Some(origin) = self.cases.remove(&fingerprint(case)) {
-                    self.count(&origin, false);
+                    tally(&mut self.on_the_line, &origin, false);
                 }
             }
             _ => {}
@@ -484,34 +482,16 @@ impl CaseOrigins {
         self.on_the_line.contains_key(&(staff, customer))
     }
 
-    /// Counts a verified case into (`add`) or out of [`CaseOrigins::on_the_line`].
-    fn count(&mut self, origin: &CaseOrigin, add: bool) {
-        let (true, Some(key)) = (origin.verified, origin.on_the_line) else {
-            return;
-        };
-        if add {
-            *self.on_the_line.entry(key).or_insert(0) += 1;
-        } else if let Some(n) = self.on_the_line.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.on_the_line.remove(&key);
-            }
-        }
-    }
-
     /// Forgets cases opened more than [`CASE_ORIGIN_DAYS`] before the local day `today`.
     pub fn expire(&mut self, today: i64) {
-        let old: Vec<u64> = self
-            .cases
-            .iter()
-            .filter(|(_, o)| today - o.day > CASE_ORIGIN_DAYS)
-            .map(|(&case, _)| case)
-            .collect();
-        for case in old {
-            if let Some(origin) = self.cases.remove(&case) {
-                self.count(&origin, false);
+        let on_the_line = &mut self.on_the_line;
+        self.cases.retain(|_, o| {
+            let keep = today - o.day <= CASE_ORIGIN_DAYS;
+            if !keep {
+                tally(on_the_line, o, false);
             }
-        }
+            keep
+        });
     }
 
     /// Number of cases held (the bounded memory, for tests and metrics).
@@ -522,6 +502,22 @@ impl CaseOrigins {
     /// Whether no case is held.
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty()
+    }
+}
+
+/// Counts a verified case into (`add`) or out of the (assignee, customer) pairs the
+/// channel put on the line ([`CaseOrigins::on_the_line`]).
+fn tally(on_the_line: &mut HashMap<(u64, u64), u32, FastBuild>, origin: &CaseOrigin, add: bool) {
+    let (true, Some(key)) = (origin.verified, origin.on_the_line) else {
+        return;
+    };
+    if add {
+        *on_the_line.entry(key).or_insert(0) += 1;
+    } else if let Some(n) = on_the_line.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            on_the_line.remove(&key);
+        }
     }
 }
 
@@ -750,15 +746,13 @@ impl PersonDay {
             }
         }
         self.last_access = Some(self.last_access.map_or(record.at, |l| l.max(record.at)));
+        let for_the_caller = kind == Kind::Search
+            && allowed
+            && customer.is_some_and(|c| origins.on_the_line(fingerprint(&record.staff_id), c));
         match kind {
             // A search that finds the customer the channel put on the line for the
             // person is for them: it counts in neither search feature.
-            Kind::Search
-                if allowed
-                    && customer
-                        .is_some_and(|c| origins.on_the_line(fingerprint(&record.staff_id), c)) => {
-            }
-            Kind::Search => {
+            Kind::Search if !for_the_caller => {
                 self.searches += 1;
                 delta.searches = 1;
                 if allowed
