@@ -8,6 +8,9 @@
 # through the environment so the benchmark measures the path, not the ceilings.
 # BENCH_BIN runs a given binary instead of building this tree's; BENCH_BACKENDS chooses
 # among "sqlite postgres pgbench" (default all three); BENCH_LABEL tags the result lines.
+# BENCH_CLIENT=wrk drives the lookups with wrk (one thread, bench/lookup.lua) instead of
+# `custos bench lookup`: a load generator that costs far less CPU than the server it
+# measures, which matters when both share this machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
@@ -48,8 +51,18 @@ run_custos() { # backend run
     kill -0 "$pid" 2>/dev/null || { echo "bench: custos demo exited:" >&2; cat "$dir/demo.err" >&2; exit 1; }
     sleep 0.5
   done
-  "$BIN" bench lookup --tokens "$dir/demo-tokens.json" --concurrency "$CONC" --duration "$SECS" \
-    | sed "s/^/{\"backend\":\"$backend\",\"label\":\"$LABEL\",\"run\":$run,\"r\":/; s/\$/}/" | tee -a "$OUT/results.jsonl"
+  if [ "${BENCH_CLIENT:-custos}" = wrk ]; then
+    python3 - "$dir/demo-tokens.json" >"$dir/targets.txt" <<'PY'
+import json, sys
+for s in json.load(open(sys.argv[1]))["staff"]:
+    for case, customer in s["cases"]:
+        print(s["token"], case, customer)
+PY
+    wrk -t1 -c"$CONC" -d3s -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" >/dev/null
+    wrk -t1 -c"$CONC" -d"${SECS}s" -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" | tail -n1
+  else
+    "$BIN" bench lookup --tokens "$dir/demo-tokens.json" --concurrency "$CONC" --duration "$SECS"
+  fi | sed "s/^/{\"backend\":\"$backend\",\"label\":\"$LABEL\",\"run\":$run,\"r\":/; s/\$/}/" | tee -a "$OUT/results.jsonl"
   kill "$pid"; wait "$pid" || true
   rm -rf "$dir"
 }

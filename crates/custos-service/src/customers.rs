@@ -533,6 +533,11 @@ ErrorKind::Conflict,
             },
         );
         result.map_err(|e| {
+            // A suspended person is refused whatever case they name: a hint about cases
+            // would send them looking for one.
+            if caller.staff.status == custos_store::StaffStatus::Suspended {
+                return e;
+            }
             let hint = match &case {
                 Some(c)
                     if action != Action::View

@@ -97,6 +97,9 @@ impl Store {
                 .map_err(db_err)?
                 .rows_affected()
         });
+        if let Some(hot) = &self.hot {
+            hot.case_vouched(case_id, provenance, contact_id);
+        }
         Ok(done > 0)
     }
 }

@@ -14,9 +14,11 @@
 //! unpacks a JSON array in its own way.
 
 mod error;
+mod hot;
 mod model;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -54,10 +56,13 @@ enum Pools {
     Postgres(PgPool),
 }
 
-/// Handle to the store; cheap to clone (the connection pools are reference-counted).
+/// Handle to the store; cheap to clone (the connection pools and the hot state are
+/// reference-counted, so every clone sees every write).
 #[derive(Clone)]
 pub struct Store {
     pools: Pools,
+    /// Tokens, staff and open cases in memory, on SQLite (the `hot` module's docs).
+    hot: Option<Arc<hot::HotState>>,
 }
 
 /// Runs one body against whichever pool the store has. The body is expanded once per
@@ -144,6 +149,11 @@ const SELECT_TOKENS_OF: &str = concat!(
     token_cols!(),
     " FROM tokens WHERE staff_id = $1 ORDER BY created_at, id"
 );
+const SELECT_ACTIVE_TOKENS: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM tokens WHERE revoked_at IS NULL"
+);
 const SELECT_STAFF_BY_TOKEN_HASH: &str = "SELECT s.id, s.name, s.role, s.org, s.status, s.created_at, \
      t.id AS token_id, t.hash AS token_hash, t.created_at AS token_created_at, t.revoked_at AS token_revoked_at \
      FROM tokens t JOIN staff s ON s.id = t.staff_id \
@@ -191,6 +201,8 @@ const SELECT_OPEN_CASES_FOR_CUSTOMER: &str = concat!(
     case_cols!(),
     " FROM cases WHERE assignee = $1 AND status = 'open' AND customer_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"
 );
+const SELECT_ALL_OPEN_CASES: &str =
+    concat!("SELECT ", case_cols!(), " FROM cases WHERE status = 'open'");
 const COUNT_OPEN_CASES: &str = "SELECT COUNT(*) FROM cases WHERE status = 'open'";
 
 // The whole batch arrives as one JSON array and is inserted by one statement, ordered by
@@ -254,6 +266,9 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
+            // A file has no peer that can hang up: the liveness ping sqlx sends before
+            // lending a connection would be one more thread hand-off per query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db_err)?;
@@ -261,9 +276,41 @@ impl Store {
             pool.close().await;
             return Err(migrate_err(e));
         }
-        Ok(Store {
+        let mut store = Store {
             pools: Pools::Sqlite(pool),
-        })
+            hot: None,
+        };
+        match store.load_hot_state().await {
+            Ok(hot) => store.hot = Some(Arc::new(hot)),
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        }
+        Ok(store)
+    }
+
+    /// Reads what the hot state mirrors: every staff member, the active tokens, the open
+    /// cases.
+    async fn load_hot_state(&self) -> Result<hot::HotState, StoreError> {
+        let (tokens, open): (Vec<TokenRow>, Vec<CaseRow>) = with_pool!(self, |pool| {
+            let tokens = sqlx::query_as(SELECT_ACTIVE_TOKENS)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            let open = sqlx::query_as(SELECT_ALL_OPEN_CASES)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            (tokens, open)
+        });
+        Ok(hot::HotState::load(
+            self.all_staff().await?,
+            tokens.into_iter().map(TokenRecord::from).collect(),
+            open.into_iter()
+                .map(CaseRecord::try_from)
+                .collect::<Result<_, _>>()?,
+        ))
     }
 
     /// Connects to PostgreSQL at `url` with at most `max_connections` connections (at
@@ -283,6 +330,7 @@ impl Store {
         }
         Ok(Store {
             pools: Pools::Postgres(pool),
+            hot: None,
         })
     }
 
@@ -316,11 +364,17 @@ impl Store {
                 .await
                 .map_err(db_err)?;
         });
+        if let Some(hot) = &self.hot {
+            hot.staff_inserted(s);
+        }
         Ok(())
     }
 
     /// The staff member with `id`, if any.
     pub async fn staff(&self, id: &str) -> Result<Option<StaffRecord>, StoreError> {
+        if let Some(staff) = self.hot.as_ref().and_then(|hot| hot.staff(id)) {
+            return Ok(Some(staff));
+        }
         let row: Option<StaffRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_STAFF)
                 .bind(id)
@@ -355,6 +409,9 @@ impl Store {
                 .map_err(db_err)?
                 .rows_affected()
         });
+        if let Some(hot) = &self.hot {
+            hot.status_set(id, status);
+        }
         Ok(done > 0)
     }
 
@@ -374,6 +431,9 @@ impl Store {
                 .await
                 .map_err(db_err)?;
         });
+        if let Some(hot) = &self.hot {
+            hot.token_inserted(t);
+        }
         Ok(())
     }
 
@@ -389,6 +449,9 @@ impl Store {
                 .map_err(db_err)?
                 .rows_affected()
         });
+        if let Some(hot) = &self.hot {
+            hot.token_revoked(token_id);
+        }
         Ok(done > 0)
     }
 
@@ -409,6 +472,9 @@ impl Store {
         &self,
         hash: &str,
     ) -> Result<Option<(StaffRecord, TokenRecord)>, StoreError> {
+        if let Some(found) = self.hot.as_ref().and_then(|hot| hot.by_token(hash)) {
+            return Ok(Some(found));
+        }
         let row: Option<StaffTokenRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_STAFF_BY_TOKEN_HASH)
                 .bind(hash)
@@ -521,11 +587,17 @@ impl Store {
                 .await
                 .map_err(db_err)?;
         });
+        if let Some(hot) = &self.hot {
+            hot.case_inserted(c);
+        }
         Ok(())
     }
 
     /// The case with `id`, if any.
     pub async fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        if let Some(case) = self.hot.as_ref().and_then(|hot| hot.open_case(id)) {
+            return Ok(Some(case));
+        }
         let row: Option<CaseRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_CASE)
                 .bind(id)
@@ -548,6 +620,9 @@ impl Store {
                 .map_err(db_err)?
                 .rows_affected()
         });
+        if let Some(hot) = &self.hot {
+            hot.case_closed(id);
+        }
         Ok(done > 0)
     }
 
@@ -559,6 +634,15 @@ impl Store {
         customer: Option<&str>,
         limit: u32,
     ) -> Result<Vec<CaseRecord>, StoreError> {
+        if let (Some(hot), Some(customer)) = (&self.hot, customer) {
+            let mut cases = hot.open_cases_about(assignee, customer);
+            if !cases.is_empty() {
+                if limit > 0 {
+                    cases.truncate(limit as usize);
+                }
+                return Ok(cases);
+            }
+        }
         let limit = sql_limit(limit);
         let rows: Vec<CaseRow> = with_pool!(self, |pool| {
             match customer {

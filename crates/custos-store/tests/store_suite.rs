@@ -1432,6 +1432,126 @@ async fn sqlite_file_is_private_and_reopens() {
     store.close().await;
 }
 
+/// The SQLite store answers tokens, staff and open cases from memory (`hot` module): what
+/// it answers after a reopen is what the file holds, every write through the store is
+/// seen by the next read, and a row written around the store is still found.
+#[tokio::test]
+async fn sqlite_hot_state_follows_the_file_and_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custos.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    for id in ["alice", "bob"] {
+        store.insert_staff(&staff(id)).await.unwrap();
+    }
+    store
+        .insert_token(&token("t1", "alice", "hash-1"))
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("t2", "bob", "hash-2"))
+        .await
+        .unwrap();
+    store.insert_customers(&[customer("c1", 1)]).await.unwrap();
+    for (id, at) in [("k1", 10), ("k2", 20), ("k3", 30)] {
+        store
+            .insert_case(&case(id, "c1", "alice", at))
+            .await
+            .unwrap();
+    }
+    store.close_case("k2", 40).await.unwrap();
+    store
+        .set_staff_status("bob", StaffStatus::Suspended)
+        .await
+        .unwrap();
+    store.revoke_token("t1", 50).await.unwrap();
+    store.close().await;
+
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.staff_by_token_hash("hash-1").await.unwrap(), None);
+    let (bob, _) = store.staff_by_token_hash("hash-2").await.unwrap().unwrap();
+    assert_eq!(bob.status, StaffStatus::Suspended, "suspension survives");
+    let open: Vec<String> = store
+        .open_cases("alice", Some("c1"), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(open, ["k3", "k1"], "open only, newest first");
+    assert_eq!(
+        store
+            .open_cases("alice", Some("c1"), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.case("k2").await.unwrap().unwrap().status,
+        CaseStatus::Closed,
+        "a closed case is read from the file"
+    );
+
+    // Reinstating, vouching and closing are seen by the next read.
+    store
+        .set_staff_status("bob", StaffStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.staff("bob").await.unwrap().unwrap().status,
+        StaffStatus::Active
+    );
+    store
+        .insert_contact(&ContactRecord {
+            id: "ct1".into(),
+            channel: "phone".into(),
+            agent: "alice".into(),
+            identifier_kind: IndexColumn::Phone,
+            identifier_idx: "idx".into(),
+            at: 60,
+            created_by: "switch".into(),
+            created_at: 60,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .vouch_case("k3", Provenance::Verified, "ct1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.case("k3").await.unwrap().unwrap().provenance,
+        Provenance::Verified
+    );
+    store.close_case("k3", 70).await.unwrap();
+    assert_eq!(
+        store.case("k3").await.unwrap().unwrap().status,
+        CaseStatus::Closed
+    );
+    let open = store.open_cases("alice", Some("c1"), 0).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, "k1");
+
+    // A case inserted beside the store (as an old deployment's data may be) is found.
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO cases (id, customer_id, assignee, channel, reason, status, created_by, created_at) \
+         VALUES ('k9', 'c1', 'bob', 'phone', x'00', 'open', 'crm', 90)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(store.case("k9").await.unwrap().unwrap().assignee, "bob");
+    assert_eq!(
+        store.open_cases("bob", Some("c1"), 0).await.unwrap().len(),
+        1
+    );
+    store.close().await;
+}
+
 /// Stores indexed before the holdings summaries existed get them filled by the
 /// migration, and kept up from then on.
 #[tokio::test]
