@@ -63,6 +63,8 @@ pub struct Store {
     pools: Pools,
     /// Tokens, staff and open cases in memory, on SQLite (the `hot` module's docs).
     hot: Option<Arc<hot::HotState>>,
+    /// Point reads without a thread hand-off, on SQLite (the `reader` module's docs).
+    reader: Option<Arc<reader::SyncReader>>,
 }
 
 /// Runs one body against whichever pool the store has. The body is expanded once per
@@ -118,6 +120,9 @@ macro_rules! customer_cols {
         "id, wrapped_key, name, phone, email, account_id, attributes, phone_idx, email_idx, account_idx, created_at"
     };
 }
+// Declared after the column macros it uses.
+mod reader;
+
 macro_rules! case_cols {
     () => {
         "id, customer_id, assignee, channel, reason, status, created_by, created_at, closed_at, provenance, campaign, contact_id"
@@ -279,6 +284,7 @@ impl Store {
         let mut store = Store {
             pools: Pools::Sqlite(pool),
             hot: None,
+            reader: Some(Arc::new(reader::SyncReader::new(path))),
         };
         match store.load_hot_state().await {
             Ok(hot) => store.hot = Some(Arc::new(hot)),
@@ -331,6 +337,7 @@ impl Store {
         Ok(Store {
             pools: Pools::Postgres(pool),
             hot: None,
+            reader: None,
         })
     }
 
@@ -345,6 +352,9 @@ impl Store {
     /// Closes all connections, waiting for ones in use to be returned. Later calls on
     /// any clone of this store fail with [`StoreError::Database`].
     pub async fn close(&self) {
+        if let Some(reader) = &self.reader {
+            reader.close();
+        }
         with_pool!(self, |pool| pool.close().await)
     }
 
@@ -521,6 +531,9 @@ impl Store {
 
     /// The customer with `id`, if any.
     pub async fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
+        if let Some(reader) = &self.reader {
+            return reader.customer(id);
+        }
         let row: Option<CustomerRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_CUSTOMER)
                 .bind(id)

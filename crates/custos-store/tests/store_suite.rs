@@ -1552,6 +1552,29 @@ async fn sqlite_hot_state_follows_the_file_and_every_write() {
     store.close().await;
 }
 
+/// On SQLite a customer is read on the caller's thread (`reader` module): each read sees
+/// every commit before it, a missing id is `None`, and a closed store refuses with an
+/// error instead of reading.
+#[tokio::test]
+async fn sqlite_point_reads_see_each_commit_and_stop_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("custos.db"))
+        .await
+        .unwrap();
+    assert_eq!(store.customer("c1").await.unwrap(), None);
+    store.insert_customers(&[customer("c1", 1)]).await.unwrap();
+    // The connection that answered `None` above answers again, from a new snapshot.
+    assert_eq!(store.customer("c1").await.unwrap(), Some(customer("c1", 1)));
+    for n in 2..40 {
+        let id = format!("c{n}");
+        store.insert_customers(&[customer(&id, n)]).await.unwrap();
+        assert_eq!(store.customer(&id).await.unwrap(), Some(customer(&id, n)));
+    }
+    store.close().await;
+    let err = store.customer("c1").await.unwrap_err();
+    assert_eq!(err.code(), "database");
+}
+
 /// Stores indexed before the holdings summaries existed get them filled by the
 /// migration, and kept up from then on.
 #[tokio::test]
