@@ -24,6 +24,6 @@ for label in ["A", "B"]:
     for backend in sorted({r["backend"] for r in rows}):
         rs = [r["r"] for r in rows if r["label"] == label and r["backend"] == backend]
         if rs:
-            med = lambda k: statistics.median(r[k] for r in rs)
-            print(f"{label} {backend:8} runs={len(rs)} req/s each={[r['req_per_s'] for r in rs]} median req/s={med('req_per_s')} p99_ms={med('p99_ms')}")
+            med = lambda k: statistics.median(r[k] for r in rs) if all(k in r for r in rs) else None
+            print(f"{label} {backend:8} runs={len(rs)} req/s each={[r['req_per_s'] for r in rs]} median req/s={med('req_per_s')} p50_ms={med('p50_ms')} p99_ms={med('p99_ms')} server_cpu_us_per_req={med('server_cpu_us_per_req')}")
 PY

@@ -36,6 +36,10 @@ for role in default support sales team_lead; do
 done
 export CUSTOS_LOG=warn
 
+cpu_ticks() { # pid: user + system clock ticks of the process, all threads
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 run_custos() { # backend run
   local backend=$1 run=$2 dir port pid url=()
   dir="$(mktemp -d)"
@@ -59,7 +63,13 @@ for s in json.load(open(sys.argv[1]))["staff"]:
         print(s["token"], case, customer)
 PY
     wrk -t1 -c"$CONC" -d3s -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" >/dev/null
-    wrk -t1 -c"$CONC" -d"${SECS}s" -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" | tail -n1
+    local before line after
+    before=$(cpu_ticks "$pid")
+    line=$(wrk -t1 -c"$CONC" -d"${SECS}s" -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" | tail -n1)
+    after=$(cpu_ticks "$pid")
+    # The server's own CPU time per request (user + system, all its threads): what a
+    # request costs the machine, whatever the client's share of the cores.
+    python3 -c 'import json,sys,os; r=json.loads(sys.argv[1]); t=(int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK"); r["server_cpu_us_per_req"]=round(t*1e6/max(r["requests"],1)); print(json.dumps(r))' "$line" "$before" "$after"
   else
     "$BIN" bench lookup --tokens "$dir/demo-tokens.json" --concurrency "$CONC" --duration "$SECS"
   fi | sed "s/^/{\"backend\":\"$backend\",\"label\":\"$LABEL\",\"run\":$run,\"r\":/; s/\$/}/" | tee -a "$OUT/results.jsonl"
@@ -94,5 +104,5 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 for backend in ["sqlite", "postgres", "pgbench-S"]:
     rs = [r["r"] for r in rows if r["backend"] == backend]
     med = lambda k: statistics.median(r[k] for r in rs if k in r) if any(k in r for r in rs) else None
-    print(f"{backend:10} runs={len(rs)} median req/s={med('req_per_s')} p50_ms={med('p50_ms')} p99_ms={med('p99_ms')} avg_ms={med('avg_ms')}")
+    print(f"{backend:10} runs={len(rs)} median req/s={med('req_per_s')} p50_ms={med('p50_ms')} p99_ms={med('p99_ms')} avg_ms={med('avg_ms')} server_cpu_us_per_req={med('server_cpu_us_per_req')}")
 PY
