@@ -61,7 +61,8 @@
 //! `storage.rs`), so no crash leaves a half-written file under a real name:
 //! 1. the entry bundles of everything since the last checkpoint (newly full
 //!    bundles and the new partial one) and the hash tiles (newly full +
-//!    partials), each file fsynced before its rename; then every touched
+//!    partials), each file fsynced before its rename (the fsyncs of all of
+//!    them run together, then the renames follow); then every touched
 //!    directory fsynced once. The renames may become durable in any order
 //!    until then (recovery handles any subset, see below). The partials
 //!    superseded by a new full bundle or tile (`<N>.p/`) are then deleted,
