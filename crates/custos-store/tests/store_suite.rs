@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use custos_store::{
     AccessFilter, AccessRecord, AllocatableCanary, Backend, CallBinding, CanaryMark, CaseRecord,
-    CaseStatus, ContactRecord, CustomerRecord, Exposure, Holdings, IndexColumn, StaffRecord,
-    StaffStatus, Store, StoreError, TokenRecord,
+    CaseStatus, ContactRecord, CustomerRecord, Exposure, Holdings, ImportReceipt, IndexColumn,
+    StaffRecord, StaffStatus, Store, StoreError, TokenRecord,
 };
 use custos_types::clock::now_millis;
 use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
@@ -162,6 +162,8 @@ suite!(
     token_rules_unknown_staff_and_duplicate_hash,
     customers_round_trip_and_count,
     customers_batch_is_all_or_nothing,
+    customers_batch_spanning_statements_is_all_or_nothing,
+    import_receipts_are_written_with_their_customers,
     customers_by_index_returns_every_match,
     cases_open_close_and_filters,
     case_rules_unknown_customer_and_duplicate_id,
@@ -494,6 +496,87 @@ async fn customers_batch_is_all_or_nothing(store: Store) {
         .collect();
     store.insert_customers(&batch).await.unwrap();
     assert_eq!(store.count_customers().await.unwrap(), 302);
+}
+
+async fn customers_batch_spanning_statements_is_all_or_nothing(store: Store) {
+    // Over one statement's worth of rows (500), with the duplicate in the last statement:
+    // the statements before it are rolled back too.
+    let mut batch: Vec<CustomerRecord> = (0..1_201)
+        .map(|i| customer(&format!("many-{i:04}"), i))
+        .collect();
+    batch.push(customer("many-0003", 9_999));
+    let err = store.insert_customers(&batch).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(store.count_customers().await.unwrap(), 0);
+
+    batch.pop();
+    store.insert_customers(&batch).await.unwrap();
+    assert_eq!(store.count_customers().await.unwrap(), 1_201);
+    // Every row went in whole, the last statement's short chunk too.
+    for i in [0, 499, 500, 999, 1_000, 1_200] {
+        let id = format!("many-{i:04}");
+        assert_eq!(store.customer(&id).await.unwrap(), Some(customer(&id, i)));
+    }
+}
+
+async fn import_receipts_are_written_with_their_customers(store: Store) {
+    let receipt = |staff: &str, key: &str, ids: &[&str]| ImportReceipt {
+        staff_id: staff.to_owned(),
+        key: key.to_owned(),
+        body_hash: "ab".repeat(32),
+        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        created_at: 7,
+    };
+    assert_eq!(store.import_receipt("admin", "k1").await.unwrap(), None);
+    let first = receipt("admin", "k1", &["r1", "r2"]);
+    assert!(
+        store
+            .insert_customers_with_receipt(&[customer("r1", 1), customer("r2", 2)], &first)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.import_receipt("admin", "k1").await.unwrap(),
+        Some(first)
+    );
+
+    // The same key again: nothing of the second batch is stored, the receipt is unchanged.
+    let again = receipt("admin", "k1", &["r3"]);
+    assert!(
+        !store
+            .insert_customers_with_receipt(&[customer("r3", 3)], &again)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.customer("r3").await.unwrap(), None);
+    assert_eq!(
+        store
+            .import_receipt("admin", "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .ids,
+        vec!["r1", "r2"]
+    );
+
+    // Keys are per staff member.
+    let other = receipt("admin2", "k1", &["r4"]);
+    assert!(
+        store
+            .insert_customers_with_receipt(&[customer("r4", 4)], &other)
+            .await
+            .unwrap()
+    );
+
+    // A batch that fails leaves no receipt behind, so it can be sent again.
+    let failing = receipt("admin", "k2", &["r5", "r1"]);
+    let err = store
+        .insert_customers_with_receipt(&[customer("r5", 5), customer("r1", 6)], &failing)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(store.import_receipt("admin", "k2").await.unwrap(), None);
+    assert_eq!(store.count_customers().await.unwrap(), 3);
 }
 
 async fn customers_by_index_returns_every_match(store: Store) {
