@@ -359,13 +359,30 @@ impl<T: Transport> Client<T> {
 
     /// Imports customers from NDJSON, all or none (admin, integration).
     pub async fn import(&self, token: &str, ndjson: Vec<u8>) -> Result<Answer, ClientError> {
-        self.post_raw(
-            token,
-            "/v1/customers/import",
-            "application/x-ndjson",
-            ndjson,
-        )
-        .await
+        self.import_batch(token, ndjson, None, 1).await
+    }
+
+    /// Imports one batch of a file: with `key`, a resend of the same batch stores nothing
+    /// new and is answered with the first send's ids; `first_line` is the number of the
+    /// batch's first line in the file, which the server's errors then name.
+    pub async fn import_batch(
+        &self,
+        token: &str,
+        ndjson: Vec<u8>,
+        key: Option<&str>,
+        first_line: u64,
+    ) -> Result<Answer, ClientError> {
+        let mut request = Self::request(Method::Post, token, "/v1/customers/import");
+        if let Some(key) = key {
+            request.headers.push(("idempotency-key", key.to_owned()));
+        }
+        if first_line != 1 {
+            request
+                .headers
+                .push(("x-custos-first-line", first_line.to_string()));
+        }
+        request.body = Some(("application/x-ndjson", ndjson));
+        self.send(request).await
     }
 
     /// Plants canary customers from NDJSON (admin).

@@ -4,10 +4,11 @@
 
 use crate::error::Code;
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 
 use custos_crypto::IndexKind;
 use custos_policy::{AccessRequest, Action, Resource};
-use custos_store::{CanaryMark, CaseStatus, CustomerRecord, IndexColumn};
+use custos_store::{CanaryMark, CaseStatus, IndexColumn};
 use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
@@ -15,10 +16,10 @@ use crate::App;
 use crate::auth::Caller;
 use crate::case_record::case_context;
 use crate::error::{ErrorKind, ServiceError};
+use crate::import::Imported;
 use crate::input::FIELDS;
 use crate::input::{
-    MAX_IMPORT, MAX_REASON_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS, json_error, valid_text,
-    valid_text_between,
+    MAX_REASON_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS, valid_text, valid_text_between,
 };
 use crate::quota::Charge;
 use crate::record::{Exchange, Recorded, RequestMeta};
@@ -41,15 +42,6 @@ const NO_CUSTOMER: &str = "cus_0000000000000000";
 pub struct CreatedCustomer {
     #[schema(value_type = CustomerId)]
     id: String,
-}
-
-/// The customers an import (or a planting of canaries) stored.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Imported {
-    imported: usize,
-    /// The new customers' ids, in input order.
-    #[schema(value_type = Vec<CustomerId>)]
-    ids: Vec<String>,
 }
 
 /// A reveal: which fields, for which case, and why.
@@ -124,38 +116,19 @@ impl App {
         self.finish(ex, result).await
     }
 
-    /// Imports customers, all or nothing (`import_customers`: admins); `ndjson` is the
-    /// body as read by the transport, one new customer per line.
-    pub async fn import_customers(
-        &self,
-        meta: &RequestMeta,
-        ndjson: Result<impl AsRef<[u8]>, ServiceError>,
-    ) -> Recorded<Imported> {
-        let mut ex = self.begin(meta, custos_types::Action::ImportCustomers);
-        let result = async {
-            self.authorize_vault(meta, &mut ex, Action::ImportCustomers)
-                .await?;
-            let records = self.parse_import(ndjson?.as_ref())?;
-            self.record_intent(&mut ex).await?;
-            self.insert_all(records).await
-        }
-        .await;
-        self.finish(ex, result).await
-    }
-
     /// Plants canary customers (`import_customers`: admins); `ndjson` is the body as
     /// read by the transport, like an import's. They are stored exactly like other
     /// customers; only a keyed mark, which the detector reads, says what they are.
     pub async fn plant_canaries(
         &self,
         meta: &RequestMeta,
-        ndjson: Result<impl AsRef<[u8]>, ServiceError>,
+        ndjson: Result<Vec<u8>, ServiceError>,
     ) -> Recorded<Imported> {
         let mut ex = self.begin(meta, custos_types::Action::PlantCanaries);
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ImportCustomers)
                 .await?;
-            let records = self.parse_import(ndjson?.as_ref())?;
+            let records = self.seal_ndjson(ndjson?, NonZeroUsize::MIN).await?;
             // A canary sharing a phone, email or account id with a real customer would turn
             // an honest search for that customer into a canary hit.
             for record in &records {
@@ -424,49 +397,6 @@ ErrorKind::Conflict,
     }
 
     /// Stores sealed customers (after their record is durable) and answers with their ids.
-    async fn insert_all(&self, records: Vec<CustomerRecord>) -> Result<Imported, ServiceError> {
-        self.store.insert_customers(&records).await?;
-        let ids: Vec<String> = records.into_iter().map(|r| r.id).collect();
-        Ok(Imported {
-            imported: ids.len(),
-            ids,
-        })
-    }
-
-    /// Reads new customers from NDJSON and seals each (all or nothing); errors name the
-    /// line.
-    fn parse_import(&self, ndjson: &[u8]) -> Result<Vec<CustomerRecord>, ServiceError> {
-        let mut records = Vec::new();
-        for (n, line) in ndjson.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if records.len() == MAX_IMPORT {
-                return Err(ServiceError::bad_request(
-                    Code::TooManyRecords,
-                    format!("at most {MAX_IMPORT} customers per import"),
-                ));
-            }
-            let input: NewCustomer =
-                serde_json::from_slice(line).map_err(|e| json_error(&e, Some(n + 1)))?;
-            let id = crate::ids::new_customer_id();
-            let record =
-                vault::seal_customer(&self.keyring, &self.config.default_region, &id, &input)
-                    .map_err(|e| ServiceError {
-                        message: format!("line {}: {}", n + 1, e.message),
-                        ..e
-                    })?;
-            records.push(record);
-        }
-        if records.is_empty() {
-            return Err(ServiceError::bad_request(
-                Code::EmptyImport,
-                "the body holds no customer: send one JSON object per line",
-            ));
-        }
-        Ok(records)
-    }
-
     /// Refuses a reveal without a step-up justification while a `step_up` or
     /// `lower_quota` restriction is in force on the caller at the request's time.
     fn require_step_up(

@@ -69,6 +69,8 @@ pub enum Code {
     ControlCharacter,
     /// `empty_import`.
     EmptyImport,
+    /// `idempotency_key_reused`.
+    IdempotencyKeyReused,
     /// `evidence_not_checkpointed`.
     EvidenceNotCheckpointed,
     /// `forbidden`.
@@ -83,6 +85,8 @@ pub enum Code {
     InvalidCaller,
     /// `invalid_field`.
     InvalidField,
+    /// `invalid_header`.
+    InvalidHeader,
     /// `invalid_grant_minutes`.
     InvalidGrantMinutes,
     /// `invalid_id`.
@@ -163,6 +167,7 @@ impl Code {
             Code::ContactMismatch => "contact_mismatch",
             Code::ControlCharacter => "control_character",
             Code::EmptyImport => "empty_import",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::EvidenceNotCheckpointed => "evidence_not_checkpointed",
             Code::Forbidden => "forbidden",
             Code::Internal => "internal",
@@ -170,6 +175,7 @@ impl Code {
             Code::InvalidCaller => "invalid_caller",
             Code::InvalidChannel => "invalid_channel",
             Code::InvalidField => "invalid_field",
+            Code::InvalidHeader => "invalid_header",
             Code::InvalidGrantMinutes => "invalid_grant_minutes",
             Code::InvalidId => "invalid_id",
             Code::InvalidLinkHours => "invalid_link_hours",

@@ -23,6 +23,7 @@ pub mod customers;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod import;
 pub mod inbound;
 pub mod input;
 pub mod ledger;

@@ -8,6 +8,7 @@ mod bench_cli;
 mod canary_cli;
 mod customer_cli;
 mod demo;
+mod import_cli;
 mod ledger_cli;
 mod serve;
 mod simulate_cli;
@@ -54,6 +55,9 @@ enum Command {
     /// Customers: access links that show a customer every access to their record.
     #[command(subcommand)]
     Customer(customer_cli::CustomerCommand),
+    /// Import customers from an NDJSON file through the running server, in batches,
+    /// resumable: run the same command again after an interruption.
+    Import(import_cli::ImportArgs),
     /// The ledger: verifier key, verification, entry proofs.
     #[command(subcommand)]
     Ledger(ledger_cli::LedgerCommand),
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         | Command::Ledger(_)
         | Command::Canary(_)
         | Command::Customer(_)
+        | Command::Import(_)
         | Command::Trace(_) => "warn",
         // Every alert of a run is in its report.
         Command::Simulate(_) => "error",
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
             Command::Customer(command) => customer_cli::run(command).await,
+            Command::Import(args) => import_cli::run(args).await,
             Command::Simulate(args) => simulate_cli::run(args).await,
             Command::Trace(args) => trace_cli::run(args).await,
         }

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use custos_service::Code;
 use custos_service::customers::{
-    CreatedCustomer, Imported, RevealRequest, Revealed, SEARCH_KEYS, SearchResults,
+    CreatedCustomer, RevealRequest, Revealed, SEARCH_KEYS, SearchResults,
 };
+use custos_service::import::{FIRST_LINE_HEADER, IDEMPOTENCY_KEY_HEADER, ImportBatch, Imported};
 use custos_service::input::parse_json;
 use custos_service::schema::{CaseId, CustomerId, NdjsonCustomers, SearchKey};
 use custos_service::vault::{MaskedCustomer, NewCustomer};
@@ -42,24 +43,40 @@ pub(super) async fn create_customer(
     )
 }
 
-/// Import customers as NDJSON, one per line; all or nothing (admin).
+/// Import customers as NDJSON, one per line; all or nothing (admin). With an
+/// `Idempotency-Key`, a batch is stored once: sent again with the same body it is answered
+/// with the first send's ids (`replayed`), so a client may resend after a lost answer.
 #[utoipa::path(post, path = "/v1/customers/import", tag = "customers",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "The client's name for this batch, 1 to 128 of A-Z a-z 0-9 _ . : - (one per batch, kept per staff member)"),
+        ("X-Custos-First-Line" = Option<u64>, Header,
+            description = "The number of the body's first line in the client's file, so that errors name that file's lines (default 1)")),
     request_body(content = NdjsonCustomers, content_type = "application/x-ndjson",
         description = "One new customer per line (blank lines are skipped), at least one."),
     responses(
-        (status = 200, body = Imported, description = "all imported"),
-        (status = 400, description = "a line is not a valid customer (the message names it), none is given (`empty_import`), or there are too many (`too_many_records`)"),
-        (status = 403, description = "`forbidden`: only admins import")),
+        (status = 200, body = Imported, description = "all imported, or (`replayed`) imported before under this key"),
+        (status = 400, description = "a line is not a valid customer (the message names it), none is given (`empty_import`), there are too many (`too_many_records`), or a header is not valid (`invalid_header`)"),
+        (status = 403, description = "`forbidden`: only admins import"),
+        (status = 409, description = "`idempotency_key_reused`: the key was used for a different body")),
     security(("bearer" = [])))]
 pub(super) async fn import(
     State(app): State<SharedApp>,
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let ndjson = read_body(body, app.config().import_limit_bytes).await;
+    let ndjson = read_body(body, app.config().import_limit_bytes)
+        .await
+        .map(Vec::from);
+    let batch = ImportBatch::from_headers(
+        info.headers
+            .get(IDEMPOTENCY_KEY_HEADER)
+            .map(|v| v.as_bytes()),
+        info.headers.get(FIRST_LINE_HEADER).map(|v| v.as_bytes()),
+    );
     reply(
         StatusCode::OK,
-        app.import_customers(&info.meta, ndjson).await,
+        app.import_customers(&info.meta, ndjson, batch).await,
     )
 }
 
@@ -82,7 +99,9 @@ pub(super) async fn plant_canaries(
     info: RequestInfo,
     body: Body,
 ) -> Response {
-    let ndjson = read_body(body, app.config().import_limit_bytes).await;
+    let ndjson = read_body(body, app.config().import_limit_bytes)
+        .await
+        .map(Vec::from);
     reply(StatusCode::OK, app.plant_canaries(&info.meta, ndjson).await)
 }
 
