@@ -25,6 +25,9 @@
 //! Downstream of the ledger, nothing is authoritative: the access index ([`index`]) copies
 //! entries into the store's `access_records` table for queries, through the same
 //! restart-safe [`Subscription`] any other consumer uses, and can be rebuilt from it.
+//! The two advance together: the writer waits before a batch while the index is more than
+//! [`MAX_INDEX_LAG`] entries behind, unless the index has stopped (then the record goes
+//! on alone, and says so in the log).
 //! [`evidence`] checks that the entries an evidence bundle cites were made by its subjects.
 
 pub mod entry;
@@ -39,7 +42,7 @@ use custos_store::{AccessFilter, Store};
 use tokio::sync::watch;
 
 pub use custos_store::AccessRecord;
-pub use sequencer::MAX_BATCH;
+pub use sequencer::{MAX_BATCH, MAX_INDEX_LAG};
 
 /// Why a record could not be made durable, or the ledger could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +127,8 @@ impl AccessLog {
         let (size_tx, size_rx) = watch::channel(size);
         let (indexed_tx, indexed_rx) = watch::channel(0);
         let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
-        let (queue, stop) = sequencer::start(ledger.clone(), size_tx, health_tx)?;
+        let (queue, stop) =
+            sequencer::start(ledger.clone(), size_tx, health_tx, indexed_rx.clone())?;
         let log = AccessLog {
             queue,
             ledger,
@@ -203,6 +207,12 @@ impl AccessLog {
     /// Number of durable entries.
     pub fn size(&self) -> u64 {
         *self.size.borrow()
+    }
+
+    /// Number of entries copied into the access index; at most [`MAX_INDEX_LAG`] fewer
+    /// than [`AccessLog::size`] while the index keeps moving.
+    pub fn indexed(&self) -> u64 {
+        *self.indexed.borrow()
     }
 
     /// A reader of decoded records from ledger index `from` on (see [`Subscription`]).

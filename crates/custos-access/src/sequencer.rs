@@ -31,6 +31,24 @@ pub const MAX_BATCH: usize = 2048;
 /// queue means storage cannot keep up, and refusing is the fail-closed answer.
 const QUEUE_DEPTH: usize = 16 * 1024;
 
+/// How far the access index may fall behind the ledger, in entries, before the writer
+/// waits for it. The index is what `/v1/access`, quota rebuilding and traces read, and
+/// on a small machine it absorbs fewer records per second than the ledger appends
+/// (BENCHMARKS.md, "Ledger appends": it fell 40 s behind at 256 writers before this
+/// bound). Waiting here turns that lag into larger group commits and a lower append
+/// rate: the record and its index advance together, at most this far apart.
+pub const MAX_INDEX_LAG: u64 = 16 * 1024;
+
+/// The longest the writer waits for an index that does not move. The ledger is the
+/// record and the index only a copy of it: an index that has stopped (its store fails)
+/// must not stop the record, so after one wait this long the writer appends without
+/// waiting until the index moves again (it logs that, and counts it in
+/// `custos_access_index_stalls_total`).
+const INDEX_WAIT: Duration = Duration::from_secs(1);
+
+/// How often a writer that waits for the index looks at it again.
+const INDEX_POLL: Duration = Duration::from_millis(1);
+
 /// A new checkpoint is signed at this interval while entries arrive (C2SP logs commonly
 /// publish about once a second; the issue asks for at least that).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -79,6 +97,11 @@ struct Writer<'a> {
     health: Health,
     /// Set from the first refused append until an append succeeds again.
     refused: Option<WritesRefused>,
+    /// Entries copied into the access index, as the indexer publishes it.
+    indexed: watch::Receiver<u64>,
+    /// The index's position when a wait for it ended without it moving; the writer does
+    /// not wait again until it has moved from there.
+    index_stalled_at: Option<u64>,
 }
 
 /// Starts the writer thread; returns its queue.
@@ -86,6 +109,7 @@ pub(crate) fn start(
     ledger: Arc<RwLock<Ledger>>,
     size: watch::Sender<u64>,
     health: watch::Sender<LedgerHealth>,
+    indexed: watch::Receiver<u64>,
 ) -> Result<(SyncSender<Pending>, Arc<Stop>), AccessError> {
     let (queue, rx) = sync_channel(QUEUE_DEPTH);
     let stop = Arc::new(Stop::default());
@@ -99,6 +123,8 @@ pub(crate) fn start(
                 stop: &stop_in_thread,
                 health: Health(health),
                 refused: None,
+                indexed,
+                index_stalled_at: None,
             };
             writer.run(&rx);
         })
@@ -138,6 +164,7 @@ impl Writer<'_> {
             let wait = CHECKPOINT_INTERVAL.saturating_sub(last_publish.elapsed());
             match rx.recv_timeout(wait) {
                 Ok(first) => {
+                    self.wait_for_index();
                     batch.push(first);
                     // Everything that queued while the previous batch was written.
                     while batch.len() < MAX_BATCH {
@@ -169,6 +196,37 @@ impl Writer<'_> {
         // The queue closed or the log was closed (shutdown): whatever is durable gets a
         // checkpoint.
         publish(self.ledger);
+    }
+
+    /// Waits while the access index is more than [`MAX_INDEX_LAG`] entries behind the
+    /// ledger, at most [`INDEX_WAIT`] for an index that does not move. Records that
+    /// queue meanwhile join the next batch.
+    fn wait_for_index(&mut self) {
+        let size = *self.size.borrow();
+        let started = Instant::now();
+        loop {
+            let indexed = *self.indexed.borrow();
+            if size.saturating_sub(indexed) <= MAX_INDEX_LAG {
+                self.index_stalled_at = None;
+                return;
+            }
+            if self.index_stalled_at == Some(indexed) {
+                return;
+            }
+            if started.elapsed() >= INDEX_WAIT {
+                if self.index_stalled_at.is_none() {
+                    tracing::warn!(
+                        size,
+                        indexed,
+                        "the access index has not moved for a second; appending without waiting for it"
+                    );
+                }
+                metrics::counter!("custos_access_index_stalls_total").increment(1);
+                self.index_stalled_at = Some(indexed);
+                return;
+            }
+            std::thread::sleep(INDEX_POLL);
+        }
     }
 
     /// Appends the batch (possibly empty) in one ledger call and answers every request
