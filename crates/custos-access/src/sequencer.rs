@@ -34,10 +34,11 @@ const QUEUE_DEPTH: usize = 16 * 1024;
 /// How far the access index may fall behind the ledger, in entries, before the writer
 /// waits for it. The index is what `/v1/access`, quota rebuilding and traces read, and
 /// on a small machine it absorbs fewer records per second than the ledger appends
-/// (BENCHMARKS.md, "Ledger appends": it fell 40 s behind at 256 writers before this
-/// bound). Waiting here turns that lag into larger group commits and a lower append
-/// rate: the record and its index advance together, at most this far apart.
-pub const MAX_INDEX_LAG: u64 = 16 * 1024;
+/// (BENCHMARKS.md, "Ledger appends": on 2 cores about 20,000 a second against 80,000,
+/// so it fell a minute behind a 10 s burst before this bound). Waiting here turns that
+/// lag into larger group commits and a lower append rate: the record and its index
+/// advance together, at most this far apart (well under a second at that rate).
+pub const MAX_INDEX_LAG: u64 = 8 * 1024;
 
 /// The longest the writer waits for an index that does not move. The ledger is the
 /// record and the index only a copy of it: an index that has stopped (its store fails)

@@ -168,10 +168,8 @@ impl App {
         let reasons = &self.config.canaries.case_reasons;
         let pick = random_between((0, reasons.len() as u64));
         let reason = reasons[usize::try_from(pick).unwrap_or(0)].trim();
-        let sealed_reason = Opened::new(&self.keyring, &record)?
-            .key()
-            .seal(&record.id, &reason_context(&case_id), reason.as_bytes())
-            .map_err(|_| ServiceError::internal())?;
+        let sealed_reason =
+            Opened::new(&self.keyring, &record)?.seal_text(&reason_context(&case_id), reason)?;
         self.record_system(SystemEvent {
             action: custos_types::Action::AllocateCanary,
             at: trigger.at,

@@ -16,15 +16,24 @@ use custos_types::{GrantKind, GrantStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
+use crate::auth::Caller;
 use crate::case_record::case_context;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::ids::IssuedId;
 use crate::input::{
     FIELDS, MAX_REASON_CHARS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS, valid_text, valid_text_between,
 };
-use crate::record::{Recorded, RequestMeta};
+use crate::record::{Exchange, Recorded, RequestMeta};
 use crate::schema::{CaseId, CustomerId, GrantId, Id, Reason, RevealFields, StepUpReason};
 use crate::vault::Opened;
+
+/// How a new grant comes about.
+enum Asked {
+    /// Pending until an approver decides.
+    Approval,
+    /// Taken at once, until a time (unix milliseconds).
+    BreakGlass { until: i64 },
+}
 
 /// Most pending requests one read of the queue lists.
 const MAX_QUEUE: u32 = 200;
@@ -123,60 +132,24 @@ impl App {
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             let input = input?;
-            ex.name_customer(&input.customer)?;
-            ex.name_case(&input.case)?;
-            let fields = requested_fields(&input.fields)?;
-            ex.fields = fields.clone();
-            let case = self.store.case(&input.case).await?;
-            self.authorize(
-                &mut ex,
-                &AccessRequest {
-                    principal: caller.principal(),
-                    action: Action::RequestAccess,
-                    resource: Resource::Customer {
-                        id: &input.customer,
-                    },
-                    case: case.as_ref().map(case_context),
-                    granted: false,
-                },
-            )?;
-            // The policy bound the request to an open case of the caller's for this customer.
-            let case = case.ok_or_else(|| ServiceError::not_found("case"))?;
-            valid_text("purpose", &input.purpose, MAX_REASON_CHARS)?;
-            let customer = self
-                .store
-                .customer(&case.customer_id)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("customer"))?;
-            let id = IssuedId::Grant.generate();
-            ex.target = Some(id.clone());
-            let purpose = Opened::new(&self.keyring, &customer)?
-                .key()
-                .seal(
-                    &customer.id,
-                    &purpose_context(&id),
-                    input.purpose.trim().as_bytes(),
+            let (case, fields) = self
+                .own_case_for(
+                    &mut ex,
+                    &caller,
+                    Action::RequestAccess,
+                    (&input.customer, &input.case, &input.fields),
                 )
-                .map_err(|_| ServiceError::internal())?;
-            let grant = GrantRecord {
-                id,
-                kind: GrantKind::Approval,
-                requester: caller.staff.id.clone(),
-                requester_org: caller.staff.org.clone(),
-                customer_id: customer.id.clone(),
-                case_id: case.id.clone(),
+                .await?;
+            valid_text("purpose", &input.purpose, MAX_REASON_CHARS)?;
+            self.new_grant(
+                &mut ex,
+                &caller,
+                &case,
                 fields,
-                purpose,
-                status: GrantStatus::Pending,
-                decided_by: None,
-                decided_at: None,
-                decision_reason: None,
-                grant_until: None,
-                created_at: ex.at(),
-            };
-            self.record_intent(&mut ex).await?;
-            self.store.insert_grant(&grant).await?;
-            self.grant_view(grant).await
+                &input.purpose,
+                Asked::Approval,
+            )
+            .await
         }
         .await;
         self.finish(ex, result).await
@@ -194,24 +167,14 @@ impl App {
         let result = async {
             let caller = self.authenticate(meta, &mut ex).await?;
             let input = input?;
-            ex.name_customer(&input.customer)?;
-            ex.name_case(&input.case)?;
-            let fields = requested_fields(&input.fields)?;
-            ex.fields = fields.clone();
-            let case = self.store.case(&input.case).await?;
-            self.authorize(
-                &mut ex,
-                &AccessRequest {
-                    principal: caller.principal(),
-                    action: Action::BreakGlass,
-                    resource: Resource::Customer {
-                        id: &input.customer,
-                    },
-                    case: case.as_ref().map(case_context),
-                    granted: false,
-                },
-            )?;
-            let case = case.ok_or_else(|| ServiceError::not_found("case"))?;
+            let (case, fields) = self
+                .own_case_for(
+                    &mut ex,
+                    &caller,
+                    Action::BreakGlass,
+                    (&input.customer, &input.case, &input.fields),
+                )
+                .await?;
             valid_text_between("reason", &input.reason, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
             let rules = &self.config.break_glass;
             let taken = self
@@ -228,43 +191,99 @@ impl App {
                     ),
                 ));
             }
-            let customer = self
-                .store
-                .customer(&case.customer_id)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("customer"))?;
-            let id = IssuedId::Grant.generate();
-            ex.target = Some(id.clone());
-            let purpose = Opened::new(&self.keyring, &customer)?
-                .key()
-                .seal(
-                    &customer.id,
-                    &purpose_context(&id),
-                    input.reason.trim().as_bytes(),
-                )
-                .map_err(|_| ServiceError::internal())?;
-            let grant = GrantRecord {
-                id,
-                kind: GrantKind::BreakGlass,
-                requester: caller.staff.id.clone(),
-                requester_org: caller.staff.org.clone(),
-                customer_id: customer.id.clone(),
-                case_id: case.id.clone(),
+            let until = ex.at() + i64::from(rules.minutes) * 60_000;
+            self.new_grant(
+                &mut ex,
+                &caller,
+                &case,
                 fields,
-                purpose,
-                status: GrantStatus::Granted,
-                decided_by: Some(caller.staff.id.clone()),
-                decided_at: Some(ex.at()),
-                decision_reason: None,
-                grant_until: Some(ex.at() + i64::from(rules.minutes) * 60_000),
-                created_at: ex.at(),
-            };
-            self.record_intent(&mut ex).await?;
-            self.store.insert_grant(&grant).await?;
-            self.grant_view(grant).await
+                &input.reason,
+                Asked::BreakGlass { until },
+            )
+            .await
         }
         .await;
         self.finish(ex, result).await
+    }
+
+    /// What an access request and a break-glass check first: the `(customer, case,
+    /// fields)` they name, and the policy's answer, which binds them to an open case of
+    /// the caller's own for that customer. Returns that case and the fields in order.
+    async fn own_case_for(
+        &self,
+        ex: &mut Exchange,
+        caller: &Caller,
+        action: Action,
+        (customer, case, fields): (&str, &str, &[String]),
+    ) -> Result<(CaseRecord, Vec<String>), ServiceError> {
+        ex.name_customer(customer)?;
+        ex.name_case(case)?;
+        let fields = requested_fields(fields)?;
+        ex.fields = fields.clone();
+        let case = self.store.case(case).await?;
+        self.authorize(
+            ex,
+            &AccessRequest {
+                principal: caller.principal(),
+                action,
+                resource: Resource::Customer { id: customer },
+                case: case.as_ref().map(case_context),
+                granted: false,
+            },
+        )?;
+        let case = case.ok_or_else(|| ServiceError::not_found("case"))?;
+        Ok((case, fields))
+    }
+
+    /// Records and stores a grant of `fields` on `case` to the caller, `text` (the
+    /// purpose, or the emergency) sealed under the customer's key.
+    async fn new_grant(
+        &self,
+        ex: &mut Exchange,
+        caller: &Caller,
+        case: &CaseRecord,
+        fields: Vec<String>,
+        text: &str,
+        asked: Asked,
+    ) -> Result<AccessRequestView, ServiceError> {
+        let customer = self
+            .store
+            .customer(&case.customer_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("customer"))?;
+        let id = IssuedId::Grant.generate();
+        ex.target = Some(id.clone());
+        let purpose =
+            Opened::new(&self.keyring, &customer)?.seal_text(&purpose_context(&id), text.trim())?;
+        let (kind, status, decided_by, decided_at, grant_until) = match asked {
+            Asked::Approval => (GrantKind::Approval, GrantStatus::Pending, None, None, None),
+            Asked::BreakGlass { until } => (
+                GrantKind::BreakGlass,
+                GrantStatus::Granted,
+                Some(caller.staff.id.clone()),
+                Some(ex.at()),
+                Some(until),
+            ),
+        };
+        let grant = GrantRecord {
+            id,
+            kind,
+            requester: caller.staff.id.clone(),
+            requester_org: caller.staff.org.clone(),
+            customer_id: customer.id.clone(),
+            case_id: case.id.clone(),
+            fields,
+            purpose,
+            status,
+            decided_by,
+            decided_at,
+            decision_reason: None,
+            grant_until,
+            created_at: ex.at(),
+        };
+        self.record_intent(ex).await?;
+        self.store.insert_grant(&grant).await?;
+        self.grant_view(grant).await
     }
 
     /// The pending requests the caller may decide (`read_access_requests`).
@@ -335,13 +354,7 @@ impl App {
                 .await?
                 .ok_or_else(|| ServiceError::not_found("customer"))?;
             let reason = Opened::new(&self.keyring, &customer)?
-                .key()
-                .seal(
-                    &customer.id,
-                    &decision_context(id),
-                    input.reason.trim().as_bytes(),
-                )
-                .map_err(|_| ServiceError::internal())?;
+                .seal_text(&decision_context(id), input.reason.trim())?;
             ex.fields = grant.fields.clone();
             let (status, grant_until) = if approve {
                 (
@@ -385,27 +398,20 @@ impl App {
         self.finish(ex, result).await
     }
 
-    /// The grant in force that gives `staff` `field` of `case`'s customer on `case`.
-    pub(crate) async fn grant_in_force(
+    /// `staff`'s grants in force at `now` on `case` for its customer (none once the case
+    /// has closed).
+    pub(crate) async fn grants_in_force_on(
         &self,
         staff: &str,
         case: &CaseRecord,
-        field: &str,
         now: i64,
-    ) -> Result<Option<GrantRecord>, ServiceError> {
+    ) -> Result<Vec<GrantRecord>, ServiceError> {
         if case.status != CaseStatus::Open {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        Ok(self
-            .store
-            .grants_in_force(staff, now)
-            .await?
-            .into_iter()
-            .find(|g| {
-                g.case_id == case.id
-                    && g.customer_id == case.customer_id
-                    && g.fields.iter().any(|f| f == field)
-            }))
+        let mut grants = self.store.grants_in_force(staff, now).await?;
+        grants.retain(|g| g.case_id == case.id && g.customer_id == case.customer_id);
+        Ok(grants)
     }
 
     /// `staff`'s grants in force at `now`, as `GET /v1/me` lists them.
@@ -428,9 +434,7 @@ impl App {
             .await?
             .ok_or_else(ServiceError::internal)?;
         let purpose = Opened::new(&self.keyring, &customer)?
-            .key()
-            .open_string(&customer.id, &purpose_context(&grant.id), &grant.purpose)
-            .map_err(|_| ServiceError::internal())?;
+            .open_text(&purpose_context(&grant.id), &grant.purpose)?;
         Ok(AccessRequestView {
             purpose: purpose.as_str().to_owned(),
             id: grant.id,
@@ -448,10 +452,7 @@ impl App {
 }
 
 /// The Cedar question "may `caller` decide `grant`".
-fn decide_request<'a>(
-    caller: &'a crate::auth::Caller,
-    grant: &'a GrantRecord,
-) -> AccessRequest<'a> {
+fn decide_request<'a>(caller: &'a Caller, grant: &'a GrantRecord) -> AccessRequest<'a> {
     AccessRequest {
         principal: caller.principal(),
         action: Action::DecideAccess,

@@ -45,9 +45,6 @@ pub(crate) fn reason_context(case_id: &str) -> String {
 
 /// The reason `case` was opened for, as written; `opened` is its customer.
 pub(crate) fn reason_of(opened: &Opened<'_>, case: &CaseRecord) -> Result<String, ServiceError> {
-    let reason = opened
-        .key()
-        .open_string(&case.customer_id, &reason_context(&case.id), &case.reason)
-        .map_err(|_| ServiceError::internal())?;
+    let reason = opened.open_text(&reason_context(&case.id), &case.reason)?;
     Ok(reason.as_str().to_owned())
 }

@@ -4,7 +4,7 @@
 
 use crate::error::Code;
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CaseRecord, CaseStatus, StaffRecord};
+use custos_store::{CaseRecord, CaseStatus, ContactRecord, CustomerRecord, StaffRecord};
 use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +14,26 @@ use crate::auth::Caller;
 use crate::case_record::{case_context, case_facts, reason_context};
 use crate::error::{ErrorKind, ServiceError};
 use crate::ids::{IssuedId, new_case_id};
-use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
-use crate::record::{Recorded, RequestMeta};
+use crate::input::{MAX_REASON_CHARS, valid_channel, valid_id, valid_text};
+use crate::record::{Exchange, Recorded, RequestMeta};
 use crate::schema::{CaseId, Channel, ContactId, CustomerId, Id, Reason};
 use crate::vault::Opened;
+
+/// A case about to be opened, its request checked ([`App::open_case`]).
+pub(crate) struct OpeningCase<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) customer: &'a CustomerRecord,
+    pub(crate) assignee: &'a StaffRecord,
+    pub(crate) channel: &'a str,
+    /// As written, trimmed; sealed before it is stored.
+    pub(crate) reason: &'a str,
+    pub(crate) created_by: &'a str,
+    pub(crate) provenance: Provenance,
+    pub(crate) campaign: Option<&'a str>,
+    pub(crate) contact_id: Option<&'a str>,
+    /// Whether the assignee asked for the case themselves (canary allocation's trigger).
+    pub(crate) self_requested: bool,
+}
 
 /// A new case.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -157,12 +173,7 @@ impl App {
                     granted: false,
                 },
             )?;
-            if !CHANNELS.contains(&input.channel.as_str()) {
-                return Err(ServiceError::bad_request(
-                    Code::InvalidChannel,
-                    format!("channel must be one of {}", CHANNELS.join(", ")),
-                ));
-            }
+            valid_channel(&input.channel)?;
             valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
             let customer = self
                 .store
@@ -197,46 +208,73 @@ impl App {
                 input.requested_by.as_deref(),
                 input.campaign.as_deref(),
             );
-            let reason = Opened::new(&self.keyring, &customer)?
-                .key()
-                .seal(
-                    &customer.id,
-                    &reason_context(&id),
-                    input.reason.trim().as_bytes(),
-                )
-                .map_err(|_| ServiceError::internal())?;
-            self.record_intent(&mut ex).await?;
-            self.store
-                .insert_case(&CaseRecord {
-                    id: id.clone(),
-                    customer_id: customer.id.clone(),
-                    assignee: input.assignee.clone(),
-                    channel: input.channel.clone(),
-                    reason,
-                    status: CaseStatus::Open,
-                    created_by: caller.staff.id.clone(),
-                    created_at: ex.at(),
-                    closed_at: None,
-                    provenance,
-                    campaign: input.campaign.clone(),
-                    contact_id: input.contact.clone(),
-                })
-                .await?;
-            self.maybe_allocate_canary(
-                &assignee,
-                &Trigger {
+            self.open_case(
+                &mut ex,
+                OpeningCase {
+                    id: &id,
+                    customer: &customer,
+                    assignee: &assignee,
                     channel: &input.channel,
+                    reason: input.reason.trim(),
+                    created_by: &caller.staff.id,
                     provenance,
                     campaign: input.campaign.as_deref(),
+                    contact_id: input.contact.as_deref(),
                     self_requested: input.requested_by.as_deref() == Some(assignee.id.as_str()),
-                    at: ex.at(),
                 },
+                None,
             )
-            .await;
+            .await?;
             Ok(CreatedCase { id, provenance })
         }
         .await;
         self.finish(ex, result).await
+    }
+
+    /// Opens a case whose request has passed its checks: seals its reason under the
+    /// customer's key, makes the record durable, then stores `new_contact` (the contact
+    /// that opens it, when that is new too) and the case, and lets canary allocation
+    /// consider the assignee.
+    pub(crate) async fn open_case(
+        &self,
+        ex: &mut Exchange,
+        case: OpeningCase<'_>,
+        new_contact: Option<&ContactRecord>,
+    ) -> Result<(), ServiceError> {
+        let reason = Opened::new(&self.keyring, case.customer)?
+            .seal_text(&reason_context(case.id), case.reason)?;
+        self.record_intent(ex).await?;
+        if let Some(contact) = new_contact {
+            self.store.insert_contact(contact).await?;
+        }
+        self.store
+            .insert_case(&CaseRecord {
+                id: case.id.to_owned(),
+                customer_id: case.customer.id.clone(),
+                assignee: case.assignee.id.clone(),
+                channel: case.channel.to_owned(),
+                reason,
+                status: CaseStatus::Open,
+                created_by: case.created_by.to_owned(),
+                created_at: ex.at(),
+                closed_at: None,
+                provenance: case.provenance,
+                campaign: case.campaign.map(str::to_owned),
+                contact_id: case.contact_id.map(str::to_owned),
+            })
+            .await?;
+        self.maybe_allocate_canary(
+            case.assignee,
+            &Trigger {
+                channel: case.channel,
+                provenance: case.provenance,
+                campaign: case.campaign,
+                self_requested: case.self_requested,
+                at: ex.at(),
+            },
+        )
+        .await;
+        Ok(())
     }
 
     /// Closes case `id` (`close_case`: its assignee, the integration, admins); its

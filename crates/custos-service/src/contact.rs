@@ -122,7 +122,7 @@ impl App {
                 ContactChannel::Email => Action::ContactEmail,
                 ContactChannel::Sms => Action::ContactSms,
             };
-            self.authorize_with_case(&mut ex, &caller, action, id, Some(&request.case))
+            self.authorize_with_case(&mut ex, &caller, &[action], id, Some(&request.case))
                 .await?;
             // Before the quota: a contact that cannot go anywhere takes nothing from it.
             if !self.relays.configured(channel) {

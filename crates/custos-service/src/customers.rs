@@ -8,7 +8,7 @@ use std::num::NonZeroUsize;
 
 use custos_crypto::IndexKind;
 use custos_policy::{AccessRequest, Action, Resource};
-use custos_store::{CanaryMark, CaseStatus, IndexColumn};
+use custos_store::{CanaryMark, CaseRecord, CaseStatus, IndexColumn};
 use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
@@ -193,7 +193,7 @@ ErrorKind::Conflict,
             let caller = self.authenticate(meta, &mut ex).await?;
             ex.name_customer(id)?;
             let case = case?;
-            self.authorize_with_case(&mut ex, &caller, Action::View, id, case)
+            self.authorize_with_case(&mut ex, &caller, &[Action::View], id, case)
                 .await?;
             self.charge(&ex, &caller, Charge::Customer { id, reveals: 0 })?;
             let record = self
@@ -248,10 +248,8 @@ ErrorKind::Conflict,
             if let Some(text) = &request.step_up_reason {
                 valid_text_between("step_up_reason", text, STEP_UP_MIN_CHARS, STEP_UP_MAX_CHARS)?;
             }
-            for action in actions {
-                self.authorize_with_case(&mut ex, &caller, action, id, Some(&request.case))
-                    .await?;
-            }
+            self.authorize_with_case(&mut ex, &caller, &actions, id, Some(&request.case))
+                .await?;
             // After the policy (a reveal it refuses is refused for that reason), before the
             // quota (a refused reveal takes nothing from it).
             self.require_step_up(&ex, &caller, request.step_up_reason.is_some())?;
@@ -428,13 +426,15 @@ ErrorKind::Conflict,
         })
     }
 
-    /// Loads the case a request names and asks Cedar whether `action` on `customer` is
-    /// allowed with it. An unknown case id gives no case context (and so a denial).
+    /// Loads the case a request names and asks Cedar whether each of `actions` on
+    /// `customer` is allowed with it (a reveal is one action per field), in order; the
+    /// first refusal is the answer. An unknown case id gives no case context (and so a
+    /// denial).
     pub(crate) async fn authorize_with_case(
         &self,
         ex: &mut Exchange,
         caller: &Caller,
-        action: Action,
+        actions: &[Action],
         customer: &str,
         case_id: Option<&str>,
     ) -> Result<(), ServiceError> {
@@ -445,50 +445,66 @@ ErrorKind::Conflict,
             }
             None => None,
         };
-        let granted = match (action.revealed_field(), &case) {
-            (Some(field), Some(case)) => self
-                .grant_in_force(&caller.staff.id, case, field, ex.at())
-                .await?
-                .is_some(),
-            _ => false,
+        // The caller's grants, read once for all the fields, and only when one is asked.
+        let grants = match &case {
+            Some(case) if actions.iter().any(|a| a.revealed_field().is_some()) => {
+                self.grants_in_force_on(&caller.staff.id, case, ex.at())
+                    .await?
+            }
+            _ => Vec::new(),
         };
-        let result = self.authorize(
-            ex,
-            &AccessRequest {
-                principal: caller.principal(),
-                action,
-                resource: Resource::Customer { id: customer },
-                case: case.as_ref().map(case_context),
-                granted,
-            },
-        );
-        result.map_err(|e| {
-            // A suspended person is refused whatever case they name: a hint about cases
-            // would send them looking for one.
-            if caller.staff.status == custos_store::StaffStatus::Suspended {
-                return e;
-            }
-            let hint = match &case {
-                Some(c)
-                    if action != Action::View
-                        && c.status == CaseStatus::Open
-                        && c.assignee == caller.staff.id
-                        && c.customer_id == customer
-                        && c.provenance != Provenance::Verified =>
-                {
-                    format!(
-                        "a field is shown in full only on a case the contact centre verified, and this case is {}: reach the customer through POST /v1/customers/{{id}}/contact instead",
-                        c.provenance
-                    )
-                }
-                _ => format!(
-                    "name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)"
-                ),
-            };
-            ServiceError {
-                message: format!("{}; {hint}", e.message),
-                ..e
-            }
-        })
+        for &action in actions {
+            let granted = action
+                .revealed_field()
+                .is_some_and(|field| grants.iter().any(|g| g.fields.iter().any(|f| f == field)));
+            self.authorize(
+                ex,
+                &AccessRequest {
+                    principal: caller.principal(),
+                    action,
+                    resource: Resource::Customer { id: customer },
+                    case: case.as_ref().map(case_context),
+                    granted,
+                },
+            )
+            .map_err(|e| with_case_hint(e, caller, action, customer, case.as_ref()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A refusal of `action` on `customer`, with a hint at what would be allowed.
+fn with_case_hint(
+    e: ServiceError,
+    caller: &Caller,
+    action: Action,
+    customer: &str,
+    case: Option<&CaseRecord>,
+) -> ServiceError {
+    // A suspended person is refused whatever case they name: a hint about cases would
+    // send them looking for one.
+    if caller.staff.status == custos_store::StaffStatus::Suspended {
+        return e;
+    }
+    let hint = match case {
+        Some(c)
+            if action != Action::View
+                && c.status == CaseStatus::Open
+                && c.assignee == caller.staff.id
+                && c.customer_id == customer
+                && c.provenance != Provenance::Verified =>
+        {
+            format!(
+                "a field is shown in full only on a case the contact centre verified, and this case is {}: reach the customer through POST /v1/customers/{{id}}/contact instead",
+                c.provenance
+            )
+        }
+        _ => format!(
+            "name an open case assigned to you for this customer in {CASE_HEADER} (ask the CRM to open one)"
+        ),
+    };
+    ServiceError {
+        message: format!("{}; {hint}", e.message),
+        ..e
     }
 }

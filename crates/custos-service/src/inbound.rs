@@ -11,20 +11,19 @@
 //!   identifier it is, `unverified` otherwise ([`App::require_usable_contact`]).
 
 use custos_crypto::IndexKind;
-use custos_store::{CaseRecord, CaseStatus, ContactRecord, IndexColumn, StaffRecord};
+use custos_store::{ContactRecord, IndexColumn, StaffRecord};
 use custos_types::Provenance;
 use custos_types::facts::CaseFacts;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::allocation::Trigger;
-use crate::case_record::{case_facts, reason_context};
+use crate::case_record::case_facts;
+use crate::cases::OpeningCase;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::ids::{new_case_id, new_contact_id};
-use crate::input::{CHANNELS, MAX_REASON_CHARS, valid_id, valid_text};
+use crate::input::{MAX_REASON_CHARS, valid_channel, valid_id, valid_text};
 use crate::record::{Recorded, RequestMeta};
 use crate::schema::{CaseId, Channel, ContactId, CustomerId, Id, Reason};
-use crate::vault::Opened;
 
 /// How far ahead of the server's clock a contact may be dated: the channel's clock and
 /// ours differ a little.
@@ -148,12 +147,7 @@ impl App {
             let input = input?;
             valid_id("staff", &input.agent)?;
             ex.target = Some(input.agent.clone());
-            if !CHANNELS.contains(&input.channel.as_str()) {
-                return Err(ServiceError::bad_request(
-                    Code::InvalidChannel,
-                    format!("channel must be one of {}", CHANNELS.join(", ")),
-                ));
-            }
+            valid_channel(&input.channel)?;
             if let Some(reason) = &input.reason {
                 valid_text("reason", reason, MAX_REASON_CHARS)?;
             }
@@ -268,39 +262,23 @@ impl App {
             .map(str::trim)
             .map(str::to_owned)
             .unwrap_or_else(|| format!("Inbound {} contact", contact.channel));
-        let sealed = Opened::new(&self.keyring, &customer)?
-            .key()
-            .seal(&customer.id, &reason_context(&id), reason.as_bytes())
-            .map_err(|_| ServiceError::internal())?;
-        self.record_intent(ex).await?;
-        self.store.insert_contact(contact).await?;
-        self.store
-            .insert_case(&CaseRecord {
-                id: id.clone(),
-                customer_id: customer.id.clone(),
-                assignee: agent.id.clone(),
-                channel: contact.channel.clone(),
-                reason: sealed,
-                status: CaseStatus::Open,
-                created_by: contact.created_by.clone(),
-                created_at: ex.at(),
-                closed_at: None,
-                provenance: Provenance::Verified,
-                campaign: None,
-                contact_id: Some(contact.id.clone()),
-            })
-            .await?;
-        self.maybe_allocate_canary(
-            agent,
-            &Trigger {
+        self.open_case(
+            ex,
+            OpeningCase {
+                id: &id,
+                customer: &customer,
+                assignee: agent,
                 channel: &contact.channel,
+                reason: &reason,
+                created_by: &contact.created_by,
                 provenance: Provenance::Verified,
                 campaign: None,
+                contact_id: Some(&contact.id),
                 self_requested: false,
-                at: ex.at(),
             },
+            Some(contact),
         )
-        .await;
+        .await?;
         Ok(id)
     }
 

@@ -93,6 +93,17 @@ pub const MAX_ID_CHARS: usize = 64;
 /// Longest reason (of a case, of a reveal).
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// One of [`CHANNELS`], or `invalid_channel`.
+pub fn valid_channel(channel: &str) -> Result<(), ServiceError> {
+    if CHANNELS.contains(&channel) {
+        return Ok(());
+    }
+    Err(ServiceError::bad_request(
+        Code::InvalidChannel,
+        format!("channel must be one of {}", CHANNELS.join(", ")),
+    ))
+}
+
 /// Ids of staff, orgs, tokens and alerts: 1–64 of `[A-Za-z0-9_.:-]`.
 pub fn valid_id(what: &str, id: &str) -> Result<(), ServiceError> {
     let ok = !id.is_empty()

@@ -174,9 +174,24 @@ impl<'a> Opened<'a> {
         Ok(Opened { record, key })
     }
 
-    /// The data key, e.g. to seal a case reason under it.
-    pub fn key(&self) -> &DataKey {
-        &self.key
+    /// Seals free text about this customer (a case's reason, a request's purpose, a
+    /// decision's reason) under their data key, bound to `context`, which names what the
+    /// text is: it opens only with this customer's key and only as that.
+    pub fn seal_text(&self, context: &str, text: &str) -> Result<Vec<u8>, ServiceError> {
+        self.key
+            .seal(&self.record.id, context, text.as_bytes())
+            .map_err(|_| ServiceError::internal())
+    }
+
+    /// Opens text sealed by [`Opened::seal_text`] under the same `context`.
+    pub fn open_text(
+        &self,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<String>, ServiceError> {
+        self.key
+            .open_string(&self.record.id, context, sealed)
+            .map_err(crypto_failure)
     }
 
     /// The plaintext of one personal field, if the customer has it.

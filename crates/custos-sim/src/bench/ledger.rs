@@ -634,15 +634,19 @@ async fn postgres_measure(
                 let mut n = c as u64;
                 loop {
                     let first = seq.fetch_add(batch as i64, Ordering::Relaxed);
-                    let records: Vec<AccessRecord> = (0..batch)
-                        .map(|i| {
+                    let mut records: Vec<AccessRecord> = (0..batch)
+                        .map(|_| {
                             n += 1;
-                            AccessRecord {
-                                seq: first + i as i64,
-                                ..record(n)
-                            }
+                            record(n)
                         })
                         .collect();
+                    // In staff order: the holdings trigger updates each person's counts,
+                    // and 16 concurrent batches that touch the same people in different
+                    // orders deadlock (production has one indexer, so never does).
+                    records.sort_by(|a, b| a.staff_id.cmp(&b.staff_id));
+                    for (i, r) in records.iter_mut().enumerate() {
+                        r.seq = first + i as i64;
+                    }
                     let sent = Instant::now();
                     if sent >= end {
                         break;
