@@ -49,9 +49,9 @@ pub(super) async fn create_customer(
 #[utoipa::path(post, path = "/v1/customers/import", tag = "customers",
     params(
         ("Idempotency-Key" = Option<String>, Header,
-            min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9_.:\-]{1,128}$",
+            nullable = false, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9_.:\-]{1,128}$",
             description = "The client's name for this batch, 1 to 128 of A-Z a-z 0-9 _ . : - (one per batch, kept per staff member)"),
-        ("X-Custos-First-Line" = Option<u64>, Header, minimum = 1, maximum = 999_999_999_999_f64,
+        ("X-Custos-First-Line" = Option<u64>, Header, nullable = false, minimum = 1, maximum = 999_999_999_999_f64,
             description = "The number of the body's first line in the client's file, so that errors name that file's lines (default 1)")),
     request_body(content = NdjsonCustomers, content_type = "application/x-ndjson",
         description = "One new customer per line (blank lines are skipped), at least one."),
