@@ -19,12 +19,8 @@ BATCH="${BENCH_BATCH:-20000}"
 PG="postgres://postgres@127.0.0.1:5432"
 OUT="${BENCH_OUT:-target/bench}"
 mkdir -p "$OUT"
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN="$BENCH_BIN"
-else
-  cargo build --release --quiet
-  BIN=target/release/custos
-fi
+source bench/common.sh
+BIN="$(custos_bin "${BENCH_BIN:-}")"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 export CUSTOS_LOG=warn
 

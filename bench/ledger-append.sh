@@ -22,12 +22,8 @@ mkdir -p "$OUT"
 dir=()
 [ -n "${BENCH_DIR:-}" ] && dir=(--dir "$BENCH_DIR")
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN="$BENCH_BIN"
-else
-  cargo build --release --quiet -p custos
-  BIN=target/release/custos
-fi
+source bench/common.sh
+BIN="$(custos_bin "${BENCH_BIN:-}")"
 export CUSTOS_LOG="${CUSTOS_LOG:-warn}"
 
 echo "machine: $(nproc) CPUs; $(free -g | awk '/^Mem:/ {print $2 " GiB RAM"}'); $(df -hT "${BENCH_DIR:-target}" | awk 'NR==2 {print $2 " on " $1}')"

@@ -13,12 +13,8 @@ CONC="${BENCH_CONCURRENCY:-32}"
 SECS="${BENCH_SECONDS:-10}"
 OUT="${BENCH_OUT:-target/bench}"
 mkdir -p "$OUT"
-if [ -n "${1:-}" ]; then
-  BIN="$1"
-else
-  cargo build --release --quiet
-  BIN=target/release/custos
-fi
+source bench/common.sh
+BIN="$(custos_bin "${1:-}")"
 for role in default support sales team_lead; do
   export "CUSTOS_QUOTA__${role^^}__CUSTOMERS_PER_DAY=1000000000"
   export "CUSTOS_QUOTA__${role^^}__REVEALS_PER_HOUR=1000000000"

@@ -20,12 +20,8 @@ PG="postgres://postgres@127.0.0.1:5432"
 OUT="${BENCH_OUT:-target/bench}"
 mkdir -p "$OUT"
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN="$BENCH_BIN"
-else
-  cargo build --release --quiet
-  BIN=target/release/custos
-fi
+source bench/common.sh
+BIN="$(custos_bin "${BENCH_BIN:-}")"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres pgbench}"
 LABEL="${BENCH_LABEL:-}"
 
