@@ -16,10 +16,14 @@
 //!    person and the raising entry, so a replay after a crash finds it and does not act
 //!    twice), then its delivery to the [`webhook`], if one is configured (best effort,
 //!    in the background);
-//! 4. after the whole batch, the cursor.
+//! 4. after the whole batch, its [`Progress`]; the cursor at most once a
+//!    [`CURSOR_EVERY`], and when no record has come for that long.
 //!
 //! A crash anywhere replays from the cursor: steps already done are found done (a
 //! restriction lives in the gateway's memory, and is rebuilt at start from the alerts).
+//! That is also why the cursor need not be stored after every batch: a cursor a second
+//! behind costs a second of records handled again after a crash, and saves a durable
+//! write per batch while records arrive a few at a time.
 //! The model is pure, deterministic code driven by records: at start it is rebuilt by
 //! replaying the ledger up to the cursor.
 
@@ -36,7 +40,10 @@ pub use model::{Model, ModelConfig, Snapshot};
 pub use restrict::{Restriction, RestrictionHook, RestrictionKind};
 pub use webhook::AlertsConfig;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use custos_access::{AccessLog, AccessRecord};
 use custos_crypto::Keyring;
@@ -55,6 +62,40 @@ const REPLAY_CHUNK: u64 = 10_000;
 
 /// Wait before retrying after the store or ledger failed.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often at most the cursor is stored while records keep coming, and how long
+/// after the last record it is stored at the latest (see the module docs).
+pub const CURSOR_EVERY: Duration = Duration::from_secs(1);
+
+/// How far the detector has got: every ledger entry before [`Progress::handled`] has
+/// been looked at and acted on. One is made by whoever starts the detector and shared
+/// with those who wait for it (clones see the same position).
+#[derive(Clone)]
+pub struct Progress(Arc<watch::Sender<u64>>);
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Progress {
+    /// The ledger index of the next entry the detector will handle.
+    pub fn handled(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    /// Waits until every entry before `index` has been handled. `false` if the detector
+    /// has stopped (its task ended) before that.
+    pub async fn wait_for(&self, index: u64) -> bool {
+        let mut handled = self.0.subscribe();
+        handled.wait_for(|h| *h >= index).await.is_ok()
+    }
+
+    fn advance(&self, to: u64) {
+        self.0.send_replace(to);
+    }
+}
 
 /// Most ledger entries an alert cites: a person's day can hold many thousands (a
 /// stolen integration token), and every alert listing carries them.
@@ -117,7 +158,7 @@ pub struct Actions {
 /// Starts the detector on the current Tokio runtime. The model's state is rebuilt by
 /// replaying the ledger up to the detector's cursor (without acting again), then the
 /// detector follows the ledger from there. `clock` is the time its acts are stamped
-/// with; `actions` what it acts through.
+/// with; `actions` what it acts through; `progress` where it says how far it has got.
 pub async fn start(
     access: AccessLog,
     store: Store,
@@ -125,6 +166,7 @@ pub async fn start(
     config: ModelConfig,
     clock: Clock,
     actions: Actions,
+    progress: Progress,
 ) -> Result<(), String> {
     let webhook = webhook::Webhook::new(&actions.alerts)?;
     let marks = canary::Marks::load(&store).await?;
@@ -174,26 +216,52 @@ pub async fn start(
         restrict: actions.restrict,
         webhook,
     };
+    progress.advance(from);
     let mut subscription = detector.access.subscribe(from);
     tokio::spawn(async move {
+        let mut saved = from;
+        let mut saved_at = Instant::now();
         loop {
             let position = subscription.position();
-            let Some(batch) = subscription.next_batch(BATCH).await else {
-                return;
-            };
-            let handled = match batch {
-                Ok(records) => detector.handle(&records).await,
-                Err(e) => Err(e.to_string()),
-            };
-            let saved = match handled {
-                Ok(()) => detector
-                    .store
-                    .set_consumer_cursor(DETECTOR, subscription.position())
+            let next = if position > saved {
+                // Unsaved progress: store it if nothing comes for a while.
+                tokio::time::timeout(CURSOR_EVERY, subscription.next_batch(BATCH))
                     .await
-                    .map_err(|e| e.to_string()),
+                    .ok()
+            } else {
+                Some(subscription.next_batch(BATCH).await)
+            };
+            let quiet = next.is_none();
+            let step = match next {
+                // The log has shut down.
+                Some(None) => return,
+                Some(Some(Ok(records))) => detector.handle(&records).await,
+                Some(Some(Err(e))) => Err(e.to_string()),
+                // Quiet for a `CURSOR_EVERY`: store the cursor below.
+                None => Ok(()),
+            };
+            let step = match step {
+                Ok(()) => {
+                    progress.advance(subscription.position());
+                    let due = quiet || saved_at.elapsed() >= CURSOR_EVERY;
+                    if due && subscription.position() > saved {
+                        let at = subscription.position();
+                        detector
+                            .store
+                            .set_consumer_cursor(DETECTOR, at)
+                            .await
+                            .map(|()| {
+                                saved = at;
+                                saved_at = Instant::now();
+                            })
+                            .map_err(|e| e.to_string())
+                    } else {
+                        Ok(())
+                    }
+                }
                 Err(e) => Err(e),
             };
-            if let Err(e) = saved {
+            if let Err(e) = step {
                 // Read the batch again: records after the failure were not looked at.
                 // Findings not yet acted on stay pending (acting is idempotent), and the
                 // model ignores records it has already seen.
@@ -608,5 +676,46 @@ mod tests {
         let mut expected = more[..MAX_CITED - 1].to_vec();
         expected.push(last);
         assert_eq!(alert.entries, expected);
+    }
+
+    /// Progress moves with every batch handled; the stored cursor follows at most once a
+    /// `CURSOR_EVERY` while records come, and once they stop, so that a restart replays
+    /// little. (Module docs, step 4.)
+    #[tokio::test]
+    async fn progress_follows_each_batch_and_the_cursor_follows_when_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = detector(dir.path(), Clock::Records).await;
+        let (access, store) = (d.access.clone(), d.store.clone());
+        let progress = Progress::default();
+        start(
+            access.clone(),
+            store.clone(),
+            d.keyring.clone(),
+            ModelConfig::default(),
+            Clock::Records,
+            Actions::default(),
+            progress.clone(),
+        )
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let mut last = 0;
+        for i in 0..20 {
+            last = access.record(view_at(1_000 + i)).await.unwrap();
+            assert!(progress.wait_for(last + 1).await);
+        }
+        assert!(progress.handled() > last);
+        // Twenty batches were handled within far less than a second: the cursor was not
+        // written for each of them.
+        let cursor = store.consumer_cursor(DETECTOR).await.unwrap();
+        if started.elapsed() < CURSOR_EVERY {
+            assert!(cursor < last + 1, "cursor {cursor} written on every batch");
+        }
+        // Quiet: the cursor catches up within a `CURSOR_EVERY` or two.
+        let deadline = Instant::now() + 4 * CURSOR_EVERY;
+        while store.consumer_cursor(DETECTOR).await.unwrap() < progress.handled() {
+            assert!(Instant::now() < deadline, "the cursor never caught up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -308,7 +308,6 @@ impl App {
                     "case is already closed",
                 ));
             }
-            self.end_call_bindings(id, ex.at()).await?;
             Ok(Closed {
                 id: id.to_owned(),
                 status: "closed",

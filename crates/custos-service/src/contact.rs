@@ -293,12 +293,6 @@ impl App {
             "concurrent calls kept taking the privacy numbers; try again",
         ))
     }
-
-    /// Ends the privacy-number bindings of case `id` (it closed at `at`).
-    pub(crate) async fn end_call_bindings(&self, id: &str, at: i64) -> Result<(), ServiceError> {
-        self.store.end_call_bindings(id, at).await?;
-        Ok(())
-    }
 }
 
 /// A call carries no message; an email needs a subject and a text; an SMS a text and no

@@ -69,6 +69,8 @@ pub struct App {
     pub(crate) relays: relay::Relays,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub(crate) metrics: Option<PrometheusHandle>,
+    /// How far the detector has read the ledger.
+    pub(crate) detector: custos_detector::Progress,
 }
 
 /// Direct access to the vault's parts, around the operations and their records, for the
@@ -144,6 +146,7 @@ impl App {
             policy,
             access,
             metrics,
+            detector: custos_detector::Progress::default(),
         });
         app.replay_quotas().await?;
         app.replay_restrictions().await?;
@@ -196,14 +199,24 @@ impl App {
         })
     }
 
-    /// Whether the detector has read every ledger entry written so far (its own acts
-    /// included): for a driver that must see the alerts of what it just did.
-    pub async fn detector_caught_up(&self) -> Result<bool, custos_store::StoreError> {
-        let cursor = self
-            .store
-            .consumer_cursor(custos_detector::DETECTOR)
-            .await?;
-        Ok(cursor >= self.access.size())
+    /// Waits until the detector has read every ledger entry written so far, its own acts
+    /// included: for a driver that must see the alerts of what it just did. `false` if
+    /// the detector has stopped, or `within` passed first.
+    pub async fn detector_caught_up(&self, within: std::time::Duration) -> bool {
+        let caught_up = async {
+            loop {
+                let end = self.access.size();
+                if self.detector.handled() >= end {
+                    return true;
+                }
+                if !self.detector.wait_for(end).await {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(within, caught_up)
+            .await
+            .unwrap_or(false)
     }
 
     async fn replay_quotas(&self) -> Result<(), ServiceError> {

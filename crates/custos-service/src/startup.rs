@@ -267,6 +267,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             restrict: Some(app.restriction_hook()),
             alerts: app.config.alerts.clone(),
         },
+        app.detector.clone(),
     )
     .await
     .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;

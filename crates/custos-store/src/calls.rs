@@ -44,11 +44,22 @@ const SELECT_BY_NUMBER: &str = concat!(
 // Numbers held by unended bindings, whatever their case: the unique index counts them.
 const SELECT_NUMBERS: &str =
     "SELECT number FROM call_bindings WHERE staff_id = $1 AND ended_at IS NULL";
-const END_BINDINGS: &str =
-    "UPDATE call_bindings SET ended_at = $2 WHERE case_id = $1 AND ended_at IS NULL";
+
+impl crate::reader::FromReadRow for CallBinding {
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CallBinding {
+            case_id: row.get(0)?,
+            staff_id: row.get(1)?,
+            customer_id: row.get(2)?,
+            number: row.get(3)?,
+            created_at: row.get(4)?,
+        })
+    }
+}
 
 impl Store {
-    /// Stores a new binding, in force until [`Store::end_call_bindings`].
+    /// Stores a new binding, in force until its case closes
+    /// ([`Store::close_case`]).
     /// [`StoreError::Conflict`] (and nothing stored) if the agent already holds that
     /// number or a binding to that customer, or the case has one;
     /// [`StoreError::NotFound`] if the case does not exist.
@@ -73,6 +84,9 @@ impl Store {
         staff: &str,
         customer: &str,
     ) -> Result<Option<CallBinding>, StoreError> {
+        if let Some(reader) = &self.reader {
+            return reader.row(SELECT_FOR_CUSTOMER, [staff, customer]);
+        }
         Ok(with_pool!(self, |pool| {
             sqlx::query_as::<_, CallBinding>(SELECT_FOR_CUSTOMER)
                 .bind(staff)
@@ -89,6 +103,9 @@ impl Store {
         staff: &str,
         number: &str,
     ) -> Result<Option<CallBinding>, StoreError> {
+        if let Some(reader) = &self.reader {
+            return reader.row(SELECT_BY_NUMBER, [staff, number]);
+        }
         Ok(with_pool!(self, |pool| {
             sqlx::query_as::<_, CallBinding>(SELECT_BY_NUMBER)
                 .bind(staff)
@@ -101,26 +118,15 @@ impl Store {
 
     /// The pool numbers `staff` holds in bindings not yet ended.
     pub async fn call_numbers_of(&self, staff: &str) -> Result<Vec<String>, StoreError> {
+        if let Some(reader) = &self.reader {
+            return reader.rows(SELECT_NUMBERS, [staff]);
+        }
         Ok(with_pool!(self, |pool| {
             sqlx::query_scalar(SELECT_NUMBERS)
                 .bind(staff)
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?
-        }))
-    }
-
-    /// Ends the bindings made under case `case_id` at time `at` (its number is free
-    /// for the agent again); returns how many there were.
-    pub async fn end_call_bindings(&self, case_id: &str, at: i64) -> Result<u64, StoreError> {
-        Ok(with_pool!(self, |pool| {
-            sqlx::query(END_BINDINGS)
-                .bind(case_id)
-                .bind(at)
-                .execute(pool)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
         }))
     }
 }

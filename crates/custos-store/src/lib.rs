@@ -584,7 +584,8 @@ impl Store {
     /// The customer with `id`, if any.
     pub async fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
         if let Some(reader) = &self.reader {
-            return reader.customer(id);
+            let row: Option<CustomerRow> = reader.row(SELECT_CUSTOMER, [id])?;
+            return Ok(row.map(CustomerRecord::from));
         }
         let row: Option<CustomerRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_CUSTOMER)
@@ -663,6 +664,10 @@ impl Store {
         if let Some(case) = self.hot.as_ref().and_then(|hot| hot.open_case(id)) {
             return Ok(Some(case));
         }
+        if let Some(reader) = &self.reader {
+            let row: Option<CaseRow> = reader.row(SELECT_CASE, [id])?;
+            return row.map(CaseRecord::try_from).transpose();
+        }
         let row: Option<CaseRow> = with_pool!(self, |pool| {
             sqlx::query_as(SELECT_CASE)
                 .bind(id)
@@ -673,8 +678,9 @@ impl Store {
         row.map(CaseRecord::try_from).transpose()
     }
 
-    /// Closes an open case at time `at`; `false` if there is no such case or it was
-    /// already closed.
+    /// Closes an open case at time `at`, and with it (in the same statement, by the
+    /// schema's trigger) its privacy-number bindings; `false` if there is no such case
+    /// or it was already closed.
     pub async fn close_case(&self, id: &str, at: i64) -> Result<bool, StoreError> {
         let done = with_pool!(self, |pool| {
             sqlx::query(CLOSE_CASE)
@@ -709,26 +715,36 @@ impl Store {
             }
         }
         let limit = sql_limit(limit);
-        let rows: Vec<CaseRow> = with_pool!(self, |pool| {
+        let rows: Vec<CaseRow> = if let Some(reader) = &self.reader {
             match customer {
-                None => {
-                    sqlx::query_as(SELECT_OPEN_CASES)
-                        .bind(assignee)
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await
-                }
-                Some(customer) => {
-                    sqlx::query_as(SELECT_OPEN_CASES_FOR_CUSTOMER)
-                        .bind(assignee)
-                        .bind(customer)
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await
-                }
+                None => reader.rows(SELECT_OPEN_CASES, rusqlite::params![assignee, limit])?,
+                Some(customer) => reader.rows(
+                    SELECT_OPEN_CASES_FOR_CUSTOMER,
+                    rusqlite::params![assignee, customer, limit],
+                )?,
             }
-            .map_err(db_err)?
-        });
+        } else {
+            with_pool!(self, |pool| {
+                match customer {
+                    None => {
+                        sqlx::query_as(SELECT_OPEN_CASES)
+                            .bind(assignee)
+                            .bind(limit)
+                            .fetch_all(pool)
+                            .await
+                    }
+                    Some(customer) => {
+                        sqlx::query_as(SELECT_OPEN_CASES_FOR_CUSTOMER)
+                            .bind(assignee)
+                            .bind(customer)
+                            .bind(limit)
+                            .fetch_all(pool)
+                            .await
+                    }
+                }
+                .map_err(db_err)?
+            })
+        };
         rows.into_iter().map(CaseRecord::try_from).collect()
     }
 
@@ -984,6 +1000,24 @@ struct CustomerRow {
     created_at: i64,
 }
 
+impl reader::FromReadRow for CustomerRow {
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CustomerRow {
+            id: row.get(0)?,
+            wrapped_key: row.get(1)?,
+            name: row.get(2)?,
+            phone: row.get(3)?,
+            email: row.get(4)?,
+            account_id: row.get(5)?,
+            attributes: row.get(6)?,
+            phone_idx: row.get(7)?,
+            email_idx: row.get(8)?,
+            account_idx: row.get(9)?,
+            created_at: row.get(10)?,
+        })
+    }
+}
+
 impl From<CustomerRow> for CustomerRecord {
     fn from(r: CustomerRow) -> Self {
         CustomerRecord {
@@ -1016,6 +1050,25 @@ struct CaseRow {
     provenance: String,
     campaign: Option<String>,
     contact_id: Option<String>,
+}
+
+impl reader::FromReadRow for CaseRow {
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CaseRow {
+            id: row.get(0)?,
+            customer_id: row.get(1)?,
+            assignee: row.get(2)?,
+            channel: row.get(3)?,
+            reason: row.get(4)?,
+            status: row.get(5)?,
+            created_by: row.get(6)?,
+            created_at: row.get(7)?,
+            closed_at: row.get(8)?,
+            provenance: row.get(9)?,
+            campaign: row.get(10)?,
+            contact_id: row.get(11)?,
+        })
+    }
 }
 
 impl TryFrom<CaseRow> for CaseRecord {

@@ -2,10 +2,12 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own: every query is two
 //! thread hand-offs (the request to the worker, the rows back), and on a 2-core machine
-//! under load those hand-offs cost more than the read itself. The reads a protected
-//! lookup makes on every request (the customer by id) are primary-key lookups that take
-//! microseconds from SQLite's page cache, so they run here, synchronously, on the task
-//! that asks: no hand-off.
+//! under load those hand-offs cost more than the read itself. The reads made on every
+//! request — the customer by id, the open cases of an agent and a customer when the hot
+//! state has none, a caller's number through its blind index, an agent's call bindings —
+//! are index seeks that take microseconds from SQLite's page cache, so they run here,
+//! synchronously, on the task that asks: no hand-off. Scans and reads of many rows (a
+//! trace, a listing) stay with sqlx, where blocking a runtime thread would cost more.
 //!
 //! **Why blocking the task is fine.** In WAL mode a reader never waits for the writer;
 //! it reads the last committed snapshot. The connections are read-only, so nothing here
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::{CustomerRecord, StoreError};
+use crate::StoreError;
 
 /// How long a read may wait for the rare lock a reader needs (see the module docs).
 const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -32,7 +34,23 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 /// Idle connections kept; more than the reads that can run at once is waste.
 const MAX_IDLE: usize = 16;
 
-const SELECT_CUSTOMER: &str = concat!("SELECT ", customer_cols!(), " FROM customers WHERE id = ?1");
+/// A row the reader can make from a result row, its columns in the statement's order.
+pub(crate) trait FromReadRow: Sized {
+    /// The value of `row`.
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl FromReadRow for String {
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        row.get(0)
+    }
+}
+
+impl FromReadRow for (String, String) {
+    fn from_read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((row.get(0)?, row.get(1)?))
+    }
+}
 
 /// Read-only connections to one SQLite file (see the module docs).
 pub(crate) struct SyncReader {
@@ -55,26 +73,30 @@ impl SyncReader {
         self.lock().take();
     }
 
-    /// The customer with `id`, if any.
-    pub(crate) fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
+    /// The first row of `sql` (a statement of the store, `$1`, `$2`, … bound in order
+    /// from `params`), if any.
+    pub(crate) fn row<T: FromReadRow>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>, StoreError> {
         self.with(|conn| {
-            conn.prepare_cached(SELECT_CUSTOMER)?
-                .query_row([id], |row| {
-                    Ok(CustomerRecord {
-                        id: row.get(0)?,
-                        wrapped_key: row.get(1)?,
-                        name: row.get(2)?,
-                        phone: row.get(3)?,
-                        email: row.get(4)?,
-                        account_id: row.get(5)?,
-                        attributes: row.get(6)?,
-                        phone_idx: row.get(7)?,
-                        email_idx: row.get(8)?,
-                        account_idx: row.get(9)?,
-                        created_at: row.get(10)?,
-                    })
-                })
+            conn.prepare_cached(sql)?
+                .query_row(params, T::from_read_row)
                 .optional()
+        })
+    }
+
+    /// Every row of `sql`, bound as for [`SyncReader::row`].
+    pub(crate) fn rows<T: FromReadRow>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        self.with(|conn| {
+            conn.prepare_cached(sql)?
+                .query_map(params, T::from_read_row)?
+                .collect()
         })
     }
 

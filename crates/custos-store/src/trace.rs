@@ -50,6 +50,9 @@ pub struct Holdings {
 /// one statement instead of a thousand-value `IN` list per thousand values.
 const LOOKUP_BATCH: usize = 50_000;
 
+/// Up to this many indexes, a lookup is read on the caller's thread (SQLite).
+const POINT_LOOKUP: usize = 8;
+
 /// `values`, distinct and in (SQLite's) index order, as JSON arrays of at most
 /// [`LOOKUP_BATCH`]: consecutive lookups then walk the index's pages forward instead of
 /// jumping about it.
@@ -186,6 +189,13 @@ impl Store {
         };
         let mut out = Vec::new();
         for json in sorted_json_batches(indexes)? {
+            // A caller's number or two: a few index seeks (the reader's module docs).
+            if let Some(reader) = &self.reader
+                && indexes.len() <= POINT_LOOKUP
+            {
+                out.extend(reader.rows::<(String, String)>(LOOKUP[k].0, [json])?);
+                continue;
+            }
             let rows: Vec<(String, String)> = with_pool!(self, |pool, sql = {
                 sqlite: LOOKUP[k].0,
                 postgres: LOOKUP[k].1,

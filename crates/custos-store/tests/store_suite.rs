@@ -1194,8 +1194,6 @@ async fn call_bindings_unique_per_agent_while_in_force(store: Store) {
         None,
         "case closed"
     );
-    assert_eq!(store.end_call_bindings("k1", 300).await.unwrap(), 1);
-    assert_eq!(store.end_call_bindings("k1", 301).await.unwrap(), 0);
     assert_eq!(store.call_numbers_of("alice").await.unwrap(), [x2]);
     assert_eq!(
         store.call_binding_of("bob", x1).await.unwrap(),
@@ -1209,7 +1207,6 @@ async fn call_bindings_unique_per_agent_while_in_force(store: Store) {
         Err(StoreError::Conflict)
     ));
     store.close_case("k2", 400).await.unwrap();
-    store.end_call_bindings("k2", 400).await.unwrap();
     store
         .insert_call_binding(&bind("k4", "alice", "c2", x1))
         .await

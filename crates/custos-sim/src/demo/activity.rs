@@ -6,7 +6,7 @@
 //! walkthrough takes part.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -82,15 +82,10 @@ pub async fn run_and_await_alerts(
     let store_err = |e: custos_store::StoreError| Failure::new(e.code(), e.to_string());
     crate::stdout::note(format_args!("A short working day, with two insiders ..."));
     let insiders = run(client, admin_token, loaded).await?;
-    let deadline = Instant::now() + ALERT_WAIT;
-    while !app.detector_caught_up().await.map_err(store_err)? {
-        if Instant::now() > deadline {
-            crate::stdout::note(format_args!(
-                "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
-            ));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if !app.detector_caught_up(ALERT_WAIT).await {
+        crate::stdout::note(format_args!(
+            "the detector has not caught up after {ALERT_WAIT:?}; alerts may follow"
+        ));
     }
     let alerts = direct
         .store(app)

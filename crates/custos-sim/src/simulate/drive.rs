@@ -39,6 +39,9 @@ const CONCURRENCY: usize = 128;
 const IMPORT_CHUNK: usize = 5_000;
 /// Length of a slice of simulated time.
 const SLICE_MS: i64 = 5 * 60_000;
+/// How long the run waits for the detector at the end of a slice before it gives up: far
+/// longer than a slice's records take, short enough that a stopped detector ends the run.
+const DETECTOR_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// The CRM integration's staff id.
 pub const CRM: &str = "sim-crm";
 /// The contact centre's staff id: it reports the inbound contacts it routes.
@@ -141,15 +144,13 @@ impl Gateway {
 
     /// Waits until the detector has read every ledger entry (including its own).
     async fn detector_caught_up(&self) -> Result<(), String> {
-        while !self
-            .app
-            .detector_caught_up()
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        if self.app.detector_caught_up(DETECTOR_WAIT).await {
+            Ok(())
+        } else {
+            Err(format!(
+                "the detector has stopped, or not caught up within {DETECTOR_WAIT:?}"
+            ))
         }
-        Ok(())
     }
 }
 
