@@ -54,7 +54,7 @@ pub struct OpenCase {
     #[schema(value_type = CustomerId)]
     customer: String,
     #[schema(value_type = Channel)]
-    channel: String,
+    channel: custos_types::Channel,
     /// Why the case was opened, as the CRM wrote it: what tells one case from another.
     reason: String,
     created_at: i64,

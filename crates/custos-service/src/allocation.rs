@@ -73,7 +73,7 @@ impl Allocation {
 /// case so it reads like the person's other work.
 pub struct Trigger<'a> {
     /// The channel of the CRM's case.
-    pub channel: &'a str,
+    pub channel: custos_types::Channel,
     /// Who vouched for its contact.
     pub provenance: Provenance,
     /// Its campaign, if outbound.
@@ -185,7 +185,7 @@ impl App {
                 id: case_id,
                 customer_id: canary,
                 assignee: assignee.id.clone(),
-                channel: trigger.channel.to_owned(),
+                channel: trigger.channel,
                 reason: sealed_reason,
                 status: CaseStatus::Open,
                 created_by: custos_types::SYSTEM_ID.to_owned(),

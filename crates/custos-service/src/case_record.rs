@@ -4,7 +4,7 @@
 
 use custos_policy::CaseContext;
 use custos_store::{CaseRecord, CaseStatus};
-use custos_types::Provenance;
+use custos_types::{Channel, Provenance};
 
 use crate::error::ServiceError;
 use crate::vault::Opened;
@@ -12,13 +12,13 @@ use crate::vault::Opened;
 /// The `create_case` entry's facts ([`custos_types::facts::CaseFacts`]): where the case
 /// came from, with the `contact:` fact its provenance implies.
 pub(crate) fn case_facts(
-    channel: &str,
+    channel: Channel,
     provenance: Provenance,
     requested_by: Option<&str>,
     campaign: Option<&str>,
 ) -> Vec<String> {
     custos_types::facts::CaseFacts {
-        channel: Some(channel),
+        channel: Some(channel.as_str()),
         inbound: provenance.inbound(),
         requested_by,
         provenance: Some(provenance),

@@ -24,7 +24,7 @@ pub(crate) struct OpeningCase<'a> {
     pub(crate) id: &'a str,
     pub(crate) customer: &'a CustomerRecord,
     pub(crate) assignee: &'a StaffRecord,
-    pub(crate) channel: &'a str,
+    pub(crate) channel: custos_types::Channel,
     /// As written, trimmed; sealed before it is stored.
     pub(crate) reason: &'a str,
     pub(crate) created_by: &'a str,
@@ -173,7 +173,7 @@ impl App {
                     granted: false,
                 },
             )?;
-            valid_channel(&input.channel)?;
+            let channel = valid_channel(&input.channel)?;
             valid_text("reason", &input.reason, MAX_REASON_CHARS)?;
             let customer = self
                 .store
@@ -203,7 +203,7 @@ impl App {
             // Where the case came from, for the ledger (custos_access::entry docs): only the
             // validated channel word, fixed words and ids, never the free-text reason.
             ex.fields = case_facts(
-                &input.channel,
+                channel,
                 provenance,
                 input.requested_by.as_deref(),
                 input.campaign.as_deref(),
@@ -214,7 +214,7 @@ impl App {
                     id: &id,
                     customer: &customer,
                     assignee: &assignee,
-                    channel: &input.channel,
+                    channel,
                     reason: input.reason.trim(),
                     created_by: &caller.staff.id,
                     provenance,
@@ -252,7 +252,7 @@ impl App {
                 id: case.id.to_owned(),
                 customer_id: case.customer.id.clone(),
                 assignee: case.assignee.id.clone(),
-                channel: case.channel.to_owned(),
+                channel: case.channel,
                 reason,
                 status: CaseStatus::Open,
                 created_by: case.created_by.to_owned(),

@@ -86,7 +86,7 @@ impl CallerIdentifier {
     /// unless exactly one identifier is given, of a kind the channel carries.
     fn normalized(
         &self,
-        channel: &str,
+        channel: custos_types::Channel,
         region: &str,
     ) -> Result<(IndexKind, IndexColumn, String), ServiceError> {
         let (kind, column, normalized) = match (&self.phone, &self.email) {
@@ -108,17 +108,25 @@ impl CallerIdentifier {
             }
         };
         let fits = match channel {
-            "phone" | "sms" => column == IndexColumn::Phone,
-            "email" => column == IndexColumn::Email,
+            custos_types::Channel::Phone | custos_types::Channel::Sms => {
+                column == IndexColumn::Phone
+            }
+            custos_types::Channel::Email => column == IndexColumn::Email,
             // A chat, a store visit or the app may be known by either.
-            _ => true,
+            custos_types::Channel::Chat
+            | custos_types::Channel::Store
+            | custos_types::Channel::App => true,
         };
         if !fits {
             return Err(ServiceError::bad_request(
                 Code::InvalidCaller,
                 format!(
                     "a {channel} contact identifies its caller by {}",
-                    if channel == "email" { "email" } else { "phone" }
+                    if channel == custos_types::Channel::Email {
+                        "email"
+                    } else {
+                        "phone"
+                    }
                 ),
             ));
         }
@@ -147,7 +155,7 @@ impl App {
             let input = input?;
             valid_id("staff", &input.agent)?;
             ex.target = Some(input.agent.clone());
-            valid_channel(&input.channel)?;
+            let channel = valid_channel(&input.channel)?;
             if let Some(reason) = &input.reason {
                 valid_text("reason", reason, MAX_REASON_CHARS)?;
             }
@@ -160,7 +168,7 @@ impl App {
             }
             let (kind, column, normalized) = input
                 .caller
-                .normalized(&input.channel, &self.config.default_region)?;
+                .normalized(channel, &self.config.default_region)?;
             let Some(agent) = self.store.staff(&input.agent).await? else {
                 return Err(ServiceError::not_found("agent"));
             };
@@ -184,7 +192,7 @@ impl App {
             matched.dedup();
             let contact = ContactRecord {
                 id: new_contact_id(),
-                channel: input.channel.clone(),
+                channel,
                 agent: agent.id.clone(),
                 identifier_kind: column,
                 identifier_idx: index,
@@ -194,7 +202,7 @@ impl App {
             };
             let [customer] = matched.as_slice() else {
                 ex.fields = CaseFacts {
-                    channel: Some(&input.channel),
+                    channel: Some(channel.as_str()),
                     inbound: true,
                     requested_by: None,
                     provenance: None,
@@ -237,7 +245,7 @@ impl App {
         customer_id: &str,
         reason: Option<&str>,
     ) -> Result<String, ServiceError> {
-        ex.fields = case_facts(&contact.channel, Provenance::Verified, None, None);
+        ex.fields = case_facts(contact.channel, Provenance::Verified, None, None);
         let open = self
             .store
             .open_cases(&agent.id, Some(customer_id), 1)
@@ -268,7 +276,7 @@ impl App {
                 id: &id,
                 customer: &customer,
                 assignee: agent,
-                channel: &contact.channel,
+                channel: contact.channel,
                 reason: &reason,
                 created_by: &contact.created_by,
                 provenance: Provenance::Verified,

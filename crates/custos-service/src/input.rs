@@ -3,6 +3,7 @@
 //! personal data).
 
 use crate::error::Code;
+use custos_types::Channel;
 use serde::de::DeserializeOwned;
 
 use crate::error::ServiceError;
@@ -66,9 +67,6 @@ pub const MAX_STAFF_NAME_CHARS: usize = 100;
 /// The states of an alert.
 pub const ALERT_STATUSES: [&str; 3] = ["open", "acknowledged", "dismissed"];
 
-/// Channels a contact can come through.
-pub const CHANNELS: [&str; 6] = ["phone", "sms", "chat", "app", "email", "store"];
-
 /// Most customers one import request may carry.
 pub const MAX_IMPORT: usize = 100_000;
 
@@ -93,15 +91,15 @@ pub const MAX_ID_CHARS: usize = 64;
 /// Longest reason (of a case, of a reveal).
 pub const MAX_REASON_CHARS: usize = 500;
 
-/// One of [`CHANNELS`], or `invalid_channel`.
-pub fn valid_channel(channel: &str) -> Result<(), ServiceError> {
-    if CHANNELS.contains(&channel) {
-        return Ok(());
-    }
-    Err(ServiceError::bad_request(
-        Code::InvalidChannel,
-        format!("channel must be one of {}", CHANNELS.join(", ")),
-    ))
+/// The [`Channel`] of `word`, or `invalid_channel`.
+pub fn valid_channel(word: &str) -> Result<Channel, ServiceError> {
+    word.parse().map_err(|_| {
+        let words: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+        ServiceError::bad_request(
+            Code::InvalidChannel,
+            format!("channel must be one of {}", words.join(", ")),
+        )
+    })
 }
 
 /// Ids of staff, orgs, tokens and alerts: 1–64 of `[A-Za-z0-9_.:-]`.

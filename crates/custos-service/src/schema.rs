@@ -11,9 +11,9 @@ use utoipa::openapi::{RefOr, Schema};
 
 use crate::ids::IssuedId;
 use crate::input::{
-    ALERT_STATUSES, CHANNELS, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_EMAIL_TEXT_CHARS,
-    MAX_ID_CHARS, MAX_IMPORT, MAX_REASON_CHARS, MAX_SMS_TEXT_CHARS, MAX_STAFF_NAME_CHARS,
-    MAX_SUBJECT_CHARS, MESSAGE_HIDDEN_CHARACTERS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
+    ALERT_STATUSES, HIDDEN_CHARACTERS, MAX_COSIGNED_NOTE, MAX_EMAIL_TEXT_CHARS, MAX_ID_CHARS,
+    MAX_IMPORT, MAX_REASON_CHARS, MAX_SMS_TEXT_CHARS, MAX_STAFF_NAME_CHARS, MAX_SUBJECT_CHARS,
+    MESSAGE_HIDDEN_CHARACTERS, STEP_UP_MAX_CHARS, STEP_UP_MIN_CHARS,
 };
 
 /// Every character Rust's `str::trim` removes (Unicode `White_Space`), as the body of a
@@ -172,7 +172,10 @@ component!(
 );
 component!(
     /// A channel a contact can come through.
-    Channel => json!({"type": "string", "enum": CHANNELS})
+    Channel => json!({
+        "type": "string",
+        "enum": custos_types::Channel::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+    })
 );
 component!(
     /// A staff entry's display name.

@@ -63,7 +63,7 @@ pub struct CustomerAccess {
 pub struct CaseSummary {
     /// How the customer was in contact.
     #[schema(value_type = Channel)]
-    pub channel: String,
+    pub channel: custos_types::Channel,
     /// The case's reason as written when it was opened.
     pub reason: String,
     /// When it was opened, unix milliseconds.
@@ -309,7 +309,7 @@ impl App {
 
 fn case_summary(opened: &Opened<'_>, case: &CaseRecord) -> Result<CaseSummary, ServiceError> {
     Ok(CaseSummary {
-        channel: case.channel.clone(),
+        channel: case.channel,
         reason: crate::case_record::reason_of(opened, case)?,
         opened_at: case.created_at,
     })

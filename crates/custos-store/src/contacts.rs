@@ -67,8 +67,8 @@ impl Store {
             Ok(ContactRecord {
                 identifier_kind: IndexColumn::parse(&r.identifier_kind)
                     .ok_or_else(|| corrupt("contacts.identifier_kind"))?,
+                channel: r.channel.parse().map_err(|_| corrupt("contacts.channel"))?,
                 id: r.id,
-                channel: r.channel,
                 agent: r.agent,
                 identifier_idx: r.identifier_idx,
                 at: r.at,

@@ -1079,7 +1079,7 @@ impl TryFrom<CaseRow> for CaseRecord {
             id: r.id,
             customer_id: r.customer_id,
             assignee: r.assignee,
-            channel: r.channel,
+            channel: r.channel.parse().map_err(|_| corrupt("cases.channel"))?,
             reason: r.reason,
             created_by: r.created_by,
             created_at: r.created_at,

@@ -1,7 +1,7 @@
 //! The records the store keeps. Personal data only ever appears here sealed (`Vec<u8>`
 //! produced by custos-crypto) or as keyed-hash indexes (hex `String`).
 
-use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
+use custos_types::{Action, Channel, Decision, Provenance, RecordedRole, Role};
 use serde::{Deserialize, Serialize};
 
 /// Whether a staff member may act.
@@ -170,8 +170,8 @@ pub struct CaseRecord {
     pub customer_id: String,
     /// The staff member working the case.
     pub assignee: String,
-    /// Contact channel, e.g. `phone`.
-    pub channel: String,
+    /// The channel the contact behind it came through.
+    pub channel: Channel,
     /// Sealed free-text reason (may mention personal data).
     pub reason: Vec<u8>,
     /// Open or closed.
@@ -196,8 +196,8 @@ pub struct CaseRecord {
 pub struct ContactRecord {
     /// Unique contact id.
     pub id: String,
-    /// The channel it came by (`phone`, `sms`, `chat`, `app`, `email`, `store`).
-    pub channel: String,
+    /// The channel it came by.
+    pub channel: Channel,
     /// The staff member it was routed to.
     pub agent: String,
     /// Which field the caller's identifier is (the calling number is a phone).

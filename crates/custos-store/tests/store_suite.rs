@@ -222,7 +222,7 @@ fn case(id: &str, customer_id: &str, assignee: &str, created_at: i64) -> CaseRec
         id: id.to_owned(),
         customer_id: customer_id.to_owned(),
         assignee: assignee.to_owned(),
-        channel: "phone".to_owned(),
+        channel: custos_types::Channel::Phone,
         reason: vec![9, 8, 7],
         status: CaseStatus::Open,
         created_by: "lead".to_owned(),
@@ -1240,7 +1240,7 @@ async fn case_rules_unknown_customer_and_duplicate_id(store: Store) {
 async fn contacts_round_trip_and_vouch_only_open_cases(store: Store) {
     let contact = ContactRecord {
         id: "t1".to_owned(),
-        channel: "phone".to_owned(),
+        channel: custos_types::Channel::Phone,
         agent: "alice".to_owned(),
         identifier_kind: IndexColumn::Phone,
         identifier_idx: "phone-c1".to_owned(),
@@ -1584,7 +1584,7 @@ async fn sqlite_hot_state_follows_the_file_and_every_write() {
     store
         .insert_contact(&ContactRecord {
             id: "ct1".into(),
-            channel: "phone".into(),
+            channel: custos_types::Channel::Phone,
             agent: "alice".into(),
             identifier_kind: IndexColumn::Phone,
             identifier_idx: "idx".into(),

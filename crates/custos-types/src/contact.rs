@@ -22,3 +22,22 @@ impl ContactChannel {
         }
     }
 }
+
+vocabulary! {
+    /// The channel a customer's contact came through, and so a case's: what the contact
+    /// centre reports (`POST /v1/contacts`) and the CRM names (`POST /v1/cases`).
+    pub enum Channel as "channel" {
+        /// A phone call.
+        Phone = "phone",
+        /// A text message.
+        Sms = "sms",
+        /// A chat on the company's site.
+        Chat = "chat",
+        /// The company's customer app.
+        App = "app",
+        /// An email.
+        Email = "email",
+        /// A visit to a store.
+        Store = "store",
+    }
+}

@@ -42,7 +42,7 @@ mod provenance;
 mod role;
 
 pub use action::Action;
-pub use contact::ContactChannel;
+pub use contact::{Channel, ContactChannel};
 pub use decision::Decision;
 pub use grant::{GrantKind, GrantStatus};
 pub use provenance::Provenance;
