@@ -688,6 +688,7 @@ async fn observability_endpoints() {
         "custos_requests_total",
         "custos_decisions_total",
         "custos_request_duration_seconds_bucket",
+        "custos_access_index_lag_entries",
     ] {
         assert!(metrics.contains(name), "{name} missing");
     }
