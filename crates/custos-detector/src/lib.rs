@@ -219,11 +219,13 @@ pub async fn start(
     progress.advance(from);
     let mut subscription = detector.access.subscribe(from);
     tokio::spawn(async move {
-        let mut saved = from;
-        let mut saved_at = Instant::now();
+        let mut cursor = Cursor {
+            saved: from,
+            saved_at: Instant::now(),
+        };
         loop {
             let position = subscription.position();
-            let next = if position > saved {
+            let next = if position > cursor.saved {
                 // Unsaved progress: store it if nothing comes for a while.
                 tokio::time::timeout(CURSOR_EVERY, subscription.next_batch(BATCH))
                     .await
@@ -243,21 +245,9 @@ pub async fn start(
             let step = match step {
                 Ok(()) => {
                     progress.advance(subscription.position());
-                    let due = quiet || saved_at.elapsed() >= CURSOR_EVERY;
-                    if due && subscription.position() > saved {
-                        let at = subscription.position();
-                        detector
-                            .store
-                            .set_consumer_cursor(DETECTOR, at)
-                            .await
-                            .map(|()| {
-                                saved = at;
-                                saved_at = Instant::now();
-                            })
-                            .map_err(|e| e.to_string())
-                    } else {
-                        Ok(())
-                    }
+                    cursor
+                        .store(&detector.store, subscription.position(), quiet)
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -273,6 +263,30 @@ pub async fn start(
         }
     });
     Ok(())
+}
+
+/// The stored cursor, and when it was written (module docs, step 4).
+struct Cursor {
+    saved: u64,
+    saved_at: Instant,
+}
+
+impl Cursor {
+    /// Stores `at` when it is ahead of the stored cursor and a [`CURSOR_EVERY`] has
+    /// passed since the last write, or at once after a quiet [`CURSOR_EVERY`].
+    async fn store(&mut self, store: &Store, at: u64, quiet: bool) -> Result<(), String> {
+        let due = quiet || self.saved_at.elapsed() >= CURSOR_EVERY;
+        if !due || at <= self.saved {
+            return Ok(());
+        }
+        store
+            .set_consumer_cursor(DETECTOR, at)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.saved = at;
+        self.saved_at = Instant::now();
+        Ok(())
+    }
 }
 
 struct Detector {

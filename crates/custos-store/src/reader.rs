@@ -4,7 +4,7 @@
 //! thread hand-offs (the request to the worker, the rows back), and on a 2-core machine
 //! under load those hand-offs cost more than the read itself. The reads made on every
 //! request — the customer by id, the open cases of an agent and a customer when the hot
-//! state has none, a caller's number through its blind index, an agent's call bindings —
+//! state has none (and an agent's open cases, at most a page), a caller's number through its blind index, an agent's call bindings —
 //! are index seeks that take microseconds from SQLite's page cache, so they run here,
 //! synchronously, on the task that asks: no hand-off. Scans and reads of many rows (a
 //! trace, a listing) stay with sqlx, where blocking a runtime thread would cost more.
