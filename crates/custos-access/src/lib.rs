@@ -29,16 +29,22 @@
 //! [`MAX_INDEX_LAG`] entries behind, unless the index has stopped (then the record goes
 //! on alone, and says so in the log).
 //! [`evidence`] checks that the entries an evidence bundle cites were made by its subjects.
+//!
+//! On PostgreSQL the ledger is shared by every gateway node on the database: the writer
+//! sequences its batches there, with their index rows in the same transaction, and
+//! `shared` builds this node's ledger directory from that one sequence and signs
+//! (docs/MULTI_NODE.md).
 
 pub mod entry;
 pub mod evidence;
 mod index;
 mod sequencer;
+mod shared;
 
 use std::sync::{Arc, RwLock};
 
 use custos_ledger::{Ledger, LedgerError};
-use custos_store::{AccessFilter, Store};
+use custos_store::{AccessFilter, SharedLedger, Store};
 use tokio::sync::watch;
 
 pub use custos_store::AccessRecord;
@@ -63,6 +69,14 @@ pub enum AccessError {
     /// The access index (store) failed.
     #[error("access index: {0}")]
     Index(String),
+    /// This node's ledger directory disagrees with the shared ledger in PostgreSQL (other
+    /// entries, or entries it lacks): it must not serve or sign.
+    #[error("this node's ledger does not match the shared ledger: {0}")]
+    Diverged(String),
+    /// The shared ledger's checkpoints are signed with another key than this node's:
+    /// every node of one ledger needs the same ledger key.
+    #[error("the shared ledger is signed with another ledger key than this node's")]
+    KeyMismatch,
 }
 
 impl AccessError {
@@ -73,6 +87,8 @@ impl AccessError {
             AccessError::Ledger(e) => e.code(),
             AccessError::Entry(e) => e.code(),
             AccessError::Index(_) => "access_index_unavailable",
+            AccessError::Diverged(_) => "ledger_diverged",
+            AccessError::KeyMismatch => "ledger_key_mismatch",
         }
     }
 }
@@ -116,19 +132,51 @@ pub struct AccessLog {
     /// Stops the writer thread ([`AccessLog::close`]).
     stop: Arc<sequencer::Stop>,
     store: Store,
+    /// The sequence in PostgreSQL, when the ledger is shared by several nodes.
+    shared: Option<SharedLedger>,
+    /// Held while `shared` integrates, so that closing waits for the round in flight.
+    integrating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AccessLog {
     /// Brings the access index up to date with `ledger`, then starts the group-commit
     /// writer, the checkpoint publisher and the indexer on the current Tokio runtime.
+    ///
+    /// On PostgreSQL the ledger is the one shared by every node on the database: `ledger`
+    /// (this node's directory) is checked against it first, and refused with
+    /// `ledger_key_mismatch` or `ledger_diverged` when it does not belong to it.
     pub async fn start(ledger: Ledger, store: Store) -> Result<AccessLog, AccessError> {
-        let size = ledger.size();
+        let shared = store.shared_ledger();
+        let size = match &shared {
+            Some(shared) => shared::reconcile(&ledger, shared, &store).await?,
+            None => ledger.size(),
+        };
         let ledger = Arc::new(RwLock::new(ledger));
         let (size_tx, size_rx) = watch::channel(size);
-        let (indexed_tx, indexed_rx) = watch::channel(0);
+        let size_tx = Arc::new(size_tx);
+        // A shared ledger's index rows commit with its entries: it is never behind.
+        let (indexed_tx, indexed_rx) = match shared {
+            Some(_) => (None, size_rx.clone()),
+            None => {
+                let (tx, rx) = watch::channel(0);
+                (Some(tx), rx)
+            }
+        };
         let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
-        let (queue, stop) =
-            sequencer::start(ledger.clone(), size_tx, health_tx, indexed_rx.clone())?;
+        let sink = match &shared {
+            Some(shared) => sequencer::Sink::Shared {
+                ledger: shared.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            },
+            None => sequencer::Sink::Ledger,
+        };
+        let (queue, stop) = sequencer::start(
+            ledger.clone(),
+            sink,
+            size_tx.clone(),
+            health_tx,
+            indexed_rx.clone(),
+        )?;
         let log = AccessLog {
             queue,
             ledger,
@@ -137,8 +185,14 @@ impl AccessLog {
             health: health_rx,
             stop,
             store,
+            shared: shared.clone(),
+            integrating: Arc::default(),
         };
-        index::start(&log, indexed_tx).await?;
+        match (shared, indexed_tx) {
+            (Some(shared), _) => shared::start(&log, shared, size_tx).await,
+            (None, Some(indexed_tx)) => index::start(&log, indexed_tx).await?,
+            (None, None) => unreachable!("an unshared ledger has an index sender"),
+        }
         Ok(log)
     }
 
@@ -148,6 +202,8 @@ impl AccessLog {
     pub async fn close(&self) {
         let stop = self.stop.clone();
         let _ = tokio::task::spawn_blocking(move || stop.stop_and_join()).await;
+        // A shared ledger's integration round in flight ends first.
+        let _ = self.integrating.lock().await;
     }
 
     /// Appends `record` and returns its ledger index once it is durable.
@@ -224,9 +280,16 @@ impl AccessLog {
         }
     }
 
-    /// Up to `limit` decoded records from ledger index `from`.
+    /// Up to `limit` decoded records from ledger index `from` (from every node, when the
+    /// ledger is shared).
     pub async fn entries(&self, from: u64, limit: usize) -> Result<Vec<AccessRecord>, AccessError> {
-        let raw = self.with_ledger(move |l| l.entries(from, limit)).await?;
+        let raw = match &self.shared {
+            Some(shared) => shared
+                .entries(from, limit)
+                .await
+                .map_err(|e| AccessError::Write(e.to_string()))?,
+            None => self.with_ledger(move |l| l.entries(from, limit)).await?,
+        };
         raw.into_iter()
             .map(|(i, bytes)| entry::decode(i, &bytes).map_err(AccessError::from))
             .collect()

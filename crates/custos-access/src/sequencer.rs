@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use custos_ledger::{Ledger, MAX_ENTRY_LEN};
+use custos_store::SharedLedger;
 use custos_types::clock::now_millis;
 use custos_types::{Action, Decision, RecordedRole, SYSTEM_ID};
 use tokio::sync::{oneshot, watch};
@@ -80,6 +81,11 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
+    /// Whether the log is closing (or closed).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
     /// Asks the writer to stop and waits until it has (after its final checkpoint).
     /// Records queued but not yet written are refused (their requests fail closed).
     pub(crate) fn stop_and_join(&self) {
@@ -91,9 +97,25 @@ impl Stop {
     }
 }
 
+/// Where the writer makes a batch durable.
+pub(crate) enum Sink {
+    /// This process's own ledger directory (SQLite, one node): the writer appends, and
+    /// signs a checkpoint about once a second.
+    Ledger,
+    /// The sequence in PostgreSQL shared by every node (`custos_store::SharedLedger`
+    /// has the durability order). The integrator (`shared`) builds this node's tiles
+    /// from it and signs, so the writer never touches the ledger directory.
+    Shared {
+        ledger: SharedLedger,
+        /// The writer is a plain thread; it waits for the database on this runtime.
+        runtime: tokio::runtime::Handle,
+    },
+}
+
 /// The writer thread's state.
 struct Writer<'a> {
     ledger: &'a RwLock<Ledger>,
+    sink: Sink,
     size: &'a watch::Sender<u64>,
     stop: &'a Stop,
     health: Health,
@@ -109,7 +131,8 @@ struct Writer<'a> {
 /// Starts the writer thread; returns its queue.
 pub(crate) fn start(
     ledger: Arc<RwLock<Ledger>>,
-    size: watch::Sender<u64>,
+    sink: Sink,
+    size: Arc<watch::Sender<u64>>,
     health: watch::Sender<LedgerHealth>,
     indexed: watch::Receiver<u64>,
 ) -> Result<(SyncSender<Pending>, Arc<Stop>), AccessError> {
@@ -121,6 +144,7 @@ pub(crate) fn start(
         .spawn(move || {
             let mut writer = Writer {
                 ledger: &ledger,
+                sink,
                 size: &size,
                 stop: &stop_in_thread,
                 health: Health(health),
@@ -158,15 +182,20 @@ pub(crate) async fn submit(
 
 impl Writer<'_> {
     fn run(&mut self, rx: &Receiver<Pending>) {
+        let signs = matches!(self.sink, Sink::Ledger);
         // Publish right away on start, so a ledger always has a checkpoint to verify.
-        publish(self.ledger);
+        if signs {
+            publish(self.ledger);
+        }
         let mut last_publish = Instant::now();
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
         loop {
             let wait = CHECKPOINT_INTERVAL.saturating_sub(last_publish.elapsed());
             match rx.recv_timeout(wait) {
                 Ok(first) => {
-                    self.wait_for_index();
+                    if signs {
+                        self.wait_for_index();
+                    }
                     batch.push(first);
                     // Everything that queued while the previous batch was written.
                     while batch.len() < MAX_BATCH {
@@ -191,13 +220,17 @@ impl Writer<'_> {
                 break;
             }
             if last_publish.elapsed() >= CHECKPOINT_INTERVAL {
-                publish(self.ledger);
+                if signs {
+                    publish(self.ledger);
+                }
                 last_publish = Instant::now();
             }
         }
         // The queue closed or the log was closed (shutdown): whatever is durable gets a
         // checkpoint.
-        publish(self.ledger);
+        if signs {
+            publish(self.ledger);
+        }
     }
 
     /// Waits while the access index is more than [`MAX_INDEX_LAG`] entries behind the
@@ -240,8 +273,16 @@ impl Writer<'_> {
     fn append(&mut self, batch: &mut Vec<Pending>) {
         let now = now_millis();
         let mut entries = Vec::with_capacity(batch.len() + 1);
+        // The records of `entries`, one each, for a sink that indexes them with the
+        // batch.
+        let mut records = Vec::new();
+        let indexes = matches!(self.sink, Sink::Shared { .. });
         if let Some(refused) = &self.refused {
-            entries.push(entry::encode(&refusal_record(refused, now)));
+            let record = refusal_record(refused, now);
+            entries.push(entry::encode(&record));
+            if indexes {
+                records.push(record);
+            }
         }
         // Each request's position in `entries`; a record too large for one entry is
         // refused alone instead of failing the whole batch.
@@ -253,15 +294,34 @@ impl Writer<'_> {
             } else {
                 slots.push(Some(entries.len() as u64));
                 entries.push(e);
+                if indexes {
+                    records.push(pending.record.clone());
+                }
             }
         }
-        let outcome = {
-            let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
-            ledger.append(&entries).map(|first| (first, ledger.size()))
+        let outcome = match &self.sink {
+            Sink::Ledger => {
+                let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
+                ledger
+                    .append(&entries)
+                    .map(|first| (first, ledger.size()))
+                    .map_err(|e| (e.to_string(), e.code()))
+            }
+            Sink::Shared { ledger, runtime } => runtime
+                .block_on(ledger.sequence(&entries, &mut records))
+                .map(|first| (first, first + entries.len() as u64))
+                .map_err(|e| (e.to_string(), e.code())),
         };
         let outcome = match outcome {
             Ok((first, new_size)) => {
-                self.size.send_replace(new_size);
+                // Other nodes' entries may have moved the size past this batch already.
+                self.size.send_if_modified(|size| {
+                    let grew = new_size > *size;
+                    if grew {
+                        *size = new_size;
+                    }
+                    grew
+                });
                 if let Some(refused) = self.refused.take() {
                     tracing::warn!(
                         from_ms = refused.since_ms,
@@ -274,15 +334,14 @@ impl Writer<'_> {
                 }
                 Ok(first)
             }
-            Err(e) => {
-                let code = e.code();
+            Err((error, code)) => {
                 metrics::counter!("custos_ledger_append_failures_total", "code" => code)
                     .increment(1);
                 match &mut self.refused {
                     Some(refused) => {
                         refused.last_ms = now;
                         refused.records += batch.len() as u64;
-                        tracing::debug!(error = %e, code, records = batch.len(), "ledger append refused again");
+                        tracing::debug!(%error, code, records = batch.len(), "ledger append refused again");
                     }
                     None => {
                         self.refused = Some(WritesRefused {
@@ -291,7 +350,7 @@ impl Writer<'_> {
                             records: batch.len() as u64,
                             code,
                         });
-                        tracing::error!(error = %e, code, records = batch.len(), "ledger append failed; failing requests closed until it writes again");
+                        tracing::error!(%error, code, records = batch.len(), "ledger append failed; failing requests closed until it writes again");
                     }
                 }
                 if let Some(refused) = &self.refused {
@@ -299,7 +358,7 @@ impl Writer<'_> {
                         .0
                         .send_replace(LedgerHealth::Refusing(refused.clone()));
                 }
-                Err(e.to_string())
+                Err(error)
             }
         };
         metrics::histogram!("custos_ledger_batch_entries").record(entries.len() as f64);

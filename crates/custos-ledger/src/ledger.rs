@@ -782,6 +782,22 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Checks a checkpoint that should be this log's (one signed by another node of the
+    /// same shared ledger): it must carry this log's signature (`bad_signature`
+    /// otherwise: another key), and when this tree holds that many entries, its root
+    /// must be this tree's root at its size (`history_mismatch` otherwise). Returns its
+    /// size.
+    pub fn check_checkpoint(&self, note: &[u8]) -> Result<u64, LedgerError> {
+        let opened = checkpoint::open(note, &self.verifier).map_err(checkpoint_err)?;
+        if opened.size <= self.size() && self.root_at(opened.size)? != opened.root.0 {
+            return Err(LedgerError::HistoryMismatch(format!(
+                "the checkpoint at size {} has another root than this tree",
+                opened.size
+            )));
+        }
+        Ok(opened.size)
+    }
+
     /// Root hash of the tree of the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
         self.tree

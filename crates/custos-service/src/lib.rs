@@ -135,7 +135,13 @@ impl App {
             .map_err(|e| ServiceError::new(ErrorKind::Internal, Code::Part("config_invalid"), e))?;
         let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
             tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
-            ServiceError::ledger_unavailable()
+            match e {
+                // This node's ledger does not belong to the shared one: say which way.
+                custos_access::AccessError::Diverged(_) | custos_access::AccessError::KeyMismatch => {
+                    ServiceError::new(ErrorKind::Internal, Code::Part(e.code()), e.to_string())
+                }
+                _ => ServiceError::ledger_unavailable(),
+            }
         })?;
         let app = Arc::new(App {
             relays,

@@ -107,6 +107,8 @@ mod calls;
 pub use calls::CallBinding;
 mod imports;
 pub use imports::ImportReceipt;
+mod shared_ledger;
+pub use shared_ledger::{Integration, SharedLedger, StoredCheckpoint};
 
 // Column lists, spelled once and spliced into statements with `concat!` so every
 // statement stays a `&'static str` (which is what sqlx accepts as safe SQL).
