@@ -193,16 +193,18 @@ async fn integrate(log: &AccessLog, shared: &SharedLedger) -> Result<(), AccessE
                     "this node's tree has another root at the integrated size {stored_size}"
                 )));
             }
-            if stored_root.is_some() && l.size() <= stored_size {
-                return Ok(None);
-            }
+            // Signed here even when another node stored this size already: this node
+            // then serves that same note.
             let note = match l.publish_checkpoint(u64::try_from(now).unwrap_or(0))? {
                 Some(note) => note,
-                // Signed here before, but not stored (a commit that failed).
+                // Signed here before, and perhaps not stored (a commit that failed).
                 None => l
                     .checkpoint()
                     .ok_or_else(|| LedgerError::Corrupt("no checkpoint after publishing".into()))?,
             };
+            if stored_root.is_some() && l.size() <= stored_size {
+                return Ok(None);
+            }
             Ok(Some((l.size(), l.root_at(l.size())?, note)))
         })
         .await?;

@@ -144,7 +144,11 @@ impl SharedLedger {
     }
 
     /// Up to `limit` entries from index `from` on, in order.
-    pub async fn entries(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub async fn entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(SELECT_ENTRIES)
             .bind(to_i64(from)?)
             .bind(to_i64(limit as u64)?)

@@ -197,6 +197,48 @@ impl Server {
         }
     }
 
+    /// A second gateway node on this server's PostgreSQL database: its own data
+    /// directory, holding copies of this node's master key and ledger key (what
+    /// README.md asks of every node), and the same bootstrap admin. The database stays
+    /// this server's to drop.
+    pub(crate) fn join(&self) -> Server {
+        let url = self
+            .database_url
+            .clone()
+            .expect("only a PostgreSQL server can be joined");
+        let node = Self::node_dir(self, true);
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            dir: node,
+            database_url: None,
+            admin: self.admin.clone(),
+            extra_args: vec!["--database-url".to_owned(), url],
+            env: Vec::new(),
+            tmpfs: false,
+        };
+        server.spawn();
+        server
+    }
+
+    /// A fresh directory for another node, its `data/` holding this node's master key
+    /// and (when `ledger_key`) its ledger key.
+    pub(crate) fn node_dir(&self, ledger_key: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("data dir mode");
+        let mut keys = vec!["master.key"];
+        if ledger_key {
+            keys.push("ledger.key");
+        }
+        for key in keys {
+            std::fs::copy(self.data_dir().join(key), data.join(key)).expect("copy key");
+        }
+        dir
+    }
+
     /// Stops and starts the server on the same data.
     pub(crate) fn restart(&mut self) {
         self.stop();

@@ -1,0 +1,355 @@
+//! Several gateway nodes on one PostgreSQL database (docs/MULTI_NODE.md): one ledger
+//! whose entries every node sequences, a checkpoint every node serves, an integrator
+//! that can die, and nodes refused when their ledger does not belong.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Whether the PostgreSQL half runs (multi-node needs PostgreSQL).
+fn postgres() -> bool {
+    Backend::all().contains(&Backend::Postgres)
+}
+
+/// The served checkpoint's text, once it covers `size` entries (bounded wait).
+async fn checkpoint_covering(c: &Client, size: u64, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = c.get("", "/ledger/checkpoint").await;
+        if r.status == 200 && checkpoint_size(&r.text) >= size {
+            return r.text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint covering {size} within {within:?} at {}",
+            c.base
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn checkpoint_size(note: &str) -> u64 {
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Views through the nodes in turn, `n` at a time in flight; the ledger index and
+/// request id each acknowledged answer named.
+async fn views_round_robin(nodes: &[&Server], w: &World, n: usize) -> Vec<(u64, String)> {
+    let clients: Vec<Client> = nodes.iter().map(|s| s.client()).collect();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let c = clients[i % clients.len()].clone();
+            let (agent, customer, case) = (w.agent.clone(), w.customer.clone(), w.case.clone());
+            tokio::spawn(async move {
+                let r = c.view(&agent, &customer, &case).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+                (ledger_index(&r), id)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// The warnings and errors in a node's log, for a failure's message.
+fn errors_logged(node: &Server) -> String {
+    std::fs::read_to_string(node.log_path())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The entry at `index` as `node` reads it: its request id.
+async fn request_id_at(node: &Server, analyst: &str, index: u64) -> String {
+    let r = node
+        .client()
+        .get(analyst, &format!("/v1/ledger/entries?from={index}&limit=1"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let entry = &r.body["entries"][0];
+    assert_eq!(entry["seq"], index);
+    entry["request_id"].as_str().unwrap().to_owned()
+}
+
+fn verify(url: &str, key: &str, token: &str, state: &Path) -> String {
+    let o = custos(&[
+        "ledger",
+        "verify",
+        "--url",
+        url,
+        "--key",
+        key,
+        "--token",
+        token,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Two nodes sequence into one ledger: the indexes they hand out are one dense
+/// sequence, each node reads the other's entries at once, both serve the same
+/// checkpoint, and a verifier that checked one node finds the other consistent with it.
+#[tokio::test]
+async fn two_nodes_keep_one_ledger() {
+    if !postgres() {
+        return;
+    }
+    let a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+
+    let acknowledged = views_round_robin(&[&a, &b], &w, 400).await;
+    let indexes: HashSet<u64> = acknowledged.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        indexes.len(),
+        acknowledged.len(),
+        "an index was handed out twice"
+    );
+    // Each node reads what the other sequenced, without waiting for a checkpoint.
+    for (index, id) in acknowledged.iter().take(20) {
+        assert_eq!(&request_id_at(&a, &w.analyst, *index).await, id);
+        assert_eq!(&request_id_at(&b, &w.analyst, *index).await, id);
+    }
+    // The access index is the shared one too: the agent's views made at A are listed at B.
+    let r = b
+        .client()
+        .get(&w.analyst, "/v1/access?staff=alice&limit=1000")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed: HashSet<&str> = r.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        acknowledged
+            .iter()
+            .all(|(_, id)| listed.contains(id.as_str()))
+    );
+
+    // Both nodes come to serve one checkpoint over every acknowledged entry.
+    let last = *indexes.iter().max().unwrap();
+    let (ca, cb) = (a.client(), b.client());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let note = loop {
+        let na = checkpoint_covering(&ca, last + 1, Duration::from_secs(10)).await;
+        let nb = checkpoint_covering(&cb, last + 1, Duration::from_secs(10)).await;
+        if na == nb {
+            break na;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes serve different checkpoints:\n{na}\n{nb}\nA: {}\nB: {}",
+            errors_logged(&a),
+            errors_logged(&b)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(note.lines().next(), Some("custos.local/ledger"));
+
+    let key = stdout(&custos(&[
+        "ledger",
+        "key",
+        "--data-dir",
+        a.data_dir().to_str().unwrap(),
+    ]))
+    .trim()
+    .to_owned();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("witness.state");
+    assert!(
+        verify(&format!("{}/ledger", a.base), &key, &w.analyst, &state).contains("ledger verified")
+    );
+    let more = views_round_robin(&[&b], &w, 20).await;
+    let last = more.iter().map(|(i, _)| *i).max().unwrap();
+    checkpoint_covering(&cb, last + 1, Duration::from_secs(10)).await;
+    let out = verify(&format!("{}/ledger", b.base), &key, &w.analyst, &state);
+    assert!(
+        out.contains("consistent with the saved checkpoint"),
+        "{out}"
+    );
+}
+
+/// The node that integrates can die at any moment, mid-load: no acknowledged entry is
+/// lost, the survivor signs on within 5 s, and the dead node catches up when it returns.
+#[tokio::test]
+async fn an_integrator_killed_under_load_loses_nothing() {
+    if !postgres() {
+        return;
+    }
+    let mut a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+
+    // Load on both nodes while A is killed: what A acknowledged before it died is kept.
+    let load = {
+        let (ca, cb) = (a.client(), b.client());
+        let (agent, customer, case) = (w.agent.clone(), w.customer.clone(), w.case.clone());
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..600 {
+                let c = if i % 2 == 0 { &ca } else { &cb };
+                let Ok(r) = c
+                    .http
+                    .get(format!("{}/v1/customers/{customer}", c.base))
+                    .header("x-custos-case", &case)
+                    .bearer_auth(&agent)
+                    .send()
+                    .await
+                else {
+                    continue; // A is gone: no answer, nothing acknowledged.
+                };
+                if r.status() == 200 {
+                    let index: u64 = r.headers()["x-custos-ledger-index"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+                    acknowledged.push((index, id));
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill9();
+    let acknowledged = load.await.unwrap();
+    assert!(acknowledged.len() > 300, "load ran: {}", acknowledged.len());
+
+    // B signs over everything within the 5 s.
+    let last = acknowledged.iter().map(|(i, _)| *i).max().unwrap();
+    checkpoint_covering(&b.client(), last + 1, Duration::from_secs(5)).await;
+    for (index, id) in &acknowledged {
+        assert_eq!(
+            &request_id_at(&b, &w.analyst, *index).await,
+            id,
+            "entry {index}"
+        );
+    }
+
+    // A starts again on its directory, catches up, and serves B's checkpoint.
+    a.restart();
+    let note_b = b.client().get("", "/ledger/checkpoint").await.text;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let note_a = checkpoint_covering(
+            &a.client(),
+            checkpoint_size(&note_b),
+            Duration::from_secs(10),
+        )
+        .await;
+        let note_b = b.client().get("", "/ledger/checkpoint").await.text;
+        if note_a == note_b {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A does not serve B's checkpoint");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `custos serve` on `data` against `database_url` until it exits (a refused
+/// start); its output.
+fn serve_refused(data: &Path, database_url: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(["--database-url", database_url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn custos");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            assert!(!status.success(), "the node started");
+            return format!("{}{}", stdout(&out), stderr(&out));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("the node did not refuse to start: {}", stdout(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node with another ledger key, or with a ledger directory of another history, does
+/// not join: each is refused at start with its own code, and the ledger is unchanged.
+#[tokio::test]
+async fn a_node_that_does_not_belong_is_refused() {
+    if !postgres() {
+        return;
+    }
+    let a = Server::start(Backend::Postgres).await;
+    let url = a.database_url.clone().unwrap();
+    let w = world(&a).await;
+    let before = a
+        .client()
+        .get(&w.analyst, "/v1/ledger/entries?from=0&limit=1000")
+        .await;
+
+    // The same master key, but a ledger key of its own.
+    let other_key = a.node_dir(false);
+    let out = serve_refused(&other_key.path().join("data"), &url);
+    assert!(out.contains("ledger_key_mismatch"), "{out}");
+
+    // The right keys, but a ledger directory grown on another database.
+    let other_history = a.node_dir(true);
+    let data = other_history.path().join("data");
+    let elsewhere = fresh_postgres().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(["--database-url", &elsewhere])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn custos");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("custos listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    // Its directory holds entries once it has signed over them.
+    checkpoint_covering(&Client::new(&base), 1, Duration::from_secs(10)).await;
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let out = serve_refused(&data, &url);
+    assert!(out.contains("ledger_diverged"), "{out}");
+
+    let after = a
+        .client()
+        .get(&w.analyst, "/v1/ledger/entries?from=0&limit=1000")
+        .await;
+    let count = |r: &Answer| r.body["entries"].as_array().unwrap().len();
+    assert_eq!(
+        count(&after),
+        count(&before) + 1,
+        "only the analyst's own read was added"
+    );
+}
