@@ -155,10 +155,30 @@ pub struct Actions {
     pub alerts: AlertsConfig,
 }
 
+/// How long a detector may run: for good on a node that owns its store, or while a
+/// lease says so when several nodes share one database (the service holds the lease and
+/// says when it is lost). A detector whose tenure has ended stops before its next batch,
+/// so two nodes never both act for long; acting is idempotent besides.
+#[derive(Clone, Default)]
+pub struct Tenure(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Tenure {
+    /// For as long as `held` says `true` (once `false`, for good).
+    pub fn lease(held: tokio::sync::watch::Receiver<bool>) -> Tenure {
+        Tenure(Some(held))
+    }
+
+    fn holds(&self) -> bool {
+        self.0.as_ref().is_none_or(|held| *held.borrow())
+    }
+}
+
 /// Starts the detector on the current Tokio runtime. The model's state is rebuilt by
 /// replaying the ledger up to the detector's cursor (without acting again), then the
 /// detector follows the ledger from there. `clock` is the time its acts are stamped
-/// with; `actions` what it acts through; `progress` where it says how far it has got.
+/// with; `actions` what it acts through; `progress` where it says how far it has got;
+/// `tenure` how long it may run.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     access: AccessLog,
     store: Store,
@@ -167,6 +187,7 @@ pub async fn start(
     clock: Clock,
     actions: Actions,
     progress: Progress,
+    tenure: Tenure,
 ) -> Result<(), String> {
     let webhook = webhook::Webhook::new(&actions.alerts)?;
     let marks = canary::Marks::load(&store).await?;
@@ -233,6 +254,10 @@ pub async fn start(
             } else {
                 Some(subscription.next_batch(BATCH).await)
             };
+            if !tenure.holds() {
+                tracing::warn!("the detector's lease is lost; another node detects from here");
+                return;
+            }
             let quiet = next.is_none();
             let step = match next {
                 // The log has shut down.
@@ -709,6 +734,7 @@ mod tests {
             Clock::Records,
             Actions::default(),
             progress.clone(),
+            Tenure::default(),
         )
         .await
         .unwrap();

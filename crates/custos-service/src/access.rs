@@ -182,7 +182,7 @@ impl App {
                 org: staff.org.clone(),
                 status: staff.status.as_str().to_owned(),
                 limits: self.quotas.effective(&staff.id, &limits, ex.at()).0,
-                remaining: self.quotas.remaining(&staff.id, &limits, ex.at()),
+                remaining: self.quotas.remaining(&staff.id, &limits, ex.at()).await?,
                 restricted: self
                     .quotas
                     .restriction(&staff.id, ex.at())

@@ -128,7 +128,8 @@ impl App {
             if !self.relays.configured(channel) {
                 return Err(crate::relay::not_configured());
             }
-            self.charge(&ex, &caller, Charge::Customer { id, reveals: 1 })?;
+            self.charge(&ex, &caller, Charge::Customer { id, reveals: 1 })
+                .await?;
             let record = self
                 .store
                 .customer(id)

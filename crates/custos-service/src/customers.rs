@@ -195,7 +195,8 @@ ErrorKind::Conflict,
             let case = case?;
             self.authorize_with_case(&mut ex, &caller, &[Action::View], id, case)
                 .await?;
-            self.charge(&ex, &caller, Charge::Customer { id, reveals: 0 })?;
+            self.charge(&ex, &caller, Charge::Customer { id, reveals: 0 })
+                .await?;
             let record = self
                 .store
                 .customer(id)
@@ -261,7 +262,8 @@ ErrorKind::Conflict,
                     .map(|policy| custos_types::facts::step_up_reason(&policy));
             }
             let count = u32::try_from(request.fields.len()).unwrap_or(u32::MAX);
-            self.charge(&ex, &caller, Charge::Customer { id, reveals: count })?;
+            self.charge(&ex, &caller, Charge::Customer { id, reveals: count })
+                .await?;
             let record = self
                 .store
                 .customer(id)
@@ -325,7 +327,7 @@ ErrorKind::Conflict,
                     granted: false,
                 },
             )?;
-            self.charge(&ex, &caller, Charge::Search)?;
+            self.charge(&ex, &caller, Charge::Search).await?;
             let normalized = normalized
                 .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
             let index = self.keyring.blind_index(kind, &normalized).to_hex();

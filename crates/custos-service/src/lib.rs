@@ -20,6 +20,7 @@ pub mod cases;
 pub mod config;
 pub mod contact;
 pub mod customers;
+mod detector;
 pub mod error;
 pub mod health;
 pub mod ids;
@@ -31,6 +32,7 @@ pub mod mask;
 pub mod quota;
 pub mod record;
 pub mod relay;
+mod restrictions;
 pub mod schema;
 pub mod staff;
 pub mod startup;
@@ -145,7 +147,10 @@ impl App {
         })?;
         let app = Arc::new(App {
             relays,
-            quotas: quota::Quotas::new(config.restrictions.lower_quota_share),
+            quotas: quota::Quotas::new(
+                config.restrictions.lower_quota_share,
+                store.shared_quotas(),
+            ),
             config,
             store,
             keyring,
@@ -156,53 +161,8 @@ impl App {
         });
         app.replay_quotas().await?;
         app.replay_restrictions().await?;
+        app.follow_restrictions();
         Ok(app)
-    }
-
-    /// Re-applies the restrictions of alerts raised in the last 24 hours and not
-    /// dismissed (they lived in memory only). With a simulated clock "now" is the
-    /// requests' time, unknown here: every such alert is re-applied, and each request
-    /// compares its own time with the restriction's end.
-    async fn replay_restrictions(&self) -> Result<(), ServiceError> {
-        let kinds = custos_detector::RestrictionKind::ALL.map(|k| k.finding_kind());
-        let since = (!self.config.simulated_clock)
-            .then(|| now_millis() - custos_detector::restrict::RESTRICTION_MS);
-        let alerts = self.store.alerts_of_kinds(&kinds, since).await?;
-        let mut applied = 0;
-        for alert in &alerts {
-            if let Some(r) = custos_detector::Restriction::of_alert(alert) {
-                self.quotas.restrict(r);
-                applied += 1;
-            }
-        }
-        tracing::info!(restrictions = applied, "restrictions re-applied");
-        Ok(())
-    }
-
-    /// Brings the restriction of `alert` in line with its status after an analyst
-    /// changed it: a dismissed alert lifts its restriction at once, any other status
-    /// keeps (or restores) it, as a restart would.
-    pub(crate) fn sync_restriction(&self, alert: &custos_store::AlertRecord) {
-        match custos_detector::Restriction::of_alert(alert) {
-            Some(r) => self.quotas.restrict(r),
-            None => {
-                if self.quotas.lift(&alert.id) {
-                    tracing::info!(alert = %alert.id, "restriction lifted");
-                }
-            }
-        }
-    }
-
-    /// The hook the detector imposes restrictions through (`custos_detector::start`).
-    /// It holds the gateway weakly: the detector's task does not keep it alive.
-    pub fn restriction_hook(self: &Arc<Self>) -> custos_detector::RestrictionHook {
-        let app = Arc::downgrade(self);
-        Arc::new(move |r: custos_detector::Restriction| {
-            if let Some(app) = app.upgrade() {
-                tracing::info!(staff = %r.staff_id, kind = r.kind.as_str(), until = r.until_ms, "restriction imposed");
-                app.quotas.restrict(r);
-            }
-        })
     }
 
     /// Waits until the detector has read every ledger entry written so far, its own acts
@@ -226,6 +186,10 @@ impl App {
     }
 
     async fn replay_quotas(&self) -> Result<(), ServiceError> {
+        if self.quotas.are_shared() {
+            // The database holds every node's charges: nothing lives only in memory.
+            return Ok(());
+        }
         let filter = AccessFilter {
             // With a simulated clock "the last day" is the requests' time, not ours:
             // replay everything and let the windows expire at the next request's time.

@@ -6,9 +6,13 @@
 //! a ceiling of K succeed exactly min(N, K) times. A charge is never given back: a
 //! request that passed the ceiling but then failed still counted as an attempt.
 //!
-//! The counters live in memory and are rebuilt at start from the allowed access records
-//! of the last day ([`Quotas::replay`]), so they survive a restart. With several gateway
-//! nodes each node counts only what it served (see the issue notes).
+//! Where the counters live depends on the store:
+//! - **SQLite** (one node): in memory, rebuilt at start from the allowed access records
+//!   of the last day ([`Quotas::replay`]), so they survive a restart;
+//! - **PostgreSQL** (any number of nodes): in the database, where each charge is checked
+//!   and taken under the person's lock (`custos_store::SharedQuotas`), so a ceiling
+//!   holds exactly however a person's requests spread over the nodes. The decision is
+//!   the same code ([`Usage::take`]), run on the charges read under that lock.
 //!
 //! # Restrictions
 //!
@@ -25,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use custos_detector::{Restriction, RestrictionKind};
+use custos_store::{QuotaCharge, SharedQuotas, StoreError};
 
 use crate::config::Quota;
 
@@ -42,6 +47,48 @@ pub enum Charge<'a> {
     },
     /// One search.
     Search,
+}
+
+impl Charge<'_> {
+    /// The stored form of this charge, taken at `at`.
+    fn stored(&self, at: i64) -> QuotaCharge {
+        match *self {
+            Charge::Customer { id, reveals } => QuotaCharge {
+                at,
+                customer_id: Some(id.to_owned()),
+                reveals: i32::try_from(reveals).unwrap_or(i32::MAX),
+                search: false,
+            },
+            Charge::Search => QuotaCharge {
+                at,
+                customer_id: None,
+                reveals: 0,
+                search: true,
+            },
+        }
+    }
+
+    /// The charge a stored one was (`None` for a row that names no customer and is no
+    /// search, which the gateway never stores).
+    fn of_stored(stored: &QuotaCharge) -> Option<Charge<'_>> {
+        match (&stored.customer_id, stored.search) {
+            (_, true) => Some(Charge::Search),
+            (Some(id), false) => Some(Charge::Customer {
+                id,
+                reveals: u32::try_from(stored.reveals).unwrap_or(0),
+            }),
+            (None, false) => None,
+        }
+    }
+}
+
+/// Why a charge was not taken.
+#[derive(Debug)]
+pub enum ChargeError {
+    /// A ceiling would be crossed.
+    Exceeded(Exceeded),
+    /// The shared counters could not be read or written (fail closed).
+    Store(StoreError),
 }
 
 /// A ceiling the request would cross, and when it admits the request again.
@@ -125,6 +172,97 @@ impl Usage {
         self.latest
     }
 
+    /// The usage that `charges` (oldest first) add up to.
+    fn of(charges: &[QuotaCharge]) -> Usage {
+        let mut usage = Usage::default();
+        for stored in charges {
+            if let Some(charge) = Charge::of_stored(stored) {
+                usage.count(charge, stored.at);
+            }
+        }
+        usage
+    }
+
+    /// Counts `charge` at `at`, without checking any ceiling.
+    fn count(&mut self, charge: Charge<'_>, at: i64) {
+        self.clock(at);
+        match charge {
+            Charge::Customer { id, reveals } => {
+                self.customers.entry(id.to_owned()).or_insert(at);
+                self.reveals
+                    .extend(std::iter::repeat_n(at, reveals as usize));
+            }
+            Charge::Search => self.searches.push_back(at),
+        }
+    }
+
+    /// Checks `charge` against `limits` at `now` and takes it, all or nothing; the time
+    /// it was taken at (`now`, or a later time this person was already seen at).
+    fn take(
+        &mut self,
+        limits: &Quota,
+        charge: Charge<'_>,
+        now: i64,
+        lowered_until: Option<i64>,
+    ) -> Result<i64, Exceeded> {
+        let now = self.clock(now);
+        self.expire(now);
+        // The ceiling `which` of a `window_ms` window, which admits again at `free_at`.
+        let exceeded = |which, free_at, window_ms: i64| Exceeded {
+            which,
+            window_secs: u64::try_from(window_ms / 1000).unwrap_or(0),
+            retry_after_secs: wait_secs(free_at, now, window_ms),
+            lowered_until,
+        };
+        match charge {
+            Charge::Customer { id, reveals } => {
+                let new_customer = !self.customers.contains_key(id);
+                if let Some(max) = limits.customers_per_day
+                    && new_customer
+                    && self.customers.len() >= max as usize
+                {
+                    let oldest = self.customers.values().min().copied().unwrap_or(now);
+                    return Err(exceeded("customers_per_day", oldest + DAY_MS, DAY_MS));
+                }
+                if let Some(max) = limits.reveals_per_hour
+                    && reveals > 0
+                    && self.reveals.len() + reveals as usize > max as usize
+                {
+                    // The window must drop enough old reveals to make room for this one.
+                    let free_at = (self.reveals.len() + reveals as usize)
+                        .checked_sub(max as usize + 1)
+                        .and_then(|i| self.reveals.get(i))
+                        .map_or(now + HOUR_MS, |t| t + HOUR_MS);
+                    return Err(exceeded("reveals_per_hour", free_at, HOUR_MS));
+                }
+            }
+            Charge::Search => {
+                if let Some(max) = limits.searches_per_day
+                    && self.searches.len() >= max as usize
+                {
+                    let oldest = self.searches.front().copied().unwrap_or(now);
+                    return Err(exceeded("searches_per_day", oldest + DAY_MS, DAY_MS));
+                }
+            }
+        }
+        self.count(charge, now);
+        Ok(now)
+    }
+
+    /// What remains of `limits` at `now`.
+    fn remaining(&mut self, limits: &Quota, now: i64) -> Remaining {
+        let now = self.clock(now);
+        self.expire(now);
+        let left = |max: Option<u32>, used: usize| {
+            max.map(|m| m.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX)))
+        };
+        Remaining {
+            customers_per_day: left(limits.customers_per_day, self.customers.len()),
+            reveals_per_hour: left(limits.reveals_per_hour, self.reveals.len()),
+            searches_per_day: left(limits.searches_per_day, self.searches.len()),
+        }
+    }
+
     fn expire(&mut self, now: i64) {
         self.customers.retain(|_, first| *first > now - DAY_MS);
         while self.reveals.front().is_some_and(|t| *t <= now - HOUR_MS) {
@@ -138,7 +276,10 @@ impl Usage {
 
 /// Per-person usage counters and restrictions.
 pub struct Quotas {
+    /// One node's counters (SQLite).
     usage: Mutex<HashMap<String, Usage>>,
+    /// Every node's charges (PostgreSQL), used instead of `usage` when set.
+    shared: Option<SharedQuotas>,
     /// Staff id → the restrictions imposed on them (expired ones are dropped when met).
     restrictions: Mutex<HashMap<String, Vec<Held>>>,
     /// The share of each ceiling left under a `lower_quota` restriction.
@@ -147,7 +288,10 @@ pub struct Quotas {
 
 impl Default for Quotas {
     fn default() -> Self {
-        Quotas::new(crate::config::Restrictions::default().lower_quota_share)
+        Quotas::new(
+            crate::config::Restrictions::default().lower_quota_share,
+            None,
+        )
     }
 }
 
@@ -163,10 +307,11 @@ fn wait_secs(until_ms: i64, now: i64, window_ms: i64) -> u64 {
 
 impl Quotas {
     /// No usage and no restrictions yet; a `lower_quota` restriction leaves
-    /// `lower_quota_share` of each ceiling.
-    pub fn new(lower_quota_share: f64) -> Quotas {
+    /// `lower_quota_share` of each ceiling. With `shared`, charges are counted there.
+    pub fn new(lower_quota_share: f64, shared: Option<SharedQuotas>) -> Quotas {
         Quotas {
             usage: Mutex::default(),
+            shared,
             restrictions: Mutex::default(),
             lower_quota_share,
         }
@@ -228,65 +373,30 @@ impl Quotas {
 
     /// Checks `charge` against `limits` (lowered while a `lower_quota` restriction is in
     /// force at `now`) and takes it, all or nothing.
-    pub fn try_charge(
+    pub async fn try_charge(
         &self,
         staff: &str,
         limits: &Quota,
         charge: Charge<'_>,
         now: i64,
-    ) -> Result<(), Exceeded> {
+    ) -> Result<(), ChargeError> {
         let (limits, lowered_until) = self.effective(staff, limits, now);
-        let limits = &limits;
-        let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        let usage = all.entry(staff.to_owned()).or_default();
-        let now = usage.clock(now);
-        usage.expire(now);
-        // The ceiling `which` of a `window_ms` window, which admits again at `free_at`.
-        let exceeded = |which, free_at, window_ms: i64| Exceeded {
-            which,
-            window_secs: u64::try_from(window_ms / 1000).unwrap_or(0),
-            retry_after_secs: wait_secs(free_at, now, window_ms),
-            lowered_until,
+        let Some(shared) = &self.shared else {
+            let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            let usage = all.entry(staff.to_owned()).or_default();
+            return usage
+                .take(&limits, charge, now, lowered_until)
+                .map(|_| ())
+                .map_err(ChargeError::Exceeded);
         };
-        match charge {
-            Charge::Customer { id, reveals } => {
-                let new_customer = !usage.customers.contains_key(id);
-                if let Some(max) = limits.customers_per_day
-                    && new_customer
-                    && usage.customers.len() >= max as usize
-                {
-                    let oldest = usage.customers.values().min().copied().unwrap_or(now);
-                    return Err(exceeded("customers_per_day", oldest + DAY_MS, DAY_MS));
-                }
-                if let Some(max) = limits.reveals_per_hour
-                    && reveals > 0
-                    && usage.reveals.len() + reveals as usize > max as usize
-                {
-                    // The window must drop enough old reveals to make room for this one.
-                    let free_at = (usage.reveals.len() + reveals as usize)
-                        .checked_sub(max as usize + 1)
-                        .and_then(|i| usage.reveals.get(i))
-                        .map_or(now + HOUR_MS, |t| t + HOUR_MS);
-                    return Err(exceeded("reveals_per_hour", free_at, HOUR_MS));
-                }
-                if new_customer {
-                    usage.customers.insert(id.to_owned(), now);
-                }
-                usage
-                    .reveals
-                    .extend(std::iter::repeat_n(now, reveals as usize));
-            }
-            Charge::Search => {
-                if let Some(max) = limits.searches_per_day
-                    && usage.searches.len() >= max as usize
-                {
-                    let oldest = usage.searches.front().copied().unwrap_or(now);
-                    return Err(exceeded("searches_per_day", oldest + DAY_MS, DAY_MS));
-                }
-                usage.searches.push_back(now);
-            }
+        let decide = |charges: &[QuotaCharge]| {
+            let at = Usage::of(charges).take(&limits, charge, now, lowered_until)?;
+            Ok(charge.stored(at))
+        };
+        match shared.charge(staff, now - DAY_MS, decide).await {
+            Ok(taken) => taken.map_err(ChargeError::Exceeded),
+            Err(e) => Err(ChargeError::Store(e)),
         }
-        Ok(())
     }
 
     /// Moves `staff`'s clock to `at`, refusing a time more than `tolerance_ms` before
@@ -307,34 +417,35 @@ impl Quotas {
     /// Records must be replayed oldest first.
     pub fn replay(&self, staff: &str, charge: Charge<'_>, at: i64) {
         let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        let usage = all.entry(staff.to_owned()).or_default();
-        usage.clock(at);
-        match charge {
-            Charge::Customer { id, reveals } => {
-                usage.customers.entry(id.to_owned()).or_insert(at);
-                usage
-                    .reveals
-                    .extend(std::iter::repeat_n(at, reveals as usize));
-            }
-            Charge::Search => usage.searches.push_back(at),
-        }
+        all.entry(staff.to_owned()).or_default().count(charge, at);
+    }
+
+    /// Whether the counters are the database's (nothing to replay at start).
+    pub fn are_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// What remains of `limits` (lowered while a `lower_quota` restriction is in force)
     /// for `staff` at `now`.
-    pub fn remaining(&self, staff: &str, limits: &Quota, now: i64) -> Remaining {
+    pub async fn remaining(
+        &self,
+        staff: &str,
+        limits: &Quota,
+        now: i64,
+    ) -> Result<Remaining, StoreError> {
         let (limits, _) = self.effective(staff, limits, now);
-        let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        let usage = all.entry(staff.to_owned()).or_default();
-        let now = usage.clock(now);
-        usage.expire(now);
-        let left = |max: Option<u32>, used: usize| {
-            max.map(|m| m.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX)))
-        };
-        Remaining {
-            customers_per_day: left(limits.customers_per_day, usage.customers.len()),
-            reveals_per_hour: left(limits.reveals_per_hour, usage.reveals.len()),
-            searches_per_day: left(limits.searches_per_day, usage.searches.len()),
+        match &self.shared {
+            Some(shared) => {
+                let charges = shared.charges(staff, now - DAY_MS).await?;
+                Ok(Usage::of(&charges).remaining(&limits, now))
+            }
+            None => {
+                let mut all = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(all
+                    .entry(staff.to_owned())
+                    .or_default()
+                    .remaining(&limits, now))
+            }
         }
     }
 }
@@ -342,6 +453,13 @@ impl Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exceeded(e: ChargeError) -> Exceeded {
+        match e {
+            ChargeError::Exceeded(e) => e,
+            ChargeError::Store(e) => panic!("{e}"),
+        }
+    }
 
     fn limits() -> Quota {
         Quota {
@@ -351,60 +469,131 @@ mod tests {
         }
     }
 
-    #[test]
-    fn distinct_customers_count_once() {
+    #[tokio::test]
+    async fn distinct_customers_count_once() {
         let q = Quotas::default();
         let view = |id| Charge::Customer { id, reveals: 0 };
-        assert!(q.try_charge("s", &limits(), view("a"), 0).is_ok());
-        assert!(q.try_charge("s", &limits(), view("a"), 1).is_ok());
-        assert!(q.try_charge("s", &limits(), view("b"), 2).is_ok());
-        let e = q.try_charge("s", &limits(), view("c"), 3).unwrap_err();
+        assert!(q.try_charge("s", &limits(), view("a"), 0).await.is_ok());
+        assert!(q.try_charge("s", &limits(), view("a"), 1).await.is_ok());
+        assert!(q.try_charge("s", &limits(), view("b"), 2).await.is_ok());
+        let e = q
+            .try_charge("s", &limits(), view("c"), 3)
+            .await
+            .map_err(exceeded)
+            .unwrap_err();
         assert_eq!(e.which, "customers_per_day");
         assert_eq!((e.window_secs, e.retry_after_secs), (86_400, 86_400));
         // After a day the first customer leaves the window.
-        assert!(q.try_charge("s", &limits(), view("c"), DAY_MS + 1).is_ok());
+        assert!(
+            q.try_charge("s", &limits(), view("c"), DAY_MS + 1)
+                .await
+                .is_ok()
+        );
     }
 
-    #[test]
-    fn reveals_are_all_or_nothing() {
+    #[tokio::test]
+    async fn reveals_are_all_or_nothing() {
         let q = Quotas::default();
         let reveal = |n| Charge::Customer {
             id: "a",
             reveals: n,
         };
-        assert!(q.try_charge("s", &limits(), reveal(2), 0).is_ok());
-        let e = q.try_charge("s", &limits(), reveal(2), 10).unwrap_err();
+        assert!(q.try_charge("s", &limits(), reveal(2), 0).await.is_ok());
+        let e = q
+            .try_charge("s", &limits(), reveal(2), 10)
+            .await
+            .map_err(exceeded)
+            .unwrap_err();
         assert_eq!((e.which, e.window_secs), ("reveals_per_hour", 3600));
-        assert!(q.try_charge("s", &limits(), reveal(1), 20).is_ok());
-        assert_eq!(q.remaining("s", &limits(), 30).reveals_per_hour, Some(0));
+        assert!(q.try_charge("s", &limits(), reveal(1), 20).await.is_ok());
         assert_eq!(
-            q.remaining("s", &limits(), HOUR_MS + 21).reveals_per_hour,
+            q.remaining("s", &limits(), 30)
+                .await
+                .unwrap()
+                .reveals_per_hour,
+            Some(0)
+        );
+        assert_eq!(
+            q.remaining("s", &limits(), HOUR_MS + 21)
+                .await
+                .unwrap()
+                .reveals_per_hour,
             Some(3)
         );
     }
 
-    #[test]
-    fn retry_after_stays_within_the_window_when_charges_arrive_out_of_order() {
+    #[tokio::test]
+    async fn retry_after_stays_within_the_window_when_charges_arrive_out_of_order() {
         // A request that read the clock at 100 reaches the lock after one stamped 105.
         let q = Quotas::default();
         let reveal = Charge::Customer {
             id: "a",
             reveals: 3,
         };
-        assert!(q.try_charge("s", &limits(), reveal, 105).is_ok());
-        let e = q.try_charge("s", &limits(), reveal, 100).unwrap_err();
+        assert!(q.try_charge("s", &limits(), reveal, 105).await.is_ok());
+        let e = q
+            .try_charge("s", &limits(), reveal, 100)
+            .await
+            .map_err(exceeded)
+            .unwrap_err();
         assert_eq!(e.retry_after_secs, 3600);
     }
 
-    #[test]
-    fn replay_restores_usage() {
+    /// The shared counters decide on stored charges: those add up exactly as the charges
+    /// counted in memory do.
+    #[tokio::test]
+    async fn stored_charges_add_up_as_counted_ones() {
+        let charges = [
+            Charge::Customer {
+                id: "a",
+                reveals: 2,
+            },
+            Charge::Customer {
+                id: "b",
+                reveals: 0,
+            },
+            Charge::Customer {
+                id: "a",
+                reveals: 1,
+            },
+            Charge::Search,
+        ];
+        let q = Quotas::default();
+        let stored: Vec<QuotaCharge> = charges
+            .iter()
+            .zip(0..)
+            .map(|(c, at)| c.stored(at))
+            .collect();
+        for (c, at) in charges.iter().zip(0..) {
+            q.replay("s", *c, at);
+        }
+        let remaining = Usage::of(&stored).remaining(&limits(), 10);
+        assert_eq!(remaining, q.remaining("s", &limits(), 10).await.unwrap());
+        assert_eq!(
+            (
+                remaining.customers_per_day,
+                remaining.reveals_per_hour,
+                remaining.searches_per_day
+            ),
+            (Some(0), Some(0), Some(0))
+        );
+    }
+
+    #[tokio::test]
+    async fn replay_restores_usage() {
         let q = Quotas::default();
         q.replay("s", Charge::Search, 5);
         let e = q
             .try_charge("s", &limits(), Charge::Search, 10)
+            .await
+            .map_err(exceeded)
             .unwrap_err();
         assert_eq!(e.which, "searches_per_day");
-        assert!(q.try_charge("t", &limits(), Charge::Search, 10).is_ok());
+        assert!(
+            q.try_charge("t", &limits(), Charge::Search, 10)
+                .await
+                .is_ok()
+        );
     }
 
     fn restriction(kind: RestrictionKind, alert: &str, until_ms: i64) -> Restriction {
@@ -416,8 +605,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_share_of_each_limit_rounded_down() {
+    #[tokio::test]
+    async fn a_share_of_each_limit_rounded_down() {
         let agent = Quota {
             customers_per_day: Some(80),
             reveals_per_hour: Some(21),
@@ -439,9 +628,9 @@ mod tests {
         assert_eq!(lowered(&agent, f64::NAN).customers_per_day, Some(0));
     }
 
-    #[test]
-    fn a_lower_quota_restriction_lowers_limits_until_it_expires() {
-        let q = Quotas::new(0.5);
+    #[tokio::test]
+    async fn a_lower_quota_restriction_lowers_limits_until_it_expires() {
+        let q = Quotas::new(0.5, None);
         let limits = Quota {
             customers_per_day: Some(10),
             reveals_per_hour: Some(4),
@@ -451,7 +640,7 @@ mod tests {
             id: "a",
             reveals: 1,
         };
-        assert!(q.try_charge("s", &limits, reveal, 0).is_ok());
+        assert!(q.try_charge("s", &limits, reveal, 0).await.is_ok());
         q.restrict(restriction(
             RestrictionKind::LowerQuota,
             "alr_1",
@@ -465,7 +654,7 @@ mod tests {
             })
         );
         // Half of each ceiling: 2 reveals an hour (one used), 5 customers, 1 search.
-        let left = q.remaining("s", &limits, 1);
+        let left = q.remaining("s", &limits, 1).await.unwrap();
         assert_eq!(
             (
                 left.reveals_per_hour,
@@ -474,16 +663,20 @@ mod tests {
             ),
             (Some(1), Some(4), Some(1))
         );
-        assert!(q.try_charge("s", &limits, reveal, 2).is_ok());
-        let e = q.try_charge("s", &limits, reveal, 3).unwrap_err();
+        assert!(q.try_charge("s", &limits, reveal, 2).await.is_ok());
+        let e = q
+            .try_charge("s", &limits, reveal, 3)
+            .await
+            .map_err(exceeded)
+            .unwrap_err();
         assert_eq!(e.which, "reveals_per_hour");
         assert_eq!(e.lowered_until, Some(10 * HOUR_MS));
         // Others are not concerned.
         assert_eq!(q.restriction("t", 3), None);
-        assert!(q.try_charge("t", &limits, reveal, 3).is_ok());
+        assert!(q.try_charge("t", &limits, reveal, 3).await.is_ok());
         // One search under the lowered ceiling (normally three).
-        assert!(q.try_charge("s", &limits, Charge::Search, 4).is_ok());
-        assert!(q.try_charge("s", &limits, Charge::Search, 5).is_err());
+        assert!(q.try_charge("s", &limits, Charge::Search, 4).await.is_ok());
+        assert!(q.try_charge("s", &limits, Charge::Search, 5).await.is_err());
         // When the restriction ends the normal ceilings apply again, with the usage
         // counted all along.
         let after = 10 * HOUR_MS;
@@ -496,26 +689,34 @@ mod tests {
             },
             after - 1,
         );
-        assert_eq!(q.remaining("s", &limits, after).reveals_per_hour, Some(2));
-        let e = q.try_charge(
-            "s",
-            &limits,
-            Charge::Customer {
-                id: "a",
-                reveals: 3,
-            },
-            after,
+        assert_eq!(
+            q.remaining("s", &limits, after)
+                .await
+                .unwrap()
+                .reveals_per_hour,
+            Some(2)
         );
-        assert_eq!(e.unwrap_err().lowered_until, None);
+        let e = q
+            .try_charge(
+                "s",
+                &limits,
+                Charge::Customer {
+                    id: "a",
+                    reveals: 3,
+                },
+                after,
+            )
+            .await;
+        assert_eq!(e.map_err(exceeded).unwrap_err().lowered_until, None);
     }
 
-    #[test]
-    fn step_up_keeps_limits_and_dismissal_lifts() {
+    #[tokio::test]
+    async fn step_up_keeps_limits_and_dismissal_lifts() {
         let q = Quotas::default();
         q.restrict(restriction(RestrictionKind::StepUp, "alr_1", 100));
         assert_eq!(
-            q.remaining("s", &limits(), 0),
-            q.remaining("t", &limits(), 0)
+            q.remaining("s", &limits(), 0).await.unwrap(),
+            q.remaining("t", &limits(), 0).await.unwrap()
         );
         assert_eq!(
             q.restriction("s", 0).map(|a| a.kind),
@@ -530,7 +731,13 @@ mod tests {
                 until_ms: 50
             })
         );
-        assert_eq!(q.remaining("s", &limits(), 10).reveals_per_hour, Some(0));
+        assert_eq!(
+            q.remaining("s", &limits(), 10)
+                .await
+                .unwrap()
+                .reveals_per_hour,
+            Some(0)
+        );
         // Imposing it again (a replay) replaces it; dismissing its alert lifts it.
         q.restrict(restriction(RestrictionKind::LowerQuota, "alr_2", 60));
         assert_eq!(q.restriction("s", 55).map(|a| a.until_ms), Some(60));
@@ -540,40 +747,37 @@ mod tests {
             q.restriction("s", 10).map(|a| a.kind),
             Some(RestrictionKind::StepUp)
         );
-        assert_eq!(q.remaining("s", &limits(), 10).reveals_per_hour, Some(3));
+        assert_eq!(
+            q.remaining("s", &limits(), 10)
+                .await
+                .unwrap()
+                .reveals_per_hour,
+            Some(3)
+        );
         assert_eq!(q.restriction("s", 100), None);
     }
 
-    #[test]
-    fn concurrent_charges_are_exact() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_charges_are_exact() {
         let q = std::sync::Arc::new(Quotas::default());
         let limits = Quota {
             reveals_per_hour: Some(50),
             ..Quota::default()
         };
-        let handles: Vec<_> = (0..8)
+        let reveal = Charge::Customer {
+            id: "a",
+            reveals: 1,
+        };
+        let tasks: Vec<_> = (0..1000)
             .map(|_| {
-                let q = q.clone();
-                let limits = limits.clone();
-                std::thread::spawn(move || {
-                    (0..125)
-                        .filter(|_| {
-                            q.try_charge(
-                                "s",
-                                &limits,
-                                Charge::Customer {
-                                    id: "a",
-                                    reveals: 1,
-                                },
-                                0,
-                            )
-                            .is_ok()
-                        })
-                        .count()
-                })
+                let (q, limits) = (q.clone(), limits.clone());
+                tokio::spawn(async move { q.try_charge("s", &limits, reveal, 0).await.is_ok() })
             })
             .collect();
-        let ok: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap());
+        }
         assert_eq!(ok, 50);
     }
 }

@@ -30,7 +30,7 @@ use crate::App;
 use crate::auth::{self, Caller, SessionCredential};
 use crate::error::{Details, ServiceError};
 use crate::ids::IssuedId;
-use crate::quota::{Active, Charge};
+use crate::quota::{Active, Charge, ChargeError};
 
 /// The latest simulated time accepted: the last millisecond of year 9999. Every time
 /// computed from a request's time (quota windows, link expiry, restriction ends) stays
@@ -315,43 +315,51 @@ Code::SimulatedTimeRewind,
 
     /// Takes `charge` from the caller's ceilings (lowered under a `lower_quota`
     /// restriction), at the request's time, or answers 429.
-    pub(crate) fn charge(
+    pub(crate) async fn charge(
         &self,
         ex: &Exchange,
         caller: &Caller,
         charge: Charge<'_>,
     ) -> Result<(), ServiceError> {
         let limits = self.config.quota_for(caller.staff.role);
-        self.quotas
+        let e = match self
+            .quotas
             .try_charge(&caller.staff.id, &limits, charge, ex.at)
-            .map_err(|e| {
-                metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
-                let error = ServiceError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
-                match e.lowered_until {
-                    // Say why the ceiling is lower than the caller may expect.
-                    Some(until_ms) => {
-                        let quota = *error.details.clone().unwrap_or_default();
-                        ServiceError {
-                            message: format!(
-                                "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
-                                error.message,
-                                (self.config.restrictions.lower_quota_share * 100.0).round()
-                            ),
-                            details: Some(Box::new(Details {
-                                quota: quota.quota,
-                                window_secs: quota.window_secs,
-                                retry_after: quota.retry_after,
-                                ..self.restriction_details(Active {
-                                    kind: RestrictionKind::LowerQuota,
-                                    until_ms,
-                                })
-                            })),
-                            ..error
-                        }
+            .await
+        {
+            Ok(()) => return Ok(()),
+            // The shared counters cannot be read: refuse (fail closed).
+            Err(ChargeError::Store(e)) => return Err(e.into()),
+            Err(ChargeError::Exceeded(e)) => e,
+        };
+        Err({
+            metrics::counter!("custos_quota_rejections_total", "quota" => e.which).increment(1);
+            let error = ServiceError::quota_exceeded(e.which, e.window_secs, e.retry_after_secs);
+            match e.lowered_until {
+                // Say why the ceiling is lower than the caller may expect.
+                Some(until_ms) => {
+                    let quota = *error.details.clone().unwrap_or_default();
+                    ServiceError {
+                        message: format!(
+                            "{}; it is lowered to {}% of its limit by a risk alert until {until_ms} (unix ms), see GET /v1/me",
+                            error.message,
+                            (self.config.restrictions.lower_quota_share * 100.0).round()
+                        ),
+                        details: Some(Box::new(Details {
+                            quota: quota.quota,
+                            window_secs: quota.window_secs,
+                            retry_after: quota.retry_after,
+                            ..self.restriction_details(Active {
+                                kind: RestrictionKind::LowerQuota,
+                                until_ms,
+                            })
+                        })),
+                        ..error
                     }
-                    None => error,
                 }
-            })
+                None => error,
+            }
+        })
     }
 
     /// The facts of the restriction `active` behind a refusal, for its [`Details`].

@@ -251,26 +251,9 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .await
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
-    custos_detector::start(
-        app.access.clone(),
-        app.store.clone(),
-        app.keyring.clone(),
-        app.config.detector.clone(),
-        if app.config.simulated_clock {
-            custos_detector::Clock::Records
-        } else {
-            custos_detector::Clock::Real
-        },
-        // The gateway enforces the detector's restrictions (and rebuilt those of recent
-        // alerts in `App::start`).
-        custos_detector::Actions {
-            restrict: Some(app.restriction_hook()),
-            alerts: app.config.alerts.clone(),
-        },
-        app.detector.clone(),
-    )
-    .await
-    .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
+    app.start_detector()
+        .await
+        .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()

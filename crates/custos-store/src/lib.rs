@@ -107,6 +107,10 @@ mod calls;
 pub use calls::CallBinding;
 mod imports;
 pub use imports::ImportReceipt;
+mod leases;
+pub use leases::Leases;
+mod quota_charges;
+pub use quota_charges::{QuotaCharge, SharedQuotas};
 mod shared_ledger;
 pub use shared_ledger::{Integration, SharedLedger, StoredCheckpoint};
 

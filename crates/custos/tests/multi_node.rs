@@ -353,3 +353,87 @@ async fn a_node_that_does_not_belong_is_refused() {
         "only the analyst's own read was added"
     );
 }
+
+/// A ceiling holds exactly across nodes: 1,000 parallel reveals spread over three
+/// nodes against a quota of 50 give exactly 50, and every node then reports none left.
+#[tokio::test]
+async fn a_quota_holds_exactly_across_three_nodes() {
+    if !postgres() {
+        return;
+    }
+    let a = Server::start_with(
+        Backend::Postgres,
+        Options {
+            config_toml: Some("[quota.support]\nreveals_per_hour = 50\n".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (b, c) = (a.join(), a.join());
+    let w = world(&a).await;
+    let clients = [a.client(), b.client(), c.client()];
+    let attempts: Vec<_> = (0..1000)
+        .map(|i| {
+            let client = clients[i % 3].clone();
+            let (agent, customer, case) = (w.agent.clone(), w.customer.clone(), w.case.clone());
+            tokio::spawn(async move { client.reveal(&agent, &customer, &case, &["phone"]).await })
+        })
+        .collect();
+    let (mut ok, mut limited) = (0, 0);
+    for attempt in attempts {
+        let r = attempt.await.unwrap();
+        match r.status {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(r.code(), "quota_exceeded");
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    }
+    assert_eq!((ok, limited), (50, 950));
+    for client in &clients {
+        let me = client.get(&w.agent, "/v1/me").await;
+        assert_eq!(
+            me.body["remaining"]["reveals_per_hour"], 0,
+            "{}",
+            client.base
+        );
+    }
+}
+
+/// One detector across the nodes: a canary touched through either node raises exactly
+/// one alert, and the suspension holds on every node from the next request on. When the
+/// node holding the detector's lease is killed, another takes the lease and raises the
+/// next alert.
+#[tokio::test]
+async fn one_detector_across_nodes_fails_over() {
+    if !postgres() {
+        return;
+    }
+    // A starts first and takes the detector's lease.
+    let mut a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+    let canaries = plant_canaries(&a, 2);
+    let (ca, cb) = (a.client(), b.client());
+
+    let case = cb.open_case(&w.crm, &canaries[0], "alice").await;
+    assert_eq!(cb.view(&w.agent, &canaries[0], &case).await.status, 200);
+    let alerts = alerts_of(&cb, &w.analyst, "alice").await;
+    assert_eq!(alerts[0]["kind"], "canary_hit");
+    for c in [&ca, &cb] {
+        let r = c.view(&w.agent, &w.customer, &w.case).await;
+        assert_eq!(r.status, 403, "suspended on every node: {}", r.text);
+    }
+
+    a.kill9();
+    // Bob names a canary through B: B's detector, once it holds the lease, acts.
+    let denied = cb
+        .view(&w.partner_agent, &canaries[1], &w.partner_case)
+        .await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(alerts_of(&cb, &w.analyst, "bob").await.len(), 1);
+    // The takeover replayed from the stored cursor without acting twice.
+    assert_eq!(alerts_of(&cb, &w.analyst, "alice").await.len(), 1);
+}

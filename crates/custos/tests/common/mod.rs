@@ -197,15 +197,15 @@ impl Server {
         }
     }
 
-    /// A second gateway node on this server's PostgreSQL database: its own data
-    /// directory, holding copies of this node's master key and ledger key (what
-    /// README.md asks of every node), and the same bootstrap admin. The database stays
+    /// Another gateway node on this server's PostgreSQL database, with its
+    /// configuration: its own data directory, holding copies of this node's master key
+    /// and ledger key (what README.md asks of every node), and the same bootstrap admin. The database stays
     /// this server's to drop.
     pub(crate) fn join(&self) -> Server {
-        let url = self
-            .database_url
-            .clone()
-            .expect("only a PostgreSQL server can be joined");
+        assert!(
+            self.database_url.is_some(),
+            "only a PostgreSQL server can be joined"
+        );
         let node = Self::node_dir(self, true);
         let mut server = Server {
             child: None,
@@ -213,8 +213,9 @@ impl Server {
             dir: node,
             database_url: None,
             admin: self.admin.clone(),
-            extra_args: vec!["--database-url".to_owned(), url],
-            env: Vec::new(),
+            // The same database, configuration and policies.
+            extra_args: self.extra_args.clone(),
+            env: self.env.clone(),
             tmpfs: false,
         };
         server.spawn();

@@ -1,0 +1,110 @@
+//! Quota charges in PostgreSQL, shared by every gateway node on the database
+//! (docs/MULTI_NODE.md, "Exact quotas across nodes"). SQLite has none: one process
+//! counts in memory.
+//!
+//! A charge ([`SharedQuotas::charge`]) is one transaction:
+//! 1. `pg_advisory_xact_lock` on the person: another node charging them waits here;
+//! 2. their charges of the last window are read;
+//! 3. the caller's decision, made on exactly those charges, adds one or refuses;
+//! 4. commit (the lock goes with it).
+//!
+//! So requests spread over any number of nodes are admitted exactly as one node would
+//! admit them. Charges older than the longest window are deleted in the same transaction.
+
+use sqlx::postgres::PgPool;
+
+use crate::error::db_err;
+use crate::{Pools, Store, StoreError};
+
+const LOCK_STAFF: &str = "SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))";
+const SELECT_CHARGES: &str = "SELECT at, customer_id, reveals, search FROM quota_charges \
+     WHERE staff_id = $1 AND at > $2 ORDER BY at";
+const DELETE_OLD: &str = "DELETE FROM quota_charges WHERE staff_id = $1 AND at <= $2";
+const INSERT_CHARGE: &str = "INSERT INTO quota_charges (staff_id, at, customer_id, reveals, search) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// One charge taken from a person's ceilings.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct QuotaCharge {
+    /// When, unix milliseconds.
+    pub at: i64,
+    /// The customer opened; `None` for a search.
+    pub customer_id: Option<String>,
+    /// Fields revealed in full.
+    pub reveals: i32,
+    /// Whether it was a search.
+    pub search: bool,
+}
+
+/// The quota charges of every node on one PostgreSQL database; cheap to clone.
+#[derive(Clone)]
+pub struct SharedQuotas {
+    pool: PgPool,
+}
+
+impl Store {
+    /// The shared quota charges, on PostgreSQL; `None` on SQLite.
+    pub fn shared_quotas(&self) -> Option<SharedQuotas> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(SharedQuotas { pool: pool.clone() }),
+            Pools::Sqlite(_) => None,
+        }
+    }
+}
+
+impl SharedQuotas {
+    /// Under `staff`'s lock, hands their charges after `since` (oldest first) to
+    /// `decide`, stores the charge it returns and commits; what `decide` refused with
+    /// is returned as the inner error, with nothing stored. Charges at or before
+    /// `since` are deleted.
+    pub async fn charge<E>(
+        &self,
+        staff: &str,
+        since: i64,
+        decide: impl FnOnce(&[QuotaCharge]) -> Result<QuotaCharge, E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(LOCK_STAFF)
+            .bind(staff)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let charges: Vec<QuotaCharge> = sqlx::query_as(SELECT_CHARGES)
+            .bind(staff)
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let charge = match decide(&charges) {
+            Ok(charge) => charge,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        sqlx::query(DELETE_OLD)
+            .bind(staff)
+            .bind(since)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(INSERT_CHARGE)
+            .bind(staff)
+            .bind(charge.at)
+            .bind(&charge.customer_id)
+            .bind(charge.reveals)
+            .bind(charge.search)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Ok(()))
+    }
+
+    /// `staff`'s charges after `since`, oldest first.
+    pub async fn charges(&self, staff: &str, since: i64) -> Result<Vec<QuotaCharge>, StoreError> {
+        sqlx::query_as(SELECT_CHARGES)
+            .bind(staff)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
