@@ -154,32 +154,6 @@ impl Agent<'_> {
     }
 }
 
-/// `n` customers, each with an open case for `assignee`.
-async fn customers_with_cases(
-    c: &Client,
-    crm: &str,
-    assignee: &str,
-    n: usize,
-    tag: u32,
-) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let k = tag * 100 + u32::try_from(i).unwrap();
-        let customer = c
-            .create_customer(
-                crm,
-                &format!("Customer {k}"),
-                &format!("1391234{k:04}"),
-                &format!("c{k}@example.com"),
-                &format!("ACC-77{k:06}"),
-            )
-            .await;
-        let case = c.open_case(crm, &customer, assignee).await;
-        out.push((customer, case));
-    }
-    out
-}
-
 /// Two quiet colleagues of alice (support at custos) view one customer each; then alice
 /// views six: the detector's peers-only score crosses the lower-quota threshold.
 async fn burst(server: &Server, w: &World, at: Option<i64>) {

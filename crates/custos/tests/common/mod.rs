@@ -624,3 +624,29 @@ pub(crate) fn stdout(o: &std::process::Output) -> String {
 pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `n` customers, each with an open case for `assignee`.
+pub(crate) async fn customers_with_cases(
+    c: &Client,
+    crm: &str,
+    assignee: &str,
+    n: usize,
+    tag: u32,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let k = tag * 100 + u32::try_from(i).unwrap();
+        let customer = c
+            .create_customer(
+                crm,
+                &format!("Customer {k}"),
+                &format!("1391234{k:04}"),
+                &format!("c{k}@example.com"),
+                &format!("ACC-77{k:06}"),
+            )
+            .await;
+        let case = c.open_case(crm, &customer, assignee).await;
+        out.push((customer, case));
+    }
+    out
+}
