@@ -367,6 +367,15 @@ impl From<custos_store::StoreError> for ServiceError {
         match e {
             custos_store::StoreError::Conflict => ServiceError::conflict("entry"),
             custos_store::StoreError::NotFound => ServiceError::not_found("entry"),
+            // Refused, not failed: the node recovers by itself once the database is back.
+            custos_store::StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "store unavailable");
+                ServiceError::new(
+                    ErrorKind::Unavailable,
+                    Code::StoreUnavailable,
+                    "the store does not answer; the request was refused",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ServiceError::internal()

@@ -17,6 +17,11 @@ pub enum StoreError {
     /// quoted text removed, never parameter values.
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached (no connection, a connection lost, a server
+    /// shutting down or starting): nothing was written, and trying again later may
+    /// succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migration(String),
@@ -29,6 +34,7 @@ impl StoreError {
             StoreError::Conflict => "conflict",
             StoreError::NotFound => "not_found",
             StoreError::Database(_) => "database",
+            StoreError::Unavailable(_) => "unavailable",
             StoreError::Migration(_) => "migration",
         }
     }
@@ -47,6 +53,13 @@ pub(crate) fn db_err(err: sqlx::Error) -> StoreError {
             // PostgreSQL messages may quote the offending value (e.g. `invalid input
             // syntax for type bigint: "..."`); the constraint name is schema, not data.
             let mut message = redact_quoted(db.message());
+            // Class 08 (connection exception) and 57P01–57P03 (the server shuts down,
+            // crashed, or cannot take connections yet): PostgreSQL's SQLSTATE appendix.
+            if let Some(code) = db.code()
+                && (code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+            {
+                return StoreError::Unavailable(format!("{message} (code {code})"));
+            }
             if let Some(code) = db.code() {
                 message = format!("{message} (code {code})");
             }
@@ -59,11 +72,12 @@ pub(crate) fn db_err(err: sqlx::Error) -> StoreError {
         sqlx::Error::Configuration(_) => {
             StoreError::Database("invalid database configuration".into())
         }
-        sqlx::Error::Io(io) => StoreError::Database(format!("i/o error: {}", io.kind())),
+        sqlx::Error::Io(io) => StoreError::Unavailable(format!("i/o error: {}", io.kind())),
         sqlx::Error::PoolTimedOut => {
-            StoreError::Database("timed out waiting for a connection".into())
+            StoreError::Unavailable("timed out waiting for a connection".into())
         }
-        sqlx::Error::PoolClosed => StoreError::Database("the store is closed".into()),
+        sqlx::Error::PoolClosed => StoreError::Unavailable("the store is closed".into()),
+        sqlx::Error::Protocol(_) => StoreError::Unavailable("the connection broke".into()),
         sqlx::Error::RowNotFound => StoreError::NotFound,
         // Decode and column errors name columns and types only, but redact to be sure.
         other => StoreError::Database(redact_quoted(&other.to_string())),
@@ -123,6 +137,7 @@ mod tests {
         assert_eq!(StoreError::NotFound.code(), "not_found");
         assert_eq!(StoreError::Database(String::new()).code(), "database");
         assert_eq!(StoreError::Migration(String::new()).code(), "migration");
+        assert_eq!(StoreError::Unavailable(String::new()).code(), "unavailable");
     }
 
     #[test]

@@ -536,3 +536,94 @@ async fn changes_reach_every_node() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ca.get(&w.partner_agent, "/v1/me").await.status, 403);
 }
+
+/// The database dropping every node's connections under load: each request is either
+/// served and recorded, or refused with 503 and a stable code, never a 500; no
+/// acknowledged entry is lost; and the nodes serve again by themselves.
+#[tokio::test]
+async fn lost_database_connections_refuse_then_recover() {
+    if !postgres() {
+        return;
+    }
+    let a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+    let url = a.database_url.clone().unwrap();
+    let name = url.rsplit_once('/').unwrap().1.to_owned();
+
+    let load = {
+        let (ca, cb) = (a.client(), b.client());
+        let (agent, customer, case) = (w.agent.clone(), w.customer.clone(), w.case.clone());
+        tokio::spawn(async move {
+            let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+            for i in 0..400 {
+                let c = if i % 2 == 0 { &ca } else { &cb };
+                let r = c.view(&agent, &customer, &case).await;
+                match r.status {
+                    200 => acknowledged.push((
+                        ledger_index(&r),
+                        r.headers["x-request-id"].to_str().unwrap().to_owned(),
+                    )),
+                    503 => refused.push(r.code().to_owned()),
+                    other => panic!("unexpected {other}: {}", r.text),
+                }
+            }
+            (acknowledged, refused)
+        })
+    };
+    // Cut every connection to the test's database, three times during the load.
+    {
+        use sqlx::Connection;
+        let maintenance = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut admin = sqlx::PgConnection::connect(&maintenance).await.unwrap();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        }
+    }
+    let (acknowledged, refused) = load.await.unwrap();
+    eprintln!(
+        "{} served, {} refused: {:?}",
+        acknowledged.len(),
+        refused.len(),
+        refused.iter().collect::<HashSet<_>>()
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|code| code == "ledger_unavailable" || code == "store_unavailable"),
+        "{refused:?}"
+    );
+    // Serving again, and nothing acknowledged is missing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in [&a, &b] {
+        loop {
+            let r = node.client().view(&w.agent, &w.customer, &w.case).await;
+            if r.status == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} does not serve again: {}",
+                node.base,
+                r.text
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for (index, id) in &acknowledged {
+        assert_eq!(
+            &request_id_at(&b, &w.analyst, *index).await,
+            id,
+            "entry {index}"
+        );
+    }
+}
