@@ -74,6 +74,7 @@ pub fn site(app: SharedApp) -> Router {
 fn router(app: SharedApp, api: Router) -> Router {
     let config = &app.config().console;
     let sessions = Sessions::new(
+        app.console_sessions(),
         Duration::from_secs(u64::from(config.idle_minutes) * 60),
         Duration::from_secs(u64::from(config.max_hours) * 3600),
         config.secure_cookie,
@@ -137,7 +138,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 /// A signed-in browser making a request.
 pub(crate) struct Visitor {
-    /// The session's key in the session map.
+    /// The session's key in the store.
     key: String,
     /// The session.
     session: Session,
@@ -149,7 +150,12 @@ impl FromRequestParts<Shared> for Visitor {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Shared) -> Result<Self, Response> {
-        let Some((key, session)) = console.sessions.get(&parts.headers) else {
+        let Some((key, session)) = console
+            .sessions
+            .get(&parts.headers)
+            .await
+            .map_err(|e| session::unavailable(&e))?
+        else {
             // Reading pages need a session; say so rather than show an empty page.
             return Err(page::see_other("/signin", &[]));
         };

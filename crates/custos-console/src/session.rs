@@ -1,30 +1,32 @@
 //! Console sessions: a random id in an HttpOnly, SameSite=Strict cookie (Secure when
-//! the console is served over TLS), the session itself in this node's memory.
+//! the console is served over TLS), the session itself in the store
+//! (`custos_store::ConsoleSessions`), so that any gateway node serves any browser and a
+//! restart signs no one out.
 //!
 //! * A session ends at sign-out, after `idle_minutes` without a request, after
 //!   `max_hours` in all, and when the token it was opened with is revoked (the session
 //!   keeps only the token's hash and every call is authenticated with it again).
 //! * Every form that changes something carries the session's CSRF token, compared in
-//!   constant time; the sign-in form, before any session, carries a one-time token
-//!   bound to a short-lived cookie (double submit).
-//! * Only the SHA-256 of a session id is kept, so the map (or a memory dump) holds
-//!   nothing a browser could present.
+//!   constant time. The token is derived from the session id (a SHA-256 under its own
+//!   label), so it is stored nowhere; the sign-in form, before any session, carries a
+//!   one-time token bound to a short-lived cookie (double submit).
+//! * Only the SHA-256 of a session id is stored, so the store holds nothing a browser
+//!   could present.
+//! * When a session was used is written at most every fifteenth of the idle limit (a
+//!   minute for the default 15), so a busy browser does not cost a write per page; a
+//!   session may therefore end up to that much early.
 //!
-//! Sessions live in one node's memory: behind a load balancer, pin a browser to a node
-//! (the API itself needs no pinning).
-//!
-//! A customer access link opens one session only: the links that opened one are kept
-//! (their SHA-256, until they expire) in the same memory, so like the sessions they are
-//! forgotten when the node restarts.
+//! A customer access link opens one session only: the links that opened one are stored
+//! (their SHA-256, until they expire).
 
-use custos_types::Role;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use base64::Engine as _;
+use custos_store::{ConsoleSession, ConsoleSessions, SessionSubject, StoreError};
+use custos_types::Role;
+use custos_types::clock::now_millis;
 
 use custos_service::auth::SessionCredential;
 
@@ -32,13 +34,13 @@ use custos_service::auth::SessionCredential;
 pub(super) const SESSION_COOKIE: &str = "custos_session";
 /// The sign-in form's cookie (double-submit CSRF before a session exists).
 pub(super) const SIGNIN_COOKIE: &str = "custos_signin";
-/// Most sessions held at once: beyond it, the oldest idle one is dropped.
-const MAX_SESSIONS: usize = 10_000;
+/// Most sessions held at once: beyond it, the least recently used one is dropped.
+const MAX_SESSIONS: i64 = 10_000;
 /// Most used customer links remembered at once. Only genuine links get here (their
 /// signature was checked), so the cap is against an issuer gone wild, not an attacker;
 /// beyond it no new customer session opens until some expire (refusing is safe,
 /// forgetting a used link would not be).
-const MAX_USED_LINKS: usize = 100_000;
+const MAX_USED_LINKS: i64 = 100_000;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
@@ -50,10 +52,6 @@ pub(super) struct Session {
     /// For a staff session: id, role and org at sign-in (for the page frame; every
     /// decision uses the live staff entry).
     pub who: Who,
-    created: Instant,
-    last_seen: Instant,
-    /// The evidence bundle of the session's last leak trace, for download.
-    pub evidence: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Who a session is, as shown on every page.
@@ -77,99 +75,148 @@ pub(super) enum Who {
     },
 }
 
-/// The sessions of this node.
+impl Session {
+    /// The session a stored subject speaks for, with the CSRF token of session id `id`.
+    fn of(subject: SessionSubject, id: &str) -> Session {
+        let csrf = csrf_of(id);
+        match subject {
+            SessionSubject::Staff {
+                token_hash,
+                staff_id,
+                role,
+                org,
+            } => Session {
+                credential: SessionCredential::Staff { token_hash },
+                csrf,
+                who: Who::Staff {
+                    id: staff_id,
+                    role,
+                    org,
+                },
+            },
+            SessionSubject::Customer { customer_id, until } => Session {
+                credential: SessionCredential::Customer {
+                    customer_id: customer_id.clone(),
+                },
+                csrf,
+                who: Who::Customer {
+                    id: customer_id,
+                    until,
+                },
+            },
+        }
+    }
+}
+
+/// The console's sessions, kept in the store.
 pub(super) struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-    /// SHA-256 of the customer links that opened a session, with their expiry (unix ms).
-    used_links: Mutex<HashMap<String, i64>>,
+    rows: ConsoleSessions,
     idle: Duration,
     max_age: Duration,
     secure: bool,
 }
 
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Sessions {
-    /// Sessions that end after `idle` without use or `max_age` in all; `secure` adds
-    /// the cookie's `Secure` attribute (the console is served over TLS).
-    pub(super) fn new(idle: Duration, max_age: Duration, secure: bool) -> Sessions {
+    /// Sessions kept in `rows` that end after `idle` without use or `max_age` in all;
+    /// `secure` adds the cookie's `Secure` attribute (the console is served over TLS).
+    pub(super) fn new(
+        rows: ConsoleSessions,
+        idle: Duration,
+        max_age: Duration,
+        secure: bool,
+    ) -> Sessions {
         Sessions {
-            map: Mutex::new(HashMap::new()),
-            used_links: Mutex::new(HashMap::new()),
+            rows,
             idle,
             max_age,
             secure,
         }
     }
 
-    /// Opens a session; returns its `Set-Cookie` header value.
-    pub(super) fn open(&self, credential: SessionCredential, who: Who) -> String {
+    /// Opens a session for `subject`; returns its `Set-Cookie` header value.
+    pub(super) async fn open(&self, subject: SessionSubject) -> Result<String, StoreError> {
         let id = random_token();
-        let now = Instant::now();
-        let session = Session {
-            credential,
-            csrf: random_token(),
-            who,
-            created: now,
+        let now = now_millis();
+        let session = ConsoleSession {
+            key: key(&id),
+            subject,
+            created_at: now,
             last_seen: now,
-            evidence: None,
         };
-        let mut map = self.lock();
-        self.expire(&mut map, now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(key(&id), session);
-        self.cookie(SESSION_COOKIE, &id, None)
+        self.rows
+            .open(
+                &session,
+                now.saturating_sub(millis(self.idle)),
+                now.saturating_sub(millis(self.max_age)),
+                MAX_SESSIONS,
+            )
+            .await?;
+        Ok(self.cookie(SESSION_COOKIE, &id, None))
     }
 
     /// The live session the request's cookie names, touched; `None` when there is none
     /// or it has ended.
-    pub(super) fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
+    pub(super) async fn get(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(String, Session)>, StoreError> {
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
         let key = key(&id);
-        let now = Instant::now();
-        let mut map = self.lock();
-        let alive = map.get(&key).is_some_and(|s| self.alive(s, now));
-        if !alive {
-            map.remove(&key);
-            return None;
+        let Some(stored) = self.rows.get(&key).await? else {
+            return Ok(None);
+        };
+        let now = now_millis();
+        if !self.alive(&stored, now) {
+            self.rows.close(&key).await?;
+            return Ok(None);
         }
-        let session = map.get_mut(&key)?;
-        session.last_seen = now;
-        Some((key, session.clone()))
+        if now - stored.last_seen >= millis(self.idle / 15) {
+            self.rows.touch(&key, now).await?;
+        }
+        Ok(Some((key, Session::of(stored.subject, &id))))
     }
 
     /// Marks the customer link `token`, valid until `expires_at` (unix ms), as used at
     /// `now`; false when it was used before (or too many links are in use, see
     /// [`MAX_USED_LINKS`]). Call only for a link whose signature was checked, with its
     /// one canonical spelling.
-    pub(super) fn claim_link(&self, token: &str, expires_at: i64, now: i64) -> bool {
-        let mut used = self.used_links.lock().unwrap_or_else(|e| e.into_inner());
-        // An expired link is refused by its signature's time; no need to remember it.
-        used.retain(|_, until| *until > now);
-        if used.len() >= MAX_USED_LINKS {
-            return false;
-        }
-        used.insert(key(token), expires_at).is_none()
+    pub(super) async fn claim_link(
+        &self,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.rows
+            .claim_link(&key(token), expires_at, now, MAX_USED_LINKS)
+            .await
     }
 
     /// Keeps `evidence` with the session `key` (its last trace).
-    pub(super) fn set_evidence(&self, key: &str, evidence: Option<Vec<u8>>) {
-        if let Some(s) = self.lock().get_mut(key) {
-            s.evidence = evidence.map(std::sync::Arc::new);
-        }
+    pub(super) async fn set_evidence(
+        &self,
+        key: &str,
+        evidence: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.rows.set_evidence(key, evidence).await
+    }
+
+    /// The evidence bundle of session `key`'s last trace, if any.
+    pub(super) async fn evidence(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.rows.evidence(key).await
     }
 
     /// Ends the session the request's cookie names; returns the cookie that clears it.
-    pub(super) fn close(&self, headers: &HeaderMap) -> String {
+    pub(super) async fn close(&self, headers: &HeaderMap) -> Result<String, StoreError> {
         if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            self.lock().remove(&key(&id));
+            self.rows.close(&key(&id)).await?;
         }
-        self.clear(SESSION_COOKIE)
+        Ok(self.clear(SESSION_COOKIE))
     }
 
     /// A fresh sign-in form token and the cookie that binds it to the browser.
@@ -201,24 +248,30 @@ impl Sessions {
         c
     }
 
-    fn alive(&self, s: &Session, now: Instant) -> bool {
-        let link_valid = match &s.who {
-            Who::Customer { until, .. } => custos_types::clock::now_millis() < *until,
-            Who::Staff { .. } => true,
+    fn alive(&self, s: &ConsoleSession, now: i64) -> bool {
+        let link_valid = match &s.subject {
+            SessionSubject::Customer { until, .. } => now < *until,
+            SessionSubject::Staff { .. } => true,
         };
         link_valid
-            && now.duration_since(s.last_seen) < self.idle
-            && now.duration_since(s.created) < self.max_age
+            && now - s.last_seen < millis(self.idle)
+            && now - s.created_at < millis(self.max_age)
     }
+}
 
-    fn expire(&self, map: &mut HashMap<String, Session>, now: Instant) {
-        map.retain(|_, s| self.alive(s, now));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        // A panic while holding the lock leaves plain data behind: keep serving.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The page shown when the store cannot be reached for a session: refused, never
+/// served without one.
+pub(super) fn unavailable(e: &StoreError) -> axum::response::Response {
+    super::page::problem(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "store_unavailable",
+        &format!(
+            "Sessions cannot be read right now ({}); try again in a moment.",
+            e.code()
+        ),
+        None,
+    )
 }
 
 /// Whether a form's CSRF token is the session's (constant time).
@@ -228,6 +281,12 @@ pub(super) fn csrf_ok(session: &Session, form_token: &str) -> bool {
 
 fn key(id: &str) -> String {
     custos_crypto::sha256_hex(id.as_bytes())
+}
+
+/// The CSRF token of session id `id`: a hash under its own label, so it is neither the
+/// stored key nor derivable from it.
+fn csrf_of(id: &str) -> String {
+    custos_crypto::sha256_hex(format!("custos console csrf\n{id}").as_bytes())
 }
 
 fn random_token() -> String {
@@ -265,17 +324,13 @@ mod tests {
         h
     }
 
-    fn staff() -> (SessionCredential, Who) {
-        (
-            SessionCredential::Staff {
-                token_hash: "h".into(),
-            },
-            Who::Staff {
-                id: "a".into(),
-                role: Role::Support,
-                org: "acme".into(),
-            },
-        )
+    fn staff() -> SessionSubject {
+        SessionSubject::Staff {
+            token_hash: "h".into(),
+            staff_id: "a".into(),
+            role: Role::Support,
+            org: "acme".into(),
+        }
     }
 
     fn value(set_cookie: &str) -> String {
@@ -289,46 +344,73 @@ mod tests {
             .to_owned()
     }
 
-    #[test]
-    fn a_session_is_found_by_its_cookie_and_ends_at_sign_out() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(600), false);
-        let (credential, who) = staff();
-        let set = sessions.open(credential, who);
+    /// Sessions in a fresh SQLite store (the directory lives as long as the returned
+    /// guard).
+    async fn sessions(idle: Duration, secure: bool) -> (Sessions, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = custos_store::Store::open_sqlite(&dir.path().join("custos.db"))
+            .await
+            .unwrap();
+        let sessions = Sessions::new(
+            store.console_sessions(),
+            idle,
+            Duration::from_secs(600),
+            secure,
+        );
+        (sessions, dir)
+    }
+
+    #[tokio::test]
+    async fn a_session_is_found_by_its_cookie_and_ends_at_sign_out() {
+        let (sessions, _dir) = sessions(Duration::from_secs(60), false).await;
+        let set = sessions.open(staff()).await.unwrap();
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
         assert!(!set.contains("Secure"));
         let h = headers(&format!("other=1; {SESSION_COOKIE}={}", value(&set)));
-        let (_, s) = sessions.get(&h).expect("session");
+        let (key, s) = sessions.get(&h).await.unwrap().expect("session");
+        assert!(matches!(s.who, Who::Staff { ref id, .. } if id == "a"));
         assert!(csrf_ok(&s, &s.csrf));
         assert!(!csrf_ok(&s, "forged"));
-        sessions.close(&h);
-        assert!(sessions.get(&h).is_none());
+        // Neither the cookie's value nor the CSRF token is what the store keys it by.
+        assert_ne!(key, value(&set));
+        assert_ne!(key, s.csrf);
+        sessions.set_evidence(&key, Some(b"{}")).await.unwrap();
+        assert_eq!(
+            sessions.evidence(&key).await.unwrap().as_deref(),
+            Some(&b"{}"[..])
+        );
+        sessions.close(&h).await.unwrap();
+        assert!(sessions.get(&h).await.unwrap().is_none());
+        assert_eq!(sessions.evidence(&key).await.unwrap(), None);
     }
 
-    #[test]
-    fn an_idle_session_ends_and_a_doubled_cookie_is_refused() {
-        let sessions = Sessions::new(Duration::ZERO, Duration::from_secs(600), true);
-        let (credential, who) = staff();
-        let set = sessions.open(credential, who);
+    #[tokio::test]
+    async fn an_idle_session_ends_and_a_doubled_cookie_is_refused() {
+        let (sessions, _dir) = sessions(Duration::ZERO, true).await;
+        let set = sessions.open(staff()).await.unwrap();
         assert!(set.contains("Secure"));
         let h = headers(&format!("{SESSION_COOKIE}={}", value(&set)));
-        assert!(sessions.get(&h).is_none(), "idle timeout of zero");
+        assert!(
+            sessions.get(&h).await.unwrap().is_none(),
+            "idle timeout of zero"
+        );
         let twice = headers(&format!("{SESSION_COOKIE}=a; {SESSION_COOKIE}=b"));
         assert_eq!(cookie(&twice, SESSION_COOKIE), None);
     }
 
-    #[test]
-    fn a_link_is_claimed_once_and_forgotten_after_it_expires() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(600), false);
-        assert!(sessions.claim_link("cl1.a.100.t", 100, 0));
-        assert!(!sessions.claim_link("cl1.a.100.t", 100, 50));
-        assert!(sessions.claim_link("cl1.b.100.t", 100, 50));
+    #[tokio::test]
+    async fn a_link_is_claimed_once_and_forgotten_after_it_expires() {
+        let (sessions, _dir) = sessions(Duration::from_secs(60), false).await;
+        assert!(sessions.claim_link("cl1.a.100.t", 100, 0).await.unwrap());
+        assert!(!sessions.claim_link("cl1.a.100.t", 100, 50).await.unwrap());
+        assert!(sessions.claim_link("cl1.b.100.t", 100, 50).await.unwrap());
         // Past its expiry the entry goes (the link itself no longer opens anything).
-        assert!(sessions.claim_link("cl1.a.100.t", 100, 100));
+        assert!(sessions.claim_link("cl1.a.100.t", 100, 100).await.unwrap());
     }
 
-    #[test]
-    fn the_signin_token_must_match_its_cookie() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(600), false);
+    #[tokio::test]
+    async fn the_signin_token_must_match_its_cookie() {
+        let (sessions, _dir) = sessions(Duration::from_secs(60), false).await;
         let (token, set) = sessions.signin_token();
         let h = headers(&format!("{SIGNIN_COOKIE}={}", value(&set)));
         assert!(sessions.signin_token_ok(&h, &token));

@@ -14,9 +14,10 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, respond};
-use super::session::{SIGNIN_COOKIE, Who};
+use super::session::{self, SIGNIN_COOKIE, Who};
 use super::{Call, ClientAddr, Page, Shared, Visitor};
 use custos_service::auth::{SessionCredential, token_hash};
+use custos_store::SessionSubject;
 
 #[derive(Deserialize)]
 pub(super) struct SigninForm {
@@ -96,7 +97,9 @@ pub(super) async fn submit(
     let Some(token_hash) = token_hash(&form.token) else {
         return invalid();
     };
-    let credential = SessionCredential::Staff { token_hash };
+    let credential = SessionCredential::Staff {
+        token_hash: token_hash.clone(),
+    };
     let reply = console
         .call(&credential, client, Method::GET, "/v1/me", Call::default())
         .await;
@@ -116,13 +119,16 @@ pub(super) async fn submit(
     let Ok(me) = serde_json::from_slice::<Me>(&reply.body) else {
         return invalid();
     };
-    let who = Who::Staff {
-        id: me.id,
+    let subject = SessionSubject::Staff {
+        token_hash,
+        staff_id: me.id,
         role: me.role,
         org: me.org,
     };
-    let session = console.sessions.open(credential, who);
-    page::see_other("/", &[session, console.sessions.clear(SIGNIN_COOKIE)])
+    match console.sessions.open(subject).await {
+        Ok(session) => page::see_other("/", &[session, console.sessions.clear(SIGNIN_COOKIE)]),
+        Err(e) => session::unavailable(&e),
+    }
 }
 
 /// `POST /signout`.
@@ -133,7 +139,11 @@ pub(super) async fn signout(
     Form(form): Form<CsrfForm>,
 ) -> Page {
     visitor.check_csrf(&form.csrf)?;
-    let cleared = console.sessions.close(&headers);
+    let cleared = console
+        .sessions
+        .close(&headers)
+        .await
+        .map_err(|e| session::unavailable(&e))?;
     Ok(page::see_other("/signin", &[cleared]))
 }
 
@@ -156,7 +166,11 @@ pub(super) async fn customer_link(
         Ok(opened) => opened,
         Err(e) => return link_refused(e.code(), &e.to_string()),
     };
-    if !console.sessions.claim_link(token, until, now) {
+    let claimed = match console.sessions.claim_link(token, until, now).await {
+        Ok(claimed) => claimed,
+        Err(e) => return session::unavailable(&e),
+    };
+    if !claimed {
         if let Some(Who::Customer { id: own, .. }) = visitor.as_ref().map(|v| &v.session.who)
             && *own == id
         {
@@ -167,13 +181,17 @@ pub(super) async fn customer_link(
             "This access link was already used to open your page, and opens it only once.",
         );
     }
-    let session = console.sessions.open(
-        SessionCredential::Customer {
-            customer_id: id.clone(),
-        },
-        Who::Customer { id, until },
-    );
-    page::see_other("/customer", &[session])
+    match console
+        .sessions
+        .open(SessionSubject::Customer {
+            customer_id: id,
+            until,
+        })
+        .await
+    {
+        Ok(session) => page::see_other("/customer", &[session]),
+        Err(e) => session::unavailable(&e),
+    }
 }
 
 /// The token of a link address: the query must be exactly `link=<token>` with the

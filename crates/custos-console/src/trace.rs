@@ -12,7 +12,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, csrf_field, document, when, when_cell};
-use super::{Call, Detour, Page, Shared, Visitor, segment};
+use super::{Call, Detour, Page, Shared, Visitor, segment, session};
 
 /// Suspects whose evidence the console bundles.
 const EVIDENCE_TOP: usize = 5;
@@ -125,7 +125,11 @@ pub(super) async fn upload(
         .filter(|e| !e.is_null())
         .and_then(|e| serde_json::to_vec_pretty(e).ok());
     let has_evidence = evidence.is_some();
-    console.sessions.set_evidence(&visitor.key, evidence);
+    console
+        .sessions
+        .set_evidence(&visitor.key, evidence.as_deref())
+        .await
+        .map_err(|e| session::unavailable(&e))?;
     Ok(document(
         "Leak trace: suspects",
         Some(&visitor.session),
@@ -260,9 +264,14 @@ async fn file_part(
 }
 
 /// `GET /trace/evidence.json`: the session's last evidence bundle.
-pub(super) async fn evidence(visitor: Visitor) -> Page {
+pub(super) async fn evidence(State(console): State<Shared>, visitor: Visitor) -> Page {
     visitor.analyst()?;
-    let Some(bundle) = visitor.session.evidence.clone() else {
+    let stored = console
+        .sessions
+        .evidence(&visitor.key)
+        .await
+        .map_err(|e| session::unavailable(&e))?;
+    let Some(bundle) = stored else {
         return Err(page::problem(
             StatusCode::NOT_FOUND,
             Some(&visitor.session),

@@ -122,6 +122,13 @@ impl App {
         &self.config
     }
 
+    /// The web console's sessions and used customer links: the one part of the store a
+    /// transport reaches directly. They hold no customer data, and every call a session
+    /// makes is authenticated again with the credential it keeps.
+    pub fn console_sessions(&self) -> custos_store::ConsoleSessions {
+        self.store.console_sessions()
+    }
+
     /// Assembles the gateway: starts the ledger writer and the access index, rebuilds
     /// quota counters from the last day's records and re-applies the restrictions of the
     /// last day's alerts.

@@ -107,6 +107,8 @@ mod calls;
 pub use calls::CallBinding;
 mod imports;
 pub use imports::ImportReceipt;
+mod console_sessions;
+pub use console_sessions::{ConsoleSession, ConsoleSessions, SessionSubject};
 mod leases;
 pub use leases::Leases;
 mod quota_charges;

@@ -1521,3 +1521,47 @@ async fn an_agent_asks_for_access_from_the_card_and_sees_the_grant() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains(PHONE), "{}", r.text);
 }
+
+/// Sessions live in the store: a browser signed in at one node is served by another
+/// with the same session (and its CSRF token), a restart signs no one out, and signing
+/// out at one node ends the session at every node.
+#[tokio::test]
+async fn a_session_is_served_by_every_node_and_survives_a_restart() {
+    if !Backend::all().contains(&Backend::Postgres) {
+        return;
+    }
+    let mut a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+    let mut browser = Browser::new(&a);
+    let csrf = browser.sign_in(&w.agent).await;
+
+    browser.base = b.base.clone();
+    let cases = browser.get("/cases").await;
+    assert_eq!(cases.status, 200, "{}", cases.text);
+    assert_eq!(
+        cases.hidden("csrf"),
+        csrf,
+        "the same session at the other node"
+    );
+
+    a.restart();
+    browser.base = a.base.clone();
+    let cases = browser.get("/cases").await;
+    assert_eq!(cases.status, 200, "after a restart: {}", cases.text);
+
+    let session = browser.cookies["custos_session"].clone();
+    browser.base = b.base.clone();
+    let out = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (out.status, out.location()),
+        (303, "/signin"),
+        "{}",
+        out.text
+    );
+    // The cookie the browser held, presented again at A, opens nothing.
+    let mut replay = Browser::new(&a);
+    replay.cookies.insert("custos_session".into(), session);
+    let r = replay.get("/cases").await;
+    assert_eq!((r.status, r.location()), (303, "/signin"), "{}", r.text);
+}
