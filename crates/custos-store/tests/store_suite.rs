@@ -1736,7 +1736,8 @@ async fn closed_store_fails_cleanly() {
         .unwrap();
     store.close().await;
     let err = store.staff("alice").await.unwrap_err();
-    assert_eq!(err.code(), "database");
+    // Unavailable, not failed: a caller refuses the request (503) rather than erring.
+    assert_eq!(err.code(), "unavailable");
 }
 
 #[tokio::test]

@@ -53,6 +53,8 @@ pub(crate) struct Server {
     pub base: String,
     pub dir: tempfile::TempDir,
     pub database_url: Option<String>,
+    /// Whether the harness created the database, and so drops it.
+    drops_database: bool,
     pub admin: String,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
@@ -69,6 +71,9 @@ pub(crate) struct Options {
     pub tmpfs_bytes: Option<u64>,
     /// Further `custos serve` arguments.
     pub args: Vec<String>,
+    /// For [`Backend::Postgres`]: a database the test manages itself (the harness then
+    /// neither creates nor drops one).
+    pub database_url: Option<String>,
 }
 
 impl Server {
@@ -78,9 +83,10 @@ impl Server {
 
     pub(crate) async fn start_with(backend: Backend, options: Options) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let database_url = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres().await),
+        let (database_url, drops_database) = match (backend, &options.database_url) {
+            (Backend::Sqlite, _) => (None, false),
+            (Backend::Postgres, Some(url)) => (Some(url.clone()), false),
+            (Backend::Postgres, None) => (Some(fresh_postgres().await), true),
         };
         let mut extra_args = Vec::new();
         if let Some(toml) = &options.config_toml {
@@ -100,6 +106,7 @@ impl Server {
             base: String::new(),
             dir,
             database_url,
+            drops_database,
             admin: String::new(),
             extra_args,
             env: options.env,
@@ -212,6 +219,7 @@ impl Server {
             base: String::new(),
             dir: node,
             database_url: None,
+            drops_database: false,
             admin: self.admin.clone(),
             // The same database, configuration and policies.
             extra_args: self.extra_args.clone(),
@@ -296,7 +304,9 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(url) = self.database_url.take() {
+        if let Some(url) = self.database_url.take()
+            && self.drops_database
+        {
             drop_database(url);
         }
         if self.tmpfs {
