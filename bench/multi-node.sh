@@ -25,11 +25,7 @@ source bench/common.sh
 BIN="$(custos_bin "${BENCH_BIN:-}")"
 NODES="${BENCH_NODES:-1 2 3}"
 
-for role in default support sales team_lead; do
-  export "CUSTOS_QUOTA__${role^^}__CUSTOMERS_PER_DAY=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__REVEALS_PER_HOUR=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__SEARCHES_PER_DAY=1000000000"
-done
+lift_quotas
 export CUSTOS_LOG=warn
 
 cpu_ticks() { # pids: user + system clock ticks of the processes, all threads
@@ -76,12 +72,7 @@ run_nodes() { # node-count run
     pids+=($!); ports+=("$port")
     wait_listening "$root/n$i.out" "${pids[$((i - 1))]}"
   done
-  python3 - "$root/n1/demo-tokens.json" >"$root/targets.txt" <<'PY'
-import json, sys
-for s in json.load(open(sys.argv[1]))["staff"]:
-    for case, customer in s["cases"]:
-        print(s["token"], case, customer)
-PY
+  demo_targets "$root/n1/demo-tokens.json" >"$root/targets.txt"
   local per=$((CONC / count)) before after warm=() load=()
   for p in "${ports[@]}"; do
     wrk -t1 -c"$per" -d3s -s bench/lookup.lua "http://127.0.0.1:$p" -- "$root/targets.txt" >/dev/null &

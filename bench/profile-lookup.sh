@@ -15,11 +15,7 @@ OUT="${BENCH_OUT:-target/bench}"
 mkdir -p "$OUT"
 source bench/common.sh
 BIN="$(custos_bin "${1:-}")"
-for role in default support sales team_lead; do
-  export "CUSTOS_QUOTA__${role^^}__CUSTOMERS_PER_DAY=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__REVEALS_PER_HOUR=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__SEARCHES_PER_DAY=1000000000"
-done
+lift_quotas
 export CUSTOS_LOG=warn
 
 dir="$(mktemp -d)"
@@ -32,12 +28,7 @@ for _ in $(seq 1 600); do
   kill -0 "$pid" 2>/dev/null || { echo "profile: custos demo exited:" >&2; cat "$dir/demo.err" >&2; exit 1; }
   sleep 0.5
 done
-python3 - "$dir/demo-tokens.json" >"$dir/targets.txt" <<'PY'
-import json, sys
-for s in json.load(open(sys.argv[1]))["staff"]:
-    for case, customer in s["cases"]:
-        print(s["token"], case, customer)
-PY
+demo_targets "$dir/demo-tokens.json" >"$dir/targets.txt"
 wrk -t1 -c"$CONC" -d3s -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" >/dev/null
 wrk -t1 -c"$CONC" -d"$((SECS + 2))s" -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" | tail -n1 &
 load=$!

@@ -25,11 +25,7 @@ BIN="$(custos_bin "${BENCH_BIN:-}")"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres pgbench}"
 LABEL="${BENCH_LABEL:-}"
 
-for role in default support sales team_lead; do
-  export "CUSTOS_QUOTA__${role^^}__CUSTOMERS_PER_DAY=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__REVEALS_PER_HOUR=1000000000"
-  export "CUSTOS_QUOTA__${role^^}__SEARCHES_PER_DAY=1000000000"
-done
+lift_quotas
 export CUSTOS_LOG=warn
 
 cpu_ticks() { # pid: user + system clock ticks of the process, all threads
@@ -52,12 +48,7 @@ run_custos() { # backend run
     sleep 0.5
   done
   if [ "${BENCH_CLIENT:-custos}" = wrk ]; then
-    python3 - "$dir/demo-tokens.json" >"$dir/targets.txt" <<'PY'
-import json, sys
-for s in json.load(open(sys.argv[1]))["staff"]:
-    for case, customer in s["cases"]:
-        print(s["token"], case, customer)
-PY
+    demo_targets "$dir/demo-tokens.json" >"$dir/targets.txt"
     wrk -t1 -c"$CONC" -d3s -s bench/lookup.lua "http://127.0.0.1:$port" -- "$dir/targets.txt" >/dev/null
     local before line after
     before=$(cpu_ticks "$pid")

@@ -20,17 +20,6 @@ fn usage_failure(o: &Output, code: &str) -> String {
     err
 }
 
-fn verifier_key(server: &Server) -> String {
-    let o = custos(&[
-        "ledger",
-        "key",
-        "--data-dir",
-        server.data_dir().to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().to_owned()
-}
-
 /// Runs `custos` with `token` in `CUSTOS_TOKEN` (or with it unset).
 fn custos_with_token(args: &[&str], token: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_custos"));

@@ -12,28 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Waits (bounded) until the served checkpoint covers `size` entries; returns its text.
-async fn checkpoint_covering(c: &Client, size: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = c.get("", "/ledger/checkpoint").await;
-        if r.status == 200 {
-            let covered: u64 = r.text.lines().nth(1).unwrap().parse().unwrap();
-            if covered >= size {
-                return r.text;
-            }
-        }
-        assert!(Instant::now() < deadline, "no checkpoint covering {size}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn verifier_key(server: &Server) -> String {
-    let data = server.data_dir();
-    let o = custos(&["ledger", "key", "--data-dir", data.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().to_owned()
-}
+/// How long a test waits for a checkpoint over what it wrote.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
 
 /// Records are ledger entries, in order, each answer naming its index; the index
 /// (`/v1/access`) and `/v1/ledger/entries` read the same records.
@@ -116,7 +96,7 @@ async fn tiles_verify_prove_and_check_over_http() {
     for _ in 0..300 {
         last = ledger_index(&c.view(&w.agent, &w.customer, &w.case).await);
     }
-    let note = checkpoint_covering(&c, last + 1).await;
+    let note = checkpoint_covering(&c, last + 1, CHECKPOINT_WAIT).await;
     assert_eq!(note.lines().next(), Some("custos.local/ledger"));
     let key = verifier_key(&server);
     assert!(key.starts_with("custos.local/ledger+"));
@@ -182,7 +162,7 @@ async fn tiles_verify_prove_and_check_over_http() {
     for _ in 0..10 {
         c.view(&w.agent, &w.customer, &w.case).await;
     }
-    checkpoint_covering(&c, size + 10).await;
+    checkpoint_covering(&c, size + 10, CHECKPOINT_WAIT).await;
     let o = verify(&w.analyst);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -276,7 +256,7 @@ async fn witness_cosignatures() {
     .await;
     let c = server.client();
     // The start events are durable; wait for the checkpoint that covers them.
-    let note = checkpoint_covering(&c, 3).await;
+    let note = checkpoint_covering(&c, 3, CHECKPOINT_WAIT).await;
     let body = note.split_once("\n\n").unwrap().0.to_owned() + "\n";
     let post = |text: String| {
         let c = c.clone();
@@ -314,7 +294,7 @@ async fn tampering_is_detected_and_refused() {
         indexes.push(ledger_index(&c.view(&w.agent, &w.customer, &w.case).await));
     }
     let last = *indexes.last().unwrap();
-    checkpoint_covering(&c, last + 1).await;
+    checkpoint_covering(&c, last + 1, CHECKPOINT_WAIT).await;
     let key = verifier_key(&server);
     server.stop();
     let ledger = server.data_dir().join("ledger");
@@ -474,7 +454,7 @@ async fn kill_9_loses_no_acknowledged_entry() {
     let size = c.get(&w.analyst, "/v1/ledger/entries?limit=1").await.body["size"]
         .as_u64()
         .unwrap();
-    checkpoint_covering(&c, size).await;
+    checkpoint_covering(&c, size, CHECKPOINT_WAIT).await;
     server.stop();
     let ledger = server.data_dir().join("ledger");
     let o = custos(&[

@@ -16,30 +16,6 @@ fn postgres() -> bool {
     Backend::all().contains(&Backend::Postgres)
 }
 
-/// The served checkpoint's text, once it covers `size` entries (bounded wait).
-async fn checkpoint_covering(c: &Client, size: u64, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = c.get("", "/ledger/checkpoint").await;
-        if r.status == 200 && checkpoint_size(&r.text) >= size {
-            return r.text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint covering {size} within {within:?} at {}",
-            c.base
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn checkpoint_size(note: &str) -> u64 {
-    note.lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Views through the nodes in turn, `n` at a time in flight; the ledger index and
 /// request id each acknowledged answer named.
 async fn views_round_robin(nodes: &[&Server], w: &World, n: usize) -> Vec<(u64, String)> {
@@ -83,23 +59,6 @@ async fn request_id_at(node: &Server, analyst: &str, index: u64) -> String {
     let entry = &r.body["entries"][0];
     assert_eq!(entry["seq"], index);
     entry["request_id"].as_str().unwrap().to_owned()
-}
-
-fn verify(url: &str, key: &str, token: &str, state: &Path) -> String {
-    let o = custos(&[
-        "ledger",
-        "verify",
-        "--url",
-        url,
-        "--key",
-        key,
-        "--token",
-        token,
-        "--state",
-        state.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    stdout(&o)
 }
 
 /// Two nodes sequence into one ledger: the indexes they hand out are one dense
@@ -164,23 +123,17 @@ async fn two_nodes_keep_one_ledger() {
     };
     assert_eq!(note.lines().next(), Some("custos.local/ledger"));
 
-    let key = stdout(&custos(&[
-        "ledger",
-        "key",
-        "--data-dir",
-        a.data_dir().to_str().unwrap(),
-    ]))
-    .trim()
-    .to_owned();
+    let key = verifier_key(&a);
     let state = tempfile::tempdir().unwrap();
     let state = state.path().join("witness.state");
     assert!(
-        verify(&format!("{}/ledger", a.base), &key, &w.analyst, &state).contains("ledger verified")
+        verify_ledger(&format!("{}/ledger", a.base), &key, &w.analyst, &state)
+            .contains("ledger verified")
     );
     let more = views_round_robin(&[&b], &w, 20).await;
     let last = more.iter().map(|(i, _)| *i).max().unwrap();
     checkpoint_covering(&cb, last + 1, Duration::from_secs(10)).await;
-    let out = verify(&format!("{}/ledger", b.base), &key, &w.analyst, &state);
+    let out = verify_ledger(&format!("{}/ledger", b.base), &key, &w.analyst, &state);
     assert!(
         out.contains("consistent with the saved checkpoint"),
         "{out}"

@@ -411,38 +411,8 @@ async fn the_database_restarts_and_fails_over_to_its_standby_under_load() {
 
     // The ledger verifies, on a checkpoint over everything acknowledged.
     let last = acknowledged.iter().map(|(i, _)| *i).max().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while checkpoint_size(&nodes[1].get("", "/ledger/checkpoint").await.text) <= last {
-        assert!(Instant::now() < deadline, "no checkpoint over {last}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let key = stdout(&custos(&[
-        "ledger",
-        "key",
-        "--data-dir",
-        a.data_dir().to_str().unwrap(),
-    ]))
-    .trim()
-    .to_owned();
+    checkpoint_covering(&nodes[1], last + 1, Duration::from_secs(10)).await;
+    let key = verifier_key(&a);
     let state = root.path().join("witness.state");
-    let o = custos(&[
-        "ledger",
-        "verify",
-        "--url",
-        &format!("{}/ledger", b.base),
-        "--key",
-        &key,
-        "--token",
-        &w.analyst,
-        "--state",
-        state.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-}
-
-fn checkpoint_size(note: &str) -> u64 {
-    note.lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0)
+    verify_ledger(&format!("{}/ledger", b.base), &key, &w.analyst, &state);
 }

@@ -660,3 +660,59 @@ pub(crate) async fn customers_with_cases(
     }
     out
 }
+
+/// The ledger's verifier key, as `custos ledger key` prints it for `server`'s data.
+pub(crate) fn verifier_key(server: &Server) -> String {
+    let o = custos(&[
+        "ledger",
+        "key",
+        "--data-dir",
+        server.data_dir().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_owned()
+}
+
+/// The tree size a checkpoint note covers (0 for a text that is none).
+pub(crate) fn checkpoint_size(note: &str) -> u64 {
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The checkpoint `c` serves, once it covers `size` entries; fails after `within`.
+pub(crate) async fn checkpoint_covering(c: &Client, size: u64, within: Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let r = c.get("", "/ledger/checkpoint").await;
+        if r.status == 200 && checkpoint_size(&r.text) >= size {
+            return r.text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covering {size} within {within:?} at {}",
+            c.base
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `custos ledger verify` of the ledger at `url`, as a witness keeping `state`; its
+/// standard output, after asserting it succeeded.
+pub(crate) fn verify_ledger(url: &str, key: &str, token: &str, state: &Path) -> String {
+    let o = custos(&[
+        "ledger",
+        "verify",
+        "--url",
+        url,
+        "--key",
+        key,
+        "--token",
+        token,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
