@@ -249,6 +249,16 @@ impl Usage {
         Ok(now)
     }
 
+    /// Whether `charge`, just taken at `at`, added to the counts: a view of a customer
+    /// already in the window did not, and need not be stored (so a person's stored
+    /// charges stay bounded by their ceilings, however often they open one record).
+    fn adds(&self, charge: Charge<'_>, at: i64) -> bool {
+        match charge {
+            Charge::Customer { id, reveals: 0 } => self.customers.get(id) == Some(&at),
+            Charge::Customer { .. } | Charge::Search => true,
+        }
+    }
+
     /// What remains of `limits` at `now`.
     fn remaining(&mut self, limits: &Quota, now: i64) -> Remaining {
         let now = self.clock(now);
@@ -390,8 +400,9 @@ impl Quotas {
                 .map_err(ChargeError::Exceeded);
         };
         let decide = |charges: &[QuotaCharge]| {
-            let at = Usage::of(charges).take(&limits, charge, now, lowered_until)?;
-            Ok(charge.stored(at))
+            let mut usage = Usage::of(charges);
+            let at = usage.take(&limits, charge, now, lowered_until)?;
+            Ok(usage.adds(charge, at).then(|| charge.stored(at)))
         };
         match shared.charge(staff, now - DAY_MS, decide).await {
             Ok(taken) => taken.map_err(ChargeError::Exceeded),
@@ -537,6 +548,29 @@ mod tests {
             .map_err(exceeded)
             .unwrap_err();
         assert_eq!(e.retry_after_secs, 3600);
+    }
+
+    /// A view of a customer already in the window adds nothing to store; a new
+    /// customer, a reveal and a search do.
+    #[test]
+    fn a_view_of_a_customer_already_counted_adds_nothing() {
+        let mut usage = Usage::default();
+        let view = Charge::Customer {
+            id: "a",
+            reveals: 0,
+        };
+        let at = usage.take(&limits(), view, 10, None).unwrap();
+        assert!(usage.adds(view, at));
+        let at = usage.take(&limits(), view, 20, None).unwrap();
+        assert!(!usage.adds(view, at));
+        let reveal = Charge::Customer {
+            id: "a",
+            reveals: 1,
+        };
+        let at = usage.take(&limits(), reveal, 30, None).unwrap();
+        assert!(usage.adds(reveal, at));
+        let at = usage.take(&limits(), Charge::Search, 40, None).unwrap();
+        assert!(usage.adds(Charge::Search, at));
     }
 
     /// The shared counters decide on stored charges: those add up exactly as the charges

@@ -54,14 +54,15 @@ impl Store {
 
 impl SharedQuotas {
     /// Under `staff`'s lock, hands their charges after `since` (oldest first) to
-    /// `decide`, stores the charge it returns and commits; what `decide` refused with
-    /// is returned as the inner error, with nothing stored. Charges at or before
+    /// `decide`, stores the charge it returns (if any: an admitted request that adds
+    /// nothing to the counts need not be stored) and commits; what `decide` refused
+    /// with is returned as the inner error, with nothing stored. Charges at or before
     /// `since` are deleted.
     pub async fn charge<E>(
         &self,
         staff: &str,
         since: i64,
-        decide: impl FnOnce(&[QuotaCharge]) -> Result<QuotaCharge, E>,
+        decide: impl FnOnce(&[QuotaCharge]) -> Result<Option<QuotaCharge>, E>,
     ) -> Result<Result<(), E>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(LOCK_STAFF)
@@ -76,7 +77,9 @@ impl SharedQuotas {
             .await
             .map_err(db_err)?;
         let charge = match decide(&charges) {
-            Ok(charge) => charge,
+            Ok(Some(charge)) => charge,
+            // Admitted, and nothing to count: the lock goes with the transaction.
+            Ok(None) => return Ok(Ok(())),
             Err(refused) => return Ok(Err(refused)),
         };
         sqlx::query(DELETE_OLD)
