@@ -418,9 +418,9 @@ async fn me_until(c: &Client, token: &str, check: impl Fn(&serde_json::Value) ->
     }
 }
 
-/// Suspension, token revocation and the detector's restrictions reach every node: the
-/// first two from the next request on (each node reads them from the database), a
-/// restriction and its lifting within the stated bound.
+/// Suspension, token revocation, grants and the detector's restrictions reach every
+/// node: the first three from the next request on (each node reads them from the
+/// database), a restriction and its lifting within the stated bound.
 #[tokio::test]
 async fn changes_reach_every_node() {
     if !postgres() {
@@ -487,6 +487,53 @@ async fn changes_reach_every_node() {
     );
     assert_eq!(ca.post_empty(&a.admin, &revoke).await.status, 200);
     assert_eq!(cb.get(erin, "/v1/me").await.status, 401);
+
+    // A grant approved on A opens the field on B at the next request.
+    let lead = a.staff("lead", "team_lead", "custos").await;
+    let frank = a.staff("frank", "support", "custos").await;
+    let case = ca
+        .post(
+            &w.crm,
+            "/v1/cases",
+            serde_json::json!({"customer": w.customer, "assignee": "frank", "channel": "phone",
+                               "reason": "caller asked about this account"}),
+        )
+        .await;
+    assert_eq!(case.status, 201, "{}", case.text);
+    let case = case.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cb.reveal(&frank, &w.customer, &case, &["phone"])
+            .await
+            .status,
+        403
+    );
+    let asked = cb
+        .post(
+            &frank,
+            "/v1/access-requests",
+            serde_json::json!({"customer": w.customer, "case": case, "fields": ["phone"],
+                               "purpose": "customer lost the phone and calls from a relative's"}),
+        )
+        .await;
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let approve = format!(
+        "/v1/access-requests/{}/approve",
+        asked.body["id"].as_str().unwrap()
+    );
+    let approved = ca
+        .post(
+            &lead,
+            &approve,
+            serde_json::json!({"reason": "checked by a call-back", "minutes": 10}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(
+        cb.reveal(&frank, &w.customer, &case, &["phone"])
+            .await
+            .status,
+        200
+    );
 
     // A person suspended on B is refused by A at their next request.
     let r = cb.post_empty(&a.admin, "/v1/staff/bob/suspend").await;
