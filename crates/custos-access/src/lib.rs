@@ -154,13 +154,11 @@ impl AccessLog {
         let ledger = Arc::new(RwLock::new(ledger));
         let (size_tx, size_rx) = watch::channel(size);
         let size_tx = Arc::new(size_tx);
+        let (indexed_tx, indexed_rx) = watch::channel(0);
         // A shared ledger's index rows commit with its entries: it is never behind.
-        let (indexed_tx, indexed_rx) = match shared {
-            Some(_) => (None, size_rx.clone()),
-            None => {
-                let (tx, rx) = watch::channel(0);
-                (Some(tx), rx)
-            }
+        let indexed_rx = match shared {
+            Some(_) => size_rx.clone(),
+            None => indexed_rx,
         };
         let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
         let sink = match &shared {
@@ -188,10 +186,9 @@ impl AccessLog {
             shared: shared.clone(),
             integrating: Arc::default(),
         };
-        match (shared, indexed_tx) {
-            (Some(shared), _) => shared::start(&log, shared, size_tx).await,
-            (None, Some(indexed_tx)) => index::start(&log, indexed_tx).await?,
-            (None, None) => unreachable!("an unshared ledger has an index sender"),
+        match shared {
+            Some(shared) => shared::start(&log, shared, size_tx).await,
+            None => index::start(&log, indexed_tx).await?,
         }
         Ok(log)
     }

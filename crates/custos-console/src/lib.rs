@@ -154,7 +154,7 @@ impl FromRequestParts<Shared> for Visitor {
             .sessions
             .get(&parts.headers)
             .await
-            .map_err(|e| session::unavailable(&e))?
+            .map_err(|e| page::unavailable(&e))?
         else {
             // Reading pages need a session; say so rather than show an empty page.
             return Err(page::see_other("/signin", &[]));

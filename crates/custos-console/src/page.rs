@@ -132,6 +132,21 @@ pub(super) fn problem(
     )
 }
 
+/// The page shown when the store cannot be reached for a session: refused, never
+/// served without one.
+pub(super) fn unavailable(e: &custos_store::StoreError) -> Response {
+    problem(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "store_unavailable",
+        &format!(
+            "Sessions cannot be read right now ({}); try again in a moment.",
+            e.code()
+        ),
+        None,
+    )
+}
+
 /// Serves the stylesheet (not cached either: every console answer is `no-store`, one
 /// rule without exceptions; it is small).
 pub(super) fn stylesheet() -> Response {

@@ -259,21 +259,6 @@ impl Sessions {
     }
 }
 
-/// The page shown when the store cannot be reached for a session: refused, never
-/// served without one.
-pub(super) fn unavailable(e: &StoreError) -> axum::response::Response {
-    super::page::problem(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        "store_unavailable",
-        &format!(
-            "Sessions cannot be read right now ({}); try again in a moment.",
-            e.code()
-        ),
-        None,
-    )
-}
-
 /// Whether a form's CSRF token is the session's (constant time).
 pub(super) fn csrf_ok(session: &Session, form_token: &str) -> bool {
     custos_crypto::constant_time_eq(session.csrf.as_bytes(), form_token.as_bytes())

@@ -14,7 +14,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, respond};
-use super::session::{self, SIGNIN_COOKIE, Who};
+use super::session::{SIGNIN_COOKIE, Who};
 use super::{Call, ClientAddr, Page, Shared, Visitor};
 use custos_service::auth::{SessionCredential, token_hash};
 use custos_store::SessionSubject;
@@ -127,7 +127,7 @@ pub(super) async fn submit(
     };
     match console.sessions.open(subject).await {
         Ok(session) => page::see_other("/", &[session, console.sessions.clear(SIGNIN_COOKIE)]),
-        Err(e) => session::unavailable(&e),
+        Err(e) => page::unavailable(&e),
     }
 }
 
@@ -143,7 +143,7 @@ pub(super) async fn signout(
         .sessions
         .close(&headers)
         .await
-        .map_err(|e| session::unavailable(&e))?;
+        .map_err(|e| page::unavailable(&e))?;
     Ok(page::see_other("/signin", &[cleared]))
 }
 
@@ -168,7 +168,7 @@ pub(super) async fn customer_link(
     };
     let claimed = match console.sessions.claim_link(token, until, now).await {
         Ok(claimed) => claimed,
-        Err(e) => return session::unavailable(&e),
+        Err(e) => return page::unavailable(&e),
     };
     if !claimed {
         if let Some(Who::Customer { id: own, .. }) = visitor.as_ref().map(|v| &v.session.who)
@@ -190,7 +190,7 @@ pub(super) async fn customer_link(
         .await
     {
         Ok(session) => page::see_other("/customer", &[session]),
-        Err(e) => session::unavailable(&e),
+        Err(e) => page::unavailable(&e),
     }
 }
 

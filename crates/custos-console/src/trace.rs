@@ -12,7 +12,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, csrf_field, document, when, when_cell};
-use super::{Call, Detour, Page, Shared, Visitor, segment, session};
+use super::{Call, Detour, Page, Shared, Visitor, segment};
 
 /// Suspects whose evidence the console bundles.
 const EVIDENCE_TOP: usize = 5;
@@ -129,7 +129,7 @@ pub(super) async fn upload(
         .sessions
         .set_evidence(&visitor.key, evidence.as_deref())
         .await
-        .map_err(|e| session::unavailable(&e))?;
+        .map_err(|e| page::unavailable(&e))?;
     Ok(document(
         "Leak trace: suspects",
         Some(&visitor.session),
@@ -270,7 +270,7 @@ pub(super) async fn evidence(State(console): State<Shared>, visitor: Visitor) ->
         .sessions
         .evidence(&visitor.key)
         .await
-        .map_err(|e| session::unavailable(&e))?;
+        .map_err(|e| page::unavailable(&e))?;
     let Some(bundle) = stored else {
         return Err(page::problem(
             StatusCode::NOT_FOUND,

@@ -412,7 +412,7 @@ async fn a_cosignature_post_changes_nothing_unless_it_brings_a_new_witness_signa
     let server = Server::start(Backend::Sqlite).await;
     let w = world(&server).await;
     let c = server.client();
-    wait_for_checkpoint(&c, 1).await;
+    checkpoint_covering(&c, 1, CHECKPOINT_WAIT).await;
     let checkpoint_file = server.data_dir().join("ledger").join("checkpoint");
     let post = |body: String| {
         c.send(

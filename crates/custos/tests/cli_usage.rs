@@ -38,7 +38,7 @@ async fn ledger_urls_and_usage_mistakes() {
     let w = world(&server).await;
     let c = server.client();
     let last = ledger_index(&c.view(&w.agent, &w.customer, &w.case).await);
-    wait_for_checkpoint(&c, last + 1).await;
+    checkpoint_covering(&c, last + 1, CHECKPOINT_WAIT).await;
     let key = verifier_key(&server);
     let base = server.base.clone();
 
@@ -310,7 +310,7 @@ async fn closed_stdout_is_a_normal_end() {
     let c = server.client();
     let a = c.reveal(&w.agent, &w.customer, &w.case, &["phone"]).await;
     let index = ledger_index(&a);
-    wait_for_checkpoint(&c, index + 1).await;
+    checkpoint_covering(&c, index + 1, CHECKPOINT_WAIT).await;
     let key = verifier_key(&server);
     let data = server.data_dir();
     let bundle = build_bundle(

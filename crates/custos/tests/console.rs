@@ -465,7 +465,7 @@ async fn a_revoked_token_or_a_suspension_ends_what_the_session_can_do() {
         "{}",
         r.text
     );
-    wait_for_checkpoint(&c, 1).await;
+    checkpoint_covering(&c, 1, CHECKPOINT_WAIT).await;
     let r = analyst.get("/ledger/entry?index=0").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("id=\"proof\""), "{}", r.text);

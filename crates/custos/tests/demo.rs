@@ -153,17 +153,7 @@ async fn demo_loads_and_nothing_leaks() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("custos listening on ")
-        .unwrap()
-        .to_owned();
+    let base = announced_url(&mut child).unwrap();
     let c = Client::new(&base);
     let company = demo_data::generate(CUSTOMERS, DEMO_SEED);
     let agents: Vec<&serde_json::Value> = staff

@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// How long a test waits for a checkpoint over what it wrote.
-const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
-
 /// Records are ledger entries, in order, each answer naming its index; the index
 /// (`/v1/access`) and `/v1/ledger/entries` read the same records.
 #[tokio::test]

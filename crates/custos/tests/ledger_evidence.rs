@@ -50,16 +50,14 @@ async fn check_evidence_passes_a_real_bundle_and_fails_tampered_ones() {
     let b = c.view(&w.partner_agent, &w.customer, &w.partner_case).await;
     assert_eq!(b.status, 200, "{}", b.text);
     let bob = ledger_index(&b);
-    wait_for_checkpoint(&c, alice.iter().copied().max().unwrap().max(bob) + 1).await;
+    checkpoint_covering(
+        &c,
+        alice.iter().copied().max().unwrap().max(bob) + 1,
+        CHECKPOINT_WAIT,
+    )
+    .await;
 
-    let o = custos(&[
-        "ledger",
-        "key",
-        "--data-dir",
-        server.data_dir().to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let key = stdout(&o).trim().to_owned();
+    let key = verifier_key(&server);
 
     // Read from the files while the server runs and holds the ledger's lock.
     let bundle = build_bundle(

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,16 +46,16 @@ impl Spawned {
             .stderr(stderr)
             .spawn()
             .expect("spawn custos");
-        let mut line = String::new();
-        let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
-        let Some(base) = line.trim().strip_prefix("custos listening on ") else {
-            let status = child.wait().expect("wait");
-            if tmpfs {
-                let _ = Command::new("umount").arg("-l").arg(&data).status();
+        let base = match announced_url(&mut child) {
+            Ok(base) => base,
+            Err(line) => {
+                let status = child.wait().expect("wait");
+                if tmpfs {
+                    let _ = Command::new("umount").arg("-l").arg(&data).status();
+                }
+                panic!("the server did not start: first line {line:?}, exit {status}");
             }
-            panic!("the server did not start: first line {line:?}, exit {status}");
         };
-        let base = base.to_owned();
         let admin = std::fs::read_to_string(data.join("admin.token"))
             .expect("admin token")
             .trim()
@@ -297,7 +296,7 @@ async fn a_full_disk_refuses_then_recovers_without_a_restart() {
     assert!(again_index > last_ok + 1);
 
     // The ledger verifies, over HTTP, with the refusal in it.
-    wait_for_checkpoint(&c, again_index + 1).await;
+    checkpoint_covering(&c, again_index + 1, CHECKPOINT_WAIT).await;
     let key = custos(&["ledger", "key", "--data-dir", server.data.to_str().unwrap()]);
     assert!(key.status.success(), "{}", stderr(&key));
     let key = stdout(&key).trim().to_owned();

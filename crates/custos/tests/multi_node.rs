@@ -281,17 +281,7 @@ async fn a_node_that_does_not_belong_is_refused() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn custos");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("custos listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
+    let base = announced_url(&mut child).unwrap();
     // Its directory holds entries once it has signed over them.
     checkpoint_covering(&Client::new(&base), 1, Duration::from_secs(10)).await;
     let _ = Command::new("kill").arg(child.id().to_string()).status();

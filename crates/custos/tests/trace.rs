@@ -58,7 +58,7 @@ async fn harvested(server: &Server) -> (String, Vec<String>) {
             assert_eq!(a.status, 200, "{}", a.text);
         }
     }
-    wait_for_checkpoint(&c, last + 1).await;
+    checkpoint_covering(&c, last + 1, CHECKPOINT_WAIT).await;
     (analyst, ids)
 }
 

@@ -169,21 +169,12 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn custos");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read first line");
-        let url = line
-            .trim()
-            .strip_prefix("custos listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {line:?}; log: {}",
-                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
-                )
-            })
-            .to_owned();
+        let url = announced_url(&mut child).unwrap_or_else(|line| {
+            panic!(
+                "unexpected first line {line:?}; log: {}",
+                std::fs::read_to_string(self.log_path()).unwrap_or_default()
+            )
+        });
         self.base = url;
         self.child = Some(child);
     }
@@ -599,24 +590,6 @@ pub(crate) fn ledger_index(a: &Answer) -> u64 {
         .unwrap()
 }
 
-/// Waits (bounded, 10 s) until the served checkpoint covers `size` entries.
-pub(crate) async fn wait_for_checkpoint(c: &Client, size: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = c.get("", "/ledger/checkpoint").await;
-        if r.status == 200
-            && r.text.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) >= Some(size)
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint covering {size}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Runs the `custos` binary to its end.
 pub(crate) fn custos(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_custos"))
@@ -671,6 +644,21 @@ pub(crate) fn verifier_key(server: &Server) -> String {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).trim().to_owned()
+}
+
+/// How long a test waits for a checkpoint over what it wrote (one is signed about once
+/// a second).
+pub(crate) const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
+
+/// The address a starting `custos serve` announces on its first line of standard
+/// output; the line itself when it is not that.
+pub(crate) fn announced_url(child: &mut Child) -> Result<String, String> {
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+    match line.trim().strip_prefix("custos listening on ") {
+        Some(url) => Ok(url.to_owned()),
+        None => Err(line),
+    }
 }
 
 /// The tree size a checkpoint note covers (0 for a text that is none).
