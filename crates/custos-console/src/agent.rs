@@ -115,8 +115,20 @@ pub(super) struct AskForm {
 }
 
 #[derive(Deserialize)]
+pub(super) struct BreakGlassForm {
+    csrf: String,
+    field: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
 struct Asked {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct Granted {
+    grant_until: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +299,7 @@ async fn card_page(console: &Shared, visitor: &Visitor, case: &str) -> Page {
                 (ask_form(visitor, open, &values))
             }
             (reveal_form(visitor, open, &values, me.restricted.is_some()))
+            (break_glass_form(visitor, open, &values))
             (quotas(&me))
         },
     ))
@@ -389,6 +402,28 @@ fn reveal_form(
     }
 }
 
+/// Takes one field at once in an emergency: folded away below the reveal, since it is
+/// the last resort (alerted, reviewed by two analysts, rationed per person).
+fn break_glass_form(visitor: &Visitor, case: &OpenCase, values: &[(&str, Option<&str>)]) -> Markup {
+    html! {
+        details #break-glass {
+            summary { "Emergency access (break-glass)" }
+            form.stack method="post" action={ "/cases/" (case.id) "/break-glass" } aria-labelledby="break-glass-title" {
+                h2 #break-glass-title { "Break glass" }
+                p.muted { "Only when the customer cannot wait for an approval: the field opens on this case at once, for a short time. It raises an alert at once, two analysts review it, and each person has only a few in any 30 days." }
+                (csrf_field(&visitor.session))
+                label for="break-glass-field" { "Field" }
+                select #break-glass-field name="field" required {
+                    (field_options(values))
+                }
+                label for="break-glass-reason" { "The emergency, in words (at least 20 characters)" }
+                textarea #break-glass-reason name="reason" rows="2" minlength="20" maxlength="1000" required {}
+                button type="submit" { "Break glass" }
+            }
+        }
+    }
+}
+
 /// `POST /cases/{case}/reveal`: reveals one field and shows it.
 pub(super) async fn reveal(
     State(console): State<Shared>,
@@ -471,6 +506,52 @@ async fn ask_page(console: &Shared, visitor: &Visitor, case: &str, form: AskForm
                 p #asked { "Request " span.id { (asked.id) } " waits for a company team lead. Once approved, the field opens on this case until the grant ends; the card lists it." }
             }
             p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
+        },
+    ))
+}
+
+/// `POST /cases/{case}/break-glass`: takes one field on the case at once.
+pub(super) async fn break_glass(
+    State(console): State<Shared>,
+    visitor: Visitor,
+    Path(case): Path<String>,
+    Form(form): Form<BreakGlassForm>,
+) -> Page {
+    break_glass_page(&console, &visitor, &case, form).await
+}
+
+async fn break_glass_page(
+    console: &Shared,
+    visitor: &Visitor,
+    case: &str,
+    form: BreakGlassForm,
+) -> Page {
+    visitor.staff_role()?;
+    visitor.check_csrf(&form.csrf)?;
+    let me: Me = console.get(visitor, "/v1/me").await?;
+    let open = find_case(&me, case, visitor)?;
+    let body = serde_json::json!({
+        "customer": open.customer,
+        "case": open.id,
+        "fields": [form.field],
+        "reason": form.reason,
+    });
+    let granted: Granted = console
+        .post(visitor, "/v1/break-glass", Some(&body))
+        .await?;
+    Ok(document(
+        "Emergency access granted",
+        Some(&visitor.session),
+        html! {
+            section.card aria-live="polite" {
+                p #break-glass-granted {
+                    "The field is open on this case"
+                    @if let Some(until) = granted.grant_until { " until " (when(until)) }
+                    ". An alert was raised; two analysts will review it."
+                }
+            }
+            p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
+            (quotas(&me))
         },
     ))
 }

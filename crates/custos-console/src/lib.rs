@@ -90,6 +90,7 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/cases/{case}/reveal", post(agent::reveal))
         .route("/cases/{case}/contact", post(agent::contact))
         .route("/cases/{case}/ask", post(agent::ask))
+        .route("/cases/{case}/break-glass", post(agent::break_glass))
         .route("/approvals", get(approvals::queue))
         .route("/approvals/{id}/{act}", post(approvals::decide))
         .route("/alerts", get(analyst::queue))

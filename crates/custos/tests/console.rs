@@ -1428,6 +1428,111 @@ async fn a_break_glass_leaves_the_queue_after_two_analysts_review_it() {
     assert!(!other.get("/alerts").await.text.contains(&id));
 }
 
+/// The agent's card offers break-glass, folded away below the reveal: it opens the field
+/// at once on the case, the analysts' queue gets the alert, and the person's ration ends
+/// it (default 2 in any 30 days) with its code on the page.
+#[tokio::test]
+async fn an_agent_breaks_glass_from_the_card_and_the_analysts_see_it() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let dave = server.staff("dave", "support", "custos").await;
+    let opened = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
+                   "reason": "caller asked about this account"}),
+        )
+        .await;
+    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
+    let case = opened.body["id"].as_str().unwrap().to_owned();
+
+    let mut b = Browser::new(&server);
+    let csrf = b.sign_in(&dave).await;
+    let card = b.get(&format!("/cases/{case}")).await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    let (reveal_at, glass_at) = (
+        card.text.find("Reveal a field").unwrap(),
+        card.text.find("Emergency access (break-glass)").unwrap(),
+    );
+    assert!(reveal_at < glass_at, "break-glass comes after the reveal");
+    assert!(!card.text.contains(PHONE), "{}", card.text);
+
+    let at = format!("/cases/{case}/break-glass");
+    let emergency = "ambulance crew on the line needs the customer's number now";
+    let r = b
+        .post(
+            &at,
+            &[
+                ("csrf", "forged"),
+                ("field", "phone"),
+                ("reason", emergency),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"), "{}", r.text);
+    let r = b
+        .post(
+            &at,
+            &[("csrf", &csrf), ("field", "phone"), ("reason", "urgent")],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{}", r.text);
+    // Neither refusal took anything.
+    let me = c.get(&dave, "/v1/me").await;
+    assert_eq!(me.body["grants"], json!([]), "{}", me.body);
+
+    let r = b
+        .post(
+            &at,
+            &[("csrf", &csrf), ("field", "phone"), ("reason", emergency)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("open on this case until"), "{}", r.text);
+    let card = b.get(&format!("/cases/{case}")).await;
+    assert!(card.text.contains("Granted: Phone until"), "{}", card.text);
+    let r = b
+        .post(
+            &format!("/cases/{case}/reveal"),
+            &[
+                ("csrf", &csrf),
+                ("field", "phone"),
+                ("reason", "call the ambulance crew back"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains(PHONE), "{}", r.text);
+    let alerts = alerts_of(&c, &w.analyst, "dave").await;
+    assert!(
+        alerts.iter().any(|a| a["kind"] == "break_glass"),
+        "{alerts:?}"
+    );
+
+    // The ration: the second is granted, the third refused with its code.
+    let r = b
+        .post(
+            &at,
+            &[("csrf", &csrf), ("field", "email"), ("reason", emergency)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = b
+        .post(
+            &at,
+            &[("csrf", &csrf), ("field", "name"), ("reason", emergency)],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "break_glass_exhausted"),
+        "{}",
+        r.text
+    );
+}
+
 /// The agent's card on a case no channel vouches for offers "Ask for access"; the
 /// request waits for a company lead, and once approved the card lists the grant and the
 /// reveal opens. A verified case offers no such form.
