@@ -692,6 +692,13 @@ impl PersonDay {
         self.accesses > 0 || self.denials > 0 || self.requests > 0 || self.approvals > 0
     }
 
+    /// The day's workload so far: distinct cases worked (a customer viewed or revealed
+    /// under it), whatever their provenance. Not a feature (busy is not suspect); it
+    /// measures how busy the team is ([`crate::score::workload_surge`]).
+    pub fn cases_worked(&self) -> f64 {
+        self.cases.len() as f64
+    }
+
     /// Number of fingerprints held (the bounded memory, for tests and metrics).
     pub fn held_ids(&self) -> usize {
         self.customers.len()

@@ -23,12 +23,12 @@ use custos_types::RecordedRole;
 use serde::{Deserialize, Serialize};
 
 use crate::Finding;
-use crate::baseline::{Ewma, PeerBaseline, SelfBaseline};
+use crate::baseline::{Ewma, PeerBaseline, Robust, SelfBaseline};
 use crate::features::{
     CaseOrigins, DayValues, FastBuild, Feature, FeatureConfig, N_FEATURES, N_ORG_FEATURES, OrgDay,
     OrgFeature, PersonDay, Shape,
 };
-use crate::score::{Action, Assessment, ScoreConfig, Severity, assess, team_surge};
+use crate::score::{Action, Assessment, ScoreConfig, Severity, assess, team_surge, workload_surge};
 
 /// How often a group's peer baselines (current values and surge) are recomputed: the
 /// medians cost O(members). Every 5 minutes cut the simulator's false alerts by a sixth
@@ -104,16 +104,32 @@ struct Group {
     surge: [f64; N_FEATURES],
     /// The refresh slot (`at / REFRESH_MS`) `current` and `surge` were computed in.
     refreshed_slot: i64,
-    /// The usual median of the members' values so far at each local hour of the day
-    /// (one EWMA per hour and feature, learnt when a day closes): what [`team_surge`]
-    /// compares today's medians with.
-    usual_by_hour: Vec<[Ewma; N_FEATURES]>,
+    /// The usual medians of the members' values so far at each local hour of the day
+    /// (learnt when a day closes): what [`team_surge`] compares today's medians with.
+    usual_by_hour: Vec<UsualAtHour>,
     /// Today's medians of the active members' values so far, taken at the group's first
     /// refresh in each local hour (the same moment [`Group::usual_by_hour`] learns from,
     /// so that like is compared with like).
-    today_by_hour: Vec<Option<[Option<f64>; N_FEATURES]>>,
+    today_by_hour: Vec<Option<MediansAtHour>>,
     /// Baseline of the long-run levels of members with enough history, per day.
     levels: PeerBaseline,
+}
+
+/// What a group's active members usually have done by one local hour of the day: an
+/// EWMA over days of the median of each feature and of the workload
+/// ([`crate::features::PersonDay::cases_worked`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct UsualAtHour {
+    features: [Ewma; N_FEATURES],
+    workload: Ewma,
+}
+
+/// The medians of one day at one local hour, learnt into [`UsualAtHour`] when the day
+/// closes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct MediansAtHour {
+    features: [Option<f64>; N_FEATURES],
+    workload: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -449,7 +465,7 @@ impl Model {
             current: PeerBaseline::default(),
             surge: [1.0; N_FEATURES],
             refreshed_slot: i64::MIN,
-            usual_by_hour: vec![[Ewma::default(); N_FEATURES]; 24],
+            usual_by_hour: vec![UsualAtHour::default(); 24],
             today_by_hour: vec![None; 24],
             levels: PeerBaseline::default(),
         });
@@ -529,29 +545,50 @@ impl Model {
     /// far against the medians usual at that local hour (against the members' long-run
     /// levels while the hour's history is shorter than the warm-up), and those medians
     /// of today.
-    fn group_surge(&self, g: usize, day: i64, at: i64) -> ([f64; N_FEATURES], PeerBaseline) {
+    ///
+    /// The workload's usual needs only one learnt day: it is the median of a whole
+    /// team's cases, large and steady, and the surge's dead zone covers the weekly
+    /// swing; so a launch day is seen from the team's second day on, while its members
+    /// are still judged against peers only.
+    fn group_surge(&self, g: usize, day: i64, at: i64) -> ([f64; N_FEATURES], MediansAtHour) {
         let config = &self.state.config;
         let group = &self.state.groups[g];
-        let today: Vec<DayValues> = group
+        let active: Vec<&PersonDay> = group
             .members
             .iter()
             .map(|&m| &self.state.people[m].today)
             .filter(|t| t.day == day && t.is_active())
-            .map(|t| t.values(&config.features))
             .collect();
-        let today = PeerBaseline::of(&today);
+        let today = PeerBaseline::of(
+            &active
+                .iter()
+                .map(|t| t.values(&config.features))
+                .collect::<Vec<_>>(),
+        );
+        let workload = Robust::of(&mut active.iter().map(|t| t.cases_worked()).collect::<Vec<_>>());
         let warm = &config.score.warmup;
         let by_hour = &group.usual_by_hour[local_hour(&config.features, at)];
         let levels = group.levels.medians(warm.min_peers);
         let usual = std::array::from_fn(|i| {
-            let hour = by_hour[i];
+            let hour = by_hour.features[i];
             if hour.n >= warm.min_days {
                 Some(hour.mean)
             } else {
                 levels[i]
             }
         });
-        (team_surge(&today, &usual, warm.min_peers), today)
+        let usual_workload = (by_hour.workload.n >= 1).then_some(by_hour.workload.mean);
+        let surge = team_surge(
+            &today,
+            &usual,
+            workload_surge(workload, usual_workload, warm.min_peers),
+            warm.min_peers,
+        );
+        let medians = MediansAtHour {
+            features: today.medians(1),
+            workload: workload.map(|w| w.median),
+        };
+        (surge, medians)
     }
 
     /// Recomputes a group's current baseline and surge once per [`REFRESH_MS`]: the
@@ -568,7 +605,7 @@ impl Model {
         group.current = current;
         group.surge = surge;
         group.refreshed_slot = slot;
-        group.today_by_hour[hour].get_or_insert(today.medians(1));
+        group.today_by_hour[hour].get_or_insert(today);
     }
 
     /// Closes `day`: learns every active person's and organisation's day, recomputes
@@ -603,7 +640,9 @@ impl Model {
             // Force a refresh of the current baseline on the new day.
             group.refreshed_slot = i64::MIN;
             for (usual, today) in group.usual_by_hour.iter_mut().zip(&mut group.today_by_hour) {
-                for (series, x) in usual.iter_mut().zip(today.take().unwrap_or_default()) {
+                let Some(today) = today.take() else { continue };
+                let learnt = usual.features.iter_mut().chain([&mut usual.workload]);
+                for (series, x) in learnt.zip(today.features.into_iter().chain([today.workload])) {
                     if let Some(x) = x {
                         series.update(x, config.ewma_alpha);
                     }

@@ -4,18 +4,22 @@
 //! # Formula
 //!
 //! For each feature `f` with current-day value `x` (direction `d` = +1 when more is
-//! suspicious, −1 when less is, e.g. timing variation), a spread floor
-//! `s_f = max(floor_f, rel_floor · |level|)`:
+//! suspicious, −1 when less is, e.g. timing variation), `g` the team's surge for counts
+//! ([`team_surge`]: how much busier than usual the team is at this time of day, beyond
+//! the ordinary weekly swing; 1 for ratios) and a spread floor
+//! `s_f = max(g·floor_f, rel_floor · |level|)`:
 //!
 //! - self z: `z_self = d · (x − g·μ) / max(g·σ, s_f)`, with `μ, σ` the person's EWMA
-//!   mean and standard deviation of `f` (needs `warmup.min_days` learnt days) and `g` the
-//!   team's surge for counts ([`team_surge`]): the median of the peers' values so far
-//!   today over the median of their long-run levels, beyond the ordinary weekly swing. On a launch day when
-//!   the whole team handles three times the usual, a person at three times their own
-//!   usual is expected, not an outlier against their past; someone alone at three
-//!   times is still one;
+//!   mean and standard deviation of `f` (needs `warmup.min_days` learnt days). On a
+//!   launch day when the whole team handles three times the usual, a person at three
+//!   times their own usual is expected, not an outlier against their past; someone alone
+//!   at three times is still one;
 //! - peer z: `z_peer = d · (x − median) / (1.4826 · max(MAD, s_f / 1.4826))` over the
-//!   peer group's current values (needs `warmup.min_peers` members);
+//!   peer group's current values (needs `warmup.min_peers` members). The floor grows
+//!   with the surge, as the self z's does: it is the noise of a count on a usual day, and
+//!   on a day of three times the work a busy agent's lead over the median triples with
+//!   it. Without that, an agent who always works at a few times the median, judged
+//!   against peers only (in their first days), turns into an outlier on a launch day;
 //! - chronic z: `z_chronic = d · (μ − median(μ_peers)) / (1.4826 · max(MAD(μ_peers), …))`:
 //!   the person's *long-run level* against the long-run levels of peers with history.
 //!   This is what finds someone who has been just under the quota since day one: every
@@ -40,7 +44,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{MAD_SCALE, PeerBaseline, SelfBaseline};
+use crate::baseline::{MAD_SCALE, PeerBaseline, Robust, SelfBaseline};
 use crate::features::{DayValues, Direction, Feature, N_FEATURES};
 
 /// What to do about a person.
@@ -256,8 +260,10 @@ impl ScoreConfig {
         })
     }
 
-    fn spread_floor(&self, f: Feature, level: f64) -> f64 {
-        self.floor(f).max(self.rel_floor * level.abs())
+    /// `s_f` of the module docs: the absolute floor in units of a usual day (times the
+    /// team's `surge`), or the relative one.
+    fn spread_floor(&self, f: Feature, level: f64, surge: f64) -> f64 {
+        (surge * self.floor(f)).max(self.rel_floor * level.abs())
     }
 }
 
@@ -337,36 +343,54 @@ impl Assessment {
 /// self baseline keeps its full sensitivity.
 const SURGE_DEAD_ZONE: f64 = 1.25;
 
-/// Per feature, how much busier the peer group is today than usual: for a count, the
-/// median of the members' values so far today (`today`: only members active today) over
-/// `usual`, the median that is usual at this moment (the same time of day, see
-/// [`crate::Model`]; `None` where not yet learnt), divided by [`SURGE_DEAD_ZONE`], at
-/// least 1 (a quiet day does not make anyone more suspect); 1 for ratios and without
-/// `min_peers` active today. Comparing at the same time of day is what makes a launch
-/// day visible in its first hour: at 09:00 the team's counts so far are far below a
-/// full day's, yet already three times what is usual at 09:00.
-///
-/// A count whose usual median is below one (cases a person asks for themselves, say:
-/// most people have none) has no surge of its own worth measuring — a ratio of near
-/// zeros is noise — and takes the team's workload surge, that of
-/// [`Feature::DistinctCustomers`]: a launch day brings more of every kind of work.
-/// (Only the median moves the surge, so a ring of a few members cannot raise it.)
-pub fn team_surge(
-    today: &PeerBaseline,
-    usual: &[Option<f64>; N_FEATURES],
-    min_peers: u32,
-) -> [f64; N_FEATURES] {
-    let own = |i: usize| match (today.stats[i], usual[i]) {
+/// How much busier than usual a group is by one measure: `now`, the median of the active
+/// members' values so far today, over `usual`, the median usual at this moment, divided
+/// by [`SURGE_DEAD_ZONE`] and at least 1 (a quiet day does not make anyone more suspect);
+/// `None` without `min_peers` active members, or when the usual median is below one (a
+/// ratio of near zeros is noise, not a surge).
+fn surge_of(now: Option<Robust>, usual: Option<f64>, min_peers: u32) -> Option<f64> {
+    match (now, usual) {
         (Some(now), Some(usual)) if now.n >= min_peers && usual >= 1.0 => {
             Some((now.median / usual / SURGE_DEAD_ZONE).max(1.0))
         }
         _ => None,
-    };
-    let workload = own(Feature::DistinctCustomers.index()).unwrap_or(1.0);
+    }
+}
+
+/// How much busier than usual the group's workload is today ([`crate::features::PersonDay::cases_worked`]:
+/// every case worked, whatever its provenance): the median of the active members'
+/// workload so far (`now`) over the median usual at the same time of day (`usual`), as
+/// [`team_surge`] takes it; 1 where either is not known.
+///
+/// The features themselves leave out the customers a channel vouches for, so most of
+/// them are near zero at most hours and cannot show a launch day; the workload can.
+pub fn workload_surge(now: Option<Robust>, usual: Option<f64>, min_peers: u32) -> f64 {
+    surge_of(now, usual, min_peers).unwrap_or(1.0)
+}
+
+/// Per feature, how much busier the peer group is today than usual: for a count, the
+/// median of the members' values so far today (`today`: only members active today) over
+/// `usual`, the median that is usual at this moment (the same time of day, see
+/// [`crate::Model`]; `None` where not yet learnt), divided by [`SURGE_DEAD_ZONE`], at
+/// least 1, and at least the team's `workload` surge ([`workload_surge`]): a launch day
+/// brings more of every kind of work, also of the kinds too rare to measure a surge of
+/// their own (cases a person asks for themselves, say: most people have none); 1 for
+/// ratios. Comparing at the same time of day is what makes a launch day visible in its
+/// first hour: at 09:00 the team's counts so far are far below a full day's, yet already
+/// three times what is usual at 09:00. (Only the median moves the surge, so a ring of a
+/// few members cannot raise it.)
+pub fn team_surge(
+    today: &PeerBaseline,
+    usual: &[Option<f64>; N_FEATURES],
+    workload: f64,
+    min_peers: u32,
+) -> [f64; N_FEATURES] {
     let mut surge = [1.0; N_FEATURES];
     for f in Feature::ALL {
         if f.shape() == crate::features::Shape::Count {
-            surge[f.index()] = own(f.index()).unwrap_or(workload);
+            let i = f.index();
+            surge[i] = surge_of(today.stats[i], usual[i], min_peers)
+                .map_or(workload, |own| own.max(workload));
         }
     }
     surge
@@ -439,21 +463,22 @@ pub fn assess(
         let g = surge[i];
         let (own_mean, z_self) = if self_warm && series.n > 0 {
             let expected = g * series.mean;
-            let spread = (g * series.std()).max(config.spread_floor(f, expected));
+            let spread = (g * series.std()).max(config.spread_floor(f, expected, g));
             (Some(series.mean), Some(sign * (x - expected) / spread))
         } else {
             (None, None)
         };
         let (peer_median, z_peer) = match peers.stats[i] {
             Some(r) if peers_warm && r.n >= warm.min_peers => {
-                let floor = config.spread_floor(f, r.median) / MAD_SCALE;
+                let floor = config.spread_floor(f, r.median, g) / MAD_SCALE;
                 (Some(r.median), Some(sign * r.z(x, floor)))
             }
             _ => (None, None),
         };
         let chronic = match (peer_levels.stats[i], own_mean) {
             (Some(r), Some(level)) if levels_warm && r.n >= warm.min_peers => {
-                let floor = config.spread_floor(f, r.median) / MAD_SCALE;
+                // Long-run levels against long-run levels: no surge today scales them.
+                let floor = config.spread_floor(f, r.median, 1.0) / MAD_SCALE;
                 Some((r.median, sign * r.z(level, floor)))
             }
             _ => None,
@@ -594,7 +619,7 @@ mod tests {
         let heavy = own(95.0, 10.0, 10);
         // A busy agent at three times their usual, on a day the whole team is at three
         // times theirs: expected.
-        let surge = team_surge(&peers(&launch), &peers(&usual).medians(5), 5);
+        let surge = team_surge(&peers(&launch), &peers(&usual).medians(5), 1.0, 5);
         let a = assess(
             &day(285.0),
             &heavy,
@@ -611,7 +636,7 @@ mod tests {
             &heavy,
             &peers(&usual),
             &peers(&usual),
-            &team_surge(&peers(&usual), &peers(&usual).medians(5), 5),
+            &team_surge(&peers(&usual), &peers(&usual).medians(5), 1.0, 5),
             "g",
             &config,
         );
@@ -620,8 +645,8 @@ mod tests {
 
     #[test]
     fn a_rare_kind_of_work_takes_the_workload_surge() {
-        // A launch day: three times the usual customers; cases people ask for themselves
-        // are rare (usual median 0), so their own ratio would be noise.
+        // A launch day: three times the usual cases worked and customers; cases people
+        // ask for themselves are rare (usual median 0), so their own ratio would be noise.
         let team = |customers: f64, self_opened: f64| -> Vec<DayValues> {
             (0..10)
                 .map(|i| {
@@ -632,18 +657,63 @@ mod tests {
                 .collect()
         };
         let usual = PeerBaseline::of(&team(40.0, 0.0)).medians(5);
-        let surge = team_surge(&PeerBaseline::of(&team(120.0, 1.0)), &usual, 5);
-        let workload = surge[Feature::DistinctCustomers.index()];
+        let mut cases: Vec<f64> = (0..10).map(|i| 60.0 + f64::from(i)).collect();
+        let workload = workload_surge(Robust::of(&mut cases), Some(30.0), 5);
         assert!(
-            (workload - 124.5 / 44.5 / SURGE_DEAD_ZONE).abs() < 1e-9,
+            (workload - 64.5 / 30.0 / SURGE_DEAD_ZONE).abs() < 1e-9,
             "{workload}"
         );
+        let surge = team_surge(&PeerBaseline::of(&team(120.0, 1.0)), &usual, workload, 5);
+        let own = surge[Feature::DistinctCustomers.index()];
+        assert!((own - 124.5 / 44.5 / SURGE_DEAD_ZONE).abs() < 1e-9, "{own}");
         assert_eq!(surge[Feature::SelfOpenedCases.index()], workload);
+        // A feature's own surge below the workload's takes the workload's.
+        let flat = team_surge(&PeerBaseline::of(&team(44.5, 1.0)), &usual, workload, 5);
+        assert_eq!(flat[Feature::DistinctCustomers.index()], workload);
         // Ratios never surge.
         assert_eq!(surge[Feature::OffShiftShare.index()], 1.0);
         // An ordinary day: no surge anywhere.
-        let calm = team_surge(&PeerBaseline::of(&team(42.0, 0.0)), &usual, 5);
+        let mut cases: Vec<f64> = (0..10).map(|i| 28.0 + f64::from(i)).collect();
+        let workload = workload_surge(Robust::of(&mut cases), Some(30.0), 5);
+        let calm = team_surge(&PeerBaseline::of(&team(42.0, 0.0)), &usual, workload, 5);
         assert_eq!(calm, [1.0; N_FEATURES]);
+        // Too few active, or no usual learnt yet: no workload surge.
+        let mut few = [90.0, 95.0, 99.0];
+        assert_eq!(workload_surge(Robust::of(&mut few), Some(30.0), 5), 1.0);
+        assert_eq!(workload_surge(Robust::of(&mut cases), None, 5), 1.0);
+    }
+
+    #[test]
+    fn the_peer_floor_grows_with_the_team_surge() {
+        // Customers no channel vouched for: a handful a day (median 2). A busy newcomer,
+        // judged against peers only, at four times the median.
+        let config = ScoreConfig::default();
+        let usual: Vec<f64> = (0..20).map(|i| f64::from(i % 5)).collect();
+        let launch: Vec<f64> = usual.iter().map(|x| 3.0 * x).collect();
+        let z_peer = |x: f64, team: &[f64], g: f64| {
+            let mut surge = [1.0; N_FEATURES];
+            surge[Feature::DistinctCustomers.index()] = g;
+            let a = assess(
+                &day(x),
+                &own(0.0, 0.0, 1),
+                &peers(team),
+                &PeerBaseline::default(),
+                &surge,
+                "g",
+                &config,
+            );
+            a.contributions[0].z_peer.unwrap()
+        };
+        let ordinary = z_peer(8.0, &usual, 1.0);
+        assert!((ordinary - 2.0).abs() < 1e-9, "{ordinary}");
+        // The launch day: everyone at three times. Against a floor of an ordinary day's
+        // noise the same agent would double their z; against the surge's, they do not.
+        let unscaled = z_peer(24.0, &launch, 1.0);
+        let scaled = z_peer(24.0, &launch, 3.0 / SURGE_DEAD_ZONE);
+        assert!(unscaled > 1.9 * ordinary, "{unscaled}");
+        assert!(scaled <= ordinary * SURGE_DEAD_ZONE + 1e-9, "{scaled}");
+        // The same count alone, on an ordinary day: far out.
+        assert!(z_peer(24.0, &usual, 1.0) > 3.0 * ordinary);
     }
 
     #[test]
