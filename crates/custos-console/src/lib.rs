@@ -77,7 +77,7 @@ fn router(app: SharedApp, api: Router) -> Router {
         app.console_sessions(),
         Duration::from_secs(u64::from(config.idle_minutes) * 60),
         Duration::from_secs(u64::from(config.max_hours) * 3600),
-        config.secure_cookie,
+        app.config().secure_cookie(),
     );
     let console = Arc::new(Console { app, api, sessions });
     Router::new()

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custos_service::auth::SessionCredential;
+use custos_service::auth::{ClientCertificate, SessionCredential};
 use custos_service::{Recorded, RequestMeta};
 
 /// Request header with the time of a simulated request, unix milliseconds; accepted only
@@ -50,6 +50,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0.ip()),
                 session: parts.extensions.get::<SessionCredential>().cloned(),
+                client_certificate: parts.extensions.get::<ClientCertificate>().copied(),
             },
             headers: parts.headers.clone(),
         })

@@ -5,8 +5,10 @@
 use base64::Engine;
 use custos_store::{StaffRecord, Store, TokenRecord};
 use custos_types::clock::now_millis;
+use sha2::Digest;
 
-use crate::error::ServiceError;
+use crate::config::Config;
+use crate::error::{Code, ErrorKind, ServiceError};
 
 /// Prefix of every token, so leaked tokens are easy to find with secret scanners.
 const TOKEN_PREFIX: &str = "cst_";
@@ -83,26 +85,94 @@ pub fn token_hash(token: &str) -> Option<String> {
         .then(|| custos_crypto::sha256_hex(token.as_bytes()))
 }
 
-/// Finds the staff entry behind the request's bearer credential (`Bearer <token>`), or behind the console
-/// session it was made for.
+/// A client certificate that the connection presented and TLS verified against the
+/// configured client CA: the SHA-256 of its DER encoding, which `[mtls]` pins per
+/// principal. Like [`SessionCredential`], it travels as a request extension that only
+/// the server's TLS layer sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientCertificate(pub [u8; 32]);
+
+impl ClientCertificate {
+    /// The fingerprint of a certificate's DER encoding.
+    pub fn of_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate(sha2::Sha256::digest(der).into())
+    }
+
+    /// A configured fingerprint: 64 hex digits, in either case, colons allowed (as
+    /// `openssl x509 -fingerprint -sha256` prints it).
+    pub fn parse_fingerprint(pin: &str) -> Option<ClientCertificate> {
+        let digits: String = pin.chars().filter(|&c| c != ':').collect();
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(digits, &mut bytes).ok()?;
+        Some(ClientCertificate(bytes))
+    }
+
+    /// Whether `pins` (from `[mtls]`) name this certificate.
+    fn pinned_by(&self, pins: &[String]) -> bool {
+        pins.iter()
+            .any(|pin| ClientCertificate::parse_fingerprint(pin).as_ref() == Some(self))
+    }
+}
+
+/// Finds the staff entry behind the request's credential: the console session it was
+/// made for, else its bearer token (`Bearer <token>`), else its client certificate
+/// (pinned to one principal in `[mtls]`). A principal with pinned certificates is
+/// served only over a connection that presented one of them: a stolen token alone does
+/// not speak for it (`client_certificate_required`).
 pub async fn authenticate(
     store: &Store,
-    company_org: &str,
+    config: &Config,
     authorization: Option<&str>,
     session: Option<&SessionCredential>,
+    certificate: Option<&ClientCertificate>,
 ) -> Result<Caller, ServiceError> {
-    let hash = match session {
-        Some(SessionCredential::Staff { token_hash }) => token_hash.clone(),
+    let token = match session {
+        Some(SessionCredential::Staff { token_hash }) => Some(token_hash.clone()),
         // A customer is no staff member: staff routes refuse them.
         Some(SessionCredential::Customer { .. }) => return Err(ServiceError::unauthenticated()),
-        None => authorization
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(token_hash)
-            .ok_or_else(ServiceError::unauthenticated)?,
+        None => match authorization {
+            Some(value) => Some(
+                value
+                    .strip_prefix("Bearer ")
+                    .and_then(token_hash)
+                    .ok_or_else(ServiceError::unauthenticated)?,
+            ),
+            None => None,
+        },
     };
-    let (staff, _) = store
-        .staff_by_token_hash(&hash)
-        .await?
-        .ok_or_else(ServiceError::unauthenticated)?;
-    Ok(Caller::of(staff, company_org))
+    let staff = match token {
+        Some(hash) => {
+            store
+                .staff_by_token_hash(&hash)
+                .await?
+                .ok_or_else(ServiceError::unauthenticated)?
+                .0
+        }
+        None => {
+            let pinned = certificate.and_then(|c| {
+                config
+                    .mtls
+                    .iter()
+                    .find(|(_, pins)| c.pinned_by(pins))
+                    .map(|(staff, _)| staff)
+            });
+            let Some(id) = pinned else {
+                return Err(ServiceError::unauthenticated());
+            };
+            store
+                .staff(id)
+                .await?
+                .ok_or_else(ServiceError::unauthenticated)?
+        }
+    };
+    if let Some(pins) = config.mtls.get(&staff.id)
+        && !certificate.is_some_and(|c| c.pinned_by(pins))
+    {
+        return Err(ServiceError::new(
+            ErrorKind::Unauthenticated,
+            Code::ClientCertificateRequired,
+            "this principal is served only over mutual TLS with its client certificate",
+        ));
+    }
+    Ok(Caller::of(staff, &config.company_org))
 }

@@ -52,6 +52,16 @@ pub struct Config {
     /// The relays of reveal-free contact (`[relay]`, `[relay.email]`, `[relay.sms]`).
     #[serde(default)]
     pub relay: crate::relay::RelayConfig,
+    /// Integration principals that authenticate with a client certificate over mutual
+    /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
+    /// it may present. Such a principal is served only over a connection that presented
+    /// one of them, with or without its token.
+    #[serde(default)]
+    pub mtls: BTreeMap<String, Vec<String>>,
+    /// Whether the server itself speaks TLS (`custos serve --tls-cert`). Never read from
+    /// a file or the environment.
+    #[serde(skip)]
+    pub tls: bool,
     /// Whether requests may set their own time (`custos serve --simulated-clock`, for
     /// simulators and red teams). Never read from a file or the environment.
     #[serde(skip)]
@@ -78,9 +88,9 @@ pub struct ConsoleConfig {
     pub idle_minutes: u32,
     /// A session ends this many hours after sign-in whatever happens (default 12).
     pub max_hours: u32,
-    /// Marks the session cookie `Secure`: set it when the console is reached over TLS
-    /// (through a TLS-terminating proxy), so the cookie never travels in clear.
-    pub secure_cookie: bool,
+    /// Marks the session cookie `Secure`, so it never travels in clear. Default: on when
+    /// `custos serve` speaks TLS itself; set it to true behind a TLS-terminating proxy.
+    pub secure_cookie: Option<bool>,
 }
 
 impl Default for ConsoleConfig {
@@ -88,7 +98,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             idle_minutes: 15,
             max_hours: 12,
-            secure_cookie: false,
+            secure_cookie: None,
         }
     }
 }
@@ -231,6 +241,8 @@ impl Default for Config {
             break_glass: BreakGlassConfig::default(),
             relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
+            mtls: BTreeMap::new(),
+            tls: false,
             simulated_clock: false,
         }
     }
@@ -281,7 +293,27 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether the console's session cookie is `Secure`.
+    pub fn secure_cookie(&self) -> bool {
+        self.console.secure_cookie.unwrap_or(self.tls)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        for (staff, pins) in &self.mtls {
+            if pins.is_empty() {
+                return Err(ConfigError(format!(
+                    "mtls.{staff} names no certificate fingerprint"
+                )));
+            }
+            if let Some(bad) = pins
+                .iter()
+                .find(|pin| crate::auth::ClientCertificate::parse_fingerprint(pin).is_none())
+            {
+                return Err(ConfigError(format!(
+                    "mtls.{staff}: {bad:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
+                )));
+            }
+        }
         if self.company_org.trim().is_empty() {
             return Err(ConfigError("company_org must not be empty".into()));
         }

@@ -57,6 +57,8 @@ pub enum Code {
     BreakGlassExhausted,
     /// `canary_collision`.
     CanaryCollision,
+    /// `client_certificate_required`.
+    ClientCertificateRequired,
     /// `case_closed`.
     CaseClosed,
     /// `conflict`.
@@ -200,6 +202,7 @@ impl Code {
             Code::TooManyRecords => "too_many_records",
             Code::TraceBadRegion => "trace_bad_region",
             Code::Unauthenticated => "unauthenticated",
+            Code::ClientCertificateRequired => "client_certificate_required",
             Code::UnknownField => "unknown_field",
             Code::NoCallBinding => "no_call_binding",
             Code::NoContactField => "no_contact_field",

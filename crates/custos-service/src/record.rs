@@ -27,7 +27,7 @@ use custos_types::clock::now_millis;
 use custos_types::{Action, CUSTOMER_ID, Decision, RecordedRole, SYSTEM_ID, UNAUTHENTICATED_ID};
 
 use crate::App;
-use crate::auth::{self, Caller, SessionCredential};
+use crate::auth::{self, Caller, ClientCertificate, SessionCredential};
 use crate::error::{Details, ServiceError};
 use crate::ids::IssuedId;
 use crate::quota::{Active, Charge, ChargeError};
@@ -59,6 +59,8 @@ pub struct RequestMeta {
     pub client: Option<IpAddr>,
     /// Set only on the console's internal calls (see [`SessionCredential`]).
     pub session: Option<SessionCredential>,
+    /// The client certificate the connection presented and TLS verified, if any.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 /// An answer whose access record is durable: the only form in which the service
@@ -250,9 +252,10 @@ Code::InvalidSimulatedTime,
         }
         let caller = auth::authenticate(
             &self.store,
-            &self.config.company_org,
+            &self.config,
             meta.authorization.as_deref(),
             meta.session.as_ref(),
+            meta.client_certificate.as_ref(),
         )
         .await?;
         ex.caller = Some(caller.clone());

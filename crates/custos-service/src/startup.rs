@@ -65,6 +65,9 @@ pub struct StartOptions {
     /// Whether requests set their own time (the ledger's origin then ends in
     /// `/simulated`).
     pub simulated_clock: bool,
+    /// Whether the server speaks TLS itself (the console's cookie is then `Secure` by
+    /// default).
+    pub tls: bool,
 }
 
 /// The SQLite database inside a data directory.
@@ -188,6 +191,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     create_data_dir(&args.data_dir)?;
     let mut config = Config::load(args.config.as_deref())
         .map_err(|e| StartError::new(e.code(), e.to_string()))?;
+    config.tls = args.tls;
     if args.simulated_clock {
         config.simulated_clock = true;
         config.ledger_origin = format!("{}/simulated", config.ledger_origin);

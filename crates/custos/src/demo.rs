@@ -54,6 +54,9 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         policies: None,
         database_url: args.database_url.clone(),
         simulated_clock: false,
+        tls_cert: None,
+        tls_key: None,
+        tls_client_ca: None,
     };
     let started = serve::start_claimed(&serve_args, claim).await?;
     let base = format!("http://{}", started.addr);

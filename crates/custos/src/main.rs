@@ -12,6 +12,7 @@ mod import_cli;
 mod ledger_cli;
 mod serve;
 mod simulate_cli;
+mod tls;
 mod trace_cli;
 
 use std::io::Write;

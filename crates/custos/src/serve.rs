@@ -1,5 +1,6 @@
 //! `custos serve`: listen, open the service on the data directory
-//! (`custos_service::startup`), serve HTTP until SIGINT/SIGTERM.
+//! (`custos_service::startup`), serve HTTP, or HTTPS with `--tls-cert` ([`crate::tls`]),
+//! until SIGINT/SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,7 +9,10 @@ use std::path::PathBuf;
 use custos_service::startup::{self, DataDirClaim, StartOptions};
 use custos_service::{DirectAccess, SharedApp};
 
+use axum_server::tls_rustls::RustlsConfig;
+
 use crate::Failure;
+use crate::tls::TlsFiles;
 
 /// Options of `custos serve`.
 #[derive(clap::Args, Clone)]
@@ -34,6 +38,16 @@ pub(crate) struct ServeArgs {
     /// real ones, and a data directory holds either kind, never both.
     #[arg(long)]
     pub simulated_clock: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded on SIGHUP.
+    #[arg(long, env = "CUSTOS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "CUSTOS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to: integration
+    /// principals pinned in `[mtls]` authenticate with one (mutual TLS).
+    #[arg(long, env = "CUSTOS_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -45,7 +59,17 @@ impl ServeArgs {
             policies: self.policies.clone(),
             database_url: self.database_url.clone(),
             simulated_clock: self.simulated_clock,
+            tls: self.tls_cert.is_some(),
         }
+    }
+
+    /// The TLS files, when the server speaks HTTPS.
+    fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
     }
 }
 
@@ -55,6 +79,8 @@ pub(crate) struct Started {
     pub addr: SocketAddr,
     pub listener: tokio::net::TcpListener,
     pub admin_token_path: PathBuf,
+    /// TLS, when the server speaks HTTPS: read at start, reloaded on SIGHUP.
+    pub tls: Option<RustlsConfig>,
     /// Direct access to the vault's parts, for this process (shutdown, the demo's summary).
     pub direct: DirectAccess,
     /// The data directory, held against a second Custos while this one runs.
@@ -65,7 +91,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     let started = start(&args).await?;
     // Ignored if standard output fails: the server runs on without it.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "custos listening on http://{}", started.addr);
+    let scheme = if started.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = writeln!(out, "custos listening on {scheme}://{}", started.addr);
     let _ = out.flush();
     serve_until_signal(started).await
 }
@@ -88,6 +119,8 @@ pub(crate) async fn start_claimed(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new("listen", e.to_string()))?;
+    // Read before anything is opened: a certificate that cannot be read fails the start.
+    let tls = args.tls_files().map(TlsFiles::reloading).transpose()?;
     let opened = startup::open(&args.start_options()).await?;
     claim.keep();
     Ok(Started {
@@ -95,6 +128,7 @@ pub(crate) async fn start_claimed(
         addr,
         listener,
         admin_token_path: opened.admin_token_path,
+        tls,
         direct: opened.direct,
         _claim: claim,
     })
@@ -103,13 +137,38 @@ pub(crate) async fn start_claimed(
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub(crate) async fn serve_until_signal(started: Started) -> Result<(), Failure> {
     let router = custos_console::site(started.app.clone());
-    let served = axum::serve(
-        started.listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| Failure::new("serve", e.to_string()));
+    let served = match started.tls {
+        None => axum::serve(
+            started.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Failure::new("serve", e.to_string())),
+        Some(tls) => {
+            let router = router
+                .layer(axum::middleware::map_request(
+                    crate::tls::client_certificate,
+                ))
+                .layer(axum::middleware::map_response(crate::tls::strict_transport));
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopping.graceful_shutdown(None);
+            });
+            let listener = started
+                .listener
+                .into_std()
+                .map_err(|e| Failure::new("listen", e.to_string()))?;
+            axum_server::from_tcp_rustls(listener, tls)
+                .map_err(|e| Failure::new("listen", e.to_string()))?
+                .handle(handle)
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .map_err(|e| Failure::new("serve", e.to_string()))
+        }
+    };
     // Whatever ended the serving: a last checkpoint over every durable entry.
     started.direct.close(&started.app).await;
     served.map(|_| ())

@@ -540,6 +540,7 @@ async fn open(
         policies: None,
         database_url: args.database_url.clone(),
         simulated_clock: true,
+        tls: false,
     };
     let opened = startup::open(&options).await?;
     match startup::read_token_file(&opened.admin_token_path) {

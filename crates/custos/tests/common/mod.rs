@@ -179,6 +179,11 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The server's process id (to signal it).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// Stops the server with SIGTERM and waits for it.
     pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -357,6 +362,11 @@ impl Client {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("HTTP client");
+        Client::with_http(base, http)
+    }
+
+    /// A client over an HTTP client of the test's own (its TLS roots and identity).
+    pub(crate) fn with_http(base: &str, http: reqwest::Client) -> Client {
         Client {
             api: custos_client::Client::new(custos_client::Http::with_client(http.clone(), base)),
             http,
