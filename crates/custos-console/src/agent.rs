@@ -489,12 +489,7 @@ async fn ask_page(console: &Shared, visitor: &Visitor, case: &str, form: AskForm
     visitor.check_csrf(&form.csrf)?;
     let me: Me = console.get(visitor, "/v1/me").await?;
     let open = find_case(&me, case, visitor)?;
-    let body = serde_json::json!({
-        "customer": open.customer,
-        "case": open.id,
-        "fields": [form.field],
-        "purpose": form.purpose,
-    });
+    let body = field_request(open, form.field, ("purpose", form.purpose));
     let asked: Asked = console
         .post(visitor, "/v1/access-requests", Some(&body))
         .await?;
@@ -508,6 +503,22 @@ async fn ask_page(console: &Shared, visitor: &Visitor, case: &str, form: AskForm
             p { a href={ "/cases/" (open.id) } { "Back to the customer card" } }
         },
     ))
+}
+
+/// The body of an access request or a break-glass: one field of the case's customer,
+/// with the words the call asks for (`purpose`, `reason`).
+fn field_request(
+    open: &OpenCase,
+    field: String,
+    (key, words): (&str, String),
+) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "customer": open.customer,
+        "case": open.id,
+        "fields": [field],
+    });
+    body[key] = serde_json::Value::String(words);
+    body
 }
 
 /// `POST /cases/{case}/break-glass`: takes one field on the case at once.
@@ -530,12 +541,7 @@ async fn break_glass_page(
     visitor.check_csrf(&form.csrf)?;
     let me: Me = console.get(visitor, "/v1/me").await?;
     let open = find_case(&me, case, visitor)?;
-    let body = serde_json::json!({
-        "customer": open.customer,
-        "case": open.id,
-        "fields": [form.field],
-        "reason": form.reason,
-    });
+    let body = field_request(open, form.field, ("reason", form.reason));
     let granted: Granted = console
         .post(visitor, "/v1/break-glass", Some(&body))
         .await?;

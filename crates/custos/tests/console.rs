@@ -210,6 +210,21 @@ fn assert_strict(page: &Page) {
     assert_eq!(h("x-frame-options"), "DENY");
 }
 
+/// A case the CRM opens for `assignee` on the world's customer, with no contact behind
+/// it: `unverified`, so a reveal on it needs an approval or a break-glass.
+async fn unverified_case(c: &Client, w: &World, assignee: &str) -> String {
+    let opened = c
+        .post(
+            &w.crm,
+            "/v1/cases",
+            json!({"customer": w.customer, "assignee": assignee, "channel": "phone",
+                   "reason": "caller asked about this account"}),
+        )
+        .await;
+    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
+    opened.body["id"].as_str().unwrap().to_owned()
+}
+
 /// Remaining reveals this hour, from the API.
 async fn reveals_left(c: &Client, token: &str) -> u64 {
     let me = c.get(token, "/v1/me").await;
@@ -1236,16 +1251,7 @@ async fn a_company_lead_approves_an_access_request_in_the_queue() {
     let lead = server.staff("lead", "team_lead", "custos").await;
     let partner_lead = server.staff("plead", "team_lead", "huaxin-bpo").await;
     let dave = server.staff("dave", "support", "huaxin-bpo").await;
-    let opened = c
-        .post(
-            &w.crm,
-            "/v1/cases",
-            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
-                   "reason": "caller asked about this account"}),
-        )
-        .await;
-    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
-    let case = opened.body["id"].as_str().unwrap().to_owned();
+    let case = unverified_case(&c, &w, "dave").await;
     assert_eq!(
         c.reveal(&dave, &w.customer, &case, &["phone"]).await.status,
         403
@@ -1329,15 +1335,7 @@ async fn a_break_glass_leaves_the_queue_after_two_analysts_review_it() {
     let c = server.client();
     let dave = server.staff("dave", "support", "custos").await;
     let second = server.staff("sec2", "security_analyst", "custos").await;
-    let opened = c
-        .post(
-            &w.crm,
-            "/v1/cases",
-            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
-                   "reason": "caller asked about this account"}),
-        )
-        .await;
-    let case = opened.body["id"].as_str().unwrap().to_owned();
+    let case = unverified_case(&c, &w, "dave").await;
     let taken = c
         .post(
             &dave,
@@ -1437,16 +1435,7 @@ async fn an_agent_breaks_glass_from_the_card_and_the_analysts_see_it() {
     let w = world(&server).await;
     let c = server.client();
     let dave = server.staff("dave", "support", "custos").await;
-    let opened = c
-        .post(
-            &w.crm,
-            "/v1/cases",
-            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
-                   "reason": "caller asked about this account"}),
-        )
-        .await;
-    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
-    let case = opened.body["id"].as_str().unwrap().to_owned();
+    let case = unverified_case(&c, &w, "dave").await;
 
     let mut b = Browser::new(&server);
     let csrf = b.sign_in(&dave).await;
@@ -1543,16 +1532,7 @@ async fn an_agent_asks_for_access_from_the_card_and_sees_the_grant() {
     let c = server.client();
     let lead = server.staff("lead", "team_lead", "custos").await;
     let dave = server.staff("dave", "support", "huaxin-bpo").await;
-    let opened = c
-        .post(
-            &w.crm,
-            "/v1/cases",
-            json!({"customer": w.customer, "assignee": "dave", "channel": "phone",
-                   "reason": "caller asked about this account"}),
-        )
-        .await;
-    assert_eq!(opened.body["provenance"], "unverified", "{}", opened.body);
-    let case = opened.body["id"].as_str().unwrap().to_owned();
+    let case = unverified_case(&c, &w, "dave").await;
 
     let mut alice = Browser::new(&server);
     alice.sign_in(&w.agent).await;

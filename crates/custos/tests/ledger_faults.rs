@@ -102,20 +102,6 @@ fn mount_tmpfs(dir: &Path, bytes: u64) -> bool {
     }
 }
 
-async fn staff(c: &Client, admin: &str, id: &str, role: &str) -> String {
-    let r = c
-        .post(
-            admin,
-            "/v1/staff",
-            json!({"id": id, "name": format!("Staff {id}"), "role": role, "org": "custos"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "create staff {id}: {}", r.text);
-    let r = c.post_empty(admin, &format!("/v1/staff/{id}/tokens")).await;
-    assert_eq!(r.status, 201, "token for {id}: {}", r.text);
-    r.body["token"].as_str().expect("token").to_owned()
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -165,7 +151,7 @@ async fn serves_with_standard_error_on_dev_full() {
         (health.status, &health.body),
         (200, &json!({"status": "ok"}))
     );
-    let agent = staff(&c, &server.admin, "alice", "support").await;
+    let agent = create_staff(&c, &server.admin, "alice", "support", "custos").await;
     let me = c.get(&agent, "/v1/me").await;
     assert_eq!(me.status, 200, "{}", me.text);
     // Denied and failed requests log too.
@@ -188,9 +174,9 @@ async fn a_full_disk_refuses_then_recovers_without_a_restart() {
     let mut server = Spawned::start(root, true, Stdio::from(log));
     let c = server.client();
     let admin = server.admin.clone();
-    let crm = staff(&c, &admin, "crm", "integration").await;
-    let agent = staff(&c, &admin, "alice", "support").await;
-    let analyst = staff(&c, &admin, "sec", "security_analyst").await;
+    let crm = create_staff(&c, &admin, "crm", "integration", "custos").await;
+    let agent = create_staff(&c, &admin, "alice", "support", "custos").await;
+    let analyst = create_staff(&c, &admin, "sec", "security_analyst", "custos").await;
     let customer = c.create_customer(&crm, NAME, PHONE, EMAIL, ACCOUNT).await;
     let case = c.open_case(&crm, &customer, "alice").await;
     let ok = c.view(&agent, &customer, &case).await;

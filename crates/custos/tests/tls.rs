@@ -9,9 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Backend, Client, Options, Server};
+use common::{Backend, Client, Options, Server, create_staff};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use serde_json::json;
 use sha2::Digest;
 
 /// A certificate authority the test makes.
@@ -116,23 +115,6 @@ async fn tls_server(
     (server, files)
 }
 
-/// Creates a staff entry through `c` and returns its token.
-async fn staff(c: &Client, admin: &str, id: &str, role: &str) -> String {
-    let r = c
-        .post(
-            admin,
-            "/v1/staff",
-            json!({"id": id, "name": format!("Staff {id}"), "role": role, "org": "custos"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let r = c
-        .post(admin, &format!("/v1/staff/{id}/tokens"), json!({}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn https_answers_carry_hsts_and_the_console_cookie_is_secure() {
     let ca = Authority::new();
@@ -210,8 +192,8 @@ async fn a_pinned_principal_is_served_only_with_its_client_certificate() {
     let config = format!("[mtls]\ncrm = [\"{}\"]\n", crm_cert.fingerprint);
     let (server, _files) = tls_server(&ca, Some(&clients), &config).await;
     let plain = Client::with_http(&server.base, https(&ca, None));
-    let crm = staff(&plain, &server.admin, "crm", "integration").await;
-    let agent = staff(&plain, &server.admin, "alice", "support").await;
+    let crm = create_staff(&plain, &server.admin, "crm", "integration", "custos").await;
+    let agent = create_staff(&plain, &server.admin, "alice", "support", "custos").await;
 
     // The pinned principal's token alone: refused, and said why.
     let r = plain.get(&crm, "/v1/me").await;

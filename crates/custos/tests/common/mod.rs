@@ -256,20 +256,7 @@ impl Server {
 
     /// Creates a staff entry and returns its token.
     pub(crate) async fn staff(&self, id: &str, role: &str, org: &str) -> String {
-        let c = self.client();
-        let r = c
-            .post(
-                &self.admin,
-                "/v1/staff",
-                json!({"id": id, "name": format!("Staff {id}"), "role": role, "org": org}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "create staff {id}: {}", r.body);
-        let r = c
-            .post_empty(&self.admin, &format!("/v1/staff/{id}/tokens"))
-            .await;
-        assert_eq!(r.status, 201, "token for {id}: {}", r.body);
-        r.body["token"].as_str().expect("token").to_owned()
+        create_staff(&self.client(), &self.admin, id, role, org).await
     }
 
     /// Files holding everything the server stored.
@@ -589,6 +576,27 @@ pub(crate) async fn alerts_of(c: &Client, analyst: &str, staff: &str) -> Vec<Val
         assert!(std::time::Instant::now() < deadline, "no alert for {staff}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Creates a staff entry through `c` as `admin` and returns a token of it.
+pub(crate) async fn create_staff(
+    c: &Client,
+    admin: &str,
+    id: &str,
+    role: &str,
+    org: &str,
+) -> String {
+    let r = c
+        .post(
+            admin,
+            "/v1/staff",
+            json!({"id": id, "name": format!("Staff {id}"), "role": role, "org": org}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "create staff {id}: {}", r.body);
+    let r = c.post_empty(admin, &format!("/v1/staff/{id}/tokens")).await;
+    assert_eq!(r.status, 201, "token for {id}: {}", r.body);
+    r.body["token"].as_str().expect("token").to_owned()
 }
 
 /// The ledger index an answer's access record got.
