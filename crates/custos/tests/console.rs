@@ -225,6 +225,20 @@ async fn unverified_case(c: &Client, w: &World, assignee: &str) -> String {
     opened.body["id"].as_str().unwrap().to_owned()
 }
 
+/// The card lists a grant of the phone on `case`, and a reveal with `reason` shows it.
+async fn the_grant_opens_the_phone(b: &mut Browser, case: &str, csrf: &str, reason: &str) {
+    let card = b.get(&format!("/cases/{case}")).await;
+    assert!(card.text.contains("Granted: Phone until"), "{}", card.text);
+    let r = b
+        .post(
+            &format!("/cases/{case}/reveal"),
+            &[("csrf", csrf), ("field", "phone"), ("reason", reason)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains(PHONE), "{}", r.text);
+}
+
 /// Remaining reveals this hour, from the API.
 async fn reveals_left(c: &Client, token: &str) -> u64 {
     let me = c.get(token, "/v1/me").await;
@@ -1480,20 +1494,7 @@ async fn an_agent_breaks_glass_from_the_card_and_the_analysts_see_it() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("open on this case until"), "{}", r.text);
-    let card = b.get(&format!("/cases/{case}")).await;
-    assert!(card.text.contains("Granted: Phone until"), "{}", card.text);
-    let r = b
-        .post(
-            &format!("/cases/{case}/reveal"),
-            &[
-                ("csrf", &csrf),
-                ("field", "phone"),
-                ("reason", "call the ambulance crew back"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.text.contains(PHONE), "{}", r.text);
+    the_grant_opens_the_phone(&mut b, &case, &csrf, "call the ambulance crew back").await;
     let alerts = alerts_of(&c, &w.analyst, "dave").await;
     assert!(
         alerts.iter().any(|a| a["kind"] == "break_glass"),
@@ -1591,20 +1592,7 @@ async fn an_agent_asks_for_access_from_the_card_and_sees_the_grant() {
         .await;
     assert_eq!(decided.status, 200, "{}", decided.body);
 
-    let card = b.get(&format!("/cases/{case}")).await;
-    assert!(card.text.contains("Granted: Phone until"), "{}", card.text);
-    let r = b
-        .post(
-            &format!("/cases/{case}/reveal"),
-            &[
-                ("csrf", &csrf),
-                ("field", "phone"),
-                ("reason", "call the customer back"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.text.contains(PHONE), "{}", r.text);
+    the_grant_opens_the_phone(&mut b, &case, &csrf, "call the customer back").await;
 }
 
 /// Sessions live in the store: a browser signed in at one node is served by another
