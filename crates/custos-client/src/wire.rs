@@ -115,6 +115,8 @@ pub enum CallerIdentifier<'a> {
     Phone(&'a str),
     /// The sender address.
     Email(&'a str),
+    /// The customer app's signed assertion (a compact JWT), for an `app` contact.
+    AppAssertion(&'a str),
 }
 
 /// `POST /v1/staff`.

@@ -93,8 +93,8 @@ impl AlertsConfig {
     }
 }
 
-/// `raw` as a URL Custos may send to: `https://…`, or `http://…` for a loopback host
-/// only (a receiver on the same machine), as the setting `key` must be. The message of
+/// `raw` as a URL Custos may send to or read from: `https://…`, or `http://…` for a
+/// loopback host only (a peer on the same machine), as the setting `key` must be. The message of
 /// a refusal names `key` and never repeats the URL (it may carry a secret token).
 pub fn https_or_loopback(key: &str, raw: &str) -> Result<reqwest::Url, String> {
     let url =
@@ -110,7 +110,7 @@ pub fn https_or_loopback(key: &str, raw: &str) -> Result<reqwest::Url, String> {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
         "http" => Err(format!(
-            "{key} must use https (plain http is allowed only for localhost, 127.0.0.0/8 or [::1]): what is sent names people and must not cross a network in clear"
+            "{key} must use https (plain http is allowed only for localhost, 127.0.0.0/8 or [::1]): what goes over it (alerts, messages, the keys tokens are checked with) must not cross a network in clear"
         )),
         _ => Err(format!(
             "{key} must be an https:// (or loopback http://) URL"

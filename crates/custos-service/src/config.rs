@@ -131,12 +131,16 @@ pub struct ContactsConfig {
     /// How long after a contact a case may still be opened on it, and how far back the
     /// contact centre may date one (minutes; default 720, 12 hours).
     pub max_age_minutes: u32,
+    /// How the customer app's signed assertions are checked
+    /// (`[contacts.app_assertion]`); without it, contacts identified by one are refused.
+    pub app_assertion: Option<crate::app_assertion::AppAssertionConfig>,
 }
 
 impl Default for ContactsConfig {
     fn default() -> Self {
         ContactsConfig {
             max_age_minutes: 720,
+            app_assertion: None,
         }
     }
 }
@@ -364,6 +368,9 @@ impl Config {
             return Err(ConfigError(
                 "contacts.max_age_minutes must be from 1 to 10080".into(),
             ));
+        }
+        if let Some(app_assertion) = &self.contacts.app_assertion {
+            app_assertion.verifier_config().map_err(ConfigError)?;
         }
         if !(1..=240).contains(&self.break_glass.minutes) || self.break_glass.per_30_days > 100 {
             return Err(ConfigError(

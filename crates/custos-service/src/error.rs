@@ -49,6 +49,10 @@ pub enum Code {
     AlreadyDecided,
     /// `already_reviewed`.
     AlreadyReviewed,
+    /// `app_assertion_not_configured`.
+    AppAssertionNotConfigured,
+    /// `app_assertion_replayed`.
+    AppAssertionReplayed,
     /// `assignee_not_serving`.
     AssigneeNotServing,
     /// `bad_note`.
@@ -159,6 +163,8 @@ impl Code {
         match self {
             Code::AlreadyDecided => "already_decided",
             Code::AlreadyReviewed => "already_reviewed",
+            Code::AppAssertionNotConfigured => "app_assertion_not_configured",
+            Code::AppAssertionReplayed => "app_assertion_replayed",
             Code::AssigneeNotServing => "assignee_not_serving",
             Code::BadNote => "bad_note",
             Code::BreakGlassExhausted => "break_glass_exhausted",

@@ -1,8 +1,9 @@
 //! Inbound contacts as the channel saw them: the contact centre (telephony, chat, mail, the
 //! customer app) reports each contact it routes to an agent, with the caller's
-//! identifier as the channel received it. Custos matches that identifier through the
-//! blind index, so a case's provenance rests on what the channel saw and not on what
-//! the CRM or the agent says:
+//! identifier as the channel received it — or, from the customer app, a signed assertion
+//! of the customer's account ([`crate::app_assertion`]). Custos matches that identifier
+//! through the blind index, so a case's provenance rests on what the channel saw and not
+//! on what the CRM or the agent says:
 //!
 //! - one customer matches: the contact vouches for the agent's open case for that
 //!   customer, or opens one, `verified`;
@@ -23,7 +24,7 @@ use crate::error::{Code, ErrorKind, ServiceError};
 use crate::ids::{new_case_id, new_contact_id};
 use crate::input::{MAX_REASON_CHARS, valid_channel, valid_id, valid_text};
 use crate::record::{Recorded, RequestMeta};
-use crate::schema::{CaseId, Channel, ContactId, CustomerId, Id, Reason};
+use crate::schema::{AppAssertion, CaseId, Channel, ContactId, CustomerId, Id, Reason};
 
 /// How far ahead of the server's clock a contact may be dated: the channel's clock and
 /// ours differ a little.
@@ -51,8 +52,10 @@ pub struct NewContact {
 }
 
 /// The caller's identifier as the channel received it: exactly one of these. A call or
-/// a text gives the calling number; a mail its sender address. The channel's word is
-/// trusted: the contact centre is an integration with its own token.
+/// a text gives the calling number; a mail its sender address; the customer app a signed
+/// assertion. The channel's word on a number or an address is trusted: the contact
+/// centre is an integration with its own token. An assertion is checked: the app's
+/// identity provider signed it.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallerIdentifier {
@@ -60,6 +63,21 @@ pub struct CallerIdentifier {
     phone: Option<String>,
     /// The sender address.
     email: Option<String>,
+    /// For an `app` contact only: the customer app's signed assertion, a compact JWT
+    /// that the company's identity provider issued to the signed-in customer. Checked
+    /// against `[contacts.app_assertion]` (the provider's key set, issuer and audience;
+    /// at most `max_age_seconds` old; used once); its `account_claim` is the customer's
+    /// account id. Refused with the check's code (`token_expired`, `token_bad_signature`,
+    /// …), or `app_assertion_not_configured` on a server without that section.
+    #[schema(value_type = Option<AppAssertion>)]
+    app_assertion: Option<String>,
+}
+
+/// The one identifier a caller gave.
+enum Given<'a> {
+    Phone(&'a str),
+    Email(&'a str),
+    AppAssertion(&'a str),
 }
 
 /// The contact as recorded.
@@ -82,57 +100,37 @@ pub struct PostedContact {
 }
 
 impl CallerIdentifier {
-    /// The blind index the identifier is looked up in and its normalised form; refused
-    /// unless exactly one identifier is given, of a kind the channel carries.
-    fn normalized(
-        &self,
-        channel: custos_types::Channel,
-        region: &str,
-    ) -> Result<(IndexKind, IndexColumn, String), ServiceError> {
-        let (kind, column, normalized) = match (&self.phone, &self.email) {
-            (Some(phone), None) => (
-                IndexKind::Phone,
-                IndexColumn::Phone,
-                custos_crypto::normalize_phone(phone, region),
-            ),
-            (None, Some(email)) => (
-                IndexKind::Email,
-                IndexColumn::Email,
-                custos_crypto::normalize_email(email),
-            ),
+    /// The one identifier given; refused unless exactly one is, of a kind the channel
+    /// carries.
+    fn given(&self, channel: custos_types::Channel) -> Result<Given<'_>, ServiceError> {
+        use custos_types::Channel;
+        let given = match (&self.phone, &self.email, &self.app_assertion) {
+            (Some(phone), None, None) => Given::Phone(phone),
+            (None, Some(email), None) => Given::Email(email),
+            (None, None, Some(assertion)) => Given::AppAssertion(assertion),
             _ => {
                 return Err(ServiceError::bad_request(
                     Code::InvalidCaller,
-                    "caller must give exactly one of phone and email",
+                    "caller must give exactly one of phone, email and app_assertion",
                 ));
             }
         };
-        let fits = match channel {
-            custos_types::Channel::Phone | custos_types::Channel::Sms => {
-                column == IndexColumn::Phone
+        let (fits, expected) = match channel {
+            Channel::Phone | Channel::Sms => (matches!(given, Given::Phone(_)), "phone"),
+            Channel::Email => (matches!(given, Given::Email(_)), "email"),
+            // A chat or a store visit may be known by either; only the app signs.
+            Channel::Chat | Channel::Store => {
+                (!matches!(given, Given::AppAssertion(_)), "phone or email")
             }
-            custos_types::Channel::Email => column == IndexColumn::Email,
-            // A chat, a store visit or the app may be known by either.
-            custos_types::Channel::Chat
-            | custos_types::Channel::Store
-            | custos_types::Channel::App => true,
+            Channel::App => (true, "phone, email or app_assertion"),
         };
         if !fits {
             return Err(ServiceError::bad_request(
                 Code::InvalidCaller,
-                format!(
-                    "a {channel} contact identifies its caller by {}",
-                    if channel == custos_types::Channel::Email {
-                        "email"
-                    } else {
-                        "phone"
-                    }
-                ),
+                format!("a {channel} contact identifies its caller by {expected}"),
             ));
         }
-        let normalized = normalized
-            .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
-        Ok((kind, column, normalized))
+        Ok(given)
     }
 }
 
@@ -166,9 +164,7 @@ impl App {
                     "at must be within contacts.max_age_minutes before now, and not ahead of it",
                 ));
             }
-            let (kind, column, normalized) = input
-                .caller
-                .normalized(channel, &self.config.default_region)?;
+            let given = input.caller.given(channel)?;
             let Some(agent) = self.store.staff(&input.agent).await? else {
                 return Err(ServiceError::not_found("agent"));
             };
@@ -179,6 +175,8 @@ impl App {
                     "contacts are routed only to staff whose role serves customers",
                 ));
             }
+            // Last of the checks: an app assertion is used up by being accepted.
+            let (kind, column, normalized) = self.identify(given).await?;
             let index = self.keyring.blind_index(kind, &normalized).to_hex();
             drop(normalized);
             let mut matched: Vec<String> = self
@@ -233,6 +231,44 @@ impl App {
         }
         .await;
         self.finish(ex, result).await
+    }
+
+    /// The blind index the caller's identifier is looked up in, and its normalised form.
+    /// An app assertion is verified and used up here.
+    async fn identify(
+        &self,
+        given: Given<'_>,
+    ) -> Result<(IndexKind, IndexColumn, String), ServiceError> {
+        let (kind, column, normalized) = match given {
+            Given::Phone(phone) => (
+                IndexKind::Phone,
+                IndexColumn::Phone,
+                custos_crypto::normalize_phone(phone, &self.config.default_region),
+            ),
+            Given::Email(email) => (
+                IndexKind::Email,
+                IndexColumn::Email,
+                custos_crypto::normalize_email(email),
+            ),
+            Given::AppAssertion(assertion) => {
+                let Some(assertions) = &self.app_assertions else {
+                    return Err(ServiceError::new(
+                        ErrorKind::Conflict,
+                        Code::AppAssertionNotConfigured,
+                        "this server checks no app assertions (see [contacts.app_assertion] in the configuration)",
+                    ));
+                };
+                let account_id = assertions.accept(assertion).await?;
+                (
+                    IndexKind::AccountId,
+                    IndexColumn::AccountId,
+                    custos_crypto::normalize_account_id(&account_id),
+                )
+            }
+        };
+        let normalized = normalized
+            .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
+        Ok((kind, column, normalized))
     }
 
     /// The agent's newest open case for `customer`, now vouched for by `contact`, or a

@@ -13,6 +13,7 @@ pub mod access;
 pub mod activity;
 pub mod alerts;
 pub mod allocation;
+pub mod app_assertion;
 pub mod approvals;
 pub mod auth;
 mod case_record;
@@ -69,6 +70,9 @@ pub struct App {
     pub(crate) quotas: quota::Quotas,
     /// The privacy-number pool, the SMTP relay and the SMS gateway, as configured.
     pub(crate) relays: relay::Relays,
+    /// The customer app's assertions on inbound contacts, when `[contacts.app_assertion]`
+    /// is configured.
+    pub(crate) app_assertions: Option<app_assertion::AppAssertions>,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub(crate) metrics: Option<PrometheusHandle>,
     /// How far the detector has read the ledger.
@@ -140,8 +144,19 @@ impl App {
         ledger: custos_ledger::Ledger,
         metrics: Option<PrometheusHandle>,
     ) -> Result<SharedApp, ServiceError> {
-        let relays = relay::Relays::new(&config.relay)
-            .map_err(|e| ServiceError::new(ErrorKind::Internal, Code::Part("config_invalid"), e))?;
+        let config_invalid =
+            |e: String| ServiceError::new(ErrorKind::Internal, Code::Part("config_invalid"), e);
+        let relays = relay::Relays::new(&config.relay).map_err(config_invalid)?;
+        // Reads the app's key set now; an identity provider that cannot be reached is
+        // logged and leaves the server up (assertions are refused until it answers).
+        let app_assertions = match &config.contacts.app_assertion {
+            Some(c) => Some(
+                app_assertion::AppAssertions::start(c)
+                    .await
+                    .map_err(config_invalid)?,
+            ),
+            None => None,
+        };
         let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
             tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
             match e {
@@ -154,6 +169,7 @@ impl App {
         })?;
         let app = Arc::new(App {
             relays,
+            app_assertions,
             quotas: quota::Quotas::new(
                 config.restrictions.lower_quota_share,
                 store.shared_quotas(),

@@ -248,6 +248,16 @@ component!(
     })
 );
 component!(
+    /// The customer app's signed assertion: a compact JWT (`custos_jwt`'s shape and
+    /// length limit).
+    AppAssertion => json!({
+        "type": "string",
+        "maxLength": custos_jwt::MAX_TOKEN_BYTES,
+        "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$",
+        "description": format!("A compact JWS: three base64url parts joined by dots, at most {} characters, signed by the app's identity provider with an accepted asymmetric algorithm (never none or HMAC).", custos_jwt::MAX_TOKEN_BYTES),
+    })
+);
+component!(
     /// A step-up justification.
     StepUpReason => text(
         STEP_UP_MIN_CHARS,

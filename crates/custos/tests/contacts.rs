@@ -296,3 +296,337 @@ async fn contact_reports_are_the_contact_centres_and_checked() {
         assert_eq!(cases_before, cases_after);
     }
 }
+
+/// The issuer and audience of the customer app's assertions in these tests.
+const APP_ISSUER: &str = "https://login.example.com";
+const APP_AUDIENCE: &str = "custos-contacts";
+
+/// The customer app's identity provider: an Ed25519 signing key, and its key set served
+/// over HTTP on a loopback port by a thread of its own (a starting `custos serve` reads
+/// it while the test waits for its first line).
+struct AppIssuer {
+    key: ed25519_dalek::SigningKey,
+    kid: &'static str,
+    jwks_url: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(custos_types::clock::now_millis() / 1000).unwrap()
+}
+
+impl AppIssuer {
+    fn start() -> AppIssuer {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let kid = "app-2026-12";
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+            "kid": kid, "x": b64(key.verifying_key().as_bytes())}]})
+        .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let jwks_url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().route(
+                    "/.well-known/jwks.json",
+                    axum::routing::get(move || {
+                        let jwks = jwks.clone();
+                        async move { jwks }
+                    }),
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        AppIssuer { key, kid, jwks_url }
+    }
+
+    /// The server's `[contacts.app_assertion]` for this issuer.
+    fn config(&self) -> String {
+        format!(
+            "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
+            self.jwks_url
+        )
+    }
+
+    /// Claims of a fresh assertion for `account`, with `changes` merged in (a null
+    /// removes the claim).
+    fn claims(account: &str, changes: Value) -> Value {
+        let now = unix_now();
+        let mut claims = json!({"iss": APP_ISSUER, "aud": APP_AUDIENCE, "sub": account,
+            "iat": now, "exp": now + 120, "jti": hex::encode(rand::random::<[u8; 8]>())});
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        claims
+    }
+
+    /// An assertion of `claims`, signed.
+    fn mint(&self, claims: &Value) -> String {
+        sign_assertion(
+            &self.key,
+            &json!({"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
+    }
+}
+
+/// `header.claims`, signed with `key`.
+fn sign_assertion(key: &ed25519_dalek::SigningKey, header: &Value, claims: &Value) -> String {
+    use ed25519_dalek::Signer;
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    format!("{input}.{}", b64(&key.sign(input.as_bytes()).to_bytes()))
+}
+
+/// An app contact with the customer app's signed assertion opens a verified case for the
+/// customer whose account id the assertion names; fields reveal on it; the ledger holds
+/// neither the account id nor the assertion; the same assertion cannot vouch twice.
+#[tokio::test]
+async fn an_app_assertion_opens_a_verified_case_for_the_account_it_names() {
+    let issuer = AppIssuer::start();
+    for backend in Backend::all() {
+        let options = Options {
+            config_toml: Some(issuer.config()),
+            ..Options::default()
+        };
+        let server = Server::start_with(backend, options).await;
+        let w = world(&server).await;
+        let c = server.client();
+        let carol = server.staff("carol", "support", "custos").await;
+        // Written another way than on file: matched after normalisation.
+        let assertion = issuer.mint(&AppIssuer::claims(&ACCOUNT.to_lowercase(), json!({})));
+        let contact = c.post_app_contact(&w.switch, &assertion, "carol").await;
+        assert_eq!(contact.status, 201, "{}", contact.body);
+        assert_eq!(contact.body["matches"], 1);
+        assert_eq!(contact.body["customer"], w.customer.as_str());
+        assert_eq!(contact.body["provenance"], "verified");
+        let case = contact.body["case"].as_str().unwrap().to_owned();
+        let r = record_of(&server, &contact).await;
+        assert_eq!(
+            (&r["action"], &r["decision"]),
+            (&json!("post_contact"), &json!("allow"))
+        );
+        assert_eq!(r["customer_id"], w.customer.as_str());
+        assert_eq!(r["case_id"], case.as_str());
+        assert_eq!(
+            r["fields"],
+            json!(["channel:app", "contact:inbound", "provenance:verified"])
+        );
+        let revealed = c.reveal(&carol, &w.customer, &case, &["account_id"]).await;
+        assert_eq!(revealed.status, 200, "{}", revealed.body);
+        assert_eq!(revealed.body["fields"]["account_id"], ACCOUNT);
+
+        // Used once: the same assertion again, even for another agent, is refused.
+        for agent in ["carol", "alice"] {
+            let again = c.post_app_contact(&w.switch, &assertion, agent).await;
+            assert_eq!(again.status, 400, "{}", again.body);
+            assert_eq!(again.code(), "app_assertion_replayed");
+        }
+        // A fresh assertion of another account no customer has: kept, matching none.
+        let stranger = issuer.mint(&AppIssuer::claims("ACC-0099999999", json!({})));
+        let kept = c.post_app_contact(&w.switch, &stranger, "carol").await;
+        assert_eq!(kept.status, 201, "{}", kept.body);
+        assert_eq!(
+            (&kept.body["matches"], &kept.body["case"]),
+            (&json!(0), &Value::Null)
+        );
+
+        // Neither the account id nor the assertion reaches the record, the log or a file.
+        let all = serde_json::to_string(&access_records(&server, "").await).unwrap();
+        let log = std::fs::read_to_string(server.log_path()).unwrap();
+        for plain in [ACCOUNT, "ACC-0099999999", &assertion] {
+            assert!(!all.contains(plain), "access records contain {plain:.20}");
+            assert!(!log.contains(plain), "the log contains {plain:.20}");
+        }
+        for file in server.stored_files() {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(ACCOUNT.len())
+                    .any(|w| w == ACCOUNT.as_bytes()),
+                "{} holds the account id",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Assertions that do not pass are refused with the verifier's code, recorded as such,
+/// and neither open nor vouch for a case.
+#[tokio::test]
+async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
+    let issuer = AppIssuer::start();
+    let impostor = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    for backend in Backend::all() {
+        let options = Options {
+            config_toml: Some(issuer.config()),
+            ..Options::default()
+        };
+        let server = Server::start_with(backend, options).await;
+        let w = world(&server).await;
+        let c = server.client();
+        let carol = server.staff("carol", "support", "custos").await;
+        let now = unix_now();
+        let claims = |changes: Value| AppIssuer::claims(ACCOUNT, changes);
+        let header = json!({"alg": "EdDSA", "kid": issuer.kid});
+        let unsigned = |alg: &str| {
+            let header = json!({"alg": alg, "kid": issuer.kid});
+            format!(
+                "{}.{}.",
+                b64(header.to_string().as_bytes()),
+                b64(claims(json!({})).to_string().as_bytes())
+            )
+        };
+        // HS256 keyed with the provider's public key, which anyone can fetch.
+        let hmac_with_public_key = {
+            use hmac::{KeyInit, Mac};
+            let header = json!({"alg": "HS256", "kid": issuer.kid});
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims(json!({})).to_string().as_bytes())
+            );
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(issuer.key.verifying_key().as_bytes())
+                    .unwrap();
+            mac.update(input.as_bytes());
+            format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+        };
+        let refused = [
+            (
+                issuer.mint(&claims(json!({"iat": now - 900, "exp": now - 600}))),
+                "token_expired",
+            ),
+            (
+                issuer.mint(&claims(json!({"iat": now - 900}))),
+                "token_too_old",
+            ),
+            (
+                issuer.mint(&claims(json!({"aud": "another-service"}))),
+                "token_wrong_audience",
+            ),
+            (
+                issuer.mint(&claims(json!({"iss": "https://login.example.org"}))),
+                "token_wrong_issuer",
+            ),
+            (
+                sign_assertion(&impostor, &header, &claims(json!({}))),
+                "token_bad_signature",
+            ),
+            (unsigned("none"), "token_algorithm_refused"),
+            (hmac_with_public_key, "token_algorithm_refused"),
+            (
+                sign_assertion(
+                    &issuer.key,
+                    &json!({"alg": "EdDSA", "kid": "retired"}),
+                    &claims(json!({})),
+                ),
+                "token_unknown_key",
+            ),
+            (
+                issuer.mint(&claims(json!({"sub": null}))),
+                "token_missing_claim",
+            ),
+            (
+                issuer.mint(&claims(json!({"sub": "ACC 12"}))),
+                "invalid_account_id",
+            ),
+            ("not.a.jwt!".to_owned(), "token_malformed"),
+        ];
+        let cases_before = c.get(&carol, "/v1/me").await.body["open_cases"].clone();
+        for (assertion, code) in &refused {
+            let r = c.post_app_contact(&w.switch, assertion, "carol").await;
+            assert_eq!(r.status, 400, "{code}: {}", r.body);
+            assert_eq!(r.code(), *code, "{}", r.body);
+            assert!(!r.text.contains(ACCOUNT), "{}", r.text);
+            let record = record_of(&server, &r).await;
+            assert_eq!(record["decision"], "error", "{record}");
+            assert_eq!(record["reason_code"], *code, "{record}");
+            assert_eq!(record["customer_id"], Value::Null, "{record}");
+            assert_eq!(record["case_id"], Value::Null, "{record}");
+        }
+        // An assertion belongs to an app contact, alone.
+        let good = issuer.mint(&claims(json!({})));
+        for caller in [
+            json!({"channel": "phone", "caller": {"app_assertion": good}, "agent": "carol"}),
+            json!({"channel": "chat", "caller": {"app_assertion": good}, "agent": "carol"}),
+            json!({"channel": "app", "caller": {"app_assertion": good, "phone": PHONE}, "agent": "carol"}),
+        ] {
+            let r = c.post(&w.switch, "/v1/contacts", caller.clone()).await;
+            assert_eq!(r.status, 400, "{caller}: {}", r.body);
+            assert_eq!(r.code(), "invalid_caller");
+        }
+        let cases_after = c.get(&carol, "/v1/me").await.body["open_cases"].clone();
+        assert_eq!(cases_before, cases_after);
+        assert_eq!(cases_after, json!([]));
+        // None of those used the good assertion up: it still vouches, once.
+        let r = c.post_app_contact(&w.switch, &good, "carol").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["provenance"], "verified");
+    }
+}
+
+/// A server without `[contacts.app_assertion]` refuses assertions; one whose identity
+/// provider cannot be reached starts all the same and refuses them until it can be.
+#[tokio::test]
+async fn app_assertions_need_their_configuration_and_their_key_set() {
+    let issuer = AppIssuer::start();
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!(
+        "[contacts.app_assertion]\njwks_url = \"http://{}/jwks.json\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\n",
+        gone.local_addr().unwrap()
+    );
+    drop(gone);
+    for backend in Backend::all() {
+        for (config, status, code) in [
+            (None, 409, "app_assertion_not_configured"),
+            (Some(unreachable.clone()), 503, "jwks_unavailable"),
+        ] {
+            let options = Options {
+                config_toml: config,
+                ..Options::default()
+            };
+            let server = Server::start_with(backend, options).await;
+            let w = world(&server).await;
+            let c = server.client();
+            let assertion = issuer.mint(&AppIssuer::claims(ACCOUNT, json!({})));
+            let r = c.post_app_contact(&w.switch, &assertion, "alice").await;
+            assert_eq!(r.status, status, "{}", r.body);
+            assert_eq!(r.code(), code);
+            let record = record_of(&server, &r).await;
+            assert_eq!(record["reason_code"], code, "{record}");
+        }
+    }
+    // The request body's description names the new caller.
+    let server = Server::start(Backend::Sqlite).await;
+    let c = server.client();
+    let openapi = c
+        .send(c.http.get(format!("{}/openapi.json", c.base)))
+        .await
+        .body;
+    let caller = &openapi["components"]["schemas"]["CallerIdentifier"]["properties"];
+    assert!(caller["app_assertion"].is_object(), "{caller}");
+    assert_eq!(
+        openapi["components"]["schemas"]["AppAssertion"]["maxLength"],
+        8192
+    );
+}

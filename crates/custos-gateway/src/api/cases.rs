@@ -69,19 +69,23 @@ pub(super) async fn close_case(
 /// Report a contact the contact centre routed to an agent (contact centre).
 ///
 /// The caller's identifier, as the channel received it, is matched through the blind
-/// index. When it is exactly one customer's, the contact vouches for the agent's open
-/// case for that customer or opens one: that case is `verified`, the one provenance on
-/// which the default policy reveals fields. Otherwise the contact is kept for the CRM to
-/// open a case on (`contact`). The identifier is stored only as its keyed hash. The
-/// ledger entry names the agent as its `target`, and the customer and case when matched.
+/// index: a calling number, a sender address, or for an `app` contact the customer app's
+/// signed assertion (`app_assertion`, a JWT checked against `[contacts.app_assertion]`,
+/// whose account claim is the customer's account id; each is used once). When it is
+/// exactly one customer's, the contact vouches for the agent's open case for that
+/// customer or opens one: that case is `verified`, the one provenance on which the
+/// default policy reveals fields. Otherwise the contact is kept for the CRM to open a
+/// case on (`contact`). The identifier is stored only as its keyed hash. The ledger
+/// entry names the agent as its `target`, and the customer and case when matched.
 #[utoipa::path(post, path = "/v1/contacts", tag = "cases", request_body = NewContact,
     responses(
         (status = 201, body = PostedContact, description = "recorded",
             links(("Close" = (operation_id = "close_case", parameters(("id" = "$response.body#/case")))))),
-        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_caller`, `invalid_phone`, `invalid_email`, `invalid_text`, `time_out_of_range`) or the body is not this JSON"),
+        (status = 400, description = "a field is not valid (`invalid_id`, `invalid_channel`, `invalid_caller`, `invalid_phone`, `invalid_email`, `invalid_account_id`, `invalid_text`, `time_out_of_range`) or the body is not this JSON; an app assertion that does not pass (`token_malformed`, `token_algorithm_refused`, `token_unknown_key`, `token_bad_signature`, `token_expired`, `token_not_yet_valid`, `token_too_old`, `token_wrong_issuer`, `token_wrong_audience`, `token_missing_claim`) or was used before (`app_assertion_replayed`)"),
         (status = 403, description = "`forbidden`: the caller is not the contact centre"),
         (status = 404, description = "`not_found`: no such agent"),
-        (status = 409, description = "`assignee_not_serving`: the agent's role serves no customers")),
+        (status = 409, description = "`assignee_not_serving`: the agent's role serves no customers; `app_assertion_not_configured`: this server checks no app assertions"),
+        (status = 503, description = "`jwks_unavailable`: the app's identity provider's key set has not been read since start, so no assertion can be checked; `ledger_unavailable`: the access record could not be made durable")),
     security(("bearer" = [])))]
 pub(super) async fn post_contact(
     State(app): State<SharedApp>,

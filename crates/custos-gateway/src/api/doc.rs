@@ -195,6 +195,7 @@ mod tests {
             "SearchKey",
             "RevealFields",
             "TraceUpload",
+            "AppAssertion",
             "Error",
         ] {
             assert!(schemas.contains_key(name), "{name} missing");

@@ -49,6 +49,7 @@ use doc::Answers;
         custos_service::schema::AccountId, custos_service::schema::AttributeValue, custos_service::schema::Attributes, custos_service::schema::SearchKey,
         custos_service::schema::NdjsonCustomers, doc::TraceUpload, custos_service::schema::CosignedNote, custos_service::vault::NewCustomer,
         custos_service::schema::ContactChannel, custos_service::schema::Subject, custos_service::schema::EmailText, custos_service::schema::SmsText, custos_service::schema::ContactBody, custos_service::schema::E164,
+        custos_service::schema::AppAssertion,
     )),
     modifiers(&BearerAuth)
 )]

@@ -473,6 +473,23 @@ impl Client {
         answered(self.api.post_contact(switch, &contact).await)
     }
 
+    /// The contact centre reports an app contact routed to `agent`, the caller known by
+    /// the customer app's signed `assertion`; its answer.
+    pub(crate) async fn post_app_contact(
+        &self,
+        switch: &str,
+        assertion: &str,
+        agent: &str,
+    ) -> Answer {
+        let contact = custos_client::NewContact {
+            channel: "app",
+            caller: custos_client::CallerIdentifier::AppAssertion(assertion),
+            agent,
+            at: None,
+        };
+        answered(self.api.post_contact(switch, &contact).await)
+    }
+
     /// A call from `phone` routed to `agent` opens (or vouches for) the agent's case for
     /// the one customer with that number: a `verified` case, its id.
     pub(crate) async fn verified_case(&self, switch: &str, phone: &str, agent: &str) -> String {
