@@ -68,18 +68,7 @@ impl AppAssertionConfig {
     /// The verifier's configuration; an error names the setting that is wrong. Checks
     /// what can be checked without the network or the disk.
     pub fn verifier_config(&self) -> Result<VerifierConfig, String> {
-        let keys = match (&self.jwks_url, &self.jwks_file) {
-            (Some(url), None) => KeySource::Url(custos_detector::webhook::https_or_loopback(
-                &format!("{SECTION}.jwks_url"),
-                url,
-            )?),
-            (None, Some(path)) => KeySource::File(path.clone()),
-            _ => {
-                return Err(format!(
-                    "{SECTION} needs exactly one of jwks_url and jwks_file"
-                ));
-            }
-        };
+        let keys = key_source(SECTION, self.jwks_url.as_deref(), self.jwks_file.as_ref())?;
         if self.account_claim.trim().is_empty() {
             return Err(format!("{SECTION}.account_claim must name a claim"));
         }
@@ -94,6 +83,25 @@ impl AppAssertionConfig {
             format!("{SECTION} (issuer, audience, algorithms, clock_skew_seconds): {e}")
         })?;
         Ok(config)
+    }
+}
+
+/// Where an issuer's key set comes from, as section `section` configures it: exactly
+/// one of a URL (`https://…`, or `http://…` to a loopback host) and a file.
+pub(crate) fn key_source(
+    section: &str,
+    jwks_url: Option<&str>,
+    jwks_file: Option<&PathBuf>,
+) -> Result<KeySource, String> {
+    match (jwks_url, jwks_file) {
+        (Some(url), None) => Ok(KeySource::Url(custos_detector::webhook::https_or_loopback(
+            &format!("{section}.jwks_url"),
+            url,
+        )?)),
+        (None, Some(path)) => Ok(KeySource::File(path.clone())),
+        _ => Err(format!(
+            "{section} needs exactly one of jwks_url and jwks_file"
+        )),
     }
 }
 

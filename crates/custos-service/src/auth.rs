@@ -9,6 +9,7 @@ use sha2::Digest;
 
 use crate::config::Config;
 use crate::error::{Code, ErrorKind, ServiceError};
+use crate::idp::{Identity, IdpTokens};
 
 /// Prefix of every token, so leaked tokens are easy to find with secret scanners.
 const TOKEN_PREFIX: &str = "cst_";
@@ -85,6 +86,15 @@ pub fn token_hash(token: &str) -> Option<String> {
         .then(|| custos_crypto::sha256_hex(token.as_bytes()))
 }
 
+/// A bearer credential, by who vouches for it.
+enum Bearer {
+    /// A local token (or the console session opened with one): the hash it is stored
+    /// under.
+    Local(String),
+    /// The identity provider's access token, verified.
+    Idp(Identity),
+}
+
 /// A client certificate that the connection presented and TLS verified against the
 /// configured client CA: the SHA-256 of its DER encoding, which `[mtls]` pins per
 /// principal. Like [`SessionCredential`], it travels as a request extension that only
@@ -115,38 +125,52 @@ impl ClientCertificate {
 }
 
 /// Finds the staff entry behind the request's credential: the console session it was
-/// made for, else its bearer token (`Bearer <token>`), else its client certificate
-/// (pinned to one principal in `[mtls]`). A principal with pinned certificates is
+/// made for, else its bearer token (`Bearer <token>`: a local token, or an access token
+/// of the identity provider, `[idp]`), else its client certificate (pinned to one
+/// principal in `[mtls]`). A principal with pinned certificates is
 /// served only over a connection that presented one of them: a stolen token alone does
 /// not speak for it (`client_certificate_required`).
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     store: &Store,
     config: &Config,
     authorization: Option<&str>,
     session: Option<&SessionCredential>,
     certificate: Option<&ClientCertificate>,
+    idp: Option<&IdpTokens>,
 ) -> Result<Caller, ServiceError> {
-    let token = match session {
-        Some(SessionCredential::Staff { token_hash }) => Some(token_hash.clone()),
+    let credential = match session {
+        Some(SessionCredential::Staff { token_hash }) => Some(Bearer::Local(token_hash.clone())),
         // A customer is no staff member: staff routes refuse them.
         Some(SessionCredential::Customer { .. }) => return Err(ServiceError::unauthenticated()),
         None => match authorization {
-            Some(value) => Some(
-                value
+            Some(value) => {
+                let bearer = value
                     .strip_prefix("Bearer ")
-                    .and_then(token_hash)
-                    .ok_or_else(ServiceError::unauthenticated)?,
-            ),
+                    .ok_or_else(ServiceError::unauthenticated)?;
+                Some(match (token_hash(bearer), idp) {
+                    (Some(hash), _) => Bearer::Local(hash),
+                    (None, Some(idp)) => Bearer::Idp(idp.identify(bearer.trim()).await?),
+                    (None, None) => return Err(ServiceError::unauthenticated()),
+                })
+            }
             None => None,
         },
     };
-    let staff = match token {
-        Some(hash) => {
+    let staff = match credential {
+        Some(Bearer::Local(hash)) => {
             store
                 .staff_by_token_hash(&hash)
                 .await?
                 .ok_or_else(ServiceError::unauthenticated)?
                 .0
+        }
+        Some(Bearer::Idp(identity)) => {
+            let staff = store
+                .staff(&identity.staff)
+                .await?
+                .ok_or_else(ServiceError::unauthenticated)?;
+            identity.check(&staff)?;
+            staff
         }
         None => {
             let pinned = certificate.and_then(|c| {

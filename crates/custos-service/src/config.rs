@@ -52,6 +52,10 @@ pub struct Config {
     /// The relays of reveal-free contact (`[relay]`, `[relay.email]`, `[relay.sms]`).
     #[serde(default)]
     pub relay: crate::relay::RelayConfig,
+    /// Access tokens of the company's identity provider, accepted beside local tokens
+    /// (`[idp]`).
+    #[serde(default)]
+    pub idp: Option<crate::idp::IdpConfig>,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -245,6 +249,7 @@ impl Default for Config {
             break_glass: BreakGlassConfig::default(),
             relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
+            idp: None,
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -371,6 +376,9 @@ impl Config {
         }
         if let Some(app_assertion) = &self.contacts.app_assertion {
             app_assertion.verifier_config().map_err(ConfigError)?;
+        }
+        if let Some(idp) = &self.idp {
+            idp.verifier_config().map_err(ConfigError)?;
         }
         if !(1..=240).contains(&self.break_glass.minutes) || self.break_glass.per_30_days > 100 {
             return Err(ConfigError(

@@ -63,6 +63,8 @@ pub enum Code {
     CanaryCollision,
     /// `client_certificate_required`.
     ClientCertificateRequired,
+    /// `identity_mismatch`.
+    IdentityMismatch,
     /// `case_closed`.
     CaseClosed,
     /// `conflict`.
@@ -209,6 +211,7 @@ impl Code {
             Code::TraceBadRegion => "trace_bad_region",
             Code::Unauthenticated => "unauthenticated",
             Code::ClientCertificateRequired => "client_certificate_required",
+            Code::IdentityMismatch => "identity_mismatch",
             Code::UnknownField => "unknown_field",
             Code::NoCallBinding => "no_call_binding",
             Code::NoContactField => "no_contact_field",

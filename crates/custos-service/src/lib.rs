@@ -24,6 +24,7 @@ pub mod customers;
 mod detector;
 pub mod error;
 pub mod health;
+pub mod idp;
 pub mod ids;
 pub mod import;
 pub mod inbound;
@@ -73,6 +74,8 @@ pub struct App {
     /// The customer app's assertions on inbound contacts, when `[contacts.app_assertion]`
     /// is configured.
     pub(crate) app_assertions: Option<app_assertion::AppAssertions>,
+    /// The identity provider's access tokens, when `[idp]` configures them.
+    pub(crate) idp: Option<idp::IdpTokens>,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub(crate) metrics: Option<PrometheusHandle>,
     /// How far the detector has read the ledger.
@@ -157,6 +160,10 @@ impl App {
             ),
             None => None,
         };
+        let idp = match &config.idp {
+            Some(c) => Some(idp::IdpTokens::start(c).await.map_err(config_invalid)?),
+            None => None,
+        };
         let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
             tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
             match e {
@@ -170,6 +177,7 @@ impl App {
         let app = Arc::new(App {
             relays,
             app_assertions,
+            idp,
             quotas: quota::Quotas::new(
                 config.restrictions.lower_quota_share,
                 store.shared_quotas(),

@@ -256,6 +256,7 @@ Code::InvalidSimulatedTime,
             meta.authorization.as_deref(),
             meta.session.as_ref(),
             meta.client_certificate.as_ref(),
+            self.idp.as_ref(),
         )
         .await?;
         ex.caller = Some(caller.clone());

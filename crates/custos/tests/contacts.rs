@@ -301,100 +301,12 @@ async fn contact_reports_are_the_contact_centres_and_checked() {
 const APP_ISSUER: &str = "https://login.example.com";
 const APP_AUDIENCE: &str = "custos-contacts";
 
-/// The customer app's identity provider: an Ed25519 signing key, and its key set served
-/// over HTTP on a loopback port by a thread of its own (a starting `custos serve` reads
-/// it while the test waits for its first line).
-struct AppIssuer {
-    key: ed25519_dalek::SigningKey,
-    kid: &'static str,
-    jwks_url: String,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unix_now() -> u64 {
-    u64::try_from(custos_types::clock::now_millis() / 1000).unwrap()
-}
-
-impl AppIssuer {
-    fn start() -> AppIssuer {
-        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-        let kid = "app-2026-12";
-        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
-            "kid": kid, "x": b64(key.verifying_key().as_bytes())}]})
-        .to_string();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let jwks_url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().unwrap()
-        );
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().route(
-                    "/.well-known/jwks.json",
-                    axum::routing::get(move || {
-                        let jwks = jwks.clone();
-                        async move { jwks }
-                    }),
-                );
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        AppIssuer { key, kid, jwks_url }
-    }
-
-    /// The server's `[contacts.app_assertion]` for this issuer.
-    fn config(&self) -> String {
-        format!(
-            "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
-            self.jwks_url
-        )
-    }
-
-    /// Claims of a fresh assertion for `account`, with `changes` merged in (a null
-    /// removes the claim).
-    fn claims(account: &str, changes: Value) -> Value {
-        let now = unix_now();
-        let mut claims = json!({"iss": APP_ISSUER, "aud": APP_AUDIENCE, "sub": account,
-            "iat": now, "exp": now + 120, "jti": hex::encode(rand::random::<[u8; 8]>())});
-        for (name, value) in changes.as_object().unwrap() {
-            if value.is_null() {
-                claims.as_object_mut().unwrap().remove(name);
-            } else {
-                claims[name] = value.clone();
-            }
-        }
-        claims
-    }
-
-    /// An assertion of `claims`, signed.
-    fn mint(&self, claims: &Value) -> String {
-        sign_assertion(
-            &self.key,
-            &json!({"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}),
-            claims,
-        )
-    }
-}
-
-/// `header.claims`, signed with `key`.
-fn sign_assertion(key: &ed25519_dalek::SigningKey, header: &Value, claims: &Value) -> String {
-    use ed25519_dalek::Signer;
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    format!("{input}.{}", b64(&key.sign(input.as_bytes()).to_bytes()))
+/// The server's `[contacts.app_assertion]` for `issuer`.
+fn app_assertion_config(issuer: &TokenIssuer) -> String {
+    format!(
+        "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
+        issuer.jwks_url
+    )
 }
 
 /// An app contact with the customer app's signed assertion opens a verified case for the
@@ -402,10 +314,10 @@ fn sign_assertion(key: &ed25519_dalek::SigningKey, header: &Value, claims: &Valu
 /// neither the account id nor the assertion; the same assertion cannot vouch twice.
 #[tokio::test]
 async fn an_app_assertion_opens_a_verified_case_for_the_account_it_names() {
-    let issuer = AppIssuer::start();
+    let issuer = TokenIssuer::start(APP_ISSUER, APP_AUDIENCE);
     for backend in Backend::all() {
         let options = Options {
-            config_toml: Some(issuer.config()),
+            config_toml: Some(app_assertion_config(&issuer)),
             ..Options::default()
         };
         let server = Server::start_with(backend, options).await;
@@ -413,7 +325,7 @@ async fn an_app_assertion_opens_a_verified_case_for_the_account_it_names() {
         let c = server.client();
         let carol = server.staff("carol", "support", "custos").await;
         // Written another way than on file: matched after normalisation.
-        let assertion = issuer.mint(&AppIssuer::claims(&ACCOUNT.to_lowercase(), json!({})));
+        let assertion = issuer.mint(&issuer.claims(&ACCOUNT.to_lowercase(), json!({})));
         let contact = c.post_app_contact(&w.switch, &assertion, "carol").await;
         assert_eq!(contact.status, 201, "{}", contact.body);
         assert_eq!(contact.body["matches"], 1);
@@ -442,7 +354,7 @@ async fn an_app_assertion_opens_a_verified_case_for_the_account_it_names() {
             assert_eq!(again.code(), "app_assertion_replayed");
         }
         // A fresh assertion of another account no customer has: kept, matching none.
-        let stranger = issuer.mint(&AppIssuer::claims("ACC-0099999999", json!({})));
+        let stranger = issuer.mint(&issuer.claims("ACC-0099999999", json!({})));
         let kept = c.post_app_contact(&w.switch, &stranger, "carol").await;
         assert_eq!(kept.status, 201, "{}", kept.body);
         assert_eq!(
@@ -474,11 +386,11 @@ async fn an_app_assertion_opens_a_verified_case_for_the_account_it_names() {
 /// and neither open nor vouch for a case.
 #[tokio::test]
 async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
-    let issuer = AppIssuer::start();
+    let issuer = TokenIssuer::start(APP_ISSUER, APP_AUDIENCE);
     let impostor = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
     for backend in Backend::all() {
         let options = Options {
-            config_toml: Some(issuer.config()),
+            config_toml: Some(app_assertion_config(&issuer)),
             ..Options::default()
         };
         let server = Server::start_with(backend, options).await;
@@ -486,14 +398,14 @@ async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
         let c = server.client();
         let carol = server.staff("carol", "support", "custos").await;
         let now = unix_now();
-        let claims = |changes: Value| AppIssuer::claims(ACCOUNT, changes);
+        let claims = |changes: Value| issuer.claims(ACCOUNT, changes);
         let header = json!({"alg": "EdDSA", "kid": issuer.kid});
         let unsigned = |alg: &str| {
             let header = json!({"alg": alg, "kid": issuer.kid});
             format!(
                 "{}.{}.",
-                b64(header.to_string().as_bytes()),
-                b64(claims(json!({})).to_string().as_bytes())
+                b64url(header.to_string().as_bytes()),
+                b64url(claims(json!({})).to_string().as_bytes())
             )
         };
         // HS256 keyed with the provider's public key, which anyone can fetch.
@@ -502,14 +414,14 @@ async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
             let header = json!({"alg": "HS256", "kid": issuer.kid});
             let input = format!(
                 "{}.{}",
-                b64(header.to_string().as_bytes()),
-                b64(claims(json!({})).to_string().as_bytes())
+                b64url(header.to_string().as_bytes()),
+                b64url(claims(json!({})).to_string().as_bytes())
             );
             let mut mac =
                 hmac::Hmac::<sha2::Sha256>::new_from_slice(issuer.key.verifying_key().as_bytes())
                     .unwrap();
             mac.update(input.as_bytes());
-            format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+            format!("{input}.{}", b64url(&mac.finalize().into_bytes()))
         };
         let refused = [
             (
@@ -529,13 +441,13 @@ async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
                 "token_wrong_issuer",
             ),
             (
-                sign_assertion(&impostor, &header, &claims(json!({}))),
+                sign_jwt(&impostor, &header, &claims(json!({}))),
                 "token_bad_signature",
             ),
             (unsigned("none"), "token_algorithm_refused"),
             (hmac_with_public_key, "token_algorithm_refused"),
             (
-                sign_assertion(
+                sign_jwt(
                     &issuer.key,
                     &json!({"alg": "EdDSA", "kid": "retired"}),
                     &claims(json!({})),
@@ -589,7 +501,7 @@ async fn app_assertions_that_do_not_pass_are_refused_and_record_no_contact() {
 /// provider cannot be reached starts all the same and refuses them until it can be.
 #[tokio::test]
 async fn app_assertions_need_their_configuration_and_their_key_set() {
-    let issuer = AppIssuer::start();
+    let issuer = TokenIssuer::start(APP_ISSUER, APP_AUDIENCE);
     let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let unreachable = format!(
         "[contacts.app_assertion]\njwks_url = \"http://{}/jwks.json\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\n",
@@ -608,7 +520,7 @@ async fn app_assertions_need_their_configuration_and_their_key_set() {
             let server = Server::start_with(backend, options).await;
             let w = world(&server).await;
             let c = server.client();
-            let assertion = issuer.mint(&AppIssuer::claims(ACCOUNT, json!({})));
+            let assertion = issuer.mint(&issuer.claims(ACCOUNT, json!({})));
             let r = c.post_app_contact(&w.switch, &assertion, "alice").await;
             assert_eq!(r.status, status, "{}", r.body);
             assert_eq!(r.code(), code);

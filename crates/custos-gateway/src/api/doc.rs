@@ -101,7 +101,7 @@ fn complete(operation: &mut Operation) {
     if recorded {
         add(
             "401",
-            "`unauthenticated`: no bearer token (nor a client certificate pinned in `[mtls]`), or one that is unknown or revoked; `client_certificate_required`: the principal is served only over mutual TLS with its pinned certificate",
+            "`unauthenticated`: no bearer token (nor a client certificate pinned in `[mtls]`), or one that is unknown or revoked; `client_certificate_required`: the principal is served only over mutual TLS with its pinned certificate; an access token of the identity provider (`[idp]`) that does not pass: `token_expired`, `token_wrong_audience`, `token_bad_signature`, `identity_mismatch`, …",
         );
         add(
             "503",

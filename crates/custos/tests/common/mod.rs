@@ -739,3 +739,122 @@ pub(crate) fn verify_ledger(url: &str, key: &str, token: &str, state: &Path) -> 
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     stdout(&o)
 }
+
+/// An identity provider for the tests: an Ed25519 signing key, and its key set served
+/// over HTTP on a loopback port by a thread of its own (a starting `custos serve` reads
+/// it while the test waits for its first line).
+pub(crate) struct TokenIssuer {
+    pub key: ed25519_dalek::SigningKey,
+    pub kid: String,
+    pub jwks_url: String,
+    pub issuer: &'static str,
+    pub audience: &'static str,
+    /// The key set as served; [`TokenIssuer::rotate`] replaces it.
+    jwks: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Base64url without padding, as JOSE writes it.
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Seconds since the epoch.
+pub(crate) fn unix_now() -> u64 {
+    u64::try_from(custos_types::clock::now_millis() / 1000).unwrap()
+}
+
+/// `header.claims`, signed with `key` (EdDSA).
+pub(crate) fn sign_jwt(key: &ed25519_dalek::SigningKey, header: &Value, claims: &Value) -> String {
+    use ed25519_dalek::Signer;
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    format!("{input}.{}", b64url(&key.sign(input.as_bytes()).to_bytes()))
+}
+
+impl TokenIssuer {
+    /// A provider named `issuer`, whose tokens name `audience`.
+    pub(crate) fn start(issuer: &'static str, audience: &'static str) -> TokenIssuer {
+        let (key, kid) = Self::new_key();
+        let jwks = std::sync::Arc::new(std::sync::Mutex::new(Self::key_set(&key, &kid)));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let jwks_url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        let served = jwks.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().route(
+                    "/.well-known/jwks.json",
+                    axum::routing::get(move || {
+                        let jwks = served.lock().unwrap().clone();
+                        async move { jwks }
+                    }),
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        TokenIssuer {
+            key,
+            kid,
+            jwks_url,
+            issuer,
+            audience,
+            jwks,
+        }
+    }
+
+    fn new_key() -> (ed25519_dalek::SigningKey, String) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let kid = format!("key-{}", hex::encode(rand::random::<[u8; 4]>()));
+        (key, kid)
+    }
+
+    fn key_set(key: &ed25519_dalek::SigningKey, kid: &str) -> String {
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+            "kid": kid, "x": b64url(key.verifying_key().as_bytes())}]})
+        .to_string()
+    }
+
+    /// Rotates the signing key: the key set then lists only the new one.
+    pub(crate) fn rotate(&mut self) {
+        let (key, kid) = Self::new_key();
+        *self.jwks.lock().unwrap() = Self::key_set(&key, &kid);
+        (self.key, self.kid) = (key, kid);
+    }
+
+    /// Claims of a fresh token for `subject` (two minutes to live), with `changes`
+    /// merged in (a null removes the claim).
+    pub(crate) fn claims(&self, subject: &str, changes: Value) -> Value {
+        let now = unix_now();
+        let mut claims = json!({"iss": self.issuer, "aud": self.audience, "sub": subject,
+            "iat": now, "exp": now + 120, "jti": hex::encode(rand::random::<[u8; 8]>())});
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        claims
+    }
+
+    /// A token of `claims`, signed with the current key.
+    pub(crate) fn mint(&self, claims: &Value) -> String {
+        sign_jwt(
+            &self.key,
+            &json!({"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
+    }
+}
