@@ -62,7 +62,7 @@ struct OpenCase {
 fn provenance_words(provenance: Provenance) -> &'static str {
     match provenance {
         Provenance::Verified => {
-            "verified: the customer contacted us from their own number or address"
+            "verified: the customer contacted us from their own number or address, or signed in to our app"
         }
         Provenance::Unverified => {
             "unverified: the contact did not come from the customer's own number or address"

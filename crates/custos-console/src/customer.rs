@@ -68,15 +68,13 @@ fn what(action: &Action, fields: &[String]) -> String {
         Action::Reveal => format!("saw in full: {}", named()),
         Action::Search => format!("searched for you by {}", named()),
         Action::CreateCase => "opened a case about you".to_owned(),
-        Action::PostContact => {
-            let channel = CaseFacts::from_fields(fields).channel.unwrap_or("phone");
-            let own = if channel == "email" {
-                "address"
-            } else {
-                "number"
-            };
-            format!("you contacted us by {channel} from your own {own}")
-        }
+        Action::PostContact => match CaseFacts::from_fields(fields).channel.unwrap_or("phone") {
+            // The app knows the customer by their sign-in (or by the number or address
+            // they gave it): no number of theirs is implied.
+            "app" => "you contacted us in our app".to_owned(),
+            "email" => "you contacted us by email from your own address".to_owned(),
+            channel => format!("you contacted us by {channel} from your own number"),
+        },
         Action::CloseCase => "closed a case about you".to_owned(),
         Action::Contact => match custos_types::facts::contact_channel_of(fields) {
             Some(ContactChannel::Call) => {
@@ -92,5 +90,24 @@ fn what(action: &Action, fields: &[String]) -> String {
         },
         Action::ResolveCall => "the phone system connected a call to your number".to_owned(),
         other => other.as_str().replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contact_says_how_the_channel_knew_the_customer() {
+        let contact = |channel: &str| what(&Action::PostContact, &[format!("channel:{channel}")]);
+        assert_eq!(contact("app"), "you contacted us in our app");
+        assert_eq!(
+            contact("email"),
+            "you contacted us by email from your own address"
+        );
+        assert_eq!(
+            contact("sms"),
+            "you contacted us by sms from your own number"
+        );
     }
 }
