@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests of the web console: `custos demo` on a free loopback port, driven by
-# Debian's headless Chromium through playwright-core (no browser download).
+# Debian's headless Chromium through playwright-core (no browser download); and the
+# API's access tokens from a real OpenID provider (npm oidc-provider, idp.test.mjs).
 #
 #   bash tests/browser/run.sh                      # builds target/debug/custos if needed
 #   CUSTOS_BIN=target/release/custos bash tests/browser/run.sh
@@ -47,7 +48,7 @@ if [ "$(node_major)" -lt 20 ]; then
   [ "$(node_major)" -ge 20 ] || { echo "browser tests: Node.js 20 could not be installed" >&2; exit 1; }
 fi
 
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/oidc-provider" ]; then
   echo "browser tests: npm ci" >&2
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -63,4 +64,5 @@ export ARTIFACTS_DIR="${ARTIFACTS_DIR:-$here/artifacts}"
 mkdir -p "$ARTIFACTS_DIR"
 
 cd "$here"
-exec node --test --test-concurrency=1 console.test.mjs
+# The console in Chromium, then the API's access tokens from a real OpenID provider.
+exec node --test --test-concurrency=1 console.test.mjs idp.test.mjs
