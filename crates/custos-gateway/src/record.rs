@@ -9,7 +9,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custos_service::auth::{ClientCertificate, SessionCredential};
+use custos_service::auth::SessionCredential;
+use custos_service::client_certificate::ClientCertificate;
 use custos_service::{Recorded, RequestMeta};
 
 /// Request header with the time of a simulated request, unix milliseconds; accepted only

@@ -5,8 +5,8 @@
 use base64::Engine;
 use custos_store::{StaffRecord, Store, TokenRecord};
 use custos_types::clock::now_millis;
-use sha2::Digest;
 
+use crate::client_certificate::ClientCertificate;
 use crate::config::Config;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::idp::{Identity, IdpTokens};
@@ -93,35 +93,6 @@ enum Bearer {
     Local(String),
     /// The identity provider's access token, verified.
     Idp(Identity),
-}
-
-/// A client certificate that the connection presented and TLS verified against the
-/// configured client CA: the SHA-256 of its DER encoding, which `[mtls]` pins per
-/// principal. Like [`SessionCredential`], it travels as a request extension that only
-/// the server's TLS layer sets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientCertificate(pub [u8; 32]);
-
-impl ClientCertificate {
-    /// The fingerprint of a certificate's DER encoding.
-    pub fn of_der(der: &[u8]) -> ClientCertificate {
-        ClientCertificate(sha2::Sha256::digest(der).into())
-    }
-
-    /// A configured fingerprint: 64 hex digits, in either case, colons allowed (as
-    /// `openssl x509 -fingerprint -sha256` prints it).
-    pub fn parse_fingerprint(pin: &str) -> Option<ClientCertificate> {
-        let digits: String = pin.chars().filter(|&c| c != ':').collect();
-        let mut bytes = [0; 32];
-        hex::decode_to_slice(digits, &mut bytes).ok()?;
-        Some(ClientCertificate(bytes))
-    }
-
-    /// Whether `pins` (from `[mtls]`) name this certificate.
-    fn pinned_by(&self, pins: &[String]) -> bool {
-        pins.iter()
-            .any(|pin| ClientCertificate::parse_fingerprint(pin).as_ref() == Some(self))
-    }
 }
 
 /// Finds the staff entry behind the request's credential: the console session it was

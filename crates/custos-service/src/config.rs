@@ -314,10 +314,9 @@ impl Config {
                     "mtls.{staff} names no certificate fingerprint"
                 )));
             }
-            if let Some(bad) = pins
-                .iter()
-                .find(|pin| crate::auth::ClientCertificate::parse_fingerprint(pin).is_none())
-            {
+            if let Some(bad) = pins.iter().find(|pin| {
+                crate::client_certificate::ClientCertificate::parse_fingerprint(pin).is_none()
+            }) {
                 return Err(ConfigError(format!(
                     "mtls.{staff}: {bad:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
                 )));

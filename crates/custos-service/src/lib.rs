@@ -18,6 +18,7 @@ pub mod approvals;
 pub mod auth;
 mod case_record;
 pub mod cases;
+pub mod client_certificate;
 pub mod config;
 pub mod contact;
 pub mod customers;

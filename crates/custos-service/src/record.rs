@@ -27,7 +27,8 @@ use custos_types::clock::now_millis;
 use custos_types::{Action, CUSTOMER_ID, Decision, RecordedRole, SYSTEM_ID, UNAUTHENTICATED_ID};
 
 use crate::App;
-use crate::auth::{self, Caller, ClientCertificate, SessionCredential};
+use crate::auth::{self, Caller, SessionCredential};
+use crate::client_certificate::ClientCertificate;
 use crate::error::{Details, ServiceError};
 use crate::ids::IssuedId;
 use crate::quota::{Active, Charge, ChargeError};

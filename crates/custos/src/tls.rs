@@ -13,7 +13,7 @@ use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::response::Response;
 use axum_server::tls::TlsInfo;
 use axum_server::tls_rustls::RustlsConfig;
-use custos_service::auth::ClientCertificate;
+use custos_service::client_certificate::ClientCertificate;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
