@@ -837,16 +837,9 @@ impl TokenIssuer {
     /// merged in (a null removes the claim).
     pub(crate) fn claims(&self, subject: &str, changes: Value) -> Value {
         let now = unix_now();
-        let mut claims = json!({"iss": self.issuer, "aud": self.audience, "sub": subject,
+        let claims = json!({"iss": self.issuer, "aud": self.audience, "sub": subject,
             "iat": now, "exp": now + 120, "jti": hex::encode(rand::random::<[u8; 8]>())});
-        for (name, value) in changes.as_object().unwrap() {
-            if value.is_null() {
-                claims.as_object_mut().unwrap().remove(name);
-            } else {
-                claims[name] = value.clone();
-            }
-        }
-        claims
+        merged(claims, &changes)
     }
 
     /// A token of `claims`, signed with the current key.
@@ -857,4 +850,26 @@ impl TokenIssuer {
             claims,
         )
     }
+}
+
+/// `object` with `changes` merged in: each of their members set, a null one removed.
+pub(crate) fn merged(mut object: Value, changes: &Value) -> Value {
+    for (name, value) in changes.as_object().expect("changes are an object") {
+        if value.is_null() {
+            object.as_object_mut().expect("an object").remove(name);
+        } else {
+            object[name] = value.clone();
+        }
+    }
+    object
+}
+
+/// Asserts that `answer` is `GET /v1/me` served to staff member `id`.
+pub(crate) fn assert_served_as(answer: &Answer, id: &str) {
+    assert_eq!(
+        (answer.status, answer.body["id"].as_str()),
+        (200, Some(id)),
+        "{}",
+        answer.body
+    );
 }
