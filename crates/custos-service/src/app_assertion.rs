@@ -108,14 +108,21 @@ pub(crate) fn key_source(
 /// The app's assertions as configured, ready to check.
 ///
 /// An assertion is used once: its fingerprint is kept until the verifier would refuse it
-/// anyway (`max_age_seconds` and the skew after its `iat`, or its `exp` if sooner). The
-/// fingerprints live in this node's memory: behind one PostgreSQL with several gateway
-/// nodes, each node accepts an assertion once, so the same one could vouch for a contact
-/// at each node within its short life; what bounds it there is the age.
+/// anyway (`max_age_seconds` and the skew after its `iat`, or its `exp` if sooner): in
+/// this process's memory on SQLite, in the database on PostgreSQL, where every gateway
+/// node sees what the others accepted.
 pub(crate) struct AppAssertions {
     verifier: Arc<Verifier>,
     account_claim: String,
-    used: Mutex<UsedAssertions>,
+    used: Used,
+}
+
+/// Where the fingerprints of used assertions are kept.
+enum Used {
+    /// One process owns the store (SQLite).
+    Here(Mutex<UsedAssertions>),
+    /// Shared by the nodes of one PostgreSQL database.
+    Shared(custos_store::UsedTokens),
 }
 
 /// Fingerprints of the assertions used, until each would be refused anyway.
@@ -157,14 +164,21 @@ impl AppAssertions {
     /// Starts the verifier: it reads the key set now, and a provider that cannot be
     /// reached is logged, not fatal (assertions are refused with `jwks_unavailable`
     /// until a read succeeds).
-    pub(crate) async fn start(config: &AppAssertionConfig) -> Result<AppAssertions, String> {
+    /// `shared` is the store's set of used tokens, when the store is shared by nodes.
+    pub(crate) async fn start(
+        config: &AppAssertionConfig,
+        shared: Option<custos_store::UsedTokens>,
+    ) -> Result<AppAssertions, String> {
         let verifier = Verifier::start(config.verifier_config()?)
             .await
             .map_err(|e| format!("{SECTION}: {e}"))?;
         Ok(AppAssertions {
             verifier,
             account_claim: config.account_claim.trim().to_owned(),
-            used: Mutex::new(UsedAssertions::default()),
+            used: match shared {
+                Some(shared) => Used::Shared(shared),
+                None => Used::Here(Mutex::new(UsedAssertions::default())),
+            },
         })
     }
 
@@ -193,15 +207,18 @@ impl AppAssertions {
             .rsplit_once('.')
             .map_or(assertion, |(signed, _)| signed);
         let now = u64::try_from(custos_types::clock::now_millis() / 1000).unwrap_or(0);
-        let first = self
-            .used
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first_use(
-                Sha256::digest(signed.as_bytes()).into(),
+        let fingerprint: [u8; 32] = Sha256::digest(signed.as_bytes()).into();
+        let first = match &self.used {
+            Used::Here(used) => used.lock().unwrap_or_else(|p| p.into_inner()).first_use(
+                fingerprint,
                 verified.accepted_until,
                 now,
-            );
+            ),
+            Used::Shared(used) => {
+                used.first_use(&fingerprint, verified.accepted_until, now)
+                    .await?
+            }
+        };
         if !first {
             return Err(ServiceError::bad_request(
                 Code::AppAssertionReplayed,

@@ -155,7 +155,7 @@ impl App {
         // logged and leaves the server up (assertions are refused until it answers).
         let app_assertions = match &config.contacts.app_assertion {
             Some(c) => Some(
-                app_assertion::AppAssertions::start(c)
+                app_assertion::AppAssertions::start(c, store.used_tokens())
                     .await
                     .map_err(config_invalid)?,
             ),

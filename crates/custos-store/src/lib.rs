@@ -111,6 +111,8 @@ mod console_sessions;
 pub use console_sessions::{ConsoleSession, ConsoleSessions, SessionSubject};
 mod leases;
 pub use leases::Leases;
+mod used_tokens;
+pub use used_tokens::UsedTokens;
 mod quota_charges;
 pub use quota_charges::{QuotaCharge, SharedQuotas};
 mod shared_ledger;

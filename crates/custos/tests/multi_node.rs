@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use serde_json::json;
 
 /// Whether the PostgreSQL half runs (multi-node needs PostgreSQL).
 fn postgres() -> bool {
@@ -299,6 +300,59 @@ async fn a_node_that_does_not_belong_is_refused() {
         count(&before) + 1,
         "only the analyst's own read was added"
     );
+}
+
+/// A customer app's assertion vouches for one contact across the nodes: accepted at one
+/// node, refused at the other (the fingerprint of a used assertion is in the database),
+/// also when both nodes get it at once.
+#[tokio::test]
+async fn an_app_assertion_is_used_once_across_nodes() {
+    if !postgres() {
+        return;
+    }
+    let issuer = TokenIssuer::start("https://login.example.com", "custos-contacts");
+    let config = format!(
+        "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\n",
+        issuer.jwks_url, issuer.issuer, issuer.audience
+    );
+    let a = Server::start_with(
+        Backend::Postgres,
+        Options {
+            config_toml: Some(config),
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = a.join();
+    let w = world(&a).await;
+    let (ca, cb) = (a.client(), b.client());
+    let assertion = issuer.mint(&issuer.claims(ACCOUNT, json!({})));
+    let first = ca.post_app_contact(&w.switch, &assertion, "alice").await;
+    assert_eq!(
+        (first.status, &first.body["provenance"]),
+        (201, &json!("verified")),
+        "{}",
+        first.body
+    );
+    let again = cb.post_app_contact(&w.switch, &assertion, "alice").await;
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "app_assertion_replayed"),
+        "{}",
+        again.body
+    );
+
+    // Ten fresh assertions, each sent to both nodes at once: one of each pair passes.
+    for _ in 0..10 {
+        let assertion = issuer.mint(&issuer.claims(ACCOUNT, json!({})));
+        let (x, y) = tokio::join!(
+            ca.post_app_contact(&w.switch, &assertion, "alice"),
+            cb.post_app_contact(&w.switch, &assertion, "alice")
+        );
+        let mut statuses = [x.status, y.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 400], "{} / {}", x.body, y.body);
+    }
 }
 
 /// A ceiling holds exactly across nodes: 1,000 parallel reveals spread over three
