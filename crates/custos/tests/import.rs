@@ -271,8 +271,11 @@ async fn the_cli_stops_at_a_bad_line_naming_it_and_resumes_there() {
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("line 25"), "{}", stderr(&o));
     assert!(stdout(&o).contains("stopped at line 21"), "{}", stdout(&o));
-    // The two batches before the bad one are stored and listed; the rest is not.
-    assert_eq!(customer_count(&server).await, 20);
+    // The two batches before the bad one are stored and listed. The batch after it may
+    // have been in flight beside it (two are, by default) and stored too; it is not
+    // listed, and a resume gets its ids from its receipt, not a second copy.
+    let stored = customer_count(&server).await;
+    assert!(stored == 20 || stored == 30, "{stored} stored");
     assert_eq!(lines(&ids_file).len(), 20);
 
     // The bad line mended (the file's length changes); the same command resumes at
