@@ -64,6 +64,15 @@ struct TestKey {
     pair: Pair,
 }
 
+/// One key of each type the verifier accepts: Ed25519, P-256 and RSA.
+fn every_key_type() -> [TestKey; 3] {
+    [
+        TestKey::ed25519("ed"),
+        TestKey::es256("ec"),
+        TestKey::rs256("rsa"),
+    ]
+}
+
 impl TestKey {
     fn ed25519(kid: &str) -> TestKey {
         TestKey {
@@ -261,11 +270,7 @@ async fn subject(verifier: &Verifier, token: &str) -> String {
 
 #[tokio::test]
 async fn good_tokens_of_every_key_type_pass_with_their_claims() {
-    let keys = [
-        TestKey::ed25519("ed"),
-        TestKey::es256("ec"),
-        TestKey::rs256("rsa"),
-    ];
+    let keys = every_key_type();
     let provider = Provider::start(&keys.iter().collect::<Vec<_>>()).await;
     let verifier = provider.verifier().await;
     for key in &keys {
@@ -351,11 +356,7 @@ async fn tokens_for_another_audience_or_from_another_issuer_are_refused() {
 
 #[tokio::test]
 async fn forged_and_altered_tokens_are_refused() {
-    let keys = [
-        TestKey::ed25519("ed"),
-        TestKey::es256("ec"),
-        TestKey::rs256("rsa"),
-    ];
+    let keys = every_key_type();
     let provider = Provider::start(&keys.iter().collect::<Vec<_>>()).await;
     let verifier = provider.verifier().await;
     for key in &keys {

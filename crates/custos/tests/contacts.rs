@@ -301,14 +301,6 @@ async fn contact_reports_are_the_contact_centres_and_checked() {
 const APP_ISSUER: &str = "https://login.example.com";
 const APP_AUDIENCE: &str = "custos-contacts";
 
-/// The server's `[contacts.app_assertion]` for `issuer`.
-fn app_assertion_config(issuer: &TokenIssuer) -> String {
-    format!(
-        "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{APP_ISSUER}\"\naudience = \"{APP_AUDIENCE}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
-        issuer.jwks_url
-    )
-}
-
 /// An app contact with the customer app's signed assertion opens a verified case for the
 /// customer whose account id the assertion names; fields reveal on it; the ledger holds
 /// neither the account id nor the assertion; the same assertion cannot vouch twice.

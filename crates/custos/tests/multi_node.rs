@@ -311,14 +311,10 @@ async fn an_app_assertion_is_used_once_across_nodes() {
         return;
     }
     let issuer = TokenIssuer::start("https://login.example.com", "custos-contacts");
-    let config = format!(
-        "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\n",
-        issuer.jwks_url, issuer.issuer, issuer.audience
-    );
     let a = Server::start_with(
         Backend::Postgres,
         Options {
-            config_toml: Some(config),
+            config_toml: Some(app_assertion_config(&issuer)),
             ..Options::default()
         },
     )

@@ -873,3 +873,30 @@ pub(crate) fn assert_served_as(answer: &Answer, id: &str) {
         answer.body
     );
 }
+
+/// Starts `custos serve` with `config` (TOML) in a fresh data directory, which must
+/// refuse to start with `config_invalid`; what it said.
+pub(crate) fn refused_start(config: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("custos.toml");
+    std::fs::write(&path, config).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run custos serve");
+    assert!(!out.status.success(), "started with {config}");
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("config_invalid"), "{config}: {said}");
+    said.into_owned()
+}
+
+/// The server's `[contacts.app_assertion]` for the customer app's `issuer`.
+pub(crate) fn app_assertion_config(issuer: &TokenIssuer) -> String {
+    format!(
+        "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
+        issuer.jwks_url, issuer.issuer, issuer.audience
+    )
+}
