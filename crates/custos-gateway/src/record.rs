@@ -67,11 +67,20 @@ pub fn reply<T: serde::Serialize>(status: StatusCode, recorded: Recorded<T>) -> 
 /// The response of a recorded answer already in HTTP form (a file, a redirect, a
 /// response with headers of its own), with the record's headers.
 pub fn respond(recorded: Recorded<Response>) -> Response {
+    respond_with(recorded, crate::error::response)
+}
+
+/// [`respond`], with a failure answered by `on_error` (a protocol with its own error
+/// message: SCIM).
+pub fn respond_with(
+    recorded: Recorded<Response>,
+    on_error: fn(custos_service::ServiceError) -> Response,
+) -> Response {
     let request_id = recorded.request_id().to_owned();
     let index = recorded.ledger_index();
     let mut response = match recorded.into_outcome() {
         Ok(response) => response,
-        Err(e) => crate::error::response(e),
+        Err(e) => on_error(e),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);

@@ -60,11 +60,13 @@ pub enum Action {
     ContactSms,
     /// Tell the PBX whom a privacy number bound to an agent leads to.
     ResolveCall,
+    /// Provision staff from the identity provider (SCIM): create, change, deprovision.
+    ProvisionStaff,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -88,6 +90,7 @@ impl Action {
         Action::ContactEmail,
         Action::ContactSms,
         Action::ResolveCall,
+        Action::ProvisionStaff,
     ];
 
     /// The Cedar action id.
@@ -116,6 +119,7 @@ impl Action {
             Action::ContactEmail => "contact_email",
             Action::ContactSms => "contact_sms",
             Action::ResolveCall => "resolve_call",
+            Action::ProvisionStaff => "provision_staff",
         }
     }
 

@@ -23,6 +23,35 @@ pub enum ScimType {
 }
 
 impl ScimType {
+    /// Every type, for reading a code back.
+    const ALL: [ScimType; 7] = [
+        ScimType::InvalidFilter,
+        ScimType::Uniqueness,
+        ScimType::Mutability,
+        ScimType::InvalidSyntax,
+        ScimType::InvalidPath,
+        ScimType::NoTarget,
+        ScimType::InvalidValue,
+    ];
+
+    /// The stable error code Custos gives this refusal (its API's and ledger's form).
+    pub fn code(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "scim_invalid_filter",
+            ScimType::Uniqueness => "scim_uniqueness",
+            ScimType::Mutability => "scim_mutability",
+            ScimType::InvalidSyntax => "scim_invalid_syntax",
+            ScimType::InvalidPath => "scim_invalid_path",
+            ScimType::NoTarget => "scim_no_target",
+            ScimType::InvalidValue => "scim_invalid_value",
+        }
+    }
+
+    /// The type whose [`ScimType::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<ScimType> {
+        ScimType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
     /// The wire form.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -56,6 +56,9 @@ pub struct Config {
     /// (`[idp]`).
     #[serde(default)]
     pub idp: Option<crate::idp::IdpConfig>,
+    /// Provisioning from the identity provider (`[scim]`): which groups give which role.
+    #[serde(default)]
+    pub scim: crate::provisioning::ScimConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -250,6 +253,7 @@ impl Default for Config {
             relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             idp: None,
+            scim: crate::provisioning::ScimConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -379,6 +383,7 @@ impl Config {
         if let Some(idp) = &self.idp {
             idp.verifier_config().map_err(ConfigError)?;
         }
+        self.scim.validate().map_err(ConfigError)?;
         if !(1..=240).contains(&self.break_glass.minutes) || self.break_glass.per_30_days > 100 {
             return Err(ConfigError(
                 "break_glass.minutes must be from 1 to 240 and break_glass.per_30_days from 0 to 100"

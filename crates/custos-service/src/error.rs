@@ -17,6 +17,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with what exists.
     Conflict,
+    /// The resource changed since the version the request names (`If-Match`).
+    PreconditionFailed,
     /// A body larger than the limit.
     PayloadTooLarge,
     /// A quota is used up.
@@ -123,6 +125,10 @@ pub enum Code {
     NotYourRecord,
     /// `payload_too_large`.
     PayloadTooLarge,
+    /// `precondition_failed`.
+    PreconditionFailed,
+    /// `provisioning_holds`.
+    ProvisioningHolds,
     /// `quota_exceeded`.
     QuotaExceeded,
     /// `reserved_id`.
@@ -200,6 +206,8 @@ impl Code {
             Code::NotFound => "not_found",
             Code::NotYourRecord => "not_your_record",
             Code::PayloadTooLarge => "payload_too_large",
+            Code::PreconditionFailed => "precondition_failed",
+            Code::ProvisioningHolds => "provisioning_holds",
             Code::QuotaExceeded => "quota_exceeded",
             Code::ReservedId => "reserved_id",
             Code::SimulatedClockDisabled => "simulated_clock_disabled",

@@ -32,6 +32,7 @@ pub mod inbound;
 pub mod input;
 pub mod ledger;
 pub mod mask;
+pub mod provisioning;
 pub mod quota;
 pub mod record;
 pub mod relay;
@@ -81,6 +82,9 @@ pub struct App {
     pub(crate) metrics: Option<PrometheusHandle>,
     /// How far the detector has read the ledger.
     pub(crate) detector: custos_detector::Progress,
+    /// One provisioning change at a time in this process: a change and the staff entries
+    /// it moves are read and written together.
+    pub(crate) provisioning: tokio::sync::Mutex<()>,
 }
 
 /// Direct access to the vault's parts, around the operations and their records, for the
@@ -190,6 +194,7 @@ impl App {
             access,
             metrics,
             detector: custos_detector::Progress::default(),
+            provisioning: tokio::sync::Mutex::new(()),
         });
         app.replay_quotas().await?;
         app.replay_restrictions().await?;

@@ -15,7 +15,7 @@ use crate::schema::{Id, Role, StaffName};
 use crate::{App, auth};
 
 /// Ids the server's own ledger records use as their actor; no staff entry may take one.
-const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
+pub(crate) const RESERVED_IDS: [&str; 3] = ["system", "detector", "-"];
 
 /// A new staff entry (a person or, with role `integration`, a service account).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -200,9 +200,21 @@ impl App {
                 return Err(ServiceError::not_found("staff"));
             }
             ex.target = Some(id.to_owned());
+            // A person the identity provider deprovisioned is resumed there, not here.
+            if status == StaffStatus::Active && self.store.held_by_provisioning(id).await? {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    Code::ProvisioningHolds,
+                    "the identity provider holds this person suspended (inactive or in no mapped group); resume them there",
+                ));
+            }
             self.record_intent(&mut ex).await?;
             if !self.store.set_staff_status(id, status).await? {
                 return Err(ServiceError::not_found("staff"));
+            }
+            // A person's suspension outlasts whatever the provider says next.
+            if status == StaffStatus::Suspended {
+                self.store.release_provisioning_hold(id).await?;
             }
             Ok(StatusChange {
                 id: id.to_owned(),

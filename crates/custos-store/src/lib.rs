@@ -111,6 +111,8 @@ mod console_sessions;
 pub use console_sessions::{ConsoleSession, ConsoleSessions, SessionSubject};
 mod leases;
 pub use leases::Leases;
+mod provisioning;
+pub use provisioning::{ScimGroup, ScimUser};
 mod used_tokens;
 pub use used_tokens::UsedTokens;
 mod quota_charges;

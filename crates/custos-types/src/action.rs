@@ -58,6 +58,22 @@ vocabulary! {
         SuspendStaff = "suspend_staff",
         /// A suspended person resumed.
         ResumeStaff = "resume_staff",
+        // ----- provisioning from the identity provider (SCIM) -----
+        /// Provisioning read: a user, a group, a list, or what the service publishes
+        /// about itself; `target` names the resource read, if one.
+        ScimRead = "scim_read",
+        /// A user provisioned: a new staff entry; `target` names it.
+        ScimCreateUser = "scim_create_user",
+        /// A provisioned user replaced or patched; `target` names the staff entry.
+        ScimUpdateUser = "scim_update_user",
+        /// A provisioned user deleted: the staff entry suspended, its credentials ended.
+        ScimDeleteUser = "scim_delete_user",
+        /// A group provisioned; `target` names it.
+        ScimCreateGroup = "scim_create_group",
+        /// A group replaced or patched (its members, its name); `target` names it.
+        ScimUpdateGroup = "scim_update_group",
+        /// A group deleted; `target` names it.
+        ScimDeleteGroup = "scim_delete_group",
         /// A person reading their own quotas and restrictions.
         Me = "me",
         // ----- oversight -----

@@ -25,6 +25,9 @@ vocabulary! {
         ContactCenter = "contact_center",
         /// The company's PBX: asks whom an agent's call to a privacy number goes to.
         Telephony = "telephony",
+        /// The identity provider's provisioning client (SCIM): creates, changes and
+        /// deprovisions staff entries; sees no customer data.
+        Scim = "scim",
     }
 }
 

@@ -11,6 +11,7 @@ mod customers;
 pub(crate) mod doc;
 mod ledger;
 mod ops;
+mod scim;
 mod staff;
 mod trace;
 mod transparency;
@@ -126,6 +127,7 @@ fn api_router(app: SharedApp) -> Router {
             "/ledger/tile/{level}/{*index}",
             axum::routing::get(ledger::hash_tile),
         )
+        .nest("/scim/v2", scim::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

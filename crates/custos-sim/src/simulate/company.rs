@@ -35,7 +35,8 @@ fn median_contacts(role: Role) -> f64 {
         | Role::Admin
         | Role::Integration
         | Role::ContactCenter
-        | Role::Telephony => 0.0,
+        | Role::Telephony
+        | Role::Scim => 0.0,
     }
 }
 
