@@ -43,7 +43,7 @@ CUSTOS_BIN="$(cd "$(dirname "$CUSTOS_BIN")" && pwd)/$(basename "$CUSTOS_BIN")"
 
 # Roles, as in the demo's staff list (demo-tokens.json); `integration` is the CRM,
 # `contact_center` the contact centre's platform (`switch`), `telephony` the PBX (`pbx`).
-roles="${ST_ROLES:-admin security_analyst support sales team_lead integration contact_center telephony}"
+roles="${ST_ROLES:-admin security_analyst support sales team_lead integration contact_center telephony scim}"
 reports="${ST_REPORTS:-$here/reports}"
 mkdir -p "$reports"
 # Options for `st run`: test cases per operation and phase (schemathesis.toml has the

@@ -51,7 +51,7 @@ fn apply_all(
 ) -> Result<(), ScimError> {
     let schemas_ok = member(body, "schemas")
         .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(PATCH_OP)));
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|u| u.as_str() == Some(PATCH_OP)));
     if !schemas_ok {
         return Err(syntax("a PATCH body must name the PatchOp schema"));
     }

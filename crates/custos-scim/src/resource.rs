@@ -77,7 +77,7 @@ pub struct UserFields {
 impl UserFields {
     /// Reads a User from a POST or PUT body (RFC 7644 §3.3, §3.5.1).
     pub fn from_body(body: &Value) -> Result<UserFields, ScimError> {
-        require_schema(body, USER_SCHEMA)?;
+        require_schema(body, USER_SCHEMA, &[ENTERPRISE_USER_SCHEMA])?;
         UserFields::from_attributes(body)
     }
 
@@ -151,7 +151,7 @@ pub struct GroupFields {
 impl GroupFields {
     /// Reads a Group from a POST or PUT body.
     pub fn from_body(body: &Value) -> Result<GroupFields, ScimError> {
-        require_schema(body, GROUP_SCHEMA)?;
+        require_schema(body, GROUP_SCHEMA, &[])?;
         GroupFields::from_attributes(body)
     }
 
@@ -242,26 +242,37 @@ impl GroupFields {
     }
 }
 
-fn require_schema(body: &Value, schema: &str) -> Result<(), ScimError> {
+/// The enterprise User extension (RFC 7643 §4.3): identity providers send its URN; its
+/// attributes are not kept.
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// `schemas` must name the resource's own schema, and nothing but it and the
+/// extensions `extensions` names (RFC 7643 §3).
+fn require_schema(body: &Value, schema: &str, extensions: &[&str]) -> Result<(), ScimError> {
     if !body.is_object() {
         return Err(ScimError::new(
             ScimType::InvalidSyntax,
             "the body must be a JSON object",
         ));
     }
-    let named = member(body, "schemas")
+    let urns: Option<Vec<&str>> = member(body, "schemas")
         .and_then(Value::as_array)
-        .is_some_and(|s| {
-            s.iter()
-                .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(schema)))
-        });
-    if named {
-        Ok(())
-    } else {
-        Err(ScimError::new(
+        .and_then(|s| s.iter().map(Value::as_str).collect());
+    let known = |u: &str| {
+        u.eq_ignore_ascii_case(schema) || extensions.iter().any(|e| u.eq_ignore_ascii_case(e))
+    };
+    match urns {
+        Some(urns)
+            if urns.iter().any(|u| u.eq_ignore_ascii_case(schema))
+                && urns.iter().all(|u| known(u)) =>
+        {
+            Ok(())
+        }
+        _ => Err(ScimError::new(
             ScimType::InvalidSyntax,
-            "schemas must name the resource's schema",
-        ))
+            "schemas must name the resource's schema, and no schema but it and its known extensions",
+        )),
     }
 }
 
@@ -306,33 +317,42 @@ fn flag(body: &Value, name: &str) -> Result<Option<bool>, ScimError> {
 }
 
 /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): which attributes an
-/// answer carries. `schemas`, `id` and (unless excluded by name) `meta` always stay.
+/// answer carries. `schemas`, `id` and (unless excluded by name) `meta` always stay. A
+/// name that is no attribute path names nothing a resource has: it selects nothing and
+/// refuses nothing.
 #[derive(Clone, Debug, Default)]
 pub struct Projection {
+    /// Whether `attributes` asked for a subset (even of names that match nothing).
+    restricted: bool,
     attributes: Vec<AttrPath>,
     excluded: Vec<AttrPath>,
 }
 
 impl Projection {
     /// Parses the two comma-separated lists.
-    pub fn parse(
-        attributes: Option<&str>,
-        excluded: Option<&str>,
-    ) -> Result<Projection, ScimError> {
-        let list = |s: Option<&str>| -> Result<Vec<AttrPath>, ScimError> {
+    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+        let names = |s: Option<&str>| -> Vec<String> {
             s.map(|s| {
                 s.split(',')
                     .map(str::trim)
                     .filter(|a| !a.is_empty())
-                    .map(AttrPath::parse)
+                    .map(str::to_owned)
                     .collect()
             })
-            .unwrap_or_else(|| Ok(Vec::new()))
+            .unwrap_or_default()
         };
-        Ok(Projection {
-            attributes: list(attributes)?,
-            excluded: list(excluded)?,
-        })
+        let paths = |names: &[String]| -> Vec<AttrPath> {
+            names
+                .iter()
+                .filter_map(|n| AttrPath::parse(n).ok())
+                .collect()
+        };
+        let asked = names(attributes);
+        Projection {
+            restricted: !asked.is_empty(),
+            attributes: paths(&asked),
+            excluded: paths(&names(excluded)),
+        }
     }
 
     /// `resource` with only the attributes asked for.
@@ -341,7 +361,7 @@ impl Projection {
             return resource;
         };
         let always = |k: &str| k == "schemas" || k == "id";
-        if !self.attributes.is_empty() {
+        if self.restricted {
             m.retain(|k, _| {
                 always(k)
                     || k == "meta"
@@ -488,17 +508,13 @@ mod tests {
             external_id: None,
         };
         let full = u.to_json("a", &[], &meta, "https://x/scim/v2");
-        let only = Projection::parse(Some("displayName"), None)
-            .unwrap()
-            .apply(full.clone());
+        let only = Projection::parse(Some("displayName"), None).apply(full.clone());
         assert!(
             only.get("displayName").is_some()
                 && only.get("userName").is_none()
                 && only.get("id").is_some()
         );
-        let without = Projection::parse(None, Some("displayName,meta"))
-            .unwrap()
-            .apply(full);
+        let without = Projection::parse(None, Some("displayName,meta")).apply(full.clone());
         assert!(
             without.get("displayName").is_none()
                 && without.get("meta").is_none()
@@ -510,5 +526,8 @@ mod tests {
                 && if_match_holds("*", &meta)
         );
         assert!(!if_match_holds("W/\"2\"", &meta));
+        // Names that are no attribute: nothing selected, nothing refused.
+        let odd = Projection::parse(Some("\u{2}x,1abc"), Some("%%")).apply(full);
+        assert!(odd.get("userName").is_none() && odd.get("id").is_some());
     }
 }

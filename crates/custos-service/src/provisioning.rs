@@ -196,9 +196,9 @@ fn valid_group_id(id: &str) -> bool {
     id.len() == 20 && id.starts_with("grp_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Whether `if_match` (if sent) names `meta`'s version.
+/// Whether `if_match` (if sent and not empty) names `meta`'s version.
 fn check_if_match(if_match: Option<&str>, meta: &Meta) -> Result<(), ServiceError> {
-    match if_match {
+    match if_match.filter(|t| !t.trim().is_empty()) {
         Some(tag) if !custos_scim::resource::if_match_holds(tag, meta) => {
             Err(precondition_failed())
         }
@@ -281,8 +281,7 @@ impl App {
             let projection = Projection::parse(
                 query.attributes.as_deref(),
                 query.excluded_attributes.as_deref(),
-            )
-            .map_err(scim_error)?;
+            );
             let max = custos_scim::discovery::MAX_RESULTS as i64;
             let start = query.start_index.unwrap_or(1).max(1);
             let count = query.count.unwrap_or(max).clamp(0, max);
@@ -339,8 +338,7 @@ impl App {
             self.authorize_vault(meta, &mut ex, Action::ProvisionStaff)
                 .await?;
             let (attributes, excluded) = projection?;
-            let projection = Projection::parse(attributes.as_deref(), excluded.as_deref())
-                .map_err(scim_error)?;
+            let projection = Projection::parse(attributes.as_deref(), excluded.as_deref());
             let doc = self.scim_document(&mut ex, base, kind, id).await?;
             Ok(ScimDocument {
                 body: projection.apply(doc.body),
@@ -472,7 +470,6 @@ impl App {
             match kind {
                 ScimKind::User => {
                     let current = self.scim_user_named(&mut ex, id).await?;
-                    check_if_match(if_match, &user_meta(&current))?;
                     let before = user_fields(&current);
                     let after = if patch {
                         before.patched(&body)
@@ -480,6 +477,9 @@ impl App {
                         UserFields::from_body(&body)
                     }
                     .map_err(scim_error)?;
+                    // The body is read before the version is checked: a malformed body
+                    // is a 400 whatever the version.
+                    check_if_match(if_match, &user_meta(&current))?;
                     if after.user_name != current.staff_id {
                         return Err(ServiceError::bad_request(
                             Code::Part(custos_scim::ScimType::Mutability.code()),
@@ -502,7 +502,6 @@ impl App {
                 }
                 ScimKind::Group => {
                     let current = self.scim_group_named(&mut ex, id).await?;
-                    check_if_match(if_match, &group_meta(&current))?;
                     let before = group_fields(&current);
                     let after = if patch {
                         before.patched(&body)
@@ -511,6 +510,7 @@ impl App {
                     }
                     .map_err(scim_error)?;
                     self.check_members(&after.members).await?;
+                    check_if_match(if_match, &group_meta(&current))?;
                     self.record_intent(&mut ex).await?;
                     let group = ScimGroup {
                         display_name: after.display_name,

@@ -37,6 +37,7 @@ use utoipa_axum::routes;
 
 use custos_service::{ServiceError, SharedApp};
 use doc::Answers;
+use scim::ScimDoc;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,7 +53,7 @@ use doc::Answers;
         custos_service::schema::ContactChannel, custos_service::schema::Subject, custos_service::schema::EmailText, custos_service::schema::SmsText, custos_service::schema::ContactBody, custos_service::schema::E164,
         custos_service::schema::AppAssertion,
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ScimDoc)
 )]
 struct ApiDoc;
 

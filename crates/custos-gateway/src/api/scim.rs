@@ -142,8 +142,8 @@ async fn json_body(app: &SharedApp, body: Body) -> Result<Value, ServiceError> {
     })
 }
 
-/// The list query of a `GET` (RFC 7644 §3.4.2): unknown parameters (`sortBy`) are
-/// ignored, as sorting is not offered.
+/// The list query of a `GET` (RFC 7644 §3.4.2); `sortBy` and `sortOrder` are taken and
+/// ignored, as sorting is not offered, and any other parameter is refused.
 fn list_query(raw: Option<String>) -> Result<ListQuery, ServiceError> {
     let mut params: HashMap<String, String> = parse_query(
         raw,
@@ -160,13 +160,24 @@ fn list_query(raw: Option<String>) -> Result<ListQuery, ServiceError> {
         })
         .transpose()
     };
-    Ok(ListQuery {
-        filter: params.remove("filter"),
+    let query = ListQuery {
+        // An empty filter filters nothing out.
+        filter: params.remove("filter").filter(|f| !f.trim().is_empty()),
         start_index: number(params.remove("startIndex"))?,
         count: number(params.remove("count"))?,
         attributes: params.remove("attributes"),
         excluded_attributes: params.remove("excludedAttributes"),
-    })
+    };
+    // Sorting is not offered (the configuration says so): its parameters are ignored.
+    params.remove("sortBy");
+    params.remove("sortOrder");
+    if !params.is_empty() {
+        return Err(ServiceError::bad_request(
+            Code::InvalidQuery,
+            "the parameters are filter, startIndex, count, attributes, excludedAttributes, sortBy and sortOrder",
+        ));
+    }
+    Ok(query)
 }
 
 /// The list query of a `POST /.search` body (RFC 7644 §3.4.3).
@@ -176,7 +187,7 @@ fn search_query(body: &Value) -> Result<ListQuery, ServiceError> {
     };
     let named = body["schemas"]
         .as_array()
-        .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(SEARCH_REQUEST)));
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|u| u.as_str() == Some(SEARCH_REQUEST)));
     if !named {
         return Err(ServiceError::bad_request(
             Code::Part(ScimType::InvalidSyntax.code()),
@@ -187,16 +198,23 @@ fn search_query(body: &Value) -> Result<ListQuery, ServiceError> {
         match &body[key] {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(bad("filter is a string")),
+        }
+    };
+    // RFC 7644 §3.4.3: attributes and excludedAttributes are lists of names.
+    let names = |key: &str| -> Result<Option<String>, ServiceError> {
+        match &body[key] {
+            Value::Null => Ok(None),
             Value::Array(items) => items
                 .iter()
                 .map(|i| {
                     i.as_str()
                         .map(str::to_owned)
-                        .ok_or_else(|| bad("attributes are strings"))
+                        .ok_or_else(|| bad("attributes are lists of strings"))
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| Some(v.join(","))),
-            _ => Err(bad("filter and attributes are strings")),
+            _ => Err(bad("attributes are lists of strings")),
         }
     };
     let number = |key: &str| -> Result<Option<i64>, ServiceError> {
@@ -209,11 +227,11 @@ fn search_query(body: &Value) -> Result<ListQuery, ServiceError> {
         }
     };
     Ok(ListQuery {
-        filter: text("filter")?,
+        filter: text("filter")?.filter(|f| !f.trim().is_empty()),
         start_index: number("startIndex")?,
         count: number("count")?,
-        attributes: text("attributes")?,
-        excluded_attributes: text("excludedAttributes")?,
+        attributes: names("attributes")?,
+        excluded_attributes: names("excludedAttributes")?,
     })
 }
 
@@ -443,4 +461,393 @@ async fn delete_group(
     Path(id): Path<String>,
 ) -> Response {
     delete(app, info, ScimKind::Group, id).await
+}
+
+/// The SCIM calls in the OpenAPI document: written from one table, since their bodies
+/// are SCIM's documents (RFC 7643) rather than Rust types.
+pub(crate) struct ScimDoc;
+
+impl utoipa::Modify for ScimDoc {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use serde_json::json;
+        let components = openapi.components.get_or_insert_with(Default::default);
+        // Null is the same as absent (RFC 7644 §3.5.1).
+        let text = json!({"type": ["string", "null"], "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$"});
+        // `schemas` names the resource's own schema and any known extension; a JSON Schema
+        // for "contains this one" is not in the dialect this document is written in.
+        let urn = |u: &[&str]| {
+            json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": u},
+            "description": format!("must include {}", u[0])})
+        };
+        let bodies = [
+            (
+                "ScimUser",
+                json!({
+                "description": "A User (RFC 7643 §4.1): a staff entry. Attributes Custos does not keep are ignored.",
+                "type": "object", "required": ["schemas", "userName"],
+                "properties": {
+                    "schemas": urn(&[custos_scim::resource::USER_SCHEMA, custos_scim::resource::ENTERPRISE_USER_SCHEMA]),
+                    "userName": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                        "description": "The staff id; fixed once the user exists."},
+                    "displayName": text, "externalId": text,
+                    "active": {"type": ["boolean", "null"], "description": "false suspends the person and ends their tokens and sessions"}
+                }}),
+            ),
+            (
+                "ScimGroup",
+                json!({
+                "description": "A Group (RFC 7643 §4.2); `[scim] groups` maps its name to a role.",
+                "type": "object", "required": ["schemas", "displayName"],
+                "properties": {
+                    "schemas": urn(&[custos_scim::resource::GROUP_SCHEMA]),
+                    "displayName": text, "externalId": text,
+                    "members": {"type": ["array", "null"], "items": {
+                        "type": "object", "required": ["value"],
+                        "properties": {"value": {"type": "string", "description": "a provisioned user's id"},
+                                       "type": {"type": "string", "enum": ["User"]}}}}
+                }}),
+            ),
+            (
+                "ScimPatchOp",
+                json!({
+                "description": "A PATCH request (RFC 7644 §3.5.2): all operations or none.",
+                "type": "object", "required": ["schemas", "Operations"],
+                "properties": {
+                    "schemas": urn(&[custos_scim::patch::PATCH_OP]),
+                    "Operations": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+                        "type": "object", "required": ["op"],
+                        "properties": {"op": {"enum": ["add", "replace", "remove", "Add", "Replace", "Remove"]},
+                                       "path": {"type": "string"}, "value": {}}}}
+                }}),
+            ),
+            (
+                "ScimSearchRequest",
+                json!({
+                "description": "A search sent with POST (RFC 7644 §3.4.3).",
+                "type": "object", "required": ["schemas"],
+                "properties": {
+                    "schemas": urn(&[SEARCH_REQUEST]),
+                    "filter": {"type": ["string", "null"]},
+                    "startIndex": {"type": ["integer", "null"]}, "count": {"type": ["integer", "null"]},
+                    "attributes": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "excludedAttributes": {"type": ["array", "null"], "items": {"type": "string"}}
+                }}),
+            ),
+            (
+                "ScimDocument",
+                json!({
+                "description": "A SCIM message: a resource, a list response or a discovery document.",
+                "type": "object", "required": ["schemas"]}),
+            ),
+            (
+                "ScimError",
+                json!({
+                "description": "A SCIM error (RFC 7644 §3.12); the detail ends with Custos's stable code in parentheses.",
+                "type": "object", "required": ["schemas", "status", "detail"],
+                "properties": {"schemas": {"type": "array", "items": {"type": "string"}},
+                    "status": {"type": "string"}, "scimType": {"type": "string"}, "detail": {"type": "string"}}}),
+            ),
+        ];
+        for (name, body) in bodies {
+            components
+                .schemas
+                .insert(name.to_owned(), custos_service::schema::schema(body));
+        }
+        let document = |status: &str, what: &str| {
+            json!({status: {"description": what, "content": {SCIM_JSON: {"schema": {"$ref": "#/components/schemas/ScimDocument"}}},
+                "headers": {"etag": {"description": "The resource's version (W/\"n\"), for If-Match", "schema": {"type": "string"}}}}})
+        };
+        let refusal = |status: &str, what: &str| {
+            (
+                status.to_owned(),
+                json!({"description": what, "content": {SCIM_JSON: {"schema": {"$ref": "#/components/schemas/ScimError"}}}}),
+            )
+        };
+        let refusals = [
+            refusal(
+                "400",
+                "a malformed body, filter, path or value: `scimType` says which (`invalidSyntax`, `invalidFilter`, `invalidPath`, `invalidValue`, `noTarget`, `mutability`)",
+            ),
+            refusal("401", "`unauthenticated`: no valid credential"),
+            refusal("403", "`forbidden`: only the `scim` principal provisions"),
+            refusal("404", "`not_found`: no such resource"),
+            refusal(
+                "409",
+                "`scimType: uniqueness`: the userName is taken (also by a staff entry made otherwise)",
+            ),
+            refusal(
+                "412",
+                "`precondition_failed`: the resource changed since the version If-Match names",
+            ),
+            refusal(
+                "413",
+                "`payload_too_large`: the body is over the server's limit",
+            ),
+            refusal(
+                "503",
+                "`ledger_unavailable`: the access record could not be made durable",
+            ),
+        ];
+        let query = |name: &str, what: &str, kind: &str| json!({"name": name, "in": "query", "required": false, "description": what, "schema": {"type": kind}});
+        let projection = [
+            query(
+                "attributes",
+                "attributes to return, comma-separated (RFC 7644 §3.4.2.5)",
+                "string",
+            ),
+            query(
+                "excludedAttributes",
+                "attributes to leave out, comma-separated",
+                "string",
+            ),
+        ];
+        let list_params: Vec<Value> = [
+            query("filter", "a filter (RFC 7644 §3.4.2.2)", "string"),
+            query(
+                "startIndex",
+                "the 1-based index of the first result",
+                "integer",
+            ),
+            query("count", "the most results (at most 1000)", "integer"),
+            query(
+                "sortBy",
+                "accepted and ignored: sorting is not offered",
+                "string",
+            ),
+            query("sortOrder", "accepted and ignored", "string"),
+        ]
+        .into_iter()
+        .chain(projection.clone())
+        .collect();
+        let id =
+            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+        let body = |name: &str| json!({"required": true, "content": {SCIM_JSON: {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
+        // (path, method, operation id, summary, parameters, body, success)
+        let table: Vec<(&str, &str, &str, &str, Vec<Value>, Option<Value>, Value)> = vec![
+            (
+                "/ServiceProviderConfig",
+                "get",
+                "scim_service_provider_config",
+                "What the service offers (RFC 7644 §4)",
+                vec![],
+                None,
+                document("200", "the configuration"),
+            ),
+            (
+                "/ResourceTypes",
+                "get",
+                "scim_resource_types",
+                "The resource types",
+                vec![],
+                None,
+                document("200", "a list response"),
+            ),
+            (
+                "/ResourceTypes/{id}",
+                "get",
+                "scim_resource_type",
+                "One resource type",
+                vec![id.clone()],
+                None,
+                document("200", "the resource type"),
+            ),
+            (
+                "/Schemas",
+                "get",
+                "scim_schemas",
+                "The schemas, with exactly the attributes Custos keeps",
+                vec![],
+                None,
+                document("200", "a list response"),
+            ),
+            (
+                "/Schemas/{id}",
+                "get",
+                "scim_schema",
+                "One schema",
+                vec![id.clone()],
+                None,
+                document("200", "the schema"),
+            ),
+            (
+                "/.search",
+                "post",
+                "scim_search",
+                "Search users and groups",
+                vec![],
+                Some(body("ScimSearchRequest")),
+                document("200", "a list response"),
+            ),
+            (
+                "/Users",
+                "get",
+                "scim_list_users",
+                "List users",
+                list_params.clone(),
+                None,
+                document("200", "a list response"),
+            ),
+            (
+                "/Users",
+                "post",
+                "scim_create_user",
+                "Provision a user: a staff entry, held without a role until a mapped group names them",
+                vec![],
+                Some(body("ScimUser")),
+                document("201", "the user"),
+            ),
+            (
+                "/Users/.search",
+                "post",
+                "scim_search_users",
+                "Search users",
+                vec![],
+                Some(body("ScimSearchRequest")),
+                document("200", "a list response"),
+            ),
+            (
+                "/Users/{id}",
+                "get",
+                "scim_get_user",
+                "One user",
+                [id.clone()].into_iter().chain(projection.clone()).collect(),
+                None,
+                document("200", "the user"),
+            ),
+            (
+                "/Users/{id}",
+                "put",
+                "scim_replace_user",
+                "Replace a user",
+                vec![id.clone()],
+                Some(body("ScimUser")),
+                document("200", "the user"),
+            ),
+            (
+                "/Users/{id}",
+                "patch",
+                "scim_patch_user",
+                "Patch a user (active: false deprovisions)",
+                vec![id.clone()],
+                Some(body("ScimPatchOp")),
+                document("200", "the user"),
+            ),
+            (
+                "/Users/{id}",
+                "delete",
+                "scim_delete_user",
+                "Deprovision a user: suspended, tokens and sessions ended; the staff entry stays",
+                vec![id.clone()],
+                None,
+                json!({"204": {"description": "deleted"}}),
+            ),
+            (
+                "/Groups",
+                "get",
+                "scim_list_groups",
+                "List groups",
+                list_params,
+                None,
+                document("200", "a list response"),
+            ),
+            (
+                "/Groups",
+                "post",
+                "scim_create_group",
+                "Provision a group",
+                vec![],
+                Some(body("ScimGroup")),
+                document("201", "the group"),
+            ),
+            (
+                "/Groups/.search",
+                "post",
+                "scim_search_groups",
+                "Search groups",
+                vec![],
+                Some(body("ScimSearchRequest")),
+                document("200", "a list response"),
+            ),
+            (
+                "/Groups/{id}",
+                "get",
+                "scim_get_group",
+                "One group",
+                [id.clone()].into_iter().chain(projection).collect(),
+                None,
+                document("200", "the group"),
+            ),
+            (
+                "/Groups/{id}",
+                "put",
+                "scim_replace_group",
+                "Replace a group (its members' roles follow)",
+                vec![id.clone()],
+                Some(body("ScimGroup")),
+                document("200", "the group"),
+            ),
+            (
+                "/Groups/{id}",
+                "patch",
+                "scim_patch_group",
+                "Patch a group (its members' roles follow)",
+                vec![id.clone()],
+                Some(body("ScimPatchOp")),
+                document("200", "the group"),
+            ),
+            (
+                "/Groups/{id}",
+                "delete",
+                "scim_delete_group",
+                "Delete a group (its members' roles follow)",
+                vec![id],
+                None,
+                json!({"204": {"description": "deleted"}}),
+            ),
+        ];
+        let mut items: std::collections::BTreeMap<String, serde_json::Map<String, Value>> =
+            Default::default();
+        for (path, method, operation_id, summary, parameters, request_body, success) in table {
+            let mut responses = success.as_object().cloned().unwrap_or_default();
+            let if_match = json!({"name": "if-match", "in": "header", "required": false,
+                "description": "Change only if the resource is still at this version (its ETag)", "schema": {"type": "string"}});
+            let mut parameters = parameters;
+            if matches!(method, "put" | "patch" | "delete") {
+                parameters.push(if_match);
+            }
+            for (status, r) in &refusals {
+                let applies = match status.as_str() {
+                    "409" => operation_id == "scim_create_user",
+                    "412" => matches!(method, "put" | "patch" | "delete"),
+                    "413" => request_body.is_some(),
+                    "404" => {
+                        path.contains("{id}") || path.starts_with("/Groups") && method != "get"
+                    }
+                    _ => true,
+                };
+                if applies {
+                    responses.insert(status.clone(), r.clone());
+                }
+            }
+            let mut operation = json!({
+                "tags": ["scim"], "operationId": operation_id, "summary": summary,
+                "parameters": parameters, "responses": responses, "security": [{"bearer": []}]
+            });
+            if let Some(b) = request_body {
+                operation["requestBody"] = b;
+            }
+            items
+                .entry(format!("/scim/v2{path}"))
+                .or_default()
+                .insert(method.to_owned(), operation);
+        }
+        for (path, item) in items {
+            match serde_json::from_value::<utoipa::openapi::path::PathItem>(Value::Object(item)) {
+                Ok(item) => {
+                    openapi.paths.paths.insert(path, item);
+                }
+                Err(e) => panic!("the SCIM part of the OpenAPI document is malformed: {e}"),
+            }
+        }
+    }
 }

@@ -112,9 +112,10 @@ pub struct DemoCompany {
     pub staff: Vec<DemoStaff>,
 }
 
-/// Generates `customers` customers and 240 staff entries from `seed` (the CRM, the
-/// contact centre `switch`, the PBX `pbx`, 78 at the company, 53 at each partner); with
-/// the bootstrap admin the demo has 241.
+/// Generates `customers` customers and 241 staff entries from `seed` (the CRM, the
+/// contact centre `switch`, the PBX `pbx`, the identity provider's provisioning client
+/// `idp`, 78 at the company, 53 at each partner); with the bootstrap admin the demo has
+/// 242.
 pub fn generate(customers: usize, seed: u64) -> DemoCompany {
     let mut rng = StdRng::seed_from_u64(seed);
     let people = people(&mut rng, customers, 0);
@@ -134,6 +135,12 @@ pub fn generate(customers: usize, seed: u64) -> DemoCompany {
         id: "pbx".to_owned(),
         name: "Telephone exchange".to_owned(),
         role: Role::Telephony,
+        org: COMPANY,
+    });
+    staff.push(DemoStaff {
+        id: "idp".to_owned(),
+        name: "Identity provider (SCIM provisioning)".to_owned(),
+        role: Role::Scim,
         org: COMPANY,
     });
     let mut add = |org: &'static str, role: Role, count: usize| {
@@ -182,7 +189,7 @@ mod tests {
         let b = generate(500, 7);
         assert_eq!(a.customers.len(), 500);
         assert_eq!(a.customers[499].phone, b.customers[499].phone);
-        assert_eq!(a.staff.len(), 240);
+        assert_eq!(a.staff.len(), 241);
         let orgs: std::collections::BTreeSet<_> = a.staff.iter().map(|s| s.org).collect();
         assert_eq!(orgs.len(), 1 + PARTNERS.len());
         for &role in Role::ALL {
