@@ -463,6 +463,18 @@ async fn delete_group(
     delete(app, info, ScimKind::Group, id).await
 }
 
+/// One SCIM call in the OpenAPI document: path, method, operation id, summary,
+/// parameters, request body, success answers.
+type DocRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<Value>,
+    Option<Value>,
+    Value,
+);
+
 /// The SCIM calls in the OpenAPI document: written from one table, since their bodies
 /// are SCIM's documents (RFC 7643) rather than Rust types.
 pub(crate) struct ScimDoc;
@@ -623,7 +635,7 @@ impl utoipa::Modify for ScimDoc {
             json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
         let body = |name: &str| json!({"required": true, "content": {SCIM_JSON: {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
         // (path, method, operation id, summary, parameters, body, success)
-        let table: Vec<(&str, &str, &str, &str, Vec<Value>, Option<Value>, Value)> = vec![
+        let table: Vec<DocRow> = vec![
             (
                 "/ServiceProviderConfig",
                 "get",
