@@ -11,7 +11,9 @@ pub mod load;
 /// company is minutes old: no one has a past working day, so the detector compares
 /// people with the peers active today rather than waiting for five peers with a full day
 /// behind them (`min_peers`). Agents call customers back through privacy numbers from a
-/// small pool (`[relay] numbers`). Everything else is the default.
+/// small pool (`[relay] numbers`). The identity provider's groups `Support` and
+/// `Partner agents` give roles to the people it provisions (`[scim] groups`). Everything
+/// else is the default.
 pub const CONFIG: &str = "\
 # Written by `custos demo` at every start.
 # A company minutes old has no past working days: compare people with the peers active today.
@@ -21,4 +23,12 @@ min_peers = 0
 # Privacy numbers: agents call customers back without seeing their numbers.
 [relay]
 numbers = [\"+8610000001\", \"+8610000002\", \"+8610000003\", \"+8610000004\"]
+
+# People the identity provider provisions (SCIM, as the staff entry `idp`) get a role
+# from the first of these groups they are in; in none, they are held without one.
+[scim]
+groups = [
+  { group = \"Support\", role = \"support\" },
+  { group = \"Partner agents\", role = \"support\", org = \"huaxin-bpo\" },
+]
 ";
