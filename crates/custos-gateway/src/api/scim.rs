@@ -631,8 +631,16 @@ impl utoipa::Modify for ScimDoc {
         .into_iter()
         .chain(projection.clone())
         .collect();
-        let id =
-            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+        let id_of = |pattern: &str, what: &str| {
+            json!({"name": "id", "in": "path", "required": true,
+            "description": what, "schema": {"type": "string", "pattern": pattern}})
+        };
+        let user_id = id_of("^[A-Za-z0-9_.:-]{1,64}$", "the user's id: their staff id");
+        let group_id = id_of("^grp_[0-9a-f]{16}$", "the group's id, given by Custos");
+        let doc_id = id_of(
+            "^[A-Za-z0-9_.:-]{1,128}$",
+            "a resource type's name or a schema's URN",
+        );
         let body = |name: &str| json!({"required": true, "content": {SCIM_JSON: {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
         // (path, method, operation id, summary, parameters, body, success)
         let table: Vec<DocRow> = vec![
@@ -659,7 +667,7 @@ impl utoipa::Modify for ScimDoc {
                 "get",
                 "scim_resource_type",
                 "One resource type",
-                vec![id.clone()],
+                vec![doc_id.clone()],
                 None,
                 document("200", "the resource type"),
             ),
@@ -677,7 +685,7 @@ impl utoipa::Modify for ScimDoc {
                 "get",
                 "scim_schema",
                 "One schema",
-                vec![id.clone()],
+                vec![doc_id.clone()],
                 None,
                 document("200", "the schema"),
             ),
@@ -722,7 +730,10 @@ impl utoipa::Modify for ScimDoc {
                 "get",
                 "scim_get_user",
                 "One user",
-                [id.clone()].into_iter().chain(projection.clone()).collect(),
+                [user_id.clone()]
+                    .into_iter()
+                    .chain(projection.clone())
+                    .collect(),
                 None,
                 document("200", "the user"),
             ),
@@ -731,7 +742,7 @@ impl utoipa::Modify for ScimDoc {
                 "put",
                 "scim_replace_user",
                 "Replace a user",
-                vec![id.clone()],
+                vec![user_id.clone()],
                 Some(body("ScimUser")),
                 document("200", "the user"),
             ),
@@ -740,7 +751,7 @@ impl utoipa::Modify for ScimDoc {
                 "patch",
                 "scim_patch_user",
                 "Patch a user (active: false deprovisions)",
-                vec![id.clone()],
+                vec![user_id.clone()],
                 Some(body("ScimPatchOp")),
                 document("200", "the user"),
             ),
@@ -749,7 +760,7 @@ impl utoipa::Modify for ScimDoc {
                 "delete",
                 "scim_delete_user",
                 "Deprovision a user: suspended, tokens and sessions ended; the staff entry stays",
-                vec![id.clone()],
+                vec![user_id.clone()],
                 None,
                 json!({"204": {"description": "deleted"}}),
             ),
@@ -785,7 +796,7 @@ impl utoipa::Modify for ScimDoc {
                 "get",
                 "scim_get_group",
                 "One group",
-                [id.clone()].into_iter().chain(projection).collect(),
+                [group_id.clone()].into_iter().chain(projection).collect(),
                 None,
                 document("200", "the group"),
             ),
@@ -794,7 +805,7 @@ impl utoipa::Modify for ScimDoc {
                 "put",
                 "scim_replace_group",
                 "Replace a group (its members' roles follow)",
-                vec![id.clone()],
+                vec![group_id.clone()],
                 Some(body("ScimGroup")),
                 document("200", "the group"),
             ),
@@ -803,7 +814,7 @@ impl utoipa::Modify for ScimDoc {
                 "patch",
                 "scim_patch_group",
                 "Patch a group (its members' roles follow)",
-                vec![id.clone()],
+                vec![group_id.clone()],
                 Some(body("ScimPatchOp")),
                 document("200", "the group"),
             ),
@@ -812,7 +823,7 @@ impl utoipa::Modify for ScimDoc {
                 "delete",
                 "scim_delete_group",
                 "Delete a group (its members' roles follow)",
-                vec![id],
+                vec![group_id.clone()],
                 None,
                 json!({"204": {"description": "deleted"}}),
             ),
