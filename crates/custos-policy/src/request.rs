@@ -62,11 +62,13 @@ pub enum Action {
     ResolveCall,
     /// Provision staff from the identity provider (SCIM): create, change, deprovision.
     ProvisionStaff,
+    /// Erase a customer at their request (crypto-shredding).
+    EraseCustomer,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -91,6 +93,7 @@ impl Action {
         Action::ContactSms,
         Action::ResolveCall,
         Action::ProvisionStaff,
+        Action::EraseCustomer,
     ];
 
     /// The Cedar action id.
@@ -120,6 +123,7 @@ impl Action {
             Action::ContactSms => "contact_sms",
             Action::ResolveCall => "resolve_call",
             Action::ProvisionStaff => "provision_staff",
+            Action::EraseCustomer => "erase_customer",
         }
     }
 

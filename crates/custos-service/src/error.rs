@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Conflict,
     /// The resource changed since the version the request names (`If-Match`).
     PreconditionFailed,
+    /// The thing named existed and is gone for good (an erased customer).
+    Gone,
     /// A body larger than the limit.
     PayloadTooLarge,
     /// A quota is used up.
@@ -63,6 +65,10 @@ pub enum Code {
     BreakGlassExhausted,
     /// `canary_collision`.
     CanaryCollision,
+    /// `canary_not_erasable`.
+    CanaryNotErasable,
+    /// `erased`.
+    Erased,
     /// `client_certificate_required`.
     ClientCertificateRequired,
     /// `identity_mismatch`.
@@ -177,6 +183,8 @@ impl Code {
             Code::BadNote => "bad_note",
             Code::BreakGlassExhausted => "break_glass_exhausted",
             Code::CanaryCollision => "canary_collision",
+            Code::CanaryNotErasable => "canary_not_erasable",
+            Code::Erased => "erased",
             Code::CaseClosed => "case_closed",
             Code::Conflict => "conflict",
             Code::ContactExpired => "contact_expired",
@@ -337,6 +345,14 @@ impl ServiceError {
             ErrorKind::NotFound,
             Code::NotFound,
             format!("{what} not found"),
+        )
+    }
+    /// 410: the customer was erased at their request.
+    pub fn erased() -> Self {
+        Self::new(
+            ErrorKind::Gone,
+            Code::Erased,
+            "this customer was erased at their request",
         )
     }
     /// 409 for an id that exists already.

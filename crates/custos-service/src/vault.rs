@@ -166,8 +166,11 @@ pub struct Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
-    /// Unwraps the record's data key.
+    /// Unwraps the record's data key; an erased customer has none (410 `erased`).
     pub fn new(keyring: &Keyring, record: &'a CustomerRecord) -> Result<Self, ServiceError> {
+        if record.is_erased() {
+            return Err(ServiceError::erased());
+        }
         let key = keyring
             .unwrap_data_key(&record.id, &record.wrapped_key)
             .map_err(crypto_failure)?;

@@ -159,6 +159,12 @@ const INSERT_STAFF: &str = concat!(
 const SELECT_STAFF: &str = concat!("SELECT ", staff_cols!(), " FROM staff WHERE id = $1");
 const SELECT_ALL_STAFF: &str = concat!("SELECT ", staff_cols!(), " FROM staff ORDER BY id");
 const UPDATE_STAFF_STATUS: &str = "UPDATE staff SET status = $2 WHERE id = $1";
+// An empty wrapped key marks an erased customer (`CustomerRecord::is_erased`).
+const ERASE_CUSTOMER: &str = "UPDATE customers SET wrapped_key = $2, name = $2, phone = NULL, \
+     email = NULL, account_id = NULL, attributes = NULL, phone_idx = NULL, email_idx = NULL, \
+     account_idx = NULL WHERE id = $1 AND wrapped_key <> $2";
+const ERASE_CONTACT_INDEXES: &str = "UPDATE contacts SET identifier_idx = '' WHERE id IN \
+     (SELECT contact_id FROM cases WHERE customer_id = $1 AND contact_id IS NOT NULL)";
 
 const INSERT_TOKEN: &str = concat!(
     "INSERT INTO tokens (",
@@ -294,7 +300,11 @@ impl Store {
             .pragma("cache_size", SQLITE_CACHE_KIB)
             // Temporary tables and statement journals (a multi-row INSERT keeps one, to
             // undo the statement alone) in memory rather than in files.
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // An erased customer's wrapped data key is overwritten in the page it leaves
+            // rather than left in free space (`fast`: without extra I/O; the rows are
+            // smaller than a page).
+            .pragma("secure_delete", "fast");
         let pool = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
             // A file has no peer that can hang up: the liveness ping sqlx sends before
@@ -591,6 +601,33 @@ impl Store {
             tx.commit().await.map_err(db_err)?;
         });
         Ok(true)
+    }
+
+    /// Erases customer `id` (crypto-shredding): their wrapped data key, every sealed
+    /// field and their blind indexes (also those of the contacts that opened their cases)
+    /// are destroyed in one transaction; the row keeps the id, so cases and records that
+    /// name it stay whole. `false` if there is no such customer or it is erased already.
+    pub async fn erase_customer(&self, id: &str) -> Result<bool, StoreError> {
+        let erased = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            let erased = sqlx::query(ERASE_CUSTOMER)
+                .bind(id)
+                .bind(Vec::<u8>::new())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if erased > 0 {
+                sqlx::query(ERASE_CONTACT_INDEXES)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+            }
+            erased
+        });
+        Ok(erased > 0)
     }
 
     /// The customer with `id`, if any.

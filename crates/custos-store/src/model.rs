@@ -91,6 +91,14 @@ pub struct CustomerRecord {
     pub created_at: i64,
 }
 
+impl CustomerRecord {
+    /// Whether the customer was erased ([`crate::Store::erase_customer`]): their data key
+    /// is gone, so nothing of them can be opened again.
+    pub fn is_erased(&self) -> bool {
+        self.wrapped_key.is_empty()
+    }
+}
+
 /// Which blind index [`crate::Store::customers_by_index`] searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexColumn {

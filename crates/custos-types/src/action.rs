@@ -40,6 +40,9 @@ vocabulary! {
         CreateCustomer = "create_customer",
         /// Customers imported in bulk.
         ImportCustomers = "import_customers",
+        /// A customer erased at their request (crypto-shredding): their data key and blind
+        /// indexes destroyed; the record keeps only the id.
+        EraseCustomer = "erase_customer",
         /// A customer contacted through a relay (a privacy-number call, an email, an
         /// SMS) without their number or address being shown; `fields` names the channel
         /// ([`crate::facts::contact_channel`]).

@@ -28,6 +28,9 @@ vocabulary! {
         /// The identity provider's provisioning client (SCIM): creates, changes and
         /// deprovisions staff entries; sees no customer data.
         Scim = "scim",
+        /// The privacy officer: carries out customers' erasure requests; sees no customer
+        /// data.
+        PrivacyOfficer = "privacy_officer",
     }
 }
 

@@ -9,6 +9,7 @@ use custos_service::Code;
 use custos_service::customers::{
     CreatedCustomer, RevealRequest, Revealed, SEARCH_KEYS, SearchResults,
 };
+use custos_service::erasure::Erased;
 use custos_service::import::{FIRST_LINE_HEADER, IDEMPOTENCY_KEY_HEADER, ImportBatch, Imported};
 use custos_service::input::parse_json;
 use custos_service::schema::{CaseId, CustomerId, NdjsonCustomers, SearchKey};
@@ -133,6 +134,25 @@ pub(super) async fn view(
         StatusCode::OK,
         app.view_customer(&info.meta, &id, case).await,
     )
+}
+
+/// Erase a customer at their request (the privacy officer): their data key, sealed fields
+/// and blind indexes are destroyed; only the id stays, and the ledger still verifies.
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = CustomerId, Path, description = "customer id")),
+    responses(
+        (status = 200, body = Erased, description = "erased"),
+        (status = 403, description = "`forbidden`: only the privacy officer erases"),
+        (status = 404, description = "`not_found`: no such customer"),
+        (status = 409, description = "`canary_not_erasable`: this customer cannot be erased"),
+        (status = 410, description = "`erased`: the customer was erased already")),
+    security(("bearer" = [])))]
+pub(super) async fn erase(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    reply(StatusCode::OK, app.erase_customer(&info.meta, &id).await)
 }
 
 /// Reveal named fields in full, for a case, with a reason; each field is its own Cedar action.

@@ -166,7 +166,7 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::get_alert))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::dismiss))
-        .routes(routes!(customers::view))
+        .routes(routes!(customers::view, customers::erase))
         .routes(routes!(customers::reveal))
         .routes(routes!(contact::contact))
         .routes(routes!(contact::resolve))

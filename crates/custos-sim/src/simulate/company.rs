@@ -36,7 +36,8 @@ fn median_contacts(role: Role) -> f64 {
         | Role::Integration
         | Role::ContactCenter
         | Role::Telephony
-        | Role::Scim => 0.0,
+        | Role::Scim
+        | Role::PrivacyOfficer => 0.0,
     }
 }
 

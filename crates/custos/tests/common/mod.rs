@@ -405,6 +405,15 @@ impl Client {
         .await
     }
 
+    pub(crate) async fn delete(&self, token: &str, path: &str) -> Answer {
+        self.send(
+            self.http
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
     pub(crate) async fn post_empty(&self, token: &str, path: &str) -> Answer {
         answered(self.api.post_empty(token, path).await)
     }
