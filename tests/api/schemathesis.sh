@@ -42,8 +42,9 @@ CUSTOS_BIN="$(cd "$(dirname "$CUSTOS_BIN")" && pwd)/$(basename "$CUSTOS_BIN")"
 [ -x "$CUSTOS_BIN" ] || { echo "api tests: no binary at $CUSTOS_BIN" >&2; exit 1; }
 
 # Roles, as in the demo's staff list (demo-tokens.json); `integration` is the CRM,
-# `contact_center` the contact centre's platform (`switch`), `telephony` the PBX (`pbx`).
-roles="${ST_ROLES:-admin security_analyst support sales team_lead integration contact_center telephony scim}"
+# `contact_center` the contact centre's platform (`switch`), `telephony` the PBX (`pbx`),
+# `scim` the identity provider's provisioning client (`idp`), `privacy_officer` `dpo`.
+roles="${ST_ROLES:-admin security_analyst support sales team_lead integration contact_center telephony scim privacy_officer}"
 reports="${ST_REPORTS:-$here/reports}"
 mkdir -p "$reports"
 # Options for `st run`: test cases per operation and phase (schemathesis.toml has the

@@ -112,10 +112,10 @@ pub struct DemoCompany {
     pub staff: Vec<DemoStaff>,
 }
 
-/// Generates `customers` customers and 241 staff entries from `seed` (the CRM, the
-/// contact centre `switch`, the PBX `pbx`, the identity provider's provisioning client
-/// `idp`, 78 at the company, 53 at each partner); with the bootstrap admin the demo has
-/// 242.
+/// Generates `customers` customers and 242 staff entries from `seed` (the CRM, the
+/// contact centre `switch`, the PBX `pbx`, the privacy officer `dpo`, the identity
+/// provider's provisioning client `idp`, 78 at the company, 53 at each partner); with
+/// the bootstrap admin the demo has 243.
 pub fn generate(customers: usize, seed: u64) -> DemoCompany {
     let mut rng = StdRng::seed_from_u64(seed);
     let people = people(&mut rng, customers, 0);
@@ -135,6 +135,12 @@ pub fn generate(customers: usize, seed: u64) -> DemoCompany {
         id: "pbx".to_owned(),
         name: "Telephone exchange".to_owned(),
         role: Role::Telephony,
+        org: COMPANY,
+    });
+    staff.push(DemoStaff {
+        id: "dpo".to_owned(),
+        name: "Data protection officer".to_owned(),
+        role: Role::PrivacyOfficer,
         org: COMPANY,
     });
     staff.push(DemoStaff {
@@ -189,7 +195,7 @@ mod tests {
         let b = generate(500, 7);
         assert_eq!(a.customers.len(), 500);
         assert_eq!(a.customers[499].phone, b.customers[499].phone);
-        assert_eq!(a.staff.len(), 241);
+        assert_eq!(a.staff.len(), 242);
         let orgs: std::collections::BTreeSet<_> = a.staff.iter().map(|s| s.org).collect();
         assert_eq!(orgs.len(), 1 + PARTNERS.len());
         for &role in Role::ALL {
