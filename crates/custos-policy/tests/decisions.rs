@@ -216,6 +216,8 @@ fn policy_ids_follow_file_and_source_order() {
             "contact-center-reports",
             "close-case",
             "admin-manages",
+            "privacy-officer-erases",
+            "scim-provisions",
             "suspend-staff",
             "read-access",
             "customer-portal",

@@ -392,6 +392,16 @@ fn no_one_exports_and_roles_gate_the_rest() {
     let allowed = |role, action| engine.decide(&vault(staff("x", role), action)).allowed;
     assert!(allowed("admin", Action::ManageStaff));
     assert!(!allowed("security_analyst", Action::ManageStaff));
+    // Provisioning is the scim principal's alone, erasure the privacy officer's alone;
+    // neither sees a customer.
+    for role in ["admin", "security_analyst", "support", "integration", "privacy_officer"] {
+        assert!(!allowed(role, Action::ProvisionStaff), "{role} provisions");
+    }
+    assert!(allowed("scim", Action::ProvisionStaff));
+    for role in ["admin", "security_analyst", "support", "team_lead", "scim"] {
+        assert!(!allowed(role, Action::EraseCustomer), "{role} erases");
+    }
+    assert!(allowed("privacy_officer", Action::EraseCustomer));
     assert!(allowed("security_analyst", Action::SuspendStaff));
     assert!(!allowed("team_lead", Action::SuspendStaff));
     assert!(allowed("security_analyst", Action::ReadAccess));

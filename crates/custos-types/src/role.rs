@@ -139,7 +139,9 @@ mod tests {
                 "admin",
                 "integration",
                 "contact_center",
-                "telephony"
+                "telephony",
+                "scim",
+                "privacy_officer"
             ]
         );
     }
