@@ -118,12 +118,13 @@ impl ConsoleSsoConfig {
             (Some(_), None) => {}
             (None, Some(name))
                 if !name.is_empty()
+                    && !name.to_ascii_uppercase().starts_with("CUSTOS_")
                     && name
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_') => {}
             (None, Some(_)) => {
                 return Err(format!(
-                    "{SECTION}.client_secret_env must name an environment variable (letters, digits, _)"
+                    "{SECTION}.client_secret_env must name an environment variable (letters, digits, _) not starting with CUSTOS_ (those are read as configuration)"
                 ));
             }
             _ => {
@@ -632,7 +633,7 @@ mod tests {
         ConsoleSsoConfig {
             client_id: "custos-console".into(),
             client_secret_file: None,
-            client_secret_env: Some("CUSTOS_TEST_OIDC_SECRET".into()),
+            client_secret_env: Some("TEST_OIDC_SECRET".into()),
             redirect_url: "https://custos.example.com/signin/oidc/callback".into(),
             provider_name: default_provider_name(),
             authorization_endpoint: None,
@@ -724,6 +725,9 @@ mod tests {
         c.client_secret_env = Some("NOT A NAME".into());
         refused(c, ISSUER, "client_secret_env");
         let mut c = config();
+        c.client_secret_env = Some("CUSTOS_OIDC_SECRET".into());
+        refused(c, ISSUER, "not starting with CUSTOS_");
+        let mut c = config();
         c.redirect_url = "http://custos.example.com/signin/oidc/callback".into();
         refused(c, ISSUER, "redirect_url must use https");
         let mut c = config();
@@ -764,7 +768,7 @@ mod tests {
         c.client_secret_file = Some(dir.path().join("absent"));
         assert!(c.read_secret().unwrap_err().contains("cannot be read"));
         let mut c = config();
-        c.client_secret_env = Some("CUSTOS_TEST_OIDC_SECRET_SURELY_UNSET".into());
+        c.client_secret_env = Some("TEST_OIDC_SECRET_SURELY_UNSET".into());
         assert!(c.read_secret().unwrap_err().contains("is not set"));
     }
 
