@@ -292,7 +292,12 @@ impl Sessions {
         now: i64,
     ) -> Result<bool, StoreError> {
         self.rows
-            .claim_link(&key(&format!("oidc state\n{state}")), until, now, MAX_USED_LINKS)
+            .claim_link(
+                &key(&format!("oidc state\n{state}")),
+                until,
+                now,
+                MAX_USED_LINKS,
+            )
             .await
     }
 
@@ -430,7 +435,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_single_sign_on_session_speaks_for_its_staff_entry_as_it_was() {
-        let (sessions, _dir) = sessions(Duration::from_secs(60), true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = custos_store::Store::open_sqlite(&dir.path().join("custos.db"))
+            .await
+            .unwrap();
+        let sessions = Sessions::new(
+            store.console_sessions(),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            true,
+        );
         let set = sessions
             .open(SessionSubject::SingleSignOn {
                 staff_id: "a".into(),
@@ -439,7 +453,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure")
+        );
         let h = headers(&format!("{SESSION_COOKIE}={}", value(&set)));
         let (_, s) = sessions.get(&h).await.unwrap().expect("session");
         match s.credential {
@@ -455,6 +471,10 @@ mod tests {
             other => panic!("not a single sign-on credential: {other:?}"),
         }
         assert!(matches!(s.who, Who::Staff { ref id, role: Role::Support, .. } if id == "a"));
+        // Ending the person's credentials (what deprovisioning does) ends the session.
+        assert!(sessions.get(&h).await.unwrap().is_some());
+        store.end_credentials("a", 0).await.unwrap();
+        assert!(sessions.get(&h).await.unwrap().is_none());
         // The flow's cookie: Lax (the provider's redirect is cross-site), only for the
         // sign-on's paths, short-lived; its state is used once.
         let flow = sessions.sso_cookie("v");

@@ -116,11 +116,7 @@ pub(super) async fn submit(
         .await;
     // `/v1/me` refuses a valid token only for a suspended person: say so, not "invalid".
     if reply.status == StatusCode::FORBIDDEN {
-        return signin_page(
-            &console,
-            StatusCode::FORBIDDEN,
-            Some(SUSPENDED),
-        );
+        return signin_page(&console, StatusCode::FORBIDDEN, Some(SUSPENDED));
     }
     if !reply.status.is_success() {
         return invalid();

@@ -128,8 +128,7 @@ pub(super) async fn callback(
         tracing::info!(code, "console sign-on refused");
         let mut page = signin_page(&console, status, Some(message));
         if let Ok(v) = clear.parse() {
-            page.headers_mut()
-                .append(axum::http::header::SET_COOKIE, v);
+            page.headers_mut().append(axum::http::header::SET_COOKIE, v);
         }
         page
     };
@@ -196,9 +195,9 @@ pub(super) async fn callback(
         Err(e) => {
             let message = match &e {
                 SsoError::Unavailable => format!("{provider} cannot be reached right now."),
-                SsoError::Exchange(why) => format!(
-                    "{provider} did not confirm the sign-in ({why}). Please sign in again."
-                ),
+                SsoError::Exchange(why) => {
+                    format!("{provider} did not confirm the sign-in ({why}). Please sign in again.")
+                }
                 SsoError::IdToken(why) => format!(
                     "{provider}'s answer did not pass Custos's checks ({why}). Please sign in again; if it keeps failing, tell your administrator."
                 ),

@@ -207,3 +207,77 @@ pub(crate) async fn authenticate(
     }
     Ok(Caller::of(staff, &config.company_org))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_store::StaffStatus;
+    use custos_types::Role;
+
+    fn signed_on(staff: &str, role: Option<&str>, org: Option<&str>) -> SessionCredential {
+        SessionCredential::SingleSignOn {
+            staff_id: staff.to_owned(),
+            role: role.map(str::to_owned),
+            org: org.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_single_sign_on_session_speaks_for_its_entry_while_it_is_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("custos.db"))
+            .await
+            .unwrap();
+        store
+            .insert_staff(&StaffRecord {
+                id: "alice".into(),
+                name: "Alice".into(),
+                role: Role::Support,
+                org: "custos".into(),
+                status: StaffStatus::Active,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let config = Config::default();
+        let auth = |credential: SessionCredential, sso: bool| {
+            let (store, config) = (store.clone(), config.clone());
+            async move { authenticate(&store, &config, None, Some(&credential), None, None, sso).await }
+        };
+        let caller = auth(signed_on("alice", Some("support"), Some("custos")), true)
+            .await
+            .unwrap();
+        assert_eq!(caller.staff.id, "alice");
+        assert!(!caller.principal().suspended);
+        // Without claims to compare (no role_claim or org_claim), the entry alone decides.
+        assert!(auth(signed_on("alice", None, None), true).await.is_ok());
+        // Without [idp.console], such a session speaks for no one.
+        let e = auth(signed_on("alice", Some("support"), Some("custos")), false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "unauthenticated");
+        // Someone not provisioned.
+        let e = auth(signed_on("mallory", None, None), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "unauthenticated");
+        // A session opened as support, after the entry became an admin: over.
+        let e = auth(signed_on("alice", Some("admin"), Some("custos")), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "identity_mismatch");
+        let e = auth(signed_on("alice", Some("support"), Some("partner")), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "identity_mismatch");
+        // Suspended: the caller is found, and is the suspended principal policy refuses.
+        store
+            .set_staff_status("alice", StaffStatus::Suspended)
+            .await
+            .unwrap();
+        let caller = auth(signed_on("alice", Some("support"), Some("custos")), true)
+            .await
+            .unwrap();
+        assert!(caller.principal().suspended);
+    }
+}

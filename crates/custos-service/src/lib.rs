@@ -27,13 +27,13 @@ pub mod erasure;
 pub mod error;
 pub mod health;
 pub mod idp;
-pub mod oidc;
 pub mod ids;
 pub mod import;
 pub mod inbound;
 pub mod input;
 pub mod ledger;
 pub mod mask;
+pub mod oidc;
 pub mod provisioning;
 pub mod quota;
 pub mod record;
@@ -181,7 +181,11 @@ impl App {
             Some(c) => Some(idp::IdpTokens::start(c).await.map_err(config_invalid)?),
             None => None,
         };
-        let console_sso = match config.idp.as_ref().and_then(|c| Some((c, c.console.as_ref()?))) {
+        let console_sso = match config
+            .idp
+            .as_ref()
+            .and_then(|c| Some((c, c.console.as_ref()?)))
+        {
             Some((idp, console)) => Some(
                 oidc::ConsoleSso::start(idp, console)
                     .await

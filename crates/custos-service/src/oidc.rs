@@ -119,9 +119,7 @@ impl ConsoleSsoConfig {
             (None, Some(name))
                 if !name.is_empty()
                     && !name.to_ascii_uppercase().starts_with("CUSTOS_")
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_') => {}
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {}
             (None, Some(_)) => {
                 return Err(format!(
                     "{SECTION}.client_secret_env must name an environment variable (letters, digits, _) not starting with CUSTOS_ (those are read as configuration)"
@@ -162,10 +160,12 @@ impl ConsoleSsoConfig {
             }
         }
         if !self.scopes.iter().any(|s| s == "openid")
-            || self
-                .scopes
-                .iter()
-                .any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            || self.scopes.iter().any(|s| {
+                s.is_empty()
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            })
         {
             return Err(format!(
                 "{SECTION}.scopes must include \"openid\", each a scope token without spaces"
@@ -360,7 +360,10 @@ pub struct ConsoleSso {
 impl ConsoleSso {
     /// Reads the secret and starts the ID tokens' verifier (the key set is read now) and
     /// discovery; a provider that cannot be reached is logged, not fatal.
-    pub(crate) async fn start(idp: &IdpConfig, config: &ConsoleSsoConfig) -> Result<Arc<ConsoleSso>, String> {
+    pub(crate) async fn start(
+        idp: &IdpConfig,
+        config: &ConsoleSsoConfig,
+    ) -> Result<Arc<ConsoleSso>, String> {
         config.validate(&idp.issuer)?;
         let secret = config.read_secret()?;
         let id_tokens = IdpTokens::start_for(idp, &config.client_id).await?;
@@ -446,14 +449,16 @@ impl ConsoleSso {
         if d.issuer != self.issuer {
             return Err("the discovery document names another issuer".to_owned());
         }
-        if d
-            .code_challenge_methods_supported
+        if d.code_challenge_methods_supported
             .is_some_and(|m| !m.iter().any(|m| m == "S256"))
         {
             return Err("the provider does not support PKCE with S256".to_owned());
         }
         Ok(Endpoints {
-            authorization: url("authorization_endpoint (discovered)", &d.authorization_endpoint)?,
+            authorization: url(
+                "authorization_endpoint (discovered)",
+                &d.authorization_endpoint,
+            )?,
             token: url("token_endpoint (discovered)", &d.token_endpoint)?,
         })
     }
@@ -491,7 +496,11 @@ impl ConsoleSso {
         match self.client_auth {
             ClientAuth::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: each part form-encoded, then Basic.
-                let pair = format!("{}:{}", form_encode(&self.client_id), form_encode(&self.secret));
+                let pair = format!(
+                    "{}:{}",
+                    form_encode(&self.client_id),
+                    form_encode(&self.secret)
+                );
                 let basic = Zeroizing::new(format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
@@ -511,7 +520,10 @@ impl ConsoleSso {
         );
         let (status, answer) = read_answer(
             request
-                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .header(reqwest::header::ACCEPT, "application/json")
                 .body(body.as_str().to_owned()),
         )
@@ -536,7 +548,11 @@ impl ConsoleSso {
                 Some("unauthorized_client") => "unauthorized_client",
                 _ => "refused",
             };
-            tracing::info!(status, code, "console sign-on: the token endpoint refused the code");
+            tracing::info!(
+                status,
+                code,
+                "console sign-on: the token endpoint refused the code"
+            );
             return Err(SsoError::Exchange(code));
         }
         let Some(id_token) = answer.id_token else {
@@ -673,7 +689,10 @@ mod tests {
         assert!(flow.state_matches(&state));
         assert!(!flow.state_matches(&nonce));
         assert!(!flow.state_matches(""));
-        assert!(!Flow::new().state_matches(&state), "another browser's sign-in");
+        assert!(
+            !Flow::new().state_matches(&state),
+            "another browser's sign-in"
+        );
         // The cookie brings the same sign-in back; a malformed one none.
         let back = Flow::from_cookie(flow.cookie_value()).expect("well-formed");
         assert!(back.state_matches(&state));
@@ -717,10 +736,18 @@ mod tests {
         };
         let mut c = config();
         c.client_secret_file = Some("/etc/custos/oidc.secret".into());
-        refused(c, ISSUER, "exactly one of client_secret_file and client_secret_env");
+        refused(
+            c,
+            ISSUER,
+            "exactly one of client_secret_file and client_secret_env",
+        );
         let mut c = config();
         c.client_secret_env = None;
-        refused(c, ISSUER, "exactly one of client_secret_file and client_secret_env");
+        refused(
+            c,
+            ISSUER,
+            "exactly one of client_secret_file and client_secret_env",
+        );
         let mut c = config();
         c.client_secret_env = Some("NOT A NAME".into());
         refused(c, ISSUER, "client_secret_env");
@@ -797,6 +824,7 @@ mod tests {
     }
 
     fn toml_from(text: &str) -> Result<ConsoleSsoConfig, String> {
+        use figment::providers::Format as _;
         figment::Figment::from(figment::providers::Toml::string(text))
             .extract()
             .map_err(|e| e.to_string())
