@@ -279,6 +279,7 @@ test('a suspended person gets no session', { timeout: 120_000 }, async () => {
 test('a forged state, or the provider\'s refusal, opens nothing', { timeout: 120_000 }, async () => {
   const page = await newPage();
   await page.goto(`${base}/signin`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'sso-signin.png') });
   await Promise.all([
     page.waitForURL((u) => u.href.startsWith(`${issuer}/interaction/`)),
     page.getByRole('link', { name: `Sign in with ${PROVIDER}` }).click(),

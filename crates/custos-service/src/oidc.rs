@@ -440,11 +440,11 @@ impl ConsoleSso {
                 .header(reqwest::header::ACCEPT, "application/json"),
         )
         .await?;
-        let d: Discovery = serde_json::from_slice(&body.1)
-            .map_err(|_| "the discovery document is not the JSON expected".to_owned())?;
         if body.0 != 200 {
             return Err(format!("the provider answered {}", body.0));
         }
+        let d: Discovery = serde_json::from_slice(&body.1)
+            .map_err(|_| "the discovery document is not the JSON expected".to_owned())?;
         // OpenID Connect Discovery §4.3: the document is the issuer's own.
         if d.issuer != self.issuer {
             return Err("the discovery document names another issuer".to_owned());
@@ -537,11 +537,10 @@ impl ConsoleSso {
             id_token: Option<String>,
             error: Option<String>,
         }
-        let answer: TokenAnswer = serde_json::from_slice(&answer)
-            .map_err(|_| SsoError::Exchange("the token endpoint's answer is not JSON"))?;
+        let answer = serde_json::from_slice::<TokenAnswer>(&answer).ok();
         if status != 200 {
             // The error code alone (RFC 6749 §5.2), when it is one of the standard ones.
-            let code = match answer.error.as_deref() {
+            let code = match answer.and_then(|a| a.error).as_deref() {
                 Some("invalid_grant") => "invalid_grant",
                 Some("invalid_client") => "invalid_client",
                 Some("invalid_request") => "invalid_request",
@@ -555,6 +554,11 @@ impl ConsoleSso {
             );
             return Err(SsoError::Exchange(code));
         }
+        let Some(answer) = answer else {
+            return Err(SsoError::Exchange(
+                "the token endpoint's answer is not JSON",
+            ));
+        };
         let Some(id_token) = answer.id_token else {
             return Err(SsoError::Exchange("no id_token in the answer"));
         };
