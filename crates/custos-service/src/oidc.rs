@@ -5,7 +5,7 @@
 //! the authorization request, the code exchange at the token endpoint and the ID
 //! token's check. The console (`custos-console/src/sso.rs`) owns the cookies and pages.
 //!
-//! The ID token is checked by the verifier of `[idp]` ([`IdpTokens`], `custos_jwt`):
+//! The ID token is checked by the verifier of `[idp]` (`idp::IdpTokens`, `custos_jwt`):
 //! signature against the provider's key set, `iss` the `[idp]` issuer, `aud` the
 //! `client_id` (and `azp` the `client_id` when it names several), `exp`/`nbf`/`iat`
 //! within `[idp]`'s clock skew; then the `nonce` of this sign-in, and `[idp]`'s claim
