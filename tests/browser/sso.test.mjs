@@ -236,11 +236,11 @@ test('a provisioned agent signs in with the provider; her session ends when she 
   let r = await again.goto(callback);
   assert.equal(r.status(), 400);
   assert.match(await text(again, '[role=alert]'), /not started in this browser/);
-  // ... and with the sign-in's cookie put back: the state was used once already.
+  // ... and with the sign-in's cookie put back: its code was exchanged already.
   await again.context().addCookies([{ ...flowCookie }]);
   r = await again.goto(callback);
-  assert.equal(r.status(), 400);
-  assert.match(await text(again, '[role=alert]'), /already used/);
+  assert.equal(r.status(), 401);
+  assert.match(await text(again, '[role=alert]'), /did not confirm the sign-in \(invalid_grant\)/);
   assert.ok(!(await again.context().cookies(base)).some((c) => c.name === 'custos_session'));
 
   // Suspended in Custos: the very next page is refused, by policy.

@@ -8,12 +8,14 @@
 //!   `/signin/oidc` and ten minutes), and the browser to the provider's authorization
 //!   endpoint with `state`, `nonce` and the S256 `code_challenge` derived from it.
 //! * `GET /signin/oidc/callback` takes the provider's answer: the `state` must be the one
-//!   derived from this browser's cookie and is used once (kept, hashed, with the used
-//!   customer links until the flow would have expired, so a replayed callback opens
-//!   nothing on any node); a provider error, an `iss` of another issuer, a code the token
-//!   endpoint does not exchange or an ID token that does not pass (signature, issuer,
-//!   audience = client id, times, nonce) each end on the sign-in page with a 4xx and a
-//!   plain message. The cookie is cleared by every answer.
+//!   derived from this browser's cookie; a provider error, an `iss` of another issuer, a
+//!   code the token endpoint does not exchange (a code is exchanged once: a replayed
+//!   callback ends here) or an ID token that does not pass (signature, issuer, audience =
+//!   client id, times, nonce) each end on the sign-in page with a 4xx and a plain
+//!   message. A state that passed is then used once (kept, hashed, with the used
+//!   customer links until the flow would have expired, so one sign-in opens one session
+//!   on any node; claimed only after the provider vouched for the person, so made-up
+//!   callbacks cannot fill that table). The cookie is cleared by every answer.
 //! * The person is then signed in through the API, as with a token: `GET /v1/me` with
 //!   the session credential, a recorded request, where Custos's staff entry decides —
 //!   someone not provisioned is 401, a suspended person 403 by policy, a role or
@@ -150,19 +152,6 @@ pub(super) async fn callback(
             "This sign-in's answer does not belong to the sign-in this browser started. Please sign in again.",
         );
     };
-    let now = custos_types::clock::now_millis();
-    let until = now.saturating_add(i64::try_from(SSO_SECONDS * 1000).unwrap_or(i64::MAX));
-    match console.sessions.claim_sso_state(&state, until, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "sso_state_used",
-                "This sign-in was already used. Please sign in again.",
-            );
-        }
-        Err(e) => return page::unavailable(&e),
-    }
     if let Some(error) = answer.error {
         let code = PROVIDER_ERRORS
             .iter()
@@ -205,6 +194,23 @@ pub(super) async fn callback(
             return refuse(StatusCode::UNAUTHORIZED, e.code(), &message);
         }
     };
+    // One sign-in, one session: the state is claimed once the provider has vouched for
+    // the person (not before, so that made-up callbacks cannot fill the store's used
+    // entries, which customer links share). A replayed callback fails before this at
+    // the token endpoint (a code is exchanged once), and here if it did not.
+    let now = custos_types::clock::now_millis();
+    let until = now.saturating_add(i64::try_from(SSO_SECONDS * 1000).unwrap_or(i64::MAX));
+    match console.sessions.claim_sso_state(&state, until, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "sso_state_used",
+                "This sign-in was already used. Please sign in again.",
+            );
+        }
+        Err(e) => return page::unavailable(&e),
+    }
     let credential = SessionCredential::SingleSignOn {
         staff_id: signed_on.staff_id,
         role: signed_on.role,
