@@ -274,6 +274,11 @@ test('a suspended person gets no session', { timeout: 120_000 }, async () => {
   assert.equal(response.status(), 403);
   assert.match(await text(page, '[role=alert]'), /suspended/);
   assert.ok(!(await page.context().cookies(base)).some((c) => c.name === 'custos_session'));
+  // The refused sign-in is in the ledger: sam's one request, denied by policy.
+  const records = await api('/v1/access?staff=sam');
+  assert.equal(records.status, 200, records.text);
+  const mine = JSON.parse(records.text).records.filter((r) => r.staff_id === 'sam');
+  assert.deepEqual(mine.map((r) => [r.action, r.decision, r.reason_code]), [['me', 'deny', 'forbidden']]);
 });
 
 test('a forged state, or the provider\'s refusal, opens nothing', { timeout: 120_000 }, async () => {
