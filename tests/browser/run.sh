@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests of the web console: `custos demo` on a free loopback port, driven by
-# Debian's headless Chromium through playwright-core (no browser download); and the
-# API's access tokens from a real OpenID provider (npm oidc-provider, idp.test.mjs).
+# Debian's headless Chromium through playwright-core (no browser download); the API's
+# access tokens from a real OpenID provider (npm oidc-provider, idp.test.mjs); and the
+# console's single sign-on with that provider, in Chromium (sso.test.mjs).
 #
 #   bash tests/browser/run.sh                      # builds target/debug/custos if needed
 #   CUSTOS_BIN=target/release/custos bash tests/browser/run.sh
@@ -64,5 +65,6 @@ export ARTIFACTS_DIR="${ARTIFACTS_DIR:-$here/artifacts}"
 mkdir -p "$ARTIFACTS_DIR"
 
 cd "$here"
-# The console in Chromium, then the API's access tokens from a real OpenID provider.
-exec node --test --test-concurrency=1 console.test.mjs idp.test.mjs
+# The console in Chromium, the API's access tokens from a real OpenID provider, then
+# single sign-on to the console with that provider.
+exec node --test --test-concurrency=1 console.test.mjs idp.test.mjs sso.test.mjs

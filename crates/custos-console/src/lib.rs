@@ -10,6 +10,7 @@
 //! * [`session`]: cookies, sessions, CSRF, idle timeout;
 //! * [`page`]: the document frame, the Content-Security-Policy and other headers;
 //! * [`signin`]: signing in with a staff token or a customer access link, signing out;
+//! * [`sso`]: single sign-on with the company's identity provider (OpenID Connect);
 //! * [`agent`]: my cases, the masked customer card, contact through the relays, reveals
 //!   with a reason, quotas;
 //! * [`analyst`]: the alert queue and its actions, a person's and a company's activity;
@@ -27,6 +28,7 @@ mod ledger;
 mod page;
 mod session;
 mod signin;
+mod sso;
 mod trace;
 
 use custos_types::Role;
@@ -84,6 +86,8 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/", get(home))
         .route("/console.css", get(|| async { page::stylesheet() }))
         .route("/signin", get(signin::form).post(signin::submit))
+        .route("/signin/oidc", get(sso::start))
+        .route("/signin/oidc/callback", get(sso::callback))
         .route("/signout", post(signin::signout))
         .route("/cases", get(agent::cases))
         .route("/cases/{case}", get(agent::card))

@@ -5,7 +5,12 @@
 //!
 //! * A session ends at sign-out, after `idle_minutes` without a request, after
 //!   `max_hours` in all, and when the token it was opened with is revoked (the session
-//!   keeps only the token's hash and every call is authenticated with it again).
+//!   keeps only the token's hash and every call is authenticated with it again). A
+//!   session opened by single sign-on keeps the staff id instead (see `sso.rs`): every
+//!   call loads that staff entry again.
+//! * A single sign-on in progress has its own cookie (`custos_oidc`): SameSite=Lax, as
+//!   the provider sends the browser back with a cross-site top-level GET, limited to
+//!   `/signin/oidc` and ten minutes. The session cookie stays Strict.
 //! * Every form that changes something carries the session's CSRF token, compared in
 //!   constant time. The token is derived from the session id (a SHA-256 under its own
 //!   label), so it is stored nowhere; the sign-in form, before any session, carries a
@@ -34,6 +39,12 @@ use custos_service::auth::SessionCredential;
 pub(super) const SESSION_COOKIE: &str = "custos_session";
 /// The sign-in form's cookie (double-submit CSRF before a session exists).
 pub(super) const SIGNIN_COOKIE: &str = "custos_signin";
+/// The cookie of a single sign-on in progress (the flow's secret, `oidc::Flow`).
+pub(super) const SSO_COOKIE: &str = "custos_oidc";
+/// The path the single sign-on cookie is sent to: the start and the callback.
+const SSO_PATH: &str = "/signin/oidc";
+/// How long a single sign-on may take at the provider, in seconds.
+pub(super) const SSO_SECONDS: u64 = 600;
 /// Most sessions held at once: beyond it, the least recently used one is dropped.
 const MAX_SESSIONS: i64 = 10_000;
 /// Most used customer links remembered at once. Only genuine links get here (their
@@ -87,6 +98,23 @@ impl Session {
                 org,
             } => Session {
                 credential: SessionCredential::Staff { token_hash },
+                csrf,
+                who: Who::Staff {
+                    id: staff_id,
+                    role,
+                    org,
+                },
+            },
+            SessionSubject::SingleSignOn {
+                staff_id,
+                role,
+                org,
+            } => Session {
+                credential: SessionCredential::SingleSignOn {
+                    staff_id: staff_id.clone(),
+                    role: Some(role.as_str().to_owned()),
+                    org: Some(org.clone()),
+                },
                 csrf,
                 who: Who::Staff {
                     id: staff_id,
@@ -237,6 +265,42 @@ impl Sessions {
         self.cookie(name, "", Some(0))
     }
 
+    /// The cookie that keeps a single sign-on's secret until the provider sends the
+    /// browser back (`value` empty: the one that removes it).
+    pub(super) fn sso_cookie(&self, value: &str) -> String {
+        let age = if value.is_empty() { 0 } else { SSO_SECONDS };
+        let mut c =
+            format!("{SSO_COOKIE}={value}; Path={SSO_PATH}; HttpOnly; SameSite=Lax; Max-Age={age}");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        c
+    }
+
+    /// The value of the single sign-on cookie, if the request carries one.
+    pub(super) fn sso_flow(&self, headers: &HeaderMap) -> Option<String> {
+        cookie(headers, SSO_COOKIE)
+    }
+
+    /// Marks a single sign-on's `state` as used until `until` (unix ms); false when it
+    /// was used before. With the used customer links, in the store: one use across
+    /// every node.
+    pub(super) async fn claim_sso_state(
+        &self,
+        state: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.rows
+            .claim_link(
+                &key(&format!("oidc state\n{state}")),
+                until,
+                now,
+                MAX_USED_LINKS,
+            )
+            .await
+    }
+
     fn cookie(&self, name: &str, value: &str, max_age_secs: Option<u64>) -> String {
         let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
         if let Some(age) = max_age_secs {
@@ -251,7 +315,7 @@ impl Sessions {
     fn alive(&self, s: &ConsoleSession, now: i64) -> bool {
         let link_valid = match &s.subject {
             SessionSubject::Customer { until, .. } => now < *until,
-            SessionSubject::Staff { .. } => true,
+            SessionSubject::Staff { .. } | SessionSubject::SingleSignOn { .. } => true,
         };
         link_valid
             && now - s.last_seen < millis(self.idle)
@@ -367,6 +431,59 @@ mod tests {
         sessions.close(&h).await.unwrap();
         assert!(sessions.get(&h).await.unwrap().is_none());
         assert_eq!(sessions.evidence(&key).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_single_sign_on_session_speaks_for_its_staff_entry_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = custos_store::Store::open_sqlite(&dir.path().join("custos.db"))
+            .await
+            .unwrap();
+        let sessions = Sessions::new(
+            store.console_sessions(),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            true,
+        );
+        let set = sessions
+            .open(SessionSubject::SingleSignOn {
+                staff_id: "a".into(),
+                role: Role::Support,
+                org: "acme".into(),
+            })
+            .await
+            .unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure")
+        );
+        let h = headers(&format!("{SESSION_COOKIE}={}", value(&set)));
+        let (_, s) = sessions.get(&h).await.unwrap().expect("session");
+        match s.credential {
+            SessionCredential::SingleSignOn {
+                staff_id,
+                role,
+                org,
+            } => {
+                assert_eq!(staff_id, "a");
+                assert_eq!(role.as_deref(), Some("support"));
+                assert_eq!(org.as_deref(), Some("acme"));
+            }
+            other => panic!("not a single sign-on credential: {other:?}"),
+        }
+        assert!(matches!(s.who, Who::Staff { ref id, role: Role::Support, .. } if id == "a"));
+        // Ending the person's credentials (what deprovisioning does) ends the session.
+        assert!(sessions.get(&h).await.unwrap().is_some());
+        store.end_credentials("a", 0).await.unwrap();
+        assert!(sessions.get(&h).await.unwrap().is_none());
+        // The flow's cookie: Lax (the provider's redirect is cross-site), only for the
+        // sign-on's paths, short-lived; its state is used once.
+        let flow = sessions.sso_cookie("v");
+        assert!(flow.contains("SameSite=Lax") && flow.contains("Path=/signin/oidc"));
+        assert!(flow.contains("HttpOnly") && flow.contains("Max-Age=600"));
+        assert!(sessions.sso_cookie("").contains("Max-Age=0"));
+        assert!(sessions.claim_sso_state("st", 1_000, 0).await.unwrap());
+        assert!(!sessions.claim_sso_state("st", 1_000, 10).await.unwrap());
+        assert!(sessions.claim_sso_state("other", 1_000, 10).await.unwrap());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Signing in and out. Staff sign in with their API token: the console checks it with
 //! `GET /v1/me` (so the sign-in is recorded like any request) and keeps only its hash in
-//! the session. A customer signs in by opening their customer access link; the link's
+//! the session. With `[idp.console]`, the page also offers single sign-on with the
+//! company's identity provider (`sso.rs`). A customer signs in by opening their customer access link; the link's
 //! token leaves the address bar at once (a redirect), it opens one session only, and
 //! the session ends when the link does.
 
@@ -30,20 +31,26 @@ pub(super) struct CsrfForm {
     pub(super) csrf: String,
 }
 
+/// Who `GET /v1/me` says the caller is.
 #[derive(Deserialize)]
-struct Me {
-    id: String,
-    role: Role,
-    org: String,
+pub(super) struct Me {
+    pub(super) id: String,
+    pub(super) role: Role,
+    pub(super) org: String,
 }
+
+/// What a suspended person is told when they try to sign in.
+pub(super) const SUSPENDED: &str = "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded.";
 
 /// `GET /signin`.
 pub(super) async fn form(State(console): State<Shared>) -> Response {
     signin_page(&console, StatusCode::OK, None)
 }
 
-fn signin_page(console: &Shared, status: StatusCode, error: Option<&str>) -> Response {
+/// The sign-in page, with `error` above the form.
+pub(super) fn signin_page(console: &Shared, status: StatusCode, error: Option<&str>) -> Response {
     let (token, cookie) = console.sessions.signin_token();
+    let sso = console.app.console_sso().map(|s| s.provider_name());
     let mut response = respond(
         status,
         "Sign in",
@@ -51,6 +58,10 @@ fn signin_page(console: &Shared, status: StatusCode, error: Option<&str>) -> Res
         html! {
             @if let Some(error) = error {
                 p.problem role="alert" { (error) }
+            }
+            @if let Some(provider) = sso {
+                p { a.button href="/signin/oidc" { "Sign in with " (provider) } }
+                p.muted { "Or sign in with a staff token:" }
             }
             form.stack method="post" action="/signin" {
                 input type="hidden" name="signin" value=(token);
@@ -105,13 +116,7 @@ pub(super) async fn submit(
         .await;
     // `/v1/me` refuses a valid token only for a suspended person: say so, not "invalid".
     if reply.status == StatusCode::FORBIDDEN {
-        return signin_page(
-            &console,
-            StatusCode::FORBIDDEN,
-            Some(
-                "Your access is suspended. Contact your team lead or the security team; every request while suspended is recorded.",
-            ),
-        );
+        return signin_page(&console, StatusCode::FORBIDDEN, Some(SUSPENDED));
     }
     if !reply.status.is_success() {
         return invalid();

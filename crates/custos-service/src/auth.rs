@@ -1,6 +1,10 @@
 //! Bearer tokens: issued once, stored only as SHA-256 hashes, revocable. A console
-//! session holds the hash of the token it was opened with, so revoking the token ends
-//! the session too.
+//! session opened with a token holds the token's hash, so revoking the token ends the
+//! session too. A console session opened by single sign-on (`[idp.console]`,
+//! [`crate::oidc`]) holds the staff id the provider vouched for, with the role and
+//! organisation it had then: every call loads that staff entry again (a suspended
+//! person is refused by policy, one removed or given another role or organisation is
+//! unauthenticated), and ending a person's credentials closes their sessions.
 
 use base64::Engine;
 use custos_store::{StaffRecord, Store, TokenRecord};
@@ -72,6 +76,21 @@ pub enum SessionCredential {
         /// SHA-256 hex of the token the session was opened with.
         token_hash: String,
     },
+    /// A staff session opened by single sign-on with the identity provider
+    /// (`[idp.console]`). No secret of the person's is kept: the session is bound to the
+    /// staff entry itself, read again on every call, so that Custos's own status decides
+    /// (a suspended person is refused by policy from the next request on), and a
+    /// deprovisioning that ends the person's credentials deletes the session.
+    SingleSignOn {
+        /// The staff id the provider's ID token named.
+        staff_id: String,
+        /// The role the staff entry must have: the provider's role claim at sign-in (if
+        /// `[idp] role_claim` names one), the entry's role at sign-in afterwards. A
+        /// change of role ends the session (401).
+        role: Option<String>,
+        /// The organisation the staff entry must have, likewise.
+        org: Option<String>,
+    },
     /// A customer signed in with a customer access link.
     Customer {
         /// The customer the link was issued for.
@@ -98,7 +117,9 @@ enum Bearer {
 /// Finds the staff entry behind the request's credential: the console session it was
 /// made for, else its bearer token (`Bearer <token>`: a local token, or an access token
 /// of the identity provider, `[idp]`), else its client certificate (pinned to one
-/// principal in `[mtls]`). A principal with pinned certificates is
+/// principal in `[mtls]`). A session opened by single sign-on (`sso`: whether
+/// `[idp.console]` is configured; without it such a session speaks for no one) names
+/// its staff entry. A principal with pinned certificates is
 /// served only over a connection that presented one of them: a stolen token alone does
 /// not speak for it (`client_certificate_required`).
 pub(crate) async fn authenticate(
@@ -108,9 +129,24 @@ pub(crate) async fn authenticate(
     session: Option<&SessionCredential>,
     certificate: Option<&ClientCertificate>,
     idp: Option<&IdpTokens>,
+    sso: bool,
 ) -> Result<Caller, ServiceError> {
     let credential = match session {
         Some(SessionCredential::Staff { token_hash }) => Some(Bearer::Local(token_hash.clone())),
+        Some(SessionCredential::SingleSignOn {
+            staff_id,
+            role,
+            org,
+        }) => {
+            if !sso {
+                return Err(ServiceError::unauthenticated());
+            }
+            Some(Bearer::Idp(Identity::new(
+                staff_id.clone(),
+                role.clone(),
+                org.clone(),
+            )))
+        }
         // A customer is no staff member: staff routes refuse them.
         Some(SessionCredential::Customer { .. }) => return Err(ServiceError::unauthenticated()),
         None => match authorization {
@@ -170,4 +206,78 @@ pub(crate) async fn authenticate(
         ));
     }
     Ok(Caller::of(staff, &config.company_org))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_store::StaffStatus;
+    use custos_types::Role;
+
+    fn signed_on(staff: &str, role: Option<&str>, org: Option<&str>) -> SessionCredential {
+        SessionCredential::SingleSignOn {
+            staff_id: staff.to_owned(),
+            role: role.map(str::to_owned),
+            org: org.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_single_sign_on_session_speaks_for_its_entry_while_it_is_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("custos.db"))
+            .await
+            .unwrap();
+        store
+            .insert_staff(&StaffRecord {
+                id: "alice".into(),
+                name: "Alice".into(),
+                role: Role::Support,
+                org: "custos".into(),
+                status: StaffStatus::Active,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let config = Config::default();
+        let auth = |credential: SessionCredential, sso: bool| {
+            let (store, config) = (store.clone(), config.clone());
+            async move { authenticate(&store, &config, None, Some(&credential), None, None, sso).await }
+        };
+        let caller = auth(signed_on("alice", Some("support"), Some("custos")), true)
+            .await
+            .unwrap();
+        assert_eq!(caller.staff.id, "alice");
+        assert!(!caller.principal().suspended);
+        // Without claims to compare (no role_claim or org_claim), the entry alone decides.
+        assert!(auth(signed_on("alice", None, None), true).await.is_ok());
+        // Without [idp.console], such a session speaks for no one.
+        let e = auth(signed_on("alice", Some("support"), Some("custos")), false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "unauthenticated");
+        // Someone not provisioned.
+        let e = auth(signed_on("mallory", None, None), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "unauthenticated");
+        // A session opened as support, after the entry became an admin: over.
+        let e = auth(signed_on("alice", Some("admin"), Some("custos")), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "identity_mismatch");
+        let e = auth(signed_on("alice", Some("support"), Some("partner")), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "identity_mismatch");
+        // Suspended: the caller is found, and is the suspended principal policy refuses.
+        store
+            .set_staff_status("alice", StaffStatus::Suspended)
+            .await
+            .unwrap();
+        let caller = auth(signed_on("alice", Some("support"), Some("custos")), true)
+            .await
+            .unwrap();
+        assert!(caller.principal().suspended);
+    }
 }

@@ -456,6 +456,38 @@ mod tests {
     }
 
     #[test]
+    fn console_single_sign_on_is_read_beside_idp_and_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |console: &str| {
+            let path = dir.path().join("custos.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[idp]\njwks_url = \"https://login.example.com/jwks\"\nissuer = \"https://login.example.com\"\naudience = \"custos-api\"\n\n[idp.console]\n{console}"
+                ),
+            )
+            .unwrap();
+            Config::load(Some(&path))
+        };
+        let good = "client_id = \"custos-console\"\nclient_secret_file = \"/etc/custos/oidc.secret\"\nredirect_url = \"https://custos.example.com/signin/oidc/callback\"\n";
+        let config = load(good).unwrap();
+        let console = config.idp.unwrap().console.unwrap();
+        assert_eq!(console.client_id, "custos-console");
+        // A secret written inline is not a key of the section.
+        let e = load(&format!("{good}client_secret = \"inline\"\n")).unwrap_err();
+        assert!(e.to_string().contains("client_secret"), "{e}");
+        let e = load("client_id = \"custos-console\"\nredirect_url = \"https://custos.example.com/signin/oidc/callback\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "idp.console needs exactly one of client_secret_file and client_secret_env"
+            ),
+            "{e}"
+        );
+        let e = load(&good.replace("/signin/oidc/callback", "/")).unwrap_err();
+        assert!(e.to_string().contains("idp.console.redirect_url"), "{e}");
+    }
+
+    #[test]
     fn console_sessions_cannot_be_endless_or_instant() {
         let mut config = Config::default();
         config.console.idle_minutes = 0;

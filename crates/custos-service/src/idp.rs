@@ -50,6 +50,9 @@ pub struct IdpConfig {
     /// key it lacks (after the provider rotated its keys); seconds, default 30, 1 to
     /// 600. The set is also read again every 10 minutes.
     pub key_refetch_seconds: u32,
+    /// Single sign-on to the web console with this provider (`[idp.console]`); without
+    /// it, staff sign in to the console with a token.
+    pub console: Option<crate::oidc::ConsoleSsoConfig>,
 }
 
 impl Default for IdpConfig {
@@ -65,6 +68,7 @@ impl Default for IdpConfig {
             clock_skew_seconds: 60,
             algorithms: Algorithm::DEFAULT.to_vec(),
             key_refetch_seconds: 30,
+            console: None,
         }
     }
 }
@@ -95,6 +99,9 @@ impl IdpConfig {
         config.validate().map_err(|e| {
             format!("{SECTION} (issuer, audience, algorithms, clock_skew_seconds): {e}")
         })?;
+        if let Some(console) = &self.console {
+            console.validate(&self.issuer)?;
+        }
         Ok(config)
     }
 }
@@ -116,6 +123,17 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// Who a console session opened by single sign-on speaks for: the staff id, and the
+    /// role and organisation the staff entry must still have.
+    pub(crate) fn new(staff: String, role: Option<String>, org: Option<String>) -> Identity {
+        Identity { staff, role, org }
+    }
+
+    /// The staff id, role claim and organisation claim.
+    pub(crate) fn into_parts(self) -> (String, Option<String>, Option<String>) {
+        (self.staff, self.role, self.org)
+    }
+
     /// Refuses a token whose role or organisation claim disagrees with the staff entry:
     /// the provider and Custos must agree on who someone is before Custos serves them.
     pub(crate) fn check(&self, staff: &StaffRecord) -> Result<(), ServiceError> {
@@ -128,7 +146,7 @@ impl Identity {
             return Err(ServiceError::new(
                 ErrorKind::Unauthenticated,
                 Code::IdentityMismatch,
-                "the access token's role or organisation differs from the staff entry's",
+                "the role or organisation the identity provider vouched for differs from the staff entry's",
             ));
         }
         Ok(())
@@ -149,7 +167,15 @@ impl IdpTokens {
     /// Starts the verifier: it reads the key set now; a provider that cannot be reached
     /// is logged, not fatal (tokens are refused with `jwks_unavailable` until it answers).
     pub(crate) async fn start(config: &IdpConfig) -> Result<IdpTokens, String> {
-        let verifier = Verifier::start(config.verifier_config()?)
+        IdpTokens::start_for(config, &config.audience).await
+    }
+
+    /// [`IdpTokens::start`] for tokens of another `audience` from the same provider:
+    /// the console's ID tokens, whose audience is its client id.
+    pub(crate) async fn start_for(config: &IdpConfig, audience: &str) -> Result<IdpTokens, String> {
+        let mut verifier_config = config.verifier_config()?;
+        verifier_config.audience = audience.trim().to_owned();
+        let verifier = Verifier::start(verifier_config)
             .await
             .map_err(|e| format!("{SECTION}: {e}"))?;
         let name = |c: &Option<String>| c.as_deref().map(|c| c.trim().to_owned());
@@ -164,6 +190,14 @@ impl IdpTokens {
     /// Verifies `token` and reads who it names. A claim the mapping needs must be a
     /// string (`token_missing_claim` otherwise).
     pub(crate) async fn identify(&self, token: &str) -> Result<Identity, ServiceError> {
+        Ok(self.identify_claims(token).await?.0)
+    }
+
+    /// [`IdpTokens::identify`], with all the token's claims.
+    pub(crate) async fn identify_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, serde_json::Value), ServiceError> {
         let verified = self
             .verifier
             .verify::<serde_json::Value>(token)
@@ -177,10 +211,11 @@ impl IdpTokens {
                 .map(str::to_owned)
                 .ok_or_else(|| refusal(&VerifyError::MissingClaim(name.to_owned())))
         };
-        Ok(Identity {
+        let identity = Identity {
             staff: claim(&self.staff_claim)?,
             role: self.role_claim.as_deref().map(claim).transpose()?,
             org: self.org_claim.as_deref().map(claim).transpose()?,
-        })
+        };
+        Ok((identity, verified.claims))
     }
 }

@@ -33,6 +33,7 @@ pub mod inbound;
 pub mod input;
 pub mod ledger;
 pub mod mask;
+pub mod oidc;
 pub mod provisioning;
 pub mod quota;
 pub mod record;
@@ -79,6 +80,8 @@ pub struct App {
     pub(crate) app_assertions: Option<app_assertion::AppAssertions>,
     /// The identity provider's access tokens, when `[idp]` configures them.
     pub(crate) idp: Option<idp::IdpTokens>,
+    /// Single sign-on to the console, when `[idp.console]` configures it.
+    pub(crate) console_sso: Option<Arc<oidc::ConsoleSso>>,
     /// Renders `/metrics`; `None` when no recorder is installed (e.g. in-process tools).
     pub(crate) metrics: Option<PrometheusHandle>,
     /// How far the detector has read the ledger.
@@ -142,6 +145,14 @@ impl App {
         self.store.console_sessions()
     }
 
+    /// Single sign-on to the console with the identity provider, when `[idp.console]`
+    /// configures it. What it answers is who the provider vouched for, nothing of the
+    /// vault: the console then signs the person in through the API (`GET /v1/me`, a
+    /// recorded request, as a token sign-in is), where the staff entry decides.
+    pub fn console_sso(&self) -> Option<&Arc<oidc::ConsoleSso>> {
+        self.console_sso.as_ref()
+    }
+
     /// Assembles the gateway: starts the ledger writer and the access index, rebuilds
     /// quota counters from the last day's records and re-applies the restrictions of the
     /// last day's alerts.
@@ -170,6 +181,18 @@ impl App {
             Some(c) => Some(idp::IdpTokens::start(c).await.map_err(config_invalid)?),
             None => None,
         };
+        let console_sso = match config
+            .idp
+            .as_ref()
+            .and_then(|c| Some((c, c.console.as_ref()?)))
+        {
+            Some((idp, console)) => Some(
+                oidc::ConsoleSso::start(idp, console)
+                    .await
+                    .map_err(config_invalid)?,
+            ),
+            None => None,
+        };
         let access = AccessLog::start(ledger, store.clone()).await.map_err(|e| {
             tracing::error!(error = %e, code = e.code(), "cannot start the ledger and access index");
             match e {
@@ -184,6 +207,7 @@ impl App {
             relays,
             app_assertions,
             idp,
+            console_sso,
             quotas: quota::Quotas::new(
                 config.restrictions.lower_quota_share,
                 store.shared_quotas(),

@@ -258,6 +258,7 @@ Code::InvalidSimulatedTime,
             meta.session.as_ref(),
             meta.client_certificate.as_ref(),
             self.idp.as_ref(),
+            self.console_sso.is_some(),
         )
         .await?;
         ex.caller = Some(caller.clone());

@@ -41,6 +41,17 @@ pub enum SessionSubject {
         /// Organisation at sign-in.
         org: String,
     },
+    /// A staff member, signed in by single sign-on with the identity provider: no token,
+    /// every call of the session loads the staff entry by id (stored as a `staff` row
+    /// without a token hash, so the table needs no new kind).
+    SingleSignOn {
+        /// Staff id.
+        staff_id: String,
+        /// Role at sign-in: the session ends if the entry's role changes.
+        role: Role,
+        /// Organisation at sign-in: likewise.
+        org: String,
+    },
     /// A customer, signed in with their access link.
     Customer {
         /// The customer.
@@ -88,6 +99,11 @@ impl TryFrom<SessionRow> for ConsoleSession {
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
         let corrupt = || StoreError::Database("malformed console session row".into());
         let subject = match (r.kind.as_str(), r.until) {
+            ("staff", _) if r.token_hash.is_none() => SessionSubject::SingleSignOn {
+                staff_id: r.staff_id.ok_or_else(corrupt)?,
+                role: r.role.ok_or_else(corrupt)?.parse().map_err(|_| corrupt())?,
+                org: r.org.ok_or_else(corrupt)?,
+            },
             ("staff", _) => SessionSubject::Staff {
                 token_hash: r.token_hash.ok_or_else(corrupt)?,
                 staff_id: r.staff_id.ok_or_else(corrupt)?,
@@ -138,6 +154,19 @@ impl ConsoleSessions {
             } => (
                 "staff",
                 Some(token_hash.as_str()),
+                Some(staff_id.as_str()),
+                Some(role.as_str()),
+                Some(org.as_str()),
+                None,
+                None,
+            ),
+            SessionSubject::SingleSignOn {
+                staff_id,
+                role,
+                org,
+            } => (
+                "staff",
+                None,
                 Some(staff_id.as_str()),
                 Some(role.as_str()),
                 Some(org.as_str()),

@@ -275,6 +275,17 @@ async fn staff_sessions_forms_and_what_each_role_opens() {
         signin.text.contains("<label for=\"token\">"),
         "labelled input"
     );
+    // Without [idp.console] there is no single sign-on: no button, and its routes say so.
+    assert!(
+        !signin.text.contains("/signin/oidc"),
+        "no single sign-on offered"
+    );
+    for path in ["/signin/oidc", "/signin/oidc/callback?code=c&state=s"] {
+        let r = b.get(path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert!(r.text.contains("sso_not_configured"), "{}", r.text);
+        assert!(r.set_cookies().is_empty(), "{path} sets no cookie");
+    }
 
     // A sign-in form not from this browser's sign-in page is refused; so is a bad token.
     let mut other = Browser::new(&server);

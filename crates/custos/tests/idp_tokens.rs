@@ -189,6 +189,15 @@ async fn a_bad_idp_section_is_refused_at_start() {
             "[idp]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"i\"\naudience = \"\"\n",
             "idp",
         ),
+        // The console's single sign-on: never a secret inline, one that must be found.
+        (
+            "[idp]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"https://idp.example.com\"\naudience = \"a\"\n[idp.console]\nclient_id = \"c\"\nclient_secret = \"inline\"\nredirect_url = \"https://custos.example.com/signin/oidc/callback\"\n",
+            "client_secret",
+        ),
+        (
+            "[idp]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"https://idp.example.com\"\naudience = \"a\"\n[idp.console]\nclient_id = \"c\"\nclient_secret_env = \"OIDC_SECRET_NOT_SET_IN_THIS_TEST\"\nredirect_url = \"https://custos.example.com/signin/oidc/callback\"\n",
+            "the environment variable OIDC_SECRET_NOT_SET_IN_THIS_TEST is not set",
+        ),
     ] {
         let said = refused_start(section);
         assert!(said.contains(says), "{section}: {said}");
