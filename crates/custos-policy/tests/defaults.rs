@@ -394,7 +394,13 @@ fn no_one_exports_and_roles_gate_the_rest() {
     assert!(!allowed("security_analyst", Action::ManageStaff));
     // Provisioning is the scim principal's alone, erasure the privacy officer's alone;
     // neither sees a customer.
-    for role in ["admin", "security_analyst", "support", "integration", "privacy_officer"] {
+    for role in [
+        "admin",
+        "security_analyst",
+        "support",
+        "integration",
+        "privacy_officer",
+    ] {
         assert!(!allowed(role, Action::ProvisionStaff), "{role} provisions");
     }
     assert!(allowed("scim", Action::ProvisionStaff));
