@@ -12,12 +12,12 @@ import { once } from 'node:events';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
+import { freePort, signingKey } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -35,20 +35,7 @@ let base;
 let admin;
 let dataDir;
 
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  return port;
-}
 
-/** A fresh ES256 signing key as a private JWK. */
-function signingKey() {
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg: 'ES256', use: 'sig' };
-}
 
 /** Starts the provider on `idpPort` with `key`; access tokens are JWTs for the resource asked. */
 async function startProvider(key) {

@@ -17,13 +17,13 @@ import { once } from 'node:events';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 import { chromium } from 'playwright-core';
+import { freePort, signingKey } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -42,20 +42,10 @@ let admin;
 let dataDir;
 let browser;
 
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 /** The provider: one confidential client, the console's, for the code flow with PKCE. */
 async function startProvider(port, redirect) {
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const key = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg: 'ES256', use: 'sig' };
+  const key = signingKey();
   const provider = new Provider(issuer, {
     clients: [{
       client_id: 'custos-console',

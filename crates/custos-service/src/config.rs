@@ -58,7 +58,7 @@ pub struct Config {
     pub idp: Option<crate::idp::IdpConfig>,
     /// Provisioning from the identity provider (`[scim]`): which groups give which role.
     #[serde(default)]
-    pub scim: crate::provisioning::ScimConfig,
+    pub scim: ScimConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -253,7 +253,7 @@ impl Default for Config {
             relay: crate::relay::RelayConfig::default(),
             alerts: custos_detector::AlertsConfig::default(),
             idp: None,
-            scim: crate::provisioning::ScimConfig::default(),
+            scim: ScimConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -428,6 +428,69 @@ impl Config {
             .or_else(|| self.quota.get("default"))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// The roles provisioning may give: people's, never a service's.
+const PERSON_ROLES: [Role; 5] = [
+    Role::Support,
+    Role::Sales,
+    Role::TeamLead,
+    Role::SecurityAnalyst,
+    Role::Admin,
+];
+
+/// What provisioning from the identity provider may do (section `[scim]`; what it does is
+/// `crate::provisioning`'s).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScimConfig {
+    /// Group name → role (and organisation), in order: the first that names one of a
+    /// person's groups gives their role.
+    pub groups: Vec<GroupRole>,
+    /// The address SCIM clients reach this server at, ending in `/scim/v2`, for the
+    /// `location` of resources; default: from the request's `Host`.
+    pub base_url: Option<String>,
+}
+
+/// One mapping of a provider's group to a role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRole {
+    /// The group's `displayName` at the provider (matched without regard to case).
+    pub group: String,
+    /// The role it gives: `support`, `sales`, `team_lead`, `security_analyst` or `admin`.
+    pub role: Role,
+    /// The organisation it gives (a partner company's id); default: the company's own.
+    pub org: Option<String>,
+}
+
+impl ScimConfig {
+    /// Checks the mapping; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.group.trim().is_empty() {
+                return Err(format!("scim.groups[{i}].group must not be empty"));
+            }
+            if !PERSON_ROLES.contains(&g.role) {
+                return Err(format!(
+                    "scim.groups[{i}].role must be a person's role (support, sales, team_lead, security_analyst, admin)"
+                ));
+            }
+            if let Some(org) = &g.org
+                && crate::input::valid_id("org", org).is_err()
+            {
+                return Err(format!(
+                    "scim.groups[{i}].org must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"
+                ));
+            }
+        }
+        if let Some(url) = &self.base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err("scim.base_url must be an http(s) URL".into());
+        }
+        Ok(())
     }
 }
 

@@ -52,7 +52,7 @@ pub struct IdpConfig {
     pub key_refetch_seconds: u32,
     /// Single sign-on to the web console with this provider (`[idp.console]`); without
     /// it, staff sign in to the console with a token.
-    pub console: Option<crate::oidc::ConsoleSsoConfig>,
+    pub console: Option<ConsoleSsoConfig>,
 }
 
 impl Default for IdpConfig {
@@ -218,4 +218,60 @@ impl IdpTokens {
         };
         Ok((identity, verified.claims))
     }
+}
+
+// ----- [idp.console]: its settings here, beside [idp]; what they do is `crate::oidc`'s -----
+
+/// How the client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Single sign-on to the console (section `[idp.console]`, beside `[idp]`, whose issuer,
+/// key set, algorithms, clock skew and claim mapping it uses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSsoConfig {
+    /// The console's client id at the provider: the ID token's audience.
+    pub client_id: String,
+    /// A file holding the client secret (exactly one of this and `client_secret_env`).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The name of an environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Where the provider sends the browser back: the console's address followed by
+    /// `/signin/oidc/callback`, exactly as registered at the provider (`https://`, or
+    /// `http://` to a loopback host).
+    pub redirect_url: String,
+    /// The provider's name on the sign-in button ("Sign in with …").
+    #[serde(default = "default_provider_name")]
+    pub provider_name: String,
+    /// The authorization endpoint; with `token_endpoint`, in place of discovery from
+    /// `{issuer}/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// The token endpoint (with `authorization_endpoint`).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// The scopes asked for (default `["openid"]`; `openid` must be among them).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+pub(crate) fn default_provider_name() -> String {
+    "your identity provider".to_owned()
+}
+
+pub(crate) fn default_scopes() -> Vec<String> {
+    vec!["openid".to_owned()]
 }

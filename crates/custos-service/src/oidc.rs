@@ -16,17 +16,16 @@
 //! its own label, so nothing of a sign-in is stored before it completes, and a `state`
 //! that arrives with another browser's cookie (or none) matches nothing.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::idp::{IdpConfig, IdpTokens};
+use crate::idp::{ClientAuth, ConsoleSsoConfig, IdpConfig, IdpTokens};
 
 /// The configuration's path to this section, as its messages name it.
 const SECTION: &str = "idp.console";
@@ -42,60 +41,6 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// The least time between two discovery attempts that sign-ins cause.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
-
-/// How the client authenticates at the token endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-}
-
-/// Single sign-on to the console (section `[idp.console]`, beside `[idp]`, whose issuer,
-/// key set, algorithms, clock skew and claim mapping it uses).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleSsoConfig {
-    /// The console's client id at the provider: the ID token's audience.
-    pub client_id: String,
-    /// A file holding the client secret (exactly one of this and `client_secret_env`).
-    #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
-    /// The name of an environment variable holding the client secret.
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// Where the provider sends the browser back: the console's address followed by
-    /// `/signin/oidc/callback`, exactly as registered at the provider (`https://`, or
-    /// `http://` to a loopback host).
-    pub redirect_url: String,
-    /// The provider's name on the sign-in button ("Sign in with …").
-    #[serde(default = "default_provider_name")]
-    pub provider_name: String,
-    /// The authorization endpoint; with `token_endpoint`, in place of discovery from
-    /// `{issuer}/.well-known/openid-configuration`.
-    #[serde(default)]
-    pub authorization_endpoint: Option<String>,
-    /// The token endpoint (with `authorization_endpoint`).
-    #[serde(default)]
-    pub token_endpoint: Option<String>,
-    /// `client_secret_basic` (default) or `client_secret_post`.
-    #[serde(default)]
-    pub client_auth: ClientAuth,
-    /// The scopes asked for (default `["openid"]`; `openid` must be among them).
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-}
-
-fn default_provider_name() -> String {
-    "your identity provider".to_owned()
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["openid".to_owned()]
-}
 
 /// `raw` as a URL Custos may talk to (`https://`, or `http://` to a loopback host).
 fn url(key: &str, raw: &str) -> Result<reqwest::Url, String> {
@@ -648,6 +593,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::idp::{default_provider_name, default_scopes};
 
     fn config() -> ConsoleSsoConfig {
         ConsoleSsoConfig {

@@ -21,75 +21,12 @@ use custos_scim::resource::{Meta, Projection, list_response};
 use custos_scim::{Filter, GroupFields, ScimError, UserFields};
 use custos_store::{ScimGroup, ScimUser, StaffRecord, StaffStatus};
 use custos_types::Role;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::App;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::input::{MAX_STAFF_NAME_CHARS, valid_id};
 use crate::record::{Recorded, RequestMeta};
-
-/// The roles provisioning may give: people's, never a service's.
-const PERSON_ROLES: [Role; 5] = [
-    Role::Support,
-    Role::Sales,
-    Role::TeamLead,
-    Role::SecurityAnalyst,
-    Role::Admin,
-];
-
-/// What provisioning may do (section `[scim]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScimConfig {
-    /// Group name → role (and organisation), in order: the first that names one of a
-    /// person's groups gives their role.
-    pub groups: Vec<GroupRole>,
-    /// The address SCIM clients reach this server at, ending in `/scim/v2`, for the
-    /// `location` of resources; default: from the request's `Host`.
-    pub base_url: Option<String>,
-}
-
-/// One mapping of a provider's group to a role.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupRole {
-    /// The group's `displayName` at the provider (matched without regard to case).
-    pub group: String,
-    /// The role it gives: `support`, `sales`, `team_lead`, `security_analyst` or `admin`.
-    pub role: Role,
-    /// The organisation it gives (a partner company's id); default: the company's own.
-    pub org: Option<String>,
-}
-
-impl ScimConfig {
-    /// Checks the mapping; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        for (i, g) in self.groups.iter().enumerate() {
-            if g.group.trim().is_empty() {
-                return Err(format!("scim.groups[{i}].group must not be empty"));
-            }
-            if !PERSON_ROLES.contains(&g.role) {
-                return Err(format!(
-                    "scim.groups[{i}].role must be a person's role (support, sales, team_lead, security_analyst, admin)"
-                ));
-            }
-            if let Some(org) = &g.org
-                && valid_id("org", org).is_err()
-            {
-                return Err(format!(
-                    "scim.groups[{i}].org must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"
-                ));
-            }
-        }
-        if let Some(url) = &self.base_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err("scim.base_url must be an http(s) URL".into());
-        }
-        Ok(())
-    }
-}
 
 /// The two resource types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
