@@ -110,6 +110,8 @@ fn router(app: SharedApp, api: Router) -> Router {
         .route("/trace/evidence.json", get(trace::evidence))
         .route("/customer/enter", get(signin::customer_link))
         .route("/customer", get(customer::accesses))
+        .route("/customer/copy", get(customer::copy_page))
+        .route("/customer/copy.json", get(customer::copy_file))
         .with_state(console)
         .layer(axum::middleware::from_fn(page::guard))
 }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod contact;
 pub mod customers;
 mod detector;
+pub mod dsar;
 pub mod erasure;
 pub mod error;
 pub mod health;

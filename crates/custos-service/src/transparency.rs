@@ -238,7 +238,10 @@ impl App {
     }
 
     /// Every access to customer `id`'s record, newest first.
-    async fn read_customer_accesses(&self, id: &str) -> Result<CustomerAccesses, ServiceError> {
+    pub(crate) async fn read_customer_accesses(
+        &self,
+        id: &str,
+    ) -> Result<CustomerAccesses, ServiceError> {
         let customer = self
             .store
             .customer(id)

@@ -217,20 +217,23 @@ impl<'a> Opened<'a> {
             .map_err(crypto_failure)
     }
 
-    /// The masked view of the whole record.
-    pub fn masked(&self) -> Result<MaskedCustomer, ServiceError> {
-        let attributes = match &self.record.attributes {
+    /// The free-form attributes, in full (none: empty).
+    pub fn attributes(&self) -> Result<BTreeMap<String, serde_json::Value>, ServiceError> {
+        match &self.record.attributes {
             Some(sealed) => {
                 let plain = self
                     .key
                     .open(&self.record.id, "attributes", sealed)
                     .map_err(crypto_failure)?;
-                let map: BTreeMap<String, serde_json::Value> =
-                    serde_json::from_slice(&plain).map_err(|_| ServiceError::internal())?;
-                map.into_keys().collect()
+                serde_json::from_slice(&plain).map_err(|_| ServiceError::internal())
             }
-            None => Vec::new(),
-        };
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// The masked view of the whole record.
+    pub fn masked(&self) -> Result<MaskedCustomer, ServiceError> {
+        let attributes = self.attributes()?.into_keys().collect();
         Ok(MaskedCustomer {
             id: self.record.id.clone(),
             name: mask::name(&self.field("name")?.unwrap_or_default()),

@@ -101,6 +101,9 @@ vocabulary! {
         // ----- the customer portal -----
         /// A customer reading who accessed their record.
         CustomerAccesses = "customer_accesses",
+        /// A customer downloading their own copy: their data in full and every access
+        /// to it; names them as the record's customer, `fields` what the copy held.
+        CustomerCopy = "customer_copy",
         /// A customer's access link issued.
         IssueCustomerLink = "issue_customer_link",
         // ----- the server's own acts -----

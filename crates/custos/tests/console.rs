@@ -676,6 +676,82 @@ async fn a_customer_link_shows_every_access_and_nothing_else() {
     assert!(!stranger.cookies.contains_key("custos_session"));
 }
 
+/// The customer's own copy (PIPL art. 45, GDPR art. 15): their data in full and every
+/// access, as a file and as a page, for them alone; the download is in the ledger.
+#[tokio::test]
+async fn a_customer_downloads_their_own_copy_and_no_one_else_does() {
+    let server = Server::start(Backend::Sqlite).await;
+    let w = world(&server).await;
+    let c = server.client();
+    let r = c.reveal(&w.agent, &w.customer, &w.case, &["phone"]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // No staff credential gets the copy: not the portal, not an admin, not an agent.
+    let copy_path = format!("/v1/customers/{}/copy", w.customer);
+    for token in [&w.crm, &server.admin, &w.agent, &w.analyst] {
+        let r = c.get(token, &copy_path).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        assert!(!r.text.contains(NAME) && !r.text.contains("13800138000"));
+    }
+
+    let r = c
+        .post(
+            &w.crm,
+            &format!("/v1/customers/{}/link", w.customer),
+            json!({}),
+        )
+        .await;
+    let path = r.body["path"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&server);
+    assert_eq!(b.get(&path).await.status, 303);
+    let page = b.get("/customer").await;
+    assert!(page.text.contains("/customer/copy.json"), "{}", page.text);
+
+    let file = b.get("/customer/copy.json").await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(
+        file.headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok()),
+        Some("attachment; filename=\"my-data.json\"")
+    );
+    let copy: serde_json::Value = serde_json::from_str(&file.text).unwrap();
+    assert_eq!(copy["customer"], w.customer.as_str());
+    assert_eq!(copy["data"]["name"], NAME);
+    assert!(
+        copy["data"]["phone"]
+            .as_str()
+            .unwrap()
+            .contains("13800138000"),
+        "{copy}"
+    );
+    assert_eq!(copy["data"]["account_id"], ACCOUNT);
+    assert!(
+        copy["accesses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "reveal" && a["fields"] == json!(["phone"])),
+        "{copy}"
+    );
+    let printable = b.get("/customer/copy").await;
+    assert_eq!(printable.status, 200, "{}", printable.text);
+    assert_strict(&printable);
+    assert!(printable.text.contains(NAME) && printable.text.contains("saw in full: phone"));
+
+    // Each download is recorded as the customer's, naming them and what the copy held.
+    let records = access_records(&server, &format!("customer={}", w.customer)).await;
+    let copies: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["action"] == "customer_copy")
+        .collect();
+    assert_eq!(copies.len(), 2, "{records:?}");
+    assert!(
+        copies.iter().all(|r| r["decision"] == "allow"
+            && r["fields"].as_array().unwrap().contains(&json!("name")))
+    );
+}
+
 /// Asserts a console error page with `status` and `code`, and its security headers.
 fn assert_problem(page: &Page, status: u16, code: &str, what: &str) {
     assert_eq!(

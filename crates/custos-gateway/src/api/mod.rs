@@ -180,6 +180,7 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(access::list_access))
         .routes(routes!(trace::trace))
         .routes(routes!(transparency::accesses))
+        .routes(routes!(transparency::copy))
         .routes(routes!(transparency::issue_link))
         .routes(routes!(access::me))
         .routes(routes!(ledger::checkpoint))

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use custos_service::SharedApp;
+use custos_service::dsar::CustomerCopy;
 use custos_service::schema::CustomerId;
 use custos_service::transparency::{CustomerAccesses, Link, LinkRequest};
 
@@ -28,6 +29,25 @@ pub(super) async fn accesses(
     Path(id): Path<String>,
 ) -> Response {
     reply(StatusCode::OK, app.customer_accesses(&info.meta, &id).await)
+}
+
+/// The customer's own copy: their data in full and every access to it. Only for the
+/// customer themselves, signed in with their access link in the console (which calls
+/// this in process); every staff credential is refused.
+#[utoipa::path(get, path = "/v1/customers/{id}/copy", tag = "transparency",
+    params(("id" = CustomerId, Path, description = "customer id")),
+    responses(
+        (status = 200, body = CustomerCopy, description = "the copy"),
+        (status = 403, description = "`forbidden`: only the customer themselves, through their access link; `not_your_record`: another customer's"),
+        (status = 404, description = "`not_found`: no such customer"),
+        (status = 410, description = "`erased`: the customer was erased")),
+    security(("bearer" = [])))]
+pub(super) async fn copy(
+    State(app): State<SharedApp>,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
+    reply(StatusCode::OK, app.customer_copy(&info.meta, &id).await)
 }
 
 /// Issue a customer access link (customer_portal). The body is optional.
