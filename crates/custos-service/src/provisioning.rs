@@ -8,7 +8,8 @@
 //!   the person is in gives their role. A person in no mapped group has no role and is
 //!   held suspended: provisioning can give no more than the mapping names.
 //! - `active: false`, leaving every mapped group, or DELETE suspends the person and ends
-//!   their tokens and console sessions, from the next request on. A person suspended by
+//!   their tokens and console sessions, from the next request on. A deleted user stays
+//!   as a tombstone that keeps the hold: no analyst's resume brings them back. A person suspended by
 //!   someone (an analyst, the detector) stays suspended whatever the provider says;
 //!   only a suspension provisioning made (`held`) is lifted by it.
 //! - Every call, reads too, is a ledger entry made by the `scim` principal, and each
@@ -503,7 +504,11 @@ impl App {
                     check_if_match(if_match, &user_meta(&current))?;
                     self.record_intent(&mut ex).await?;
                     let groups = self.store.scim_groups_of(id).await?;
-                    if !self.store.delete_scim_user(id, current.version).await? {
+                    if !self
+                        .store
+                        .delete_scim_user(id, current.version, now)
+                        .await?
+                    {
                         return Err(precondition_failed());
                     }
                     // The groups lost a member: their versions move on.

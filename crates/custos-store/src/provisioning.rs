@@ -60,12 +60,12 @@ macro_rules! group_cols {
 const SELECT_USERS: &str = concat!(
     "SELECT ",
     user_cols!(),
-    " FROM scim_users ORDER BY created_at, staff_id"
+    " FROM scim_users WHERE deleted_at IS NULL ORDER BY created_at, staff_id"
 );
 const SELECT_USER: &str = concat!(
     "SELECT ",
     user_cols!(),
-    " FROM scim_users WHERE staff_id = $1"
+    " FROM scim_users WHERE staff_id = $1 AND deleted_at IS NULL"
 );
 const SELECT_GROUPS: &str = concat!(
     "SELECT ",
@@ -73,7 +73,10 @@ const SELECT_GROUPS: &str = concat!(
     " FROM scim_groups ORDER BY created_at, id"
 );
 const SELECT_GROUP: &str = concat!("SELECT ", group_cols!(), " FROM scim_groups WHERE id = $1");
-const RELEASE_HOLD: &str = "UPDATE scim_users SET held = $2 WHERE staff_id = $1";
+// A deleted user's tombstone keeps its hold: only the provider brings them back.
+const RELEASE_HOLD: &str =
+    "UPDATE scim_users SET held = $2 WHERE staff_id = $1 AND deleted_at IS NULL";
+const SELECT_HELD: &str = "SELECT held FROM scim_users WHERE staff_id = $1";
 
 type UserRow = (
     String,
@@ -115,9 +118,10 @@ fn group(r: GroupRow, members: Vec<String>) -> ScimGroup {
 const INSERT_USER: &str = "INSERT INTO scim_users (staff_id, user_name_key, display_name, external_id, \
      active, held, version, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const UPDATE_USER: &str = "UPDATE scim_users SET display_name = $2, external_id = $3, active = $4, \
-     held = $5, version = $6, modified_at = $7 WHERE staff_id = $1 AND version = $8";
+     held = $5, version = $6, modified_at = $7 WHERE staff_id = $1 AND version = $8 AND deleted_at IS NULL";
 const DELETE_USER_MEMBERSHIPS: &str = "DELETE FROM scim_members WHERE staff_id = $1";
-const DELETE_USER: &str = "DELETE FROM scim_users WHERE staff_id = $1 AND version = $2";
+const DELETE_USER: &str = "UPDATE scim_users SET deleted_at = $3, held = $4 \
+     WHERE staff_id = $1 AND version = $2 AND deleted_at IS NULL";
 const INSERT_GROUP: &str = "INSERT INTO scim_groups (id, display_name, external_id, version, created_at, \
      modified_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const UPDATE_GROUP: &str = "UPDATE scim_groups SET display_name = $2, external_id = $3, version = $4, \
@@ -218,12 +222,14 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Removes the provisioned user `staff_id` (at version `expected`) and its group
-    /// memberships; the staff entry stays. `false` if the version moved on.
+    /// Deletes the provisioned user `staff_id` (at version `expected`) at `at`: its group
+    /// memberships go, and its row stays as a tombstone that holds the staff entry
+    /// (which stays too). `false` if the version moved on.
     pub async fn delete_scim_user(
         &self,
         staff_id: &str,
         expected: i64,
+        at: i64,
     ) -> Result<bool, StoreError> {
         let done = with_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db_err)?;
@@ -235,6 +241,8 @@ impl Store {
             let done = sqlx::query(DELETE_USER)
                 .bind(staff_id)
                 .bind(expected)
+                .bind(at)
+                .bind(true)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
@@ -458,9 +466,15 @@ impl Store {
         Ok(())
     }
 
-    /// Whether provisioning holds staff entry `staff_id` suspended.
+    /// Whether provisioning holds staff entry `staff_id` suspended (also once the
+    /// provider deleted the user).
     pub async fn held_by_provisioning(&self, staff_id: &str) -> Result<bool, StoreError> {
-        Ok(self.scim_user(staff_id).await?.is_some_and(|u| u.held))
+        let held: Option<bool> = with_pool!(self, |pool| sqlx::query_scalar(SELECT_HELD)
+            .bind(staff_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?);
+        Ok(held == Some(true))
     }
 
     /// A person suspended staff entry `staff_id`: provisioning no longer holds it, so a

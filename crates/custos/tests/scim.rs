@@ -367,6 +367,21 @@ async fn groups_give_roles_and_deprovisioning_takes_effect_on_the_next_request()
             (409, "uniqueness".into()),
             "a staff id is never reused"
         );
+        // A deleted person is brought back by the provider only: no analyst's resume,
+        // not even after suspending them once more.
+        for step in ["resume", "suspend", "resume"] {
+            let r = c
+                .post_empty(&analyst, &format!("/v1/staff/carol/{step}"))
+                .await;
+            if step == "resume" {
+                assert_eq!(
+                    (r.status, r.body["error"]["code"].as_str()),
+                    (409, Some("provisioning_holds")),
+                    "{}",
+                    r.body
+                );
+            }
+        }
 
         // Every call above was recorded as the scim principal's.
         let calls = access_records(&server, "staff=idp-sync&limit=1000").await;
