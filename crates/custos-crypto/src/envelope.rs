@@ -2,6 +2,9 @@
 //! data keys, and sealing/opening of individual fields.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use aes_gcm_siv::aead::{Aead, AeadInOut, KeyInit as _, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
@@ -9,9 +12,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::cache::DataKeyCache;
 use crate::error::CryptoError;
 use crate::index::{BlindIndex, IndexKind};
+use crate::kek::{self, KekId, KekProvider};
 use crate::master::MasterKey;
+use crate::pkcs11::Token;
 
 /// Version byte at the start of every sealed value, so the format (or the
 /// algorithm) can change without guessing what old blobs are.
@@ -23,7 +29,6 @@ const AAD_LABEL: &[u8] = b"custos/field/v1";
 /// Field name under which data keys are wrapped by the KEK.
 const DATA_KEY_FIELD: &str = "data-key";
 
-const KEK_LABEL: &[u8] = b"custos/kek/v1";
 const INDEX_LABEL: &[u8] = b"custos/index/v1";
 const CANARY_LABEL: &[u8] = b"custos/canary/v1";
 const CANARY_HOLDER_LABEL: &[u8] = b"holder";
@@ -114,20 +119,36 @@ fn open_with(
     Ok(buf)
 }
 
-/// The keys derived from the [`MasterKey`]: the key-encryption key (KEK),
-/// which wraps per-customer data keys, the blind-index key, the key that
-/// marks canary customers, the key that signs customer access links and the
-/// key that turns staff ids into pseudonyms for customers.
-///
-/// Wiped on drop; `Debug` never shows key bytes. Cloning is allowed so it
-/// can be shared between request handlers.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Keyring {
-    kek: [u8; 32],
+/// The keys derived from the [`MasterKey`], kept once and wiped when the last
+/// [`Keyring`] sharing them drops.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Derived {
+    /// Kept to derive the file KEK of any version (`kek.rs`).
+    master: [u8; 32],
     index_key: [u8; 32],
     canary_key: [u8; 32],
-    pub(crate) link_key: [u8; 32],
+    link_key: [u8; 32],
     pseudonym_key: [u8; 32],
+}
+
+/// Custos's keys: the key-encryption keys (KEKs) that wrap per-customer data keys, and
+/// the keys derived from the [`MasterKey`]: the blind-index key, the key that marks
+/// canary customers, the key that signs customer access links and the key that turns
+/// staff ids into pseudonyms for customers.
+///
+/// KEKs are named by [`KekId`]; the current one wraps new data keys, and every one this
+/// keyring can reach unwraps (file KEKs of any version; a token's KEKs when a [`Token`]
+/// is attached). With a token, unwrapped data keys are cached (bounded in size and
+/// time, wiped on eviction).
+///
+/// Cloning shares the keys (one copy in memory), the token, the cache and the current
+/// KEK: [`Keyring::use_kek`] on one clone is seen by all. `Debug` never shows key bytes.
+#[derive(Clone)]
+pub struct Keyring {
+    derived: Arc<Derived>,
+    token: Option<Arc<Token>>,
+    cache: Option<Arc<DataKeyCache>>,
+    current: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Keyring {
@@ -137,20 +158,236 @@ impl fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// Derives the keyring: KEK = HMAC-SHA256(master, "custos/kek/v1"),
-    /// index key = HMAC-SHA256(master, "custos/index/v1"), canary key =
-    /// HMAC-SHA256(master, "custos/canary/v1"), link key =
-    /// HMAC-SHA256(master, "custos/customer-link/v1"), pseudonym key =
-    /// HMAC-SHA256(master, "custos/pseudonym/v1").
+    /// Derives the keyring with the file KEKs only, the current KEK being
+    /// [`KekId::FIRST`]: KEK version n = HMAC-SHA256(master, "custos/kek/v{n}"), index
+    /// key = HMAC-SHA256(master, "custos/index/v1"), canary key = HMAC-SHA256(master,
+    /// "custos/canary/v1"), link key = HMAC-SHA256(master, "custos/customer-link/v1"),
+    /// pseudonym key = HMAC-SHA256(master, "custos/pseudonym/v1").
     #[must_use]
     pub fn new(master: &MasterKey) -> Keyring {
+        let m = master.as_bytes();
         Keyring {
-            kek: hmac_sha256(master.as_bytes(), &[KEK_LABEL]),
-            index_key: hmac_sha256(master.as_bytes(), &[INDEX_LABEL]),
-            canary_key: hmac_sha256(master.as_bytes(), &[CANARY_LABEL]),
-            link_key: hmac_sha256(master.as_bytes(), &[LINK_LABEL]),
-            pseudonym_key: hmac_sha256(master.as_bytes(), &[PSEUDONYM_LABEL]),
+            derived: Arc::new(Derived {
+                master: *m,
+                index_key: hmac_sha256(m, &[INDEX_LABEL]),
+                canary_key: hmac_sha256(m, &[CANARY_LABEL]),
+                link_key: hmac_sha256(m, &[LINK_LABEL]),
+                pseudonym_key: hmac_sha256(m, &[PSEUDONYM_LABEL]),
+            }),
+            token: None,
+            cache: None,
+            current: Arc::new(AtomicU64::new(KekId::FIRST.pack())),
         }
+    }
+
+    /// As [`Keyring::new`], with `token`'s KEKs reachable too, and a cache of at most
+    /// `cache_keys` unwrapped data keys, none kept longer than `cache_ttl`.
+    #[must_use]
+    pub fn with_token(
+        master: &MasterKey,
+        token: Token,
+        cache_keys: usize,
+        cache_ttl: Duration,
+    ) -> Keyring {
+        Keyring {
+            token: Some(Arc::new(token)),
+            cache: Some(Arc::new(DataKeyCache::new(cache_keys, cache_ttl))),
+            ..Keyring::new(master)
+        }
+    }
+
+    pub(crate) fn link_key(&self) -> &[u8; 32] {
+        &self.derived.link_key
+    }
+
+    /// The attached token, if any.
+    #[must_use]
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_deref()
+    }
+
+    /// The KEK that wraps new data keys.
+    #[must_use]
+    pub fn current_kek(&self) -> KekId {
+        KekId::unpack(self.current.load(Ordering::Acquire))
+    }
+
+    /// Makes `kek` the KEK that wraps new data keys, in every clone of this keyring.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::KeyProvider`] if `kek` is a token's and no token is attached or the
+    /// token lacks it.
+    pub fn use_kek(&self, kek: KekId) -> Result<(), CryptoError> {
+        if kek.provider == KekProvider::Pkcs11 && !self.reach_token()?.has_kek(kek)? {
+            return Err(CryptoError::key_provider(format!(
+                "the token has no key {}",
+                kek.token_label()
+            )));
+        }
+        self.current.store(kek.pack(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes KEK `kek` exist: a file KEK always does (it is derived); a token's is
+    /// created on the token, sensitive and not extractable, if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::KeyProvider`] if the token is missing or refuses.
+    pub fn create_kek(&self, kek: KekId) -> Result<(), CryptoError> {
+        match kek.provider {
+            KekProvider::File => Ok(()),
+            KekProvider::Pkcs11 => self.reach_token()?.create_kek(kek),
+        }
+    }
+
+    fn reach_token(&self) -> Result<&Token, CryptoError> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| CryptoError::key_provider("no PKCS#11 token is configured"))
+    }
+
+    /// The file KEK of `kek`'s version.
+    fn file_kek(&self, kek: KekId) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(
+            &self.derived.master,
+            &[kek.file_label().as_bytes()],
+        ))
+    }
+
+    /// Wraps `key` for `customer_id` under `kek` (format 2, see `kek.rs`).
+    fn wrap(&self, customer_id: &str, key: &DataKey, kek: KekId) -> Result<Vec<u8>, CryptoError> {
+        let sealed = match kek.provider {
+            KekProvider::File => {
+                let mut sealed =
+                    seal_with(&self.file_kek(kek), customer_id, DATA_KEY_FIELD, &key.key)?;
+                // `seal_with` leads with its own version byte; the format-2 header replaces it.
+                sealed.remove(0);
+                sealed
+            }
+            KekProvider::Pkcs11 => {
+                self.reach_token()?
+                    .encrypt(kek, &aad(customer_id, DATA_KEY_FIELD)?, &key.key)?
+            }
+        };
+        let mut out = Vec::with_capacity(kek::FORMAT_2_HEADER + sealed.len());
+        out.extend_from_slice(&kek.header());
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Generates a fresh random data key for `customer_id` and returns it
+    /// together with its wrapped form under the current KEK, which is what gets
+    /// stored. The wrapped key only unwraps for the same customer id.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::KeyProvider`] if the current KEK's token fails;
+    /// [`CryptoError::Malformed`] only if `customer_id` is absurdly long
+    /// (over 4 GiB).
+    pub fn new_data_key(&self, customer_id: &str) -> Result<(DataKey, Vec<u8>), CryptoError> {
+        let key = DataKey {
+            key: crate::random_bytes(),
+        };
+        let wrapped = self.wrap(customer_id, &key, self.current_kek())?;
+        Ok((key, wrapped))
+    }
+
+    /// Unwraps a data key previously produced by [`Keyring::new_data_key`] (or
+    /// [`Keyring::rewrap_data_key`]) for the same `customer_id`, under whichever KEK
+    /// wrapped it.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Unseal`] if the wrapped key was made for another
+    /// customer, under another master key or token key, or was tampered with;
+    /// [`CryptoError::Malformed`] if it is not a wrapped key at all;
+    /// [`CryptoError::KeyProvider`] if its KEK is on a token this keyring cannot reach.
+    pub fn unwrap_data_key(
+        &self,
+        customer_id: &str,
+        wrapped: &[u8],
+    ) -> Result<DataKey, CryptoError> {
+        let parts = kek::split(wrapped)?;
+        let plain = match parts.kek.provider {
+            KekProvider::File if parts.format == 1 => open_with(
+                &self.file_kek(parts.kek),
+                customer_id,
+                DATA_KEY_FIELD,
+                parts.sealed,
+            )?,
+            KekProvider::File => {
+                let mut versioned = Vec::with_capacity(1 + parts.sealed.len());
+                versioned.push(VERSION);
+                versioned.extend_from_slice(parts.sealed);
+                open_with(
+                    &self.file_kek(parts.kek),
+                    customer_id,
+                    DATA_KEY_FIELD,
+                    &versioned,
+                )?
+            }
+            KekProvider::Pkcs11 => {
+                if let Some(key) = self
+                    .cache
+                    .as_ref()
+                    .and_then(|c| c.get(customer_id, wrapped))
+                {
+                    return Ok(key);
+                }
+                let plain = self.reach_token()?.decrypt(
+                    parts.kek,
+                    &aad(customer_id, DATA_KEY_FIELD)?,
+                    parts.sealed,
+                )?;
+                let key = DataKey::try_from_slice(&plain)?;
+                if let Some(cache) = &self.cache {
+                    cache.insert(customer_id, wrapped, &key);
+                }
+                return Ok(key);
+            }
+        };
+        DataKey::try_from_slice(&plain)
+    }
+
+    /// Re-wraps `customer_id`'s data key under KEK `to`, for a rotation. The data key,
+    /// and so every sealed field, stays as it was.
+    ///
+    /// # Errors
+    ///
+    /// As [`Keyring::unwrap_data_key`], and [`CryptoError::KeyProvider`] if `to` is a
+    /// token's KEK this keyring cannot reach.
+    pub fn rewrap_data_key(
+        &self,
+        customer_id: &str,
+        wrapped: &[u8],
+        to: KekId,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key = self.unwrap_data_key(customer_id, wrapped)?;
+        self.wrap(customer_id, &key, to)
+    }
+
+    /// Which KEK wrapped `wrapped`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] if it is not a wrapped key.
+    pub fn kek_of(wrapped: &[u8]) -> Result<KekId, CryptoError> {
+        kek::split(wrapped).map(|parts| parts.kek)
+    }
+
+    /// Drops any cached copy of `customer_id`'s data key (at erasure).
+    pub fn forget_data_key(&self, customer_id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget(customer_id);
+        }
+    }
+
+    /// How many unwrapped data keys the cache holds now (0 without a token).
+    #[must_use]
+    pub fn cached_data_keys(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// How a customer sees a staff member: `staff-` and 8 hex digits of
@@ -159,7 +396,7 @@ impl Keyring {
     /// customer can tell "the same person again" without learning who.
     #[must_use]
     pub fn staff_pseudonym(&self, staff_id: &str) -> String {
-        let tag = hmac_sha256(&self.pseudonym_key, &[staff_id.as_bytes()]);
+        let tag = hmac_sha256(&self.derived.pseudonym_key, &[staff_id.as_bytes()]);
         format!("staff-{}", hex::encode(&tag[..4]))
     }
 
@@ -168,7 +405,10 @@ impl Keyring {
     /// key can tell which stored customers the marks belong to.
     #[must_use]
     pub fn canary_mark(&self, customer_id: &str) -> String {
-        hex::encode(hmac_sha256(&self.canary_key, &[customer_id.as_bytes()]))
+        hex::encode(hmac_sha256(
+            &self.derived.canary_key,
+            &[customer_id.as_bytes()],
+        ))
     }
 
     /// The mark that says "this canary was allocated to this person" without naming
@@ -178,7 +418,7 @@ impl Keyring {
     pub fn canary_holder_mark(&self, customer_id: &str, staff_id: &str) -> String {
         let len = u64::try_from(customer_id.len()).unwrap_or(u64::MAX);
         hex::encode(hmac_sha256(
-            &self.canary_key,
+            &self.derived.canary_key,
             &[
                 CANARY_HOLDER_LABEL,
                 &len.to_be_bytes(),
@@ -191,7 +431,10 @@ impl Keyring {
     /// The AEAD key for canary ids, HMAC-SHA256(canary key, "canary-id"): one key per
     /// primitive.
     fn canary_id_key(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(hmac_sha256(&self.canary_key, &[CANARY_ID_FIELD.as_bytes()]))
+        Zeroizing::new(hmac_sha256(
+            &self.derived.canary_key,
+            &[CANARY_ID_FIELD.as_bytes()],
+        ))
     }
 
     /// Seals a canary's customer id so the server can later allocate the canary without
@@ -228,43 +471,6 @@ impl Keyring {
         Ok(id)
     }
 
-    /// Generates a fresh random data key for `customer_id` and returns it
-    /// together with its wrapped (KEK-encrypted) form, which is what gets
-    /// stored. The wrapped key only unwraps for the same customer id.
-    ///
-    /// # Errors
-    ///
-    /// [`CryptoError::Malformed`] only if `customer_id` is absurdly long
-    /// (over 4 GiB).
-    pub fn new_data_key(&self, customer_id: &str) -> Result<(DataKey, Vec<u8>), CryptoError> {
-        let key = DataKey {
-            key: crate::random_bytes(),
-        };
-        let wrapped = seal_with(&self.kek, customer_id, DATA_KEY_FIELD, &key.key)?;
-        Ok((key, wrapped))
-    }
-
-    /// Unwraps a data key previously produced by [`Keyring::new_data_key`]
-    /// for the same `customer_id`.
-    ///
-    /// # Errors
-    ///
-    /// [`CryptoError::Unseal`] if the wrapped key was made for another
-    /// customer, under another master key, or was tampered with;
-    /// [`CryptoError::Malformed`] if it is not a wrapped key at all.
-    pub fn unwrap_data_key(
-        &self,
-        customer_id: &str,
-        wrapped: &[u8],
-    ) -> Result<DataKey, CryptoError> {
-        let plain = open_with(&self.kek, customer_id, DATA_KEY_FIELD, wrapped)?;
-        let key: [u8; 32] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::Malformed)?;
-        Ok(DataKey { key })
-    }
-
     /// Computes the blind index of an already-normalised value:
     /// HMAC-SHA256(index key, kind label || 0x00 || normalized).
     ///
@@ -274,7 +480,7 @@ impl Keyring {
     #[must_use]
     pub fn blind_index(&self, kind: IndexKind, normalized: &str) -> BlindIndex {
         BlindIndex(hmac_sha256(
-            &self.index_key,
+            &self.derived.index_key,
             &[kind.label().as_bytes(), &[0u8], normalized.as_bytes()],
         ))
     }
@@ -294,6 +500,22 @@ impl fmt::Debug for DataKey {
 }
 
 impl DataKey {
+    /// A data key from 32 unwrapped bytes.
+    fn try_from_slice(bytes: &[u8]) -> Result<DataKey, CryptoError> {
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed)?;
+        Ok(DataKey { key })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_bytes(key: [u8; 32]) -> DataKey {
+        DataKey { key }
+    }
+
+    /// A second copy, for the cache; both are wiped when dropped.
+    pub(crate) fn duplicate(&self) -> DataKey {
+        DataKey { key: self.key }
+    }
+
     /// Encrypts `plaintext` as the value of `field` for `customer_id`.
     ///
     /// Output: version byte (1) || 12-byte random nonce || ciphertext+tag.
@@ -554,8 +776,8 @@ mod tests {
         let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&master).unwrap();
         mac.update(b"custos/kek/v1");
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
-        assert_eq!(kr.kek, expected);
-        assert_ne!(kr.kek, kr.index_key);
+        assert_eq!(*kr.file_kek(KekId::FIRST), expected);
+        assert_ne!(*kr.file_kek(KekId::FIRST), kr.derived.index_key);
     }
 
     #[test]

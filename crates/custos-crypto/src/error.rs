@@ -26,6 +26,13 @@ pub enum CryptoError {
         /// Why it failed (never contains key material).
         reason: String,
     },
+    /// The key provider (a PKCS#11 token) failed or lacks a key: the module does not
+    /// load, the token is missing, the PIN is refused, a KEK is absent.
+    #[error("key provider: {reason}")]
+    KeyProvider {
+        /// What failed (a PKCS#11 return value's name, a label; never a PIN or a key).
+        reason: String,
+    },
     /// An input value failed validation. `kind` names what was expected
     /// (`"phone"`, `"email"`, `"account_id"`, or `"region"` for an unknown
     /// default phone region); the value itself is never included.
@@ -49,7 +56,7 @@ fn describe_kind(kind: &str) -> &str {
 impl CryptoError {
     /// A stable machine-readable code for this error, suitable for API
     /// responses and metrics labels: `unseal_failed`, `malformed_ciphertext`,
-    /// `key_file`, `invalid_phone`, `invalid_email`, `invalid_account_id`,
+    /// `key_file`, `key_provider`, `invalid_phone`, `invalid_email`, `invalid_account_id`,
     /// `invalid_region` (or `invalid_value` for any other kind).
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -57,6 +64,7 @@ impl CryptoError {
             CryptoError::Unseal => "unseal_failed",
             CryptoError::Malformed => "malformed_ciphertext",
             CryptoError::KeyFile { .. } => "key_file",
+            CryptoError::KeyProvider { .. } => "key_provider",
             CryptoError::InvalidValue { kind } => match *kind {
                 "phone" => "invalid_phone",
                 "email" => "invalid_email",
@@ -64,6 +72,12 @@ impl CryptoError {
                 "region" => "invalid_region",
                 _ => "invalid_value",
             },
+        }
+    }
+
+    pub(crate) fn key_provider(reason: impl Into<String>) -> Self {
+        CryptoError::KeyProvider {
+            reason: reason.into(),
         }
     }
 

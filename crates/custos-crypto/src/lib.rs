@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! master key file (32 random bytes, mode 0600)
-//!   ├── HMAC-SHA256(master, "custos/kek/v1")   -> key-encryption key (KEK)
+//!   ├── HMAC-SHA256(master, "custos/kek/v{n}") -> file key-encryption key (KEK) version n
 //!   │     └── wraps each customer's data key (AES-256-GCM-SIV, AAD = customer id + "data-key")
+//!   │         (or: a PKCS#11 token's AES-256 key `custos-kek-v{n}`, which never leaves the
+//!   │          token, wraps it with AES-256-GCM; see `kek.rs` and `pkcs11.rs`)
 //!   │           └── seals each field (AES-256-GCM-SIV, AAD = customer id + field name)
 //!   ├── HMAC-SHA256(master, "custos/index/v1") -> blind-index key
 //!   │     └── HMAC-SHA256 of a normalised phone / email / account id, for exact lookup
@@ -17,7 +19,9 @@
 //!
 //! * [`MasterKey`] is loaded from (or created in) a key file; it is the only
 //!   long-lived secret.
-//! * [`Keyring`] holds the two keys derived from it. Deriving them (rather
+//! * [`Keyring`] holds the keys derived from it, and reaches the KEKs by [`KekId`]: the
+//!   file's, and a PKCS#11 [`Token`]'s when one is attached. A rotation makes a new KEK
+//!   current and re-wraps each data key ([`Keyring::rewrap_data_key`]). Deriving them (rather
 //!   than using the master key directly) keeps encryption and indexing keys
 //!   independent: a leaked index key decrypts nothing.
 //! * Each customer has its own random [`DataKey`] (32 bytes), stored only in
@@ -47,22 +51,27 @@
 //! Errors from this crate never contain personal data or key material.
 //! [`MasterKey::load_or_create`] is Unix-only (it relies on permission bits).
 
+mod cache;
 mod envelope;
 mod error;
 mod index;
+mod kek;
 mod link;
 mod master;
 mod normalize;
+mod pkcs11;
 
 pub use envelope::{DataKey, Keyring};
 pub use error::CryptoError;
 pub use index::{BlindIndex, IndexKind};
+pub use kek::{KekId, KekProvider};
 pub use link::LinkError;
 pub use master::MasterKey;
 pub use normalize::{
     MAX_ACCOUNT_ID_CHARS, MAX_EMAIL_CHARS, MAX_PHONE_CHARS, normalize_account_id, normalize_email,
     normalize_phone, phone_char,
 };
+pub use pkcs11::Token;
 
 use sha2::{Digest, Sha256};
 

@@ -99,7 +99,7 @@ impl Keyring {
 
     fn link_tag(&self, customer_id: &str, expires_at: i64) -> [u8; 32] {
         hmac_sha256(
-            &self.link_key,
+            self.link_key(),
             &[
                 PREFIX.as_bytes(),
                 &[0],
