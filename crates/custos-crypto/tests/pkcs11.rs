@@ -35,7 +35,13 @@ fn run_with_token(body: &str) {
     );
     let conf = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let status = Command::new(std::env::current_exe().unwrap())
-        .args([body, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            body,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SOFTHSM2_CONF", conf)
         .status()
         .unwrap();
@@ -99,7 +105,10 @@ fn body_token_keys_wrap_bind_and_never_leave() {
     // A keyring over the same master key but without the token cannot unwrap it.
     let file_only = Keyring::new(&MasterKey::from_bytes([5; 32]));
     assert_eq!(
-        file_only.unwrap_data_key("c-1", &wrapped).unwrap_err().code(),
+        file_only
+            .unwrap_data_key("c-1", &wrapped)
+            .unwrap_err()
+            .code(),
         "key_provider"
     );
 

@@ -64,11 +64,13 @@ pub enum Action {
     ProvisionStaff,
     /// Erase a customer at their request (crypto-shredding).
     EraseCustomer,
+    /// Rotate the key-encryption key, and read a rotation's progress.
+    RotateKeys,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::View,
         Action::RevealName,
         Action::RevealPhone,
@@ -94,6 +96,7 @@ impl Action {
         Action::ResolveCall,
         Action::ProvisionStaff,
         Action::EraseCustomer,
+        Action::RotateKeys,
     ];
 
     /// The Cedar action id.
@@ -124,6 +127,7 @@ impl Action {
             Action::ResolveCall => "resolve_call",
             Action::ProvisionStaff => "provision_staff",
             Action::EraseCustomer => "erase_customer",
+            Action::RotateKeys => "rotate_keys",
         }
     }
 

@@ -408,6 +408,18 @@ fn no_one_exports_and_roles_gate_the_rest() {
         assert!(!allowed(role, Action::EraseCustomer), "{role} erases");
     }
     assert!(allowed("privacy_officer", Action::EraseCustomer));
+    // Only admins rotate keys.
+    for role in [
+        "security_analyst",
+        "support",
+        "team_lead",
+        "integration",
+        "scim",
+        "privacy_officer",
+    ] {
+        assert!(!allowed(role, Action::RotateKeys), "{role} rotates keys");
+    }
+    assert!(allowed("admin", Action::RotateKeys));
     assert!(allowed("security_analyst", Action::SuspendStaff));
     assert!(!allowed("team_lead", Action::SuspendStaff));
     assert!(allowed("security_analyst", Action::ReadAccess));

@@ -59,6 +59,10 @@ pub struct Config {
     /// Provisioning from the identity provider (`[scim]`): which groups give which role.
     #[serde(default)]
     pub scim: ScimConfig,
+    /// Where the key-encryption keys live (`[keys]`): the master key file, or a PKCS#11
+    /// token; the cache of unwrapped data keys.
+    #[serde(default)]
+    pub keys: crate::keys::KeysConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -254,6 +258,7 @@ impl Default for Config {
             alerts: custos_detector::AlertsConfig::default(),
             idp: None,
             scim: ScimConfig::default(),
+            keys: crate::keys::KeysConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -384,6 +389,7 @@ impl Config {
             idp.verifier_config().map_err(ConfigError)?;
         }
         self.scim.validate().map_err(ConfigError)?;
+        self.keys.validate().map_err(ConfigError)?;
         if !(1..=240).contains(&self.break_glass.minutes) || self.break_glass.per_30_days > 100 {
             return Err(ConfigError(
                 "break_glass.minutes must be from 1 to 240 and break_glass.per_30_days from 0 to 100"

@@ -54,6 +54,8 @@ impl App {
                 // Erased by another request between the read and the write.
                 return Err(ServiceError::erased());
             }
+            // The key is destroyed in the store; no copy stays in this process either.
+            self.keyring.forget_data_key(id);
             Ok(Erased {
                 id: id.to_owned(),
                 erased: true,

@@ -121,6 +121,8 @@ pub enum Code {
     InvalidText,
     /// `invalid_upload`.
     InvalidUpload,
+    /// `key_provider_unavailable`.
+    KeyProviderUnavailable,
     /// `ledger_unavailable`.
     LedgerUnavailable,
     /// `malformed_json`.
@@ -137,6 +139,8 @@ pub enum Code {
     ProvisioningHolds,
     /// `quota_exceeded`.
     QuotaExceeded,
+    /// `rotation_in_progress`.
+    RotationInProgress,
     /// `reserved_id`.
     ReservedId,
     /// `simulated_clock_disabled`.
@@ -209,6 +213,7 @@ impl Code {
             Code::InvalidSimulatedTime => "invalid_simulated_time",
             Code::InvalidText => "invalid_text",
             Code::InvalidUpload => "invalid_upload",
+            Code::KeyProviderUnavailable => "key_provider_unavailable",
             Code::LedgerUnavailable => "ledger_unavailable",
             Code::MalformedJson => "malformed_json",
             Code::NotFound => "not_found",
@@ -217,6 +222,7 @@ impl Code {
             Code::PreconditionFailed => "precondition_failed",
             Code::ProvisioningHolds => "provisioning_holds",
             Code::QuotaExceeded => "quota_exceeded",
+            Code::RotationInProgress => "rotation_in_progress",
             Code::ReservedId => "reserved_id",
             Code::SimulatedClockDisabled => "simulated_clock_disabled",
             Code::SimulatedTimeRewind => "simulated_time_rewind",

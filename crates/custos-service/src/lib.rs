@@ -32,6 +32,7 @@ pub mod ids;
 pub mod import;
 pub mod inbound;
 pub mod input;
+pub mod keys;
 pub mod ledger;
 pub mod mask;
 pub mod oidc;
@@ -90,6 +91,8 @@ pub struct App {
     /// One provisioning change at a time in this process: a change and the staff entries
     /// it moves are read and written together.
     pub(crate) provisioning: tokio::sync::Mutex<()>,
+    /// Wakes the task that walks a key rotation when one starts (`keys.rs`).
+    pub(crate) rotation_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Direct access to the vault's parts, around the operations and their records, for the
@@ -221,6 +224,7 @@ impl App {
             metrics,
             detector: custos_detector::Progress::default(),
             provisioning: tokio::sync::Mutex::new(()),
+            rotation_wake: Arc::new(tokio::sync::Notify::new()),
         });
         app.replay_quotas().await?;
         app.replay_restrictions().await?;

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use custos_crypto::{Keyring, MasterKey};
+use custos_crypto::MasterKey;
 use custos_ledger::{Ledger, LedgerKey};
 use custos_policy::PolicyEngine;
 use custos_store::Store;
@@ -224,16 +224,13 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     if config.simulated_clock {
         fingerprint.push_str(" clock:simulated");
     }
-    let app = App::start(
-        config,
-        store,
-        Keyring::new(&master),
-        policy,
-        ledger,
-        metrics,
-    )
-    .await
-    .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
+    let keyring = config
+        .keys
+        .open_keyring(&master)
+        .map_err(|(code, message)| StartError::new(code, message))?;
+    let app = App::start(config, store, keyring, policy, ledger, metrics)
+        .await
+        .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     // Key events and what is in force go into the ledger before anything is served.
     let mut events = vec![(Action::ServerStart, "config".to_owned(), fingerprint)];
     if created {
@@ -255,6 +252,11 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .await
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
+    // The KEK the latest rotation moved to wraps new keys; an unfinished rotation resumes.
+    app.follow_key_rotation()
+        .await
+        .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
+    app.keep_keys();
     app.start_detector()
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;

@@ -69,6 +69,9 @@ fn invalid(e: CryptoError) -> ServiceError {
 }
 
 fn crypto_failure(e: CryptoError) -> ServiceError {
+    if matches!(e, CryptoError::KeyProvider { .. }) {
+        return crate::keys::key_failure(e);
+    }
     tracing::error!(code = e.code(), "vault record failed to unseal");
     ServiceError::internal()
 }

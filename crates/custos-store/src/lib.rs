@@ -111,6 +111,8 @@ mod console_sessions;
 pub use console_sessions::{ConsoleSession, ConsoleSessions, SessionSubject};
 mod leases;
 pub use leases::Leases;
+mod key_rotations;
+pub use key_rotations::{KeyRotation, Rewrap};
 mod provisioning;
 pub use provisioning::{ScimGroup, ScimUser};
 mod used_tokens;

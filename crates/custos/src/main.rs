@@ -9,6 +9,7 @@ mod canary_cli;
 mod customer_cli;
 mod demo;
 mod import_cli;
+mod keys_cli;
 mod ledger_cli;
 mod serve;
 mod simulate_cli;
@@ -59,6 +60,9 @@ enum Command {
     /// Import customers from an NDJSON file through the running server, in batches,
     /// resumable: run the same command again after an interruption.
     Import(import_cli::ImportArgs),
+    /// Keys: rotate the key-encryption key and follow a rotation.
+    #[command(subcommand)]
+    Keys(keys_cli::KeysCommand),
     /// The ledger: verifier key, verification, entry proofs.
     #[command(subcommand)]
     Ledger(ledger_cli::LedgerCommand),
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         | Command::Ledger(_)
         | Command::Canary(_)
         | Command::Customer(_)
+        | Command::Keys(_)
         | Command::Import(_)
         | Command::Trace(_) => "warn",
         // Every alert of a run is in its report.
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
             Command::Ledger(command) => ledger_cli::run(command).await,
             Command::Canary(command) => canary_cli::run(command).await,
             Command::Customer(command) => customer_cli::run(command).await,
+            Command::Keys(command) => keys_cli::run(command).await,
             Command::Import(args) => import_cli::run(args).await,
             Command::Simulate(args) => simulate_cli::run(args).await,
             Command::Trace(args) => trace_cli::run(args).await,

@@ -9,6 +9,7 @@ mod cases;
 mod contact;
 mod customers;
 pub(crate) mod doc;
+mod keys;
 mod ledger;
 mod ops;
 mod scim;
@@ -168,6 +169,8 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::dismiss))
         .routes(routes!(customers::view, customers::erase))
         .routes(routes!(customers::reveal))
+        .routes(routes!(keys::start_rotation))
+        .routes(routes!(keys::rotation))
         .routes(routes!(contact::contact))
         .routes(routes!(contact::resolve))
         .routes(routes!(cases::create_case))
