@@ -49,7 +49,7 @@ use crate::error::{Code, ErrorKind, ServiceError};
 use crate::record::{Recorded, RequestMeta, SystemEvent};
 use custos_types::clock::now_millis;
 
-/// Customers re-wrapped per transaction and per ledger entry.
+/// Customers re-wrapped per transaction and per ledger entry, by default.
 pub const BATCH: u32 = 500;
 /// How often every node reads the latest rotation (to make its target current, and to
 /// resume a walk no node is running).
@@ -70,6 +70,11 @@ pub struct KeysConfig {
     pub cache_keys: usize,
     /// How long an unwrapped data key may stay cached, in seconds.
     pub cache_seconds: u64,
+    /// Customers re-wrapped per transaction and per ledger entry during a rotation.
+    pub rotation_batch: u32,
+    /// A pause between a rotation's batches, in milliseconds, to leave the store and the
+    /// token more room for requests (0: none; the walk yields between batches anyway).
+    pub rotation_pause_ms: u64,
 }
 
 impl Default for KeysConfig {
@@ -79,6 +84,8 @@ impl Default for KeysConfig {
             pkcs11: None,
             cache_keys: 10_000,
             cache_seconds: 300,
+            rotation_batch: BATCH,
+            rotation_pause_ms: 0,
         }
     }
 }
@@ -316,7 +323,7 @@ impl App {
             }
             let batch = self
                 .store
-                .wrapped_keys_after(rotation.cursor.as_deref(), BATCH)
+                .wrapped_keys_after(rotation.cursor.as_deref(), self.config.keys.rotation_batch)
                 .await?;
             let Some((last, _)) = batch.last() else {
                 if self.keys_not_under(target).await? > 0 {
@@ -385,7 +392,10 @@ impl App {
                 .await?;
             }
             // Serving comes first: let waiting requests run between batches.
-            tokio::task::yield_now().await;
+            match self.config.keys.rotation_pause_ms {
+                0 => tokio::task::yield_now().await,
+                ms => tokio::time::sleep(Duration::from_millis(ms)).await,
+            }
         }
     }
 

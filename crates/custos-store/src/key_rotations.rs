@@ -45,7 +45,11 @@ pub struct Rewrap {
 
 const LATEST_ROTATION: &str = "SELECT id, provider, version, started_at, finished_at, cursor, \
      rewrapped, total FROM key_rotations ORDER BY id DESC LIMIT 1";
-const COUNT_KEYED: &str = "SELECT COUNT(*) FROM customers WHERE length(wrapped_key) > 0";
+const START: &str = "INSERT INTO key_rotations (id, provider, version, started_at, total) \
+     SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM key_rotations), $1, $2, $3, \
+            (SELECT COUNT(*) FROM customers WHERE length(wrapped_key) > 0) \
+     WHERE NOT EXISTS (SELECT 1 FROM key_rotations \
+                       WHERE finished_at IS NULL OR (provider = $1 AND version = $2))";
 const KEYS_AFTER: &str = "SELECT id, wrapped_key FROM customers \
      WHERE id > $1 AND length(wrapped_key) > 0 ORDER BY id LIMIT $2";
 const REPLACE_KEY: &str =
@@ -73,53 +77,22 @@ impl Store {
         version: u32,
         started_at: i64,
     ) -> Result<Option<KeyRotation>, StoreError> {
-        let started = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let unfinished: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM key_rotations WHERE finished_at IS NULL \
-                 OR (provider = $1 AND version = $2)",
-            )
-            .bind(provider)
-            .bind(i64::from(version))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if unfinished > 0 {
-                return Ok(None);
-            }
-            let total: i64 = sqlx::query_scalar(COUNT_KEYED)
-                .fetch_one(&mut *tx)
+        // One statement, a write from its first step: on SQLite a transaction that read
+        // first could not become a writer while another connection reads.
+        let inserted = with_pool!(self, |pool| {
+            sqlx::query(START)
+                .bind(provider)
+                .bind(i64::from(version))
+                .bind(started_at)
+                .execute(pool)
                 .await
-                .map_err(db_err)?;
-            let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM key_rotations")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::query(
-                "INSERT INTO key_rotations (id, provider, version, started_at, total) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(provider)
-            .bind(i64::from(version))
-            .bind(started_at)
-            .bind(total)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            KeyRotation {
-                id,
-                provider: provider.to_owned(),
-                version,
-                started_at,
-                finished_at: None,
-                cursor: None,
-                rewrapped: 0,
-                total,
-            }
+                .map_err(db_err)?
+                .rows_affected()
         });
-        Ok(Some(started))
+        if inserted == 0 {
+            return Ok(None);
+        }
+        self.latest_key_rotation().await
     }
 
     /// The highest KEK version of `provider` any rotation targeted; 0 if none.
