@@ -216,6 +216,7 @@ fn policy_ids_follow_file_and_source_order() {
             "contact-center-reports",
             "close-case",
             "admin-manages",
+            "admin-rotates-keys",
             "privacy-officer-erases",
             "scim-provisions",
             "suspend-staff",
