@@ -16,6 +16,7 @@ pub mod allocation;
 pub mod app_assertion;
 pub mod approvals;
 pub mod auth;
+pub mod backup;
 mod case_record;
 pub mod cases;
 pub mod client_certificate;

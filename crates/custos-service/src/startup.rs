@@ -255,6 +255,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .await
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
+    app.record_restore(&args.data_dir).await?;
     app.start_detector()
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;

@@ -117,6 +117,8 @@ mod used_tokens;
 pub use used_tokens::UsedTokens;
 mod quota_charges;
 pub use quota_charges::{QuotaCharge, SharedQuotas};
+mod backup;
+pub use backup::{PgSnapshot, postgres_is_empty, snapshot_sqlite};
 mod shared_ledger;
 pub use shared_ledger::{Integration, SharedLedger, StoredCheckpoint};
 
