@@ -264,3 +264,170 @@ async fn a_backup_under_load_restores_to_a_server_whose_store_and_ledger_agree()
     let out = verify_ledger(&restored.base, &key, &server.admin, &state);
     assert!(out.contains("consistent"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_backup_is_a_rollback_a_saved_checkpoint_detects_unless_the_newest_ledger_is_kept()
+{
+    let mut server = Server::start(Backend::Sqlite).await;
+    let c = server.client();
+    let crm = server.staff("crm", "integration", "custos").await;
+    server.staff("alice", "support", "custos").await;
+    customers_with_cases(&c, &crm, "alice", 3, 1).await;
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("old");
+    tokio::task::block_in_place(|| run_backup(&server, &backup));
+    let key = verifier_key(&server);
+
+    // Bad input changes nothing: a tampered backup, a non-empty target, missing keys.
+    let bad = backups.path().join("tampered");
+    std::fs::create_dir(&bad).unwrap();
+    for f in ["backup.json", "custos.db"] {
+        std::fs::copy(backup.join(f), bad.join(f)).unwrap();
+    }
+    let o = custos(&[
+        "restore",
+        bad.to_str().unwrap(),
+        "--data-dir",
+        "/nonexistent/x",
+        "--keys",
+        "/tmp",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("error[backup_corrupt]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!Path::new("/nonexistent/x").exists());
+    let o = custos(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        server.data_dir().to_str().unwrap(),
+        "--keys",
+        server.data_dir().to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("error[data_dir_not_empty]"),
+        "{}",
+        stderr(&o)
+    );
+    let (dir, o) = run_restore(&backup, backups.path(), &[]);
+    assert!(
+        stderr(&o).contains("error[no_master_key]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused restore leaves nothing"
+    );
+
+    // Life goes on after the backup; an auditor saves the newer checkpoint.
+    customers_with_cases(&c, &crm, "alice", 3, 2).await;
+    let r = c.get(&server.admin, "/v1/access?limit=1").await;
+    checkpoint_covering(&c, ledger_index(&r) + 1, CHECKPOINT_WAIT).await;
+    let auditor = backups.path().join("auditor.checkpoint");
+    verify_ledger(&server.base, &key, &server.admin, &auditor);
+    server.stop();
+
+    // Restoring the backup's ledger rolls history back: the auditor's check fails.
+    let (rolled_back, o) = run_restore(&backup, &server.data_dir(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rolled_back = Server::start_on(rolled_back, None, &server.admin);
+    let o = custos(&[
+        "ledger",
+        "verify",
+        "--url",
+        &rolled_back.base,
+        "--key",
+        &key,
+        "--token",
+        &server.admin,
+        "--state",
+        auditor.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("FAILED"), "{}", stderr(&o));
+    drop(rolled_back);
+
+    // Keeping the newest ledger's own files: the store goes back, the history does not;
+    // the gap is the store_restored entry, and the auditor's check passes.
+    let newest = server.data_dir().join("ledger");
+    let (kept, o) = run_restore(
+        &backup,
+        &server.data_dir(),
+        &["--ledger-dir", newest.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept = Server::start_on(kept, None, &server.admin);
+    let entry = store_restored(&kept).await;
+    let size = manifest(&backup)["checkpoint_size"].as_u64().unwrap();
+    let facts = entry["fields"].to_string();
+    assert!(
+        facts.contains(&format!("checkpoint:{size}")) && facts.contains("ledger:kept"),
+        "{facts}"
+    );
+    checkpoint_covering(
+        &kept.client(),
+        entry["seq"].as_u64().unwrap() + 1,
+        CHECKPOINT_WAIT,
+    )
+    .await;
+    let out = verify_ledger(&kept.base, &key, &server.admin, &auditor);
+    assert!(out.contains("consistent"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_dump_and_its_checkpoint_restore_together() {
+    if !Backend::all().contains(&Backend::Postgres) {
+        return;
+    }
+    let server = Server::start(Backend::Postgres).await;
+    let c = server.client();
+    let crm = server.staff("crm", "integration", "custos").await;
+    let alice = server.staff("alice", "support", "custos").await;
+    let cases = customers_with_cases(&c, &crm, "alice", 4, 1).await;
+    let r = c.view(&alice, &cases[0].0, &cases[0].1).await;
+    checkpoint_covering(&c, ledger_index(&r) + 1, CHECKPOINT_WAIT).await;
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("pg");
+    let printed = tokio::task::block_in_place(|| run_backup(&server, &backup));
+    assert!(printed.contains("pg_dump"), "{printed}");
+    let m = manifest(&backup);
+    assert_eq!(m["store"], "postgres");
+    let size = m["checkpoint_size"].as_u64().unwrap();
+    assert!(size > ledger_index(&r));
+
+    // Into another, empty database and a new data directory.
+    let target = fresh_postgres().await;
+    let (restored, o) = run_restore(&backup, &server.data_dir(), &["--database-url", &target]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let (again, o) = run_restore(&backup, &server.data_dir(), &["--database-url", &target]);
+    assert!(
+        stderr(&o).contains("error[database_not_empty]"),
+        "{}",
+        stderr(&o)
+    );
+    drop(again);
+    let restored = Server::start_on(restored, Some(target), &server.admin);
+    let rc = restored.client();
+    let r = rc.view(&alice, &cases[3].0, &cases[3].1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let entry = store_restored(&restored).await;
+    assert!(
+        entry["fields"]
+            .to_string()
+            .contains(&format!("checkpoint:{size}"))
+    );
+    checkpoint_covering(&rc, ledger_index(&r) + 1, CHECKPOINT_WAIT).await;
+    let state = backups.path().join("auditor.checkpoint");
+    std::fs::write(&state, m["checkpoint"].as_str().unwrap()).unwrap();
+    let out = verify_ledger(
+        &restored.base,
+        &verifier_key(&server),
+        &server.admin,
+        &state,
+    );
+    assert!(out.contains("consistent"), "{out}");
+}
