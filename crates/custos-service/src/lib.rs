@@ -41,6 +41,7 @@ pub mod quota;
 pub mod record;
 pub mod relay;
 mod restrictions;
+pub mod retention;
 pub mod schema;
 pub mod staff;
 pub mod startup;

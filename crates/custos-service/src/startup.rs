@@ -5,8 +5,10 @@
 //! anything is created), the master key, the store, the ledger (recovery runs here),
 //! the service ([`App::start`]: access index, quota and restriction replay); then the
 //! start's records — the configuration's fingerprint and any key created — go into the
-//! ledger before anything is served; then the detector; then the bootstrap admin, whose
-//! token is written last, only after its records are durable.
+//! ledger before anything is served, and after a `custos restore` the restore
+//! (`backup.rs`); then the detector; then retention (`retention.rs`, at once and then
+//! periodically); then the bootstrap admin, whose token is written last, only after its
+//! records are durable.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -259,6 +261,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     app.start_detector()
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
+    app.start_retention();
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()
