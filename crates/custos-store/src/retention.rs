@@ -30,6 +30,7 @@ const DELETE_HOLDINGS: &str = "DELETE FROM access_holdings WHERE last_at < $1 \
      RETURNING staff_id, revealed_at IS NOT NULL";
 const UNCOUNT_HOLDINGS: &str = "UPDATE staff_holdings \
      SET revealed = revealed - $2, viewed_only = viewed_only - $3 WHERE staff_id = $1";
+const DROP_EMPTY_COUNTS: &str = "DELETE FROM staff_holdings WHERE revealed = 0 AND viewed_only = 0";
 const DELETE_SESSIONS: &str = "DELETE FROM console_sessions WHERE last_seen < $1";
 const DELETE_LINKS: &str = "DELETE FROM used_links WHERE until < $1";
 
@@ -130,6 +131,11 @@ impl Store {
                     .await
                     .map_err(db_err)?;
             }
+            // A person who holds no one any more is left out, as one who never did.
+            sqlx::query(DROP_EMPTY_COUNTS)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             let sessions = sqlx::query(DELETE_SESSIONS)
                 .bind(console_before)
                 .execute(&mut *tx)

@@ -100,6 +100,28 @@ async fn records_older_than_the_limit_leave_the_index_and_never_the_ledger() {
         let out = verify_ledger(&server.base, &key, &server.admin, &state);
         assert!(out.contains("consistent"), "{out}");
 
+        // Outside a run, the access index still refuses a delete through SQL.
+        let refused = match &server.database_url {
+            Some(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query("DELETE FROM access_records WHERE seq >= 0")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_err()
+            }
+            None => {
+                use sqlx::Connection;
+                let url = format!("sqlite://{}", server.sqlite_path().display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query("DELETE FROM access_records WHERE seq >= 0")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+
         // Nothing more to take: a second start records no run.
         server.restart();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
