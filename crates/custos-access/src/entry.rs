@@ -80,8 +80,9 @@
 //!   from the backup or `ledger:kept` when the newest ledger's own files were kept,
 //!   `backup_at:<unix ms>` when the backup was made;
 //! - [`Action::RetentionRun`] (`target` `access_index`), written before anything is
-//!   deleted: `access_index_before:<unix ms>` and `access_records:<n>` (rows older
-//!   than that), `console_before:<unix ms>` and `console_sessions:<n>`.
+//!   deleted: `access_index_before:<unix ms>`, `access_records:<n>` (rows older than
+//!   that) and `holdings:<n>` (leak tracing's holdings last renewed before it),
+//!   `console_before:<unix ms>` and `console_sessions:<n>`.
 //!
 //! # Words
 //!
