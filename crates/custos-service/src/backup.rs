@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::record::SystemEvent;
-use crate::startup::{StartError, ledger_dir, ledger_key_path, sqlite_path};
+use crate::startup::{StartError, ledger_dir, ledger_key_path, ledger_origin, sqlite_path};
 
 /// The manifest's file name inside a backup directory.
 pub const MANIFEST: &str = "backup.json";
@@ -188,29 +188,6 @@ fn create_private_dir(dir: &Path) -> Result<bool, StartError> {
         .create(dir)
         .map_err(|e| io_fail("create", dir, e))?;
     Ok(!existed)
-}
-
-/// The ledger's origin: the first line of its checkpoint.
-pub fn ledger_origin(ledger_dir: &Path) -> Result<String, StartError> {
-    let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
-        fail(
-            "no_checkpoint",
-            format!(
-                "{} has no checkpoint ({e}): start the server once first",
-                ledger_dir.display()
-            ),
-        )
-    })?;
-    text.lines()
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            fail(
-                "ledger_corrupt",
-                "the ledger's checkpoint has no origin line",
-            )
-        })
 }
 
 /// The ledger key of `data_dir` for `origin`, never creating one.

@@ -318,6 +318,29 @@ pub fn ledger_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger.key")
 }
 
+/// The ledger's origin: the first line of its checkpoint.
+pub fn ledger_origin(ledger_dir: &Path) -> Result<String, StartError> {
+    let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
+        StartError::new(
+            "no_checkpoint",
+            format!(
+                "{} has no checkpoint ({e}): start the server once first",
+                ledger_dir.display()
+            ),
+        )
+    })?;
+    text.lines()
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            StartError::new(
+                "ledger_corrupt",
+                "the ledger's checkpoint has no origin line",
+            )
+        })
+}
+
 /// Opens (creating on first start) the ledger key and the ledger, running recovery.
 pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<(Ledger, bool), StartError> {
     let fatal = |e: custos_ledger::LedgerError| StartError::new(e.code(), e.to_string());
