@@ -69,6 +69,21 @@
 //! exempt that person's own touches of that canary; entries are readable only by
 //! analysts and admins, and the person sees an ordinary case.
 //!
+//! # Restores and retention runs
+//!
+//! Both are [`SYSTEM_ID`] entries (`target` names what they concern, `reason_code` is
+//! `restored` or `retention`), with only times, sizes, a hash and counts as facts:
+//!
+//! - [`Action::StoreRestored`] (`target` `backup`), written at the first start after
+//!   `custos restore`: `checkpoint:<size>` and `root:<hex>` of the backup's checkpoint
+//!   (the store's point in the ledger), `ledger:backup` when the ledger's files came
+//!   from the backup or `ledger:kept` when the newest ledger's own files were kept,
+//!   `backup_at:<unix ms>` when the backup was made;
+//! - [`Action::RetentionRun`] (`target` `access_index`), written before anything is
+//!   deleted: `access_index_before:<unix ms>`, `access_records:<n>` (rows older than
+//!   that) and `holdings:<n>` (leak tracing's holdings last renewed before it),
+//!   `console_before:<unix ms>` and `console_sessions:<n>`.
+//!
 //! # Words
 //!
 //! `role`, `action` and `decision` are words of the shared vocabulary

@@ -76,6 +76,17 @@ pub enum LedgerError {
     /// A resource path is not a valid tlog-tiles path.
     #[error("invalid path: {0}")]
     InvalidPath(String),
+    /// A copy of the ledger waited for a checkpoint covering what it must cover, and the
+    /// writer did not sign one in time (is the server running?).
+    #[error(
+        "the ledger's checkpoint covers {size} entries, the copy needs {needed}: no server signed a newer one in time"
+    )]
+    CheckpointBehind {
+        /// Entries the latest checkpoint covers.
+        size: u64,
+        /// Entries the copy must cover.
+        needed: u64,
+    },
 }
 
 impl LedgerError {
@@ -96,6 +107,7 @@ impl LedgerError {
             LedgerError::BadKey(_) => "bad_key",
             LedgerError::OutOfRange(_) => "out_of_range",
             LedgerError::InvalidPath(_) => "invalid_path",
+            LedgerError::CheckpointBehind { .. } => "checkpoint_behind",
         }
     }
 

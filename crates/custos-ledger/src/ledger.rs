@@ -183,10 +183,10 @@ struct Published {
 
 /// Contents of the `state` file.
 #[derive(Debug, Clone, Copy)]
-struct State {
-    time_ms: u64,
-    size: u64,
-    root: Hash,
+pub(crate) struct State {
+    pub(crate) time_ms: u64,
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
 }
 
 /// A tamper-evident, append-only ledger stored in one directory.
@@ -1095,7 +1095,7 @@ fn list_widths(pdir: &Path) -> Result<Vec<u16>, LedgerError> {
     Ok(out)
 }
 
-fn format_state(s: &State) -> String {
+pub(crate) fn format_state(s: &State) -> String {
     format!(
         "{STATE_HEADER}\ntime {}\nsize {}\nroot {}\n",
         s.time_ms,

@@ -14,6 +14,8 @@
 //!   and the next one that succeeds takes its index),
 //!   `publish_checkpoint`, reads, proofs, `resource` for HTTP serving,
 //!   `add_cosignature`.
+//! * [`durable_size`], [`copy_at_checkpoint`] — a copy of the ledger at one signed
+//!   checkpoint, taken beside the server that writes it (backups).
 //! * [`check_proof`], [`verify`], [`TileSource`], [`DirSource`] — offline checks.
 //! * [`build_bundle`], [`check_bundle`] — evidence bundles: the entries that
 //!   support a claim about a person, each with its tlog-proof, against one
@@ -35,6 +37,7 @@ mod evidence;
 mod key;
 mod ledger;
 mod proof;
+mod snapshot;
 mod storage;
 mod tiles;
 mod tree;
@@ -49,5 +52,6 @@ pub use evidence::{
 pub use key::LedgerKey;
 pub use ledger::Ledger;
 pub use proof::{CheckedProof, check_proof, check_proof_for_entry};
+pub use snapshot::{LedgerCopy, checkpoint_body, copy_at_checkpoint, durable_size};
 pub use tiles::MAX_ENTRY_LEN;
 pub use verify::{DirSource, FetchError, TileSource, VerifyReport, verify};

@@ -40,6 +40,9 @@ pub struct Config {
     /// The web console's sessions (`[console]`).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// How long the access index and the console's rows are kept (`[retention]`).
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
     /// Canary allocation (`[canaries]`).
     #[serde(default)]
     pub canaries: CanaryConfig,
@@ -251,6 +254,7 @@ impl Default for Config {
             detector: custos_detector::ModelConfig::default(),
             restrictions: Restrictions::default(),
             console: ConsoleConfig::default(),
+            retention: crate::retention::RetentionConfig::default(),
             canaries: CanaryConfig::default(),
             contacts: ContactsConfig::default(),
             break_glass: BreakGlassConfig::default(),
@@ -365,6 +369,9 @@ impl Config {
             return Err(ConfigError(
                 "restrictions.lower_quota_share must be a number from 0 to 1".into(),
             ));
+        }
+        if let Some(problem) = self.retention.problem() {
+            return Err(ConfigError(problem));
         }
         let console = &self.console;
         if !(1..=24 * 60).contains(&console.idle_minutes) {
@@ -554,6 +561,24 @@ mod tests {
         );
         let e = load(&good.replace("/signin/oidc/callback", "/")).unwrap_err();
         assert!(e.to_string().contains("idp.console.redirect_url"), "{e}");
+    }
+
+    #[test]
+    fn retention_keeps_three_years_unless_the_operator_decides_otherwise() {
+        let mut config = Config::default();
+        assert_eq!(config.retention.access_index_days, 1095);
+        assert!(config.validate().is_ok());
+        config.retention.access_index_days = 365;
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains("retention.access_index_days"), "{e}");
+        config.retention.allow_below_legal_minimum = true;
+        assert!(config.validate().is_ok());
+        config.retention.console_days = 7;
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains("at least 31 days"), "{e}");
+        config.retention.console_days = 31;
+        config.retention.interval_hours = 0;
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! anything is created), the master key, the store, the ledger (recovery runs here),
 //! the service ([`App::start`]: access index, quota and restriction replay); then the
 //! start's records — the configuration's fingerprint and any key created — go into the
-//! ledger before anything is served; then the detector; then the bootstrap admin, whose
-//! token is written last, only after its records are durable.
+//! ledger before anything is served, and after a `custos restore` the restore
+//! (`backup.rs`); then the detector; then retention (`retention.rs`, at once and then
+//! periodically); then the bootstrap admin, whose token is written last, only after its
+//! records are durable.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -252,6 +254,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .await
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
+    app.record_restore(&args.data_dir).await?;
     // The KEK the latest rotation moved to wraps new keys; an unfinished rotation resumes.
     app.follow_key_rotation()
         .await
@@ -260,6 +263,7 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     app.start_detector()
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
+    app.start_retention();
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()
@@ -314,6 +318,29 @@ pub fn ledger_dir(data_dir: &Path) -> PathBuf {
 /// The checkpoint signing key's file inside a data directory.
 pub fn ledger_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger.key")
+}
+
+/// The ledger's origin: the first line of its checkpoint.
+pub fn ledger_origin(ledger_dir: &Path) -> Result<String, StartError> {
+    let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
+        StartError::new(
+            "no_checkpoint",
+            format!(
+                "{} has no checkpoint ({e}): start the server once first",
+                ledger_dir.display()
+            ),
+        )
+    })?;
+    text.lines()
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            StartError::new(
+                "ledger_corrupt",
+                "the ledger's checkpoint has no origin line",
+            )
+        })
 }
 
 /// Opens (creating on first start) the ledger key and the ledger, running recovery.

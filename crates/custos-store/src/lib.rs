@@ -119,6 +119,10 @@ mod used_tokens;
 pub use used_tokens::UsedTokens;
 mod quota_charges;
 pub use quota_charges::{QuotaCharge, SharedQuotas};
+mod backup;
+mod retention;
+pub use backup::{PgSnapshot, postgres_is_empty, snapshot_sqlite};
+pub use retention::RetentionCounts;
 mod shared_ledger;
 pub use shared_ledger::{Integration, SharedLedger, StoredCheckpoint};
 

@@ -174,6 +174,7 @@ suite!(
     trace_reads_indexes_exposures_and_holdings,
     canary_allocation_one_per_peer_group_least_held_first,
     holdings_summaries_equal_a_scan_of_the_records,
+    retention_deletes_only_older_records_and_keeps_the_summaries_true,
     contacts_round_trip_and_vouch_only_open_cases,
     call_bindings_unique_per_agent_while_in_force,
 );
@@ -959,6 +960,50 @@ async fn holdings_summaries_equal_a_scan_of_the_records(store: Store) {
             .unwrap();
     }
     assert_summaries_match(&store, &log).await;
+}
+
+async fn retention_deletes_only_older_records_and_keeps_the_summaries_true(store: Store) {
+    let log = constructed_log();
+    store.append_access(&log).await.unwrap();
+    let cutoff = 4000;
+    let older = log.iter().filter(|r| r.at < cutoff).count() as u64;
+    let (exposures, _) = expected_from_records(&log, 0, i64::MAX);
+    let kept: Vec<_> = exposures.iter().filter(|e| e.3 >= cutoff).collect();
+    let due = store.retention_counts(cutoff, 0).await.unwrap();
+    assert_eq!(due.access_records, older);
+    assert_eq!(due.holdings, (exposures.len() - kept.len()) as u64);
+    assert_eq!(store.apply_retention(cutoff, 0).await.unwrap(), due);
+    let left = store
+        .access_records(&AccessFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(left.len(), log.len() - older as usize);
+    assert!(left.iter().all(|r| r.at >= cutoff));
+    // Each person's counts are those of the holdings still there.
+    let staff: Vec<String> = (0..7).map(|s| format!("s{s}")).collect();
+    let mut expected: Vec<(String, u64, u64)> = staff
+        .iter()
+        .map(|s| {
+            let mine = kept.iter().filter(|e| &e.0 == s);
+            let revealed = mine.clone().filter(|e| e.4).count() as u64;
+            (s.clone(), revealed, mine.count() as u64 - revealed)
+        })
+        .filter(|(_, r, v)| r + v > 0)
+        .collect();
+    expected.sort();
+    let got: Vec<(String, u64, u64)> = store
+        .holdings(&staff, i64::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.staff_id, h.revealed, h.viewed_only))
+        .collect();
+    assert_eq!(got, expected);
+    // Nothing older is left: a second run deletes nothing.
+    assert_eq!(
+        store.retention_counts(cutoff, 0).await.unwrap(),
+        Default::default()
+    );
 }
 
 async fn canary_allocation_one_per_peer_group_least_held_first(store: Store) {

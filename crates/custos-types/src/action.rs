@@ -130,6 +130,14 @@ vocabulary! {
         RequireStepUp = "require_step_up",
         /// The detector lowered a person's quotas.
         LowerQuota = "lower_quota",
+        /// The first start after `custos restore`: the store was brought back from a
+        /// backup; its facts name the backup's checkpoint and whose ledger files were
+        /// kept, so the gap between the store and the ledger is on the record.
+        StoreRestored = "store_restored",
+        /// A retention run: access-index rows and console data older than the configured
+        /// limits deleted (never the ledger); its facts give the limits and the counts.
+        /// Recorded before anything is deleted.
+        RetentionRun = "retention_run",
     }
 }
 

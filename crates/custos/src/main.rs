@@ -4,6 +4,7 @@
 //! library crates (see the workspace README for the data flow).
 
 mod api_client;
+mod backup_cli;
 mod bench_cli;
 mod canary_cli;
 mod customer_cli;
@@ -46,6 +47,11 @@ enum LogFormat {
 enum Command {
     /// Run the gateway.
     Serve(serve::ServeArgs),
+    /// Back up a data directory's store and ledger at one signed checkpoint, while its
+    /// server serves (keys are not copied).
+    Backup(backup_cli::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(backup_cli::RestoreArgs),
     /// Run the gateway on 127.0.0.1:8700 with ./custos-data, loading a demo company if empty.
     Demo(demo::DemoArgs),
     /// Benchmarks: protected lookups over HTTP, ledger appends and proofs.
@@ -117,7 +123,9 @@ fn main() -> ExitCode {
         | Command::Customer(_)
         | Command::Keys(_)
         | Command::Import(_)
-        | Command::Trace(_) => "warn",
+        | Command::Trace(_)
+        | Command::Backup(_)
+        | Command::Restore(_) => "warn",
         // Every alert of a run is in its report.
         Command::Simulate(_) => "error",
     };
@@ -146,6 +154,8 @@ fn main() -> ExitCode {
             Command::Import(args) => import_cli::run(args).await,
             Command::Simulate(args) => simulate_cli::run(args).await,
             Command::Trace(args) => trace_cli::run(args).await,
+            Command::Backup(args) => backup_cli::backup(args).await,
+            Command::Restore(args) => backup_cli::restore(args).await,
         }
     });
     match result {

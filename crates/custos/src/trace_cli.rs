@@ -144,7 +144,15 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
         }
         let ledger_dir = custos_service::startup::ledger_dir(&args.data_dir);
         let source = DirSource::new(&ledger_dir);
-        let origin = checkpoint_origin(&ledger_dir)?;
+        // The origin the checkpoints are signed for (a simulated run's differs).
+        let origin = custos_service::startup::ledger_origin(&ledger_dir).map_err(|e| {
+            let code = if e.code == "no_checkpoint" {
+                "evidence_not_checkpointed"
+            } else {
+                e.code
+            };
+            Failure::new(code, e.message)
+        })?;
         let (key, _) = LedgerKey::load_or_create(
             &custos_service::startup::ledger_key_path(&args.data_dir),
             &origin,
@@ -170,20 +178,4 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
 
 fn trace_fatal(e: custos_trace::TraceError) -> Failure {
     Failure::new(e.code(), e.to_string())
-}
-
-/// The origin the ledger's checkpoints are signed for: the first line of the latest
-/// one (a simulated run's differs from a real server's).
-fn checkpoint_origin(ledger_dir: &std::path::Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(ledger_dir.join("checkpoint")).map_err(|e| {
-        Failure::new(
-            "evidence_not_checkpointed",
-            format!("the ledger has no checkpoint yet: {e}"),
-        )
-    })?;
-    text.lines()
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::new("evidence", "the ledger checkpoint has no origin line"))
 }

@@ -130,6 +130,33 @@ impl Server {
         server
     }
 
+    /// A server on a data directory made elsewhere (`dir/data`, e.g. by `custos
+    /// restore`), on `database_url` if given (dropped with the server), whose admin's
+    /// token is `admin`.
+    pub(crate) fn start_on(
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+        admin: &str,
+    ) -> Server {
+        let extra_args = database_url
+            .iter()
+            .flat_map(|url| ["--database-url".to_owned(), url.clone()])
+            .collect();
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            dir,
+            drops_database: database_url.is_some(),
+            database_url,
+            admin: admin.to_owned(),
+            extra_args,
+            env: Vec::new(),
+            tmpfs: false,
+        };
+        server.spawn();
+        server
+    }
+
     /// Whether the data directory is on its own tmpfs (see [`Options::tmpfs_bytes`]).
     pub(crate) fn on_tmpfs(&self) -> bool {
         self.tmpfs
