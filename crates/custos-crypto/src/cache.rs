@@ -4,18 +4,22 @@
 //! Bounded in size (the oldest entry leaves first) and in time (an entry older than the
 //! time limit is never served, and is dropped when met). An entry is served only for the
 //! exact wrapped key it was unwrapped from, so a re-wrapped or erased customer never gets
-//! a stale key. Keys are [`DataKey`]s, wiped when dropped: on eviction, on expiry, on
-//! [`DataKeyCache::forget`], and with the cache.
+//! a stale key. Keys are held as `Zeroizing` bytes, wiped when dropped: on eviction, on
+//! expiry, on [`DataKeyCache::forget`], and with the cache. The cache knows only bytes, not
+//! the keyring's types, so the keyring depends on it and not the other way round.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::envelope::DataKey;
+use zeroize::Zeroizing;
+
+/// An unwrapped data key's bytes.
+pub(crate) type KeyBytes = Zeroizing<[u8; 32]>;
 
 struct Entry {
     wrapped: Vec<u8>,
-    key: DataKey,
+    key: KeyBytes,
     at: Instant,
 }
 
@@ -45,18 +49,18 @@ impl DataKeyCache {
 
     /// The key cached for `customer_id` if it was unwrapped from `wrapped` within the
     /// time limit.
-    pub(crate) fn get(&self, customer_id: &str, wrapped: &[u8]) -> Option<DataKey> {
+    pub(crate) fn get(&self, customer_id: &str, wrapped: &[u8]) -> Option<KeyBytes> {
         let mut entries = self.entries.lock().ok()?;
         let entry = entries.by_customer.get(customer_id)?;
         if entry.at.elapsed() > self.ttl {
             entries.by_customer.remove(customer_id);
             return None;
         }
-        crate::constant_time_eq(&entry.wrapped, wrapped).then(|| entry.key.duplicate())
+        crate::constant_time_eq(&entry.wrapped, wrapped).then(|| entry.key.clone())
     }
 
     /// Keeps `key` for `customer_id`, evicting the oldest entries beyond the capacity.
-    pub(crate) fn insert(&self, customer_id: &str, wrapped: &[u8], key: &DataKey) {
+    pub(crate) fn insert(&self, customer_id: &str, wrapped: &[u8], key: &KeyBytes) {
         if self.capacity == 0 {
             return;
         }
@@ -68,7 +72,7 @@ impl DataKeyCache {
             customer_id.to_owned(),
             Entry {
                 wrapped: wrapped.to_vec(),
-                key: key.duplicate(),
+                key: key.clone(),
                 at,
             },
         );
@@ -106,8 +110,8 @@ impl DataKeyCache {
 mod tests {
     use super::*;
 
-    fn key(byte: u8) -> DataKey {
-        DataKey::from_bytes([byte; 32])
+    fn key(byte: u8) -> KeyBytes {
+        Zeroizing::new([byte; 32])
     }
 
     #[test]

@@ -334,7 +334,7 @@ impl Keyring {
                     .as_ref()
                     .and_then(|c| c.get(customer_id, wrapped))
                 {
-                    return Ok(key);
+                    return Ok(DataKey { key: *key });
                 }
                 let plain = self.reach_token()?.decrypt(
                     parts.kek,
@@ -343,7 +343,7 @@ impl Keyring {
                 )?;
                 let key = DataKey::try_from_slice(&plain)?;
                 if let Some(cache) = &self.cache {
-                    cache.insert(customer_id, wrapped, &key);
+                    cache.insert(customer_id, wrapped, &Zeroizing::new(key.key));
                 }
                 return Ok(key);
             }
@@ -504,16 +504,6 @@ impl DataKey {
     fn try_from_slice(bytes: &[u8]) -> Result<DataKey, CryptoError> {
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed)?;
         Ok(DataKey { key })
-    }
-
-    #[cfg(test)]
-    pub(crate) fn from_bytes(key: [u8; 32]) -> DataKey {
-        DataKey { key }
-    }
-
-    /// A second copy, for the cache; both are wiped when dropped.
-    pub(crate) fn duplicate(&self) -> DataKey {
-        DataKey { key: self.key }
     }
 
     /// Encrypts `plaintext` as the value of `field` for `customer_id`.

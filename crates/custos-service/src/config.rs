@@ -3,7 +3,7 @@
 
 use custos_types::Role;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -42,7 +42,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// How long the access index and the console's rows are kept (`[retention]`).
     #[serde(default)]
-    pub retention: crate::retention::RetentionConfig,
+    pub retention: RetentionConfig,
     /// Canary allocation (`[canaries]`).
     #[serde(default)]
     pub canaries: CanaryConfig,
@@ -65,7 +65,7 @@ pub struct Config {
     /// Where the key-encryption keys live (`[keys]`): the master key file, or a PKCS#11
     /// token; the cache of unwrapped data keys.
     #[serde(default)]
-    pub keys: crate::keys::KeysConfig,
+    pub keys: KeysConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -254,7 +254,7 @@ impl Default for Config {
             detector: custos_detector::ModelConfig::default(),
             restrictions: Restrictions::default(),
             console: ConsoleConfig::default(),
-            retention: crate::retention::RetentionConfig::default(),
+            retention: RetentionConfig::default(),
             canaries: CanaryConfig::default(),
             contacts: ContactsConfig::default(),
             break_glass: BreakGlassConfig::default(),
@@ -262,7 +262,7 @@ impl Default for Config {
             alerts: custos_detector::AlertsConfig::default(),
             idp: None,
             scim: ScimConfig::default(),
-            keys: crate::keys::KeysConfig::default(),
+            keys: KeysConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -618,6 +618,152 @@ mod tests {
             config.canaries.case_reasons = reasons;
             let e = config.validate().unwrap_err();
             assert!(e.to_string().contains("canaries.case_reasons"), "{e}");
+        }
+    }
+}
+
+/// Three years, the PIPL's minimum for handling records: the default limits and the
+/// least allowed without `allow_below_legal_minimum`.
+pub const LEGAL_MINIMUM_DAYS: u32 = 3 * 365;
+/// The least any limit may be (break-glass rations count the last 30 days of records).
+pub const ABSOLUTE_MINIMUM_DAYS: u32 = 31;
+/// What is kept how long (section `[retention]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days the access index (and leak tracing's summary of it) keeps a record (default
+    /// 1095).
+    pub access_index_days: u32,
+    /// Days a console session is kept after its last use (default 1095; sessions end
+    /// much sooner, see `[console]`, so this bounds what a crash could leave).
+    pub console_days: u32,
+    /// Hours between runs (1 to 8760; default 24).
+    pub interval_hours: u32,
+    /// Allows limits under three years (down to 31 days) where the law the company
+    /// answers to allows it.
+    pub allow_below_legal_minimum: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            access_index_days: LEGAL_MINIMUM_DAYS,
+            console_days: LEGAL_MINIMUM_DAYS,
+            interval_hours: 24,
+            allow_below_legal_minimum: false,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Why this configuration is refused, if it is.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let floor = if self.allow_below_legal_minimum {
+            ABSOLUTE_MINIMUM_DAYS
+        } else {
+            LEGAL_MINIMUM_DAYS
+        };
+        for (key, days) in [
+            ("access_index_days", self.access_index_days),
+            ("console_days", self.console_days),
+        ] {
+            if days < floor {
+                return Some(if self.allow_below_legal_minimum {
+                    format!("retention.{key} must be at least {ABSOLUTE_MINIMUM_DAYS} days")
+                } else {
+                    format!(
+                        "retention.{key} must be at least {LEGAL_MINIMUM_DAYS} days (three years, the PIPL's minimum for handling records); set retention.allow_below_legal_minimum = true to go lower"
+                    )
+                });
+            }
+        }
+        if !(1..=24 * 365).contains(&self.interval_hours) {
+            return Some("retention.interval_hours must be from 1 to 8760".into());
+        }
+        None
+    }
+}
+
+/// Customers re-wrapped per transaction and per ledger entry during a key rotation, by
+/// default.
+pub const BATCH: u32 = 500;
+
+/// `[keys]`: where the KEKs live, and the cache of unwrapped data keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// `file` (derived from the master key file) or `pkcs11` (`[keys.pkcs11]`).
+    pub provider: ProviderName,
+    /// The PKCS#11 token, for `provider = "pkcs11"`.
+    pub pkcs11: Option<Pkcs11Config>,
+    /// Unwrapped data keys kept in memory with a token (each saves a token call).
+    pub cache_keys: usize,
+    /// How long an unwrapped data key may stay cached, in seconds.
+    pub cache_seconds: u64,
+    /// Customers re-wrapped per transaction and per ledger entry during a rotation.
+    pub rotation_batch: u32,
+    /// A pause between a rotation's batches, in milliseconds, to leave the store and the
+    /// token more room for requests (0: none; the walk yields between batches anyway).
+    pub rotation_pause_ms: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            provider: ProviderName::File,
+            pkcs11: None,
+            cache_keys: 10_000,
+            cache_seconds: 300,
+            rotation_batch: BATCH,
+            rotation_pause_ms: 0,
+        }
+    }
+}
+
+/// A KEK provider's name in configuration.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderName {
+    /// The master key file.
+    File,
+    /// A PKCS#11 token.
+    Pkcs11,
+}
+
+impl ProviderName {
+    pub(crate) fn provider(self) -> custos_crypto::KekProvider {
+        match self {
+            ProviderName::File => custos_crypto::KekProvider::File,
+            ProviderName::Pkcs11 => custos_crypto::KekProvider::Pkcs11,
+        }
+    }
+}
+
+/// `[keys.pkcs11]`: the token that holds the KEKs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// A file holding the user PIN (mode 0600 or stricter; one line).
+    pub pin_file: PathBuf,
+}
+
+impl KeysConfig {
+    /// Checks what can be checked without the token.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.provider, &self.pkcs11) {
+            (ProviderName::Pkcs11, None) => Err(
+                "keys.provider = \"pkcs11\" needs [keys.pkcs11] (module, token_label, pin_file)"
+                    .into(),
+            ),
+            (_, Some(p)) if p.token_label.trim().is_empty() => {
+                Err("keys.pkcs11.token_label must not be empty".into())
+            }
+            _ if self.cache_keys > 10_000_000 => Err("keys.cache_keys is at most 10000000".into()),
+            _ => Ok(()),
         }
     }
 }

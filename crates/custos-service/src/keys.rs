@@ -21,7 +21,7 @@
 //! 2. the KEK is created (on the token: idempotent by its label), then the rotation's row
 //!    is written: from then on every node makes it current (a node reads the latest
 //!    rotation every [`REFRESH`]);
-//! 3. each batch: read [`BATCH`] customers after the cursor, re-wrap those not under the
+//! 3. each batch: read `rotation_batch` (default [`crate::config::BATCH`]) customers after the cursor, re-wrap those not under the
 //!    target, then store the batch, the cursor and the count in one transaction (a key
 //!    is replaced only if it is still the one read: an erasure in between stays), then
 //!    record the step in the ledger (`key_rotation_step`: the count and the cursor id).
@@ -35,7 +35,6 @@
 //! A server that starts, or a node that takes the rotation's lease (PostgreSQL), resumes
 //! an unfinished rotation from its cursor.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -45,12 +44,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::App;
+use crate::config::KeysConfig;
 use crate::error::{Code, ErrorKind, ServiceError};
 use crate::record::{Recorded, RequestMeta, SystemEvent};
 use custos_types::clock::now_millis;
 
-/// Customers re-wrapped per transaction and per ledger entry, by default.
-pub const BATCH: u32 = 500;
 /// How often every node reads the latest rotation (to make its target current, and to
 /// resume a walk no node is running).
 pub const REFRESH: Duration = Duration::from_secs(2);
@@ -58,85 +56,7 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 const LEASE_NAME: &str = "key_rotation";
 const LEASE_LENGTH: Duration = Duration::from_secs(30);
 
-/// `[keys]`: where the KEKs live, and the cache of unwrapped data keys.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct KeysConfig {
-    /// `file` (derived from the master key file) or `pkcs11` (`[keys.pkcs11]`).
-    pub provider: ProviderName,
-    /// The PKCS#11 token, for `provider = "pkcs11"`.
-    pub pkcs11: Option<Pkcs11Config>,
-    /// Unwrapped data keys kept in memory with a token (each saves a token call).
-    pub cache_keys: usize,
-    /// How long an unwrapped data key may stay cached, in seconds.
-    pub cache_seconds: u64,
-    /// Customers re-wrapped per transaction and per ledger entry during a rotation.
-    pub rotation_batch: u32,
-    /// A pause between a rotation's batches, in milliseconds, to leave the store and the
-    /// token more room for requests (0: none; the walk yields between batches anyway).
-    pub rotation_pause_ms: u64,
-}
-
-impl Default for KeysConfig {
-    fn default() -> Self {
-        KeysConfig {
-            provider: ProviderName::File,
-            pkcs11: None,
-            cache_keys: 10_000,
-            cache_seconds: 300,
-            rotation_batch: BATCH,
-            rotation_pause_ms: 0,
-        }
-    }
-}
-
-/// A KEK provider's name in configuration.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderName {
-    /// The master key file.
-    File,
-    /// A PKCS#11 token.
-    Pkcs11,
-}
-
-impl ProviderName {
-    fn provider(self) -> KekProvider {
-        match self {
-            ProviderName::File => KekProvider::File,
-            ProviderName::Pkcs11 => KekProvider::Pkcs11,
-        }
-    }
-}
-
-/// `[keys.pkcs11]`: the token that holds the KEKs.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Pkcs11Config {
-    /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
-    pub module: PathBuf,
-    /// The token's label.
-    pub token_label: String,
-    /// A file holding the user PIN (mode 0600 or stricter; one line).
-    pub pin_file: PathBuf,
-}
-
 impl KeysConfig {
-    /// Checks what can be checked without the token.
-    pub fn validate(&self) -> Result<(), String> {
-        match (self.provider, &self.pkcs11) {
-            (ProviderName::Pkcs11, None) => Err(
-                "keys.provider = \"pkcs11\" needs [keys.pkcs11] (module, token_label, pin_file)"
-                    .into(),
-            ),
-            (_, Some(p)) if p.token_label.trim().is_empty() => {
-                Err("keys.pkcs11.token_label must not be empty".into())
-            }
-            _ if self.cache_keys > 10_000_000 => Err("keys.cache_keys is at most 10000000".into()),
-            _ => Ok(()),
-        }
-    }
-
     /// The keyring: the master key's, with the token attached when `[keys.pkcs11]` is
     /// set (also with `provider = "file"`, so keys wrapped on the token still open after
     /// a rotation back to the file).
@@ -331,18 +251,13 @@ impl App {
                     rotation.cursor = None;
                     continue;
                 }
-                self.record_system(SystemEvent {
-                    action: custos_types::Action::KeyRotationFinished,
-                    at: now_millis(),
-                    customer_id: None,
-                    case_id: None,
-                    target: Some("kek".to_owned()),
-                    fields: vec![
+                self.record_rotation(
+                    custos_types::Action::KeyRotationFinished,
+                    vec![
                         format!("kek:{target}"),
                         format!("total:{}", rotation.rewrapped),
                     ],
-                    reason_code: "key_rotation".to_owned(),
-                })
+                )
                 .await?;
                 self.store
                     .finish_key_rotation(rotation.id, now_millis())
@@ -375,20 +290,15 @@ impl App {
             metrics::counter!("custos_key_rotation_rewrapped_total").increment(replaced);
             metrics::gauge!("custos_key_rotation_rewrapped").set(rotation.rewrapped as f64);
             if replaced > 0 {
-                self.record_system(SystemEvent {
-                    action: custos_types::Action::KeyRotationStep,
-                    at: now_millis(),
-                    customer_id: None,
-                    case_id: None,
-                    target: Some("kek".to_owned()),
-                    fields: vec![
+                self.record_rotation(
+                    custos_types::Action::KeyRotationStep,
+                    vec![
                         format!("kek:{target}"),
                         format!("rewrapped:{replaced}"),
                         format!("total:{}", rotation.rewrapped),
                         format!("through:{last}"),
                     ],
-                    reason_code: "key_rotation".to_owned(),
-                })
+                )
                 .await?;
             }
             // Serving comes first: let waiting requests run between batches.
@@ -397,6 +307,24 @@ impl App {
                 ms => tokio::time::sleep(Duration::from_millis(ms)).await,
             }
         }
+    }
+
+    /// Records a step of the rotation as the server's own entry, on the target `kek`.
+    async fn record_rotation(
+        &self,
+        action: custos_types::Action,
+        fields: Vec<String>,
+    ) -> Result<u64, ServiceError> {
+        self.record_system(SystemEvent {
+            action,
+            at: now_millis(),
+            customer_id: None,
+            case_id: None,
+            target: Some("kek".to_owned()),
+            fields,
+            reason_code: "key_rotation".to_owned(),
+        })
+        .await
     }
 
     /// How many stored data keys are not under `target`.

@@ -6,8 +6,8 @@
 //! comes second finds nothing.
 //!
 //! The PIPL keeps handling records at least three years, so the limits may not be under
-//! [`LEGAL_MINIMUM_DAYS`] unless `allow_below_legal_minimum` says the operator decided
-//! otherwise (never under [`ABSOLUTE_MINIMUM_DAYS`]: break-glass rations count 30 days of
+//! [`crate::config::LEGAL_MINIMUM_DAYS`] unless `allow_below_legal_minimum` says the operator decided
+//! otherwise (never under [`crate::config::ABSOLUTE_MINIMUM_DAYS`]: break-glass rations count 30 days of
 //! records).
 
 use std::sync::{Arc, Weak};
@@ -16,74 +16,11 @@ use std::time::Duration;
 use custos_store::RetentionCounts;
 use custos_types::Action;
 use custos_types::clock::now_millis;
-use serde::{Deserialize, Serialize};
 
 use crate::record::SystemEvent;
 use crate::{App, ServiceError};
 
-/// Three years, the PIPL's minimum for handling records: the default limits and the
-/// least allowed without `allow_below_legal_minimum`.
-pub const LEGAL_MINIMUM_DAYS: u32 = 3 * 365;
-/// The least any limit may be (break-glass rations count the last 30 days of records).
-pub const ABSOLUTE_MINIMUM_DAYS: u32 = 31;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-/// What is kept how long (section `[retention]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Days the access index (and leak tracing's summary of it) keeps a record (default
-    /// 1095).
-    pub access_index_days: u32,
-    /// Days a console session is kept after its last use (default 1095; sessions end
-    /// much sooner, see `[console]`, so this bounds what a crash could leave).
-    pub console_days: u32,
-    /// Hours between runs (1 to 8760; default 24).
-    pub interval_hours: u32,
-    /// Allows limits under three years (down to 31 days) where the law the company
-    /// answers to allows it.
-    pub allow_below_legal_minimum: bool,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            access_index_days: LEGAL_MINIMUM_DAYS,
-            console_days: LEGAL_MINIMUM_DAYS,
-            interval_hours: 24,
-            allow_below_legal_minimum: false,
-        }
-    }
-}
-
-impl RetentionConfig {
-    /// Why this configuration is refused, if it is.
-    pub(crate) fn problem(&self) -> Option<String> {
-        let floor = if self.allow_below_legal_minimum {
-            ABSOLUTE_MINIMUM_DAYS
-        } else {
-            LEGAL_MINIMUM_DAYS
-        };
-        for (key, days) in [
-            ("access_index_days", self.access_index_days),
-            ("console_days", self.console_days),
-        ] {
-            if days < floor {
-                return Some(if self.allow_below_legal_minimum {
-                    format!("retention.{key} must be at least {ABSOLUTE_MINIMUM_DAYS} days")
-                } else {
-                    format!(
-                        "retention.{key} must be at least {LEGAL_MINIMUM_DAYS} days (three years, the PIPL's minimum for handling records); set retention.allow_below_legal_minimum = true to go lower"
-                    )
-                });
-            }
-        }
-        if !(1..=24 * 365).contains(&self.interval_hours) {
-            return Some("retention.interval_hours must be from 1 to 8760".into());
-        }
-        None
-    }
-}
 
 /// One run's limits (unix ms: rows older go) and counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
