@@ -59,6 +59,10 @@ pub struct Config {
     /// Provisioning from the identity provider (`[scim]`): which groups give which role.
     #[serde(default)]
     pub scim: ScimConfig,
+    /// The SIEM export of every ledger entry and alert as OCSF events (`[export]`,
+    /// `[export.syslog]`, `[export.https]`).
+    #[serde(default)]
+    pub export: crate::export::ExportConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -254,6 +258,7 @@ impl Default for Config {
             alerts: custos_detector::AlertsConfig::default(),
             idp: None,
             scim: ScimConfig::default(),
+            export: crate::export::ExportConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -418,6 +423,7 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
         self.relay.validate().map_err(ConfigError)?;
+        self.export.validate().map_err(ConfigError)?;
         Ok(())
     }
 

@@ -38,6 +38,7 @@ pub mod oidc;
 pub mod provisioning;
 pub mod quota;
 pub mod record;
+pub mod export;
 pub mod relay;
 mod restrictions;
 pub mod schema;

@@ -113,6 +113,7 @@ mod leases;
 pub use leases::Leases;
 mod provisioning;
 pub use provisioning::{ScimGroup, ScimUser};
+mod export;
 mod used_tokens;
 pub use used_tokens::UsedTokens;
 mod quota_charges;
