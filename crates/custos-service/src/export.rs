@@ -498,7 +498,8 @@ impl HttpsSink {
     }
 
     async fn send(&self, events: &[Event]) -> Result<(), SinkError> {
-        let mut body = Vec::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
+        let mut body =
+            Vec::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
         for (i, event) in events.iter().enumerate() {
             if i > 0 {
@@ -516,7 +517,14 @@ impl HttpsSink {
             request = request.bearer_auth(token.as_str());
         }
         let answer = request.send().await.map_err(|e| {
-            SinkError::new("https", if e.is_timeout() { "timeout" } else { "send_failed" })
+            SinkError::new(
+                "https",
+                if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "send_failed"
+                },
+            )
         })?;
         if answer.status().is_success() {
             Ok(())
@@ -569,10 +577,7 @@ async fn next_batch(
             Err(_) => Vec::new(),
         }
     } else if access.size() > from {
-        access
-            .entries(from, max)
-            .await
-            .map_err(|e| e.to_string())?
+        access.entries(from, max).await.map_err(|e| e.to_string())?
     } else {
         Vec::new()
     };
@@ -607,61 +612,74 @@ impl crate::App {
 pub(crate) async fn run(access: AccessLog, store: Store, mut sinks: Sinks, batch: u32) {
     let mut backoff = RETRY_FIRST;
     loop {
-        let step = async {
-            let Some(round) = next_batch(&access, &store, batch).await.map_err(|e| {
-                tracing::error!(error = %e, "export cannot read the ledger or the store");
-                "read_failed"
-            })?
-            else {
-                return Ok(false);
-            };
-            sinks.send(&round.events).await.map_err(|e| {
-                tracing::warn!(sink = e.sink, code = e.code, status = e.status, "export batch not taken; it will be sent again");
-                metrics::counter!("custos_export_failures_total", "sink" => e.sink, "code" => e.code)
-                    .increment(1);
-                e.code
-            })?;
-            let ids: Vec<&str> = round.alert_ids.iter().map(String::as_str).collect();
-            // Alerts first: were the cursor stored first and the alerts' mark then lost,
-            // nothing would resend them; this way a loss only resends.
-            store
-                .mark_alerts_exported(&ids, now_millis())
-                .await
-                .map_err(|_| "store_failed")?;
-            let to = round.from + round.entries;
-            if to > round.from {
-                let moved = store
-                    .advance_consumer_cursor(EXPORT, round.from, to)
-                    .await
-                    .map_err(|_| "store_failed")?;
-                if !moved {
-                    tracing::debug!("another exporter moved the export cursor first");
-                }
-            }
-            metrics::counter!("custos_export_events_total", "source" => "ledger")
-                .increment(round.entries);
-            metrics::counter!("custos_export_events_total", "source" => "alerts")
-                .increment(ids.len() as u64);
-            metrics::gauge!("custos_export_lag_entries")
-                .set(access.size().saturating_sub(to) as f64);
-            Ok::<bool, &'static str>(true)
-        }
-        .await;
-        match step {
-            Ok(true) => backoff = RETRY_FIRST,
+        match round(&access, &store, &mut sinks, batch).await {
+            Ok(Some(_)) => backoff = RETRY_FIRST,
             // The ledger has shut down: the server is stopping.
-            Ok(false) => return,
-            Err(code) => {
-                if code == "store_failed" {
-                    metrics::counter!("custos_export_failures_total", "sink" => "store", "code" => code)
-                        .increment(1);
-                    tracing::error!(code, "export cannot record a sent batch; it will be sent again");
-                }
+            Ok(None) => return,
+            Err(_) => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_MAX);
             }
         }
     }
+}
+
+/// One round of the export (module docs): reads a batch from the cursor, sends it to
+/// every sink, then moves the cursor and marks the alerts sent. Answers how many events
+/// went (0 after waiting [`POLL`] with nothing to send), `None` once the ledger has shut
+/// down, or the stable code of a failure (already counted and logged).
+pub async fn round(
+    access: &AccessLog,
+    store: &Store,
+    sinks: &mut Sinks,
+    batch: u32,
+) -> Result<Option<usize>, &'static str> {
+    let Some(round) = next_batch(access, store, batch).await.map_err(|e| {
+        metrics::counter!("custos_export_failures_total", "sink" => "store", "code" => "read_failed")
+            .increment(1);
+        tracing::error!(error = %e, "export cannot read the ledger or the store");
+        "read_failed"
+    })?
+    else {
+        return Ok(None);
+    };
+    sinks.send(&round.events).await.map_err(|e| {
+        tracing::warn!(
+            sink = e.sink,
+            code = e.code,
+            status = e.status,
+            "export batch not taken; it will be sent again"
+        );
+        metrics::counter!("custos_export_failures_total", "sink" => e.sink, "code" => e.code)
+            .increment(1);
+        e.code
+    })?;
+    let stored = async {
+        let ids: Vec<&str> = round.alert_ids.iter().map(String::as_str).collect();
+        // Alerts first: were the cursor stored first and the alerts' mark then lost,
+        // nothing would resend them; this way a loss only resends.
+        store.mark_alerts_exported(&ids, now_millis()).await?;
+        let to = round.from + round.entries;
+        if to > round.from
+            && !store
+                .advance_consumer_cursor(EXPORT, round.from, to)
+                .await?
+        {
+            tracing::debug!("another exporter moved the export cursor first");
+        }
+        metrics::gauge!("custos_export_lag_entries").set(access.size().saturating_sub(to) as f64);
+        Ok::<(), custos_store::StoreError>(())
+    };
+    stored.await.map_err(|_| {
+        metrics::counter!("custos_export_failures_total", "sink" => "store", "code" => "store_failed")
+            .increment(1);
+        tracing::error!(code = "store_failed", "export cannot record a sent batch; it will be sent again");
+        "store_failed"
+    })?;
+    metrics::counter!("custos_export_events_total", "source" => "ledger").increment(round.entries);
+    metrics::counter!("custos_export_events_total", "source" => "alerts")
+        .increment(round.alert_ids.len() as u64);
+    Ok(Some(round.events.len()))
 }
 
 #[cfg(test)]
@@ -699,7 +717,10 @@ mod tests {
             ..ExportConfig::default()
         };
         let e = config.validate().unwrap_err();
-        assert!(e.contains("export.https.url") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("export.https.url") && !e.contains("secret"),
+            "{e}"
+        );
         config.https = None;
         config.syslog = Some(SyslogConfig {
             address: "siem.example.com".into(),

@@ -197,7 +197,10 @@ fn event_of_line(line: &str) -> Value {
         fields[0].starts_with('<') && fields[0].ends_with(">1"),
         "{line}"
     );
-    assert!(fields[1].ends_with('Z') && fields[1].contains('T'), "{line}");
+    assert!(
+        fields[1].ends_with('Z') && fields[1].contains('T'),
+        "{line}"
+    );
     assert_eq!(&fields[2..5], ["export-test", "custos", "-"], "{line}");
     let event: Value = serde_json::from_str(&format!("{{{json}")).expect("JSON event");
     assert_eq!(fields[5], format!("ocsf.{}", event["class_uid"]), "{line}");
@@ -251,9 +254,7 @@ async fn delivered(
 
 /// Every ledger entry, as an analyst reads it.
 async fn ledger(c: &Client, analyst: &str) -> Vec<Value> {
-    let r = c
-        .get(analyst, "/v1/ledger/entries?from=0&limit=1000")
-        .await;
+    let r = c.get(analyst, "/v1/ledger/entries?from=0&limit=1000").await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["entries"].as_array().unwrap().clone()
 }
@@ -265,7 +266,10 @@ fn assert_event_is_entry(event: &Value, entry: &Value) {
     assert_eq!(event["metadata"]["version"], "1.8.0");
     assert_eq!(event["time"], entry["at"], "{index}");
     assert_eq!(event["actor"]["user"]["uid"], entry["staff_id"], "{index}");
-    assert_eq!(event["actor"]["user"]["org"]["uid"], entry["org"], "{index}");
+    assert_eq!(
+        event["actor"]["user"]["org"]["uid"], entry["org"],
+        "{index}"
+    );
     assert_eq!(event["message"], entry["action"], "{index}");
     assert_eq!(event["status_code"], entry["reason_code"], "{index}");
     assert_eq!(
@@ -276,9 +280,16 @@ fn assert_event_is_entry(event: &Value, entry: &Value) {
     assert_eq!(unmapped["ledger_index"], index);
     assert_eq!(unmapped["request_id"], entry["request_id"]);
     for key in ["customer_id", "case_id", "target"] {
-        assert_eq!(unmapped.get(key).unwrap_or(&Value::Null), &entry[key], "{key} of {index}");
+        assert_eq!(
+            unmapped.get(key).unwrap_or(&Value::Null),
+            &entry[key],
+            "{key} of {index}"
+        );
     }
-    let fields = unmapped.get("fields").cloned().unwrap_or(Value::Array(vec![]));
+    let fields = unmapped
+        .get("fields")
+        .cloned()
+        .unwrap_or(Value::Array(vec![]));
     assert_eq!(fields, entry["fields"], "{index}");
 }
 
