@@ -40,19 +40,23 @@ def base_type(type_name: str) -> str:
     return type_name
 
 
-def applies(attribute: dict, profiles: list) -> bool:
-    """An attribute a profile brings belongs to the class only when the event says so."""
+def required(attribute: dict, profiles: list) -> bool:
+    """Whether the event must carry the attribute. One a profile brings is required only
+    when the event declares the profile (the compiled schema tags with the profile even
+    attributes a class also names, such as API Activity's actor, so it stays allowed)."""
     profile = attribute.get("profile")
-    return profile is None or profile in profiles
+    return attribute.get("requirement") == "required" and (
+        profile is None or profile in profiles
+    )
 
 
 def check_object(value, spec: dict, where: str, profiles: list, errors: list) -> None:
-    attributes = {k: a for k, a in spec["attributes"].items() if applies(a, profiles)}
+    attributes = spec["attributes"]
     if not isinstance(value, dict):
         errors.append(f"{where}: must be an object")
         return
     for name, attribute in attributes.items():
-        if attribute.get("requirement") == "required" and name not in value:
+        if required(attribute, profiles) and name not in value:
             errors.append(f"{where}.{name}: required")
     constraints = spec.get("constraints") or {}
     if "at_least_one" in constraints:
