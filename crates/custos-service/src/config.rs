@@ -66,6 +66,10 @@ pub struct Config {
     /// token; the cache of unwrapped data keys.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// The SIEM export of every ledger entry and alert as OCSF events (`[export]`,
+    /// `[export.syslog]`, `[export.https]`).
+    #[serde(default)]
+    pub export: crate::export::ExportConfig,
     /// Integration principals that authenticate with a client certificate over mutual
     /// TLS (`[mtls]`): staff id → the SHA-256 fingerprints (hex) of the certificates
     /// it may present. Such a principal is served only over a connection that presented
@@ -263,6 +267,7 @@ impl Default for Config {
             idp: None,
             scim: ScimConfig::default(),
             keys: KeysConfig::default(),
+            export: crate::export::ExportConfig::default(),
             mtls: BTreeMap::new(),
             tls: false,
             simulated_clock: false,
@@ -431,6 +436,7 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
         self.relay.validate().map_err(ConfigError)?;
+        self.export.validate().map_err(ConfigError)?;
         Ok(())
     }
 

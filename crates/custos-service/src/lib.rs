@@ -27,6 +27,7 @@ mod detector;
 pub mod dsar;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod health;
 pub mod idp;
 pub mod ids;

@@ -264,6 +264,8 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
     app.start_retention();
+    app.start_export()
+        .map_err(|e| StartError::new("config_invalid", format!("cannot start the export: {e}")))?;
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()

@@ -59,7 +59,7 @@ const SELECT_HOLDER_MARKS: &str = "SELECT holder_mark FROM canary_allocations";
 const INSERT_ALERT: &str = "INSERT INTO alerts \
      (id, created_at, staff_id, org, severity, kind, reasons, entries, action, status, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
-const ALERT_COLS: &str = "SELECT id, created_at, staff_id, org, severity, kind, reasons, entries, \
+pub(crate) const ALERT_COLS: &str = "SELECT id, created_at, staff_id, org, severity, kind, reasons, entries, \
      action, status, updated_at FROM alerts";
 const SELECT_REVIEWS: &str = "SELECT alert_id, reviewer FROM alert_reviews WHERE alert_id IN (";
 const UPDATE_ALERT_STATUS: &str = "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1";
@@ -88,7 +88,7 @@ pub struct AllocatableCanary {
 }
 
 #[derive(sqlx::FromRow)]
-struct AlertRow {
+pub(crate) struct AlertRow {
     id: String,
     created_at: i64,
     staff_id: String,

@@ -115,6 +115,7 @@ mod key_rotations;
 pub use key_rotations::{KeyRotation, Rewrap};
 mod provisioning;
 pub use provisioning::{ScimGroup, ScimUser};
+mod export;
 mod used_tokens;
 pub use used_tokens::UsedTokens;
 mod quota_charges;

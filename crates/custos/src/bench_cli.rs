@@ -8,9 +8,11 @@
 //! * `custos bench trace` — leak attribution speed on a generated store, with the data
 //!   exported for DuckDB doing the equivalent join and count ([`trace`]; run by
 //!   `bench/trace-speed.sh`).
+//! * `custos bench export` — the SIEM export's events per second to a syslog receiver
+//!   over TLS ([`export`]; run by `bench/export.sh`).
 
 use custos_sim::Failure;
-use custos_sim::bench::{ledger, lookup, trace};
+use custos_sim::bench::{export, ledger, lookup, trace};
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -23,6 +25,9 @@ pub(crate) enum BenchCommand {
     /// Measure leak attribution (`custos trace`) on a generated store of customers and
     /// access records, and export the same data for a DuckDB comparison.
     Trace(trace::TraceBenchArgs),
+    /// Measure the SIEM export's events per second to a syslog receiver over TLS, next
+    /// to the wire alone and the OCSF mapping alone.
+    Export(export::ExportBenchArgs),
 }
 
 /// Runs one benchmark.
@@ -31,5 +36,6 @@ pub(crate) async fn run(command: BenchCommand) -> Result<(), Failure> {
         BenchCommand::Lookup(args) => lookup::run(args).await,
         BenchCommand::Ledger(args) => ledger::run(args).await,
         BenchCommand::Trace(args) => trace::run(args).await,
+        BenchCommand::Export(args) => export::run(args).await,
     }
 }

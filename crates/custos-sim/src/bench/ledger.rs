@@ -189,7 +189,7 @@ pub async fn run(args: LedgerArgs) -> Result<(), Failure> {
 // ----- records -----
 
 /// A realistic access record: a support agent revealing one customer's phone on a case.
-fn record(n: u64) -> AccessRecord {
+pub(crate) fn record(n: u64) -> AccessRecord {
     let mut rng = rand::rng();
     AccessRecord {
         seq: 0,

@@ -5,9 +5,12 @@
 //! * [`ledger`] — durable appends with group commit, in-process, next to raw append +
 //!   fsync and PostgreSQL batch inserts of the same records, and proof times (run by
 //!   `bench/ledger-append.sh`).
+//! * [`export`] — the SIEM export's events per second to a real syslog receiver over
+//!   TLS, next to the wire alone and the mapping alone (run by `bench/export.sh`).
 //! * [`trace`] — leak attribution speed on a generated store, with the data exported for
 //!   DuckDB doing the equivalent join and count (run by `bench/trace-speed.sh`).
 
+pub mod export;
 pub mod ledger;
 pub mod lookup;
 pub mod trace;
