@@ -3,6 +3,8 @@
 //! map to a role. Only the attributes Custos uses are kept; [`crate::discovery`]
 //! publishes exactly these.
 
+// RFC 3339 in UTC is what RFC 7643 §2.3.5 asks of `xsd:dateTime`.
+use custos_types::calendar::rfc3339;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ScimError, ScimType};
@@ -418,30 +420,6 @@ pub fn error_response(status: u16, scim_type: Option<ScimType>, detail: &str) ->
     }
     m.insert("detail".into(), json!(detail));
     Value::Object(m)
-}
-
-/// Unix milliseconds as an RFC 3339 date-time in UTC (`xsd:dateTime`, RFC 7643 §2.3.5).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]

@@ -282,19 +282,12 @@ pub fn syslog_frame(out: &mut Vec<u8>, hostname: &str, event: &Event) {
 /// Unix milliseconds as an RFC 3339 UTC timestamp with milliseconds, or `-` (NILVALUE)
 /// outside years 1 to 9999.
 fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = custos_types::calendar::civil_from_days(days);
-    if !(1..=9999).contains(&y) {
-        return "-".to_owned();
+    use custos_types::calendar::{DAY_MS, days_from_civil};
+    if (days_from_civil(1, 1, 1) * DAY_MS..days_from_civil(10_000, 1, 1) * DAY_MS).contains(&ms) {
+        custos_types::calendar::rfc3339(ms)
+    } else {
+        "-".to_owned()
     }
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        ms.rem_euclid(1000)
-    )
 }
 
 /// The configured sinks, with their connections.

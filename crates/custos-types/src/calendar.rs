@@ -10,14 +10,34 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let ((y, m, d), rest) = date_and_second(ms);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
+    )
+}
+
+/// Unix milliseconds as an RFC 3339 date-time in UTC with milliseconds,
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (SCIM's `xsd:dateTime`, syslog's TIMESTAMP).
+pub fn rfc3339(ms: i64) -> String {
+    let ((y, m, d), rest) = date_and_second(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// The UTC date of unix milliseconds `ms`, and the second of its day.
+fn date_and_second(ms: i64) -> ((i64, i64, i64), i64) {
+    let secs = ms.div_euclid(1000);
+    (
+        civil_from_days(secs.div_euclid(86_400)),
+        secs.rem_euclid(86_400),
     )
 }
 
