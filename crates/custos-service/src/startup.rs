@@ -7,8 +7,9 @@
 //! start's records — the configuration's fingerprint and any key created — go into the
 //! ledger before anything is served, and after a `custos restore` the restore
 //! (`backup.rs`); then the key-encryption key the latest rotation moved to is made
-//! current and an unfinished rotation resumes (`keys.rs`); then the detector; then retention (`retention.rs`, at once and then
-//! periodically) and the SIEM export (`export.rs`); then the bootstrap admin, whose token is written last, only after its
+//! current and an unfinished rotation resumes (`keys.rs`); then the detector; then
+//! retention (`retention.rs`, at once and then periodically) and the SIEM export
+//! (`export.rs`); then the bootstrap admin, whose token is written last, only after its
 //! records are durable.
 
 use std::io::Write;
