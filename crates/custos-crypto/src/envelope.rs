@@ -2,8 +2,8 @@
 //! data keys, and sealing/opening of individual fields.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use aes_gcm_siv::aead::{Aead, AeadInOut, KeyInit as _, Payload};
@@ -14,7 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::cache::DataKeyCache;
 use crate::error::CryptoError;
-use crate::index::{BlindIndex, IndexKind};
+use crate::index::{BlindIndex, IndexKey, IndexKeys, IndexKind, IndexVersion};
 use crate::kek::{self, KekId, KekProvider};
 use crate::master::MasterKey;
 use crate::pkcs11::Token;
@@ -29,7 +29,6 @@ const AAD_LABEL: &[u8] = b"custos/field/v1";
 /// Field name under which data keys are wrapped by the KEK.
 const DATA_KEY_FIELD: &str = "data-key";
 
-const INDEX_LABEL: &[u8] = b"custos/index/v1";
 const CANARY_LABEL: &[u8] = b"custos/canary/v1";
 const CANARY_HOLDER_LABEL: &[u8] = b"holder";
 const CANARY_ID_FIELD: &str = "canary-id";
@@ -125,7 +124,6 @@ fn open_with(
 struct Derived {
     /// Kept to derive the file KEK of any version (`kek.rs`).
     master: [u8; 32],
-    index_key: [u8; 32],
     canary_key: [u8; 32],
     link_key: [u8; 32],
     pseudonym_key: [u8; 32],
@@ -149,6 +147,7 @@ pub struct Keyring {
     token: Option<Arc<Token>>,
     cache: Option<Arc<DataKeyCache>>,
     current: Arc<AtomicU64>,
+    index_keys: Arc<RwLock<IndexKeys>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -160,7 +159,7 @@ impl fmt::Debug for Keyring {
 impl Keyring {
     /// Derives the keyring with the file KEKs only, the current KEK being
     /// [`KekId::FIRST`]: KEK version n = HMAC-SHA256(master, "custos/kek/v{n}"), index
-    /// key = HMAC-SHA256(master, "custos/index/v1"), canary key = HMAC-SHA256(master,
+    /// key version n = HMAC-SHA256(master, "custos/index/v{n}") (version 1 current), canary key = HMAC-SHA256(master,
     /// "custos/canary/v1"), link key = HMAC-SHA256(master, "custos/customer-link/v1"),
     /// pseudonym key = HMAC-SHA256(master, "custos/pseudonym/v1").
     #[must_use]
@@ -169,7 +168,6 @@ impl Keyring {
         Keyring {
             derived: Arc::new(Derived {
                 master: *m,
-                index_key: hmac_sha256(m, &[INDEX_LABEL]),
                 canary_key: hmac_sha256(m, &[CANARY_LABEL]),
                 link_key: hmac_sha256(m, &[LINK_LABEL]),
                 pseudonym_key: hmac_sha256(m, &[PSEUDONYM_LABEL]),
@@ -177,6 +175,10 @@ impl Keyring {
             token: None,
             cache: None,
             current: Arc::new(AtomicU64::new(KekId::FIRST.pack())),
+            index_keys: Arc::new(RwLock::new(IndexKeys {
+                current: IndexKey::derive(m, IndexVersion::FIRST),
+                previous: None,
+            })),
         }
     }
 
@@ -471,18 +473,77 @@ impl Keyring {
         Ok(id)
     }
 
-    /// Computes the blind index of an already-normalised value:
-    /// HMAC-SHA256(index key, kind label || 0x00 || normalized).
+    /// Computes the blind index of an already-normalised value under the current index
+    /// key (what is stored): HMAC-SHA256(index key, kind label || 0x00 || normalized).
     ///
     /// The kind label keeps, say, an account id and an email with the same
     /// text from colliding; normalise first (see [`crate::normalize_phone`]
     /// etc.) so equivalent spellings give the same index.
     #[must_use]
     pub fn blind_index(&self, kind: IndexKind, normalized: &str) -> BlindIndex {
-        BlindIndex(hmac_sha256(
-            &self.derived.index_key,
-            &[kind.label().as_bytes(), &[0u8], normalized.as_bytes()],
-        ))
+        self.index_keys().current.index(kind, normalized)
+    }
+
+    /// The indexes a lookup of `normalized` searches: under the current index key, and
+    /// during a rotation under the previous one too (see `index.rs`).
+    #[must_use]
+    pub fn lookup_indexes(&self, kind: IndexKind, normalized: &str) -> Vec<BlindIndex> {
+        let keys = self.index_keys();
+        std::iter::once(&keys.current)
+            .chain(&keys.previous)
+            .map(|key| key.index(kind, normalized))
+            .collect()
+    }
+
+    /// The blind index of `normalized` under index key `version` (to re-index a stored
+    /// value, or to compare with an index kept from before a rotation).
+    #[must_use]
+    pub fn blind_index_under(
+        &self,
+        version: IndexVersion,
+        kind: IndexKind,
+        normalized: &str,
+    ) -> BlindIndex {
+        let keys = self.index_keys();
+        match [Some(&keys.current), keys.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|key| key.version == version)
+        {
+            Some(key) => key.index(kind, normalized),
+            None => IndexKey::derive(&self.derived.master, version).index(kind, normalized),
+        }
+    }
+
+    /// The index key version that indexes what is written.
+    #[must_use]
+    pub fn index_version(&self) -> IndexVersion {
+        self.index_keys().current.version
+    }
+
+    /// Makes `current` the index key of what is written, in every clone of this
+    /// keyring; with `previous` (during a rotation) looked up too.
+    pub fn use_index_keys(&self, current: IndexVersion, previous: Option<IndexVersion>) {
+        let mut keys = self
+            .index_keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if keys.current.version == current && keys.previous.as_ref().map(|k| k.version) == previous
+        {
+            return;
+        }
+        *keys = IndexKeys {
+            current: IndexKey::derive(&self.derived.master, current),
+            previous: previous.map(|v| IndexKey::derive(&self.derived.master, v)),
+        };
+    }
+
+    fn index_keys(&self) -> std::sync::RwLockReadGuard<'_, IndexKeys> {
+        // The keys are replaced whole under the write lock, so a panic elsewhere cannot
+        // leave them half-written.
+        self.index_keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -767,7 +828,7 @@ mod tests {
         mac.update(b"custos/kek/v1");
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
         assert_eq!(*kr.file_kek(KekId::FIRST), expected);
-        assert_ne!(*kr.file_kek(KekId::FIRST), kr.derived.index_key);
+        assert_ne!(*kr.file_kek(KekId::FIRST), *kr.index_keys().current.key);
     }
 
     #[test]
@@ -799,6 +860,33 @@ mod tests {
             kr1.blind_index(IndexKind::Email, "x"),
             kr1.blind_index(IndexKind::AccountId, "x")
         );
+    }
+
+    #[test]
+    fn index_key_versions() {
+        let kr = keyring(1);
+        let phone = "+8613800138000";
+        let v1 = kr.blind_index(IndexKind::Phone, phone);
+        // Version 1 is the first wave's key: HMAC(master, "custos/index/v1").
+        let first = hmac_sha256(&[1u8; 32], &[b"custos/index/v1"]);
+        assert_eq!(
+            v1.0,
+            hmac_sha256(&first, &[b"phone", &[0u8], phone.as_bytes()])
+        );
+        assert_eq!(kr.lookup_indexes(IndexKind::Phone, phone), vec![v1]);
+        let (one, two) = (IndexVersion::FIRST, IndexVersion::FIRST.next());
+        let v2 = kr.blind_index_under(two, IndexKind::Phone, phone);
+        assert_ne!(v1, v2);
+        // A rotation: a clone sees the change, writes go under v2, lookups search both.
+        let clone = kr.clone();
+        kr.use_index_keys(two, Some(one));
+        assert_eq!(clone.index_version(), two);
+        assert_eq!(clone.blind_index(IndexKind::Phone, phone), v2);
+        assert_eq!(clone.lookup_indexes(IndexKind::Phone, phone), vec![v2, v1]);
+        assert_eq!(clone.blind_index_under(one, IndexKind::Phone, phone), v1);
+        // Finished: only v2.
+        kr.use_index_keys(two, None);
+        assert_eq!(clone.lookup_indexes(IndexKind::Phone, phone), vec![v2]);
     }
 
     #[test]

@@ -63,7 +63,7 @@ mod pkcs11;
 
 pub use envelope::{DataKey, Keyring};
 pub use error::CryptoError;
-pub use index::{BlindIndex, IndexKind};
+pub use index::{BlindIndex, IndexKind, IndexVersion};
 pub use kek::{KekId, KekProvider};
 pub use link::LinkError;
 pub use master::MasterKey;

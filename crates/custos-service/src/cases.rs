@@ -3,8 +3,11 @@
 //! binding of a case's sealed reason, the rule on who may be given a case.
 
 use crate::error::Code;
+use custos_crypto::{IndexKind, IndexVersion};
 use custos_policy::{AccessRequest, Action, CaseContext, Resource};
-use custos_store::{CaseRecord, CaseStatus, ContactRecord, CustomerRecord, StaffRecord};
+use custos_store::{
+    CaseRecord, CaseStatus, ContactRecord, CustomerRecord, IndexColumn, StaffRecord,
+};
 use custos_types::Provenance;
 use serde::{Deserialize, Serialize};
 
@@ -196,7 +199,7 @@ impl App {
                     .await?
                     .ok_or_else(|| ServiceError::not_found("contact"))?;
                 self.require_usable_contact(&contact, &assignee.id, ex.at())?;
-                if contact.identifier_kind.of(&customer) == Some(contact.identifier_idx.as_str()) {
+                if self.contact_names(&contact, &customer)? {
                     provenance = Provenance::Verified;
                 }
             }
@@ -229,6 +232,41 @@ impl App {
         }
         .await;
         self.finish(ex, result).await
+    }
+
+    /// Whether `contact`'s identifier is `customer`'s field of the same kind. Stored
+    /// indexes under one version of the index key compare as they are; across a rotation
+    /// of it, the customer's field (stored normalised) is indexed under the contact's
+    /// version, in memory only.
+    fn contact_names(
+        &self,
+        contact: &ContactRecord,
+        customer: &CustomerRecord,
+    ) -> Result<bool, ServiceError> {
+        if customer.is_erased() {
+            return Ok(false);
+        }
+        if contact.identifier_version == customer.index_version {
+            return Ok(
+                contact.identifier_kind.of(customer) == Some(contact.identifier_idx.as_str())
+            );
+        }
+        let kind = match contact.identifier_kind {
+            IndexColumn::Phone => IndexKind::Phone,
+            IndexColumn::Email => IndexKind::Email,
+            IndexColumn::AccountId => IndexKind::AccountId,
+        };
+        let opened = Opened::new(&self.keyring, customer)?;
+        Ok(opened
+            .field(contact.identifier_kind.as_str())?
+            .is_some_and(|value| {
+                let index = self.keyring.blind_index_under(
+                    IndexVersion(contact.identifier_version),
+                    kind,
+                    &value,
+                );
+                index.to_hex() == contact.identifier_idx
+            }))
     }
 
     /// Opens a case whose request has passed its checks: seals its reason under the

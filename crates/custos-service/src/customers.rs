@@ -24,6 +24,7 @@ use crate::input::{
 use crate::quota::Charge;
 use crate::record::{Exchange, Recorded, RequestMeta};
 use crate::schema::{CaseId, CustomerId, Reason, RevealFields, RevealedFields, StepUpReason};
+use crate::vault::hexes;
 use crate::vault::{self, MaskedCustomer, NewCustomer, Opened};
 
 /// Header naming the case a view is for.
@@ -128,6 +129,19 @@ impl App {
         let result = async {
             self.authorize_vault(meta, &mut ex, Action::ImportCustomers)
                 .await?;
+            // The collision check below compares indexes under the current key only.
+            if self
+                .store
+                .latest_key_rotation(custos_store::RotatedKey::BlindIndex)
+                .await?
+                .is_some_and(|r| r.finished_at.is_none())
+            {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    Code::RotationInProgress,
+                    "the blind-index key is rotating; plant canaries when it has finished",
+                ));
+            }
             let records = self.seal_ndjson(ndjson?, NonZeroUsize::MIN).await?;
             // A canary sharing a phone, email or account id with a real customer would turn
             // an honest search for that customer into a canary hit.
@@ -330,11 +344,11 @@ ErrorKind::Conflict,
             self.charge(&ex, &caller, Charge::Search).await?;
             let normalized = normalized
                 .map_err(|e| ServiceError::bad_request(Code::Part(e.code()), e.to_string()))?;
-            let index = self.keyring.blind_index(kind, &normalized).to_hex();
+            let indexes = hexes(self.keyring.lookup_indexes(kind, &normalized));
             // Ids only (a covering index): the sealed record is read for a customer served.
             let mut candidates: Vec<String> = self
                 .store
-                .customers_by_indexes(column, std::slice::from_ref(&index))
+                .customers_by_indexes(column, &indexes)
                 .await?
                 .into_iter()
                 .map(|(_, id)| id)

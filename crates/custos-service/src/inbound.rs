@@ -25,6 +25,7 @@ use crate::ids::{new_case_id, new_contact_id};
 use crate::input::{MAX_REASON_CHARS, valid_channel, valid_id, valid_text};
 use crate::record::{Recorded, RequestMeta};
 use crate::schema::{AppAssertion, CaseId, Channel, ContactId, CustomerId, Id, Reason};
+use crate::vault::hexes;
 
 /// How far ahead of the server's clock a contact may be dated: the channel's clock and
 /// ours differ a little.
@@ -177,11 +178,18 @@ impl App {
             }
             // Last of the checks: an app assertion is used up by being accepted.
             let (kind, column, normalized) = self.identify(given).await?;
-            let index = self.keyring.blind_index(kind, &normalized).to_hex();
+            // The contact keeps the index under the current key; the lookup searches under
+            // the previous one too while the index key rotates.
+            let version = self.keyring.index_version();
+            let index = self
+                .keyring
+                .blind_index_under(version, kind, &normalized)
+                .to_hex();
+            let lookups = hexes(self.keyring.lookup_indexes(kind, &normalized));
             drop(normalized);
             let mut matched: Vec<String> = self
                 .store
-                .customers_by_indexes(column, std::slice::from_ref(&index))
+                .customers_by_indexes(column, &lookups)
                 .await?
                 .into_iter()
                 .map(|(_, id)| id)
@@ -194,6 +202,7 @@ impl App {
                 agent: agent.id.clone(),
                 identifier_kind: column,
                 identifier_idx: index,
+                identifier_version: version.0,
                 at,
                 created_by: caller.staff.id.clone(),
                 created_at: ex.at(),

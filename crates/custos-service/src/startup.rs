@@ -257,8 +257,9 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
     app.record_restore(&args.data_dir).await?;
-    // The KEK the latest rotation moved to wraps new keys; an unfinished rotation resumes.
-    app.follow_key_rotation()
+    // The keys the latest rotations moved to protect what is written (an unfinished
+    // rotation resumes in `keep_keys`).
+    app.follow_rotations()
         .await
         .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     app.keep_keys();

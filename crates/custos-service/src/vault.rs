@@ -129,10 +129,12 @@ pub fn seal_customer(
     );
     let (key, wrapped_key) = keyring.new_data_key(id).map_err(crypto_failure)?;
     let seal = |field: &str, value: &[u8]| key.seal(id, field, value).map_err(crypto_failure);
+    // One version for all three indexes, even if a rotation starts meanwhile.
+    let index_version = keyring.index_version();
     let index = |kind, value: &Option<Zeroizing<String>>| {
         value
             .as_ref()
-            .map(|v| keyring.blind_index(kind, v).to_hex())
+            .map(|v| keyring.blind_index_under(index_version, kind, v).to_hex())
     };
     Ok(CustomerRecord {
         id: id.to_owned(),
@@ -159,7 +161,16 @@ pub fn seal_customer(
         email_idx: index(IndexKind::Email, &email),
         account_idx: index(IndexKind::AccountId, &account),
         created_at: now_millis(),
+        index_version: index_version.0,
     })
+}
+
+/// Blind indexes as the store keeps them (hex).
+pub(crate) fn hexes(indexes: Vec<custos_crypto::BlindIndex>) -> Vec<String> {
+    indexes
+        .iter()
+        .map(custos_crypto::BlindIndex::to_hex)
+        .collect()
 }
 
 /// A customer record with its data key unwrapped, for the length of one response.

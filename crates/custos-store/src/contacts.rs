@@ -8,14 +8,14 @@ use crate::{ContactRecord, IndexColumn, Pools, Store, StoreError, corrupt};
 
 macro_rules! contact_cols {
     () => {
-        "id, channel, agent, identifier_kind, identifier_idx, at, created_by, created_at"
+        "id, channel, agent, identifier_kind, identifier_idx, at, created_by, created_at, identifier_version"
     };
 }
 
 const INSERT_CONTACT: &str = concat!(
     "INSERT INTO contacts (",
     contact_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 const SELECT_CONTACT: &str = concat!("SELECT ", contact_cols!(), " FROM contacts WHERE id = $1");
 // Only an open case changes: a closed case's provenance is history.
@@ -32,6 +32,7 @@ struct ContactRow {
     at: i64,
     created_by: String,
     created_at: i64,
+    identifier_version: i64,
 }
 
 impl Store {
@@ -47,6 +48,7 @@ impl Store {
                 .bind(c.at)
                 .bind(c.created_by.as_str())
                 .bind(c.created_at)
+                .bind(i64::from(c.identifier_version))
                 .execute(pool)
                 .await
                 .map_err(db_err)?;
@@ -74,6 +76,7 @@ impl Store {
                 at: r.at,
                 created_by: r.created_by,
                 created_at: r.created_at,
+                identifier_version: u32::try_from(r.identifier_version).unwrap_or(0),
             })
         })
         .transpose()

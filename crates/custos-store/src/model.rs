@@ -89,6 +89,8 @@ pub struct CustomerRecord {
     pub account_idx: Option<String>,
     /// Creation time, unix milliseconds.
     pub created_at: i64,
+    /// The version of the blind-index key the three indexes are under.
+    pub index_version: u32,
 }
 
 impl CustomerRecord {
@@ -212,6 +214,8 @@ pub struct ContactRecord {
     pub identifier_kind: IndexColumn,
     /// The identifier's keyed-hash index (hex).
     pub identifier_idx: String,
+    /// The version of the blind-index key `identifier_idx` is under.
+    pub identifier_version: u32,
     /// When the contact happened, as the channel says, unix milliseconds.
     pub at: i64,
     /// The contact-centre principal that reported it.

@@ -157,6 +157,7 @@ macro_rules! suite {
 }
 
 suite!(
+    index_rotation_moves_each_customer_once,
     staff_insert_conflict_and_status,
     tokens_lookup_by_hash_and_revoke,
     token_rules_unknown_staff_and_duplicate_hash,
@@ -215,6 +216,7 @@ fn customer(id: &str, created_at: i64) -> CustomerRecord {
         email_idx: None,
         account_idx: Some(format!("acct-{id}")),
         created_at,
+        index_version: 1,
     }
 }
 
@@ -443,6 +445,7 @@ async fn customers_round_trip_and_count(store: Store) {
         email: Some(vec![]),
         attributes: Some(b"{\"tier\":\"gold\"}".to_vec()),
         email_idx: Some("e".repeat(64)),
+        index_version: 3,
         ..customer("c-full", 5)
     };
     let sparse = CustomerRecord {
@@ -460,6 +463,113 @@ async fn customers_round_trip_and_count(store: Store) {
     assert_eq!(store.customer("c-sparse").await.unwrap(), Some(sparse));
     assert_eq!(store.customer("c-none").await.unwrap(), None);
     assert_eq!(store.count_customers().await.unwrap(), 2);
+}
+
+async fn index_rotation_moves_each_customer_once(store: Store) {
+    use custos_store::{Reindex, RotatedKey};
+    let ids = ["c-1", "c-2", "c-3", "c-4"];
+    let customers: Vec<CustomerRecord> = ids.iter().map(|id| customer(id, 1)).collect();
+    store.insert_customers(&customers).await.unwrap();
+    assert!(store.erase_customer("c-4").await.unwrap());
+    let key = RotatedKey::BlindIndex;
+    assert_eq!(store.latest_key_rotation(key).await.unwrap(), None);
+    let rotation = store
+        .start_key_rotation(key, "file", 2, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    // The rotations of each key are counted apart.
+    assert_eq!(
+        store.latest_key_rotation(RotatedKey::Kek).await.unwrap(),
+        None
+    );
+    assert_eq!((rotation.id, rotation.total, rotation.done), (1, 3, 0));
+    assert_eq!(
+        store.start_key_rotation(key, "file", 3, 11).await.unwrap(),
+        None,
+        "one rotation of a key at a time"
+    );
+    assert_eq!(store.customers_not_indexed_under(2).await.unwrap(), 3);
+    let batch = store.customers_not_indexed_after(None, 2, 2).await.unwrap();
+    let read: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(read, ["c-1", "c-2"]);
+    let moved = |id: &str, old_version| Reindex {
+        customer_id: id.to_owned(),
+        old_version,
+        version: 2,
+        phone_idx: Some(format!("phone2-{id}")),
+        email_idx: None,
+        account_idx: Some(format!("acct2-{id}")),
+    };
+    // c-2 was read under another version than it is: it stays as it is.
+    let done = store
+        .store_reindexed(rotation.id, &[moved("c-1", 1), moved("c-2", 7)], "c-2")
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    let c1 = store.customer("c-1").await.unwrap().unwrap();
+    assert_eq!(
+        (c1.index_version, c1.phone_idx.as_deref(), c1.email_idx),
+        (2, Some("phone2-c-1"), None)
+    );
+    assert_eq!(store.customer("c-2").await.unwrap().unwrap(), customers[1]);
+    // After the cursor: c-3 only (c-4 is erased); an erased customer is never re-indexed.
+    let batch = store
+        .customers_not_indexed_after(Some("c-2"), 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].id, "c-3");
+    let done = store
+        .store_reindexed(rotation.id, &[moved("c-3", 1), moved("c-4", 1)], "c-4")
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    let c4 = store.customer("c-4").await.unwrap().unwrap();
+    assert_eq!((c4.phone_idx, c4.index_version), (None, 1));
+    let latest = store.latest_key_rotation(key).await.unwrap().unwrap();
+    assert_eq!((latest.cursor.as_deref(), latest.done), (Some("c-4"), 2));
+    // c-2 is left behind: the walk starts again and finds only it.
+    assert_eq!(store.customers_not_indexed_under(2).await.unwrap(), 1);
+    store
+        .restart_key_rotation_walk(key, rotation.id)
+        .await
+        .unwrap();
+    let batch = store
+        .customers_not_indexed_after(None, 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(
+        store
+            .store_reindexed(rotation.id, &[moved("c-2", 1)], "c-2")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.customers_not_indexed_under(2).await.unwrap(), 0);
+    store
+        .finish_key_rotation(key, rotation.id, 20)
+        .await
+        .unwrap();
+    // A finished rotation moves nothing more.
+    assert_eq!(
+        store
+            .store_reindexed(rotation.id, &[moved("c-1", 2)], "c-9")
+            .await
+            .unwrap(),
+        0
+    );
+    let latest = store.latest_key_rotation(key).await.unwrap().unwrap();
+    assert_eq!((latest.finished_at, latest.done), (Some(20), 3));
+    assert_eq!(store.last_key_version(key, "file").await.unwrap(), 2);
+    assert_eq!(
+        store
+            .last_key_version(RotatedKey::Kek, "file")
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn customers_batch_is_all_or_nothing(store: Store) {
@@ -1289,6 +1399,7 @@ async fn contacts_round_trip_and_vouch_only_open_cases(store: Store) {
         agent: "alice".to_owned(),
         identifier_kind: IndexColumn::Phone,
         identifier_idx: "phone-c1".to_owned(),
+        identifier_version: 2,
         at: 90,
         created_by: "switch".to_owned(),
         created_at: 100,
@@ -1633,6 +1744,7 @@ async fn sqlite_hot_state_follows_the_file_and_every_write() {
             agent: "alice".into(),
             identifier_kind: IndexColumn::Phone,
             identifier_idx: "idx".into(),
+            identifier_version: 1,
             at: 60,
             created_by: "switch".into(),
             created_at: 60,

@@ -43,7 +43,8 @@ const KINDS: [(IndexKind, IndexColumn); 3] = [
     (IndexKind::AccountId, IndexColumn::AccountId),
 ];
 
-/// The blind indexes of each row's identifiers, in row order. The keyed hashes dominate
+/// The blind indexes of each row's identifiers, in row order (while the index key
+/// rotates, each value's under both keys: a stored customer is under one). The keyed hashes dominate
 /// matching's own work (one HMAC per identifier), so the rows are split over the
 /// available cores.
 pub fn hash_rows(keyring: &Keyring, rows: &[LeakRow]) -> Vec<RowIndexes> {
@@ -53,7 +54,8 @@ pub fn hash_rows(keyring: &Keyring, rows: &[LeakRow]) -> Vec<RowIndexes> {
                 let of = |kind: IndexKind, values: &[String]| -> Vec<String> {
                     values
                         .iter()
-                        .map(|v| keyring.blind_index(kind, v).to_hex())
+                        .flat_map(|v| keyring.lookup_indexes(kind, v))
+                        .map(|index| index.to_hex())
                         .collect()
                 };
                 [

@@ -111,16 +111,19 @@ vocabulary! {
         ServerStart = "server_start",
         /// A key (master or ledger signing key) was created; `target` names it.
         KeyCreated = "key_created",
-        /// An admin started a rotation of the key-encryption key; `target` is `kek`,
-        /// `fields` holds `kek:<provider>:v<n>`, the new key.
+        /// An admin started a rotation of the key-encryption key (`target` is `kek`,
+        /// `fields` holds `kek:<provider>:v<n>`, the new key) or of the blind-index key
+        /// (`target` is `blind_index`, `fields` holds `index:v<n>`).
         RotateKeys = "rotate_keys",
         /// An admin read a key rotation's progress.
         ReadKeyRotation = "read_key_rotation",
-        /// A batch of data keys re-wrapped under the new key-encryption key; `fields`
-        /// holds `kek:…`, `rewrapped:<n>`, `total:<n>` and `through:<customer id>`.
+        /// A batch of data keys re-wrapped under the new key-encryption key (`fields`
+        /// holds `kek:…`, `rewrapped:<n>`, `total:<n>` and `through:<customer id>`), or of
+        /// customers re-indexed under the new blind-index key (`index:v<n>`,
+        /// `reindexed:<n>`, `total:<n>`, `through:<customer id>`).
         KeyRotationStep = "key_rotation_step",
-        /// Every data key is under the new key-encryption key; `fields` holds `kek:…`
-        /// and `total:<n>`.
+        /// Every customer is under the rotation's new key; `fields` holds `kek:…` or
+        /// `index:…`, and `total:<n>`.
         KeyRotationFinished = "key_rotation_finished",
         /// A canary given to a person on an ordinary-looking case.
         AllocateCanary = "allocate_canary",

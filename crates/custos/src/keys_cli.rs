@@ -1,10 +1,10 @@
-//! `custos keys`: the key-encryption key's rotation, through the running server's API
-//! (so each step is in the ledger).
+//! `custos keys`: the rotations of the key-encryption key and of the blind-index key,
+//! through the running server's API (so each step is in the ledger).
 
 use std::time::{Duration, Instant};
 
 use custos_client::{Client, Http};
-use custos_service::keys::RotationStatus;
+use custos_service::keys::{IndexRotationStatus, RotationStatus};
 use custos_sim::outln;
 
 use crate::Failure;
@@ -13,11 +13,12 @@ use crate::api_client::{self, TokenArgs};
 /// `custos keys` subcommands.
 #[derive(clap::Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Start a rotation to the next key of the configured provider (`[keys]`), then show
-    /// its progress until every data key is re-wrapped. Interrupting this command does
-    /// not stop the rotation: `custos keys status` follows it again.
+    /// Start a rotation to the next key-encryption key of the configured provider
+    /// (`[keys]`), or with `--blind-index` to the next blind-index key, then show its
+    /// progress until every customer is moved. Interrupting this command does not stop
+    /// the rotation: `custos keys status` follows it again.
     Rotate(Follow),
-    /// The key that wraps new data keys, and the latest rotation's progress.
+    /// The key in use, and the latest rotation's progress.
     Status(Follow),
 }
 
@@ -33,7 +34,62 @@ pub(crate) struct Follow {
     /// No progress bar; print the final status only.
     #[arg(long)]
     quiet: bool,
+    /// The blind-index key instead of the key-encryption key.
+    #[arg(long)]
+    blind_index: bool,
 }
+
+/// What `custos keys` shows of either rotation.
+struct Progress {
+    rotation: i64,
+    current: String,
+    finished: bool,
+    done: i64,
+    total: i64,
+}
+
+/// The paths and words of one key's rotation.
+struct Key {
+    start: &'static str,
+    status: &'static str,
+    current: &'static str,
+    done: &'static str,
+    read: fn(serde_json::Value) -> Option<Progress>,
+}
+
+const KEK: Key = Key {
+    start: "/v1/keys/rotations",
+    status: "/v1/keys/rotation",
+    current: "current key-encryption key",
+    done: "data keys re-wrapped",
+    read: |body| {
+        let s: RotationStatus = serde_json::from_value(body).ok()?;
+        Some(Progress {
+            rotation: s.rotation,
+            current: s.current_kek,
+            finished: s.finished,
+            done: s.rewrapped,
+            total: s.total,
+        })
+    },
+};
+
+const BLIND_INDEX: Key = Key {
+    start: "/v1/keys/index/rotations",
+    status: "/v1/keys/index/rotation",
+    current: "current blind-index key",
+    done: "customers re-indexed",
+    read: |body| {
+        let s: IndexRotationStatus = serde_json::from_value(body).ok()?;
+        Some(Progress {
+            rotation: s.rotation,
+            current: s.current_index_key,
+            finished: s.finished,
+            done: s.reindexed,
+            total: s.total,
+        })
+    },
+};
 
 const WHOSE: &str = "an admin's token";
 
@@ -43,35 +99,41 @@ pub(crate) async fn run(command: KeysCommand) -> Result<(), Failure> {
         KeysCommand::Rotate(follow) => (true, follow),
         KeysCommand::Status(follow) => (false, follow),
     };
+    let key = if follow.blind_index {
+        &BLIND_INDEX
+    } else {
+        &KEK
+    };
     let token = follow.token.require(WHOSE)?;
     let client = api_client::client(&follow.url);
     let begun = Instant::now();
     let mut status = if start {
-        let answer = client.post_empty(&token, "/v1/keys/rotations").await?;
-        read(custos_sim::accepted(answer, WHOSE)?.body)?
+        let answer = client.post_empty(&token, key.start).await?;
+        read(key, custos_sim::accepted(answer, WHOSE)?.body)?
     } else {
-        status_of(&client, &token).await?
+        status_of(key, &client, &token).await?
     };
     let bar = custos_sim::progress::bar(
         usize::try_from(status.total).unwrap_or(0),
-        "data keys re-wrapped",
+        key.done,
         follow.quiet || status.finished,
     );
     while !status.finished {
-        bar.set_position(u64::try_from(status.rewrapped).unwrap_or(0));
+        bar.set_position(u64::try_from(status.done).unwrap_or(0));
         tokio::time::sleep(Duration::from_millis(250)).await;
-        status = status_of(&client, &token).await?;
+        status = status_of(key, &client, &token).await?;
     }
     bar.finish_and_clear();
-    outln!("current key-encryption key: {}", status.current_kek)?;
+    outln!("{}: {}", key.current, status.current)?;
     if status.rotation == 0 {
         return outln!("never rotated");
     }
     outln!(
-        "rotation {}: finished, {} of {} data keys re-wrapped{}",
+        "rotation {}: finished, {} of {} {}{}",
         status.rotation,
-        status.rewrapped,
+        status.done,
         status.total,
+        key.done,
         if start {
             format!(" in {:.1} s", begun.elapsed().as_secs_f64())
         } else {
@@ -80,12 +142,12 @@ pub(crate) async fn run(command: KeysCommand) -> Result<(), Failure> {
     )
 }
 
-async fn status_of(client: &Client<Http>, token: &str) -> Result<RotationStatus, Failure> {
-    let answer = client.get(token, "/v1/keys/rotation").await?;
-    read(custos_sim::accepted(answer, WHOSE)?.body)
+async fn status_of(key: &Key, client: &Client<Http>, token: &str) -> Result<Progress, Failure> {
+    let answer = client.get(token, key.status).await?;
+    read(key, custos_sim::accepted(answer, WHOSE)?.body)
 }
 
-fn read(body: serde_json::Value) -> Result<RotationStatus, Failure> {
-    serde_json::from_value(body)
-        .map_err(|_| Failure::new("api_error", "the server's answer is not a rotation status"))
+fn read(key: &Key, body: serde_json::Value) -> Result<Progress, Failure> {
+    (key.read)(body)
+        .ok_or_else(|| Failure::new("api_error", "the server's answer is not a rotation status"))
 }

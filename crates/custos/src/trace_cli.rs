@@ -98,6 +98,15 @@ pub(crate) async fn run(args: TraceArgs) -> Result<(), Failure> {
         }
     }
     .map_err(|e| Failure::new(e.code(), format!("cannot open the store: {e}")))?;
+    // Under the index key the server uses (both, while it rotates).
+    custos_service::keys::follow_index_key(&store, &keyring)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                e.code(),
+                format!("cannot read the index key's rotation: {e}"),
+            )
+        })?;
     let file = std::fs::read(&args.file).map_err(|e| {
         Failure::new(
             "trace_file",

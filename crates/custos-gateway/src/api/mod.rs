@@ -171,6 +171,8 @@ fn api_routes() -> (Router<SharedApp>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::reveal))
         .routes(routes!(keys::start_rotation))
         .routes(routes!(keys::rotation))
+        .routes(routes!(keys::start_index_rotation))
+        .routes(routes!(keys::index_rotation))
         .routes(routes!(contact::contact))
         .routes(routes!(contact::resolve))
         .routes(routes!(cases::create_case))

@@ -398,6 +398,7 @@ async fn generate(
             email_idx: None,
             account_idx: None,
             created_at: LOG_END - LOG_SPAN - DAY_MS,
+            index_version: keyring.index_version().0,
         });
         if batch.len() == CUSTOMER_BATCH || i + 1 == args.customers {
             store
