@@ -31,38 +31,8 @@ export CUSTOS_DETECTOR__SCORE__THRESHOLDS__STEP_UP=1000000 \
   CUSTOS_DETECTOR__SCORE__THRESHOLDS__SUSPEND=1000000
 export CUSTOS_LOG=warn
 
-start_demo() { # dir port → pid in $pid
-  "$BIN" demo --data-dir "$1/data" --listen "127.0.0.1:$2" --customers 10000 >"$1/demo.out" 2>"$1/demo.err" &
-  pid=$!
-  for _ in $(seq 1 600); do
-    grep -q "Custos demo running" "$1/demo.out" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "bench: custos demo exited:" >&2; cat "$1/demo.err" >&2; exit 1; }
-    sleep 0.5
-  done
-  echo "bench: the demo did not start" >&2; exit 1
-}
-
-lookups() { # phase run dir seconds warmup
-  # The demo's own insiders are suspended by then (a canary hit, a risk score) and their
-  # lookups are refused: the same few targets in every phase; their count is in "errors".
-  { "$BIN" bench lookup --tokens "$3/data/demo-tokens.json" --concurrency "$CONC" --duration "$4" --warmup "$5" 2>/dev/null || true; } \
-    | sed "s/^/{\"phase\":\"$1\",\"run\":$2,\"r\":/; s/\$/}/" | tee -a "$OUT/key-provider.jsonl"
-}
-
-rotate() { # phase run dir port
-  local line
-  line=$("$BIN" keys rotate --quiet --url "http://127.0.0.1:$4" --token-file "$3/data/admin.token" | tail -n1)
-  # "rotation N: finished, R of T data keys re-wrapped in S s"
-  python3 - "$1" "$2" "$line" <<'PY' | tee -a "$OUT/key-provider.jsonl"
-import json, re, sys
-m = re.search(r"(\d+) of (\d+) data keys re-wrapped in ([0-9.]+) s", sys.argv[3])
-keys, secs = int(m.group(1)), float(m.group(3))
-print(json.dumps({"phase": sys.argv[1], "run": int(sys.argv[2]),
-                  "r": {"keys": keys, "seconds": secs, "keys_per_s": round(keys / secs)}}))
-PY
-}
-
-: >"$OUT/key-provider.jsonl"
+JSONL="$OUT/key-provider.jsonl"
+: >"$JSONL"
 for run in $(seq 1 "$RUNS"); do
   dir="$(mktemp -d)"
   port=$((18700 + RANDOM % 1000))
