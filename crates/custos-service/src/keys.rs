@@ -1,4 +1,5 @@
-//! Where the key-encryption keys (KEKs) live (`[keys]`), and their online rotation.
+//! Where the key-encryption keys (KEKs) live (`[keys]`), and the online rotations of the
+//! KEK and of the blind-index key.
 //!
 //! # The provider
 //!
@@ -34,6 +35,22 @@
 //!
 //! A server that starts, or a node that takes the rotation's lease (PostgreSQL), resumes
 //! an unfinished rotation from its cursor.
+//!
+//! # The blind-index key's rotation
+//!
+//! `POST /v1/keys/index/rotations` moves every customer's blind indexes to the next
+//! version of the index key, in the same order as above, with these differences:
+//!
+//! - what is written is indexed under the new version from the start; until the rotation
+//!   finishes, every lookup searches under both versions ([`follow_index_key`] sets the
+//!   keyring's pair on each node), and each customer's row names its version;
+//! - on PostgreSQL no customer moves before two refreshes have passed since the start, so
+//!   that every node searches under both versions before any row leaves the old one;
+//! - a batch opens each customer's sealed identifiers (stored normalised), indexes them
+//!   under the new version in memory, and replaces the row's indexes only if the row is
+//!   still under the version read and not erased (`key_rotation_step`, `reindexed:`);
+//! - the end's check counts the customers not under the new version; the rotation is
+//!   finished, and lookups search under the new version only, when there are none.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
