@@ -323,6 +323,19 @@ impl Sinks {
         }
         Ok(())
     }
+
+    /// Ends the syslog connection with TLS's close_notify, so the receiver sees an
+    /// orderly end rather than a truncation (RFC 8446 §6.1; RFC 5425 §4.4 closes the
+    /// session the same way).
+    pub async fn close(&mut self) {
+        if let Some(mut connection) = self.syslog.as_mut().and_then(|s| s.connection.take()) {
+            let closed = tokio::time::timeout(SINK_TIMEOUT, connection.shutdown()).await;
+            tracing::debug!(
+                orderly = matches!(closed, Ok(Ok(()))),
+                "export: the syslog connection closed"
+            );
+        }
+    }
 }
 
 struct SyslogSink {
@@ -590,31 +603,48 @@ impl crate::App {
         let Some(sinks) = Sinks::new(&self.config.export)? else {
             return Ok(());
         };
-        tokio::spawn(run(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(
             self.access.clone(),
             self.store.clone(),
             sinks,
             self.config.export.batch,
+            stopped,
         ));
+        *self
+            .export_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((task, stop));
         tracing::info!("the SIEM export is on");
         Ok(())
     }
 }
 
-/// Runs the export until the ledger shuts down (module docs).
-pub(crate) async fn run(access: AccessLog, store: Store, mut sinks: Sinks, batch: u32) {
+/// Runs the export until the ledger shuts down or `stop` turns true (module docs); then
+/// ends the sinks' connections. A round in flight finishes first, so no frame is cut.
+pub(crate) async fn run(
+    access: AccessLog,
+    store: Store,
+    mut sinks: Sinks,
+    batch: u32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut backoff = RETRY_FIRST;
-    loop {
+    while !*stop.borrow() {
         match round(&access, &store, &mut sinks, batch).await {
             Ok(Some(_)) => backoff = RETRY_FIRST,
             // The ledger has shut down: the server is stopping.
-            Ok(None) => return,
+            Ok(None) => break,
             Err(_) => {
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
                 backoff = (backoff * 2).min(RETRY_MAX);
             }
         }
     }
+    sinks.close().await;
 }
 
 /// One round of the export (module docs): reads a batch from the cursor, sends it to

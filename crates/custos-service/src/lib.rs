@@ -96,6 +96,14 @@ pub struct App {
     pub(crate) provisioning: tokio::sync::Mutex<()>,
     /// Wakes the task that walks a key rotation when one starts (`keys.rs`).
     pub(crate) rotation_wake: Arc<tokio::sync::Notify>,
+    /// The SIEM export's task and its stop, when on: closing stops it and waits for it to
+    /// end its connections.
+    pub(crate) export_task: std::sync::Mutex<
+        Option<(
+            tokio::task::JoinHandle<()>,
+            tokio::sync::watch::Sender<bool>,
+        )>,
+    >,
 }
 
 /// Direct access to the vault's parts, around the operations and their records, for the
@@ -128,6 +136,16 @@ impl DirectAccess {
     /// Ends the ledger writer with a last checkpoint over every durable entry, then
     /// closes the store: the last act of a process that stops serving.
     pub async fn close(&self, app: &App) {
+        // The export ends its round in flight and its sinks' connections in order.
+        let export = app
+            .export_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((task, stop)) = export {
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
         app.access.close().await;
         app.store.close().await;
     }
@@ -228,6 +246,7 @@ impl App {
             detector: custos_detector::Progress::default(),
             provisioning: tokio::sync::Mutex::new(()),
             rotation_wake: Arc::new(tokio::sync::Notify::new()),
+            export_task: std::sync::Mutex::new(None),
         });
         app.replay_quotas().await?;
         app.replay_restrictions().await?;

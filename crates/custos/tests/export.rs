@@ -293,7 +293,9 @@ fn assert_event_is_entry(event: &Value, entry: &Value) {
     assert_eq!(fields, entry["fields"], "{index}");
 }
 
-#[tokio::test]
+// Several threads: the HTTPS receiver runs on this runtime and must keep answering while
+// the test thread waits for a stopping server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_entry_and_alert_reaches_syslog_and_https_once_at_least() {
     let collected = tempfile::tempdir().unwrap();
     for backend in Backend::all() {
@@ -345,7 +347,21 @@ token_file = "{token}"
         assert_eq!(alert_ids.len(), 1);
 
         // Stopped in the middle, and started again: the export goes on from its cursor.
+        // (Before: rsyslogd's complaints about the test's own readiness probe, a bare
+        // TCP connection.)
+        let complaints = dir.path().join("rsyslog.stderr");
+        let before = std::fs::read_to_string(&complaints)
+            .unwrap_or_default()
+            .len();
         server.restart();
+        // The stop ended the TLS session with close_notify, not a truncation.
+        let said = std::fs::read_to_string(&complaints).unwrap_or_default();
+        assert!(
+            !said[before..].contains("non-properly terminated"),
+            "{}\n{}",
+            &said[before..],
+            std::fs::read_to_string(server.log_path()).unwrap_or_default()
+        );
         let c = server.client();
         assert_eq!(
             c.view(&w.partner_agent, &w.customer, &w.partner_case)
