@@ -598,10 +598,11 @@ async fn next_batch(
 }
 
 impl crate::App {
-    /// Starts the export in the background when `[export]` names a sink (module docs).
-    pub(crate) fn start_export(self: &Arc<Self>) -> Result<(), String> {
-        let Some(sinks) = Sinks::new(&self.config.export)? else {
-            return Ok(());
+    /// Starts the export in the background to `sinks` (`[export]`'s, when it names any;
+    /// module docs).
+    pub(crate) fn start_export(self: &Arc<Self>, sinks: Option<Sinks>) {
+        let Some(sinks) = sinks else {
+            return;
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(run(
@@ -616,7 +617,6 @@ impl crate::App {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((task, stop));
         tracing::info!("the SIEM export is on");
-        Ok(())
     }
 }
 

@@ -235,6 +235,15 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
     let app = App::start(config, store, keyring, policy, ledger, metrics)
         .await
         .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
+    // What could refuse the start is checked before the start is recorded. The keys the
+    // latest rotations moved to protect what is written (a token that cannot be reached
+    // fails here; an unfinished rotation resumes in `keep_keys`).
+    app.follow_rotations()
+        .await
+        .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
+    // The export's sinks, with their CA and token files read.
+    let sinks = crate::export::Sinks::new(&app.config.export)
+        .map_err(|e| StartError::new("config_invalid", format!("cannot start the export: {e}")))?;
     // Key events and what is in force go into the ledger before anything is served.
     let mut events = vec![(Action::ServerStart, "config".to_owned(), fingerprint)];
     if created {
@@ -257,18 +266,12 @@ pub async fn open(args: &StartOptions) -> Result<Opened, StartError> {
             .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     }
     app.record_restore(&args.data_dir).await?;
-    // The keys the latest rotations moved to protect what is written (an unfinished
-    // rotation resumes in `keep_keys`).
-    app.follow_rotations()
-        .await
-        .map_err(|e| StartError::new(e.code.as_str(), e.message))?;
     app.keep_keys();
     app.start_detector()
         .await
         .map_err(|e| StartError::new("detector", format!("cannot start the detector: {e}")))?;
     app.start_retention();
-    app.start_export()
-        .map_err(|e| StartError::new("config_invalid", format!("cannot start the export: {e}")))?;
+    app.start_export(sinks);
     let admin_token_path = args.data_dir.join("admin.token");
     if let Some(token) = app
         .bootstrap_admin()
