@@ -224,8 +224,14 @@ impl Usage {
                     && new_customer
                     && self.customers.len() >= max as usize
                 {
-                    let oldest = self.customers.values().min().copied().unwrap_or(now);
-                    return Err(exceeded("customers_per_day", oldest + DAY_MS, DAY_MS));
+                    // Enough customers must leave the window to make room for one more:
+                    // more than the oldest when a lowered ceiling is below the count.
+                    let mut times: Vec<i64> = self.customers.values().copied().collect();
+                    times.sort_unstable();
+                    let free_at = times
+                        .get(times.len() - max as usize)
+                        .map_or(now + DAY_MS, |t| t + DAY_MS);
+                    return Err(exceeded("customers_per_day", free_at, DAY_MS));
                 }
                 if let Some(max) = limits.reveals_per_hour
                     && reveals > 0
@@ -243,8 +249,11 @@ impl Usage {
                 if let Some(max) = limits.searches_per_day
                     && self.searches.len() >= max as usize
                 {
-                    let oldest = self.searches.front().copied().unwrap_or(now);
-                    return Err(exceeded("searches_per_day", oldest + DAY_MS, DAY_MS));
+                    let free_at = self
+                        .searches
+                        .get(self.searches.len() - max as usize)
+                        .map_or(now + DAY_MS, |t| t + DAY_MS);
+                    return Err(exceeded("searches_per_day", free_at, DAY_MS));
                 }
             }
         }
@@ -754,6 +763,50 @@ mod tests {
             )
             .await;
         assert_eq!(e.map_err(exceeded).unwrap_err().lowered_until, None);
+    }
+
+    /// Regression (found by tests/quota_props.rs): under a lowered ceiling a person may
+    /// hold more than it allows; Retry-After named the time the oldest charge leaves
+    /// the window, when one more still refused. It names the time enough have left.
+    #[tokio::test]
+    async fn retry_after_under_a_lowered_ceiling_waits_for_enough_to_leave() {
+        let q = Quotas::new(0.5, None);
+        let limits = Quota {
+            customers_per_day: Some(4),
+            reveals_per_hour: None,
+            searches_per_day: Some(4),
+        };
+        let view = |id| Charge::Customer { id, reveals: 0 };
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            let at = i as i64 * HOUR_MS;
+            assert!(q.try_charge("s", &limits, view(id), at).await.is_ok());
+            assert!(q.try_charge("s", &limits, Charge::Search, at).await.is_ok());
+        }
+        // Three of each held, two allowed now: two must leave, the second at 1 h.
+        q.restrict(restriction(
+            RestrictionKind::LowerQuota,
+            "alr_1",
+            3 * DAY_MS,
+        ));
+        let now = 3 * HOUR_MS;
+        for charge in [view("d"), Charge::Search] {
+            let e = q
+                .try_charge("s", &limits, charge, now)
+                .await
+                .map_err(exceeded)
+                .unwrap_err();
+            assert_eq!(e.retry_after_secs, 22 * 3600, "{}", e.which);
+        }
+        assert!(
+            q.try_charge("s", &limits, view("d"), HOUR_MS + DAY_MS)
+                .await
+                .is_ok()
+        );
+        assert!(
+            q.try_charge("s", &limits, Charge::Search, HOUR_MS + DAY_MS)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
