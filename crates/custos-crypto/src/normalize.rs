@@ -96,8 +96,9 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Cryp
 ///
 /// The result must have exactly one `@`, a non-empty local part, and a
 /// domain containing a `.` (not at either end, no empty labels), no
-/// whitespace or control characters, and at most 254 characters as given
-/// (blanks around it included).
+/// whitespace or control characters, and at most 254 characters both as given
+/// (blanks around it included) and once lowercased (so that a normalised address
+/// normalises to itself).
 ///
 /// # Errors
 ///
@@ -109,7 +110,9 @@ pub fn normalize_email(input: &str) -> Result<String, CryptoError> {
         return Err(invalid("email"));
     }
     let email = input.trim().to_lowercase();
-    if email.is_empty() {
+    // Lowercasing lengthens some letters ("İ" becomes "i" and a combining dot): bound
+    // the result too, or a normalised address could be refused when normalised again.
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
         return Err(invalid("email"));
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -296,6 +299,22 @@ mod tests {
             assert_eq!(err.code(), "invalid_email", "{input:?}");
             assert_eq!(err.to_string(), "not a valid email address");
         }
+    }
+
+    /// Regression (found by tests/normalize_props.rs): "İ" lowercases to two characters,
+    /// so 130 of them made a 272-character address from a 142-character input, which
+    /// normalising again refused: the normal form was not a fixed point.
+    #[test]
+    fn email_lengthened_by_lowercasing_is_bounded() {
+        let grown = format!("{}@example.com", "İ".repeat(130));
+        assert_eq!(grown.chars().count(), 142);
+        let err = normalize_email(&grown).unwrap_err();
+        assert_eq!(err.code(), "invalid_email");
+        // 121 of them lowercase to exactly 254 characters: accepted, and a fixed point.
+        let fits = format!("{}@example.com", "İ".repeat(121));
+        let once = normalize_email(&fits).unwrap();
+        assert_eq!(once.chars().count(), 254);
+        assert_eq!(normalize_email(&once).unwrap(), once);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! enough to confirm the customer in front of you ("is your number 138****8000?").
 
 /// `+8613800138000` → `138****8000`: the national number's first three and last four
-/// digits. Short numbers keep only their last two digits.
+/// digits. Short numbers keep only their last two digits. The national number keeps its
+/// leading zeros (`+390212345678` → `021****5678`): they are part of it in Italy, San
+/// Marino and a few other countries.
 pub fn phone(e164: &str) -> String {
     let national = phonenumber::parse(None, e164)
-        .map(|n| n.national().value().to_string())
+        .map(|n| n.national().to_string())
         .unwrap_or_else(|_| e164.chars().filter(char::is_ascii_digit).collect());
     let digits: Vec<char> = national.chars().collect();
     if digits.len() >= 9 {
@@ -18,9 +20,10 @@ pub fn phone(e164: &str) -> String {
     }
 }
 
-/// `zhang.wei@example.com` → `z***@example.com`.
+/// `zhang.wei@example.com` → `z***@example.com`. The domain is what follows the last
+/// `@`: a local part may hold one in quotes, a domain cannot.
 pub fn email(email: &str) -> String {
-    match email.split_once('@') {
+    match email.rsplit_once('@') {
         Some((local, domain)) => {
             let first = local.chars().next().unwrap_or('*');
             format!("{first}***@{domain}")
@@ -61,9 +64,28 @@ mod tests {
         assert_eq!(phone("+4930123"), "****23");
     }
 
+    /// Regression (found by tests/mask_props.rs): the national number's leading zero was
+    /// dropped, so the mask showed its fourth digit as if it were the third, one digit
+    /// more than the rule (San Marino `0549 886377` showed `549`).
+    #[test]
+    fn phone_keeps_the_leading_zero_of_the_national_number() {
+        assert_eq!(phone("+3780549886377"), "054****6377");
+        assert_eq!(phone("+390212345678"), "021****5678");
+        assert_eq!(phone("+39061234567"), "061****4567");
+    }
+
     #[test]
     fn email_keeps_first_letter_and_domain() {
         assert_eq!(email("zhang.wei@example.com"), "z***@example.com");
+    }
+
+    /// Regression (found by tests/mask_props.rs): with an `@` in the local part (quoted,
+    /// as RFC 5322 allows) the mask showed the rest of the local part as the domain.
+    /// Stored addresses are normalised to one `@`, so the vault never met this.
+    #[test]
+    fn email_domain_follows_the_last_at() {
+        assert_eq!(email("\"zhang@wei\"@example.com"), "\"***@example.com");
+        assert_eq!(email("a@b@example.com"), "a***@example.com");
     }
 
     #[test]

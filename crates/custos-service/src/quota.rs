@@ -153,7 +153,9 @@ pub struct Remaining {
 
 #[derive(Default)]
 struct Usage {
-    /// Customer id → when it was first opened inside the current window.
+    /// Customer id → when it was last opened inside the current window: a customer
+    /// counts for 24 hours from their latest opening ("distinct customers opened in any
+    /// 24 hours"), not from the first.
     customers: HashMap<String, i64>,
     /// One entry per revealed field, oldest first.
     reveals: VecDeque<i64>,
@@ -188,7 +190,8 @@ impl Usage {
         self.clock(at);
         match charge {
             Charge::Customer { id, reveals } => {
-                self.customers.entry(id.to_owned()).or_insert(at);
+                let last = self.customers.entry(id.to_owned()).or_insert(at);
+                *last = (*last).max(at);
                 self.reveals
                     .extend(std::iter::repeat_n(at, reveals as usize));
             }
@@ -221,8 +224,14 @@ impl Usage {
                     && new_customer
                     && self.customers.len() >= max as usize
                 {
-                    let oldest = self.customers.values().min().copied().unwrap_or(now);
-                    return Err(exceeded("customers_per_day", oldest + DAY_MS, DAY_MS));
+                    // Enough customers must leave the window to make room for one more:
+                    // more than the oldest when a lowered ceiling is below the count.
+                    let mut times: Vec<i64> = self.customers.values().copied().collect();
+                    times.sort_unstable();
+                    let free_at = times
+                        .get(times.len() - max as usize)
+                        .map_or(now + DAY_MS, |t| t + DAY_MS);
+                    return Err(exceeded("customers_per_day", free_at, DAY_MS));
                 }
                 if let Some(max) = limits.reveals_per_hour
                     && reveals > 0
@@ -240,23 +249,16 @@ impl Usage {
                 if let Some(max) = limits.searches_per_day
                     && self.searches.len() >= max as usize
                 {
-                    let oldest = self.searches.front().copied().unwrap_or(now);
-                    return Err(exceeded("searches_per_day", oldest + DAY_MS, DAY_MS));
+                    let free_at = self
+                        .searches
+                        .get(self.searches.len() - max as usize)
+                        .map_or(now + DAY_MS, |t| t + DAY_MS);
+                    return Err(exceeded("searches_per_day", free_at, DAY_MS));
                 }
             }
         }
         self.count(charge, now);
         Ok(now)
-    }
-
-    /// Whether `charge`, just taken at `at`, added to the counts: a view of a customer
-    /// already in the window did not, and need not be stored (so a person's stored
-    /// charges stay bounded by their ceilings, however often they open one record).
-    fn adds(&self, charge: Charge<'_>, at: i64) -> bool {
-        match charge {
-            Charge::Customer { id, reveals: 0 } => self.customers.get(id) == Some(&at),
-            Charge::Customer { .. } | Charge::Search => true,
-        }
     }
 
     /// What remains of `limits` at `now`.
@@ -399,10 +401,14 @@ impl Quotas {
                 .map(|_| ())
                 .map_err(ChargeError::Exceeded);
         };
+        // Every admitted charge is stored, a view of a customer already in the window
+        // too: it moves their time on. (The store keeps only a customer's latest view,
+        // so a person's stored charges stay bounded by their ceilings, however often
+        // they open one record.)
         let decide = |charges: &[QuotaCharge]| {
             let mut usage = Usage::of(charges);
             let at = usage.take(&limits, charge, now, lowered_until)?;
-            Ok(usage.adds(charge, at).then(|| charge.stored(at)))
+            Ok(Some(charge.stored(at)))
         };
         match shared.charge(staff, now - DAY_MS, decide).await {
             Ok(taken) => taken.map_err(ChargeError::Exceeded),
@@ -550,27 +556,42 @@ mod tests {
         assert_eq!(e.retry_after_secs, 3600);
     }
 
-    /// A view of a customer already in the window adds nothing to store; a new
-    /// customer, a reveal and a search do.
-    #[test]
-    fn a_view_of_a_customer_already_counted_adds_nothing() {
-        let mut usage = Usage::default();
-        let view = Charge::Customer {
-            id: "a",
-            reveals: 0,
-        };
-        let at = usage.take(&limits(), view, 10, None).unwrap();
-        assert!(usage.adds(view, at));
-        let at = usage.take(&limits(), view, 20, None).unwrap();
-        assert!(!usage.adds(view, at));
-        let reveal = Charge::Customer {
-            id: "a",
-            reveals: 1,
-        };
-        let at = usage.take(&limits(), reveal, 30, None).unwrap();
-        assert!(usage.adds(reveal, at));
-        let at = usage.take(&limits(), Charge::Search, 40, None).unwrap();
-        assert!(usage.adds(Charge::Search, at));
+    /// Regression (found by tests/quota_props.rs): a customer counted from their first
+    /// opening only. With a ceiling of 2, a person who opened `a` and `b` at 0 and `a`
+    /// again at 20 h could open two new customers a day after 0, while `a` (20 h) was
+    /// still among the customers opened in the last 24 hours: three within one day.
+    /// The ceiling is "distinct customers opened in any 24 hours": `a` counts until a
+    /// day after its latest opening.
+    #[tokio::test]
+    async fn a_customer_opened_again_counts_for_a_day_from_then() {
+        let q = Quotas::default();
+        let view = |id| Charge::Customer { id, reveals: 0 };
+        assert!(q.try_charge("s", &limits(), view("a"), 0).await.is_ok());
+        assert!(q.try_charge("s", &limits(), view("b"), 0).await.is_ok());
+        assert!(
+            q.try_charge("s", &limits(), view("a"), 20 * HOUR_MS)
+                .await
+                .is_ok()
+        );
+        // b has left the window, a has not: room for one new customer only.
+        assert!(
+            q.try_charge("s", &limits(), view("c"), DAY_MS)
+                .await
+                .is_ok()
+        );
+        let e = q
+            .try_charge("s", &limits(), view("d"), DAY_MS + 1)
+            .await
+            .map_err(exceeded)
+            .unwrap_err();
+        assert_eq!(e.which, "customers_per_day");
+        // Until a day after a's latest opening: 20 h less the millisecond, rounded up.
+        assert_eq!(e.retry_after_secs, 20 * 3600);
+        assert!(
+            q.try_charge("s", &limits(), view("d"), 20 * HOUR_MS + DAY_MS)
+                .await
+                .is_ok()
+        );
     }
 
     /// The shared counters decide on stored charges: those add up exactly as the charges
@@ -742,6 +763,50 @@ mod tests {
             )
             .await;
         assert_eq!(e.map_err(exceeded).unwrap_err().lowered_until, None);
+    }
+
+    /// Regression (found by tests/quota_props.rs): under a lowered ceiling a person may
+    /// hold more than it allows; Retry-After named the time the oldest charge leaves
+    /// the window, when one more still refused. It names the time enough have left.
+    #[tokio::test]
+    async fn retry_after_under_a_lowered_ceiling_waits_for_enough_to_leave() {
+        let q = Quotas::new(0.5, None);
+        let limits = Quota {
+            customers_per_day: Some(4),
+            reveals_per_hour: None,
+            searches_per_day: Some(4),
+        };
+        let view = |id| Charge::Customer { id, reveals: 0 };
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            let at = i as i64 * HOUR_MS;
+            assert!(q.try_charge("s", &limits, view(id), at).await.is_ok());
+            assert!(q.try_charge("s", &limits, Charge::Search, at).await.is_ok());
+        }
+        // Three of each held, two allowed now: two must leave, the second at 1 h.
+        q.restrict(restriction(
+            RestrictionKind::LowerQuota,
+            "alr_1",
+            3 * DAY_MS,
+        ));
+        let now = 3 * HOUR_MS;
+        for charge in [view("d"), Charge::Search] {
+            let e = q
+                .try_charge("s", &limits, charge, now)
+                .await
+                .map_err(exceeded)
+                .unwrap_err();
+            assert_eq!(e.retry_after_secs, 22 * 3600, "{}", e.which);
+        }
+        assert!(
+            q.try_charge("s", &limits, view("d"), HOUR_MS + DAY_MS)
+                .await
+                .is_ok()
+        );
+        assert!(
+            q.try_charge("s", &limits, Charge::Search, HOUR_MS + DAY_MS)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -20,6 +20,11 @@ const LOCK_STAFF: &str = "SELECT pg_advisory_xact_lock(hashtextextended('quota:'
 const SELECT_CHARGES: &str = "SELECT at, customer_id, reveals, search FROM quota_charges \
      WHERE staff_id = $1 AND at > $2 ORDER BY at";
 const DELETE_OLD: &str = "DELETE FROM quota_charges WHERE staff_id = $1 AND at <= $2";
+/// The earlier views of the customer a new view is stored for: only a customer's latest
+/// opening counts, so they say nothing more (and a person's rows stay bounded however
+/// often they open one record).
+const DELETE_EARLIER_VIEWS: &str = "DELETE FROM quota_charges \
+     WHERE staff_id = $1 AND customer_id = $2 AND reveals = 0 AND NOT search";
 const INSERT_CHARGE: &str = "INSERT INTO quota_charges (staff_id, at, customer_id, reveals, search) \
      VALUES ($1, $2, $3, $4, $5)";
 
@@ -57,7 +62,8 @@ impl SharedQuotas {
     /// `decide`, stores the charge it returns (if any: an admitted request that adds
     /// nothing to the counts need not be stored) and commits; what `decide` refused
     /// with is returned as the inner error, with nothing stored. Charges at or before
-    /// `since` are deleted.
+    /// `since` are deleted, and so are the person's earlier views of a customer whose
+    /// view is stored (a customer counts from their latest opening).
     pub async fn charge<E>(
         &self,
         staff: &str,
@@ -88,6 +94,14 @@ impl SharedQuotas {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        if let (Some(customer), 0, false) = (&charge.customer_id, charge.reveals, charge.search) {
+            sqlx::query(DELETE_EARLIER_VIEWS)
+                .bind(staff)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         sqlx::query(INSERT_CHARGE)
             .bind(staff)
             .bind(charge.at)

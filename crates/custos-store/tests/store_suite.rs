@@ -15,7 +15,7 @@ use std::time::Instant;
 use custos_store::{
     AccessFilter, AccessRecord, AllocatableCanary, Backend, CallBinding, CanaryMark, CaseRecord,
     CaseStatus, ContactRecord, CustomerRecord, Exposure, Holdings, ImportReceipt, IndexColumn,
-    StaffRecord, StaffStatus, Store, StoreError, TokenRecord,
+    QuotaCharge, StaffRecord, StaffStatus, Store, StoreError, TokenRecord,
 };
 use custos_types::clock::now_millis;
 use custos_types::{Action, Decision, Provenance, RecordedRole, Role};
@@ -178,6 +178,7 @@ suite!(
     retention_deletes_only_older_records_and_keeps_the_summaries_true,
     contacts_round_trip_and_vouch_only_open_cases,
     call_bindings_unique_per_agent_while_in_force,
+    quota_charges_keep_a_customers_latest_view_only,
 );
 
 // ----- builders -----
@@ -1895,6 +1896,54 @@ async fn closed_store_fails_cleanly() {
     let err = store.staff("alice").await.unwrap_err();
     // Unavailable, not failed: a caller refuses the request (503) rather than erring.
     assert_eq!(err.code(), "unavailable");
+}
+
+/// Quota charges, shared on PostgreSQL (one node on SQLite counts in memory): a stored
+/// view replaces the person's earlier views of that customer, since only a customer's
+/// latest opening counts, and leaves their reveals, searches, other customers and other
+/// people alone.
+async fn quota_charges_keep_a_customers_latest_view_only(store: Store) {
+    let Some(quotas) = store.shared_quotas() else {
+        assert_eq!(store.backend(), Backend::Sqlite);
+        return;
+    };
+    let view = |at, customer: &str| QuotaCharge {
+        at,
+        customer_id: Some(customer.to_owned()),
+        reveals: 0,
+        search: false,
+    };
+    let reveal = QuotaCharge {
+        at: 2,
+        customer_id: Some("a".to_owned()),
+        reveals: 2,
+        search: false,
+    };
+    let search = QuotaCharge {
+        at: 3,
+        customer_id: None,
+        reveals: 0,
+        search: true,
+    };
+    for (staff, charge) in [
+        ("s", view(1, "a")),
+        ("s", reveal.clone()),
+        ("s", search.clone()),
+        ("s", view(4, "b")),
+        ("t", view(5, "a")),
+        ("s", view(6, "a")),
+    ] {
+        let taken = quotas
+            .charge(staff, 0, move |_| Ok::<_, ()>(Some(charge)))
+            .await
+            .unwrap();
+        assert_eq!(taken, Ok(()));
+    }
+    assert_eq!(
+        quotas.charges("s", 0).await.unwrap(),
+        [reveal, search, view(4, "b"), view(6, "a")]
+    );
+    assert_eq!(quotas.charges("t", 0).await.unwrap(), [view(5, "a")]);
 }
 
 #[tokio::test]
