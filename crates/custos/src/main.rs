@@ -66,7 +66,7 @@ enum Command {
     /// Import customers from an NDJSON file through the running server, in batches,
     /// resumable: run the same command again after an interruption.
     Import(import_cli::ImportArgs),
-    /// Keys: rotate the key-encryption key and follow a rotation.
+    /// Keys: rotate the key-encryption key or the blind-index key, and follow a rotation.
     #[command(subcommand)]
     Keys(keys_cli::KeysCommand),
     /// The ledger: verifier key, verification, entry proofs.
