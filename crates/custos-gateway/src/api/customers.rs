@@ -94,7 +94,7 @@ pub(super) async fn import(
         (status = 200, body = Imported, description = "all planted"),
         (status = 400, description = "a line is not a valid customer (the message names it), none is given (`empty_import`), or there are too many (`too_many_records`)"),
         (status = 403, description = "`forbidden`: only admins plant canaries"),
-        (status = 409, description = "`canary_collision`: a canary shares a phone, email or account id with a stored customer")),
+        (status = 409, description = "`canary_collision`: a canary shares a phone, email or account id with a stored customer; `rotation_in_progress`: the blind-index key is rotating")),
     security(("bearer" = [])))]
 pub(super) async fn plant_canaries(
     State(app): State<SharedApp>,
