@@ -654,7 +654,8 @@ impl Ledger {
     ///
     /// `cosigned_note` is a copy of the current checkpoint carrying this
     /// log's signature and extra `cosignature/v1` lines; every extra line
-    /// must verify with one of `witness_keys` (verifier keys of type 0x04).
+    /// must verify with one of `witness_keys` (verifier keys of type 0x04),
+    /// and no key may sign twice (`bad_signature`).
     /// The stored and served checkpoint then carries them, replacing older
     /// cosignatures by the same witness. Cosignatures are dropped when the
     /// next checkpoint is published.
@@ -687,6 +688,17 @@ impl Ledger {
                 name: sig.name().to_owned(),
                 id: sig.id(),
             });
+        }
+        // `Note::verify` checks only the first signature of each key and skips the
+        // others: a second line by a known key is refused here, checked or not, so that
+        // every line of a note that is taken verified.
+        let lines = cosigned_note
+            .rsplit_once("\n\n")
+            .map_or(0, |(_, sigs)| sigs.lines().count());
+        if lines != verified.len() {
+            return Err(LedgerError::BadSignature(
+                "a key signed the note more than once".into(),
+            ));
         }
         let ours = |s: &Signature| s.name() == self.origin() && s.id() == self.key.key_id();
         let stored = Note::from_bytes(published.note.as_bytes())

@@ -115,6 +115,48 @@ fn body_of(note: &str) -> String {
     note.split_once("\n\n").unwrap().0.to_owned() + "\n"
 }
 
+/// Found by fuzzing the cosignature parser: a note with a
+/// witness's genuine cosignature followed by a second, garbage, line under the same
+/// name and key id was taken, because only the first signature of a key is checked.
+#[test]
+fn a_second_line_by_one_witness_is_refused_checked_or_not() {
+    let f = Fixture::new();
+    let mut l = f.open();
+    fill(&mut l, 0, 10);
+    let cp = l.publish_checkpoint(1).unwrap().unwrap();
+    let body = body_of(&cp);
+    let (w1, w1_vk) = witness("witness.one.example/w", 1);
+    let keys = vec![w1_vk];
+    let line1 = cosign("witness.one.example/w", &w1, &body, 1_700_000_000);
+    // Same name and key id (the blob's first four bytes), then a timestamp and 64 bytes
+    // no key signed.
+    let mut blob = BASE64_STANDARD
+        .decode(line1.trim_end().rsplit(' ').next().unwrap())
+        .unwrap();
+    for b in &mut blob[4..] {
+        *b = b.wrapping_mul(31).wrapping_add(7);
+    }
+    let garbage = format!(
+        "— witness.one.example/w {}\n",
+        BASE64_STANDARD.encode(&blob)
+    );
+    // The same line twice is refused as well: no key signs twice.
+    for note in [
+        format!("{cp}{line1}{garbage}"),
+        format!("{cp}{line1}{line1}"),
+    ] {
+        let err = l.add_cosignature(&note, &keys).unwrap_err();
+        assert_eq!(err.code(), "bad_signature", "{note}");
+    }
+    assert_eq!(l.checkpoint().unwrap(), cp, "nothing was stored");
+    // A garbage line first is refused as before (the first line of a key is checked).
+    let err = l
+        .add_cosignature(&format!("{cp}{garbage}{line1}"), &keys)
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_signature");
+    l.add_cosignature(&format!("{cp}{line1}"), &keys).unwrap();
+}
+
 #[test]
 fn cosignatures_from_configured_witnesses_only() {
     let f = Fixture::new();
