@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use aes_gcm_siv::aead::{Aead, AeadInOut, KeyInit as _, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::cache::DataKeyCache;
 use crate::error::CryptoError;
 use crate::index::{BlindIndex, IndexKey, IndexKeys, IndexKind, IndexVersion};
 use crate::kek::{self, KekId, KekProvider};
+use crate::mac::hmac_sha256;
 use crate::master::MasterKey;
 use crate::pkcs11::Token;
 
@@ -34,22 +33,6 @@ const CANARY_HOLDER_LABEL: &[u8] = b"holder";
 const CANARY_ID_FIELD: &str = "canary-id";
 const LINK_LABEL: &[u8] = b"custos/customer-link/v1";
 const PSEUDONYM_LABEL: &[u8] = b"custos/pseudonym/v1";
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// HMAC-SHA256 over the concatenation of `parts`, keyed with a 32-byte key.
-pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC zero-pads keys shorter than the 64-byte block, so padding here
-    // gives the identical MAC while using the infallible `new` (no
-    // `expect` on the `new_from_slice` length check).
-    let mut block_key = Zeroizing::new([0u8; 64]);
-    block_key[..32].copy_from_slice(key);
-    let mut mac = HmacSha256::new((&*block_key).into());
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
 
 /// Associated data binding a sealed value to its customer and field.
 /// Each component is length-prefixed so that ("ab", "c") and ("a", "bc")
@@ -824,7 +807,8 @@ mod tests {
         let master = [9u8; 32];
         let kr = Keyring::new(&MasterKey::from_bytes(master));
         // Cross-check the zero-padding trick against new_from_slice.
-        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&master).unwrap();
+        use hmac::Mac as _;
+        let mut mac = <crate::mac::HmacSha256 as hmac::KeyInit>::new_from_slice(&master).unwrap();
         mac.update(b"custos/kek/v1");
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
         assert_eq!(*kr.file_kek(KekId::FIRST), expected);

@@ -97,7 +97,7 @@ impl IndexKey {
     pub(crate) fn derive(master: &[u8; 32], version: IndexVersion) -> IndexKey {
         IndexKey {
             version,
-            key: Zeroizing::new(crate::envelope::hmac_sha256(
+            key: Zeroizing::new(crate::mac::hmac_sha256(
                 master,
                 &[version.label().as_bytes()],
             )),
@@ -106,7 +106,7 @@ impl IndexKey {
 
     /// HMAC-SHA256(key, kind label || 0x00 || normalized).
     pub(crate) fn index(&self, kind: IndexKind, normalized: &str) -> BlindIndex {
-        BlindIndex(crate::envelope::hmac_sha256(
+        BlindIndex(crate::mac::hmac_sha256(
             &self.key,
             &[kind.label().as_bytes(), &[0u8], normalized.as_bytes()],
         ))

@@ -57,6 +57,7 @@ mod error;
 mod index;
 mod kek;
 mod link;
+mod mac;
 mod master;
 mod normalize;
 mod pkcs11;

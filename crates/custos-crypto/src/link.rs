@@ -14,7 +14,8 @@
 
 use base64::Engine as _;
 
-use crate::envelope::{Keyring, hmac_sha256};
+use crate::envelope::Keyring;
+use crate::mac::hmac_sha256;
 
 /// Version prefix of every link token.
 const PREFIX: &str = "cl1";

@@ -377,6 +377,15 @@ impl ServiceError {
             "the access record could not be written; the request was refused",
         )
     }
+    /// 503: the key provider (a PKCS#11 token) failed; what failed goes to the log.
+    pub fn key_provider(e: &custos_crypto::CryptoError) -> Self {
+        tracing::error!(code = e.code(), error = %e, "key provider failed");
+        Self::new(
+            ErrorKind::Unavailable,
+            Code::KeyProviderUnavailable,
+            "the key provider is unavailable; try again later",
+        )
+    }
     /// 500 without details (they go to the log, never to the caller).
     pub fn internal() -> Self {
         Self::new(

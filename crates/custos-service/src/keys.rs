@@ -226,13 +226,8 @@ impl Target {
     }
 }
 
-pub(crate) fn key_failure(e: custos_crypto::CryptoError) -> ServiceError {
-    tracing::error!(code = e.code(), error = %e, "key provider failed");
-    ServiceError::new(
-        ErrorKind::Unavailable,
-        Code::KeyProviderUnavailable,
-        "the key provider is unavailable; try again later",
-    )
+fn key_failure(e: custos_crypto::CryptoError) -> ServiceError {
+    ServiceError::key_provider(&e)
 }
 
 fn in_progress(what: &'static str) -> ServiceError {

@@ -70,7 +70,7 @@ fn invalid(e: CryptoError) -> ServiceError {
 
 fn crypto_failure(e: CryptoError) -> ServiceError {
     if matches!(e, CryptoError::KeyProvider { .. }) {
-        return crate::keys::key_failure(e);
+        return ServiceError::key_provider(&e);
     }
     tracing::error!(code = e.code(), "vault record failed to unseal");
     ServiceError::internal()
