@@ -23,16 +23,7 @@ cd "$root"
 
 ST_VERSION=4.32.5
 venv="$here/.venv"
-if ! "$venv/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION"; then
-  echo "api tests: installing schemathesis $ST_VERSION into $venv" >&2
-  if ! python3 -m venv --clear "$venv"; then
-    # Debian's own python3 keeps venv in a package of its own.
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv --clear "$venv"
-  fi
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
-fi
+bash "$here/../venv.sh" "$here" "schemathesis==$ST_VERSION" >/dev/null
 
 if [ -z "${CUSTOS_BIN:-}" ]; then
   cargo build --locked -p custos --bin custos

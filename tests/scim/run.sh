@@ -15,15 +15,7 @@ cd "$root"
 
 packages=("scim2-tester==0.5.2" "scim2-client[httpx2]==0.13.2" "scim2-models==0.12.3" "httpx2==2.16.2")
 venv="$here/.venv"
-if ! "$venv/bin/python" -c 'import scim2_tester, scim2_client.engines.httpx2' 2>/dev/null; then
-  echo "scim tests: installing scim2-tester into $venv" >&2
-  if ! python3 -m venv --clear "$venv"; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv --clear "$venv"
-  fi
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}"
-fi
+bash "$here/../venv.sh" "$here" "${packages[@]}" >/dev/null
 
 if [ -z "${CUSTOS_BIN:-}" ]; then
   cargo build --locked -p custos --bin custos
