@@ -8,11 +8,13 @@
 //! * `custos bench trace` — leak attribution speed on a generated store, with the data
 //!   exported for DuckDB doing the equivalent join and count ([`trace`]; run by
 //!   `bench/trace-speed.sh`).
+//! * `custos bench soak` — the demo company under a steady mixed load for minutes or
+//!   hours ([`soak`]; run by `bench/soak.sh`).
 //! * `custos bench export` — the SIEM export's events per second to a syslog receiver
 //!   over TLS ([`export`]; run by `bench/export.sh`).
 
 use custos_sim::Failure;
-use custos_sim::bench::{export, ledger, lookup, trace};
+use custos_sim::bench::{export, ledger, lookup, soak, trace};
 
 /// The benchmarks.
 #[derive(clap::Subcommand)]
@@ -28,6 +30,10 @@ pub(crate) enum BenchCommand {
     /// Measure the SIEM export's events per second to a syslog receiver over TLS, next
     /// to the wire alone and the OCSF mapping alone.
     Export(export::ExportBenchArgs),
+    /// Hold a server loaded by `custos demo` under a steady mixed load (views, reveals,
+    /// searches, cases, traces, ledger reads, console pages) and report latency,
+    /// refusals by code, server errors and resident memory over time.
+    Soak(soak::SoakArgs),
 }
 
 /// Runs one benchmark.
@@ -37,5 +43,6 @@ pub(crate) async fn run(command: BenchCommand) -> Result<(), Failure> {
         BenchCommand::Ledger(args) => ledger::run(args).await,
         BenchCommand::Trace(args) => trace::run(args).await,
         BenchCommand::Export(args) => export::run(args).await,
+        BenchCommand::Soak(args) => soak::run(args).await,
     }
 }

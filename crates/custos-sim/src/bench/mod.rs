@@ -7,12 +7,15 @@
 //!   `bench/ledger-append.sh`).
 //! * [`export`] — the SIEM export's events per second to a real syslog receiver over
 //!   TLS, next to the wire alone and the mapping alone (run by `bench/export.sh`).
+//! * [`soak`] — the demo company under a steady mixed load for minutes or hours, with
+//!   latency, refusals and the server's memory over time (run by `bench/soak.sh`).
 //! * [`trace`] — leak attribution speed on a generated store, with the data exported for
 //!   DuckDB doing the equivalent join and count (run by `bench/trace-speed.sh`).
 
 pub mod export;
 pub mod ledger;
 pub mod lookup;
+pub mod soak;
 pub mod trace;
 
 use std::io::Write;
