@@ -42,7 +42,7 @@ impl App {
                 return Err(ServiceError::erased());
             }
             let mark = self.keyring.canary_mark(id);
-            if self.store.canary_marks().await?.contains(&mark) {
+            if self.store.is_canary_mark(&mark).await? {
                 return Err(ServiceError::new(
                     ErrorKind::Conflict,
                     Code::CanaryNotErasable,

@@ -45,6 +45,7 @@ pub struct AlertRecord {
 const INSERT_CANARY_MARK: &str = "INSERT INTO canary_marks (mark, sealed_id) VALUES ($1, $2) \
      ON CONFLICT (mark) DO NOTHING";
 const SELECT_CANARY_MARKS: &str = "SELECT mark FROM canary_marks";
+const SELECT_CANARY_MARK: &str = "SELECT COUNT(*) FROM canary_marks WHERE mark = $1";
 /// Allocatable canaries no one of the peer group ($1) holds, the least held first, ties
 /// in random order (so peer groups do not all draw the same canary).
 const SELECT_ALLOCATABLE: &str = "SELECT m.mark AS mark, m.sealed_id AS sealed_id, \
@@ -149,6 +150,18 @@ impl Store {
                 .map_err(db_err)?
         });
         Ok(marks)
+    }
+
+    /// Whether `mark` is a canary's mark (one row read, not the whole table).
+    pub async fn is_canary_mark(&self, mark: &str) -> Result<bool, StoreError> {
+        let n: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar(SELECT_CANARY_MARK)
+                .bind(mark)
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?
+        });
+        Ok(n > 0)
     }
 
     /// Up to `limit` canaries that can be given to a person of `peer_group`: none of that

@@ -1204,6 +1204,8 @@ async fn canary_allocation_one_per_peer_group_least_held_first(store: Store) {
     holders.sort();
     assert_eq!(holders, vec!["h_alice", "h_carol", "h_dave"]);
     assert_eq!(store.canary_marks().await.unwrap().len(), 3);
+    assert!(store.is_canary_mark("m2").await.unwrap());
+    assert!(!store.is_canary_mark("h_alice").await.unwrap());
 }
 
 async fn cases_open_close_and_filters(store: Store) {
