@@ -289,3 +289,68 @@ async fn kill9_around_checkpoints_loses_nothing() {
         acked.len()
     );
 }
+
+/// SIGKILL of one node of two on PostgreSQL at moments spread around checkpoint
+/// publication, under load on both: the other node keeps serving (no request it was sent
+/// goes unanswered or gets a code-less refusal) and signs over every acknowledged record
+/// within the 5 s, and the killed node, restarted on its data, serves again.
+#[tokio::test]
+async fn kill9_of_a_postgresql_node_around_checkpoints_loses_nothing() {
+    if !Backend::all().contains(&Backend::Postgres) {
+        eprintln!("SKIPPED: TEST_SKIP_POSTGRES=1");
+        return;
+    }
+    let mut a = Server::start(Backend::Postgres).await;
+    let b = a.join();
+    let w = world(&a).await;
+    let key = verifier_key(&a);
+    let state = a.dir.path().join("witness.state");
+    let (cb, mut acked) = (b.client(), Vec::new());
+    for delay in [0u64, 400, 980, 1000] {
+        let ca = a.client();
+        let before = ca.get("", "/ledger/checkpoint").await.text;
+        let load_a = Load::start(&ca, &w.agent, &w.customer, &w.case, 2, true);
+        let load_b = Load::start(&cb, &w.agent, &w.customer, &w.case, 2, false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = ca.get("", "/ledger/checkpoint").await.text;
+            if checkpoint_size(&now) > checkpoint_size(&before) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no checkpoint under load");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        a.kill9();
+        let from_a = load_a.finish(false).await;
+        // B goes on alone for a moment.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let from_b = load_b.finish(true).await;
+        for outcome in [&from_a, &from_b] {
+            outcome.assert_refusals_coded();
+        }
+        assert_eq!(from_b.unanswered, 0, "the surviving node dropped requests");
+        assert!(!from_b.acked.is_empty(), "the surviving node served");
+        acked.extend(from_a.acked);
+        acked.extend(from_b.acked);
+
+        let last = acked.iter().map(|(i, _)| *i).max().unwrap();
+        checkpoint_covering(&cb, last + 1, Duration::from_secs(5)).await;
+        let out = verify_ledger(&format!("{}/ledger", cb.base), &key, &w.analyst, &state);
+        assert!(
+            out.contains("ledger verified"),
+            "after a kill {delay} ms after a checkpoint: {out}"
+        );
+        a.respawn();
+        let me = a.client().get(&w.agent, "/v1/me").await;
+        assert_eq!(me.status, 200, "A serves after the kill: {}", me.text);
+    }
+    let last = acked.iter().map(|(i, _)| *i).max().unwrap();
+    let size = checkpoint_size(&checkpoint_covering(&cb, last + 1, CHECKPOINT_WAIT).await);
+    let ids = ledger_request_ids(&cb, &w.analyst, size).await;
+    assert_acked_in_ledger(&acked, &ids);
+    println!(
+        "PASS chaos kill -9 of a PostgreSQL node during a checkpoint: 4 kills, {} acknowledged records all in the ledger",
+        acked.len()
+    );
+}
