@@ -26,10 +26,14 @@ fn ledger_state(data: &Path) -> Option<(u64, u64)> {
     Some((field("time")?, field("size")?))
 }
 
+/// A checkpoint as `ledger/state` records it, `(time_ms, size)`, with the phase of the
+/// test it was seen in.
+type Seen = ((u64, u64), &'static str);
+
 /// A thread that reads `ledger/state` every 5 ms and keeps every distinct
 /// `(time_ms, size)` it saw, with the phase of the test it saw it in.
 struct StateWatch {
-    seen: Arc<Mutex<Vec<((u64, u64), &'static str)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     phase: Arc<Mutex<&'static str>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -65,11 +69,11 @@ impl StateWatch {
     }
 
     /// The checkpoints seen so far.
-    fn seen(&self) -> Vec<((u64, u64), &'static str)> {
+    fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn finish(mut self) -> Vec<((u64, u64), &'static str)> {
+    fn finish(mut self) -> Vec<Seen> {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
