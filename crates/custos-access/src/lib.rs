@@ -105,6 +105,58 @@ pub enum LedgerHealth {
     Stopped,
 }
 
+/// Whether checkpoints are signed, as the last attempt to sign one saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointHealth {
+    /// The last attempt signed (or had nothing new to sign), or none was refused yet.
+    Signing,
+    /// The wall clock reads earlier than the time of the last signed checkpoint (it was
+    /// stepped back, or had been ahead): no checkpoint is signed until it passes that
+    /// time again, which the signer retries about once a second. Records are still
+    /// taken and ordered by their index; only signing waits.
+    ClockBehind {
+        /// What the clock read at the last attempt, unix milliseconds.
+        now_ms: u64,
+        /// The last signed checkpoint's time, unix milliseconds.
+        last_ms: u64,
+    },
+}
+
+impl CheckpointHealth {
+    /// Notes the outcome of an attempt to sign a checkpoint in `health`, logging a
+    /// change once (not at every attempt). An error other than a clock behind the last
+    /// checkpoint leaves it as it was (the writer's health says why writes fail).
+    pub(crate) fn note(health: &watch::Sender<CheckpointHealth>, error: Option<&LedgerError>) {
+        let next = match error {
+            None => CheckpointHealth::Signing,
+            Some(LedgerError::ClockBackwards { now_ms, last_ms }) => {
+                CheckpointHealth::ClockBehind {
+                    now_ms: *now_ms,
+                    last_ms: *last_ms,
+                }
+            }
+            Some(_) => return,
+        };
+        let before = health.send_replace(next.clone());
+        match (&before, &next) {
+            (CheckpointHealth::Signing, CheckpointHealth::ClockBehind { now_ms, last_ms }) => {
+                tracing::error!(
+                    code = "clock_backwards",
+                    now_ms,
+                    last_ms,
+                    "the clock is behind the last checkpoint; no checkpoint is signed until it passes that time"
+                );
+            }
+            (CheckpointHealth::ClockBehind { .. }, CheckpointHealth::Signing) => {
+                tracing::warn!(
+                    "the clock passed the last checkpoint's time; checkpoints are signed again"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A period in which the ledger refused writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WritesRefused {
@@ -136,6 +188,8 @@ pub struct AccessLog {
     shared: Option<SharedLedger>,
     /// Held while `shared` integrates, so that closing waits for the round in flight.
     integrating: Arc<tokio::sync::Mutex<()>>,
+    /// Set by whoever signs checkpoints (the writer, or a shared ledger's integrator).
+    checkpoint: Arc<watch::Sender<CheckpointHealth>>,
 }
 
 impl AccessLog {
@@ -161,6 +215,7 @@ impl AccessLog {
             None => indexed_rx,
         };
         let (health_tx, health_rx) = watch::channel(LedgerHealth::Writing);
+        let checkpoint = Arc::new(watch::Sender::new(CheckpointHealth::Signing));
         let sink = match &shared {
             Some(shared) => sequencer::Sink::Shared {
                 ledger: shared.clone(),
@@ -174,6 +229,7 @@ impl AccessLog {
             size_tx.clone(),
             health_tx,
             indexed_rx.clone(),
+            checkpoint.clone(),
         )?;
         let log = AccessLog {
             queue,
@@ -185,6 +241,7 @@ impl AccessLog {
             store,
             shared: shared.clone(),
             integrating: Arc::default(),
+            checkpoint,
         };
         match shared {
             Some(shared) => shared::start(&log, shared, size_tx).await,
@@ -255,6 +312,11 @@ impl AccessLog {
     /// Whether the ledger currently takes records (cheap: no I/O).
     pub fn health(&self) -> LedgerHealth {
         self.health.borrow().clone()
+    }
+
+    /// Whether checkpoints are signed (cheap: no I/O).
+    pub fn checkpoint_health(&self) -> CheckpointHealth {
+        self.checkpoint.borrow().clone()
     }
 
     /// Number of durable entries.

@@ -23,7 +23,7 @@ use custos_types::clock::now_millis;
 use custos_types::{Action, Decision, RecordedRole, SYSTEM_ID};
 use tokio::sync::{oneshot, watch};
 
-use crate::{AccessError, AccessRecord, LedgerHealth, WritesRefused, entry};
+use crate::{AccessError, AccessRecord, CheckpointHealth, LedgerHealth, WritesRefused, entry};
 
 /// The most records one group commit writes at once.
 pub const MAX_BATCH: usize = 2048;
@@ -126,6 +126,8 @@ struct Writer<'a> {
     /// The index's position when a wait for it ended without it moving; the writer does
     /// not wait again until it has moved from there.
     index_stalled_at: Option<u64>,
+    /// Whether checkpoints are signed (`/healthz` reads it).
+    checkpoint: Arc<watch::Sender<CheckpointHealth>>,
 }
 
 /// Starts the writer thread; returns its queue.
@@ -135,6 +137,7 @@ pub(crate) fn start(
     size: Arc<watch::Sender<u64>>,
     health: watch::Sender<LedgerHealth>,
     indexed: watch::Receiver<u64>,
+    checkpoint: Arc<watch::Sender<CheckpointHealth>>,
 ) -> Result<(SyncSender<Pending>, Arc<Stop>), AccessError> {
     let (queue, rx) = sync_channel(QUEUE_DEPTH);
     let stop = Arc::new(Stop::default());
@@ -151,6 +154,7 @@ pub(crate) fn start(
                 refused: None,
                 indexed,
                 index_stalled_at: None,
+                checkpoint,
             };
             writer.run(&rx);
         })
@@ -185,7 +189,7 @@ impl Writer<'_> {
         let signs = matches!(self.sink, Sink::Ledger);
         // Publish right away on start, so a ledger always has a checkpoint to verify.
         if signs {
-            publish(self.ledger);
+            publish(self.ledger, &self.checkpoint);
         }
         let mut last_publish = Instant::now();
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
@@ -221,7 +225,7 @@ impl Writer<'_> {
             }
             if last_publish.elapsed() >= CHECKPOINT_INTERVAL {
                 if signs {
-                    publish(self.ledger);
+                    publish(self.ledger, &self.checkpoint);
                 }
                 last_publish = Instant::now();
             }
@@ -229,7 +233,7 @@ impl Writer<'_> {
         // The queue closed or the log was closed (shutdown): whatever is durable gets a
         // checkpoint.
         if signs {
-            publish(self.ledger);
+            publish(self.ledger, &self.checkpoint);
         }
     }
 
@@ -400,7 +404,7 @@ fn refusal_record(refused: &WritesRefused, now: i64) -> AccessRecord {
     }
 }
 
-fn publish(ledger: &RwLock<Ledger>) {
+fn publish(ledger: &RwLock<Ledger>, health: &watch::Sender<CheckpointHealth>) {
     let now = u64::try_from(now_millis()).unwrap_or(0);
     let outcome = {
         let mut ledger = ledger.write().unwrap_or_else(|p| p.into_inner());
@@ -410,15 +414,22 @@ fn publish(ledger: &RwLock<Ledger>) {
     };
     match outcome {
         Ok((true, size)) => {
+            CheckpointHealth::note(health, None);
             metrics::gauge!("custos_ledger_checkpoint_size").set(size as f64);
         }
-        Ok((false, _)) => {}
+        Ok((false, _)) => CheckpointHealth::note(health, None),
         Err(e) => {
             // Appends go on (they are durable without a checkpoint); signing waits until
             // the problem (e.g. a clock that went backwards) is gone.
             metrics::counter!("custos_ledger_checkpoint_failures_total", "code" => e.code())
                 .increment(1);
-            tracing::error!(error = %e, code = e.code(), "checkpoint not published");
+            if matches!(e, custos_ledger::LedgerError::ClockBackwards { .. }) {
+                // Logged once when it starts (`CheckpointHealth::note`), not every second.
+                tracing::debug!(error = %e, code = e.code(), "checkpoint not published");
+            } else {
+                tracing::error!(error = %e, code = e.code(), "checkpoint not published");
+            }
+            CheckpointHealth::note(health, Some(&e));
         }
     }
 }

@@ -35,7 +35,7 @@ use custos_store::{SharedLedger, Store, StoreError};
 use custos_types::clock::now_millis;
 use tokio::sync::watch;
 
-use crate::{AccessError, AccessLog, entry};
+use crate::{AccessError, AccessLog, CheckpointHealth, entry};
 
 /// How often a node reads how many entries all nodes have sequenced: the delay before
 /// this node's detector and readers see another node's entry.
@@ -161,10 +161,18 @@ pub(crate) async fn start(log: &AccessLog, shared: SharedLedger, size: Arc<watch
             if log.stop.is_closing() {
                 return;
             }
-            if let Err(e) = integrate(&log, &shared).await {
-                metrics::counter!("custos_ledger_checkpoint_failures_total", "code" => e.code())
-                    .increment(1);
-                tracing::error!(error = %e, code = e.code(), "shared ledger not integrated");
+            match integrate(&log, &shared).await {
+                Ok(()) => CheckpointHealth::note(&log.checkpoint, None),
+                Err(AccessError::Ledger(e @ LedgerError::ClockBackwards { .. })) => {
+                    metrics::counter!("custos_ledger_checkpoint_failures_total", "code" => e.code())
+                        .increment(1);
+                    CheckpointHealth::note(&log.checkpoint, Some(&e));
+                }
+                Err(e) => {
+                    metrics::counter!("custos_ledger_checkpoint_failures_total", "code" => e.code())
+                        .increment(1);
+                    tracing::error!(error = %e, code = e.code(), "shared ledger not integrated");
+                }
             }
         }
     });

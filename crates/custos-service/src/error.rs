@@ -71,6 +71,8 @@ pub enum Code {
     Erased,
     /// `client_certificate_required`.
     ClientCertificateRequired,
+    /// `clock_backwards`.
+    ClockBackwards,
     /// `identity_mismatch`.
     IdentityMismatch,
     /// `case_closed`.
@@ -233,6 +235,7 @@ impl Code {
             Code::TraceBadRegion => "trace_bad_region",
             Code::Unauthenticated => "unauthenticated",
             Code::ClientCertificateRequired => "client_certificate_required",
+            Code::ClockBackwards => "clock_backwards",
             Code::IdentityMismatch => "identity_mismatch",
             Code::UnknownField => "unknown_field",
             Code::NoCallBinding => "no_call_binding",

@@ -3,7 +3,7 @@
 //! they are public so that probes and scrapers need no account.
 
 use crate::error::Code;
-use custos_access::LedgerHealth;
+use custos_access::{CheckpointHealth, LedgerHealth};
 use serde::Serialize;
 
 use crate::App;
@@ -18,9 +18,10 @@ pub struct Health {
 }
 
 impl App {
-    /// Whether the ledger takes records and the store answers; otherwise the error
-    /// naming why: `ledger_unavailable` (writes refused since a time, with the ledger's
-    /// error code, or the writer stopped) or `store_unavailable`. The ledger part costs
+    /// Whether the ledger takes records and signs checkpoints and the store answers;
+    /// otherwise the error naming why: `ledger_unavailable` (writes refused since a time,
+    /// with the ledger's error code, or the writer stopped), `clock_backwards` (the
+    /// clock is behind the last checkpoint's time) or `store_unavailable`. The ledger part costs
     /// no I/O. Not recorded: it carries no customer data and is public.
     pub async fn health(&self) -> Result<Health, ServiceError> {
         let unavailable =
@@ -42,6 +43,17 @@ impl App {
                     "the ledger writer has stopped; requests are refused until a restart".into(),
                 ));
             }
+        }
+        // A clock behind the last checkpoint: records are still taken, but no checkpoint
+        // is signed over them until the clock passes that time, so this node is not
+        // healthy (a balancer may prefer another node meanwhile).
+        if let CheckpointHealth::ClockBehind { now_ms, last_ms } = self.access.checkpoint_health() {
+            return Err(unavailable(
+                Code::ClockBackwards,
+                format!(
+                    "the clock reads {now_ms} (unix ms), before the last checkpoint's {last_ms}: no checkpoint is signed until it passes that time, which is retried by itself; records are still taken"
+                ),
+            ));
         }
         match self.store.count_open_cases().await {
             Ok(_) => Ok(Health { status: "ok" }),

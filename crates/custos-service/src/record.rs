@@ -192,6 +192,14 @@ impl Exchange {
 
 impl App {
     /// Starts the record of a request for `action`.
+    ///
+    /// Its time is the wall clock as read, also after the clock was stepped back: a
+    /// record's order is its ledger index, never its `at` (concurrent requests already
+    /// reach the ledger out of `at` order). Clamping to the last time seen would stamp
+    /// every record with the same false time until the clock caught up, hiding that it
+    /// went back; instead the step shows where it matters for evidence: no checkpoint is
+    /// signed until the clock passes the last one's time, and `/healthz` says
+    /// `clock_backwards` meanwhile.
     pub(crate) fn begin(&self, meta: &RequestMeta, action: Action) -> Exchange {
         let (at, clock_error) = match self.request_time(meta.simulated_time.as_deref()) {
             Ok(at) => (at, None),

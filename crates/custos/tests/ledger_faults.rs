@@ -137,7 +137,7 @@ fn fact(entry: &Value, prefix: &str) -> i64 {
 }
 
 /// Standard error on `/dev/full`: every log line fails to be written, and the server
-/// still starts, answers and records.
+/// still starts, answers and records, and the ledger it signed verifies.
 #[tokio::test]
 async fn serves_with_standard_error_on_dev_full() {
     let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
@@ -158,6 +158,22 @@ async fn serves_with_standard_error_on_dev_full() {
     assert_eq!(c.get("not-a-token", "/v1/me").await.status, 401);
     assert_eq!(c.get(&agent, "/v1/customers/nobody").await.status / 100, 4);
     assert!(server.still_running());
+    // What it recorded meanwhile is in a checkpoint, and the ledger verifies.
+    let analyst = create_staff(&c, &server.admin, "sec", "security_analyst", "custos").await;
+    let me = c.get(&agent, "/v1/me").await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    checkpoint_covering(&c, ledger_index(&me) + 1, CHECKPOINT_WAIT).await;
+    let key = custos(&["ledger", "key", "--data-dir", server.data.to_str().unwrap()]);
+    assert!(key.status.success(), "{}", stderr(&key));
+    let key = stdout(&key).trim().to_owned();
+    let url = format!("{}/ledger", server.base);
+    let o = custos(&[
+        "ledger", "verify", "--url", &url, "--key", &key, "--token", &analyst,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    println!(
+        "PASS chaos log disk full: standard error on /dev/full, the server serves and records, ledger verified"
+    );
 }
 
 /// Data directory and log on one filesystem that fills up: requests are refused with
@@ -292,4 +308,7 @@ async fn a_full_disk_refuses_then_recovers_without_a_restart() {
     ]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("ledger verified"), "{}", stdout(&o));
+    println!(
+        "PASS chaos ledger disk filled and freed: {refused} requests refused with ledger_unavailable, recovered without a restart, ledger verified"
+    );
 }

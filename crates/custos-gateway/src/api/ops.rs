@@ -11,10 +11,12 @@ use custos_service::health::Health;
 /// Health: whether the ledger takes records and the store answers. 200
 /// `{"status":"ok"}`; otherwise 503 with the error envelope naming why:
 /// `ledger_unavailable` (writes refused since a time, with the ledger's error code, or
-/// the writer stopped) or `store_unavailable`. The ledger part costs no I/O.
+/// the writer stopped), `clock_backwards` (the clock is behind the last checkpoint's
+/// time: records are taken, no checkpoint is signed until it passes it) or
+/// `store_unavailable`. The ledger part costs no I/O.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
     responses((status = 200, body = Health, description = "ledger writing and store reachable"),
-        (status = 503, description = "`ledger_unavailable` or `store_unavailable`, with why")))]
+        (status = 503, description = "`ledger_unavailable`, `clock_backwards` or `store_unavailable`, with why")))]
 pub(super) async fn healthz(State(app): State<SharedApp>) -> Response {
     match app.health().await {
         Ok(health) => Json(health).into_response(),

@@ -271,6 +271,12 @@ impl Server {
         dir
     }
 
+    /// Starts the server again on the same data after [`Server::kill9`].
+    pub(crate) fn respawn(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn();
+    }
+
     /// Stops and starts the server on the same data.
     pub(crate) fn restart(&mut self) {
         self.stop();
@@ -935,4 +941,178 @@ pub(crate) fn app_assertion_config(issuer: &TokenIssuer) -> String {
         "[contacts.app_assertion]\njwks_url = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\naccount_claim = \"sub\"\nmax_age_seconds = 300\n",
         issuer.jwks_url, issuer.issuer, issuer.audience
     )
+}
+
+/// What a [`Load`] saw: the acknowledged requests, and every refusal by status and code.
+#[derive(Default, Debug)]
+pub(crate) struct LoadOutcome {
+    /// Ledger index and request id of every 2xx answer, in no particular order.
+    pub acked: Vec<(u64, String)>,
+    /// Refusals (non-2xx answers), counted by status and error code.
+    pub refusals: std::collections::BTreeMap<(u16, String), u64>,
+    /// Requests that got no answer at all (connection refused, reset or timed out).
+    pub unanswered: u64,
+}
+
+impl LoadOutcome {
+    /// Asserts every refusal carried a stable error code and none was a 500.
+    pub(crate) fn assert_refusals_coded(&self) {
+        for (status, code) in self.refusals.keys() {
+            assert!(
+                *status != 500 && !code.is_empty(),
+                "a refusal without a stable code: {status} {code:?}; all: {:?}",
+                self.refusals
+            );
+        }
+    }
+}
+
+/// Load on one server: `workers` tasks each alternating `GET /v1/me` and a view of
+/// `customer` under `case` as `token`, until stopped. A worker ends at its first
+/// request that gets no answer (the server died) when `stop_when_unanswered`.
+pub(crate) struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<LoadOutcome>>,
+}
+
+impl Load {
+    pub(crate) fn start(
+        c: &Client,
+        token: &str,
+        customer: &str,
+        case: &str,
+        workers: usize,
+        stop_when_unanswered: bool,
+    ) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks = (0..workers)
+            .map(|w| {
+                let (c, stop) = (c.clone(), stop.clone());
+                let (token, customer, case) =
+                    (token.to_owned(), customer.to_owned(), case.to_owned());
+                tokio::spawn(async move {
+                    let mut out = LoadOutcome::default();
+                    let mut i = w;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        i += 1;
+                        let request = if i % 2 == 0 {
+                            c.http.get(format!("{}/v1/me", c.base))
+                        } else {
+                            c.http
+                                .get(format!("{}/v1/customers/{customer}", c.base))
+                                .header("x-custos-case", &case)
+                        };
+                        let sent = request
+                            .bearer_auth(&token)
+                            .timeout(Duration::from_secs(10))
+                            .send()
+                            .await;
+                        let Ok(r) = sent else {
+                            out.unanswered += 1;
+                            if stop_when_unanswered {
+                                break;
+                            }
+                            continue;
+                        };
+                        let status = r.status().as_u16();
+                        let index = r
+                            .headers()
+                            .get("x-custos-ledger-index")
+                            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                        let id = r
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        // An answer cut off mid-body is no answer.
+                        let Ok(body) = r.bytes().await else {
+                            out.unanswered += 1;
+                            if stop_when_unanswered {
+                                break;
+                            }
+                            continue;
+                        };
+                        if (200..300).contains(&status) {
+                            let index = index.unwrap_or_else(|| {
+                                panic!("a {status} answer without its ledger index ({id})")
+                            });
+                            out.acked.push((index, id));
+                        } else {
+                            let code = serde_json::from_slice::<Value>(&body)
+                                .ok()
+                                .and_then(|b| b["error"]["code"].as_str().map(str::to_owned))
+                                .unwrap_or_default();
+                            *out.refusals.entry((status, code)).or_default() += 1;
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    out
+                })
+            })
+            .collect();
+        Load { stop, tasks }
+    }
+
+    /// Stops the workers (or waits for them to end by themselves) and merges what they
+    /// saw.
+    pub(crate) async fn finish(self, stop: bool) -> LoadOutcome {
+        if stop {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let mut all = LoadOutcome::default();
+        for t in self.tasks {
+            let out = t.await.expect("load worker");
+            all.acked.extend(out.acked);
+            for (k, n) in out.refusals {
+                *all.refusals.entry(k).or_default() += n;
+            }
+            all.unanswered += out.unanswered;
+        }
+        all
+    }
+}
+
+/// The request id of every ledger entry below `size`, in ledger order, as `analyst`
+/// reads them from `c` (`/v1/ledger/entries`, a page at a time); asserts each entry's
+/// `seq` is its position.
+pub(crate) async fn ledger_request_ids(c: &Client, analyst: &str, size: u64) -> Vec<String> {
+    let mut ids = Vec::new();
+    while (ids.len() as u64) < size {
+        let from = ids.len() as u64;
+        let limit = (size - from).min(1000);
+        let r = c
+            .get(
+                analyst,
+                &format!("/v1/ledger/entries?from={from}&limit={limit}"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let entries = r.body["entries"].as_array().expect("entries");
+        assert!(!entries.is_empty(), "no entries from {from}: {}", r.text);
+        for e in entries {
+            assert_eq!(e["seq"], ids.len() as u64, "entries out of order: {e}");
+            ids.push(e["request_id"].as_str().expect("request_id").to_owned());
+        }
+    }
+    ids
+}
+
+/// Asserts every acknowledged request's record is in the ledger (`ids`, in ledger
+/// order) at the index its answer named, and that no index was handed out twice.
+pub(crate) fn assert_acked_in_ledger(acked: &[(u64, String)], ids: &[String]) {
+    let mut seen = std::collections::HashSet::new();
+    for (index, id) in acked {
+        assert!(seen.insert(*index), "index {index} acknowledged twice");
+        let at = usize::try_from(*index).unwrap();
+        assert!(
+            at < ids.len(),
+            "acknowledged {id} at {index}, the ledger holds {}",
+            ids.len()
+        );
+        assert_eq!(
+            &ids[at], id,
+            "entry {index} is not the acknowledged request"
+        );
+    }
 }
