@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Writes the seed inputs into fuzz/corpus/<target>/ (git-ignored): valid proofs, an
+# evidence bundle, a ledger copy, a cosigned checkpoint and tile paths from the targets'
+# own ledger (CUSTOS_FUZZ_SEEDS), and leaked files and identifiers like those of the
+# tests. Run by fuzz/run.sh after the build.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+bin="$here/target/$host/release"
+
+empty="$(mktemp -d)"
+CUSTOS_FUZZ_SEEDS="$here/corpus" "$bin/tile_path" -runs=0 "$empty" >/dev/null 2>&1
+rmdir "$empty"
+
+mkdir -p corpus/leak_file corpus/normalize
+printf 'name,phone,email\nZhang Wei,13800138000,zhang.wei@example.com\nLi Na,+86 139 0013 9000,\n' >corpus/leak_file/csv
+printf 'phone\temail\n138-0013-8000\tli.na@example.com\n' >corpus/leak_file/tsv
+printf '13800138000\n13900139000\nwang.fang@example.cn\n' >corpus/leak_file/lines
+printf '\xef\xbb\xbf\xe5\xa7\x93\xe5\x90\x8d,\xe6\x89\x8b\xe6\x9c\xba\n\xe5\xbc\xa0\xe4\xbc\x9f,13800138000\n' >corpus/leak_file/utf8-bom
+printf '\xff\xfep\x00h\x00o\x00n\x00e\x00\n\x001\x003\x008\x000\x000\x001\x003\x008\x000\x000\x000\x00\n\x00' >corpus/leak_file/utf16
+printf '\xd0\xd5\xc3\xfb,\xca\xd6\xbb\xfa\n\xd5\xc5\xce\xb0,13800138000\n' >corpus/leak_file/gb18030
+printf 'account_id;phone\nACC-0012345678;13800138000\n' >corpus/leak_file/semicolon
+printf '+86 138 0013 8000' >corpus/normalize/phone
+printf '(021) 6123-4567' >corpus/normalize/landline
+printf 'Zhang.Wei@Example.COM' >corpus/normalize/email
+printf 'acc-0012345678' >corpus/normalize/account
