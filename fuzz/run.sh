@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
   else
     failed=1
     echo "FAIL fuzz $t: the crashing input is in fuzz/artifacts/$t/; libFuzzer said:"
-    grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -20
+    grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -20 || true
   fi
   rm -f "$log"
 done

@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         ),
         Err(e) => {
             assert!(!e.code().is_empty());
-            assert_eq!(ledger.checkpoint(), before, "a refused cosignature changed the checkpoint");
+            assert_eq!(
+                ledger.checkpoint(),
+                before,
+                "a refused cosignature changed the checkpoint"
+            );
         }
     }
 });

@@ -52,7 +52,10 @@ fn make() -> Fixture {
     raw.extend_from_slice(&seed);
     std::fs::write(
         &key_path,
-        format!("PRIVATE+KEY+{ORIGIN}+{id:08x}+{}\n", BASE64_STANDARD.encode(raw)),
+        format!(
+            "PRIVATE+KEY+{ORIGIN}+{id:08x}+{}\n",
+            BASE64_STANDARD.encode(raw)
+        ),
     )
     .expect("key file");
     use std::os::unix::fs::PermissionsExt;
@@ -89,7 +92,9 @@ impl Fixture {
             .sign(format!("cosignature/v1\ntime {ts}\n{body}").as_bytes());
         let mut material = vec![0x04];
         material.extend_from_slice(&self.witness.verifying_key().to_bytes());
-        let mut blob = signed_note::key_id(WITNESS, &material).to_be_bytes().to_vec();
+        let mut blob = signed_note::key_id(WITNESS, &material)
+            .to_be_bytes()
+            .to_vec();
         blob.extend_from_slice(&ts.to_be_bytes());
         blob.extend_from_slice(&sig.to_bytes());
         format!("{checkpoint}— {WITNESS} {}\n", BASE64_STANDARD.encode(blob))
@@ -121,17 +126,32 @@ impl Fixture {
         );
         // The copy's files, in the order the verifier reads them.
         let mut parts = vec![checkpoint.clone().into_bytes()];
-        for path in ["tile/entries/000", "tile/entries/001.p/44", "tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1"] {
+        for path in [
+            "tile/entries/000",
+            "tile/entries/001.p/44",
+            "tile/0/000",
+            "tile/0/001.p/44",
+            "tile/1/000.p/1",
+        ] {
             if let Ok(Some(bytes)) = source.fetch(path) {
                 parts.push(bytes);
             }
         }
         put("verify_tiles", "copy", &parts.join(&0xFF));
-        put("cosignature", "cosigned", self.cosigned(&checkpoint).as_bytes());
+        put(
+            "cosignature",
+            "cosigned",
+            self.cosigned(&checkpoint).as_bytes(),
+        );
         put("cosignature", "plain", checkpoint.as_bytes());
-        for (i, path) in ["checkpoint", "tile/0/000", "tile/entries/001.p/44", "tile/1/000.p/1"]
-            .iter()
-            .enumerate()
+        for (i, path) in [
+            "checkpoint",
+            "tile/0/000",
+            "tile/entries/001.p/44",
+            "tile/1/000.p/1",
+        ]
+        .iter()
+        .enumerate()
         {
             put("tile_path", &format!("path-{i}"), path.as_bytes());
         }

@@ -18,9 +18,9 @@ impl TileSource for Parts<'_> {
         let part = if path == "checkpoint" || self.0.len() < 2 {
             self.0[0]
         } else {
-            let h = path
-                .bytes()
-                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+            let h = path.bytes().fold(0usize, |h, b| {
+                h.wrapping_mul(31).wrapping_add(usize::from(b))
+            });
             self.0[1 + h % (self.0.len() - 1)]
         };
         Ok((!part.is_empty()).then(|| part.to_vec()))
