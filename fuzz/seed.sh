@@ -25,3 +25,8 @@ printf '+86 138 0013 8000' >corpus/normalize/phone
 printf '(021) 6123-4567' >corpus/normalize/landline
 printf 'Zhang.Wei@Example.COM' >corpus/normalize/email
 printf 'acc-0012345678' >corpus/normalize/account
+
+mkdir -p corpus/scenario corpus/config
+cp ../scenarios/*.toml corpus/scenario/
+printf '[detector.score.warmup]\nmin_peers = 0\n\n[relay]\nnumbers = ["+8610000001", "+8610000002"]\n\n[scim]\ngroups = [{ group = "Support", role = "support" }]\n' >corpus/config/demo
+printf '[quota.support]\ncustomers_per_day = 40\nreveals_per_hour = 10\n\n[keys]\nprovider = "file"\n' >corpus/config/quota
