@@ -77,19 +77,26 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Cryp
     // A number with its country code needs no region; given one anyway, the parser
     // (phonenumber 0.3) refuses some, e.g. "+8613800138000" with "US".
     let region = (!mapped.starts_with('+')).then_some(region);
-    let number = phonenumber::parse(region, &mapped).map_err(|_| invalid("phone"))?;
-    if !number.is_valid() {
+    let e164 = valid_e164(region, &mapped).ok_or_else(|| invalid("phone"))?;
+    // A blind index is computed over this form, so it must normalise to itself. Some
+    // inputs do not: "(0(0.78796229(0.77" reads as a valid "+78796229077", which alone
+    // is not valid (found by fuzzing). They are refused.
+    if valid_e164(None, &e164).as_deref() != Some(e164.as_str()) {
         return Err(invalid("phone"));
     }
-    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-    // Defensive: a blind index must be computed over a canonical form, so
-    // refuse anything that is not "+" followed by digits.
-    match e164.strip_prefix('+') {
-        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(e164)
-        }
-        _ => Err(invalid("phone")),
+    Ok(e164)
+}
+
+/// The E.164 form of `text` if it parses (under `region` when it has no country code)
+/// as a valid number; refuses anything that would not be "+" followed by digits.
+fn valid_e164(region: Option<country::Id>, text: &str) -> Option<String> {
+    let number = phonenumber::parse(region, text).ok()?;
+    if !number.is_valid() {
+        return None;
     }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    let digits = e164.strip_prefix('+')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(e164)
 }
 
 /// Normalises an email address: trims surrounding whitespace and lowercases.

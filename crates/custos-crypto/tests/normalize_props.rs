@@ -415,3 +415,20 @@ proptest! {
         prop_assert_eq!(normalize_account_id(&variant).ok(), Some(once));
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/normalize.rs): this input read as a valid
+/// "+78796229077", which alone is not valid, so a blind index over it could never be
+/// matched by the number's own E.164 form. A phone's normal form must normalise to itself.
+#[test]
+fn a_phone_whose_normal_form_is_not_valid_alone_is_refused() {
+    for input in ["(0(0.78796229(0.77", "+8613800138000", "138 0013 8000"] {
+        if let Ok(once) = normalize_phone(input, "CN") {
+            assert_eq!(normalize_phone(&once, "CN").ok(), Some(once));
+        }
+    }
+    assert!(normalize_phone("(0(0.78796229(0.77", "CN").is_err());
+    assert_eq!(
+        normalize_phone("138 0013 8000", "CN").ok().as_deref(),
+        Some("+8613800138000")
+    );
+}
