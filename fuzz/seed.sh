@@ -2,7 +2,7 @@
 # Writes the seed inputs into fuzz/corpus/<target>/ (git-ignored): valid proofs, an
 # evidence bundle, a ledger copy, a cosigned checkpoint and tile paths from the targets'
 # own ledger (CUSTOS_FUZZ_SEEDS), and leaked files and identifiers like those of the
-# tests. Run by fuzz/run.sh after the build.
+# tests, NDJSON imports and the API's JSON bodies. Run by fuzz/run.sh after the build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -30,3 +30,21 @@ mkdir -p corpus/scenario corpus/config
 cp ../scenarios/*.toml corpus/scenario/
 printf '[detector.score.warmup]\nmin_peers = 0\n\n[relay]\nnumbers = ["+8610000001", "+8610000002"]\n\n[scim]\ngroups = [{ group = "Support", role = "support" }]\n' >corpus/config/demo
 printf '[quota.support]\ncustomers_per_day = 40\nreveals_per_hour = 10\n\n[keys]\nprovider = "file"\n' >corpus/config/quota
+
+mkdir -p corpus/ndjson_import corpus/json_body
+printf '{"name":"Zhang Wei","phone":"13800138000","email":"zhang.wei@example.com"}\n{"name":"Li Na","account_id":"ACC-0012345678","attributes":{"tier":"gold"}}\n' >corpus/ndjson_import/two
+printf '\n{"name":"Wang Fang","phone":"+86 139 0013 9000"}\r\n\n' >corpus/ndjson_import/blank-lines
+printf '{"name":"Chen Jie","phone":"(021) 6123-4567","attributes":{"vip":true,"since":2019}}\n{"name":"x","unknown":1}\n' >corpus/ndjson_import/refused
+# The first byte picks the body type (fuzz_targets/json_body.rs), in this order.
+body() { printf "\\x$(printf %02x "$1")%s" "$2" >"corpus/json_body/$1"; }
+body 0 '{"name":"Zhang Wei","phone":"13800138000","email":"zhang.wei@example.com","attributes":{"tier":"gold"}}'
+body 1 '{"fields":["phone","email"],"case":"case-01","reason":"caller asked about this account","step_up_reason":null}'
+body 2 '{"customer":"cus-01","assignee":"agent-1","channel":"phone","reason":"caller asked about this account","inbound":true,"requested_by":null}'
+body 3 '{"channel":"phone","caller":{"phone":"+86 138 0013 8000"},"agent":"agent-1","at":1764900000000,"reason":"billing"}'
+body 4 '{"customer":"cus-01","case":"case-01","fields":["phone"],"purpose":"customer lost the phone and calls from a relative'"'"'s"}'
+body 5 '{"reason":"verified by the account question","minutes":10}'
+body 6 '{"customer":"cus-01","case":"case-01","fields":["email"],"reason":"fraud in progress on this account"}'
+body 7 '{"case":"case-01","channel":"sms","subject":"Your order","text":"We will call you back."}'
+body 8 '{"agent":"agent-1","virtual_number":"+8610000001"}'
+body 9 '{"valid_hours":24}'
+body 10 '{"id":"agent-7","name":"Liu Yang","role":"support","org":"acme"}'

@@ -254,11 +254,15 @@ fn numbered_lines(
     Ok(lines)
 }
 
-/// Parses and seals every line, split over the machine's cores; the error of the
-/// earliest failing line wins, so the answer does not depend on the split.
-fn seal_lines(
+/// Parses and seals every line of an NDJSON import (one new customer per line that holds
+/// something), split over the machine's cores, all or nothing: line numbers count from
+/// `first_line`, and the error of the earliest failing line wins, so the answer does not
+/// depend on the split. `default_region` reads phone numbers without a country code. The
+/// parser behind `POST /v1/customers/import` and `custos import`, public for the fuzz
+/// target (fuzz/README.md).
+pub fn seal_lines(
     keyring: &Keyring,
-    region: &str,
+    default_region: &str,
     ndjson: &[u8],
     first_line: NonZeroUsize,
 ) -> Result<Vec<CustomerRecord>, ServiceError> {
@@ -269,7 +273,7 @@ fn seal_lines(
     let parts: Vec<Result<Vec<CustomerRecord>, ServiceError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = lines
             .chunks(part)
-            .map(|chunk| scope.spawn(move || seal_part(keyring, region, chunk)))
+            .map(|chunk| scope.spawn(move || seal_part(keyring, default_region, chunk)))
             .collect();
         workers
             .into_iter()
