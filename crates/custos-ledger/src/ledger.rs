@@ -18,6 +18,14 @@
 //! partial bundle and the WAL records), so reads and proofs cover all of
 //! them; `resource` serves only what the latest checkpoint covers.
 //!
+//! The Merkle tree (`tree.rs`) keeps in memory its levels ≥ 8 (about 1/128
+//! of a hash per entry) and the levels 0–7 of the entries past the last full
+//! level-0 tile of the latest checkpoint. The levels 0–7 of older entries
+//! are read back from their `tile/0/<N>` file when a root, proof, tile or
+//! entry check needs them; a tile that does not hash to the in-memory level-8
+//! node above it (missing, cut, altered) fails that read with
+//! `ledger_corrupt`, and the next `open` rewrites it from the entries.
+//!
 //! # Durability order
 //!
 //! `append` (hot path, one call per group-commit batch):
@@ -72,7 +80,8 @@
 //! 2. `state` (time, size, root) — the clock and history guard are durable
 //!    before anything is signed with them;
 //! 3. `checkpoint` (signed note). **Commit point of the checkpoint**: it
-//!    covers only bundles and tiles made durable by step 1;
+//!    covers only bundles and tiles made durable by step 1. Only then are the levels 0–7 of the full level-0 tiles it covers
+//!    dropped from memory: those tiles are durable since step 1;
 //! 4. `wal` truncated to 0 and `sync_all`ed: every record in it is now in
 //!    the bundles. On an I/O error here (the checkpoint is already durable)
 //!    the durable length becomes 0 and the ledger is unsettled: the next
@@ -101,7 +110,11 @@
 //!   directory fsyncs can leave them (unordered renames). A full stray while
 //!   `state` or `checkpoint` covers more than the bundles read is
 //!   `ledger_corrupt` (this is a hole under a checkpoint, not a crash).
-//! * The tree is recomputed from the bundles alone. If it is smaller than
+//! * The tree is recomputed from the bundles alone (every entry is hashed).
+//!   The levels 0–7 of a bundle are dropped from memory as soon as it is
+//!   read if its level-0 hash tile and those of all bundles before it are on
+//!   disk with the recomputed hashes; the others stay until the repair
+//!   below. If it is smaller than
 //!   the size recorded in `state` or in `checkpoint`, or its root at that
 //!   size is not the recorded root, open fails with `history_mismatch`:
 //!   both are written only after the bundles they cover are durable, so
@@ -124,7 +137,8 @@
 //!   otherwise `ledger_corrupt`. Strays are then deleted (the next publish
 //!   writes those bundles again).
 //! * Hash tiles of the last checkpoint are compared with the recomputed
-//!   hashes; missing or wrong ones are rewritten.
+//!   hashes; missing or wrong ones are rewritten. Then the levels 0–7 of
+//!   every full level-0 tile the checkpoint covers are dropped from memory.
 //!
 //! Crash points of `publish_checkpoint` therefore all recover: before or
 //! during step 1 the WAL still holds every entry, and each new bundle is
@@ -953,9 +967,7 @@ fn replay(
         // Leaf hashes of the records the bundles already hold (one tile read
         // per offloaded tile).
         let held_len = (tree.size() - frame.first).min(frame.entries.len() as u64);
-        let held = tree
-            .hashes(0, frame.first, held_len)?
-            .unwrap_or_default();
+        let held = tree.hashes(0, frame.first, held_len)?.unwrap_or_default();
         for (idx, e) in (frame.first..).zip(frame.entries) {
             if idx < tree.size() {
                 let at = usize::try_from(idx - frame.first).unwrap_or(usize::MAX);

@@ -253,13 +253,11 @@ pub fn verify<S: TileSource + ?Sized>(
             });
         }
         if p.size > 0 {
-            let proof =
-                tree.consistency_proof(p.size, size)
-                    .ok()
-                    .flatten()
-                    .ok_or(VerifyError::HistoryMismatch {
-                        previous_size: p.size,
-                    })?;
+            let proof = tree.consistency_proof(p.size, size).ok().flatten().ok_or(
+                VerifyError::HistoryMismatch {
+                    previous_size: p.size,
+                },
+            )?;
             check_tree(&proof, size, root, p.size, p.root).map_err(|_| {
                 VerifyError::HistoryMismatch {
                     previous_size: p.size,

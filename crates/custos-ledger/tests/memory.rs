@@ -75,11 +75,15 @@ fn memory_stays_bounded_and_old_proofs_verify() {
     fill_published(&mut l, 0, N, &mut t);
     let leaves: Vec<H> = (0..N + 300).map(|i| leaf(&entry(i))).collect();
     let held = l.tree_hashes_in_memory();
+    eprintln!("FIGURE after {N}: {held}");
     assert!(
         held <= bound(N, 0),
         "{held} hashes in memory for {N} entries"
     );
-    assert!(held < N as usize / 8, "{held} hashes in memory for {N} entries");
+    assert!(
+        held < N as usize / 8,
+        "{held} hashes in memory for {N} entries"
+    );
     check_proofs(&l, &leaves[..N as usize]);
 
     // Entries only in the WAL stay in memory until the next checkpoint.
@@ -94,6 +98,7 @@ fn memory_stays_bounded_and_old_proofs_verify() {
 
     // Opening reads the low levels back from the tiles, not into memory.
     let l = f.open();
+    eprintln!("FIGURE reopen: {}", l.tree_hashes_in_memory());
     assert!(l.tree_hashes_in_memory() <= bound(N + 300, 0));
     check_proofs(&l, &leaves);
     let got = l.entries(0, 600).unwrap();
