@@ -75,7 +75,6 @@ fn memory_stays_bounded_and_old_proofs_verify() {
     fill_published(&mut l, 0, N, &mut t);
     let leaves: Vec<H> = (0..N + 300).map(|i| leaf(&entry(i))).collect();
     let held = l.tree_hashes_in_memory();
-    eprintln!("FIGURE after {N}: {held}");
     assert!(
         held <= bound(N, 0),
         "{held} hashes in memory for {N} entries"
@@ -98,7 +97,6 @@ fn memory_stays_bounded_and_old_proofs_verify() {
 
     // Opening reads the low levels back from the tiles, not into memory.
     let l = f.open();
-    eprintln!("FIGURE reopen: {}", l.tree_hashes_in_memory());
     assert!(l.tree_hashes_in_memory() <= bound(N + 300, 0));
     check_proofs(&l, &leaves);
     let got = l.entries(0, 600).unwrap();
