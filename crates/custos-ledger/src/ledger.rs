@@ -18,13 +18,15 @@
 //! partial bundle and the WAL records), so reads and proofs cover all of
 //! them; `resource` serves only what the latest checkpoint covers.
 //!
-//! The Merkle tree (`tree.rs`) keeps in memory its levels ≥ 8 (about 1/128
-//! of a hash per entry) and the levels 0–7 of the entries past the last full
-//! level-0 tile of the latest checkpoint. The levels 0–7 of older entries
-//! are read back from their `tile/0/<N>` file when a root, proof, tile or
-//! entry check needs them; a tile that does not hash to the in-memory level-8
-//! node above it (missing, cut, altered) fails that read with
-//! `ledger_corrupt`, and the next `open` rewrites it from the entries.
+//! The Merkle tree (`tree.rs`) keeps in memory only its right edge: at each
+//! tile level, the hashes of the tiles that are not full or not covered by
+//! the latest checkpoint (two hashes per entry past the last full level-0
+//! tile of the checkpoint, at most about 512 per tile level above). The
+//! hashes of the full tiles a checkpoint covers are read back from their
+//! `tile/<L>/<N>` file when a root, proof, tile or entry check needs them; a
+//! tile that does not hash to the tree's node above it (missing, cut,
+//! altered) fails that read with `ledger_corrupt`, and the next `open`
+//! rewrites it from the entries.
 //!
 //! # Durability order
 //!
@@ -80,8 +82,9 @@
 //! 2. `state` (time, size, root) — the clock and history guard are durable
 //!    before anything is signed with them;
 //! 3. `checkpoint` (signed note). **Commit point of the checkpoint**: it
-//!    covers only bundles and tiles made durable by step 1. Only then are the levels 0–7 of the full level-0 tiles it covers
-//!    dropped from memory: those tiles are durable since step 1;
+//!    covers only bundles and tiles made durable by step 1. Only then are
+//!    the hashes of the full tiles it covers dropped from memory
+//!    (`tree.rs`): those tiles are durable since step 1;
 //! 4. `wal` truncated to 0 and `sync_all`ed: every record in it is now in
 //!    the bundles. On an I/O error here (the checkpoint is already durable)
 //!    the durable length becomes 0 and the ledger is unsettled: the next
@@ -111,12 +114,12 @@
 //!   `state` or `checkpoint` covers more than the bundles read is
 //!   `ledger_corrupt` (this is a hole under a checkpoint, not a crash).
 //! * The tree is recomputed from the bundles alone (every entry is hashed).
-//!   The levels 0–7 of a bundle are dropped from memory as soon as it is
-//!   read if its level-0 hash tile and those of all bundles before it are on
+//!   The leaf hashes of a bundle (tree levels 0–7) are dropped from memory
+//!   as soon as it is read if its level-0 hash tile and those of all bundles before it are on
 //!   disk with the recomputed hashes; the others stay until the repair
-//!   below. If it is smaller than
-//!   the size recorded in `state` or in `checkpoint`, or its root at that
-//!   size is not the recorded root, open fails with `history_mismatch`:
+//!   below. If the tree is smaller than the size recorded in `state` or in
+//!   `checkpoint`, or its root at that size is not the recorded root, open
+//!   fails with `history_mismatch`:
 //!   both are written only after the bundles they cover are durable, so
 //!   this is loss or rewriting, and signing on top of it would hide it.
 //!   `state` missing next to a `checkpoint`, or older than it, is
@@ -137,8 +140,9 @@
 //!   otherwise `ledger_corrupt`. Strays are then deleted (the next publish
 //!   writes those bundles again).
 //! * Hash tiles of the last checkpoint are compared with the recomputed
-//!   hashes; missing or wrong ones are rewritten. Then the levels 0–7 of
-//!   every full level-0 tile the checkpoint covers are dropped from memory.
+//!   hashes (full level-0 tiles found right while reading the bundles are
+//!   not read again); missing or wrong ones are rewritten. Then the hashes
+//!   of every full tile the checkpoint covers are dropped from memory.
 //!
 //! Crash points of `publish_checkpoint` therefore all recover: before or
 //! during step 1 the WAL still holds every entry, and each new bundle is
@@ -297,6 +301,7 @@ impl Ledger {
             mut tail,
             missing,
             strays,
+            tiles_checked,
         } = load_entries(dir, &mut cleanup)?;
 
         // History checks against the entry bundles alone: they are durable
@@ -419,20 +424,25 @@ impl Ledger {
             wal_durable_len: scan.valid_len,
             unsettled: false,
         };
-        ledger.repair_hash_tiles()?;
-        // Every level-0 tile the checkpoint covers is now durable and right.
-        ledger.tree.offload(ledger.published_size() / TILE_WIDTH);
+        ledger.repair_hash_tiles(tiles_checked)?;
+        // Every tile the checkpoint covers is now durable and right.
+        ledger.tree.offload_upto(ledger.published_size());
         for p in cleanup {
             remove_any(&p)?;
         }
         Ok(ledger)
     }
 
-    /// Rewrites missing or wrong hash tiles of the published size.
-    fn repair_hash_tiles(&mut self) -> Result<(), LedgerError> {
+    /// Rewrites missing or wrong hash tiles of the published size; full
+    /// level-0 tiles below `checked` were found right already (a partial
+    /// of the same index is still checked).
+    fn repair_hash_tiles(&mut self, checked: u64) -> Result<(), LedgerError> {
         let size = self.published_size();
         let mut batch = Batch::new(&self.dir);
         for coord in new_hash_tiles(0, size) {
+            if coord.kind == TileKind::Hash(0) && !coord.is_partial() && coord.index < checked {
+                continue;
+            }
             let want = hash_tile_bytes(&self.tree, coord)?;
             let have = read_opt(&self.dir.join(coord.path()))?;
             if have.as_deref() != Some(want.as_slice()) {
@@ -470,7 +480,7 @@ impl Ledger {
 
     /// Number of tree hashes held in memory (for tests and diagnostics):
     /// two per entry past the last full level-0 tile of the latest
-    /// checkpoint, and about 1/128 per entry before it (`tree.rs`).
+    /// checkpoint, and at most about 512 per tile level above (`tree.rs`).
     #[doc(hidden)]
     pub fn tree_hashes_in_memory(&self) -> usize {
         self.tree.hashes_in_memory()
@@ -646,9 +656,9 @@ impl Ledger {
             body,
             note: note.clone(),
         });
-        // The full level-0 tiles it covers are durable (step 1): their
-        // low tree levels are read back from them from now on (tree.rs).
-        self.tree.offload(size / TILE_WIDTH);
+        // The full tiles it covers are durable (step 1): their nodes are
+        // read back from them from now on (tree.rs).
+        self.tree.offload_upto(size);
 
         // 4. Every WAL record is now in the tiles: empty the file.
         //    Whatever happens, nothing in the file is needed any more.
@@ -995,6 +1005,9 @@ struct Loaded {
     missing: TileCoord,
     /// Bundle files past it (only left by a crash during a publish).
     strays: Vec<TileCoord>,
+    /// Level-0 hash tiles `0..tiles_checked` are on disk with the hashes of
+    /// the bundles (and offloaded from the tree).
+    tiles_checked: u64,
 }
 
 /// Fails unless the bundle file `c` holds entries the tree holds at the
@@ -1040,12 +1053,14 @@ fn hash_tile_bytes(tree: &Tree, coord: TileCoord) -> Result<Vec<u8>, LedgerError
 /// Reads full bundles 0, 1, … and the widest well-formed partial after them,
 /// and lists the bundle files past those.
 ///
-/// The levels 0–7 of each full bundle whose level-0 hash tile is already on
-/// disk with the right hashes (and of all bundles before it) are offloaded
-/// as soon as it is read, so that opening never holds the whole tree.
+/// The leaf hashes (levels 0–7) of each full bundle whose level-0 hash tile
+/// is already on disk with the right hashes (and of all bundles before it)
+/// are offloaded as soon as it is read, so that opening a ledger whose tiles
+/// are intact never holds the whole tree.
 fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, LedgerError> {
     let mut tree = Tree::stored_in(dir);
     let mut tiles_stored = true;
+    let mut tiles_checked = 0;
     let mut n = 0u64;
     loop {
         let full = TileCoord::full(TileKind::Entries, n);
@@ -1060,7 +1075,8 @@ fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, Ledger
             tiles_stored = tiles_stored
                 && read_opt(&dir.join(tile.path()))? == Some(hash_tile_bytes(&tree, tile)?);
             if tiles_stored {
-                tree.offload(n + 1);
+                tree.offload(0, n + 1);
+                tiles_checked = n + 1;
             }
             // A crash after the full bundle committed may leave its partials.
             let pdir = dir.join(full.partial_dir());
@@ -1098,6 +1114,7 @@ fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, Ledger
             tail,
             missing: full,
             strays,
+            tiles_checked,
         });
     }
 }

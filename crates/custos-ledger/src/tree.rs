@@ -1,4 +1,4 @@
-//! The RFC 6962 Merkle tree of the ledger, in two storage tiers.
+//! The RFC 6962 Merkle tree of the ledger, in memory only at its right edge.
 //!
 //! Node `n` at level `k` is the Merkle Tree Hash of entries
 //! `[n·2^k, (n+1)·2^k)`, for every complete subtree. These are exactly the
@@ -6,21 +6,21 @@
 //! `tlog_tiles` through a [`HashReader`], and a hash tile at tile level L
 //! holds 256 consecutive nodes of tree level 8·L.
 //!
-//! * **Levels ≥ 8** (one node per 256 entries and their parents: about 1/128
-//!   of a hash, 0.25 bytes, per entry) are always in memory.
-//! * **Levels 0–7** lie inside level-0 hash tiles: tile `t` (`tile/0/<t>`)
-//!   holds the leaf hashes of entries `[256t, 256t+256)`, and levels 1–7
-//!   above them are recomputed from it. They stay in memory only from the
-//!   first level-0 tile the owner has not declared durable
-//!   ([`Tree::offload`]) on; the ledger offloads the full tiles a signed
-//!   checkpoint covers, so memory holds two hashes per entry only for the
-//!   entries past the last full tile of the last checkpoint.
+//! Tile level L covers tree levels `8L … 8L+7`: a full tile `tile/L/<t>`
+//! holds nodes `256t … 256t+255` of level 8L, and the nodes of levels
+//! 8L+1 … 8L+7 above them are recomputed from it. Once the owner has made
+//! such a tile durable in the tree's directory, it may drop the tile's
+//! nodes from memory ([`Tree::offload`], [`Tree::offload_upto`]); the
+//! ledger does so for every full tile a signed checkpoint covers. What stays
+//! in memory is the right edge: at each tile level the nodes of the tiles
+//! not yet full or not yet checkpointed — two hashes per entry past the last
+//! full level-0 tile of the checkpoint, and at most about 512 per tile level.
 //!
-//! An offloaded node is read back from its tile file in the tree's
-//! directory when a root, proof, tile or leaf needs it. A tile read is
-//! used only if it is exactly 256 hashes whose subtree hash is the
-//! in-memory level-8 node above it; anything else (missing, cut, altered)
-//! fails with `ledger_corrupt`, never with a wrong hash.
+//! A dropped node is read back from its tile when a root, proof, tile or
+//! leaf needs it. A tile read is used only if it is exactly 256 hashes whose
+//! subtree hash is the tree's node above it (level 8L+8, itself in memory
+//! or read back the same way): anything else (missing, cut, altered) fails
+//! with `ledger_corrupt`, never with a wrong hash.
 //!
 //! A tree without a directory (`Tree::default()`, as `verify` builds from a
 //! remote copy) never offloads: every hash stays in memory, two per entry.
@@ -34,8 +34,8 @@ use crate::error::LedgerError;
 use crate::storage::read_opt;
 use crate::tiles::{TILE_HEIGHT, TILE_WIDTH, TileCoord, TileKind};
 
-/// Tree levels inside one level-0 tile (levels 0–7).
-const LOW_LEVELS: usize = TILE_HEIGHT as usize;
+/// Tree levels per tile level.
+const BAND: usize = TILE_HEIGHT as usize;
 
 /// The nodes of one tree level held in memory: `first`, `first + 1`, ….
 #[derive(Debug, Default)]
@@ -57,14 +57,16 @@ impl Level {
     }
 }
 
-/// Levels 0–8 of one level-0 tile's subtree, read from its file and checked.
+/// The subtree of one full tile, read from its file and checked.
 struct TileNodes {
+    tile_level: usize,
     index: u64,
-    /// `levels[k]` holds the tile's `256 >> k` nodes of level `k`.
+    /// `levels[j]` holds the tile's `256 >> j` nodes of tree level
+    /// `8·tile_level + j`, for `j` in 0..=8.
     levels: Vec<Vec<Hash>>,
 }
 
-/// The complete-subtree hashes of a tree, levels 0–7 of old tiles on disk.
+/// The complete-subtree hashes of a tree, those of old tiles on disk.
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
     levels: Vec<Level>,
@@ -74,8 +76,8 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    /// An empty tree whose offloaded levels are read from the level-0 hash
-    /// tiles under `dir`.
+    /// An empty tree whose offloaded nodes are read from the hash tiles
+    /// under `dir`.
     pub(crate) fn stored_in(dir: &Path) -> Self {
         Tree {
             levels: Vec::new(),
@@ -108,8 +110,8 @@ impl Tree {
             }
             let l = &mut self.levels[k];
             l.hashes.push(h);
-            // Offloading keeps `first` even below level 8 (a multiple of
-            // 256 >> k) and 0 above, so a completed pair is in memory.
+            // Offloading keeps `first` a multiple of 256 >> (k mod 8), so
+            // even, and a completed pair is in memory.
             if l.end() % 2 == 1 {
                 break;
             }
@@ -119,16 +121,17 @@ impl Tree {
         }
     }
 
-    /// Drops from memory the levels 0–7 of the full level-0 tiles below
-    /// `tiles`, whose `tile/0/<N>` files the caller has made durable in the
-    /// tree's directory. Nothing is dropped from a tree without a directory.
-    pub(crate) fn offload(&mut self, tiles: u64) {
-        if self.dir.is_none() {
+    /// Drops from memory the nodes of the full tiles of `tile_level` below
+    /// `tiles`, whose files the caller has made durable in the tree's
+    /// directory. Nothing is dropped from a tree without a directory.
+    pub(crate) fn offload(&mut self, tile_level: u8, tiles: u64) {
+        let band = usize::from(tile_level) * BAND;
+        let Some(base) = self.levels.get(band).filter(|_| self.dir.is_some()) else {
             return;
-        }
-        let leaves = tiles.min(self.size() / TILE_WIDTH) * TILE_WIDTH;
-        for (k, l) in self.levels.iter_mut().take(LOW_LEVELS).enumerate() {
-            let first = leaves >> k;
+        };
+        let nodes = tiles.min(base.end() / TILE_WIDTH) * TILE_WIDTH;
+        for (j, l) in self.levels.iter_mut().skip(band).take(BAND).enumerate() {
+            let first = nodes >> j;
             let Some(n) = first
                 .checked_sub(l.first)
                 .filter(|n| *n > 0)
@@ -139,6 +142,20 @@ impl Tree {
             l.hashes.drain(..n);
             l.hashes.shrink_to(2 * l.hashes.len());
             l.first = first;
+        }
+    }
+
+    /// [`Tree::offload`] at every tile level of the full tiles within the
+    /// first `size` leaves.
+    pub(crate) fn offload_upto(&mut self, size: u64) {
+        for tile_level in 0..=u8::MAX {
+            // Full tiles of this level: one per 2^(8·(level+1)) leaves.
+            let shift = (u32::from(tile_level) + 1) * u32::from(TILE_HEIGHT);
+            let tiles = size.checked_shr(shift).unwrap_or(0);
+            if tiles == 0 {
+                return;
+            }
+            self.offload(tile_level, tiles);
         }
     }
 
@@ -153,10 +170,10 @@ impl Tree {
         let Some(end) = start.checked_add(count) else {
             return Ok(None);
         };
-        let mut tile = None;
+        let mut tiles = Vec::new();
         let mut out = Vec::new();
         for n in start..end {
-            match self.node(level, n, &mut tile)? {
+            match self.node(level, n, &mut tiles)? {
                 Some(h) => out.push(h),
                 None => return Ok(None),
             }
@@ -166,7 +183,7 @@ impl Tree {
 
     /// The leaf hash at `index`.
     pub(crate) fn leaf(&self, index: u64) -> Result<Option<Hash>, LedgerError> {
-        self.node(0, index, &mut None)
+        self.node(0, index, &mut Vec::new())
     }
 
     /// Root of the tree of the first `size` leaves.
@@ -222,13 +239,13 @@ impl Tree {
         }
     }
 
-    /// Node `n` of `level`, from memory or from its level-0 tile (`tile`
-    /// keeps the last tile read, for reads of neighbouring nodes).
+    /// Node `n` of `level`, from memory or from its tile (`tiles` keeps the
+    /// last tile read at each tile level, for reads of neighbouring nodes).
     fn node(
         &self,
         level: usize,
         n: u64,
-        tile: &mut Option<TileNodes>,
+        tiles: &mut Vec<TileNodes>,
     ) -> Result<Option<Hash>, LedgerError> {
         let Some(l) = self.levels.get(level).filter(|l| n < l.end()) else {
             return Ok(None);
@@ -236,50 +253,66 @@ impl Tree {
         if let Some(h) = l.get(n) {
             return Ok(Some(h));
         }
-        // Below `first`: offloaded, so level < 8 and there is a directory.
+        // Below `first`: offloaded, so there is a directory.
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        let per_tile = TILE_WIDTH >> level;
+        let (tile_level, j) = (level / BAND, level % BAND);
+        let per_tile = TILE_WIDTH >> j;
         let index = n / per_tile;
-        if tile.as_ref().is_none_or(|t| t.index != index) {
-            *tile = Some(self.read_tile(dir, index)?);
+        let at = |t: &TileNodes| t.tile_level == tile_level && t.index == index;
+        if !tiles.iter().any(at) {
+            let read = self.read_tile(dir, tile_level, index, tiles)?;
+            tiles.retain(|t| t.tile_level != tile_level);
+            tiles.push(read);
         }
         let i = usize::try_from(n % per_tile).unwrap_or(usize::MAX);
-        Ok(tile
-            .as_ref()
-            .and_then(|t| t.levels.get(level))
+        Ok(tiles
+            .iter()
+            .find(|t| at(t))
+            .and_then(|t| t.levels.get(j))
             .and_then(|l| l.get(i))
             .copied())
     }
 
-    /// Reads full level-0 tile `index` and recomputes its levels 0–8; the
-    /// level-8 node must be the one in memory.
-    fn read_tile(&self, dir: &Path, index: u64) -> Result<TileNodes, LedgerError> {
-        let path = TileCoord::full(TileKind::Hash(0), index).path();
+    /// Reads full tile `index` of `tile_level` and recomputes its subtree;
+    /// its top must be the tree's node above it.
+    fn read_tile(
+        &self,
+        dir: &Path,
+        tile_level: usize,
+        index: u64,
+        tiles: &mut Vec<TileNodes>,
+    ) -> Result<TileNodes, LedgerError> {
+        let kind = TileKind::Hash(u8::try_from(tile_level).unwrap_or(u8::MAX));
+        let path = TileCoord::full(kind, index).path();
         let corrupt = |why: &str| LedgerError::Corrupt(format!("{path} {why}"));
         let data = read_opt(&dir.join(&path))?.ok_or_else(|| corrupt("is missing"))?;
         if data.len() != TILE_WIDTH as usize * 32 {
             return Err(corrupt("is not a full hash tile"));
         }
-        let leaves = data
+        let bottom = data
             .chunks_exact(32)
             .map(|c| <[u8; 32]>::try_from(c).map(Hash))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| corrupt("is not a full hash tile"))?;
-        let mut levels = vec![leaves];
-        for k in 0..LOW_LEVELS {
-            let up = levels[k]
+        let mut levels = vec![bottom];
+        for j in 0..BAND {
+            let up = levels[j]
                 .chunks_exact(2)
                 .map(|p| node_hash(p[0], p[1]))
                 .collect();
             levels.push(up);
         }
-        let above = self.levels.get(LOW_LEVELS).and_then(|l| l.get(index));
-        if above.is_none() || above.as_ref() != levels[LOW_LEVELS].first() {
+        let above = self.node((tile_level + 1) * BAND, index, tiles)?;
+        if above.is_none() || above.as_ref() != levels[BAND].first() {
             return Err(corrupt("does not hash to the tree"));
         }
-        Ok(TileNodes { index, levels })
+        Ok(TileNodes {
+            tile_level,
+            index,
+            levels,
+        })
     }
 }
 
@@ -292,12 +325,12 @@ struct Reader<'a> {
 
 impl HashReader for Reader<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        let mut tile = None;
+        let mut tiles = Vec::new();
         indexes
             .iter()
             .map(|&i| {
                 let (level, n) = split_stored_hash_index(i);
-                match self.tree.node(usize::from(level), n, &mut tile) {
+                match self.tree.node(usize::from(level), n, &mut tiles) {
                     Ok(Some(h)) => Ok(h),
                     Ok(None) => Err(tlog_tiles::Error::IndexesNotInTree),
                     Err(e) => {

@@ -55,9 +55,10 @@ fn check_proofs(l: &Ledger, leaves: &[H]) {
     }
 }
 
-/// The hashes a tree of `size` entries with `unpublished` entries past the last
-/// full tile of its checkpoint may keep: two per such entry, plus the levels
-/// ≥ 8 (about 1/128 per entry), plus the last partial tile.
+/// A generous bound on the hashes a tree of `size` entries with `unpublished`
+/// entries past the last full tile of its checkpoint may keep: two per such
+/// entry and per entry of the last partial tile, plus 1/128 per entry (the
+/// levels ≥ 8, which are read back too once a level-1 tile is full).
 fn bound(size: u64, unpublished: u64) -> usize {
     (2 * (unpublished + 256) + size / 64 + 64) as usize
 }
@@ -157,4 +158,45 @@ fn damaged_hash_tile_refuses_the_proofs_that_need_it() {
     assert_eq!(std::fs::read(&tile1).unwrap(), good);
     let p = l.inclusion_proof(300, 1000).unwrap();
     assert!(verify_inclusion(300, 1000, leaves[300], &p, root));
+}
+
+// Past the first full level-1 tile (65,536 entries) the level-8 nodes it
+// holds are read back too: memory stays at the right edge of every tile
+// level, and a damaged level-1 tile is refused like a level-0 one.
+#[test]
+fn memory_stays_at_the_right_edge_across_tile_levels() {
+    const N: u64 = 70_000;
+    let f = Fixture::new();
+    let mut l = f.open();
+    let leaves: Vec<H> = (0..N).map(|i| leaf(&entry(i))).collect();
+    for (t, from) in (0..N).step_by(5_000).enumerate() {
+        let batch: Vec<Vec<u8>> = (from..(from + 5_000).min(N)).map(entry).collect();
+        l.append(&batch).unwrap();
+        l.publish_checkpoint(t as u64 + 1).unwrap().unwrap();
+    }
+    // Right edge: 112 leaves of the last partial tile and their parents,
+    // 17 level-8 nodes past tile/1/000 and their parents, one at level 16.
+    let held = l.tree_hashes_in_memory();
+    assert!(held <= 2 * 112 + 2 * 17 + 16, "{held} hashes in memory");
+    check_proofs(&l, &leaves);
+    drop(l);
+    let l = f.open();
+    assert_eq!(l.tree_hashes_in_memory(), held);
+    check_proofs(&l, &leaves);
+
+    let tile = f.path("tile/1/000");
+    let mut data = std::fs::read(&tile).unwrap();
+    data[100] ^= 1;
+    write(&tile, &data);
+    let root = mth(&leaves);
+    assert_eq!(
+        l.inclusion_proof(0, N).unwrap_err().code(),
+        "ledger_corrupt"
+    );
+    assert_eq!(
+        l.consistency_proof(1000, N).unwrap_err().code(),
+        "ledger_corrupt"
+    );
+    let p = l.inclusion_proof(N - 1, N).unwrap();
+    assert!(verify_inclusion(N - 1, N, leaves[N as usize - 1], &p, root));
 }
