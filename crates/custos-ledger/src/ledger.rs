@@ -115,12 +115,12 @@
 //!   `ledger_corrupt` (this is a hole under a checkpoint, not a crash).
 //! * The tree is recomputed from the bundles alone (every entry is hashed).
 //!   The leaf hashes of a bundle (tree levels 0–7) are dropped from memory
-//!   as soon as it is read if its level-0 hash tile and those of all bundles before it are on
-//!   disk with the recomputed hashes; the others stay until the repair
-//!   below. If the tree is smaller than the size recorded in `state` or in
-//!   `checkpoint`, or its root at that size is not the recorded root, open
-//!   fails with `history_mismatch`:
-//!   both are written only after the bundles they cover are durable, so
+//!   as soon as it is read if its level-0 hash tile and those of all
+//!   bundles before it are on disk with the recomputed hashes; the others
+//!   stay until the repair below. If the tree is smaller than the size
+//!   recorded in `state` or in `checkpoint`, or its root at that size is not
+//!   the recorded root, open fails with `history_mismatch`: both are
+//!   written only after the bundles they cover are durable, so
 //!   this is loss or rewriting, and signing on top of it would hide it.
 //!   `state` missing next to a `checkpoint`, or older than it, is
 //!   `ledger_corrupt`.
