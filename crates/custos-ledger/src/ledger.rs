@@ -18,6 +18,16 @@
 //! partial bundle and the WAL records), so reads and proofs cover all of
 //! them; `resource` serves only what the latest checkpoint covers.
 //!
+//! The Merkle tree (`tree.rs`) keeps in memory only its right edge: at each
+//! tile level, the hashes of the tiles that are not full or not covered by
+//! the latest checkpoint (two hashes per entry past the last full level-0
+//! tile of the checkpoint, at most about 512 per tile level above). The
+//! hashes of the full tiles a checkpoint covers are read back from their
+//! `tile/<L>/<N>` file when a root, proof, tile or entry check needs them; a
+//! tile that does not hash to the tree's node above it (missing, cut,
+//! altered) fails that read with `ledger_corrupt`, and the next `open`
+//! rewrites it from the entries.
+//!
 //! # Durability order
 //!
 //! `append` (hot path, one call per group-commit batch):
@@ -72,7 +82,9 @@
 //! 2. `state` (time, size, root) — the clock and history guard are durable
 //!    before anything is signed with them;
 //! 3. `checkpoint` (signed note). **Commit point of the checkpoint**: it
-//!    covers only bundles and tiles made durable by step 1;
+//!    covers only bundles and tiles made durable by step 1. Only then are
+//!    the hashes of the full tiles it covers dropped from memory
+//!    (`tree.rs`): those tiles are durable since step 1;
 //! 4. `wal` truncated to 0 and `sync_all`ed: every record in it is now in
 //!    the bundles. On an I/O error here (the checkpoint is already durable)
 //!    the durable length becomes 0 and the ledger is unsettled: the next
@@ -101,10 +113,14 @@
 //!   directory fsyncs can leave them (unordered renames). A full stray while
 //!   `state` or `checkpoint` covers more than the bundles read is
 //!   `ledger_corrupt` (this is a hole under a checkpoint, not a crash).
-//! * The tree is recomputed from the bundles alone. If it is smaller than
-//!   the size recorded in `state` or in `checkpoint`, or its root at that
-//!   size is not the recorded root, open fails with `history_mismatch`:
-//!   both are written only after the bundles they cover are durable, so
+//! * The tree is recomputed from the bundles alone (every entry is hashed).
+//!   The leaf hashes of a bundle (tree levels 0–7) are dropped from memory
+//!   as soon as it is read if its level-0 hash tile and those of all
+//!   bundles before it are on disk with the recomputed hashes; the others
+//!   stay until the repair below. If the tree is smaller than the size
+//!   recorded in `state` or in `checkpoint`, or its root at that size is not
+//!   the recorded root, open fails with `history_mismatch`: both are
+//!   written only after the bundles they cover are durable, so
 //!   this is loss or rewriting, and signing on top of it would hide it.
 //!   `state` missing next to a `checkpoint`, or older than it, is
 //!   `ledger_corrupt`.
@@ -124,7 +140,9 @@
 //!   otherwise `ledger_corrupt`. Strays are then deleted (the next publish
 //!   writes those bundles again).
 //! * Hash tiles of the last checkpoint are compared with the recomputed
-//!   hashes; missing or wrong ones are rewritten.
+//!   hashes (full level-0 tiles found right while reading the bundles are
+//!   not read again); missing or wrong ones are rewritten. Then the hashes
+//!   of every full tile the checkpoint covers are dropped from memory.
 //!
 //! Crash points of `publish_checkpoint` therefore all recover: before or
 //! during step 1 the WAL still holds every entry, and each new bundle is
@@ -283,6 +301,7 @@ impl Ledger {
             mut tail,
             missing,
             strays,
+            tiles_checked,
         } = load_entries(dir, &mut cleanup)?;
 
         // History checks against the entry bundles alone: they are durable
@@ -405,19 +424,26 @@ impl Ledger {
             wal_durable_len: scan.valid_len,
             unsettled: false,
         };
-        ledger.repair_hash_tiles()?;
+        ledger.repair_hash_tiles(tiles_checked)?;
+        // Every tile the checkpoint covers is now durable and right.
+        ledger.tree.offload_upto(ledger.published_size());
         for p in cleanup {
             remove_any(&p)?;
         }
         Ok(ledger)
     }
 
-    /// Rewrites missing or wrong hash tiles of the published size.
-    fn repair_hash_tiles(&mut self) -> Result<(), LedgerError> {
+    /// Rewrites missing or wrong hash tiles of the published size; full
+    /// level-0 tiles below `checked` were found right already (a partial
+    /// of the same index is still checked).
+    fn repair_hash_tiles(&mut self, checked: u64) -> Result<(), LedgerError> {
         let size = self.published_size();
         let mut batch = Batch::new(&self.dir);
         for coord in new_hash_tiles(0, size) {
-            let want = self.hash_tile_bytes(coord)?;
+            if coord.kind == TileKind::Hash(0) && !coord.is_partial() && coord.index < checked {
+                continue;
+            }
+            let want = hash_tile_bytes(&self.tree, coord)?;
             let have = read_opt(&self.dir.join(coord.path()))?;
             if have.as_deref() != Some(want.as_slice()) {
                 batch.write(&coord.path(), &want)?;
@@ -428,19 +454,6 @@ impl Ledger {
 
     fn published_size(&self) -> u64 {
         self.published.as_ref().map_or(0, |p| p.size)
-    }
-
-    fn hash_tile_bytes(&self, coord: TileCoord) -> Result<Vec<u8>, LedgerError> {
-        let TileKind::Hash(level) = coord.kind else {
-            return Err(LedgerError::Corrupt("not a hash tile".into()));
-        };
-        let level = usize::from(level) * usize::from(TILE_HEIGHT);
-        let hashes = coord
-            .index
-            .checked_mul(TILE_WIDTH)
-            .and_then(|start| self.tree.hashes(level, start, u64::from(coord.width)))
-            .ok_or_else(|| LedgerError::Corrupt("tile outside the tree".into()))?;
-        Ok(hashes.iter().flat_map(|h| h.0).collect())
     }
 
     /// The directory the log is stored in: files a verifier may read beside the
@@ -463,6 +476,14 @@ impl Ledger {
     /// Number of entries (all durable).
     pub fn size(&self) -> u64 {
         self.tree.size()
+    }
+
+    /// Number of tree hashes held in memory (for tests and diagnostics):
+    /// two per entry past the last full level-0 tile of the latest
+    /// checkpoint, and at most about 512 per tile level above (`tree.rs`).
+    #[doc(hidden)]
+    pub fn tree_hashes_in_memory(&self) -> usize {
+        self.tree.hashes_in_memory()
     }
 
     /// Size of the latest signed checkpoint (0 if none).
@@ -574,7 +595,7 @@ impl Ledger {
         let old = self.published_size();
         let root = self
             .tree
-            .root_at(size)
+            .root_at(size)?
             .ok_or_else(|| LedgerError::Corrupt("cannot compute root".into()))?;
 
         // 1. Entry bundles and hash tiles, durable (in any order) before
@@ -598,7 +619,7 @@ impl Ledger {
         }
         let tiles = new_hash_tiles(old, size);
         for coord in &tiles {
-            batch.write(&coord.path(), &self.hash_tile_bytes(*coord)?)?;
+            batch.write(&coord.path(), &hash_tile_bytes(&self.tree, *coord)?)?;
         }
         batch.commit()?;
         self.tail.drain(..full * TILE_WIDTH as usize);
@@ -635,6 +656,9 @@ impl Ledger {
             body,
             note: note.clone(),
         });
+        // The full tiles it covers are durable (step 1): their nodes are
+        // read back from them from now on (tree.rs).
+        self.tree.offload_upto(size);
 
         // 4. Every WAL record is now in the tiles: empty the file.
         //    Whatever happens, nothing in the file is needed any more.
@@ -755,8 +779,8 @@ impl Ledger {
         let size = self.tree.size();
         let end = from.saturating_add(limit as u64).min(size);
         let tail_start = size - self.tail.len() as u64;
-        let check = |idx: u64, e: &[u8]| {
-            if self.tree.leaf(idx) == Some(record_hash(e)) {
+        let check = |idx: u64, e: &[u8], leaf: Option<&Hash>| {
+            if leaf == Some(&record_hash(e)) {
                 Ok(())
             } else {
                 Err(LedgerError::Corrupt(format!(
@@ -775,19 +799,20 @@ impl Ledger {
             let bundle = decode_bundle_exact(&data, TILE_WIDTH as usize)
                 .ok_or_else(|| LedgerError::Corrupt(format!("{} is malformed", coord.path())))?;
             let base = n * TILE_WIDTH;
+            let leaves = self.tree.hashes(0, base, TILE_WIDTH)?.unwrap_or_default();
             for (j, e) in bundle.into_iter().enumerate() {
                 let idx = base + j as u64;
                 if idx < i || idx >= end {
                     continue;
                 }
-                check(idx, &e)?;
+                check(idx, &e, leaves.get(j))?;
                 out.push((idx, e));
             }
             i = base + TILE_WIDTH;
         }
         while i < end {
             let e = &self.tail[(i - tail_start) as usize];
-            check(i, e)?;
+            check(i, e, self.tree.leaf(i)?.as_ref())?;
             out.push((i, e.clone()));
             i += 1;
         }
@@ -813,7 +838,7 @@ impl Ledger {
     /// Root hash of the tree of the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
         self.tree
-            .root_at(size)
+            .root_at(size)?
             .map(|h| h.0)
             .ok_or_else(|| LedgerError::OutOfRange(format!("size {size} > {}", self.size())))
     }
@@ -826,7 +851,7 @@ impl Ledger {
         tree_size: u64,
     ) -> Result<Vec<[u8; 32]>, LedgerError> {
         self.tree
-            .inclusion_proof(index, tree_size)
+            .inclusion_proof(index, tree_size)?
             .map(|p| p.into_iter().map(|h| h.0).collect())
             .ok_or_else(|| {
                 LedgerError::OutOfRange(format!(
@@ -840,7 +865,7 @@ impl Ledger {
     /// of `to` entries (empty when `from` is 0 or equals `to`).
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>, LedgerError> {
         self.tree
-            .consistency_proof(from, to)
+            .consistency_proof(from, to)?
             .map(|p| p.into_iter().map(|h| h.0).collect())
             .ok_or_else(|| {
                 LedgerError::OutOfRange(format!(
@@ -925,7 +950,7 @@ fn check_history(tree: &Tree, size: u64, root: Hash, what: &str) -> Result<(), L
             tree.size()
         )));
     }
-    if tree.root_at(size) != Some(root) {
+    if tree.root_at(size)? != Some(root) {
         return Err(LedgerError::HistoryMismatch(format!(
             "entries on disk do not hash to the {what} root at size {size}"
         )));
@@ -949,9 +974,14 @@ fn replay(
                 tree.size()
             )));
         }
+        // Leaf hashes of the records the bundles already hold (one tile read
+        // per offloaded tile).
+        let held_len = (tree.size() - frame.first).min(frame.entries.len() as u64);
+        let held = tree.hashes(0, frame.first, held_len)?.unwrap_or_default();
         for (idx, e) in (frame.first..).zip(frame.entries) {
             if idx < tree.size() {
-                if tree.leaf(idx) != Some(record_hash(&e)) {
+                let at = usize::try_from(idx - frame.first).unwrap_or(usize::MAX);
+                if held.get(at) != Some(&record_hash(&e)) {
                     return Err(LedgerError::Corrupt(format!(
                         "{WAL} entry {idx} differs from the entry bundles"
                     )));
@@ -975,20 +1005,26 @@ struct Loaded {
     missing: TileCoord,
     /// Bundle files past it (only left by a crash during a publish).
     strays: Vec<TileCoord>,
+    /// Level-0 hash tiles `0..tiles_checked` are on disk with the hashes of
+    /// the bundles (and offloaded from the tree).
+    tiles_checked: u64,
 }
 
 /// Fails unless the bundle file `c` holds entries the tree holds at the
 /// same indexes.
 fn check_stray(dir: &Path, tree: &Tree, c: TileCoord) -> Result<(), LedgerError> {
     let data = read_opt(&dir.join(c.path()))?.unwrap_or_default();
-    let ok = c
-        .index
-        .checked_mul(TILE_WIDTH)
+    let leaves = match c.index.checked_mul(TILE_WIDTH) {
+        Some(base) => tree.hashes(0, base, u64::from(c.width))?,
+        None => None,
+    };
+    let ok = leaves
         .zip(decode_bundle_exact(&data, usize::from(c.width)))
-        .is_some_and(|(base, es)| {
-            es.iter().enumerate().all(|(j, e)| {
-                base.checked_add(j as u64).and_then(|i| tree.leaf(i)) == Some(record_hash(e))
-            })
+        .is_some_and(|(leaves, es)| {
+            leaves
+                .iter()
+                .zip(&es)
+                .all(|(leaf, e)| *leaf == record_hash(e))
         });
     if ok {
         Ok(())
@@ -1000,10 +1036,31 @@ fn check_stray(dir: &Path, tree: &Tree, c: TileCoord) -> Result<(), LedgerError>
     }
 }
 
+/// The bytes of hash tile `coord` (which must lie inside the tree).
+fn hash_tile_bytes(tree: &Tree, coord: TileCoord) -> Result<Vec<u8>, LedgerError> {
+    let TileKind::Hash(level) = coord.kind else {
+        return Err(LedgerError::Corrupt("not a hash tile".into()));
+    };
+    let level = usize::from(level) * usize::from(TILE_HEIGHT);
+    let hashes = match coord.index.checked_mul(TILE_WIDTH) {
+        Some(start) => tree.hashes(level, start, u64::from(coord.width))?,
+        None => None,
+    }
+    .ok_or_else(|| LedgerError::Corrupt("tile outside the tree".into()))?;
+    Ok(hashes.iter().flat_map(|h| h.0).collect())
+}
+
 /// Reads full bundles 0, 1, … and the widest well-formed partial after them,
 /// and lists the bundle files past those.
+///
+/// The leaf hashes (levels 0–7) of each full bundle whose level-0 hash tile
+/// is already on disk with the right hashes (and of all bundles before it)
+/// are offloaded as soon as it is read, so that opening a ledger whose tiles
+/// are intact never holds the whole tree.
 fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, LedgerError> {
-    let mut tree = Tree::default();
+    let mut tree = Tree::stored_in(dir);
+    let mut tiles_stored = true;
+    let mut tiles_checked = 0;
     let mut n = 0u64;
     loop {
         let full = TileCoord::full(TileKind::Entries, n);
@@ -1013,6 +1070,13 @@ fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, Ledger
             })?;
             for e in &entries {
                 tree.push_entry(e);
+            }
+            let tile = TileCoord::full(TileKind::Hash(0), n);
+            tiles_stored = tiles_stored
+                && read_opt(&dir.join(tile.path()))? == Some(hash_tile_bytes(&tree, tile)?);
+            if tiles_stored {
+                tree.offload(0, n + 1);
+                tiles_checked = n + 1;
             }
             // A crash after the full bundle committed may leave its partials.
             let pdir = dir.join(full.partial_dir());
@@ -1050,6 +1114,7 @@ fn load_entries(dir: &Path, cleanup: &mut Vec<PathBuf>) -> Result<Loaded, Ledger
             tail,
             missing: full,
             strays,
+            tiles_checked,
         });
     }
 }
