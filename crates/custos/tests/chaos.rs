@@ -15,6 +15,18 @@ use common::*;
 /// Where Debian's `faketime` package puts the library.
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
+/// How long `/healthz` may take to show a checkpoint attempt's outcome (one is made
+/// about once a second; generous for a loaded CI machine).
+const HEALTH_WAIT: Duration = Duration::from_secs(10);
+
+/// How far ahead the clock is stepped in the second half of the clock test (`+5`).
+const AHEAD: Duration = Duration::from_secs(5);
+
+/// Each test here loads the machine with a server (two on PostgreSQL) under load; run
+/// one at a time, their waits measure the server, not the neighbours.
+/// (tokio's lock: it is held across awaits, and a test that failed frees it.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The ledger's own record of its last checkpoint: `(time_ms, size)` from
 /// `ledger/state` (`None` while it is being replaced or does not parse).
 fn ledger_state(data: &Path) -> Option<(u64, u64)> {
@@ -121,6 +133,7 @@ async fn health_becomes(c: &Client, status: u16, code: &str, within: Duration) {
 /// recovers by itself, and the ledger verifies.
 #[tokio::test]
 async fn clock_stepped_back_and_forward_under_load() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // .ci/test installs it; a run without it must not pass silently.
     assert!(
         Path::new(LIBFAKETIME).exists(),
@@ -156,9 +169,10 @@ async fn clock_stepped_back_and_forward_under_load() {
     watch.phase("back");
     set_clock(&clock, "-1h");
     // Once an attempt to sign has seen the clock back, no checkpoint is signed.
-    health_becomes(&c, 503, "clock_backwards", Duration::from_secs(3)).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let held_at = watch.seen().last().unwrap().0;
+    health_becomes(&c, 503, "clock_backwards", HEALTH_WAIT).await;
+    // Attempts run one at a time, and this one refused: the file holds the last
+    // checkpoint signed (read directly, not through the watch, which may lag).
+    let held_at = ledger_state(&server.data_dir()).expect("ledger/state");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // Records were taken meanwhile; no checkpoint was signed over them.
     let grown = c.get(&w.agent, "/v1/me").await;
@@ -174,20 +188,25 @@ async fn clock_stepped_back_and_forward_under_load() {
     watch.phase("real");
     set_clock(&clock, "+0");
     checkpoint_covering(&c, ledger_index(&grown) + 1, CHECKPOINT_WAIT).await;
-    health_becomes(&c, 200, "", Duration::from_secs(5)).await;
+    health_becomes(&c, 200, "", HEALTH_WAIT).await;
 
     // Five seconds ahead (checkpoints signed there), then back to real time: held until
     // real time passes the last checkpoint's, then signed again without a restart.
     watch.phase("ahead");
-    set_clock(&clock, "+5");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    set_clock(&clock, &format!("+{}", AHEAD.as_secs()));
+    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    while !watch.seen().iter().any(|(_, phase)| *phase == "ahead") {
+        assert!(Instant::now() < deadline, "no checkpoint while ahead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     watch.phase("real again");
     set_clock(&clock, "+0");
-    health_becomes(&c, 503, "clock_backwards", Duration::from_secs(3)).await;
+    health_becomes(&c, 503, "clock_backwards", HEALTH_WAIT).await;
     let last = c.get(&w.agent, "/v1/me").await;
     assert_eq!(last.status, 200, "{}", last.text);
-    checkpoint_covering(&c, ledger_index(&last) + 1, Duration::from_secs(15)).await;
-    health_becomes(&c, 200, "", Duration::from_secs(5)).await;
+    // Held for the five seconds the clock was ahead, then signed.
+    checkpoint_covering(&c, ledger_index(&last) + 1, CHECKPOINT_WAIT + AHEAD).await;
+    health_becomes(&c, 200, "", HEALTH_WAIT).await;
 
     let outcome = load.finish(true).await;
     let seen = watch.finish();
@@ -241,6 +260,7 @@ async fn clock_stepped_back_and_forward_under_load() {
 /// kill, and the server serves again.
 #[tokio::test]
 async fn kill9_around_checkpoints_loses_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut server = Server::start(Backend::Sqlite).await;
     let w = world(&server).await;
     let key = verifier_key(&server);
@@ -253,7 +273,7 @@ async fn kill9_around_checkpoints_loses_nothing() {
         let before = c.get("", "/ledger/checkpoint").await.text;
         let load = Load::start(&c, &w.agent, &w.customer, &w.case, 4, true);
         // The next checkpoint under load, then the delay, then SIGKILL.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + CHECKPOINT_WAIT;
         loop {
             let now = c.get("", "/ledger/checkpoint").await.text;
             if now != before && checkpoint_size(&now) > checkpoint_size(&before) {
@@ -296,14 +316,15 @@ async fn kill9_around_checkpoints_loses_nothing() {
 
 /// SIGKILL of one node of two on PostgreSQL at moments spread around checkpoint
 /// publication, under load on both: the other node keeps serving (no request it was sent
-/// goes unanswered or gets a code-less refusal) and signs over every acknowledged record
-/// within the 5 s, and the killed node, restarted on its data, serves again.
+/// goes unanswered or gets a code-less refusal) and signs over every acknowledged record,
+/// and the killed node, restarted on its data, serves again.
 #[tokio::test]
 async fn kill9_of_a_postgresql_node_around_checkpoints_loses_nothing() {
     if !Backend::all().contains(&Backend::Postgres) {
         eprintln!("SKIPPED: TEST_SKIP_POSTGRES=1");
         return;
     }
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut a = Server::start(Backend::Postgres).await;
     let b = a.join();
     let w = world(&a).await;
@@ -315,7 +336,7 @@ async fn kill9_of_a_postgresql_node_around_checkpoints_loses_nothing() {
         let before = ca.get("", "/ledger/checkpoint").await.text;
         let load_a = Load::start(&ca, &w.agent, &w.customer, &w.case, 2, true);
         let load_b = Load::start(&cb, &w.agent, &w.customer, &w.case, 2, false);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + CHECKPOINT_WAIT;
         loop {
             let now = ca.get("", "/ledger/checkpoint").await.text;
             if checkpoint_size(&now) > checkpoint_size(&before) {
@@ -339,7 +360,7 @@ async fn kill9_of_a_postgresql_node_around_checkpoints_loses_nothing() {
         acked.extend(from_b.acked);
 
         let last = acked.iter().map(|(i, _)| *i).max().unwrap();
-        checkpoint_covering(&cb, last + 1, Duration::from_secs(5)).await;
+        checkpoint_covering(&cb, last + 1, CHECKPOINT_WAIT).await;
         let out = verify_ledger(&format!("{}/ledger", cb.base), &key, &w.analyst, &state);
         assert!(
             out.contains("ledger verified"),
