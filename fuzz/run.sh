@@ -5,6 +5,8 @@
 #
 #   bash fuzz/run.sh 8                 # CI: 8 s per target
 #   bash fuzz/run.sh 3600 verify_tiles # one target for an hour (fuzz/README.md)
+#   FUZZ_RUNS=10000000 bash fuzz/run.sh 7200   # the long run: 10 million executions each
+#                                              # (or two hours, whichever comes first)
 #
 # One line per target: `PASS fuzz <target>: <executions> executions in <s> s` or
 # `FAIL fuzz <target>: …` with the crashing input kept in fuzz/artifacts/<target>/.
@@ -33,14 +35,20 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 bash "$here/seed.sh"
 
+runs=()
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  runs=("-runs=$FUZZ_RUNS")
+fi
+
 failed=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   log="$(mktemp)"
-  if "$bin/$t" "corpus/$t" -max_total_time="$seconds" -print_final_stats=1 \
+  started=$SECONDS
+  if "$bin/$t" "corpus/$t" -max_total_time="$seconds" ${runs[@]+"${runs[@]}"} -print_final_stats=1 \
       -artifact_prefix="artifacts/$t/" -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1; then
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
-    echo "PASS fuzz $t: ${execs:-?} executions in $seconds s"
+    echo "PASS fuzz $t: ${execs:-?} executions in $((SECONDS - started)) s"
   else
     failed=1
     echo "FAIL fuzz $t: the crashing input is in fuzz/artifacts/$t/; libFuzzer said:"

@@ -290,15 +290,30 @@ impl ConfigError {
 impl Config {
     /// Defaults, then the TOML file (if given), then `CUSTOS_` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
+        let toml = match file {
+            Some(path) if !path.is_file() => {
                 return Err(ConfigError(format!(
                     "{} is not a readable file",
                     path.display()
                 )));
             }
-            figment = figment.merge(Toml::file_exact(path));
+            Some(path) => Some(Toml::file_exact(path)),
+            None => None,
+        };
+        Config::layered(toml)
+    }
+
+    /// [`Config::load`] with the file's text given rather than read: defaults, then
+    /// `toml`, then `CUSTOS_` environment variables (what the fuzz target calls).
+    pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
+        Config::layered(Some(Toml::string(toml)))
+    }
+
+    /// Defaults, then `toml`, then the environment; validated.
+    fn layered(toml: Option<figment::providers::Data<Toml>>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(toml) = toml {
+            figment = figment.merge(toml);
         }
         figment = figment.merge(Env::prefixed("CUSTOS_").split("__").filter(|k| {
             // CUSTOS_ variables that are command-line options, not configuration keys.
@@ -567,6 +582,35 @@ mod tests {
         );
         let e = load(&good.replace("/signin/oidc/callback", "/")).unwrap_err();
         assert!(e.to_string().contains("idp.console.redirect_url"), "{e}");
+    }
+
+    #[test]
+    fn a_file_and_its_text_give_the_same_configuration_or_the_same_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        let good = "company_org = \"acme\"\ndefault_region = \"DE\"\n";
+        std::fs::write(&path, good).unwrap();
+        let (from_file, from_text) = (
+            Config::load(Some(&path)).unwrap(),
+            Config::from_toml(good).unwrap(),
+        );
+        assert_eq!(from_text.company_org, "acme");
+        assert_eq!(from_text.default_region, "DE");
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(&from_text).unwrap()
+        );
+        for (bad, names) in [
+            ("company_org = \"\"\n", "company_org"),
+            ("default_region = \"XX\"\n", "default_region"),
+            ("quota = 3\n", "quota"),
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            for e in [Config::load(Some(&path)), Config::from_toml(bad)].map(Result::unwrap_err) {
+                assert_eq!(e.code(), "config_invalid", "{bad}");
+                assert!(e.to_string().contains(names), "{bad}: {e}");
+            }
+        }
     }
 
     #[test]
