@@ -10,17 +10,16 @@ use custos_ledger::Ledger;
 /// Appends `from..to` in batches of varying size, signing a checkpoint after
 /// each batch.
 fn fill_published(l: &mut Ledger, from: u64, to: u64, t: &mut u64) {
-    let mut i = from;
-    let mut b = 1;
-    while i < to {
-        let n = b.min(to - i);
-        let batch: Vec<Vec<u8>> = (i..i + n).map(entry).collect();
-        assert_eq!(l.append(&batch).unwrap(), i);
-        i += n;
-        b = b * 7 % 173 + 1;
-        *t += 1;
-        l.publish_checkpoint(*t).unwrap().unwrap();
-    }
+    fill_batches(
+        l,
+        from,
+        to,
+        |b| b * 7 % 173 + 1,
+        |l| {
+            *t += 1;
+            l.publish_checkpoint(*t).unwrap().unwrap();
+        },
+    );
 }
 
 /// Inclusion proofs of the first, a middle and the last entry, and

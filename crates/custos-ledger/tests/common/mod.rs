@@ -152,6 +152,19 @@ impl Fixture {
 
 /// Appends entries `from..to` in batches of varying size.
 pub(crate) fn fill(l: &mut Ledger, from: u64, to: u64) {
+    fill_batches(l, from, to, |b| b * 3 % 97 + 1, |_| {});
+    assert_eq!(l.size(), to);
+}
+
+/// Appends entries `from..to` in batches, the first of one entry and each next
+/// of `next(previous size)`, calling `after` once each batch is appended.
+pub(crate) fn fill_batches(
+    l: &mut Ledger,
+    from: u64,
+    to: u64,
+    next: impl Fn(u64) -> u64,
+    mut after: impl FnMut(&mut Ledger),
+) {
     let mut i = from;
     let mut b = 1;
     while i < to {
@@ -159,9 +172,9 @@ pub(crate) fn fill(l: &mut Ledger, from: u64, to: u64) {
         let batch: Vec<Vec<u8>> = (i..i + n).map(entry).collect();
         assert_eq!(l.append(&batch).unwrap(), i);
         i += n;
-        b = b * 3 % 97 + 1;
+        b = next(b);
+        after(l);
     }
-    assert_eq!(l.size(), to);
 }
 
 pub(crate) fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
