@@ -69,8 +69,8 @@ pub use kek::{KekId, KekProvider};
 pub use link::LinkError;
 pub use master::MasterKey;
 pub use normalize::{
-    MAX_ACCOUNT_ID_CHARS, MAX_EMAIL_CHARS, MAX_PHONE_CHARS, normalize_account_id, normalize_email,
-    normalize_phone, phone_char,
+    MAX_ACCOUNT_ID_CHARS, MAX_EMAIL_CHARS, MAX_PHONE_CHARS, PHONE_PATTERNS_CACHED,
+    normalize_account_id, normalize_email, normalize_phone, phone_char,
 };
 pub use pkcs11::Token;
 
