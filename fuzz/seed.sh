@@ -48,3 +48,13 @@ body 7 '{"case":"case-01","channel":"sms","subject":"Your order","text":"We will
 body 8 '{"agent":"agent-1","virtual_number":"+8610000001"}'
 body 9 '{"valid_hours":24}'
 body 10 '{"id":"agent-7","name":"Liu Yang","role":"support","org":"acme"}'
+
+mkdir -p corpus/scim
+# The first byte picks the request (fuzz_targets/scim.rs): 0 a filter, 1 a User body,
+# 2 a Group body, 3 a PATCH of a User, 4 a PATCH of a Group.
+scim() { printf "\\x$(printf %02x "$1")%s" "$3" >"corpus/scim/$2"; }
+scim 0 filter 'userName eq "agent-7" and (active pr or emails[type eq "work" and value co "@example.com"])'
+scim 1 user '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"userName":"agent-9","displayName":"Wang Fang","active":"True","externalId":"00u9"}'
+scim 2 group '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Support","members":[{"value":"agent-7","type":"User"},{"value":"agent-8"}]}'
+scim 3 user-patch '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false},{"op":"Add","value":{"displayName":"Liu Y."}}]}'
+scim 4 group-patch '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"agent-8\"]"},{"op":"add","path":"members","value":[{"value":"agent-9"}]}]}'

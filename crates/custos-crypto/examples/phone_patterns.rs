@@ -8,9 +8,11 @@
 //! cargo run --release -p custos-crypto --example phone_patterns -- [NUMBERS] [RUNS]
 //! ```
 //!
-//! Prints one JSON line per run and setting, then the median numbers a second of each
-//! set under each setting. The Chinese mobiles are the anchor: one region's few patterns,
-//! which either cache holds.
+//! First, what a compiled pattern costs: the resident memory that numbers under every
+//! country code (+1 to +999) add with no bound on the cache, over the patterns they
+//! compile. Then one JSON line per run, setting and set, and the median numbers a second
+//! of each set under each setting. The Chinese mobiles are the anchor: one region's few
+//! patterns, which either cache holds.
 
 use std::time::Instant;
 
@@ -59,13 +61,39 @@ fn set_cache(capacity: usize) {
         .set_capacity(capacity);
 }
 
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let numbers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(4000);
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let sets = sets(numbers.max(1));
-    // The first call widens the cache; each setting below then sets it explicitly.
+
+    // The first call widens the cache; each step below then sets it explicitly.
     let _ = normalize_phone("13800138000", "CN");
+    set_cache(usize::MAX);
+    let before = resident_kib();
+    for code in 1..=999 {
+        let _ = normalize_phone(&format!("+{code} 2025550123"), "CN");
+    }
+    let held = phonenumber::metadata::DATABASE
+        .cache()
+        .lock()
+        .expect("no parse panicked")
+        .len();
+    let grown = resident_kib().saturating_sub(before);
+    println!(
+        r#"{{"measure":"phone_patterns_memory","patterns":{held},"resident_kib_added":{grown},"kib_per_pattern":{}}}"#,
+        grown / held.max(1) as u64
+    );
     let settings = [
         ("parser_own", PARSER_OWN),
         ("custos", PHONE_PATTERNS_CACHED),

@@ -19,10 +19,11 @@ pub const MAX_ACCOUNT_ID_CHARS: usize = 64;
 
 /// Compiled patterns the phone parser keeps. phonenumber 0.3.10 compiles the metadata's
 /// patterns on use into one shared LRU cache of 100, and one region's number touches tens
-/// of them: numbers of twenty countries in turn recompiled on almost every call (330
-/// numbers a second instead of about 150,000, BENCHMARKS "Phone normalisation"), a cost
+/// of them: numbers of forty countries in turn recompiled on almost every call (about 140
+/// times slower than with this cache, BENCHMARKS.md "Phone normalisation"), a cost
 /// anyone who may send a phone number could impose. 512 holds the patterns of about
-/// eighty regions; at about 115 KB a compiled pattern, the cache stays under 60 MB.
+/// eighty regions (numbers under all 999 country codes touch 611); at about 125 KB a
+/// compiled pattern (bench/phones.sh), the cache stays near 64 MB.
 pub const PHONE_PATTERNS_CACHED: usize = 512;
 
 /// Widens the parser's pattern cache to [`PHONE_PATTERNS_CACHED`], once per process.
